@@ -1,0 +1,58 @@
+// Lint rules, including the architecture: @nx/enforce-module-boundaries
+// enforces which kind of project may import which (STYLE.md "Layout").
+import js from '@eslint/js';
+import nx from '@nx/eslint-plugin';
+import tseslint from 'typescript-eslint';
+import globals from 'globals';
+
+const infrastructure = ['@grpc/grpc-js', 'grpc-health-check', '@nats-io/*', 'minio', 's3rver', 'pino'];
+
+export default tseslint.config(
+  { ignores: ['**/node_modules/**', '**/dist/**', 'libs/api/src/gen/**', '.nx/**', 'bench/.work/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts', '**/*.mjs'],
+    languageOptions: { globals: { ...globals.node } },
+    plugins: { '@nx': nx },
+    rules: {
+      '@nx/enforce-module-boundaries': [
+        'error',
+        {
+          enforceBuildableLibDependency: false,
+          allow: [],
+          depConstraints: [
+            // apps wire everything together
+            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['*'] },
+            // adapters implement domain ports with real technology
+            {
+              sourceTag: 'type:adapter',
+              onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:api', 'type:platform'],
+            },
+            // the gRPC/service platform knows the generated API, never a domain
+            { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:util', 'type:api'] },
+            // domains: interfaces, types, rules; no generated protos, no I/O technology
+            {
+              sourceTag: 'type:domain',
+              onlyDependOnLibsWithTags: ['type:util'],
+              bannedExternalImports: infrastructure,
+            },
+            // utils depend on nothing of ours but utils (kit may use pino for the logger type)
+            {
+              sourceTag: 'type:util',
+              onlyDependOnLibsWithTags: ['type:util'],
+              bannedExternalImports: infrastructure.filter((p) => p !== 'pino'),
+            },
+            { sourceTag: 'type:api', onlyDependOnLibsWithTags: [] },
+          ],
+        },
+      ],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-constant-condition': ['error', { checkLoops: false }],
+    },
+  },
+  {
+    files: ['**/*.spec.ts', '**/testing/**/*.ts', 'bench/**', 'tools/**'],
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
+  },
+);

@@ -1,0 +1,41 @@
+import type { EventSink } from '@strata/kit';
+import type { Store, Writer } from './store.js';
+
+/**
+ * Wraps a store so that each commit publishes `blob.stored` and each delete
+ * `blob.deleted` (reason "delete"). Everything else passes through.
+ */
+export function publishingStore(store: Store, events: EventSink): Store {
+  const wrapWriter = (w: Writer): Writer => ({
+    get ref() {
+      return w.ref;
+    },
+    get offset() {
+      return w.offset;
+    },
+    status: () => w.status(),
+    write: (data) => w.write(data),
+    truncate: () => w.truncate(),
+    close: () => w.close(),
+    async commit(options) {
+      const info = await w.commit(options);
+      events.publish('blob.stored', info.digest, { digest: info.digest, size: info.size, labels: info.labels });
+      return info;
+    },
+  });
+  return {
+    read: (d, r) => store.read(d, r),
+    info: (d) => store.info(d),
+    update: (d, l, p) => store.update(d, l, p),
+    walk: (f) => store.walk(f),
+    status: (r) => store.status(r),
+    listStatuses: (f) => store.listStatuses(f),
+    abort: (r) => store.abort(r),
+    close: () => store.close(),
+    writer: async (o) => wrapWriter(await store.writer(o)),
+    async delete(digest) {
+      await store.delete(digest);
+      events.publish('blob.deleted', digest, { digest, reason: 'delete' });
+    },
+  };
+}

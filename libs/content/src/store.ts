@@ -1,0 +1,126 @@
+import type { Digest } from '@strata/oci';
+import type { BlobReader, CommitOptions, Info, Labels, Lease, ReadRange, Status, WriterOptions } from './types.js';
+
+/**
+ * Reads committed blobs.
+ *
+ * read: NotFound when no blob has the digest; OutOfRange when the range
+ * starts past the end. Both are raised by the returned promise, before any
+ * byte. InvalidArgument for a malformed digest.
+ */
+export interface Provider {
+  read(digest: Digest, range?: ReadRange): Promise<BlobReader>;
+}
+
+/**
+ * An open ingest. Exactly one Writer exists per ref at a time; it must be
+ * closed or committed to release the ref.
+ */
+export interface Writer {
+  readonly ref: string;
+  /** Bytes stored so far. */
+  readonly offset: number;
+  status(): Promise<Status>;
+  /**
+   * Appends data at the current offset. FailedPrecondition when the data
+   * would pass the announced total (nothing is appended).
+   */
+  write(data: Uint8Array): Promise<void>;
+  /**
+   * Verifies the bytes (size against total, digest against expected, from
+   * the options or from when the writer was opened) and makes the blob
+   * visible under its digest, durably. On FailedPrecondition (mismatch) the
+   * ingest is discarded and nothing is stored. AlreadyExists when the blob
+   * is already stored (the ingest is discarded too). The writer is closed
+   * afterwards, whatever the outcome.
+   */
+  commit(options?: CommitOptions): Promise<Info>;
+  /** Discards what was written so far (offset 0), keeping the ingest open. */
+  truncate(): Promise<void>;
+  /** Releases the ref; the ingest and its bytes stay for a later resume. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens ingests.
+ *
+ * writer: opens or resumes the ingest named by options.ref (a resumed
+ * writer's offset is the bytes stored so far). Unavailable when another
+ * writer holds the ref; InvalidArgument for a malformed ref or digest.
+ * Opening with an expected digest that is already stored is AlreadyExists.
+ */
+export interface Ingester {
+  writer(options: WriterOptions): Promise<Writer>;
+}
+
+/** Inspects and manages committed blobs. */
+export interface Manager {
+  /** NotFound when absent. */
+  info(digest: Digest): Promise<Info>;
+  /**
+   * Replaces labels. fieldPaths `labels` or `labels.<key>` limit what
+   * changes (a listed key absent from labels is removed); none means all
+   * labels. NotFound when absent; InvalidArgument for other paths or
+   * labels over the limits.
+   */
+  update(digest: Digest, labels: Labels, fieldPaths?: readonly string[]): Promise<Info>;
+  /**
+   * Every committed blob matching all filters (see parseFilters). Blobs
+   * deleted or added while walking may or may not be seen.
+   */
+  walk(filters?: readonly string[]): AsyncIterable<Info>;
+  /** NotFound when absent. */
+  delete(digest: Digest): Promise<void>;
+}
+
+/** Inspects and discards ingests. */
+export interface IngestManager {
+  /** NotFound when no ingest has the ref. */
+  status(ref: string): Promise<Status>;
+  /** Ingests whose ref matches all filters (`ref==x`, `ref~=regexp`). */
+  listStatuses(filters?: readonly string[]): Promise<Status[]>;
+  /** Discards an ingest. NotFound when absent; Unavailable while a writer holds it. */
+  abort(ref: string): Promise<void>;
+}
+
+/** A content store: all four roles. Implemented by fs, S3 and the gRPC client. */
+export interface Store extends Provider, Ingester, Manager, IngestManager {
+  /** Releases the store's resources (open files, connections). */
+  close(): Promise<void>;
+}
+
+/**
+ * Leases hold blobs against garbage collection, e.g. between a download and
+ * its unpack. A lease may hold a digest that is not stored yet.
+ */
+export interface LeaseManager {
+  /** AlreadyExists when the id is taken; an empty id gets a generated one. */
+  create(options: { id?: string; ttlSeconds?: number; labels?: Labels }): Promise<Lease>;
+  /** NotFound when absent. */
+  delete(id: string): Promise<void>;
+  list(): Promise<Lease[]>;
+  /** NotFound when the lease is absent. */
+  addResource(id: string, digest: Digest): Promise<void>;
+  /** NotFound when the lease is absent. */
+  deleteResource(id: string, digest: Digest): Promise<void>;
+  /** Digests held by leases not expired at `now`. */
+  held(now?: Date): Promise<Set<Digest>>;
+  /** Deletes leases expired at `now`; returns how many. */
+  expire(now?: Date): Promise<number>;
+}
+
+/**
+ * A small durable key→JSON store for metadata (labels, leases), provided by
+ * each backend: a directory on the filesystem, a prefix in S3. Keys are
+ * `[a-z0-9._/-]` paths the domain builds from validated names only.
+ */
+export interface MetadataStore {
+  /** Undefined when absent. */
+  get<T>(key: string): Promise<T | undefined>;
+  /** Atomic replace, durable when it resolves. */
+  put(key: string, value: unknown): Promise<void>;
+  /** No error when absent. */
+  delete(key: string): Promise<void>;
+  /** Keys under prefix, in no order. */
+  list(prefix: string): Promise<string[]>;
+}

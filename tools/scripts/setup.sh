@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what Strata needs on a fresh Debian machine: the Debian packages
+# of the real parts (NATS, runc, the distribution registry, skopeo, busybox
+# for test images) and the npm dependencies. Idempotent; run as root.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+packages=(nats-server runc docker-registry skopeo busybox-static iproute2 iptables)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm dependencies"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+# The generated API (libs/api/src/gen) comes from proto/ on every install;
+# regenerate in case proto/ changed since.
+node tools/scripts/gen-proto.mjs
