@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+/** A free TCP port on 127.0.0.1 (bound and released; fine for tests). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A fresh directory under the OS temp dir, mode 0700, and its removal. */
+export function tempDir(prefix = 'strata-test-'): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** A child process started by a test, ended by its own pid. */
+export interface TestProcess {
+  readonly child: ChildProcess;
+  readonly pid: number;
+  /** Everything it wrote to stdout and stderr so far (capped at 1 MiB). */
+  output(): string;
+  /** Resolves with the exit code (or signal name) when it ends. */
+  exited: Promise<number | string>;
+  /** Sends signal (SIGTERM by default) and waits up to timeoutMs, then SIGKILL. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<void>;
+}
+
+/**
+ * Spawns a process for a test. Its output is captured (shown when a wait
+ * fails). Stop it with `stop()`; nothing is ever killed by name.
+ */
+export function startProcess(command: string, args: readonly string[], options: SpawnOptions = {}): TestProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], ...options });
+  let out = '';
+  const collect = (b: Buffer) => {
+    if (out.length < 1 << 20) out += b.toString('utf8');
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => resolve(code ?? signal ?? -1));
+    child.once('error', (err) => {
+      out += `\nspawn error: ${err.message}`;
+      resolve(-1);
+    });
+  });
+  if (child.pid === undefined) throw new Error(`cannot start ${command}`);
+  const pid = child.pid;
+  return {
+    child,
+    pid,
+    output: () => out,
+    exited,
+    async stop(signal = 'SIGTERM', timeoutMs = 5000) {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      try {
+        process.kill(pid, signal);
+      } catch {
+        return;
+      }
+      const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeoutMs).unref());
+      if ((await Promise.race([exited, timer])) === 'timeout') {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+        await exited;
+      }
+    },
+  };
+}
+
+/** Polls check() every intervalMs until it returns true, or throws after timeoutMs with what(). */
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  what: () => string,
+  timeoutMs = 15_000,
+  intervalMs = 50,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      /* not yet */
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
