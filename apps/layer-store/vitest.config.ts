@@ -4,5 +4,8 @@ export default defineProject({
   test: {
     name: 'layer-store',
     include: ['src/**/*.spec.ts'],
+    // Integration tests start the real service (and NATS), kill and restart it.
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
   },
 });

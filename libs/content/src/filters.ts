@@ -45,7 +45,11 @@ export function parseFilters(filters: readonly string[] = []): Predicate {
 /** Field accessor for a blob's Info or an ingest's Status. */
 export function fieldsOf(object: { labels?: Record<string, string> } & Record<string, unknown>) {
   return (name: string): string | undefined => {
-    if (name.startsWith('labels.')) return object.labels?.[name.slice('labels.'.length)];
+    if (name.startsWith('labels.')) {
+      const key = name.slice('labels.'.length);
+      return object.labels !== undefined && Object.hasOwn(object.labels, key) ? object.labels[key] : undefined;
+    }
+    if (!Object.hasOwn(object, name)) return undefined;
     const v = object[name];
     return v === undefined || v === null ? undefined : v instanceof Date ? v.toISOString() : String(v);
   };

@@ -34,7 +34,8 @@ async function protectedDigests(store: Store, leases: LeaseManager, now: Date): 
  * by unexpired leases or expected by open ingests, and everything reachable
  * from those through `strata.gc.ref.content*` labels. Deletes every other
  * blob committed before the pass started; leases and ingests are read again
- * just before the sweep, so what a pull protects meanwhile stays.
+ * just before the sweep, so what a pull protects meanwhile stays, together
+ * with everything it references.
  */
 export async function collectGarbage(options: GarbageCollectOptions): Promise<GarbageCollectResult> {
   const { store, leases, logger, events, dryRun = false } = options;
@@ -44,24 +45,26 @@ export async function collectGarbage(options: GarbageCollectOptions): Promise<Ga
   for await (const info of store.walk()) all.set(info.digest, info);
 
   const live = new Set<Digest>();
-  const queue: Digest[] = [...(await protectedDigests(store, leases, started))];
-  for (const info of all.values()) if (info.labels[GC_ROOT_LABEL] !== undefined) queue.push(info.digest);
-  while (queue.length > 0) {
-    const d = queue.pop() as Digest;
-    if (live.has(d)) continue;
-    live.add(d);
-    const info = all.get(d);
-    if (info === undefined) continue;
-    for (const [k, v] of Object.entries(info.labels)) {
-      if (k.startsWith(GC_REF_CONTENT_PREFIX) && isDigest(v) && !live.has(v)) queue.push(v);
+  const mark = (queue: Digest[]) => {
+    while (queue.length > 0) {
+      const d = queue.pop() as Digest;
+      if (live.has(d)) continue;
+      live.add(d);
+      const info = all.get(d);
+      if (info === undefined) continue;
+      for (const [k, v] of Object.entries(info.labels)) {
+        if (k.startsWith(GC_REF_CONTENT_PREFIX) && isDigest(v) && !live.has(v)) queue.push(v);
+      }
     }
-  }
+  };
+  const roots = [...all.values()].filter((info) => info.labels[GC_ROOT_LABEL] !== undefined).map((info) => info.digest);
+  mark([...(await protectedDigests(store, leases, started)), ...roots]);
+  mark([...(await protectedDigests(store, leases, new Date()))]);
 
-  const again = await protectedDigests(store, leases, new Date());
   const deleted: Digest[] = [];
   let bytesFreed = 0;
   for (const info of all.values()) {
-    if (live.has(info.digest) || again.has(info.digest) || info.createdAt >= started) continue;
+    if (live.has(info.digest) || info.createdAt >= started) continue;
     if (!dryRun) {
       try {
         await store.delete(info.digest);

@@ -111,11 +111,15 @@ export function createLeaseManager(meta: MetadataStore): LeaseManager {
     },
     async expire(now = new Date()) {
       let n = 0;
-      for (const lease of await all()) {
-        if (!live(lease, now)) {
-          await meta.delete(key(lease.id));
-          n++;
-        }
+      for (const found of await all()) {
+        if (live(found, now)) continue;
+        const removed = await serial(found.id, async () => {
+          const lease = await meta.get<StoredLease>(key(found.id));
+          if (lease === undefined || live(lease, now)) return false;
+          await meta.delete(key(found.id));
+          return true;
+        });
+        if (removed) n++;
       }
       return n;
     },

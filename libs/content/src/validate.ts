@@ -22,6 +22,9 @@ export const MAX_LABELS = 256;
 
 /** Checks labels against the limits; InvalidArgument names the offending key. */
 export function validateLabels(labels: Labels): Labels {
+  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) {
+    throw invalidArgument('invalid labels: expected an object of string keys and values');
+  }
   const entries = Object.entries(labels);
   if (entries.length > MAX_LABELS) throw invalidArgument(`too many labels: ${entries.length} (at most ${MAX_LABELS})`);
   for (const [key, value] of entries) {
@@ -48,9 +51,9 @@ export function applyLabelUpdate(current: Labels, next: Labels, fieldPaths: read
       throw invalidArgument(`cannot update ${JSON.stringify(path)}: only "labels" and "labels.<key>" can change`);
     }
     const key = path.slice('labels.'.length);
-    const value = next[key];
+    const value = Object.hasOwn(next, key) ? next[key] : undefined;
     if (value === undefined) delete out[key];
-    else out[key] = value;
+    else Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
   }
   return validateLabels(out);
 }

@@ -1,1 +1,3 @@
-export {};
+export * from './events-stream.js';
+export * from './nats-connection.js';
+export * from './nats-event-sink.js';

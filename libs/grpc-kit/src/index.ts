@@ -1,1 +1,5 @@
-export {};
+export * from './status.js';
+export * from './server.js';
+export * from './handlers.js';
+export * from './client.js';
+export * from './shutdown.js';

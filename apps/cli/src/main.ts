@@ -1,0 +1,24 @@
+import { runCli } from './framework/run-cli.js';
+import { strata } from './program.js';
+
+let interrupts: AbortController | undefined;
+
+process.exitCode = await runCli(strata, process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  interrupts() {
+    if (!interrupts) {
+      const controller = new AbortController();
+      interrupts = controller;
+      const onSignal = (signal: NodeJS.Signals) => {
+        // A second signal ends the process at once.
+        if (controller.signal.aborted) process.exit(signal === 'SIGINT' ? 130 : 143);
+        controller.abort();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+    }
+    return interrupts.signal;
+  },
+});

@@ -1,0 +1,11 @@
+import { contentCommands } from './commands/content.js';
+import { downCommand } from './commands/down.js';
+import { upCommand } from './commands/up.js';
+import type { Program } from './framework/run-cli.js';
+
+/** The `strata` command and its subcommands, in the order help lists them. */
+export const strata: Program = {
+  name: 'strata',
+  description: 'Strata runs containers from layered images across a fleet of Linux hosts.',
+  commands: [upCommand, downCommand, ...contentCommands],
+};

@@ -1,0 +1,83 @@
+import { existsSync } from 'node:fs';
+import { connect as connectTcp } from 'node:net';
+import { join } from 'node:path';
+import { failedPrecondition } from '@strata/kit';
+import { probeNats } from '@strata/events-nats';
+import { checkHealth } from '@strata/grpc-kit';
+import type { ServiceSpec, StackContext } from './service.js';
+
+/** True when something accepts TCP connections on 127.0.0.1:port. */
+function portTaken(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connectTcp({ host: '127.0.0.1', port });
+    socket.setTimeout(1000, () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+/** The unix socket a service serves gRPC on: `<runDir>/<name>.sock`. */
+export function serviceSocket(ctx: StackContext, name: string): string {
+  return join(ctx.runDir, `${name}.sock`);
+}
+
+/** NATS with JetStream, bound to 127.0.0.1, its store under `<stateDir>/nats`. */
+export const natsService: ServiceSpec = {
+  name: 'nats',
+  command: (ctx) => {
+    const store = join(ctx.stateDir, 'nats');
+    return { command: 'nats-server', args: ['-js', '-a', '127.0.0.1', '-p', String(ctx.natsPort), '-sd', store], dirs: [store] };
+  },
+  endpoints: (ctx) => [{ protocol: 'nats', address: ctx.natsUrl }],
+  conflict: async (ctx) =>
+    (await portTaken(ctx.natsPort))
+      ? `port ${ctx.natsPort} on 127.0.0.1 is already in use; stop what listens there or pass --nats-port`
+      : undefined,
+  probe: (ctx) => probeNats(ctx.natsUrl, 1000),
+  readyTimeoutMs: 15_000,
+};
+
+/** Checks the socket's gRPC health: resolves on SERVING, raises with the status or error otherwise. */
+async function grpcServing(socket: string): Promise<void> {
+  const status = await checkHealth({ unixSocket: socket }, '', { timeoutMs: 1000 });
+  if (status !== 'SERVING') throw new Error(`health is ${status}`);
+}
+
+/** The layer-store on the local filesystem, gRPC on `<runDir>/layer-store.sock`, events to NATS. */
+export const layerStoreService: ServiceSpec = {
+  name: 'layer-store',
+  command: (ctx) => {
+    const bin = join(ctx.repoRoot, 'apps/layer-store/bin/layer-store.mjs');
+    if (!existsSync(bin)) throw failedPrecondition(`cannot start layer-store: ${bin} is missing`);
+    return {
+      command: process.execPath,
+      args: [bin, '--state-dir', ctx.stateDir, '--run-dir', ctx.runDir, '--nats-url', ctx.natsUrl],
+    };
+  },
+  endpoints: (ctx) => [{ protocol: 'grpc', address: `unix:${serviceSocket(ctx, 'layer-store')}` }],
+  conflict: async (ctx) => {
+    const socket = serviceSocket(ctx, 'layer-store');
+    if (!existsSync(socket)) return undefined;
+    return (await grpcServing(socket).then(
+      () => true,
+      () => false,
+    ))
+      ? `another layer-store already serves ${socket}; stop it first`
+      : undefined;
+  },
+  probe: (ctx) => grpcServing(serviceSocket(ctx, 'layer-store')),
+  readyTimeoutMs: 30_000,
+};
+
+/**
+ * The services of the local stack in start order (each may use those before
+ * it); `strata down` stops them in reverse. Later services (registry-mirror,
+ * snapshotter, node-agent) join this list.
+ */
+export const stackServices: readonly ServiceSpec[] = [natsService, layerStoreService];

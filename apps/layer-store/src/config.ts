@@ -1,0 +1,152 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { int, invalidArgument, loadConfig, oneOf, optionalStr, str, type ConfigOf, type Setting } from '@strata/kit';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Reads `host:port` (or `[v6]:port`) for a TCP listener. */
+function hostPort(description: string, options: { env?: string } = {}): Setting<{ host: string; port: number } | undefined> {
+  return {
+    description,
+    ...options,
+    default: undefined,
+    parse: (raw, name) => {
+      const m = typeof raw === 'string' ? /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(raw.trim()) : null;
+      const port = m === null ? NaN : Number(m[3]);
+      if (m === null || port < 1 || port > 65_535) {
+        throw invalidArgument(`config ${name}: expected host:port (e.g. 0.0.0.0:7443 or [::]:7443), got ${JSON.stringify(raw)}`);
+      }
+      return { host: (m[1] ?? m[2]) as string, port };
+    },
+  };
+}
+
+/** Every setting of the layer-store: flags are the kebab-case keys, `--config FILE` reads JSON. */
+export const layerStoreSpec = {
+  stateDir: str('Directory of persistent state; blobs go under <state-dir>/layer-store.', {
+    default: '/var/lib/strata',
+    env: 'STRATA_STATE_DIR',
+  }),
+  runDir: str('Directory of runtime files; the socket is <run-dir>/layer-store.sock.', { default: '/run/strata', env: 'STRATA_RUN_DIR' }),
+  socket: optionalStr('Path of the unix socket, instead of <run-dir>/layer-store.sock.', { env: 'STRATA_LAYER_STORE_SOCKET' }),
+  backend: oneOf('Where blobs are kept: fs (under the state dir) or s3.', ['fs', 's3'], {
+    default: 'fs',
+    env: 'STRATA_LAYER_STORE_BACKEND',
+  }),
+  s3Endpoint: optionalStr('S3 endpoint URL, e.g. http://127.0.0.1:9000 (backend s3).', { env: 'STRATA_S3_ENDPOINT' }),
+  s3Bucket: str('S3 bucket of the blobs; created when missing.', { default: 'strata-blobs', env: 'STRATA_S3_BUCKET' }),
+  s3AccessKey: optionalStr('S3 access key (backend s3).', { env: 'STRATA_S3_ACCESS_KEY' }),
+  s3SecretKey: optionalStr('S3 secret key (backend s3); prefer the environment to a flag.', { env: 'STRATA_S3_SECRET_KEY' }),
+  s3Region: str('S3 region of the bucket.', { default: 'us-east-1', env: 'STRATA_S3_REGION' }),
+  s3Prefix: str('Key prefix inside the bucket, to share it between stores.', { default: '', env: 'STRATA_S3_PREFIX' }),
+  natsUrl: str('NATS server URL for events; an empty string disables events.', {
+    default: 'nats://127.0.0.1:4222',
+    env: 'STRATA_NATS_URL',
+  }),
+  node: str('Name of this node in event sources (strata/layer-store/<node>).', { default: hostname(), env: 'STRATA_NODE' }),
+  tcpListen: hostPort('Also serve on TCP at host:port, with mutual TLS (needs --tls-cert, --tls-key, --tls-ca).', {
+    env: 'STRATA_LAYER_STORE_TCP',
+  }),
+  tlsCert: optionalStr('PEM certificate chain of the TCP listener.', { env: 'STRATA_TLS_CERT' }),
+  tlsKey: optionalStr('PEM private key of the TCP listener.', { env: 'STRATA_TLS_KEY' }),
+  tlsCa: optionalStr('PEM CA certificate that signs the clients allowed on TCP.', { env: 'STRATA_TLS_CA' }),
+  gcIntervalSeconds: int('Seconds between garbage collection passes; 0 turns periodic collection off.', {
+    default: 0,
+    min: 0,
+    max: 7 * 24 * 3600,
+    env: 'STRATA_LAYER_STORE_GC_INTERVAL',
+  }),
+  logLevel: oneOf('Least severe log level written to stderr.', LOG_LEVELS, { default: 'warn', env: 'STRATA_LOG_LEVEL' }),
+};
+
+type Raw = ConfigOf<typeof layerStoreSpec>;
+
+/** The S3 settings, complete. */
+export interface S3Settings {
+  endpoint: string;
+  bucket: string;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+  prefix: string;
+}
+
+/** The layer-store's configuration, validated, with derived paths and the TLS material read. */
+export interface LayerStoreConfig {
+  stateDir: string;
+  /** `<stateDir>/layer-store`: the fs backend's root. */
+  blobRoot: string;
+  socket: string;
+  backend: 'fs' | 's3';
+  /** Set when backend is s3. */
+  s3?: S3Settings;
+  /** Empty: no events. */
+  natsUrl: string;
+  node: string;
+  tcp?: { host: string; port: number; tls: { cert: Buffer; key: Buffer; ca: Buffer } };
+  gcIntervalSeconds: number;
+  logLevel: (typeof LOG_LEVELS)[number];
+}
+
+function readPem(path: string, flag: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (cause) {
+    throw invalidArgument(`config ${flag}: cannot read ${path}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+function required(raw: Raw, keys: ReadonlyArray<keyof Raw>, why: string): void {
+  const kebab = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  const missing = keys.filter((k) => raw[k] === undefined || raw[k] === '');
+  if (missing.length > 0) throw invalidArgument(`config ${why} needs ${missing.map((k) => kebab(k)).join(', ')}`);
+}
+
+/**
+ * Loads the layer-store's configuration from flags, environment and an
+ * optional JSON file (`--config FILE`), checks the settings that depend on
+ * each other, and reads the TLS files. InvalidArgument, with a sentence
+ * naming the setting, for anything wrong.
+ */
+export function loadLayerStoreConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): LayerStoreConfig {
+  const raw = loadConfig(layerStoreSpec, { argv, env });
+  if (raw.stateDir === '') throw invalidArgument('config state-dir: must not be empty');
+  if (raw.runDir === '' && raw.socket === undefined) throw invalidArgument('config run-dir: must not be empty');
+  const stateDir = resolve(raw.stateDir);
+  const config: LayerStoreConfig = {
+    stateDir,
+    blobRoot: join(stateDir, 'layer-store'),
+    socket: resolve(raw.socket ?? join(raw.runDir, 'layer-store.sock')),
+    backend: raw.backend,
+    natsUrl: raw.natsUrl,
+    node: raw.node,
+    gcIntervalSeconds: raw.gcIntervalSeconds,
+    logLevel: raw.logLevel,
+  };
+  if (raw.backend === 's3') {
+    required(raw, ['s3Endpoint', 's3AccessKey', 's3SecretKey'], 'backend s3');
+    config.s3 = {
+      endpoint: raw.s3Endpoint as string,
+      bucket: raw.s3Bucket,
+      accessKey: raw.s3AccessKey as string,
+      secretKey: raw.s3SecretKey as string,
+      region: raw.s3Region,
+      prefix: raw.s3Prefix,
+    };
+  }
+  if (raw.tcpListen !== undefined) {
+    required(raw, ['tlsCert', 'tlsKey', 'tlsCa'], 'tcp-listen (TCP is served only with mutual TLS)');
+    config.tcp = {
+      ...raw.tcpListen,
+      tls: {
+        cert: readPem(raw.tlsCert as string, 'tls-cert'),
+        key: readPem(raw.tlsKey as string, 'tls-key'),
+        ca: readPem(raw.tlsCa as string, 'tls-ca'),
+      },
+    };
+  } else if (raw.tlsCert !== undefined || raw.tlsKey !== undefined || raw.tlsCa !== undefined) {
+    throw invalidArgument('config tls-cert, tls-key and tls-ca are only used with --tcp-listen; set it or remove them');
+  }
+  return config;
+}

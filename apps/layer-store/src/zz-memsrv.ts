@@ -1,0 +1,10 @@
+import { createLeaseManager } from '@strata/content';
+import { createMemoryStore } from '../../../libs/content/src/testing/memory-store.js';
+import { createMemoryMetadataStore } from '../../../libs/content/src/testing/memory-metadata-store.js';
+import { createContentService } from '@strata/content-grpc';
+import { createServer } from '@strata/grpc-kit';
+import { silentLogger } from '@strata/kit';
+const logger = silentLogger();
+const server = createServer({ logger, services: createContentService(createMemoryStore(), createLeaseManager(createMemoryMetadataStore()), { logger }).registrations, unixSocket: process.argv[2]! });
+await server.start();
+process.on('SIGTERM', () => process.exit(0));

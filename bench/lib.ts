@@ -1,0 +1,67 @@
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitForHealthy } from '@strata/grpc-kit';
+
+/** The repository root. */
+export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/** A scratch directory under bench/.work (same disk as the repo), emptied first. */
+export function workDir(name: string): string {
+  const dir = join(root, 'bench', '.work', name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  return dir;
+}
+
+/** Seconds taken by fn. */
+export async function timed(fn: () => Promise<unknown> | unknown): Promise<number> {
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/** The median of runs of fn, in seconds; `before` runs untimed before each. */
+export async function median(runs: number, fn: () => Promise<unknown> | unknown, before?: () => Promise<unknown> | unknown): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    if (before) await before();
+    times.push(await timed(fn));
+  }
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)] ?? 0;
+}
+
+/** Runs a command to completion, throwing with its output on failure. */
+export function run(command: string, args: string[]): void {
+  execFileSync(command, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+/** Starts the layer-store service from this checkout on a state dir; resolves once it answers health. */
+export async function startLayerStore(stateDir: string): Promise<{ socket: string; stop: () => Promise<void> }> {
+  const runDir = join(stateDir, 'run');
+  const child = spawn(
+    process.execPath,
+    [join(root, 'apps/layer-store/bin/layer-store.mjs'), '--state-dir', stateDir, '--run-dir', runDir, '--nats-url', ''],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const socket = join(runDir, 'layer-store.sock');
+  await waitForHealthy({ unixSocket: socket }, { timeoutMs: 30_000 });
+  return {
+    socket,
+    stop: async () => {
+      if (child.exitCode !== null) return;
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** One result line: name, value, reference, ratio and target. */
+export function report(name: string, strata: number, reference: number, unit: string, target?: number): void {
+  const ratio = strata / reference;
+  const verdict = target === undefined ? '' : ratio >= target ? `  (target ≥ ${target}×: met)` : `  (target ≥ ${target}×: MISSED)`;
+  console.log(`${name.padEnd(34)} strata ${strata.toFixed(1)} ${unit}   reference ${reference.toFixed(1)} ${unit}   ratio ${ratio.toFixed(2)}×${verdict}`);
+}

@@ -1,0 +1,119 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { internal, isStrataError, resourceExhausted, StrataError, type Logger } from '@strata/kit';
+
+/** Mode of every directory the fs store creates. */
+export const DIR_MODE = 0o700;
+/** Mode of files while they are written. */
+export const FILE_MODE = 0o600;
+/** Mode of committed blobs: nobody writes them again. */
+export const BLOB_MODE = 0o444;
+
+/** The errno code of a Node.js system error, if it is one. */
+export function errnoOf(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string'
+    ? (err as { code: string }).code
+    : undefined;
+}
+
+/** Turns a failed system call into a Strata error: ResourceExhausted for a full disk, Internal otherwise. */
+export function ioFailure(err: unknown, what: string): StrataError {
+  if (isStrataError(err)) return err;
+  const code = errnoOf(err);
+  if (code === 'ENOSPC' || code === 'EDQUOT') return resourceExhausted(`${what}: no space left on the device`, { cause: err });
+  return internal(`${what}: ${code ?? (err as Error)?.message ?? String(err)}`, { cause: err });
+}
+
+/** Flushes a directory's entries (a rename or link in it) to disk. */
+export async function syncDir(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Creates path and its missing parents with mode 0700, making new entries durable. */
+export async function makeDirs(path: string): Promise<void> {
+  const first = await mkdir(path, { recursive: true, mode: DIR_MODE });
+  if (first === undefined) return;
+  for (let dir = path; ; dir = dirname(dir)) {
+    await syncDir(dirname(dir));
+    if (dir === first || dirname(dir) === dir) break;
+  }
+}
+
+const TEMP = /\.(\d+)\.[0-9a-f]{16}\.tmp$/;
+
+/** A temp-file name next to path: `<path>.<pid>.<16 hex>.tmp`, recognised by removeStaleTemps. */
+export function tempPathFor(path: string): string {
+  return `${path}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return errnoOf(err) === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp files (see tempPathFor) in dir, and below it down to depth
+ * levels, that no running writer can still own: their process is gone, or
+ * it is this process and they are older than it. Returns how many.
+ */
+export async function removeStaleTemps(dir: string, depth: number, logger: Logger): Promise<number> {
+  const processStart = Date.now() - process.uptime() * 1000;
+  let removed = 0;
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') return 0;
+    throw err;
+  }
+  for (const entry of entries) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) {
+      if (depth > 0) removed += await removeStaleTemps(path, depth - 1, logger);
+      continue;
+    }
+    const m = TEMP.exec(entry.name);
+    if (m === null || !entry.isFile()) continue;
+    const pid = Number(m[1]);
+    let stale = !alive(pid);
+    if (!stale && pid === process.pid) {
+      const st = await stat(path).catch(() => undefined);
+      stale = st !== undefined && st.mtimeMs < processStart;
+    }
+    if (!stale) continue;
+    try {
+      await unlink(path);
+      removed++;
+      logger.info({ path }, 'removed a leftover temp file');
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') throw err;
+    }
+  }
+  return removed;
+}
+
+/** Runs tasks one after another per key; tasks of different keys run freely. */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  run<T>(key: string, task: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    const next = prev.then(task, task);
+    const tail = next.catch(() => undefined);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return next;
+  }
+}

@@ -1,0 +1,279 @@
+import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { silentLogger } from '@strata/kit';
+import { startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
+import { digestHex, digestOf } from '@strata/oci';
+import type { Store } from '@strata/content';
+import { contentStoreSuite, expectError, randomBytesOf, readBlob, writeBlob } from '@strata/content/testing';
+import { createFsContent } from './fs-content.js';
+import { createFsStore } from './fs-store.js';
+import { ownerOf } from './ingest-lock.js';
+
+contentStoreSuite('fs', async () => {
+  const dir = tempDir('strata-content-fs-');
+  try {
+    const { store, leases } = await createFsContent({ root: dir.path, logger: silentLogger() });
+    return {
+      store,
+      leases,
+      cleanup: async () => {
+        try {
+          await store.close();
+        } finally {
+          dir.remove();
+        }
+      },
+    };
+  } catch (err) {
+    dir.remove();
+    throw err;
+  }
+});
+
+const mode = (path: string) => statSync(path).mode & 0o777;
+const ingestDirOf = (root: string, ref: string) => join(root, 'ingest', createHash('sha256').update(ref).digest('hex'));
+const openFds = () => readdirSync('/proc/self/fd').length;
+const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
+
+describe('fs content store', () => {
+  let dir: { path: string; remove: () => void };
+  let stores: Store[];
+  let processes: TestProcess[];
+  const open = async (): Promise<Store> => {
+    const store = await createFsStore({ root: dir.path, logger: silentLogger() });
+    stores.push(store);
+    return store;
+  };
+  /** A pid that no process has any more. */
+  const deadPid = async (): Promise<number> => {
+    const p = startProcess('true', []);
+    await p.exited;
+    return p.pid;
+  };
+
+  beforeEach(() => {
+    dir = tempDir('strata-content-fs-');
+    stores = [];
+    processes = [];
+  });
+
+  afterEach(async () => {
+    for (const s of stores) await s.close().catch(() => undefined);
+    for (const p of processes) await p.stop('SIGKILL');
+    dir.remove();
+  });
+
+  it('lays blobs, ingests and labels out under the root with private modes', async () => {
+    chmodSync(dir.path, 0o755);
+    const store = await open();
+    for (const d of ['.', 'blobs', 'blobs/sha256', 'ingest', 'metadata']) expect(mode(join(dir.path, d)), d).toBe(0o700);
+    const data = Buffer.from('laid out');
+    const info = await writeBlob(store, data, { labels: { role: 'test' } });
+    const blobFile = join(dir.path, 'blobs', 'sha256', digestHex(info.digest));
+    expect(readFileSync(blobFile).equals(data)).toBe(true);
+    expect(mode(blobFile)).toBe(0o444);
+    const labelFile = join(dir.path, 'metadata', 'labels', 'sha256', `${digestHex(info.digest)}.json`);
+    expect(JSON.parse(readFileSync(labelFile, 'utf8'))).toMatchObject({ labels: { role: 'test' } });
+    expect(mode(labelFile)).toBe(0o600);
+    expect(mode(join(dir.path, 'metadata', 'labels'))).toBe(0o700);
+    expect(info.createdAt.getTime()).toBe(Math.round(statSync(blobFile).mtimeMs));
+
+    const w = await store.writer({ ref: 'layout/ref', total: 3 });
+    await w.write(Buffer.from('abc'));
+    const ingest = ingestDirOf(dir.path, 'layout/ref');
+    expect(mode(ingest)).toBe(0o700);
+    expect(readdirSync(ingest).sort()).toEqual(['data', 'lock', 'meta.json', 'ref']);
+    expect(readFileSync(join(ingest, 'ref'), 'utf8')).toBe('layout/ref');
+    expect(JSON.parse(readFileSync(join(ingest, 'lock'), 'utf8'))).toMatchObject({ pid: process.pid });
+    expect(mode(join(ingest, 'data'))).toBe(0o600);
+    await w.close();
+    expect(readdirSync(ingest).sort()).toEqual(['data', 'meta.json', 'ref']);
+    expect(readFileSync(join(ingest, 'data'), 'utf8')).toBe('abc');
+    await (await store.writer({ ref: 'layout/ref' })).commit();
+    expect(existsSync(ingest)).toBe(false);
+  });
+
+  it('resumes an ingest in a store opened later on the same root', async () => {
+    const data = randomBytesOf(5 * 1024 * 1024 + 12345);
+    const first = await open();
+    const w = await first.writer({ ref: 'restart', total: data.length, expected: digestOf(data) });
+    await w.write(data.subarray(0, 3 * 1024 * 1024 + 7));
+    await first.close();
+    const second = await open();
+    expect((await second.status('restart')).offset).toBe(3 * 1024 * 1024 + 7);
+    const again = await second.writer({ ref: 'restart' });
+    expect(again.offset).toBe(3 * 1024 * 1024 + 7);
+    await again.write(data.subarray(again.offset));
+    expect((await again.commit()).digest).toBe(digestOf(data));
+    expect((await readBlob(second, digestOf(data))).equals(data)).toBe(true);
+  });
+
+  it('two stores on one root exclude each other from a ref', async () => {
+    const a = await open();
+    const b = await open();
+    const w = await a.writer({ ref: 'shared' });
+    await w.write(Buffer.from('from a'));
+    await expectError(b.writer({ ref: 'shared' }), 'Unavailable', 'ingest shared is locked by another writer; wait for it to finish');
+    await expectError(b.abort('shared'), 'Unavailable', /shared is locked/);
+    await w.close();
+    const wb = await b.writer({ ref: 'shared' });
+    expect(wb.offset).toBe(6);
+    await expectError(a.writer({ ref: 'shared' }), 'Unavailable', /shared is locked/);
+    await wb.close();
+    await a.abort('shared');
+    await expectError(b.status('shared'), 'NotFound', 'no ingest with ref shared');
+  });
+
+  describe('stale locks', () => {
+    const plantLock = async (store: Store, ref: string, lock: string) => {
+      const w = await store.writer({ ref });
+      await w.write(Buffer.from('12345'));
+      await w.close();
+      writeFileSync(join(ingestDirOf(dir.path, ref), 'lock'), lock);
+    };
+
+    it.each([
+      ['a process that exited', async () => JSON.stringify(await ownerOf(await deadPid()))],
+      ['a reused pid (this process, started at another time)', async () => JSON.stringify({ ...(await ownerOf(process.pid)), start: '1' })],
+      ['another boot', async () => JSON.stringify({ ...(await ownerOf(process.pid)), boot: 'another-boot' })],
+      ['unreadable content', async () => 'not json'],
+    ])('the lock of %s is broken and the ingest resumes', async (_name, makeLock) => {
+      const store = await open();
+      await plantLock(store, 'stale', await makeLock());
+      const w = await store.writer({ ref: 'stale' });
+      expect(w.offset).toBe(5);
+      expect(JSON.parse(readFileSync(join(ingestDirOf(dir.path, 'stale'), 'lock'), 'utf8'))).toMatchObject({ pid: process.pid });
+      await w.write(Buffer.from('678'));
+      expect((await w.commit()).digest).toBe(digestOf('12345678'));
+    });
+
+    it('the lock of a live process holds until it ends', async () => {
+      const store = await open();
+      const holder = startProcess('sleep', ['30']);
+      processes.push(holder);
+      await plantLock(store, 'held', JSON.stringify(await ownerOf(holder.pid)));
+      await expectError(store.writer({ ref: 'held' }), 'Unavailable', /held is locked/);
+      await expectError(store.abort('held'), 'Unavailable', /held is locked/);
+      await holder.stop('SIGKILL');
+      const w = await store.writer({ ref: 'held' });
+      expect(w.offset).toBe(5);
+      await w.close();
+    });
+  });
+
+  it('removes leftover temp files at startup, keeps ingests and the temp files of live processes', async () => {
+    const first = await open();
+    const w = await first.writer({ ref: 'kept' });
+    await w.write(Buffer.from('kept bytes'));
+    await w.close();
+    await first.close();
+    const dead = await deadPid();
+    const live = startProcess('sleep', ['30']);
+    processes.push(live);
+    const ingest = ingestDirOf(dir.path, 'kept');
+    mkdirSync(join(dir.path, 'metadata', 'labels', 'sha256'), { recursive: true });
+    const hex = 'ab'.repeat(8);
+    const stale = [
+      join(dir.path, 'metadata', 'labels', 'sha256', `${'c'.repeat(64)}.json.${dead}.${hex}.tmp`),
+      join(dir.path, 'metadata', `x.json.${dead}.${hex}.tmp`),
+      join(ingest, `meta.json.${dead}.${hex}.tmp`),
+      join(ingest, `lock.${dead}.${hex}.tmp`),
+      join(ingest, `lock.${process.pid}.${'cd'.repeat(8)}.tmp`),
+    ];
+    const kept = [join(dir.path, 'metadata', `y.json.${live.pid}.${hex}.tmp`), join(ingest, `lock.${process.pid}.${'ef'.repeat(8)}.tmp`)];
+    for (const f of [...stale, ...kept]) writeFileSync(f, '{}');
+    const old = new Date(Date.now() - (process.uptime() + 60) * 1000);
+    utimesSync(stale[4]!, old, old);
+    const store = await open();
+    for (const f of stale) expect(existsSync(f), f).toBe(false);
+    for (const f of kept) expect(existsSync(f), f).toBe(true);
+    const resumed = await store.writer({ ref: 'kept' });
+    expect(resumed.offset).toBe(10);
+    await resumed.close();
+  });
+
+  it('drops ingest data that a crash during commit left linked to the stored blob', async () => {
+    const store = await open();
+    const data = Buffer.from('committed, then crashed');
+    const w = await store.writer({ ref: 'crashed' });
+    await w.write(data);
+    await w.close();
+    const ingestData = join(ingestDirOf(dir.path, 'crashed'), 'data');
+    const blobFile = join(dir.path, 'blobs', 'sha256', digestHex(digestOf(data)));
+    chmodSync(ingestData, 0o444);
+    linkSync(ingestData, blobFile);
+    const again = await store.writer({ ref: 'crashed' });
+    expect(again.offset).toBe(0);
+    await again.write(Buffer.from('something else entirely'));
+    await again.close();
+    expect(readFileSync(blobFile).equals(data)).toBe(true);
+    expect((await store.info(digestOf(data))).size).toBe(data.length);
+  });
+
+  it('starts over when an ingest lost its meta.json', async () => {
+    const store = await open();
+    const w = await store.writer({ ref: 'half' });
+    await w.write(Buffer.from('half-created'));
+    await w.close();
+    writeFileSync(join(ingestDirOf(dir.path, 'half'), 'meta.json'), '{"trunc');
+    await expectError(store.status('half'), 'NotFound', 'no ingest with ref half');
+    const again = await store.writer({ ref: 'half', total: 2 });
+    expect(again.offset).toBe(0);
+    await again.write(Buffer.from('ok'));
+    expect((await again.commit()).digest).toBe(digestOf('ok'));
+  });
+
+  it('ignores stray files among the blobs', async () => {
+    const store = await open();
+    const info = await writeBlob(store, Buffer.from('real'));
+    writeFileSync(join(dir.path, 'blobs', 'sha256', 'not-a-digest'), 'x');
+    mkdirSync(join(dir.path, 'blobs', 'sha256', 'f'.repeat(64)));
+    const seen: string[] = [];
+    for await (const i of store.walk()) seen.push(i.digest);
+    expect(seen).toEqual([info.digest]);
+    await expectError(store.info(`sha256:${'f'.repeat(64)}` as typeof info.digest), 'NotFound');
+  });
+
+  it('closes every file it opens, on every path', async () => {
+    const store = await open();
+    const data = randomBytesOf(3 * 1024 * 1024);
+    const info = await writeBlob(store, data);
+    // The hashing workers, started on demand, hold descriptors of their own: start them all first.
+    const warm = await Promise.all([0, 1, 2, 3].map((i) => store.writer({ ref: `fd-warm-${i}` })));
+    for (const w of warm) await w.close();
+    await settle();
+    const before = openFds();
+    for (let i = 0; i < 5; i++) {
+      const reader = await store.read(info.digest, { offset: i });
+      for await (const chunk of reader.chunks) {
+        expect(chunk.length).toBeGreaterThan(0);
+        break;
+      }
+      await store.read(info.digest);
+      const w = await store.writer({ ref: `fd-${i}`, expected: digestOf(`other ${i}`) });
+      await w.write(Buffer.from('x'));
+      await expectError(w.commit(), 'FailedPrecondition');
+      const again = await store.writer({ ref: `fd-again-${i}` });
+      await again.write(data);
+      await expectError(again.commit(), 'AlreadyExists');
+      const kept = await store.writer({ ref: `fd-kept-${i}` });
+      await kept.write(Buffer.from('y'));
+      await kept.truncate();
+      await kept.close();
+      await expectError(store.writer({ ref: 'bad ref' }), 'InvalidArgument');
+    }
+    await settle();
+    expect(openFds()).toBe(before);
+  });
+
+  it('hard-links nothing but verified blobs', async () => {
+    const store = await open();
+    const w = await store.writer({ ref: 'verified', expected: digestOf('wanted') });
+    await w.write(Buffer.from('unwanted'));
+    await expectError(w.commit(), 'FailedPrecondition');
+    expect(readdirSync(join(dir.path, 'blobs', 'sha256'))).toEqual([]);
+    expect(readdirSync(join(dir.path, 'ingest'))).toEqual([]);
+  });
+});

@@ -1,0 +1,366 @@
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, link, mkdir, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  alreadyExists,
+  invalidArgument,
+  isNotFound,
+  notFound,
+  outOfRange,
+  unavailable,
+  type Logger,
+} from '@strata/kit';
+import { digestHex, parseDigest, type Digest } from '@strata/oci';
+import {
+  applyLabelUpdate,
+  fieldsOf,
+  parseFilters,
+  validateRef,
+  type BlobReader,
+  type Info,
+  type Labels,
+  type MetadataStore,
+  type ReadRange,
+  type Status,
+  type Store,
+  type Writer,
+} from '@strata/content';
+import { acquireIngestLock } from './ingest-lock.js';
+import { createFsMetadataStore } from './fs-metadata-store.js';
+import { BLOB_MODE, DIR_MODE, errnoOf, ioFailure, KeyedMutex, removeStaleTemps, syncDir } from './fs-io.js';
+import { FsWriter, readIngestMeta, type WriterContext } from './fs-writer.js';
+import { sharedHashPool } from './hash-pool.js';
+
+/** Bytes per chunk a read yields (and per read(2)). */
+const READ_CHUNK = 1 << 20;
+
+/** What createFsStore and createFsContent open. */
+export interface FsStoreOptions {
+  /** Directory of the store; created (mode 0700) when missing. */
+  root: string;
+  /** Narrowed to `component: content-fs`; commits and deletes at debug, broken locks at warn. */
+  logger: Logger;
+}
+
+/** Labels of a blob as kept in the MetadataStore under `labels/sha256/<hex>`. */
+interface LabelRecord {
+  labels: Labels;
+  updatedAt: string;
+}
+
+/** Where things live under the root. */
+export function fsLayout(root: string) {
+  return {
+    root,
+    blobs: join(root, 'blobs', 'sha256'),
+    ingest: join(root, 'ingest'),
+    metadata: join(root, 'metadata'),
+  };
+}
+
+const labelsKey = (digest: Digest) => `labels/sha256/${digestHex(digest)}`;
+
+function wholeNumber(value: unknown, what: string): number {
+  if (value === undefined) return 0;
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
+    throw invalidArgument(`invalid ${what} ${String(value)}: must be a whole number of bytes, 0 or more`);
+  }
+  return value;
+}
+
+const blobNotFound = (digest: Digest) => notFound(`blob ${digest} not found`, { fields: { digest } });
+const ingestNotFound = (ref: string) => notFound(`no ingest with ref ${ref}`, { fields: { ref } });
+const locked = (ref: string) => unavailable(`ingest ${ref} is locked by another writer; wait for it to finish`, { fields: { ref } });
+
+/**
+ * A content Store on the local filesystem:
+ *
+ * - `blobs/sha256/<hex>`: committed blobs, mode 0444, each visible only
+ *   after its bytes were fsynced and verified against its digest;
+ * - `ingest/<sha256 of ref>/{data,ref,meta.json,lock}`: in-progress writes,
+ *   resumable across restarts; `lock` (the owning process) keeps other
+ *   stores on the same root, in this process or another, from writing the
+ *   same ref (Unavailable); the lock of a process that died is broken;
+ * - `metadata/`: labels (`labels/sha256/<hex>`) and, through
+ *   createFsContent, leases, in a createFsMetadataStore.
+ *
+ * Every directory is mode 0700. Leftover temp files are removed at startup;
+ * ingests are kept. createdAt is the blob file's mtime (set at commit);
+ * updatedAt is when labels last changed. Errors are those of the Store
+ * contract, plus Internal / ResourceExhausted for failed I/O and
+ * Unavailable after close.
+ */
+export async function createFsStore(options: FsStoreOptions): Promise<Store> {
+  return openFsStore(options, createFsMetadataStore(fsLayout(options.root).metadata));
+}
+
+/** createFsStore with the MetadataStore it keeps labels in (shared with leases by createFsContent). */
+export async function openFsStore(options: FsStoreOptions, metadata: MetadataStore): Promise<Store> {
+  const layout = fsLayout(options.root);
+  const logger = options.logger.child({ component: 'content-fs', root: options.root });
+  for (const dir of [layout.root, join(layout.root, 'blobs'), layout.blobs, layout.ingest, layout.metadata]) {
+    await mkdir(dir, { recursive: true, mode: DIR_MODE });
+    await chmod(dir, DIR_MODE);
+  }
+  const removed = (await removeStaleTemps(layout.metadata, 64, logger)) + (await removeStaleTemps(layout.ingest, 1, logger));
+  if (removed > 0) logger.info({ removed }, 'removed leftover temp files');
+
+  const active = new Map<string, FsWriter | 'opening'>();
+  const labelLocks = new KeyedMutex();
+  const hashes = sharedHashPool();
+  let closed = false;
+
+  const blobPath = (digest: Digest) => join(layout.blobs, digestHex(digest));
+  const ingestDir = (ref: string) => join(layout.ingest, createHash('sha256').update(ref).digest('hex'));
+  const ensureOpen = () => {
+    if (closed) throw unavailable(`the content store at ${layout.root} is closed`);
+  };
+
+  const statBlob = async (digest: Digest) => {
+    try {
+      const st = await stat(blobPath(digest));
+      if (!st.isFile()) throw blobNotFound(digest);
+      return st;
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') throw blobNotFound(digest);
+      throw ioFailure(err, `cannot read blob ${digest}`);
+    }
+  };
+
+  const infoOf = async (digest: Digest): Promise<Info> => {
+    const st = await statBlob(digest);
+    const createdAt = new Date(Math.round(st.mtimeMs));
+    const record = await metadata.get<LabelRecord>(labelsKey(digest));
+    return {
+      digest,
+      size: st.size,
+      createdAt,
+      updatedAt: record === undefined ? createdAt : new Date(record.updatedAt),
+      labels: { ...(record?.labels ?? {}) },
+    };
+  };
+
+  const context: WriterContext = {
+    logger,
+    hashes,
+    async publish(dataPath, digest, labels) {
+      const target = blobPath(digest);
+      return labelLocks.run(digest, async () => {
+        try {
+          await chmod(dataPath, BLOB_MODE);
+          await link(dataPath, target);
+        } catch (err) {
+          if (errnoOf(err) === 'EEXIST') throw alreadyExists(`blob ${digest} already exists`, { fields: { digest } });
+          throw ioFailure(err, `cannot store blob ${digest}`);
+        }
+        try {
+          await syncDir(layout.blobs);
+          const info = await infoOf(digest);
+          if (Object.keys(labels).length > 0) await metadata.put(labelsKey(digest), { labels, updatedAt: info.createdAt.toISOString() });
+          else await metadata.delete(labelsKey(digest));
+          logger.debug({ digest, size: info.size }, 'blob committed');
+          return { ...info, labels: { ...labels }, updatedAt: info.createdAt };
+        } catch (err) {
+          throw ioFailure(err, `cannot store blob ${digest}`);
+        }
+      });
+    },
+    released(ref) {
+      active.delete(ref);
+    },
+  };
+
+  const diskStatus = async (dir: string): Promise<Status | undefined> => {
+    const meta = await readIngestMeta(dir);
+    if (meta === undefined) return undefined;
+    const st = await stat(join(dir, 'data')).catch(() => undefined);
+    return {
+      ref: meta.ref,
+      offset: st?.size ?? 0,
+      total: meta.total,
+      ...(meta.expected === undefined ? {} : { expected: meta.expected }),
+      startedAt: new Date(meta.startedAt),
+      updatedAt: st === undefined ? new Date(meta.startedAt) : new Date(Math.round(st.mtimeMs)),
+    };
+  };
+
+  const statusOf = async (ref: string, dir: string): Promise<Status | undefined> => {
+    const w = active.get(ref);
+    return w instanceof FsWriter ? w.currentStatus() : diskStatus(dir);
+  };
+
+  return {
+    async read(digest, range: ReadRange = {}): Promise<BlobReader> {
+      const d = parseDigest(digest);
+      const offset = wholeNumber(range.offset, 'read offset');
+      const length = wholeNumber(range.length, 'read length');
+      ensureOpen();
+      const st = await statBlob(d);
+      const size = st.size;
+      if (offset > size) {
+        throw outOfRange(`cannot read ${d} from offset ${offset}: the blob has ${size} bytes`, { fields: { digest: d } });
+      }
+      const end = length === 0 ? size : Math.min(size, offset + length);
+      const path = blobPath(d);
+      return {
+        size,
+        chunks: (async function* () {
+          if (end <= offset) return;
+          const stream = createReadStream(path, { start: offset, end: end - 1, highWaterMark: READ_CHUNK });
+          try {
+            for await (const chunk of stream) yield chunk as Buffer;
+          } catch (err) {
+            if (errnoOf(err) === 'ENOENT') throw blobNotFound(d);
+            throw ioFailure(err, `cannot read blob ${d}`);
+          } finally {
+            stream.destroy();
+          }
+        })(),
+      };
+    },
+
+    async info(digest) {
+      const d = parseDigest(digest);
+      ensureOpen();
+      return infoOf(d);
+    },
+
+    async update(digest, labels, fieldPaths) {
+      const d = parseDigest(digest);
+      ensureOpen();
+      return labelLocks.run(d, async () => {
+        const current = await infoOf(d);
+        const next = applyLabelUpdate(current.labels, labels, fieldPaths);
+        const updatedAt = new Date();
+        await metadata.put(labelsKey(d), { labels: next, updatedAt: updatedAt.toISOString() } satisfies LabelRecord);
+        return { ...current, labels: next, updatedAt };
+      });
+    },
+
+    async *walk(filters) {
+      const match = parseFilters(filters);
+      ensureOpen();
+      let names: string[];
+      try {
+        names = await readdir(layout.blobs);
+      } catch (err) {
+        throw ioFailure(err, 'cannot list blobs');
+      }
+      for (const name of names) {
+        if (!/^[a-f0-9]{64}$/.test(name)) continue;
+        let info: Info;
+        try {
+          info = await infoOf(`sha256:${name}` as Digest);
+        } catch (err) {
+          if (isNotFound(err)) continue;
+          throw err;
+        }
+        if (match(fieldsOf({ ...info }))) yield info;
+      }
+    },
+
+    async delete(digest) {
+      const d = parseDigest(digest);
+      ensureOpen();
+      await labelLocks.run(d, async () => {
+        try {
+          await unlink(blobPath(d));
+        } catch (err) {
+          if (errnoOf(err) === 'ENOENT') throw blobNotFound(d);
+          throw ioFailure(err, `cannot delete blob ${d}`);
+        }
+        await metadata.delete(labelsKey(d));
+        logger.debug({ digest: d }, 'blob deleted');
+      });
+    },
+
+    async writer(options): Promise<Writer> {
+      const ref = validateRef(options.ref);
+      const expected = options.expected === undefined ? undefined : parseDigest(options.expected);
+      const total = wholeNumber(options.total, 'total');
+      ensureOpen();
+      if (expected !== undefined) {
+        const exists = await stat(blobPath(expected)).then(
+          () => true,
+          () => false,
+        );
+        if (exists) throw alreadyExists(`blob ${expected} already exists`, { fields: { digest: expected } });
+      }
+      if (active.has(ref)) throw locked(ref);
+      active.set(ref, 'opening');
+      let w: FsWriter;
+      try {
+        w = await FsWriter.open(context, ingestDir(ref), ref, { total, ...(expected === undefined ? {} : { expected }) });
+      } catch (err) {
+        active.delete(ref);
+        throw err;
+      }
+      active.set(ref, w);
+      if (closed) {
+        await w.close();
+        ensureOpen();
+      }
+      return w;
+    },
+
+    async status(ref) {
+      const r = validateRef(ref);
+      ensureOpen();
+      const status = await statusOf(r, ingestDir(r));
+      if (status === undefined) throw ingestNotFound(r);
+      return status;
+    },
+
+    async listStatuses(filters) {
+      const match = parseFilters(filters);
+      ensureOpen();
+      let names: string[];
+      try {
+        names = await readdir(layout.ingest);
+      } catch (err) {
+        throw ioFailure(err, 'cannot list ingests');
+      }
+      const out: Status[] = [];
+      for (const name of names) {
+        const dir = join(layout.ingest, name);
+        const meta = await readIngestMeta(dir);
+        if (meta === undefined) continue;
+        const status = await statusOf(meta.ref, dir);
+        if (status !== undefined && match(fieldsOf({ ...status }))) out.push(status);
+      }
+      return out;
+    },
+
+    async abort(ref) {
+      const r = validateRef(ref);
+      ensureOpen();
+      if (active.has(r)) throw locked(r);
+      const dir = ingestDir(r);
+      active.set(r, 'opening');
+      try {
+        if ((await readIngestMeta(dir)) === undefined) throw ingestNotFound(r);
+        try {
+          await acquireIngestLock(dir, r, logger);
+        } catch (err) {
+          if (errnoOf(err) === 'ENOENT') throw ingestNotFound(r);
+          throw ioFailure(err, `cannot abort ingest ${r}`);
+        }
+        const present = (await readIngestMeta(dir)) !== undefined;
+        await rm(dir, { recursive: true, force: true });
+        if (!present) throw ingestNotFound(r);
+        logger.debug({ ref: r }, 'ingest aborted');
+      } finally {
+        active.delete(r);
+      }
+    },
+
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const w of [...active.values()]) {
+        if (w instanceof FsWriter) await w.close().catch((err: unknown) => logger.warn({ err, ref: w.ref }, 'closing a writer failed'));
+      }
+    },
+  };
+}

@@ -1,0 +1,192 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { internal } from '@strata/kit';
+import type { Digest } from '@strata/oci';
+
+/**
+ * The worker: one sha256 per stream id. Messages on a port arrive in order,
+ * so each stream's bytes are hashed in the order they were sent.
+ */
+const WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+const { openSync, readSync, closeSync } = require('node:fs');
+const hashes = new Map();
+const hashOf = (id) => {
+  let h = hashes.get(id);
+  if (h === undefined) { h = createHash('sha256'); hashes.set(id, h); }
+  return h;
+};
+parentPort.on('message', (m) => {
+  try {
+    switch (m.op) {
+      case 'update': hashOf(m.id).update(m.data); parentPort.postMessage({ seq: m.seq }); break;
+      case 'reset': hashes.set(m.id, createHash('sha256')); parentPort.postMessage({ seq: m.seq }); break;
+      case 'digest': parentPort.postMessage({ seq: m.seq, hex: hashOf(m.id).copy().digest('hex') }); break;
+      case 'drop': hashes.delete(m.id); parentPort.postMessage({ seq: m.seq }); break;
+      case 'file': {
+        const h = createHash('sha256');
+        const fd = openSync(m.path, 'r');
+        let size = 0;
+        try {
+          const buf = Buffer.allocUnsafe(1 << 20);
+          for (;;) {
+            const n = readSync(fd, buf, 0, buf.length, size);
+            if (n === 0) break;
+            h.update(buf.subarray(0, n));
+            size += n;
+          }
+        } finally {
+          closeSync(fd);
+        }
+        hashes.set(m.id, h);
+        parentPort.postMessage({ seq: m.seq, size });
+        break;
+      }
+      default: parentPort.postMessage({ seq: m.seq, error: 'unknown op ' + m.op });
+    }
+  } catch (err) {
+    parentPort.postMessage({ seq: m.seq, error: String(err && err.message || err) });
+  }
+});
+`;
+
+interface Reply {
+  seq: number;
+  hex?: string;
+  size?: number;
+  error?: string;
+}
+
+interface Pending {
+  resolve: (reply: Reply) => void;
+  reject: (err: Error) => void;
+}
+
+class HashWorker {
+  readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private seq = 0;
+  streams = 0;
+  dead: Error | undefined;
+
+  constructor() {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true });
+    this.worker.on('message', (reply: Reply) => {
+      const p = this.pending.get(reply.seq);
+      this.pending.delete(reply.seq);
+      if (this.pending.size === 0) this.worker.unref();
+      if (p === undefined) return;
+      if (reply.error !== undefined) p.reject(internal(`hashing failed: ${reply.error}`));
+      else p.resolve(reply);
+    });
+    const fail = (err: Error) => {
+      this.dead ??= err;
+      for (const p of this.pending.values()) p.reject(internal(`the hashing worker stopped: ${err.message}`, { cause: err }));
+      this.pending.clear();
+    };
+    this.worker.on('error', fail);
+    this.worker.on('exit', (code) => fail(new Error(`exit code ${code}`)));
+    this.worker.unref();
+  }
+
+  send(message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Reply> {
+    if (this.dead !== undefined) return Promise.reject(internal(`the hashing worker stopped: ${this.dead.message}`));
+    const seq = this.seq++;
+    return new Promise<Reply>((resolve, reject) => {
+      if (this.pending.size === 0) this.worker.ref();
+      this.pending.set(seq, { resolve, reject });
+      this.worker.postMessage({ ...message, seq }, transfer);
+    });
+  }
+}
+
+/** A running sha256 computed off the main thread. Calls are applied in call order. */
+export interface HashStream {
+  /** Hashes a copy of data; resolves when it is hashed (awaiting is only needed for backpressure). */
+  update(data: Uint8Array): Promise<void>;
+  /** Restarts from no bytes. */
+  reset(): Promise<void>;
+  /** Restarts from the bytes of the file at path; resolves with how many there were. */
+  loadFile(path: string): Promise<number>;
+  /** Digest of everything so far; the stream stays usable. */
+  digest(): Promise<Digest>;
+  /** Frees the stream's state in the worker. */
+  dispose(): void;
+}
+
+/** Worker threads that compute sha256 digests beside the main thread. */
+export interface HashPool {
+  /** A new stream, placed on the least busy worker. */
+  stream(): HashStream;
+  /** Stops the workers; streams still open fail with Internal. */
+  close(): Promise<void>;
+}
+
+/**
+ * A pool of up to `size` hashing workers (by default one per CPU, at most
+ * 4), started when first needed. Hashing a blob (sha256 runs at a few
+ * hundred MB/s without SHA extensions) then overlaps receiving and writing
+ * it. Workers keep the process alive only while they have work.
+ */
+export function createHashPool(size = Math.min(4, Math.max(1, availableParallelism()))): HashPool {
+  const workers: HashWorker[] = [];
+  let nextId = 0;
+  const pick = (): HashWorker => {
+    for (let i = workers.length - 1; i >= 0; i--) if (workers[i]!.dead !== undefined) workers.splice(i, 1);
+    if (workers.length < size) {
+      const idle = workers.find((w) => w.streams === 0);
+      if (idle !== undefined) return idle;
+      const w = new HashWorker();
+      workers.push(w);
+      return w;
+    }
+    return workers.reduce((a, b) => (b.streams < a.streams ? b : a));
+  };
+  return {
+    stream() {
+      const worker = pick();
+      const id = nextId++;
+      worker.streams++;
+      let disposed = false;
+      return {
+        async update(data) {
+          const copy = new Uint8Array(data.byteLength);
+          copy.set(data);
+          await worker.send({ op: 'update', id, data: copy }, [copy.buffer]);
+        },
+        async reset() {
+          await worker.send({ op: 'reset', id });
+        },
+        async loadFile(path) {
+          return (await worker.send({ op: 'file', id, path })).size ?? 0;
+        },
+        async digest() {
+          return `sha256:${(await worker.send({ op: 'digest', id })).hex}` as Digest;
+        },
+        dispose() {
+          if (disposed) return;
+          disposed = true;
+          worker.streams--;
+          worker.send({ op: 'drop', id }).catch(() => undefined);
+        },
+      };
+    },
+    async close() {
+      const all = workers.splice(0);
+      await Promise.all(all.map((w) => w.worker.terminate()));
+    },
+  };
+}
+
+let shared: HashPool | undefined;
+
+/**
+ * The process's hashing pool, shared by every fs store (like libuv's thread
+ * pool): started on first use, never closed; its workers keep the process
+ * alive only while they have work.
+ */
+export function sharedHashPool(): HashPool {
+  shared ??= createHashPool();
+  return shared;
+}

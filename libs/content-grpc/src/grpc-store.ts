@@ -1,0 +1,152 @@
+import { ContentService, LeasesService, type ReadContentResponse } from '@strata/api/content/v1';
+import type { BlobReader, GarbageCollectResult, Info, LeaseManager, Store } from '@strata/content';
+import { createClient, type Target } from '@strata/grpc-kit';
+import { internal, invalidArgument, isNotFound, type Logger } from '@strata/kit';
+import type { Digest } from '@strata/oci';
+import { fromProtoInfo, fromProtoLease, fromProtoStatus, serverDigest } from './convert.js';
+import { openRemoteWriter, type RemoteWriter } from './remote-writer.js';
+import { contentDefinition } from './wire.js';
+
+export interface GrpcStoreOptions {
+  logger: Logger;
+}
+
+/**
+ * A content Store and LeaseManager served by a layer-store over gRPC: the
+ * same interfaces, the same error kinds (translated by grpc-kit's
+ * fromGrpcError), so callers and the contract suite cannot tell it from a
+ * local store. Unavailable, naming the target, when the service cannot be
+ * reached.
+ */
+export interface GrpcStore extends Store {
+  readonly leases: LeaseManager;
+  /**
+   * Runs one garbage collection pass in the service (see collectGarbage).
+   * With dryRun, reports what it would delete.
+   */
+  garbageCollect(options?: { dryRun?: boolean }): Promise<GarbageCollectResult>;
+}
+
+const ttlOf = (ttlSeconds: number | undefined): number => {
+  if (ttlSeconds === undefined || ttlSeconds === 0) return 0;
+  if (!Number.isFinite(ttlSeconds)) {
+    throw invalidArgument(`invalid lease ttl ${ttlSeconds}: must be 0 (none) or a positive number of seconds`);
+  }
+  return ttlSeconds > 0 ? Math.ceil(ttlSeconds) : Math.floor(ttlSeconds);
+};
+
+/**
+ * Creates the gRPC client of the Content and Leases services at target (a
+ * unix socket, or TCP with mutual TLS). It connects on first use; close()
+ * cancels open writers (their ingests stay for a resume) and the channel.
+ */
+export function createGrpcStore(target: Target, options: GrpcStoreOptions): GrpcStore {
+  const client = createClient(target);
+  const logger = options.logger.child({ target: client.name });
+  const writers = new Set<RemoteWriter>();
+
+  const read = async (digest: Digest, range: { offset?: number; length?: number } = {}): Promise<BlobReader> => {
+    const stream = client.serverStream(contentDefinition.read, { digest, offset: range.offset ?? 0, size: range.length ?? 0 });
+    const iterator = stream[Symbol.asyncIterator]();
+    const first = await iterator.next();
+    if (first.done === true) throw internal(`${client.name} answered a read of ${digest} with nothing`, { fields: { digest } });
+    const head: ReadContentResponse = first.value;
+    return {
+      size: head.total,
+      chunks: (async function* () {
+        try {
+          if (head.data.length > 0) yield head.data;
+          for (;;) {
+            const next = await iterator.next();
+            if (next.done === true) return;
+            yield next.value.data;
+          }
+        } finally {
+          await iterator.return?.();
+        }
+      })(),
+    };
+  };
+
+  const leases: LeaseManager = {
+    async create({ id, ttlSeconds, labels }) {
+      const res = await client.unary(LeasesService.create, { id: id ?? '', ttlSeconds: ttlOf(ttlSeconds), labels: { ...(labels ?? {}) } });
+      return fromProtoLease(res.lease);
+    },
+    async delete(id) {
+      await client.unary(LeasesService.delete, { id });
+    },
+    async list() {
+      return (await client.unary(LeasesService.list, { heldAt: undefined })).leases.map(fromProtoLease);
+    },
+    async addResource(id, digest) {
+      await client.unary(LeasesService.addResource, { leaseId: id, digest });
+    },
+    async deleteResource(id, digest) {
+      await client.unary(LeasesService.deleteResource, { leaseId: id, digest });
+    },
+    async held(now = new Date()) {
+      return new Set((await client.unary(LeasesService.list, { heldAt: now })).held.map(serverDigest));
+    },
+    async expire(now = new Date()) {
+      let n = 0;
+      for (const lease of await this.list()) {
+        if (lease.expiresAt === undefined || lease.expiresAt > now) continue;
+        try {
+          await this.delete(lease.id);
+          n++;
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      }
+      return n;
+    },
+  };
+
+  return {
+    leases,
+    read,
+    async info(digest) {
+      return fromProtoInfo((await client.unary(ContentService.info, { digest })).info);
+    },
+    async update(digest, labels, fieldPaths = []) {
+      const info = { digest, size: 0, labels: { ...labels }, createdAt: undefined, updatedAt: undefined };
+      return fromProtoInfo((await client.unary(ContentService.update, { info, updateMask: [...fieldPaths] })).info);
+    },
+    async *walk(filters = []): AsyncIterable<Info> {
+      for await (const batch of client.serverStream(ContentService.list, { filters: [...filters] })) {
+        for (const info of batch.info) yield fromProtoInfo(info);
+      }
+    },
+    async delete(digest) {
+      await client.unary(ContentService.delete, { digest });
+    },
+    async writer(writerOptions) {
+      let writer: RemoteWriter | undefined;
+      writer = await openRemoteWriter(client, writerOptions, () => {
+        if (writer !== undefined) writers.delete(writer);
+      });
+      writers.add(writer);
+      return writer;
+    },
+    async status(ref) {
+      return fromProtoStatus((await client.unary(ContentService.status, { ref })).status);
+    },
+    async listStatuses(filters = []) {
+      return (await client.unary(ContentService.listStatuses, { filters: [...filters] })).statuses.map(fromProtoStatus);
+    },
+    async abort(ref) {
+      await client.unary(ContentService.abort, { ref });
+    },
+    async garbageCollect(gcOptions = {}) {
+      const res = await client.unary(ContentService.garbageCollect, { dryRun: gcOptions.dryRun ?? false });
+      return { deleted: res.deleted.map(serverDigest), bytesFreed: res.bytesFreed, leasesExpired: res.leasesExpired };
+    },
+    async close() {
+      if (writers.size > 0) logger.debug({ writers: writers.size }, 'closing with open writers; their ingests stay for a resume');
+      for (const w of writers) w.cancel();
+      writers.clear();
+      client.close();
+    },
+  };
+}
