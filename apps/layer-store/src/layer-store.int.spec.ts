@@ -4,14 +4,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect as natsConnect } from '@nats-io/transport-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Info, Writer } from '@strata/content';
+import { GC_ROOT_LABEL, type Info, type Writer } from '@strata/content';
 import { expectError, readBlob, writeBlob } from '@strata/content/testing';
 import { createGrpcStore, type GrpcStore } from '@strata/content-grpc';
+import { startS3rver } from '@strata/content-s3/testing';
 import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testing';
 import { checkHealth, waitForHealthy, type Target } from '@strata/grpc-kit';
 import { makeTestCertificates } from '@strata/grpc-kit/testing';
-import { silentLogger } from '@strata/kit';
-import { freePort, startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
+import { isNotFound, silentLogger } from '@strata/kit';
+import { freePort, startProcess, tempDir, waitFor, type TestProcess } from '@strata/kit/testing';
 import { digestOf } from '@strata/oci';
 
 const bin = fileURLToPath(new URL('../bin/layer-store.mjs', import.meta.url));
@@ -164,6 +165,36 @@ describe('layer-store process', () => {
     }
     process.kill(p.pid, 'SIGTERM');
     expect(await p.exited).toBe(0);
+  });
+
+  it('collects garbage periodically when an interval is set', async () => {
+    const d = dirs();
+    await start(d, ['--gc-interval-seconds', '1']);
+    const store = client({ unixSocket: d.socket });
+    const root = await writeBlob(store, Buffer.from('kept: a root'), { labels: { [GC_ROOT_LABEL]: 'yes' } });
+    const orphan = await writeBlob(store, Buffer.from('collected: nothing references it'));
+    await waitFor(
+      () => store.info(orphan.digest).then(() => false, (err: unknown) => isNotFound(err)),
+      () => `${orphan.digest} to be collected`,
+      10_000,
+      200,
+    );
+    expect((await store.info(root.digest)).digest).toBe(root.digest);
+  });
+
+  it('keeps blobs in S3 with the s3 backend', async () => {
+    const s3 = later(await startS3rver(), (x) => x.stop());
+    const d = dirs();
+    const env = { ...process.env, STRATA_S3_ACCESS_KEY: s3.accessKey, STRATA_S3_SECRET_KEY: s3.secretKey };
+    const args = ['--state-dir', d.state, '--run-dir', d.run, '--nats-url', '', '--backend', 's3', '--s3-endpoint', s3.endpoint, '--s3-bucket', 'layers'];
+    const p = later(startProcess(process.execPath, [bin, ...args], { env }), (x) => x.stop('SIGKILL'));
+    await waitForHealthy({ unixSocket: d.socket }, { timeoutMs: 20_000 });
+    const data = randomBytes(6 * MiB + 3);
+    const info = await writeBlob(client({ unixSocket: d.socket }), data, { chunks: [512 * 1024] });
+    expect((await readBlob(client({ unixSocket: d.socket }), info.digest)).equals(data)).toBe(true);
+    process.kill(p.pid, 'SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(() => statSync(join(d.state, 'layer-store'))).toThrow(/ENOENT/);
   });
 
   it('refuses to start on a socket another layer-store serves', async () => {

@@ -1,3 +1,4 @@
+import { onShutdownSignals } from '@strata/grpc-kit';
 import { createLogger, describeConfig, isStrataError } from '@strata/kit';
 import { layerStoreSpec, loadLayerStoreConfig, type LayerStoreConfig } from './config.js';
 
@@ -23,7 +24,7 @@ try {
 const logger = createLogger({ name: 'layer-store', level: config.logLevel });
 
 try {
-  const [{ startLayerStore }, { onShutdownSignals }] = await Promise.all([import('./layer-store.js'), import('@strata/grpc-kit')]);
+  const { startLayerStore } = await import('./layer-store.js');
   const service = await startLayerStore(config, logger);
   onShutdownSignals(() => service.stop(), logger);
 } catch (err) {

@@ -18,6 +18,7 @@ import { contentDefinition } from './wire.js';
 export const CHUNK_BYTES = 1024 * 1024;
 const LIST_BATCH = 128;
 
+/** Settings of createContentService. */
 export interface ContentServiceOptions {
   logger: Logger;
   /**
@@ -150,7 +151,7 @@ export function createContentService(backend: Store, leases: LeaseManager, optio
       return { info: toProtoInfo(await store.update(digest, req.info.labels, req.updateMask)) };
     }),
     list: serverStream(logger, async function* (req) {
-      let batch = [];
+      let batch: ReturnType<typeof toProtoInfo>[] = [];
       for await (const info of store.walk(req.filters)) {
         batch.push(toProtoInfo(info));
         if (batch.length === LIST_BATCH) {

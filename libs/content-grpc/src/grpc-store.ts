@@ -7,7 +7,9 @@ import { fromProtoInfo, fromProtoLease, fromProtoStatus, serverDigest } from './
 import { openRemoteWriter, type RemoteWriter } from './remote-writer.js';
 import { contentDefinition } from './wire.js';
 
+/** Settings of createGrpcStore. */
 export interface GrpcStoreOptions {
+  /** Narrowed with the target; debug messages only. */
   logger: Logger;
 }
 
@@ -122,10 +124,7 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
       await client.unary(ContentService.delete, { digest });
     },
     async writer(writerOptions) {
-      let writer: RemoteWriter | undefined;
-      writer = await openRemoteWriter(client, writerOptions, () => {
-        if (writer !== undefined) writers.delete(writer);
-      });
+      const writer: RemoteWriter = await openRemoteWriter(client, writerOptions, () => writers.delete(writer));
       writers.add(writer);
       return writer;
     },

@@ -8,7 +8,7 @@ import { fromProtoInfo, fromProtoStatus } from './convert.js';
 import { encodeWriteRequest, preEncodedWrite } from './wire.js';
 
 /** Bytes sent but not yet acknowledged by the server, at most, per writer. */
-export const WINDOW_BYTES = 16 * CHUNK_BYTES;
+export const WINDOW_BYTES = 8 * CHUNK_BYTES;
 
 interface Pending {
   resolve: (response: WriteContentResponse) => void;
@@ -33,11 +33,12 @@ function request(action: WriteAction, fields: Partial<RequestFields> = {}): Requ
 /**
  * A Writer that keeps one bidirectional Write stream open. Writes are
  * encoded (a copy) into messages of up to 1 MiB, small ones gathered first,
- * and sent without waiting
- * for each answer, but never more than WINDOW_BYTES ahead of the server's
- * acknowledgements, and never past the stream's flow control. An error the
- * server reports for a write already sent is raised by the next call; a
- * write that would pass the announced total is refused at once.
+ * and sent without waiting for each answer, but never more than
+ * WINDOW_BYTES ahead of the server's acknowledgements, and never past the
+ * stream's flow control. An error the server reports for a write already
+ * sent is raised by the next call; a write that would pass the announced
+ * total is refused at once. status(), truncate(), commit() and close() wait
+ * for every answer first.
  */
 class StreamWriter implements RemoteWriter {
   private readonly queue: Pending[] = [];
@@ -286,7 +287,7 @@ class StreamWriter implements RemoteWriter {
  * Opens a Write stream for options.ref and learns the stored offset (a
  * resumed ingest continues there). Raises what the server raises: Unavailable
  * when another writer holds the ref, AlreadyExists, InvalidArgument.
- * onDone runs once the writer is committed, closed or canceled.
+ * onDone runs when the opened writer is committed or closed.
  */
 export async function openRemoteWriter(client: RpcClient, options: WriterOptions, onDone: () => void): Promise<RemoteWriter> {
   const call = client.bidiStream(preEncodedWrite);
@@ -295,7 +296,6 @@ export async function openRemoteWriter(client: RpcClient, options: WriterOptions
     await writer.open(options);
   } catch (err) {
     writer.cancel();
-    onDone();
     throw err;
   }
   return writer;

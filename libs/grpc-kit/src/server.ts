@@ -24,6 +24,7 @@ export interface ServiceRegistration {
   implementation: UntypedServiceImplementation;
 }
 
+/** What createServer serves, and where: at least one of unixSocket and tcp. */
 export interface ServerOptions {
   logger: Logger;
   services: ServiceRegistration[];
@@ -143,7 +144,6 @@ export function createServer(options: ServerOptions): Server {
     'grpc.max_send_message_length': maxMessage,
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_timeout_ms': 20_000,
-    'grpc-node.max_session_memory': 256,
   });
   for (const s of services) grpcServer.addService(s.definition, s.implementation);
   health.addToServer(grpcServer);

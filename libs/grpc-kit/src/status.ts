@@ -47,9 +47,8 @@ export function toGrpcStatus(err: unknown, logger: Logger): StatusObject {
     metadata.set(KIND_KEY, err.kind);
     const fields = Object.fromEntries(Object.entries(err.fields).filter(([, v]) => v !== undefined));
     if (Object.keys(fields).length > 0) metadata.set(FIELDS_KEY, Buffer.from(JSON.stringify(fields)));
-    if (err.kind === 'Internal' || err.kind === 'Unknown' || err.kind === 'DataLoss') {
-      logger.error({ err }, err.message);
-    }
+    if (err.kind === 'Internal' || err.kind === 'Unknown' || err.kind === 'DataLoss') logger.error({ err }, err.message);
+    else logger.debug({ kind: err.kind, fields }, err.message);
     return { code: CODE_OF[err.kind], details: err.message, metadata };
   }
   logger.error({ err }, 'unexpected error in a request handler');
