@@ -1,0 +1,5 @@
+export * from './tar-entry.js';
+export * from './tar-header.js';
+export * from './tar-writer.js';
+export * from './tar-directory.js';
+export * from './gzip.js';

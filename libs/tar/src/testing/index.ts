@@ -1,0 +1,3 @@
+export * from './raw-entry.js';
+export * from './hostile-tar.js';
+export * from './gnu-tar.js';
