@@ -2,17 +2,21 @@
  * Layer-store throughput (issue #2):
  *  - write and read of a 1 GiB blob through gRPC over the unix socket, against
  *    `cp` of the same file on the same disk (targets: write ≥ 0.5×, read ≥ 0.7×);
- *  - 64 concurrent writers of distinct 4 MiB blobs: all succeed, total throughput.
+ *  - 64 concurrent writers of distinct 4 MiB blobs: all succeed, total throughput;
+ *  - two bounds of what is achievable here: the hash floor (a verifying write
+ *    hashes every byte: `sha256sum`, and node:crypto's sha256 on one thread,
+ *    which Strata uses) and the transport ceiling (a plain grpc-js
+ *    server-streaming echo of 1 MiB messages over a unix socket).
  * Run: npm run bench -- content   (or: npx tsx bench/content-throughput.ts [sizeMiB])
  */
 import { createReadStream, createWriteStream, statSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGrpcStore } from '@strata/content-grpc';
 import { silentLogger } from '@strata/kit';
 import { Digester, type Digest } from '@strata/oci';
-import { median, report, run, startLayerStore, timed, workDir } from './lib.js';
+import { bound, grpcEchoCeiling, median, report, run, startLayerStore, timed, workDir } from './lib.js';
 
 const sizeMiB = Number(process.argv[2] ?? 1024);
 const size = sizeMiB * 1024 * 1024;
@@ -32,6 +36,13 @@ for await (const chunk of createReadStream(source, { highWaterMark: 1 << 20 })) 
 const digest: Digest = hasher.digest();
 
 const cpSeconds = await median(runs, () => run('cp', [source, join(dir, 'copy.bin')]), () => run('rm', ['-f', join(dir, 'copy.bin')]));
+const sha256sumSeconds = await median(runs, () => run('sha256sum', [source]));
+const nodeHashSeconds = await median(runs, async () => {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(source, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  h.digest();
+});
+const echoMiBs = await grpcEchoCeiling(dir, sizeMiB, runs);
 
 const service = await startLayerStore(join(dir, 'state'));
 const store = createGrpcStore({ unixSocket: service.socket }, { logger: silentLogger() });
@@ -56,7 +67,10 @@ try {
 
   const mib = (s: number) => sizeMiB / s;
   report('write 1 blob (MiB/s) vs cp', mib(writeSeconds), mib(cpSeconds), 'MiB/s', 0.5);
+  bound('  hash floor: sha256sum', mib(writeSeconds), mib(sha256sumSeconds));
+  bound('  hash floor: node sha256', mib(writeSeconds), mib(nodeHashSeconds));
   report('read 1 blob (MiB/s) vs cp', mib(readSeconds), mib(cpSeconds), 'MiB/s', 0.7);
+  bound('  ceiling: grpc-js echo', mib(readSeconds), echoMiBs);
 
   const writers = 64;
   const blobs = Array.from({ length: writers }, () => randomBytes(4 * 1024 * 1024));

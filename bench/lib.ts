@@ -1,8 +1,10 @@
 import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitForHealthy } from '@strata/grpc-kit';
+import { Client } from '@grpc/grpc-js';
+import { connect, waitForHealthy } from '@strata/grpc-kit';
 
 /** The repository root. */
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -59,9 +61,62 @@ export async function startLayerStore(stateDir: string): Promise<{ socket: strin
   };
 }
 
+const identity = (b: Buffer): Buffer => b;
+
+/** The one method of bench/grpc-echo-server.ts: raw bytes both ways. */
+export const echoMethod = {
+  path: '/bench.Echo/Stream',
+  requestStream: false,
+  responseStream: true,
+  requestSerialize: identity,
+  requestDeserialize: identity,
+  responseSerialize: identity,
+  responseDeserialize: identity,
+} as const;
+
+/**
+ * MiB/s of a plain grpc-js server-streaming call over a unix socket on this
+ * machine: bench/grpc-echo-server.ts in its own process sends sizeMiB MiB in
+ * 1 MiB messages (no protobuf, no disk), received by a client with Strata's
+ * channel options; the median of runs. The transport's ceiling for a read.
+ */
+export async function grpcEchoCeiling(dir: string, sizeMiB: number, runs: number): Promise<number> {
+  const socket = join(dir, 'echo.sock');
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/grpc-echo-server.ts'), socket], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = once(child, 'exit');
+  try {
+    const [line] = (await once(child.stdout, 'data')) as [Buffer];
+    if (!line.toString().startsWith('ready')) throw new Error(`echo server: ${line.toString()}`);
+    const c = connect({ unixSocket: socket });
+    const client = new Client(c.address, c.credentials, c.options);
+    try {
+      const bytes = sizeMiB * 1024 * 1024;
+      const seconds = await median(runs, async () => {
+        let got = 0;
+        const call = client.makeServerStreamRequest(echoMethod.path, echoMethod.requestSerialize, echoMethod.responseDeserialize, Buffer.from(String(bytes)));
+        for await (const message of call) got += (message as Buffer).length;
+        if (got !== bytes) throw new Error(`echo server sent ${got} bytes, not ${bytes}`);
+      });
+      return sizeMiB / seconds;
+    } finally {
+      client.close();
+    }
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
 /** One result line: name, value, reference, ratio and target. */
 export function report(name: string, strata: number, reference: number, unit: string, target?: number): void {
   const ratio = strata / reference;
   const verdict = target === undefined ? '' : ratio >= target ? `  (target ≥ ${target}×: met)` : `  (target ≥ ${target}×: MISSED)`;
   console.log(`${name.padEnd(34)} strata ${strata.toFixed(1)} ${unit}   reference ${reference.toFixed(1)} ${unit}   ratio ${ratio.toFixed(2)}×${verdict}`);
+}
+
+/** A line under a result: the same Strata figure against an upper bound of what this machine allows. */
+export function bound(name: string, strata: number, limit: number): void {
+  console.log(`${name.padEnd(34)} bound ${limit.toFixed(1)} MiB/s   strata reaches ${((100 * strata) / limit).toFixed(0)}% of it`);
 }
