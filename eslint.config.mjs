@@ -7,6 +7,36 @@ import globals from 'globals';
 
 const infrastructure = ['@grpc/grpc-js', 'grpc-health-check', '@nats-io/*', 'minio', 's3rver', 'pino'];
 
+/** Which kind of project may import which (STYLE.md "Layout"). */
+function depConstraints({ tests }) {
+  return [
+    // apps wire everything together
+    { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['*'] },
+    // adapters implement domain ports with real technology; their tests may
+    // put another adapter behind them (the gRPC adapter over the fs store)
+    {
+      sourceTag: 'type:adapter',
+      onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:api', 'type:platform', ...(tests ? ['type:adapter'] : [])],
+    },
+    // the platform (gRPC, NATS connections) knows the generated API, never a domain
+    { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:util', 'type:api'] },
+    // domains: interfaces, types, rules; no generated protos, no I/O technology
+    { sourceTag: 'type:domain', onlyDependOnLibsWithTags: ['type:util'], bannedExternalImports: infrastructure },
+    // utils depend on nothing of ours but utils (kit may use pino for the logger type)
+    {
+      sourceTag: 'type:util',
+      onlyDependOnLibsWithTags: ['type:util'],
+      bannedExternalImports: infrastructure.filter((p) => p !== 'pino'),
+    },
+    { sourceTag: 'type:api', onlyDependOnLibsWithTags: [] },
+  ];
+}
+
+const boundaries = (tests) => [
+  'error',
+  { enforceBuildableLibDependency: false, allow: [], depConstraints: depConstraints({ tests }) },
+];
+
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', 'libs/api/src/gen/**', '.nx/**', 'bench/.work/**'] },
   js.configs.recommended,
@@ -16,43 +46,13 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node } },
     plugins: { '@nx': nx },
     rules: {
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          allow: [],
-          depConstraints: [
-            // apps wire everything together
-            { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['*'] },
-            // adapters implement domain ports with real technology
-            {
-              sourceTag: 'type:adapter',
-              onlyDependOnLibsWithTags: ['type:domain', 'type:util', 'type:api', 'type:platform'],
-            },
-            // the gRPC/service platform knows the generated API, never a domain
-            { sourceTag: 'type:platform', onlyDependOnLibsWithTags: ['type:util', 'type:api'] },
-            // domains: interfaces, types, rules; no generated protos, no I/O technology
-            {
-              sourceTag: 'type:domain',
-              onlyDependOnLibsWithTags: ['type:util'],
-              bannedExternalImports: infrastructure,
-            },
-            // utils depend on nothing of ours but utils (kit may use pino for the logger type)
-            {
-              sourceTag: 'type:util',
-              onlyDependOnLibsWithTags: ['type:util'],
-              bannedExternalImports: infrastructure.filter((p) => p !== 'pino'),
-            },
-            { sourceTag: 'type:api', onlyDependOnLibsWithTags: [] },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': boundaries(false),
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
   {
     files: ['**/*.spec.ts', '**/testing/**/*.ts', 'bench/**', 'tools/**'],
-    rules: { '@typescript-eslint/no-non-null-assertion': 'off' },
+    rules: { '@typescript-eslint/no-non-null-assertion': 'off', '@nx/enforce-module-boundaries': boundaries(true) },
   },
 );

@@ -4,7 +4,6 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ContentService, WriteAction, type WriteContentRequest, type WriteContentResponse } from '@strata/api/content/v1';
 import { GC_ROOT_LABEL, type Writer } from '@strata/content';
 import { expectError, readBlob, writeBlob } from '@strata/content/testing';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- test wiring only: the gRPC adapter is tested with the fs adapter behind it, as the layer-store serves it
 import { createFsContent } from '@strata/content-fs';
 import { createClient, createServer, type RpcClient, type Server } from '@strata/grpc-kit';
 import { isUnavailable, silentLogger, type EventSink } from '@strata/kit';

@@ -4,7 +4,6 @@ import { contentStoreSuite, createMemoryMetadataStore, createMemoryStore } from 
 import { createServer } from '@strata/grpc-kit';
 import { silentLogger } from '@strata/kit';
 import { tempDir } from '@strata/kit/testing';
-// eslint-disable-next-line @nx/enforce-module-boundaries -- test wiring only: the gRPC adapter is tested with the fs adapter behind it, as the layer-store serves it
 import { createFsContent } from '@strata/content-fs';
 import { createContentService } from './content-service.js';
 import { createGrpcStore } from './grpc-store.js';

@@ -1,1 +1,2 @@
 export * from './tag-store.js';
+export * from './validate-tag-key.js';

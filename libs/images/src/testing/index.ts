@@ -1,1 +1,2 @@
 export * from './memory-tag-store.js';
+export * from './tag-store-suite.js';

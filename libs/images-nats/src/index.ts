@@ -1,0 +1,2 @@
+export * from './nats-tag-store.js';
+export * from './tag-key.js';
