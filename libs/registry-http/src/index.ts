@@ -1,0 +1,7 @@
+export * from './registry-backend.js';
+export * from './registry-error.js';
+export * from './registry-handler.js';
+export * from './registry-server.js';
+export * from './local-backend.js';
+export { validateName, validateDigest, validateReference } from './routes.js';
+export { parseRange, parseContentRange, type RangeRequest } from './http-io.js';
