@@ -12,6 +12,12 @@ function depConstraints({ tests }) {
   return [
     // apps wire everything together
     { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['*'] },
+    // a service's core logic that composes adapters (the pull-through cache
+    // composes the upstream client and the registry API's ports)
+    {
+      sourceTag: 'type:service',
+      onlyDependOnLibsWithTags: ['type:adapter', 'type:domain', 'type:util', 'type:api', 'type:platform'],
+    },
     // adapters implement domain ports with real technology; their tests may
     // put another adapter behind them (the gRPC adapter over the fs store)
     {

@@ -76,6 +76,12 @@ describe('docker-compose.yml', () => {
     expect(compose.services['layer-store']!.depends_on).toMatchObject({ minio: { condition: 'service_healthy' } });
   });
 
+  it('runs the registry-mirror after a healthy layer-store, its HTTP endpoint on 127.0.0.1:5050', () => {
+    const mirror = compose.services['registry-mirror']!;
+    expect(mirror.depends_on).toMatchObject({ 'layer-store': { condition: 'service_healthy' } });
+    expect(mirror.ports).toEqual(['127.0.0.1:5050:5050']);
+  });
+
   it('gives every variable a default, so it runs with nothing set', () => {
     const variables = [...text.replace(/\$\$/g, '').matchAll(VARIABLE)].map((m) => m[1]!);
     expect(variables.filter((v) => !WITH_DEFAULT.test(v))).toEqual([]);

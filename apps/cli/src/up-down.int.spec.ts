@@ -1,4 +1,5 @@
 import { existsSync, statSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { probeNats } from '@strata/events-nats';
 import { checkHealth } from '@strata/grpc-kit';
@@ -32,7 +33,14 @@ async function stack(name: string) {
   const stateDir = `${dir.path}/${name}/state`;
   const runDir = `${dir.path}/${name}/run`;
   const natsPort = await freePort();
-  return { stateDir, runDir, natsPort, flags: ['--state-dir', stateDir, '--run-dir', runDir, '--nats-port', String(natsPort)] };
+  const mirrorPort = await freePort();
+  return {
+    stateDir,
+    runDir,
+    natsPort,
+    mirrorPort,
+    flags: ['--state-dir', stateDir, '--run-dir', runDir, '--nats-port', String(natsPort), '--mirror-port', String(mirrorPort)],
+  };
 }
 
 afterEach(async () => {
@@ -45,37 +53,46 @@ afterAll(async () => {
 });
 
 describe('strata up and down', () => {
-  it('starts NATS and the layer-store detached, refuses a second stack, and stops both', async () => {
+  it('starts NATS, the layer-store and the registry-mirror detached, refuses a second stack, and stops them', async () => {
     const s = await stack('detached');
     const up = await strata('up', '-d', ...s.flags, '--format', 'json');
     const result = JSON.parse(up.out) as UpJson;
     for (const svc of result.services) pids.add(svc.pid);
     expect(up.code, up.proc.output()).toBe(0);
     expect(result.status).toBe('started');
-    expect(result.services.map((svc) => svc.name)).toEqual(['nats', 'layer-store']);
-    const [nats, layerStore] = result.services;
+    expect(result.services.map((svc) => svc.name)).toEqual(['nats', 'layer-store', 'registry-mirror']);
+    const [nats, layerStore, mirror] = result.services;
     const socket = `${s.runDir}/layer-store.sock`;
+    const mirrorSocket = `${s.runDir}/registry-mirror.sock`;
     expect(nats!.endpoints).toEqual([{ protocol: 'nats', address: `nats://127.0.0.1:${s.natsPort}` }]);
     expect(layerStore!.endpoints).toEqual([{ protocol: 'grpc', address: `unix:${socket}` }]);
+    expect(mirror!.endpoints).toEqual([
+      { protocol: 'http', address: `http://127.0.0.1:${s.mirrorPort}` },
+      { protocol: 'grpc', address: `unix:${mirrorSocket}` },
+    ]);
     expect(existsSync(`${s.stateDir}/logs/nats.log`)).toBe(true);
     expect(statSync(upStatePath(s.runDir)).mode & 0o777).toBe(0o600);
 
     // The strata process is gone; what it started runs on and answers.
     expect(isRunning(nats!.pid)).toBe(true);
     expect(isRunning(layerStore!.pid)).toBe(true);
+    expect(isRunning(mirror!.pid)).toBe(true);
     await probeNats(`nats://127.0.0.1:${s.natsPort}`);
     expect(await checkHealth({ unixSocket: socket })).toBe('SERVING');
+    expect(await checkHealth({ unixSocket: mirrorSocket })).toBe('SERVING');
+    expect((await fetch(`http://127.0.0.1:${s.mirrorPort}/v2/`)).status).toBe(200);
 
     const again = await strata('up', '-d', ...s.flags);
     expect(again.code).toBe(0);
     expect(again.out).toMatch(/^Strata is already running \(started .*, recorded in .*\/up\.json\)\.\n/);
-    expect(readUpState(s.runDir)!.services.map((svc) => svc.pid)).toEqual([nats!.pid, layerStore!.pid]);
+    expect(readUpState(s.runDir)!.services.map((svc) => svc.pid)).toEqual([nats!.pid, layerStore!.pid, mirror!.pid]);
 
     const down = await strata('down', '--run-dir', s.runDir);
     expect(down.code, down.proc.output()).toBe(0);
-    expect(down.out).toBe(`layer-store (pid ${layerStore!.pid}) stopped\nnats (pid ${nats!.pid}) stopped\n`);
-    expect(isRunning(nats!.pid)).toBe(false);
-    expect(isRunning(layerStore!.pid)).toBe(false);
+    expect(down.out).toBe(
+      `registry-mirror (pid ${mirror!.pid}) stopped\nlayer-store (pid ${layerStore!.pid}) stopped\nnats (pid ${nats!.pid}) stopped\n`,
+    );
+    for (const svc of result.services) expect(isRunning(svc.pid)).toBe(false);
     expect(existsSync(upStatePath(s.runDir))).toBe(false);
 
     const downAgain = await strata('down', '--run-dir', s.runDir);
@@ -94,14 +111,15 @@ describe('strata up and down', () => {
     );
     const services = readUpState(s.runDir)!.services;
     for (const svc of services) pids.add(svc.pid);
-    expect(services.map((svc) => svc.name)).toEqual(['nats', 'layer-store']);
+    expect(services.map((svc) => svc.name)).toEqual(['nats', 'layer-store', 'registry-mirror']);
+    expect(proc.output()).toContain(`http://127.0.0.1:${s.mirrorPort}`);
 
     await proc.stop('SIGTERM', 20_000);
     expect(await proc.exited).toBe(0);
     const lines = proc.output().split('\n');
-    expect(lines.indexOf(`stopping layer-store (pid ${services[1]!.pid})`)).toBeLessThan(
-      lines.indexOf(`stopping nats (pid ${services[0]!.pid})`),
-    );
+    const stopping = services.map((svc) => lines.indexOf(`stopping ${svc.name} (pid ${svc.pid})`));
+    expect(stopping.every((i) => i >= 0)).toBe(true);
+    expect([...stopping].sort((a, b) => b - a)).toEqual(stopping);
     for (const svc of services) expect(isRunning(svc.pid)).toBe(false);
     expect(existsSync(upStatePath(s.runDir))).toBe(false);
   });
@@ -115,13 +133,14 @@ describe('strata up and down', () => {
       () => `strata up to start the stack:\n${proc.output()}`,
       30_000,
     );
-    const [nats, layerStore] = readUpState(s.runDir)!.services;
-    pids.add(nats!.pid).add(layerStore!.pid);
+    const [nats, layerStore, mirror] = readUpState(s.runDir)!.services;
+    pids.add(nats!.pid).add(layerStore!.pid).add(mirror!.pid);
 
     process.kill(nats!.pid, 'SIGKILL');
     expect(await proc.exited).toBe(1);
     expect(proc.output()).toContain(`strata: nats was killed by SIGKILL, so the stack was stopped; the end of ${nats!.log}:\n`);
     expect(isRunning(layerStore!.pid)).toBe(false);
+    expect(isRunning(mirror!.pid)).toBe(false);
     expect(existsSync(upStatePath(s.runDir))).toBe(false);
   });
 
@@ -132,7 +151,7 @@ describe('strata up and down', () => {
     expect(first.code).toBe(0);
 
     const other = await stack('taken-2');
-    const flags = ['--state-dir', other.stateDir, '--run-dir', other.runDir, '--nats-port', String(s.natsPort)];
+    const flags = ['--state-dir', other.stateDir, '--run-dir', other.runDir, '--nats-port', String(s.natsPort), '--mirror-port', String(other.mirrorPort)];
     const second = await strata('up', '-d', ...flags);
     expect(second.code).toBe(1);
     expect(second.proc.output()).toContain(
@@ -140,5 +159,23 @@ describe('strata up and down', () => {
     );
     expect(existsSync(upStatePath(other.runDir))).toBe(false);
     expect((await strata('down', '--run-dir', s.runDir)).code).toBe(0);
+  });
+
+  it('fails in one sentence, exit code 1, when the mirror port is taken, and stops what it started', async () => {
+    const s = await stack('mirror-taken');
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(s.mirrorPort, '127.0.0.1', resolve));
+    try {
+      const up = await strata('up', '-d', ...s.flags);
+      expect(up.code).toBe(1);
+      expect(up.proc.output()).toContain(
+        `strata: cannot start registry-mirror: port ${s.mirrorPort} on 127.0.0.1 is already in use; stop what listens there or pass --mirror-port\n`,
+      );
+      expect(up.proc.output()).toMatch(/stopping layer-store \(pid \d+\)[^]*stopping nats \(pid \d+\)/);
+      expect(existsSync(upStatePath(s.runDir))).toBe(false);
+      expect(existsSync(`${s.runDir}/layer-store.sock`)).toBe(false);
+    } finally {
+      await new Promise<void>((resolve) => taken.close(() => resolve()));
+    }
   });
 });

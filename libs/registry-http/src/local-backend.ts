@@ -9,11 +9,11 @@ import {
   type LeaseManager,
   type Store,
   type Writer,
+  putBlob,
 } from '@strata/content';
 import type { TagRecord, TagStore } from '@strata/images';
 import {
   MAX_MANIFEST_BYTES,
-  digestHex,
   digestOf,
   parseManifestDocument,
   type Descriptor,
@@ -179,30 +179,8 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
     return labels;
   };
 
-  const storeManifest = async (digest: Digest, bytes: Uint8Array, labels: Labels): Promise<void> => {
-    const label = async () => {
-      await store.update(
-        digest,
-        labels,
-        Object.keys(labels).map((k) => `labels.${k}`),
-      );
-    };
-    let writer: Writer;
-    try {
-      writer = await store.writer({ ref: `manifest-${digestHex(digest)}-${randomUUID()}`, expected: digest, total: bytes.length });
-    } catch (err) {
-      if (isAlreadyExists(err)) return label();
-      throw err;
-    }
-    try {
-      await writer.write(bytes);
-      await writer.commit({ labels });
-    } catch (err) {
-      await writer.close().catch(() => undefined);
-      if (isAlreadyExists(err)) return label();
-      throw err;
-    }
-  };
+  const storeManifest = (digest: Digest, bytes: Uint8Array, labels: Labels): Promise<void> =>
+    putBlob(store, digest, bytes, labels, 'manifest');
 
   const uploadRef = (id: string) => `${UPLOAD_PREFIX}${id}`;
   const uploadUnknown = (id: string) =>

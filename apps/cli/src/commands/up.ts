@@ -20,9 +20,11 @@ export function stackContext(config: StackConfig): StackContext {
     stateDir,
     runDir: resolve(config.runDir),
     natsPort: config.natsPort,
+    mirrorPort: config.mirrorPort,
     logsDir: resolve(stateDir, 'logs'),
     repoRoot,
     natsUrl: `nats://127.0.0.1:${config.natsPort}`,
+    mirrorUrl: `http://127.0.0.1:${config.mirrorPort}`,
   };
 }
 
@@ -37,12 +39,14 @@ function servicesJson(records: readonly ServiceRecord[]) {
 /** `strata up`: starts the local stack and prints its endpoints. */
 export const upCommand = defineCommand({
   name: 'up',
-  summary: 'Start the local stack: NATS and the layer-store',
+  summary: 'Start the local stack: NATS, the layer-store and the registry-mirror',
   description: [
     'Start the local stack: NATS with JetStream on 127.0.0.1, then the layer-store',
-    'serving gRPC on a unix socket in the run dir. Each service logs to',
-    '<state-dir>/logs/<service>.log. Without --detach it stays in the foreground',
-    'and stops the stack on Ctrl-C; with it, `strata down` stops the stack.',
+    'serving gRPC on a unix socket in the run dir, then the registry-mirror serving',
+    'the OCI Distribution API on http://127.0.0.1:5050 (--mirror-port) and gRPC on',
+    'a unix socket in the run dir. Each service logs to <state-dir>/logs/<service>.log.',
+    'Without --detach it stays in the foreground and stops the stack on Ctrl-C;',
+    'with it, `strata down` stops the stack.',
   ].join('\n'),
   flags: {
     detach: flags.switch('Leave the stack running in the background and exit', { short: 'd' }),
@@ -51,6 +55,12 @@ export const upCommand = defineCommand({
     natsPort: flags.int('Port NATS listens on (127.0.0.1)', {
       env: 'STRATA_NATS_PORT',
       default: 4222,
+      min: 1,
+      max: 65535,
+    }),
+    mirrorPort: flags.int("Port of the registry-mirror's OCI Distribution HTTP endpoint (127.0.0.1)", {
+      env: 'STRATA_MIRROR_PORT',
+      default: 5050,
       min: 1,
       max: 65535,
     }),

@@ -1,10 +1,12 @@
 import type { Endpoint } from './up-state.js';
 
-/** What `strata up` is told: where state, sockets and NATS go. */
+/** What `strata up` is told: where state, sockets, NATS and the mirror's HTTP endpoint go. */
 export interface StackConfig {
   stateDir: string;
   runDir: string;
   natsPort: number;
+  /** Port of the registry-mirror's OCI Distribution endpoint on 127.0.0.1. */
+  mirrorPort: number;
 }
 
 /** A {@link StackConfig} with the paths derived from it. */
@@ -15,6 +17,8 @@ export interface StackContext extends StackConfig {
   repoRoot: string;
   /** `nats://127.0.0.1:<natsPort>`. */
   natsUrl: string;
+  /** `http://127.0.0.1:<mirrorPort>`. */
+  mirrorUrl: string;
 }
 
 /** The command line a service runs with. */

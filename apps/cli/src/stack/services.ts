@@ -61,23 +61,64 @@ export const layerStoreService: ServiceSpec = {
     };
   },
   endpoints: (ctx) => [{ protocol: 'grpc', address: `unix:${serviceSocket(ctx, 'layer-store')}` }],
-  conflict: async (ctx) => {
-    const socket = serviceSocket(ctx, 'layer-store');
-    if (!existsSync(socket)) return undefined;
-    return (await grpcServing(socket).then(
-      () => true,
-      () => false,
-    ))
-      ? `another layer-store already serves ${socket}; stop it first`
-      : undefined;
-  },
+  conflict: (ctx) => socketConflict(ctx, 'layer-store'),
   probe: (ctx) => grpcServing(serviceSocket(ctx, 'layer-store')),
+  readyTimeoutMs: 30_000,
+};
+
+/** Why a service cannot use socket: another one already serves it; or undefined. */
+async function socketConflict(ctx: StackContext, name: string): Promise<string | undefined> {
+  const socket = serviceSocket(ctx, name);
+  if (!existsSync(socket)) return undefined;
+  return (await grpcServing(socket).then(
+    () => true,
+    () => false,
+  ))
+    ? `another ${name} already serves ${socket}; stop it first`
+    : undefined;
+}
+
+/**
+ * The registry-mirror: the OCI Distribution HTTP API on
+ * 127.0.0.1:<mirrorPort> (blobs in the layer-store, tags in NATS), gRPC
+ * health on `<runDir>/registry-mirror.sock`.
+ */
+export const registryMirrorService: ServiceSpec = {
+  name: 'registry-mirror',
+  command: (ctx) => {
+    const bin = join(ctx.repoRoot, 'apps/registry-mirror/bin/registry-mirror.mjs');
+    if (!existsSync(bin)) throw failedPrecondition(`cannot start registry-mirror: ${bin} is missing`);
+    return {
+      command: process.execPath,
+      args: [
+        bin,
+        '--state-dir',
+        ctx.stateDir,
+        '--run-dir',
+        ctx.runDir,
+        '--nats-url',
+        ctx.natsUrl,
+        '--listen',
+        `127.0.0.1:${ctx.mirrorPort}`,
+      ],
+    };
+  },
+  endpoints: (ctx) => [
+    { protocol: 'http', address: ctx.mirrorUrl },
+    { protocol: 'grpc', address: `unix:${serviceSocket(ctx, 'registry-mirror')}` },
+  ],
+  conflict: async (ctx) =>
+    (await socketConflict(ctx, 'registry-mirror')) ??
+    ((await portTaken(ctx.mirrorPort))
+      ? `port ${ctx.mirrorPort} on 127.0.0.1 is already in use; stop what listens there or pass --mirror-port`
+      : undefined),
+  probe: (ctx) => grpcServing(serviceSocket(ctx, 'registry-mirror')),
   readyTimeoutMs: 30_000,
 };
 
 /**
  * The services of the local stack in start order (each may use those before
- * it); `strata down` stops them in reverse. Later services (registry-mirror,
- * snapshotter, node-agent) join this list.
+ * it); `strata down` stops them in reverse. Later services (snapshotter,
+ * node-agent) join this list.
  */
-export const stackServices: readonly ServiceSpec[] = [natsService, layerStoreService];
+export const stackServices: readonly ServiceSpec[] = [natsService, layerStoreService, registryMirrorService];

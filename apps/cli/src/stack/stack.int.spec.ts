@@ -18,7 +18,7 @@ afterEach(async () => {
 
 async function newContext(): Promise<StackContext> {
   const dir = tempDir('strata-stack-');
-  const ctx = stackContext({ stateDir: `${dir.path}/state`, runDir: `${dir.path}/run`, natsPort: await freePort() });
+  const ctx = stackContext({ stateDir: `${dir.path}/state`, runDir: `${dir.path}/run`, natsPort: await freePort(), mirrorPort: await freePort() });
   cleanups.push(async () => {
     // Whatever a failed test left running is stopped by the pids it recorded.
     for (const s of readUpState(ctx.runDir)?.services ?? []) await stopProcess(s.pid, { startTime: s.startTime });

@@ -1,0 +1,99 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createGrpcStore } from '@strata/content-grpc';
+import { createRegistryClient } from '@strata/distribution-client';
+import { createServer } from '@strata/grpc-kit';
+import { createNatsTagStore } from '@strata/images-nats';
+import { failedPrecondition, type Logger } from '@strata/kit';
+import { createLocalBackend, createRegistryHandler, startRegistryServer, type RegistryServer } from '@strata/registry-http';
+import { createMirrorBackend } from '@strata/registry-proxy';
+import type { RegistryMirrorConfig } from './config.js';
+
+/** A running registry-mirror. */
+export interface RegistryMirror {
+  /** Base URL of the OCI Distribution HTTP endpoint, e.g. `http://127.0.0.1:5050`. */
+  readonly url: string;
+  /** The unix socket of its gRPC server (health). */
+  readonly socket: string;
+  /**
+   * Stops serving HTTP (open connections are closed) and gRPC (calls in
+   * flight may finish within graceMs), then closes the image index and the
+   * layer-store client. Safe to call more than once.
+   */
+  stop(graceMs?: number): Promise<void>;
+}
+
+async function listen(config: RegistryMirrorConfig, start: () => Promise<RegistryServer>): Promise<RegistryServer> {
+  try {
+    return await start();
+  } catch (cause) {
+    const { host, port } = config.listen;
+    const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    const why = (cause as NodeJS.ErrnoException).code === 'EADDRINUSE' ? 'the address is already in use' : (cause as Error).message;
+    throw failedPrecondition(`cannot listen on ${address}: ${why}; stop what listens there or pass --listen`, { cause });
+  }
+}
+
+/**
+ * Starts the registry-mirror: the OCI Distribution HTTP API on
+ * config.listen, a pull-through cache of the configured upstreams beside
+ * local (pushed) repositories under `local/…` (routing: see
+ * createMirrorBackend), with blobs and manifests kept in the layer-store
+ * (over gRPC) and tags in the NATS image index; gRPC health on
+ * `<runDir>/registry-mirror.sock`. Blobs being fetched upstream are spooled
+ * under `<stateDir>/registry-mirror/spool`. The layer-store and NATS are
+ * reached on first use: while they are down, requests fail with 503 and
+ * the mirror stays up. Raises FailedPrecondition when the HTTP address or
+ * the socket is taken, InvalidArgument for upstreams the registry client
+ * refuses; whatever was opened is closed again then.
+ */
+export async function startRegistryMirror(config: RegistryMirrorConfig, logger: Logger): Promise<RegistryMirror> {
+  const spoolDir = join(config.stateDir, 'registry-mirror', 'spool');
+  await mkdir(spoolDir, { recursive: true, mode: 0o700 });
+  const upstreams = createRegistryClient({ upstreams: config.upstreams, logger: logger.child({ component: 'upstreams' }) });
+  const store = createGrpcStore({ unixSocket: config.layerStoreSocket }, { logger: logger.child({ component: 'layer-store-client' }) });
+  const tags = createNatsTagStore({ servers: config.natsUrl, logger });
+  const closeClients = async () => {
+    upstreams.close();
+    await tags.close();
+    await store.close();
+  };
+  const grpc = createServer({ logger, services: [], unixSocket: config.socket });
+  let http: RegistryServer | undefined;
+  try {
+    const local = createLocalBackend({ store, tags, leases: store.leases, logger: logger.child({ component: 'local-backend' }) });
+    const backend = createMirrorBackend({
+      store,
+      tags,
+      upstreams,
+      local,
+      defaultUpstream: config.defaultUpstream === '' ? null : config.defaultUpstream,
+      tagTtlSeconds: config.tagTtlSeconds,
+      spoolDir,
+      logger: logger.child({ component: 'mirror-backend' }),
+    });
+    const handler = createRegistryHandler({ backend, logger: logger.child({ component: 'http' }) });
+    http = await listen(config, () => startRegistryServer({ host: config.listen.host, port: config.listen.port, handler, logger }));
+    await grpc.start();
+  } catch (err) {
+    await http?.close();
+    await grpc.shutdown(0);
+    await closeClients();
+    throw err;
+  }
+  const server = http;
+  logger.info({ url: server.url, socket: config.socket, upstreams: config.upstreams.map((u) => u.host) }, 'registry-mirror serving');
+
+  let stopped: Promise<void> | undefined;
+  return {
+    url: server.url,
+    socket: config.socket,
+    stop(graceMs = 10_000) {
+      stopped ??= (async () => {
+        await Promise.all([server.close(), grpc.shutdown(graceMs)]);
+        await closeClients();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,228 @@
+import { randomUUID } from 'node:crypto';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { isAlreadyExists, isNotFound, isUnavailable, unavailable, type Logger } from '@strata/kit';
+import type { BlobReader, Labels, Store, Writer } from '@strata/content';
+import { verifyingStream, type Upstream } from '@strata/distribution-client';
+import { digestHex, type Digest } from '@strata/oci';
+
+/** Label of a blob or manifest cached from an upstream: the upstream's host. */
+export const UPSTREAM_LABEL = 'strata.registry.upstream';
+/** Label of a blob or manifest cached from an upstream: the repository it was fetched from. */
+export const UPSTREAM_REPOSITORY_LABEL = 'strata.registry.upstream-repository';
+
+/** Largest piece a follower reads from the spool at once. */
+const READ_CHUNK = 256 * 1024;
+
+/** Settings of {@link createBlobFetcher}. */
+export interface BlobFetcherOptions {
+  /** Where fetched blobs are committed. */
+  store: Store;
+  logger: Logger;
+  /** Directory of the spool files that followers read while a fetch runs (unlinked at once, so nothing stays behind). */
+  spoolDir: string;
+}
+
+/** A blob at an upstream. */
+export interface BlobSource {
+  upstream: Upstream;
+  /** Its repository at the upstream. */
+  repository: string;
+  digest: Digest;
+}
+
+/**
+ * Fetches cold blobs from upstreams, once per upstream and digest however
+ * many requests want them at the same time.
+ */
+export interface BlobFetcher {
+  /** The size of the blob when a fetch of it from this upstream is running; undefined otherwise. */
+  inFlightSize(host: string, digest: Digest): Promise<number> | undefined;
+  /**
+   * Reads the blob (or range) while it is fetched: joins the running fetch
+   * of the same upstream and digest, or starts one. Resolves once the
+   * upstream has answered with the blob's size; the bytes then arrive as the
+   * upstream sends them. The fetch verifies the bytes while streaming and
+   * commits them to the store only when the digest matches; the last bytes
+   * reach a reader only after that check, so no reader gets a whole blob
+   * that differs from its digest: the iteration fails instead
+   * (FailedPrecondition), as it does when the upstream breaks off
+   * (Unavailable). The blob is committed shortly after its last bytes
+   * reach the readers. Errors of the upstream's answer (NotFound,
+   * Unavailable, …) reject the promise.
+   */
+  open(source: BlobSource, range?: { offset: number; length?: number }): Promise<BlobReader>;
+}
+
+interface Fetch {
+  size: number;
+  written: number;
+  failure: unknown;
+  ended: boolean;
+  /** Readers iterating plus the fetch itself; the spool closes at 0. */
+  refs: number;
+  closed: boolean;
+  spool: FileHandle;
+  wake: Array<() => void>;
+}
+
+/**
+ * Creates the single-flight fetcher. Each fetch streams the upstream's body
+ * through {@link verifyingStream} into a store ingest (`proxy-<hex>`) and an
+ * unlinked spool file; readers tail the spool by offset, so memory stays
+ * bounded by one read buffer per reader whatever the blob's size. A slow
+ * reader does not slow the fetch. When another replica holds the ingest, or
+ * the store fails, the fetch still serves its readers and commits nothing.
+ * Committed blobs are labelled with {@link UPSTREAM_LABEL} and
+ * {@link UPSTREAM_REPOSITORY_LABEL}.
+ */
+export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
+  const { store, logger, spoolDir } = options;
+  const running = new Map<string, Promise<Fetch>>();
+  const keyOf = (host: string, digest: Digest) => `${host}@${digest}`;
+
+  const wakeAll = (fetch: Fetch) => {
+    for (const wake of fetch.wake.splice(0)) wake();
+  };
+
+  const release = async (fetch: Fetch) => {
+    fetch.refs--;
+    if (fetch.refs === 0 && fetch.ended && !fetch.closed) {
+      fetch.closed = true;
+      await fetch.spool.close();
+    }
+  };
+
+  const openWriter = async (source: BlobSource, size: number): Promise<Writer | undefined> => {
+    try {
+      const writer = await store.writer({ ref: `proxy-${digestHex(source.digest)}`, expected: source.digest, total: size });
+      if (writer.offset > 0) await writer.truncate();
+      return writer;
+    } catch (err) {
+      if (isAlreadyExists(err)) return undefined;
+      if (isUnavailable(err)) {
+        logger.debug({ digest: source.digest }, 'another fetch holds the ingest; serving this one without caching it');
+        return undefined;
+      }
+      logger.warn({ err, digest: source.digest }, 'cannot open an ingest for a fetched blob; serving it without caching it');
+      return undefined;
+    }
+  };
+
+  const discard = async (writer: Writer) => {
+    await writer.close().catch(() => undefined);
+    await store.abort(writer.ref).catch((err: unknown) => {
+      if (!isNotFound(err)) logger.warn({ err, ref: writer.ref }, 'cannot discard the ingest of a failed fetch');
+    });
+  };
+
+  const run = async (key: string, fetch: Fetch, source: BlobSource, body: AsyncIterable<Uint8Array>) => {
+    const { upstream, repository, digest } = source;
+    let writer = await openWriter(source, fetch.size);
+    try {
+      const verified = verifyingStream(body, digest, fetch.size, { label: `blob ${repository}@${digest} from upstream ${upstream.host}` });
+      for await (const chunk of verified as AsyncIterable<Uint8Array>) {
+        await fetch.spool.write(chunk, 0, chunk.length, fetch.written);
+        fetch.written += chunk.length;
+        wakeAll(fetch);
+        if (writer === undefined) continue;
+        try {
+          await writer.write(chunk);
+        } catch (err) {
+          logger.warn({ err, digest }, 'cannot write a fetched blob to the store; serving it without caching it');
+          await discard(writer);
+          writer = undefined;
+        }
+      }
+      if (writer !== undefined) {
+        const labels: Labels = { [UPSTREAM_LABEL]: upstream.host, [UPSTREAM_REPOSITORY_LABEL]: repository };
+        await writer.commit({ expected: digest, total: fetch.size, labels }).catch((err: unknown) => {
+          if (!isAlreadyExists(err)) logger.warn({ err, digest }, 'cannot commit a fetched blob to the store');
+        });
+        writer = undefined;
+        logger.debug({ upstream: upstream.host, repository, digest, size: fetch.size }, 'blob cached');
+      }
+    } catch (err) {
+      fetch.failure = err;
+      logger.warn({ err, upstream: upstream.host, repository, digest }, 'blob fetch failed; nothing was cached');
+      if (writer !== undefined) await discard(writer);
+    } finally {
+      fetch.ended = true;
+      running.delete(key);
+      wakeAll(fetch);
+      await release(fetch);
+    }
+  };
+
+  const start = (key: string, source: BlobSource): Promise<Fetch> => {
+    const { upstream, repository, digest } = source;
+    const starting = (async () => {
+      const download = await upstream.getBlob(repository, digest);
+      let spool: FileHandle | undefined;
+      try {
+        const size = download.size ?? (await upstream.headBlob(repository, digest))?.size;
+        if (size === undefined) {
+          throw unavailable(`upstream ${upstream.host}: blob ${repository}@${digest} has no size: the upstream sent no Content-Length and no longer has it`);
+        }
+        const path = join(spoolDir, `strata-proxy-${digestHex(digest).slice(0, 16)}-${randomUUID()}`);
+        spool = await open(path, 'wx+', 0o600);
+        await unlink(path);
+        const fetch: Fetch = { size, written: 0, failure: undefined, ended: false, refs: 1, closed: false, spool, wake: [] };
+        run(key, fetch, source, download.body).catch((err: unknown) => logger.error({ err, digest }, 'blob fetch did not clean up'));
+        return fetch;
+      } catch (err) {
+        download.body.destroy();
+        await spool?.close();
+        throw err;
+      }
+    })();
+    running.set(key, starting);
+    starting.catch(() => {
+      if (running.get(key) === starting) running.delete(key);
+    });
+    return starting;
+  };
+
+  async function* follow(fetch: Fetch, source: BlobSource, start: number, end: number): AsyncGenerator<Uint8Array> {
+    if (fetch.closed) {
+      if (fetch.failure !== undefined) throw fetch.failure;
+      const reader = await store.read(source.digest, { offset: start, length: end - start });
+      yield* reader.chunks;
+      return;
+    }
+    fetch.refs++;
+    try {
+      let position = start;
+      while (position < end) {
+        if (fetch.failure !== undefined) throw fetch.failure;
+        if (position < fetch.written) {
+          const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, fetch.written - position, end - position));
+          const { bytesRead } = await fetch.spool.read(buffer, 0, buffer.length, position);
+          position += bytesRead;
+          yield buffer.subarray(0, bytesRead);
+          continue;
+        }
+        if (fetch.ended) {
+          throw unavailable(`upstream ${source.upstream.host}: blob ${source.repository}@${source.digest} ended after ${fetch.written} of ${fetch.size} bytes`);
+        }
+        await new Promise<void>((resolve) => fetch.wake.push(resolve));
+      }
+    } finally {
+      await release(fetch);
+    }
+  }
+
+  return {
+    inFlightSize(host, digest) {
+      return running.get(keyOf(host, digest))?.then((fetch) => fetch.size);
+    },
+
+    async open(source, range) {
+      const key = keyOf(source.upstream.host, source.digest);
+      const fetch = await (running.get(key) ?? start(key, source));
+      const offset = range?.offset ?? 0;
+      const end = range?.length === undefined ? fetch.size : Math.min(fetch.size, offset + range.length);
+      return { size: fetch.size, chunks: follow(fetch, source, offset, end) };
+    },
+  };
+}
