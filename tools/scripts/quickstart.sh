@@ -1,28 +1,42 @@
 #!/usr/bin/env bash
 # The main job (README: `npm start`): set the machine up, start the local
 # stack in the background, and drive it the way a user would.
-# Today the stack is NATS + the layer-store: store a blob, list it, read it
-# back and check its digest. Later services add pull, run -p and commit here.
+# Today the stack is NATS, the layer-store and the registry-mirror: build a
+# busybox image, push it into the mirror with skopeo (a client nobody here
+# wrote), pull it back, and look at its blobs in the layer-store.
+# Later services add pull, run -p and commit here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/scripts/setup.sh
 
 strata() { npx --no-install strata "$@"; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 
 strata up -d
+mirror=127.0.0.1:${STRATA_MIRROR_PORT:-5050}
+
 echo
-echo "== store a blob (busybox's binary) in the layer-store"
-blob=$(command -v busybox || echo /bin/sh)
-digest=$(strata content put "$blob" --label example=quickstart --label strata.gc.root=quickstart)
-echo "stored $blob as $digest"
+echo "== build a busybox image (from Debian's busybox-static) as an OCI layout"
+digest=$(npx --no-install tsx tools/scripts/build-busybox-layout.ts "$work/layout" 1.35)
+echo "built $digest in $work/layout"
+
 echo
-echo "== list blobs labelled example=quickstart"
-strata content ls --filter labels.example==quickstart
+echo "== push it into the mirror's local repository with skopeo"
+skopeo copy --quiet --dest-tls-verify=false "oci:$work/layout:1.35" "docker://$mirror/local/busybox:1.35"
+skopeo inspect --tls-verify=false "docker://$mirror/local/busybox:1.35" | head -20
+
 echo
-echo "== read it back and compare"
-tmp=$(mktemp)
-trap 'rm -f "$tmp"' EXIT
-strata content get "$digest" -o "$tmp"
-cmp "$tmp" "$blob" && echo "read back $(stat -c %s "$tmp") bytes: identical"
+echo "== pull it back out and compare the blobs"
+skopeo copy --quiet --src-tls-verify=false "docker://$mirror/local/busybox:1.35" "oci:$work/back:1.35"
+for blob in "$work"/layout/blobs/sha256/*; do
+  cmp -s "$blob" "$work/back/blobs/sha256/$(basename "$blob")" || { echo "blob $(basename "$blob") differs" >&2; exit 1; }
+done
+echo "every blob is byte-identical"
+
+echo
+echo "== the blobs live once in the layer-store"
+strata content ls
+
 echo
 echo "The stack keeps running; stop it with: npx strata down"
