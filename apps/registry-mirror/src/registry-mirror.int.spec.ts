@@ -158,6 +158,11 @@ describe('registry-mirror process', () => {
     expect(blobGets.map((r) => r.path).sort()).toEqual(image.blobs.map((b) => `/v2/team/app/blobs/${b.digest}`).sort());
 
     for (const blob of [...image.blobs, image.manifest]) {
+      // A fetched blob is committed just after its last byte reaches the client.
+      await waitFor(
+        async () => (await layerStore.info(blob.digest)).size === blob.bytes.length,
+        () => `blob ${blob.digest} to be committed to the layer-store`,
+      );
       const info = await layerStore.info(blob.digest);
       expect(info.size).toBe(blob.bytes.length);
       expect(info.labels[UPSTREAM_LABEL]).toBe('upstream.test');

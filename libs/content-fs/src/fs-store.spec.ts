@@ -59,6 +59,26 @@ describe('fs content store', () => {
     processes = [];
   });
 
+  it('never shows a committed blob without the labels it was committed with', async () => {
+    const store = await open();
+    const blobs = Array.from({ length: 40 }, (_, i) => randomBytesOf(1024 + i));
+    let writing = true;
+    const seen = new Set<string>();
+    const watcher = (async () => {
+      while (writing) {
+        for await (const info of store.walk()) {
+          expect(info.labels, `blob ${info.digest}`).toEqual({ batch: 'one' });
+          seen.add(info.digest);
+        }
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    await Promise.all(blobs.map((data, i) => writeBlob(store, data, { ref: `atomic-${i}`, labels: { batch: 'one' } })));
+    writing = false;
+    await watcher;
+    for (const data of blobs) expect((await store.info(digestOf(data))).labels).toEqual({ batch: 'one' });
+  });
+
   afterEach(async () => {
     for (const s of stores) await s.close().catch(() => undefined);
     for (const p of processes) await p.stop('SIGKILL');

@@ -128,6 +128,12 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
     }
   };
 
+  const exists = (path: string): Promise<boolean> =>
+    stat(path).then(
+      () => true,
+      () => false,
+    );
+
   const infoOf = async (digest: Digest): Promise<Info> => {
     const st = await statBlob(digest);
     const createdAt = new Date(Math.round(st.mtimeMs));
@@ -147,7 +153,12 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
     async publish(dataPath, digest, labels) {
       const target = blobPath(digest);
       return labelLocks.run(digest, async () => {
+        // Labels are recorded before the blob becomes visible, so no reader
+        // ever sees the committed blob without them.
+        if (await exists(target)) throw alreadyExists(`blob ${digest} already exists`, { fields: { digest } });
         try {
+          if (Object.keys(labels).length > 0) await metadata.put(labelsKey(digest), { labels, updatedAt: new Date().toISOString() });
+          else await metadata.delete(labelsKey(digest));
           await chmod(dataPath, BLOB_MODE);
           await link(dataPath, target);
         } catch (err) {
@@ -157,10 +168,8 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
         try {
           await syncDir(layout.blobs);
           const info = await infoOf(digest);
-          if (Object.keys(labels).length > 0) await metadata.put(labelsKey(digest), { labels, updatedAt: info.createdAt.toISOString() });
-          else await metadata.delete(labelsKey(digest));
           logger.debug({ digest, size: info.size }, 'blob committed');
-          return { ...info, labels: { ...labels }, updatedAt: info.createdAt };
+          return info;
         } catch (err) {
           throw ioFailure(err, `cannot store blob ${digest}`);
         }
@@ -281,11 +290,7 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
       const total = wholeNumber(options.total, 'total');
       ensureOpen();
       if (expected !== undefined) {
-        const exists = await stat(blobPath(expected)).then(
-          () => true,
-          () => false,
-        );
-        if (exists) throw alreadyExists(`blob ${expected} already exists`, { fields: { digest: expected } });
+        if (await exists(blobPath(expected))) throw alreadyExists(`blob ${expected} already exists`, { fields: { digest: expected } });
       }
       if (active.has(ref)) throw locked(ref);
       active.set(ref, 'opening');
