@@ -29,7 +29,7 @@ function loadComposeSchema(): object {
 
 interface Service {
   image?: string;
-  build?: { context: string; dockerfile?: string };
+  build?: { context: string; dockerfile?: string; args?: Record<string, string> };
   ports?: string[];
   volumes?: string[];
   depends_on?: Record<string, { condition: string }>;
@@ -104,6 +104,8 @@ describe('docker-compose.yml', () => {
       }
       if (service.build) {
         expect(existsSync(join(root, service.build.context, service.build.dockerfile ?? 'Dockerfile')), `${name}'s Dockerfile`).toBe(true);
+        const app = service.build.args?.['SERVICE'] ?? '';
+        expect(existsSync(join(root, 'apps', app, 'bin', `${app}.mjs`)), `${name} builds SERVICE=${app}, an app with a bin`).toBe(true);
       }
     }
   });
@@ -118,9 +120,9 @@ describe('docker-compose.yml', () => {
   });
 });
 
-const dockerfiles = Object.values(compose.services)
+const dockerfiles = [...new Set(Object.values(compose.services)
   .filter((s) => s.build)
-  .map((s) => join(s.build!.context, s.build!.dockerfile ?? 'Dockerfile'));
+  .map((s) => join(s.build!.context, s.build!.dockerfile ?? 'Dockerfile')))];
 
 /** The instructions of a Dockerfile, continuation lines joined, comments dropped. */
 function instructions(path: string): Array<{ op: string; args: string }> {
