@@ -5,4 +5,4 @@ export * from './filters.js';
 export * from './leases.js';
 export * from './gc.js';
 export * from './publishing-store.js';
-export * from './put-blob.js';
+export * from './blob-bytes.js';

@@ -7,7 +7,8 @@ import { contentStoreSuite } from './testing/content-store-suite.js';
 import { expectError } from './testing/expect-error.js';
 import { createMemoryMetadataStore } from './testing/memory-metadata-store.js';
 import { createMemoryStore } from './testing/memory-store.js';
-import { readBlob, writeBlob } from './testing/write-blob.js';
+import { readBlob } from './blob-bytes.js';
+import { writeBlob } from './testing/write-blob.js';
 
 interface Published {
   type: string;

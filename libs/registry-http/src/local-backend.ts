@@ -10,6 +10,7 @@ import {
   type Store,
   type Writer,
   putBlob,
+  readBlob,
 } from '@strata/content';
 import type { TagRecord, TagStore } from '@strata/images';
 import {
@@ -114,13 +115,6 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
       throw registryError('MANIFEST_UNKNOWN', `manifest unknown: ${digest} is a blob, not a manifest`, { detail: { digest } });
     }
     return info;
-  };
-
-  const readAll = async (digest: Digest): Promise<Buffer> => {
-    const reader = await store.read(digest);
-    const parts: Buffer[] = [];
-    for await (const chunk of reader.chunks) parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    return Buffer.concat(parts);
   };
 
   /** Drops the root label of a manifest no tag names any more (unless it is a referrer). */
@@ -259,7 +253,7 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
         if (head.size > maxManifestBytes) {
           throw registryError('MANIFEST_INVALID', `manifest ${head.digest} is ${head.size} bytes, over the limit of ${maxManifestBytes} bytes`);
         }
-        return { ...head, bytes: await readAll(head.digest) };
+        return { ...head, bytes: await readBlob(store, head.digest) };
       },
 
       async putManifest(put: ManifestPut): Promise<ManifestPutResult> {
@@ -348,7 +342,7 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
           if (mediaType === undefined || info.size > maxManifestBytes) continue;
           let document: ManifestDocument;
           try {
-            document = parseManifestDocument(await readAll(info.digest), mediaType, { maxBytes: maxManifestBytes, expectedDigest: info.digest });
+            document = parseManifestDocument(await readBlob(store, info.digest), mediaType, { maxBytes: maxManifestBytes, expectedDigest: info.digest });
           } catch (err) {
             if (isNotFound(err) || isInvalidArgument(err)) continue;
             throw err;

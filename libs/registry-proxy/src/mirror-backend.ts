@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { isFailedPrecondition, isInvalidArgument, isNotFound, isResourceExhausted, isUnavailable, invalidArgument, type Logger } from '@strata/kit';
-import { GC_REF_CONTENT_PREFIX, GC_ROOT_LABEL, MAX_LABELS, type Info, type Labels, type Store, putBlob } from '@strata/content';
+import { GC_REF_CONTENT_PREFIX, GC_ROOT_LABEL, MAX_LABELS, type Info, type Labels, type Store, putBlob, readBlob } from '@strata/content';
 import type { TagStore } from '@strata/images';
 import type { RegistryClient, Upstream } from '@strata/distribution-client';
 import { MAX_MANIFEST_BYTES, parseManifestDocument, type Digest, type ManifestDocument } from '@strata/oci';
@@ -143,13 +143,6 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
     }
   };
 
-  const readAll = async (digest: Digest): Promise<Buffer> => {
-    const reader = await store.read(digest);
-    const parts: Buffer[] = [];
-    for await (const chunk of reader.chunks) parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    return Buffer.concat(parts);
-  };
-
   const storeManifest = (digest: Digest, bytes: Uint8Array, labels: Labels): Promise<void> =>
     putBlob(store, digest, bytes, labels, 'proxy-manifest');
 
@@ -257,7 +250,7 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
         if (head.size > maxManifestBytes) {
           throw registryError('MANIFEST_INVALID', `manifest ${head.digest} is ${head.size} bytes, over the limit of ${maxManifestBytes} bytes`);
         }
-        return { ...head, bytes: await readAll(head.digest) };
+        return { ...head, bytes: await readBlob(store, head.digest) };
       },
 
       async putManifest() {

@@ -7,7 +7,8 @@ import type { LeaseManager, Store, Writer } from '../store.js';
 import type { Info, WriterOptions } from '../types.js';
 import { applyLabelUpdate, MAX_LABEL_BYTES, validateRef } from '../validate.js';
 import { expectError, messageOf } from './expect-error.js';
-import { randomBytesOf, readBlob, writeBlob } from './write-blob.js';
+import { readBlob } from '../blob-bytes.js';
+import { randomBytesOf, writeBlob } from './write-blob.js';
 
 /** What contentStoreSuite's setup returns: a fresh, empty store and its leases. */
 export interface ContentStoreFixture {

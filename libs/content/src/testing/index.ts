@@ -3,3 +3,4 @@ export * from './expect-error.js';
 export * from './memory-metadata-store.js';
 export * from './memory-store.js';
 export * from './write-blob.js';
+export { readBlob } from '../blob-bytes.js';

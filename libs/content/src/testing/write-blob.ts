@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { digestOf, type Digest } from '@strata/oci';
-import type { Ingester, Provider } from '../store.js';
-import type { Info, Labels, ReadRange } from '../types.js';
+import type { Ingester } from '../store.js';
+import type { Info, Labels } from '../types.js';
 
 /** n random bytes (for blobs whose digests must not collide between tests). */
 export function randomBytesOf(n: number): Buffer {
@@ -49,10 +49,3 @@ export async function writeBlob(store: Ingester, data: Uint8Array, options: Writ
   }
 }
 
-/** All bytes of a blob (or of range) in one buffer. */
-export async function readBlob(store: Provider, digest: Digest, range?: ReadRange): Promise<Buffer> {
-  const reader = await store.read(digest, range);
-  const parts: Buffer[] = [];
-  for await (const chunk of reader.chunks) parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-  return Buffer.concat(parts);
-}

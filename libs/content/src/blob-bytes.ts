@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { isAlreadyExists } from '@strata/kit';
 import { digestHex, type Digest } from '@strata/oci';
-import type { Store, Writer } from './store.js';
-import type { Labels } from './types.js';
+import type { Provider, Store, Writer } from './store.js';
+import type { Labels, ReadRange } from './types.js';
 
 /**
  * Stores small bytes held in memory (a manifest, a config) as the blob
@@ -35,4 +35,16 @@ export async function putBlob(store: Store, digest: Digest, bytes: Uint8Array, l
     if (isAlreadyExists(err)) return label();
     throw err;
   }
+}
+
+/**
+ * Reads a blob (or a range of it) into memory: for small documents such as
+ * manifests and configs, never for layers. Raises what Provider.read raises
+ * (NotFound, OutOfRange).
+ */
+export async function readBlob(store: Provider, digest: Digest, range?: ReadRange): Promise<Buffer> {
+  const reader = await store.read(digest, range);
+  const parts: Buffer[] = [];
+  for await (const chunk of reader.chunks) parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  return Buffer.concat(parts);
 }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isFailedPrecondition } from '@strata/kit';
 import { digestOf } from '@strata/oci';
-import { putBlob } from './put-blob.js';
+import { putBlob } from './blob-bytes.js';
 import { createMemoryStore, readBlob } from './testing/index.js';
 
 describe('putBlob', () => {
