@@ -128,7 +128,7 @@ export const registryMirrorSpec = {
     default: '/var/lib/strata',
     env: 'STRATA_STATE_DIR',
   }),
-  runDir: str('Directory of runtime files: <run-dir>/registry-mirror.sock (gRPC health), and the layer-store socket by default.', {
+  runDir: str('Directory of runtime files: <run-dir>/registry-mirror.sock (gRPC Images API and health), and the layer-store socket by default.', {
     default: '/run/strata',
     env: 'STRATA_RUN_DIR',
   }),
@@ -172,7 +172,7 @@ type Raw = ConfigOf<typeof registryMirrorSpec>;
 export interface RegistryMirrorConfig {
   stateDir: string;
   runDir: string;
-  /** `<runDir>/registry-mirror.sock`: gRPC (health). */
+  /** `<runDir>/registry-mirror.sock`: gRPC (Images API, health). */
   socket: string;
   /** The HTTP endpoint's address; port 0 picks a free one. */
   listen: { host: string; port: number };

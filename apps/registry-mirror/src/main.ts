@@ -8,7 +8,7 @@ if (argv.includes('--help') || argv.includes('-h')) {
   process.stdout.write(
     'usage: registry-mirror [--setting value]... [--upstream host[=endpoint][,insecure]]... [--config FILE]\n\n' +
       'Serves the OCI Distribution API over HTTP, keeping blobs in the layer-store and tags in NATS;\n' +
-      'gRPC health on <run-dir>/registry-mirror.sock.\n\n' +
+      'the gRPC Images API and health on <run-dir>/registry-mirror.sock.\n\n' +
       `Settings (flag, environment variable, default):\n${describeConfig(registryMirrorSpec)}\n`,
   );
   process.exit(0);

@@ -2,7 +2,9 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createGrpcStore } from '@strata/content-grpc';
 import { createRegistryClient } from '@strata/distribution-client';
-import { createServer } from '@strata/grpc-kit';
+import { createNatsEventSink } from '@strata/events-nats';
+import { createServer, type Server } from '@strata/grpc-kit';
+import { createImagesService } from '@strata/images-service';
 import { createNatsTagStore } from '@strata/images-nats';
 import { failedPrecondition, type Logger } from '@strata/kit';
 import { createLocalBackend, createRegistryHandler, startRegistryServer, type RegistryServer } from '@strata/registry-http';
@@ -13,8 +15,14 @@ import type { RegistryMirrorConfig } from './config.js';
 export interface RegistryMirror {
   /** Base URL of the OCI Distribution HTTP endpoint, e.g. `http://127.0.0.1:5050`. */
   readonly url: string;
-  /** The unix socket of its gRPC server (health). */
+  /** The unix socket of its gRPC server: `strata.images.v1.Images` and health. */
   readonly socket: string;
+  /**
+   * The hosts its local repositories are named under in the Images API
+   * (`<host>/local/app:v1`): the HTTP address, and `localhost:<port>` when
+   * it listens on loopback.
+   */
+  readonly localDomains: readonly string[];
   /**
    * Stops serving HTTP (open connections are closed) and gRPC (calls in
    * flight may finish within graceMs), then closes the image index and the
@@ -34,13 +42,23 @@ async function listen(config: RegistryMirrorConfig, start: () => Promise<Registr
   }
 }
 
+/** The HTTP address as image names spell it, and its `localhost` alias on loopback. */
+export function localDomainsOf(url: string): string[] {
+  const { host, hostname, port } = new URL(url);
+  const loopback = hostname === '127.0.0.1' || hostname === '[::1]' || hostname === 'localhost';
+  return loopback && hostname !== 'localhost' ? [host, `localhost:${port}`] : [host];
+}
+
 /**
  * Starts the registry-mirror: the OCI Distribution HTTP API on
  * config.listen, a pull-through cache of the configured upstreams beside
  * local (pushed) repositories under `local/…` (routing: see
  * createMirrorBackend), with blobs and manifests kept in the layer-store
- * (over gRPC) and tags in the NATS image index; gRPC health on
- * `<runDir>/registry-mirror.sock`. Blobs being fetched upstream are spooled
+ * (over gRPC) and tags in the NATS image index; the gRPC Images API
+ * (createImagesService: pulls share the HTTP API's single-flight fetches)
+ * and health on `<runDir>/registry-mirror.sock`; events (`image.pulled`,
+ * `image.tagged`, `image.deleted`) to NATS with source
+ * `strata/registry-mirror/<node>`. Blobs being fetched upstream are spooled
  * under `<stateDir>/registry-mirror/spool`. The layer-store and NATS are
  * reached on first use: while they are down, requests fail with 503 and
  * the mirror stays up. Raises FailedPrecondition when the HTTP address or
@@ -53,13 +71,16 @@ export async function startRegistryMirror(config: RegistryMirrorConfig, logger: 
   const upstreams = createRegistryClient({ upstreams: config.upstreams, logger: logger.child({ component: 'upstreams' }) });
   const store = createGrpcStore({ unixSocket: config.layerStoreSocket }, { logger: logger.child({ component: 'layer-store-client' }) });
   const tags = createNatsTagStore({ servers: config.natsUrl, logger });
+  const events = createNatsEventSink({ servers: config.natsUrl, source: `strata/registry-mirror/${config.node}`, logger: logger.child({ component: 'events' }) });
   const closeClients = async () => {
     upstreams.close();
     await tags.close();
     await store.close();
+    await events.close();
   };
-  const grpc = createServer({ logger, services: [], unixSocket: config.socket });
+  let grpc: Server | undefined;
   let http: RegistryServer | undefined;
+  let localDomains: string[] = [];
   try {
     const local = createLocalBackend({ store, tags, leases: store.leases, logger: logger.child({ component: 'local-backend' }) });
     const backend = createMirrorBackend({
@@ -74,23 +95,36 @@ export async function startRegistryMirror(config: RegistryMirrorConfig, logger: 
     });
     const handler = createRegistryHandler({ backend, logger: logger.child({ component: 'http' }) });
     http = await listen(config, () => startRegistryServer({ host: config.listen.host, port: config.listen.port, handler, logger }));
+    localDomains = localDomainsOf(http.url);
+    const images = createImagesService({
+      store,
+      tags,
+      backend,
+      leases: store.leases,
+      events,
+      localDomains,
+      logger: logger.child({ component: 'images' }),
+    });
+    grpc = createServer({ logger, services: images.registrations, unixSocket: config.socket });
     await grpc.start();
   } catch (err) {
     await http?.close();
-    await grpc.shutdown(0);
+    await grpc?.shutdown(0);
     await closeClients();
     throw err;
   }
   const server = http;
+  const grpcServer = grpc;
   logger.info({ url: server.url, socket: config.socket, upstreams: config.upstreams.map((u) => u.host) }, 'registry-mirror serving');
 
   let stopped: Promise<void> | undefined;
   return {
     url: server.url,
     socket: config.socket,
+    localDomains,
     stop(graceMs = 10_000) {
       stopped ??= (async () => {
-        await Promise.all([server.close(), grpc.shutdown(graceMs)]);
+        await Promise.all([server.close(), grpcServer.shutdown(graceMs)]);
         await closeClients();
       })();
       return stopped;

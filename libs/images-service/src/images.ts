@@ -1,0 +1,579 @@
+import { randomBytes } from 'node:crypto';
+import {
+  DeleteResponse,
+  HistoryResponse,
+  InspectResponse,
+  LayerStatus,
+  ListResponse,
+  TagResponse,
+  type DeleteRequest,
+  type HistoryRequest,
+  type ImageSummary,
+  type InspectRequest,
+  type LayerProgress,
+  type ListRequest,
+  type PullRequest,
+  type PullResponse,
+  type TagRequest,
+} from '@strata/api/images/v1';
+import { ImageDeleted, ImagePulled, ImageTagged } from '@strata/api/events/v1/images';
+import {
+  canceled,
+  discardEvents,
+  failedPrecondition,
+  invalidArgument,
+  isInvalidArgument,
+  isNotFound,
+  isStrataError,
+  unavailable,
+  type EventSink,
+  type Logger,
+} from '@strata/kit';
+import { GC_ROOT_LABEL, type LeaseManager, type Store } from '@strata/content';
+import type { TagRecord, TagStore } from '@strata/images';
+import {
+  MAX_INDEX_DEPTH,
+  MAX_MANIFEST_BYTES,
+  checkIndexDepth,
+  formatPlatform,
+  hostPlatform as currentPlatform,
+  parseImageConfig,
+  parseManifestDocument,
+  parseReference,
+  selectPlatform,
+  type Descriptor,
+  type Digest,
+  type ImageConfig,
+  type ImageManifest,
+  type Platform,
+  type Reference,
+} from '@strata/oci';
+import { SUBJECT_LABEL, type ManifestHead, type RegistryBackend, type Repository } from '@strata/registry-http';
+import { EventQueue } from './event-queue.js';
+import { configPlatform, createImageCatalog, imageSize, noSuchImage, type ImageCatalog, type StoredImage, type TaggedImage } from './image-catalog.js';
+import { locate, parseImageRef, repositoryName, requestedPlatform, type ImageNaming, type RepositoryLocation } from './image-names.js';
+import { matchesReferences, parseListFilters, referenceForms } from './list-filters.js';
+import { historyOf, toImageSummary, toProtoDescriptor, toProtoImage, toProtoPlatform, type ImageNames } from './proto-convert.js';
+
+/** Settings of {@link createImages}. */
+export interface ImagesOptions {
+  /** The layer-store: manifests, configs and layers. */
+  store: Store;
+  /** The image index (name:tag → digest), shared by every replica. */
+  tags: TagStore;
+  /**
+   * Where Pull resolves and reads: the same backend the HTTP API serves
+   * (the mirror backend), so a pull shares its single-flight blob fetches
+   * with HTTP clients.
+   */
+  backend: RegistryBackend;
+  /** Holds a pull's blobs against garbage collection while it runs; without it, only roots protect them. */
+  leases?: LeaseManager;
+  /** Where `image.pulled`, `image.tagged` and `image.deleted` go. */
+  events?: EventSink;
+  logger: Logger;
+  /**
+   * Hosts under which the mirror's local repositories (`local/…`) are named,
+   * the first one in answers; e.g. the mirror's HTTP address
+   * `127.0.0.1:5050`. `localhost:5050` by default.
+   */
+  localDomains?: readonly string[];
+  /** The platform picked from an index when a request names none; this process's by default. */
+  hostPlatform?: Platform;
+  /** Layers fetched at once by one pull; 3 by default. */
+  layerConcurrency?: number;
+  /** How long a pull waits for a downloaded blob to be committed by the fetch it read from; 60 s by default. */
+  storeWaitMs?: number;
+  /** Expiry of a pull's lease, should the mirror die during the pull; 3600 s by default. */
+  pullLeaseSeconds?: number;
+  /** Least time between two DOWNLOADING events of one layer; 100 ms by default. */
+  progressIntervalMs?: number;
+}
+
+/**
+ * The Images API's operations (see proto/strata/images/v1/images.proto for
+ * each contract, its errors and their texts). Requests and answers are the
+ * generated messages; errors are StrataErrors of the kinds the proto names.
+ */
+export interface Images {
+  /**
+   * Streams a pull's progress. signal cancels it (the shared upstream
+   * fetches go on for their other readers).
+   */
+  pull(request: PullRequest, signal?: AbortSignal): AsyncIterable<PullResponse>;
+  list(request: ListRequest): Promise<ListResponse>;
+  inspect(request: InspectRequest): Promise<InspectResponse>;
+  history(request: HistoryRequest): Promise<HistoryResponse>;
+  tag(request: TagRequest): Promise<TagResponse>;
+  delete(request: DeleteRequest): Promise<DeleteResponse>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const sortUnique = (values: Iterable<string>) => [...new Set(values)].sort();
+const shortId = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
+
+/**
+ * Creates the Images operations over the layer-store, the image index and
+ * the registry backend.
+ *
+ * Pull resolves through backend (so the mirror backend's tag cache, HEAD
+ * checks and single-flight blob fetches apply), holds every digest of the
+ * image with a lease while it runs, reads each missing blob through the
+ * backend (progress = bytes read), waits until the layer-store has
+ * committed it, then makes sure the tag is set and the top manifest or index
+ * carries `strata.gc.root` (its `strata.gc.ref.content.*` labels keep the
+ * rest): a pulled image survives garbage collection until it is deleted.
+ * A failed pull puts the tag back as it was. Every other operation reads
+ * only the layer-store and the index, never an upstream.
+ */
+export function createImages(options: ImagesOptions): Images {
+  const { store, tags, backend, leases, logger } = options;
+  const events = options.events ?? discardEvents;
+  const naming: ImageNaming = { localDomains: options.localDomains ?? ['localhost:5050'] };
+  const host = options.hostPlatform ?? currentPlatform();
+  const concurrency = Math.max(1, options.layerConcurrency ?? 3);
+  const storeWaitMs = options.storeWaitMs ?? 60_000;
+  const leaseSeconds = options.pullLeaseSeconds ?? 3600;
+  const progressMs = options.progressIntervalMs ?? 100;
+
+  const catalog = (): ImageCatalog => createImageCatalog({ store, tags, hostPlatform: host });
+  const recordName = (r: Pick<TagRecord, 'domain' | 'repository' | 'tag'>) => `${repositoryName(r.domain, r.repository, naming)}:${r.tag}`;
+  const namesOf = (records: readonly TagRecord[]): ImageNames => ({
+    repoTags: sortUnique(records.map(recordName)),
+    repoDigests: sortUnique(records.map((r) => `${repositoryName(r.domain, r.repository, naming)}@${r.digest}`)),
+  });
+
+  const stored = async (digest: Digest): Promise<boolean> => {
+    try {
+      await store.info(digest);
+      return true;
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  };
+
+  const ensureRoot = async (digest: Digest): Promise<void> => {
+    const info = await store.info(digest);
+    if (info.labels[GC_ROOT_LABEL] === undefined) await store.update(digest, { [GC_ROOT_LABEL]: new Date().toISOString() }, [`labels.${GC_ROOT_LABEL}`]);
+  };
+
+  /** Drops the root of a manifest or index no tag names any more (referrers keep theirs). */
+  const releaseRoot = async (digest: Digest): Promise<boolean> => {
+    if ((await tags.tagsOf(digest)).length > 0) return false;
+    try {
+      const info = await store.info(digest);
+      if (info.labels[GC_ROOT_LABEL] !== undefined && info.labels[SUBJECT_LABEL] === undefined) {
+        await store.update(digest, {}, [`labels.${GC_ROOT_LABEL}`]);
+      }
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    return true;
+  };
+
+  const publishTagged = (record: TagRecord, previous: Digest | undefined) => {
+    const ref = recordName(record);
+    events.publish('image.tagged', ref, ImageTagged.toJSON({ ref, digest: record.digest, mediaType: record.mediaType, previousDigest: previous ?? '' }));
+  };
+
+  /** Finds the image text names (a reference or an image id); NoSuchImage when none is here. */
+  const findImage = async (cat: ImageCatalog, text: string, platform: Platform, strict: boolean): Promise<StoredImage> => {
+    const parsed = parseImageRef(text);
+    const { ref, idPrefix } = parsed;
+    if (ref !== undefined) {
+      let digest: Digest | undefined = ref.digest;
+      if (digest === undefined) {
+        const loc = locate(ref, naming);
+        digest = (await tags.get(loc.domain, loc.repository, ref.tag as string))?.digest;
+      }
+      const image = digest === undefined ? undefined : await cat.image(digest, platform, strict);
+      if (image !== undefined) return image;
+    }
+    if (idPrefix !== undefined) {
+      const matches = new Map<Digest, StoredImage>();
+      for (const { image } of await cat.tagged()) if (image.id.slice('sha256:'.length).startsWith(idPrefix)) matches.set(image.id, image);
+      if (matches.size > 1) {
+        throw invalidArgument(`image id prefix ${idPrefix} is ambiguous: it matches ${matches.size} images; give more of the id`, { fields: { ref: text } });
+      }
+      const [only] = matches.values();
+      if (only !== undefined) return only;
+    }
+    throw noSuchImage(ref?.familiar() ?? text);
+  };
+
+  /** Every tag whose image has id, across the index. */
+  const taggedWithId = async (cat: ImageCatalog, id: Digest): Promise<TaggedImage[]> => (await cat.tagged()).filter((t) => t.image.id === id);
+
+  // ---- Pull ----
+
+  const readConfig = async (repo: Repository, config: Descriptor): Promise<{ document: ImageConfig; downloaded: number }> => {
+    if (config.size > MAX_MANIFEST_BYTES) {
+      throw failedPrecondition(`image config ${config.digest} is ${config.size} bytes, over the limit of ${MAX_MANIFEST_BYTES} bytes`);
+    }
+    const existed = await stored(config.digest);
+    const reader = await repo.openBlob(config.digest);
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of reader.chunks) {
+      size += chunk.length;
+      if (size > config.size) throw failedPrecondition(`image config ${config.digest} is longer than the ${config.size} bytes its manifest says`);
+      parts.push(Buffer.from(chunk));
+    }
+    const document = parseImageConfig(Buffer.concat(parts), { expectedDigest: config.digest });
+    return { document, downloaded: existed ? 0 : size };
+  };
+
+  const waitStored = async (digest: Digest, signal: AbortSignal): Promise<void> => {
+    const deadline = Date.now() + storeWaitMs;
+    for (let delay = 5; ; delay = Math.min(delay * 2, 200)) {
+      if (await stored(digest)) return;
+      if (signal.aborted) throw canceled('the pull was canceled');
+      if (Date.now() > deadline) {
+        throw unavailable(`blob ${digest} was downloaded, but the layer-store did not store it within ${Math.round(storeWaitMs / 1000)} s; pull again`, {
+          fields: { digest },
+        });
+      }
+      await sleep(delay);
+    }
+  };
+
+  /** The platform's manifest of what head names: head itself, or an index entry (nested indexes followed to MAX_INDEX_DEPTH). */
+  const selectManifest = async (repo: Repository, head: ManifestHead, platform: Platform): Promise<{ manifest: Descriptor; document: ImageManifest }> => {
+    let current: Descriptor = { mediaType: head.mediaType, digest: head.digest, size: head.size };
+    for (let depth = 1; ; depth++) {
+      const content = await repo.getManifest({ digest: current.digest });
+      const parsed = parseManifestDocument(content.bytes, content.mediaType, { expectedDigest: current.digest });
+      if (parsed.kind === 'manifest') return { manifest: { mediaType: content.mediaType, digest: current.digest, size: content.size }, document: parsed.document };
+      checkIndexDepth(depth, MAX_INDEX_DEPTH);
+      current = selectPlatform(parsed.document, platform);
+    }
+  };
+
+  const hold = async (digests: Digest[]): Promise<string | undefined> => {
+    if (leases === undefined) return undefined;
+    const lease = await leases.create({ id: `images-pull-${randomBytes(8).toString('hex')}`, ttlSeconds: leaseSeconds });
+    for (const digest of digests) await leases.addResource(lease.id, digest);
+    return lease.id;
+  };
+
+  const addHeld = async (lease: string | undefined, digests: Digest[]) => {
+    if (lease === undefined || leases === undefined) return;
+    for (const digest of new Set(digests)) await leases.addResource(lease, digest);
+  };
+
+  const rollbackTag = async (loc: RepositoryLocation, tag: string, previous: TagRecord | undefined) => {
+    const now = await tags.get(loc.domain, loc.repository, tag);
+    if (now === undefined || now.digest === previous?.digest) return;
+    if (previous === undefined) await tags.delete(loc.domain, loc.repository, tag);
+    else await tags.put(previous);
+    await releaseRoot(now.digest);
+  };
+
+  /** Errors of upstream content (not of the request, which was checked before) are FailedPrecondition. */
+  const contentError = (err: unknown): unknown =>
+    isInvalidArgument(err) ? failedPrecondition(err.message, { cause: err, fields: err.fields }) : err;
+
+  async function* pull(request: PullRequest, outer?: AbortSignal): AsyncGenerator<PullResponse> {
+    const ref: Reference = parseReference(request.ref);
+    const { platform } = requestedPlatform(request.platform, host);
+    const name = ref.toString();
+    const log = logger.child({ ref: name });
+    const abort = new AbortController();
+    const onOuterAbort = () => abort.abort();
+    outer?.addEventListener('abort', onOuterAbort);
+    const signal = abort.signal;
+    yield { event: { $case: 'resolving', value: { ref: name } } };
+
+    const loc = locate(ref, naming);
+    const tag = ref.digest === undefined ? ref.tag : undefined;
+    const previous = tag === undefined ? undefined : await tags.get(loc.domain, loc.repository, tag);
+    let lease: string | undefined;
+    let done = false;
+    try {
+      lease = await hold(ref.digest === undefined ? [] : [ref.digest]);
+      const repo = await backend.repository(loc.backendName, loc.ns === undefined ? {} : { ns: loc.ns });
+      const head = await repo.resolveManifest(ref.digest !== undefined ? { digest: ref.digest } : { tag: tag as string });
+      await addHeld(lease, [head.digest]);
+      const rootedBefore = ref.digest !== undefined && (await store.info(head.digest).then((i) => i.labels[GC_ROOT_LABEL] !== undefined, () => false));
+      const { manifest, document } = await selectManifest(repo, head, platform);
+      const foreign = document.layers.find((layer) => (layer.urls ?? []).length > 0);
+      if (foreign !== undefined) {
+        throw failedPrecondition(`layer ${foreign.digest} of ${name} is a foreign layer (fetched from its own URLs), which this mirror does not follow`, {
+          fields: { digest: foreign.digest },
+        });
+      }
+      await addHeld(lease, [manifest.digest, document.config.digest, ...document.layers.map((l) => l.digest)]);
+      const config = await readConfig(repo, document.config);
+      if (config.downloaded > 0) await waitStored(document.config.digest, signal);
+      const imagePlatform = configPlatform(config.document);
+      yield {
+        event: {
+          $case: 'resolved',
+          value: {
+            ref: name,
+            target: toProtoDescriptor(head),
+            manifest: toProtoDescriptor(manifest),
+            platform: toProtoPlatform(imagePlatform),
+            config: toProtoDescriptor(document.config),
+            layers: document.layers.map(toProtoDescriptor),
+          },
+        },
+      };
+
+      let downloaded = config.downloaded;
+      const queue = new EventQueue<PullResponse>();
+      const layerEvent = (value: LayerProgress): PullResponse => ({ event: { $case: 'layer', value } });
+      const fetching = (async () => {
+        const missing: Array<{ layer: Descriptor; index: number }> = [];
+        const present = await Promise.all(document.layers.map((layer) => stored(layer.digest)));
+        document.layers.forEach((layer, index) => {
+          const base = { digest: layer.digest, mediaType: layer.mediaType, index, total: layer.size };
+          if (present[index]) {
+            queue.push(layerEvent({ ...base, offset: layer.size, status: LayerStatus.LAYER_STATUS_EXISTS }));
+            queue.push(layerEvent({ ...base, offset: layer.size, status: LayerStatus.LAYER_STATUS_DONE }));
+          } else {
+            queue.push(layerEvent({ ...base, offset: 0, status: LayerStatus.LAYER_STATUS_WAITING }));
+            missing.push({ layer, index });
+          }
+        });
+        const fetchLayer = async ({ layer, index }: { layer: Descriptor; index: number }) => {
+          const base = { digest: layer.digest, mediaType: layer.mediaType, index, total: layer.size };
+          const progress = (offset: number, status: LayerStatus) => queue.push(layerEvent({ ...base, offset, status }));
+          progress(0, LayerStatus.LAYER_STATUS_DOWNLOADING);
+          const reader = await repo.openBlob(layer.digest);
+          if (reader.size !== layer.size) {
+            throw failedPrecondition(`layer ${layer.digest} has ${reader.size} bytes upstream, not the ${layer.size} its manifest says`, { fields: { digest: layer.digest } });
+          }
+          let offset = 0;
+          let last = Date.now();
+          for await (const chunk of reader.chunks) {
+            if (signal.aborted) throw canceled('the pull was canceled');
+            offset += chunk.length;
+            downloaded += chunk.length;
+            if (Date.now() - last >= progressMs && offset < layer.size) {
+              last = Date.now();
+              progress(offset, LayerStatus.LAYER_STATUS_DOWNLOADING);
+            }
+          }
+          if (offset !== layer.size) {
+            throw failedPrecondition(`layer ${layer.digest} ended after ${offset} of its ${layer.size} bytes`, { fields: { digest: layer.digest } });
+          }
+          progress(offset, LayerStatus.LAYER_STATUS_VERIFYING);
+          await waitStored(layer.digest, signal);
+          progress(offset, LayerStatus.LAYER_STATUS_STORED);
+          progress(offset, LayerStatus.LAYER_STATUS_DONE);
+        };
+        let next = 0;
+        let failure: { error: unknown } | undefined;
+        const worker = async () => {
+          while (failure === undefined && next < missing.length) {
+            const item = missing[next++] as { layer: Descriptor; index: number };
+            try {
+              await fetchLayer(item);
+            } catch (error) {
+              failure ??= { error };
+              abort.abort();
+            }
+          }
+        };
+        await Promise.all(Array.from({ length: Math.min(concurrency, missing.length) }, worker));
+        if (failure !== undefined) throw failure.error;
+      })();
+      fetching.then(
+        () => queue.end(),
+        (err: unknown) => queue.end(err),
+      );
+      for await (const event of queue) yield event;
+
+      let moved = false;
+      if (tag !== undefined) {
+        const current = await tags.get(loc.domain, loc.repository, tag);
+        if (current?.digest !== head.digest) {
+          await tags.put({ domain: loc.domain, repository: loc.repository, tag, digest: head.digest, mediaType: head.mediaType, size: head.size, updatedAt: new Date() });
+        }
+        moved = previous?.digest !== head.digest;
+      }
+      await ensureRoot(head.digest);
+      done = true;
+
+      const record: TagRecord | undefined =
+        tag === undefined
+          ? undefined
+          : { domain: loc.domain, repository: loc.repository, tag, digest: head.digest, mediaType: head.mediaType, size: head.size, updatedAt: new Date() };
+      if (record !== undefined && moved) publishTagged(record, previous?.digest);
+      const platformText = formatPlatform(imagePlatform);
+      events.publish(
+        'image.pulled',
+        name,
+        ImagePulled.toJSON({ ref: name, digest: head.digest, mediaType: head.mediaType, imageId: document.config.digest, platform: platformText, downloaded }),
+      );
+      const image: StoredImage = {
+        target: { mediaType: head.mediaType, digest: head.digest, size: head.size },
+        manifest,
+        manifestDocument: document,
+        config: document.config,
+        configDocument: config.document,
+        id: document.config.digest,
+        size: imageSize(manifest, document),
+      };
+      const records = await tags.tagsOf(head.digest);
+      const names = namesOf(records);
+      if (ref.digest !== undefined && records.length === 0) names.repoDigests = [`${repositoryName(loc.domain, loc.repository, naming)}@${head.digest}`];
+      const upToDate = downloaded === 0 && (tag === undefined ? rootedBefore : !moved);
+      log.info({ digest: head.digest, imageId: image.id, downloaded, upToDate }, 'image pulled');
+      yield { event: { $case: 'done', value: { image: toImageSummary(image, names), upToDate } } };
+    } catch (err) {
+      if (signal.aborted && !isStrataError(err)) throw canceled('the pull was canceled', { cause: err });
+      throw contentError(err);
+    } finally {
+      abort.abort();
+      outer?.removeEventListener('abort', onOuterAbort);
+      if (!done && tag !== undefined) {
+        await rollbackTag(loc, tag, previous).catch((err: unknown) => log.warn({ err }, 'cannot put the tag back after a failed pull'));
+      }
+      if (lease !== undefined) await leases?.delete(lease).catch((err: unknown) => log.warn({ err, lease }, 'cannot delete the lease of a pull'));
+    }
+  }
+
+  // ---- List, Inspect, History, Tag, Delete ----
+
+  const familiarForms = (record: TagRecord): string[] => {
+    const full = recordName(record);
+    let familiar = full;
+    try {
+      familiar = parseReference(full).familiar();
+    } catch {
+      familiar = full;
+    }
+    return referenceForms(full, familiar);
+  };
+
+  const createdMs = (image: StoredImage): number => (image.configDocument.created === undefined ? 0 : Date.parse(image.configDocument.created));
+
+  return {
+    pull: (request, signal) => pull(request, signal),
+
+    async list(request) {
+      const filters = parseListFilters(request.filters);
+      const cat = catalog();
+      const bound = async (refs: string[]) => Promise.all(refs.map(async (r) => createdMs(await findImage(cat, r, host, false))));
+      const before = await bound(filters.before);
+      const since = await bound(filters.since);
+      const byId = new Map<Digest, { image: StoredImage; records: TagRecord[] }>();
+      for (const { record, image } of await cat.tagged()) {
+        if (filters.references.length > 0 && !matchesReferences(filters.references, familiarForms(record))) continue;
+        const entry = byId.get(image.id) ?? { image, records: [] };
+        entry.records.push(record);
+        byId.set(image.id, entry);
+      }
+      const images: ImageSummary[] = [];
+      const ordered = [...byId.values()].sort((a, b) => createdMs(b.image) - createdMs(a.image) || (a.image.id < b.image.id ? -1 : 1));
+      for (const { image, records } of ordered) {
+        const labels = image.configDocument.config?.Labels ?? {};
+        if (!filters.labels.every((l) => Object.hasOwn(labels, l.key) && (l.value === undefined || labels[l.key] === l.value))) continue;
+        const created = createdMs(image);
+        if (!before.every((t) => created < t) || !since.every((t) => created > t)) continue;
+        images.push(toImageSummary(image, namesOf(records)));
+      }
+      return ListResponse.fromPartial({ images });
+    },
+
+    async inspect(request) {
+      const { platform, explicit } = requestedPlatform(request.platform, host);
+      const cat = catalog();
+      const image = await findImage(cat, request.ref, platform, explicit);
+      const records = await taggedWithId(cat, image.id);
+      return InspectResponse.fromPartial({ image: toProtoImage(image, namesOf(records.map((t) => t.record))) });
+    },
+
+    async history(request) {
+      const { platform, explicit } = requestedPlatform(request.platform, host);
+      const image = await findImage(catalog(), request.ref, platform, explicit);
+      return HistoryResponse.fromPartial({ history: historyOf(image).reverse() });
+    },
+
+    async tag(request) {
+      const target = parseReference(request.target);
+      if (target.digest !== undefined) {
+        throw invalidArgument('refusing to create a tag with a digest reference', { fields: { ref: request.target.slice(0, 200) } });
+      }
+      const image = await findImage(catalog(), request.source, host, false);
+      const loc = locate(target, naming);
+      const tag = target.tag as string;
+      const previous = await tags.get(loc.domain, loc.repository, tag);
+      const record: TagRecord = {
+        domain: loc.domain,
+        repository: loc.repository,
+        tag,
+        digest: image.target.digest,
+        mediaType: image.target.mediaType,
+        size: image.target.size,
+        updatedAt: new Date(),
+      };
+      await ensureRoot(record.digest);
+      await tags.put(record);
+      if (previous?.digest !== record.digest) {
+        if (previous !== undefined) await releaseRoot(previous.digest);
+        publishTagged(record, previous?.digest);
+      }
+      logger.info({ target: recordName(record), digest: record.digest }, 'image tagged');
+      return TagResponse.fromPartial({ target: recordName(record), digest: record.digest });
+    },
+
+    async delete(request) {
+      const parsed = parseImageRef(request.ref);
+      const cat = catalog();
+      const untagged: string[] = [];
+      const deleted: string[] = [];
+      const untag = async (record: TagRecord): Promise<void> => {
+        try {
+          await tags.delete(record.domain, record.repository, record.tag);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+          return;
+        }
+        untagged.push(recordName(record));
+      };
+
+      if (parsed.ref !== undefined && parsed.ref.digest === undefined) {
+        const loc = locate(parsed.ref, naming);
+        const record = await tags.get(loc.domain, loc.repository, parsed.ref.tag as string);
+        if (record !== undefined) {
+          const image = await cat.image(record.digest, host, false);
+          await untag(record);
+          const gone = await releaseRoot(record.digest);
+          if (gone) {
+            deleted.push(record.digest);
+            if (image !== undefined && (await taggedWithId(catalog(), image.id)).length === 0 && image.id !== record.digest) deleted.push(image.id);
+          }
+          const ref = recordName(record);
+          events.publish('image.deleted', ref, ImageDeleted.toJSON({ ref, digest: record.digest, imageDeleted: gone }));
+          logger.info({ ref, digest: record.digest, imageDeleted: gone }, 'image untagged');
+          return DeleteResponse.fromPartial({ untagged, deleted });
+        }
+        if (parsed.idPrefix === undefined) throw noSuchImage(parsed.ref.familiar());
+      }
+
+      const image = await findImage(cat, request.ref, host, false);
+      const records = (await taggedWithId(cat, image.id)).map((t) => t.record);
+      const repositories = new Set(records.map((r) => `${r.domain}/${r.repository}`));
+      if (repositories.size > 1 && !request.force) {
+        throw failedPrecondition(`conflict: unable to delete ${shortId(image.id)} (must be forced) - image is referenced in multiple repositories`, {
+          fields: { imageId: image.id },
+        });
+      }
+      const targets = new Set<Digest>([image.target.digest, ...records.map((r) => r.digest)]);
+      for (const record of records) await untag(record);
+      for (const digest of targets) if (await releaseRoot(digest)) deleted.push(digest);
+      if (!targets.has(image.id)) deleted.push(image.id);
+      for (const record of records) {
+        const ref = recordName(record);
+        events.publish('image.deleted', ref, ImageDeleted.toJSON({ ref, digest: record.digest, imageDeleted: true }));
+      }
+      logger.info({ imageId: image.id, untagged: untagged.length }, 'image deleted');
+      return DeleteResponse.fromPartial({ untagged, deleted: sortUnique(deleted) });
+    },
+  };
+}
+
