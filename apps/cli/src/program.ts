@@ -1,5 +1,6 @@
 import { contentCommands } from './commands/content.js';
 import { downCommand } from './commands/down.js';
+import { imageCommands } from './commands/images.js';
 import { upCommand } from './commands/up.js';
 import type { Program } from './framework/run-cli.js';
 
@@ -7,5 +8,5 @@ import type { Program } from './framework/run-cli.js';
 export const strata: Program = {
   name: 'strata',
   description: 'Strata runs containers from layered images across a fleet of Linux hosts.',
-  commands: [upCommand, downCommand, ...contentCommands],
+  commands: [upCommand, downCommand, ...imageCommands, ...contentCommands],
 };

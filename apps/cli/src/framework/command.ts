@@ -2,7 +2,8 @@ import type { FlagSpecs, FlagValues } from './flags.js';
 
 /** Where a command reads and writes; the process's streams in `strata`, buffers in tests. */
 export interface CliIo {
-  stdout: { write(text: string): unknown };
+  /** isTTY and columns as on process.stdout: progress bars only on a terminal, cut to its width. */
+  stdout: { write(text: string): unknown; isTTY?: boolean; columns?: number };
   stderr: { write(text: string): unknown };
   env: Readonly<Record<string, string | undefined>>;
   /**

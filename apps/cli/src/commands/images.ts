@@ -1,0 +1,233 @@
+import { join, resolve } from 'node:path';
+import type { ImagesService, Platform as ProtoPlatform } from '@strata/api/images/v1';
+import type { RpcClient } from '@strata/grpc-kit';
+import { aborted, isStrataError } from '@strata/kit';
+import { parsePlatform, parseReference } from '@strata/oci';
+import { defineCommand } from '../framework/command.js';
+import { flags, type Flag } from '../framework/flags.js';
+import { formatTable } from '../framework/table.js';
+import { formatFlag, printJson, runDirFlag } from './common-flags.js';
+import {
+  checkImageName,
+  familiarRef,
+  historyRows,
+  imageRows,
+  inspectView,
+  parseTagTarget,
+  usesDefaultTag,
+} from './image-views.js';
+
+/** File name of the registry-mirror's gRPC socket under the run dir. */
+export const REGISTRY_MIRROR_SOCKET = 'registry-mirror.sock';
+
+/**
+ * The Images client of the registry-mirror under runDir and the method
+ * definitions, closed after fn. gRPC and the generated code are loaded
+ * here, so that other commands and `--help` start without them.
+ */
+async function withImages<T>(runDir: string, fn: (client: RpcClient, api: ImagesService) => Promise<T>): Promise<T> {
+  const [{ createClient }, { ImagesService: api }] = await Promise.all([import('@strata/grpc-kit'), import('@strata/api/images/v1')]);
+  const client = createClient({ unixSocket: join(resolve(runDir), REGISTRY_MIRROR_SOCKET) });
+  try {
+    return await fn(client, api);
+  } finally {
+    client.close();
+  }
+}
+
+/** The platform flag's value for a request; undefined (the mirror's host platform) when not given. */
+function platformOf(text: string | undefined): ProtoPlatform | undefined {
+  if (text === undefined) return undefined;
+  const p = parsePlatform(text);
+  return { os: p.os, architecture: p.architecture, variant: p.variant ?? '' };
+}
+
+const platformFlag = flags.string('Platform os/arch[/variant] to pick from a multi-platform image (the mirror host\'s by default)', {
+  placeholder: 'OS/ARCH[/VARIANT]',
+});
+const noTruncFlag = flags.switch("Don't truncate output");
+const humanFlag: Flag<boolean> = {
+  ...flags.switch('Print sizes and dates in human readable format (--human=false for bytes and RFC 3339)', { short: 'H' }),
+  initial: true,
+  shownDefault: 'true',
+};
+
+/** `strata pull REF`: pulls an image through the registry-mirror with progress. */
+export const pullCommand = defineCommand({
+  name: 'pull',
+  summary: 'Download an image from a registry through the registry-mirror',
+  description:
+    'Pulls NAME[:TAG|@DIGEST] through the registry-mirror into the layer-store and tags it. On a terminal every layer ' +
+    'shows a progress bar; otherwise each layer state is a line. The last line is the full reference.',
+  usage: 'NAME[:TAG|@DIGEST]',
+  minArgs: 1,
+  maxArgs: 1,
+  flags: {
+    platform: platformFlag,
+    quiet: flags.switch('Print only the full reference of the image', { short: 'q' }),
+    runDir: runDirFlag,
+  },
+  async run({ flags: f, args, io }) {
+    const text = args[0]!;
+    const ref = parseReference(text);
+    const platform = platformOf(f.platform);
+    if (!f.quiet && usesDefaultTag(text)) io.stdout.write('Using default tag: latest\n');
+    const { createPullProgress } = await import('../framework/pull-progress.js');
+    const progress = f.quiet ? undefined : createPullProgress({ out: io.stdout, tty: io.stdout.isTTY === true, columns: io.stdout.columns });
+    let finished = false;
+    await withImages(f.runDir, async (client, api) => {
+      for await (const event of client.serverStream(api.pull, { ref: text, platform })) {
+        progress?.update(event);
+        if (event.event?.$case === 'done') finished = true;
+      }
+    });
+    if (!finished) throw aborted(`the pull of ${ref.familiar()} ended before it was done; run it again`, { fields: { ref: text } });
+    if (f.quiet) io.stdout.write(`${ref.toString()}\n`);
+  },
+});
+
+/** `strata images`: the tagged images, as `docker images`. */
+export const imagesCommand = defineCommand({
+  name: 'images',
+  summary: 'List images',
+  description:
+    'Lists the images the registry-mirror holds, newest first. Filters: reference=PATTERN, label=KEY[=VALUE], ' +
+    'before=IMAGE, since=IMAGE; a REPOSITORY[:TAG] argument is a reference filter.',
+  usage: '[REPOSITORY[:TAG]]',
+  minArgs: 0,
+  maxArgs: 1,
+  flags: {
+    filter: flags.list('Filter output based on conditions provided (repeatable)', { short: 'f', placeholder: 'KEY=VALUE' }),
+    digests: flags.switch('Show digests'),
+    noTrunc: noTruncFlag,
+    quiet: flags.switch('Only show image IDs', { short: 'q' }),
+    format: formatFlag,
+    runDir: runDirFlag,
+  },
+  async run({ flags: f, args, io }) {
+    const filters = [...f.filter, ...args.map((a) => `reference=${a}`)];
+    const { images } = await withImages(f.runDir, (client, api) => client.unary(api.list, { filters }));
+    const rows = imageRows(images, { digests: f.digests, noTrunc: f.noTrunc });
+    if (f.quiet) {
+      io.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
+      return;
+    }
+    if (f.format === 'json') {
+      printJson(io.stdout, rows);
+      return;
+    }
+    const headers = ['repository', 'tag', ...(f.digests ? ['digest'] : []), 'image id', 'created', 'size'];
+    const cells = rows.map((r) => [r.Repository, r.Tag, ...(f.digests ? [r.Digest] : []), r.ID, r.CreatedSince, r.Size]);
+    io.stdout.write(formatTable(headers, cells));
+  },
+});
+
+/** `strata image inspect REF…`: images as `docker image inspect` shows them. */
+export const imageInspectCommand = defineCommand({
+  name: 'image inspect',
+  summary: 'Display detailed information on one or more images',
+  description:
+    'Prints a JSON array with one object per image, shaped like `docker image inspect`. An image that is not here is ' +
+    'reported on stderr and makes the exit code 1; the others are still printed.',
+  usage: 'IMAGE...',
+  minArgs: 1,
+  maxArgs: 1000,
+  flags: { platform: platformFlag, runDir: runDirFlag },
+  async run({ flags: f, args, io }) {
+    const names = args.map(checkImageName);
+    const platform = platformOf(f.platform);
+    const found: unknown[] = [];
+    let failed = false;
+    await withImages(f.runDir, async (client, api) => {
+      for (const ref of names) {
+        try {
+          const { image } = await client.unary(api.inspect, { ref, platform });
+          if (image !== undefined) found.push(inspectView(image));
+        } catch (err) {
+          if (!isStrataError(err) || err.kind === 'Unavailable') throw err;
+          io.stderr.write(`strata: ${err.message}\n`);
+          failed = true;
+        }
+      }
+    });
+    printJson(io.stdout, found);
+    return failed ? 1 : 0;
+  },
+});
+
+/** `strata history REF`: the steps that built an image, newest first. */
+export const historyCommand = defineCommand({
+  name: 'history',
+  summary: 'Show the history of an image',
+  usage: 'IMAGE',
+  minArgs: 1,
+  maxArgs: 1,
+  flags: { human: humanFlag, noTrunc: noTruncFlag, format: formatFlag, platform: platformFlag, runDir: runDirFlag },
+  async run({ flags: f, args, io }) {
+    const ref = checkImageName(args[0]!);
+    const platform = platformOf(f.platform);
+    const [inspected, history] = await withImages(f.runDir, (client, api) =>
+      Promise.all([client.unary(api.inspect, { ref, platform }), client.unary(api.history, { ref, platform })]),
+    );
+    const rows = historyRows(history.history, { imageId: inspected.image?.id ?? '', noTrunc: f.noTrunc, human: f.human });
+    if (f.format === 'json') {
+      printJson(io.stdout, rows);
+      return;
+    }
+    io.stdout.write(
+      formatTable(
+        ['image', 'created', 'created by', 'size', 'comment'],
+        rows.map((r) => [r.ID, r.CreatedSince, r.CreatedBy, r.Size, r.Comment]),
+      ),
+    );
+  },
+});
+
+/** `strata tag SOURCE TARGET`: points a tag at an image. */
+export const tagCommand = defineCommand({
+  name: 'tag',
+  summary: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
+  usage: 'SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]',
+  minArgs: 2,
+  maxArgs: 2,
+  flags: { runDir: runDirFlag },
+  async run({ flags: f, args }) {
+    const source = checkImageName(args[0]!);
+    parseTagTarget(args[1]!);
+    await withImages(f.runDir, (client, api) => client.unary(api.tag, { source, target: args[1]! }));
+  },
+});
+
+/** `strata rmi REF…`: untags and deletes images, as `docker rmi`. */
+export const rmiCommand = defineCommand({
+  name: 'rmi',
+  summary: 'Remove one or more images',
+  description:
+    'Untags each IMAGE and deletes the image when no tag is left. An image id or NAME@DIGEST removes every tag of the ' +
+    'image; images tagged in several repositories need --force. Blobs are left to the layer-store garbage collection.',
+  usage: 'IMAGE...',
+  minArgs: 1,
+  maxArgs: 1000,
+  flags: { force: flags.switch('Remove the image even when it is tagged in several repositories', { short: 'f' }), runDir: runDirFlag },
+  async run({ flags: f, args, io }) {
+    const names = args.map(checkImageName);
+    let failed = false;
+    await withImages(f.runDir, async (client, api) => {
+      for (const ref of names) {
+        try {
+          const removed = await client.unary(api.delete, { ref, force: f.force });
+          for (const name of removed.untagged) io.stdout.write(`Untagged: ${familiarRef(name)}\n`);
+          for (const digest of removed.deleted) io.stdout.write(`Deleted: ${digest}\n`);
+        } catch (err) {
+          if (!isStrataError(err) || err.kind === 'Unavailable') throw err;
+          io.stderr.write(`strata: ${err.message}\n`);
+          failed = true;
+        }
+      }
+    });
+    return failed ? 1 : 0;
+  },
+});
+
+/** Every image command, in the order help lists them. */
+export const imageCommands = [pullCommand, imagesCommand, imageInspectCommand, historyCommand, tagCommand, rmiCommand];

@@ -1,0 +1,71 @@
+const DECIMAL_UNITS = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'] as const;
+
+/**
+ * Bytes as Docker shows them (go-units' HumanSizeWithPrecision): powers of
+ * 1000, `precision` significant digits, trailing zeros dropped — `4.26MB`,
+ * `5.6MB`, `128MB`, `0B`. A value that rounds up to 1000 moves to the next
+ * unit (`1MB`, where Docker would print `1e+03kB`).
+ */
+export function humanSize(bytes: number, precision = 3): string {
+  let size = Math.max(0, bytes);
+  let unit = 0;
+  for (;;) {
+    while (size >= 1000 && unit < DECIMAL_UNITS.length - 1) {
+      size /= 1000;
+      unit++;
+    }
+    const rounded = Number(size.toPrecision(precision));
+    if (rounded < 1000 || unit === DECIMAL_UNITS.length - 1) return `${rounded}${DECIMAL_UNITS[unit]}`;
+    size = rounded;
+  }
+}
+
+/**
+ * A duration as Docker says it (go-units' HumanDuration): `Less than a
+ * second`, `5 seconds`, `About a minute`, `3 minutes`, `About an hour`,
+ * `20 hours`, `9 days`, `3 weeks`, `4 months`, `2 years`. Negative durations
+ * count as zero.
+ */
+export function humanDuration(ms: number): string {
+  const seconds = Math.floor(Math.max(0, ms) / 1000);
+  if (seconds < 1) return 'Less than a second';
+  if (seconds === 1) return '1 second';
+  if (seconds < 60) return `${seconds} seconds`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes === 1) return 'About a minute';
+  if (minutes < 60) return `${minutes} minutes`;
+  const hours = Math.round(ms / 3_600_000);
+  if (hours === 1) return 'About an hour';
+  if (hours < 48) return `${hours} hours`;
+  if (hours < 24 * 7 * 2) return `${Math.floor(hours / 24)} days`;
+  if (hours < 24 * 30 * 2) return `${Math.floor(hours / 24 / 7)} weeks`;
+  if (hours < 24 * 365 * 2) return `${Math.floor(hours / 24 / 30)} months`;
+  return `${Math.floor(ms / 3_600_000 / 24 / 365)} years`;
+}
+
+/** `<duration> ago` for a time before now, as `docker images` shows CREATED; `N/A` when unknown. */
+export function timeAgo(time: Date | undefined, now: Date = new Date()): string {
+  if (time === undefined) return 'N/A';
+  return `${humanDuration(now.getTime() - time.getTime())} ago`;
+}
+
+/**
+ * A time in RFC 3339 as Go formats it: UTC with `Z`, fractional seconds
+ * only when there are any (`2024-01-01T00:00:00Z`, `2024-01-01T00:00:00.5Z`).
+ */
+export function rfc3339(time: Date): string {
+  return time.toISOString().replace(/\.(\d*?)0*Z$/, (_, digits: string) => (digits === '' ? 'Z' : `.${digits}Z`));
+}
+
+/** text cut to max characters, its last one replaced by `…` when it is longer (Docker's Ellipsis). */
+export function ellipsis(text: string, max: number): string {
+  const chars = [...text];
+  if (chars.length <= max) return text;
+  return max <= 0 ? '' : `${chars.slice(0, max - 1).join('')}…`;
+}
+
+/** The first 12 hex digits of a digest or id, without its algorithm: `sha256:a416a98b71e2…` → `a416a98b71e2`. */
+export function shortId(id: string): string {
+  const colon = id.indexOf(':');
+  return id.slice(colon + 1, colon + 1 + 12);
+}
