@@ -3,7 +3,8 @@
 # stack in the background, and drive it the way a user would.
 # Today the stack is NATS, the layer-store and the registry-mirror: build a
 # busybox image, push it into the mirror with skopeo (a client nobody here
-# wrote), pull it back, and look at its blobs in the layer-store.
+# wrote), pull it back, pull it with `strata pull`, inspect it, and look at
+# its blobs in the layer-store.
 # Later services add pull, run -p and commit here.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,6 +34,13 @@ for blob in "$work"/layout/blobs/sha256/*; do
   cmp -s "$blob" "$work/back/blobs/sha256/$(basename "$blob")" || { echo "blob $(basename "$blob") differs" >&2; exit 1; }
 done
 echo "every blob is byte-identical"
+
+echo
+echo "== pull it through Strata's Images API, then look at it as docker would"
+strata pull "$mirror/local/busybox:1.35"
+strata images
+strata image inspect "$mirror/local/busybox:1.35" | head -40
+strata history "$mirror/local/busybox:1.35"
 
 echo
 echo "== the blobs live once in the layer-store"
