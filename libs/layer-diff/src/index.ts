@@ -1,0 +1,4 @@
+export * from './apply-layer.js';
+export * from './diff-layer.js';
+export * from './tar-reader.js';
+export * from './decompress.js';

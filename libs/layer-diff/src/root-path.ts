@@ -1,0 +1,89 @@
+import { lstatSync, mkdirSync, readlinkSync, type Stats } from 'node:fs';
+import { invalidArgument } from '@strata/kit';
+
+const MAX_SYMLINK_HOPS = 40;
+
+/**
+ * The components of an archive name cleaned lexically as if it were
+ * absolute: empty and `.` components dropped, `..` removes the component
+ * before it and never climbs above the root. `../x`, `/x` and `a/../x` all
+ * name `x` inside the root.
+ */
+export function cleanComponents(name: string): string[] {
+  const out: string[] = [];
+  for (const part of name.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') out.pop();
+    else out.push(part);
+  }
+  return out;
+}
+
+function lstatOrUndefined(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** A physical path under root of components that exist as real directories. */
+export const physical = (root: string, components: readonly string[]): string => (components.length === 0 ? root : `${root}/${components.join('/')}`);
+
+/**
+ * Resolves directory components inside root with chroot semantics, walking
+ * from the root on every call (no cache of "safe" directories): each
+ * component is lstat-ed; a symlink is replaced by its target read as if
+ * root were `/` (absolute targets restart at root, `..` stops at root), so
+ * nothing ever resolves outside root. Missing directories are created
+ * (mode 0755) when create is true, otherwise the result is undefined.
+ * Returns the physical components, each an existing real directory at the
+ * time of the walk. Raises InvalidArgument when a component is a
+ * non-directory or symlinks loop (more than 40 hops); the caller names the
+ * entry in `what`.
+ */
+export function resolveDirectory(root: string, components: readonly string[], create: boolean, what: string): string[] | undefined {
+  const resolved: string[] = [];
+  const pending = [...components];
+  let hops = 0;
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      resolved.pop();
+      continue;
+    }
+    const path = physical(root, [...resolved, part]);
+    const stats = lstatOrUndefined(path);
+    if (stats === undefined) {
+      if (!create) return undefined;
+      mkdirSync(path, 0o755);
+      resolved.push(part);
+    } else if (stats.isDirectory()) {
+      resolved.push(part);
+    } else if (stats.isSymbolicLink()) {
+      hops++;
+      if (hops > MAX_SYMLINK_HOPS) throw invalidArgument(`${what}: too many levels of symbolic links`);
+      const target = readlinkSync(path);
+      if (target.startsWith('/')) resolved.length = 0;
+      pending.unshift(...target.split('/'));
+    } else {
+      throw invalidArgument(`${what}: /${[...resolved, part].join('/')} is not a directory`);
+    }
+  }
+  return resolved;
+}
+
+/**
+ * The physical components of a path whose every component is a real
+ * directory (no symlink followed at all), or undefined when one is missing
+ * or is not a directory.
+ */
+export function strictDirectory(root: string, components: readonly string[]): string[] | undefined {
+  for (let i = 1; i <= components.length; i++) {
+    const stats = lstatOrUndefined(physical(root, components.slice(0, i)));
+    if (stats === undefined || !stats.isDirectory()) return undefined;
+  }
+  return [...components];
+}
