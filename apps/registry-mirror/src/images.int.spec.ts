@@ -1,6 +1,8 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { connect as natsConnect, type NatsConnection } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ImagesService, LayerStatus, type PullRequest, type PullResponse } from '@strata/api/images/v1';
@@ -13,6 +15,7 @@ import {
   multiPlatformIndex,
   pushImage,
   startDistributionRegistry,
+  writeOciLayout,
   type BuiltImage,
   type BuiltIndex,
   type TestDistributionRegistry,
@@ -22,6 +25,7 @@ import { startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
 import { loadRegistryMirrorConfig } from './config.js';
 import { startRegistryMirror, type RegistryMirror } from './registry-mirror.js';
 
+const run = promisify(execFile);
 const layerStoreBin = fileURLToPath(new URL('../../layer-store/bin/layer-store.mjs', import.meta.url));
 const scratch = tempDir('strata-images-');
 const runDir = join(scratch.path, 'run');
@@ -244,7 +248,16 @@ describe('Images.Pull through the registry-mirror', () => {
     for (const blob of [...image.blobs, image.manifest]) expect((await layerStore.info(blob.digest)).size).toBe(blob.size);
     expect((await client.unary(ImagesService.inspect, { ref })).image?.id).toBe(image.config.digest);
 
-    expect(await client.unary(ImagesService.delete, { ref, force: false })).toEqual({ untagged: [], deleted: [image.config.digest, image.manifest.digest].sort() });
+    const listed = await client.unary(ImagesService.list, { filters: [`reference=${up('team/gc')}`] });
+    expect(listed.images.map((i) => [i.id, i.repoTags, i.repoDigests])).toEqual([[image.config.digest, [], [ref]]]);
+    const shortId = image.config.digest.slice(7, 19);
+    expect((await client.unary(ImagesService.inspect, { ref: shortId })).image).toMatchObject({ id: image.config.digest, repoTags: [], repoDigests: [ref] });
+    expect((await client.unary(ImagesService.history, { ref: shortId })).history).toHaveLength(image.layers.length);
+
+    expect(await client.unary(ImagesService.delete, { ref, force: false })).toEqual({ untagged: [ref], deleted: [image.config.digest, image.manifest.digest].sort() });
+    expect((await eventsOf('image.deleted', ref, 1)).map((e) => e.data)).toEqual([{ ref, digest: image.manifest.digest, imageDeleted: true }]);
+    expect((await client.unary(ImagesService.list, { filters: [`reference=${up('team/gc')}`] })).images).toEqual([]);
+    expect(await failure(client.unary(ImagesService.inspect, { ref: shortId }))).toEqual({ kind: 'NotFound', message: `No such image: ${shortId}:latest` });
     const collected = await layerStore.garbageCollect();
     expect(collected.deleted).toEqual(expect.arrayContaining([image.manifest.digest, ...image.blobs.map((b) => b.digest)]));
   });
@@ -268,7 +281,7 @@ describe('Images List, Inspect, History, Tag and Delete through the registry-mir
     const { image } = await client.unary(ImagesService.inspect, { ref: target });
     expect(image).toMatchObject({
       id: busybox.config.digest,
-      repoTags: [source, target],
+      repoTags: [source, target].sort(),
       rootfs: { type: 'layers', layers: [busybox.layers[0]!.diffId] },
       config: { cmd: ['sh'], env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'] },
       created: new Date('2024-01-01T00:00:00Z'),
@@ -284,5 +297,33 @@ describe('Images List, Inspect, History, Tag and Delete through the registry-mir
     expect((await eventsOf('image.deleted', target, 1)).map((e) => e.data)).toEqual([{ ref: target, digest: busybox.manifest.digest }]);
     expect(await failure(client.unary(ImagesService.inspect, { ref: target }))).toEqual({ kind: 'NotFound', message: `No such image: ${target}` });
     expect(await failure(client.unary(ImagesService.tag, { source: 'absent', target: 'x' }))).toEqual({ kind: 'NotFound', message: 'No such image: absent:latest' });
+  });
+});
+
+describe('Events of pushes into local repositories over HTTP', () => {
+  it('publishes image.tagged for a skopeo push and a moved tag, and image.deleted for a manifest DELETE, as the Images API does', async () => {
+    const first = await uniqueImage(2048);
+    const second = await uniqueImage(2048);
+    const ref = `${local}/local/pushed/app:v1`;
+    const host = new URL(mirror.url).host;
+    for (const [i, image] of [first, second].entries()) {
+      const layout = join(scratch.path, `layout-${i}`);
+      await writeOciLayout(layout, image, { tag: 'v1' });
+      await run('skopeo', ['--insecure-policy', 'copy', '--quiet', '--dest-tls-verify=false', `oci:${layout}:v1`, `docker://${host}/local/pushed/app:v1`], { timeout: 60_000 });
+    }
+    const tagged = await eventsOf('image.tagged', ref, 2);
+    expect(tagged.map((e) => [e.source, e.data])).toEqual([
+      ['strata/registry-mirror/test', { ref, digest: first.manifest.digest, mediaType: first.manifest.mediaType }],
+      ['strata/registry-mirror/test', { ref, digest: second.manifest.digest, mediaType: second.manifest.mediaType, previousDigest: first.manifest.digest }],
+    ]);
+    const listed = await client.unary(ImagesService.list, { filters: ['reference=*/local/pushed/app'] });
+    expect(listed.images.map((i) => [i.id, i.repoTags])).toEqual([[second.config.digest, [ref]]]);
+
+    const deleted = await fetch(`${mirror.url}/v2/local/pushed/app/manifests/${second.manifest.digest}`, { method: 'DELETE' });
+    expect(deleted.status).toBe(202);
+    expect((await eventsOf('image.deleted', ref, 1)).map((e) => [e.source, e.data])).toEqual([
+      ['strata/registry-mirror/test', { ref, digest: second.manifest.digest, imageDeleted: true }],
+    ]);
+    expect((await client.unary(ImagesService.list, { filters: ['reference=*/local/pushed/app'] })).images).toEqual([]);
   });
 });

@@ -4,7 +4,7 @@ import { createGrpcStore } from '@strata/content-grpc';
 import { createRegistryClient } from '@strata/distribution-client';
 import { createNatsEventSink } from '@strata/events-nats';
 import { createServer, type Server } from '@strata/grpc-kit';
-import { createImagesService } from '@strata/images-service';
+import { createImageEvents, createImagesService, type ImageEvents } from '@strata/images-service';
 import { createNatsTagStore } from '@strata/images-nats';
 import { failedPrecondition, type Logger } from '@strata/kit';
 import { createLocalBackend, createRegistryHandler, startRegistryServer, type RegistryServer } from '@strata/registry-http';
@@ -58,7 +58,8 @@ export function localDomainsOf(url: string): string[] {
  * (createImagesService: pulls share the HTTP API's single-flight fetches)
  * and health on `<runDir>/registry-mirror.sock`; events (`image.pulled`,
  * `image.tagged`, `image.deleted`) to NATS with source
- * `strata/registry-mirror/<node>`. Blobs being fetched upstream are spooled
+ * `strata/registry-mirror/<node>`, from the Images API and from pushes and
+ * manifest deletes of local repositories over HTTP alike. Blobs being fetched upstream are spooled
  * under `<stateDir>/registry-mirror/spool`. The layer-store and NATS are
  * reached on first use: while they are down, requests fail with 503 and
  * the mirror stays up. Raises FailedPrecondition when the HTTP address or
@@ -81,8 +82,16 @@ export async function startRegistryMirror(config: RegistryMirrorConfig, logger: 
   let grpc: Server | undefined;
   let http: RegistryServer | undefined;
   let localDomains: string[] = [];
+  // Set as soon as the HTTP address is known, before the first request can be read.
+  let imageEvents: ImageEvents | undefined;
   try {
-    const local = createLocalBackend({ store, tags, leases: store.leases, logger: logger.child({ component: 'local-backend' }) });
+    const local = createLocalBackend({
+      store,
+      tags,
+      leases: store.leases,
+      onReferenceChange: (change) => imageEvents?.publish(change),
+      logger: logger.child({ component: 'local-backend' }),
+    });
     const backend = createMirrorBackend({
       store,
       tags,
@@ -96,6 +105,7 @@ export async function startRegistryMirror(config: RegistryMirrorConfig, logger: 
     const handler = createRegistryHandler({ backend, logger: logger.child({ component: 'http' }) });
     http = await listen(config, () => startRegistryServer({ host: config.listen.host, port: config.listen.port, handler, logger }));
     localDomains = localDomainsOf(http.url);
+    imageEvents = createImageEvents({ events, localDomains });
     const images = createImagesService({
       store,
       tags,

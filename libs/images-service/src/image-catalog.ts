@@ -1,5 +1,5 @@
 import { isNotFound, notFound } from '@strata/kit';
-import { readBlob, type Store } from '@strata/content';
+import { GC_ROOT_LABEL, readBlob, type Store } from '@strata/content';
 import type { TagRecord, TagStore } from '@strata/images';
 import {
   MAX_INDEX_DEPTH,
@@ -15,7 +15,7 @@ import {
   type ManifestDocument,
   type Platform,
 } from '@strata/oci';
-import { MEDIA_TYPE_LABEL } from '@strata/registry-http';
+import { MEDIA_TYPE_LABEL, digestRefsOf, type DigestRef } from '@strata/registry-http';
 
 /** An image as stored: what its name points at, the platform's manifest, its config. */
 export interface StoredImage {
@@ -38,6 +38,12 @@ export interface TaggedImage {
   image: StoredImage;
 }
 
+/** A digest reference (an image pulled by digest only) together with the image it names. */
+export interface DigestedImage {
+  ref: DigestRef;
+  image: StoredImage;
+}
+
 /** Reads images from what the layer-store holds, never from an upstream; caches documents for one request. */
 export interface ImageCatalog {
   /** A stored manifest or index, parsed; undefined when not stored (or stored as a plain blob). */
@@ -52,6 +58,13 @@ export interface ImageCatalog {
   image(target: Digest, platform: Platform, strict: boolean): Promise<StoredImage | undefined>;
   /** Every tag with its stored image (for the host platform), in TagStore order; tags of images not stored are left out. */
   tagged(): Promise<TaggedImage[]>;
+  /**
+   * Every digest reference (DIGEST_REF_LABEL_PREFIX labels on the roots of
+   * the layer-store) with its stored image (for the host platform), by
+   * domain, repository, then digest; references to images not stored are
+   * left out.
+   */
+  digested(): Promise<DigestedImage[]>;
 }
 
 /** Settings of {@link createImageCatalog}. */
@@ -181,8 +194,21 @@ export function createImageCatalog(options: ImageCatalogOptions): ImageCatalog {
       }
       return out;
     },
+    async digested() {
+      const refs: DigestRef[] = [];
+      for await (const info of store.walk([`labels.${GC_ROOT_LABEL}`])) refs.push(...digestRefsOf(info));
+      refs.sort((a, b) => compare(a.domain, b.domain) || compare(a.repository, b.repository) || compare(a.digest, b.digest));
+      const out: DigestedImage[] = [];
+      for (const ref of refs) {
+        const found = await image(ref.digest, hostPlatform, false);
+        if (found !== undefined) out.push({ ref, image: found });
+      }
+      return out;
+    },
   };
 }
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** NotFound in Docker's words: `No such image: <name>`. */
 export function noSuchImage(name: string) {

@@ -7,6 +7,7 @@ import type { TagStore } from '@strata/images';
 import { buildImage, multiLayerImage, multiPlatformIndex, singleLayerImage, type BuiltArtifact, type BuiltImage, type BuiltIndex } from '@strata/image-fixtures';
 import { silentLogger } from '@strata/kit';
 import { createLocalBackend } from '@strata/registry-http';
+import { createImageEvents } from './image-events.js';
 import { createImages, type Images } from './images.js';
 import { createRecordingEventSink, type RecordingEventSink } from './testing/index.js';
 
@@ -320,5 +321,112 @@ describe('Tag and Delete', () => {
     await images.tag({ source: name('single', 'v1'), target: name('single', 'v2') });
     expect((await images.delete({ ref: single.config.digest, force: false })).untagged).toEqual([name('single', 'v1'), name('single', 'v2')]);
     await expectError(images.inspect({ ref: single.config.digest }), 'NotFound', `No such image: ${single.config.digest}`);
+  });
+});
+
+describe('image.tagged and image.deleted of pushes and HTTP deletes', () => {
+  it('publishes through createImageEvents the same events for a manifest PUT and DELETE as for Tag and Delete', async () => {
+    const pushed = createLocalBackend({ store, tags, logger, onReferenceChange: createImageEvents({ events, localDomains: [MIRROR, 'localhost:5050'] }).publish });
+    const repo = await pushed.repository('local/app');
+    const put = async (image: BuiltImage, tag: string) => {
+      for (const blob of image.blobs) await putBlob(store, blob.digest, blob.bytes, {});
+      await repo.putManifest({ reference: { tag }, bytes: image.manifest.bytes, contentType: image.manifest.mediaType });
+    };
+    await put(single, 'v1');
+    await images.tag({ source: name('app', 'v1'), target: name('app', 'v2') });
+    await put(multi, 'v1');
+    await repo.deleteManifest({ tag: 'v2' });
+    await images.delete({ ref: name('app', 'v1'), force: false });
+    expect(events.events.filter((e) => e.type !== 'image.pulled')).toEqual([
+      { type: 'image.tagged', subject: name('app', 'v1'), data: { ref: name('app', 'v1'), digest: single.manifest.digest, mediaType: single.manifest.mediaType } },
+      { type: 'image.tagged', subject: name('app', 'v2'), data: { ref: name('app', 'v2'), digest: single.manifest.digest, mediaType: single.manifest.mediaType } },
+      {
+        type: 'image.tagged',
+        subject: name('app', 'v1'),
+        data: { ref: name('app', 'v1'), digest: multi.manifest.digest, mediaType: multi.manifest.mediaType, previousDigest: single.manifest.digest },
+      },
+      { type: 'image.deleted', subject: name('app', 'v2'), data: { ref: name('app', 'v2'), digest: single.manifest.digest, imageDeleted: true } },
+      { type: 'image.deleted', subject: name('app', 'v1'), data: { ref: name('app', 'v1'), digest: multi.manifest.digest, imageDeleted: true } },
+    ]);
+  });
+});
+
+describe('Images pulled by digest only', () => {
+  /** Stores an image's blobs and manifest in the local repositories without a tag (as an upstream would hold it). */
+  async function storeUntagged(image: BuiltImage): Promise<void> {
+    const repo = await createLocalBackend({ store, tags, logger }).repository('local/untagged');
+    for (const blob of image.blobs) await putBlob(store, blob.digest, blob.bytes, {});
+    await repo.putManifest({ reference: { digest: image.manifest.digest }, bytes: image.manifest.bytes, contentType: image.manifest.mediaType });
+  }
+
+  const pinned = (repository: string, image: BuiltImage) => `${MIRROR}/local/${repository}@${image.manifest.digest}`;
+
+  async function pullPinned(repository: string, image: BuiltImage) {
+    const done = (await collect(images.pull({ ref: pinned(repository, image) }))).at(-1)?.event;
+    return done?.$case === 'done' ? done.value : undefined;
+  }
+
+  it('lists it with no tag and its repo digest, finds it by short id, and Delete by repo@digest removes it and un-roots it', async () => {
+    await storeUntagged(multi);
+    expect((await images.list({ filters: [] })).images).toEqual([]);
+    expect(await pullPinned('pinned', multi)).toMatchObject({ upToDate: false, image: { id: multi.config.digest, repoTags: [], repoDigests: [pinned('pinned', multi)] } });
+    expect((await pullPinned('pinned', multi))?.upToDate).toBe(true);
+
+    const { images: rows } = await images.list({ filters: [] });
+    expect(rows.map((r) => [r.id, r.repoTags, r.repoDigests])).toEqual([[multi.config.digest, [], [pinned('pinned', multi)]]]);
+    expect((await images.list({ filters: ['reference=*/local/pinned'] })).images.map((r) => r.id)).toEqual([multi.config.digest]);
+    expect((await images.list({ filters: [`reference=*/local/pinned@${multi.manifest.digest}`] })).images.map((r) => r.id)).toEqual([multi.config.digest]);
+    expect((await images.list({ filters: ['reference=*/local/other'] })).images).toEqual([]);
+
+    const shortId = multi.config.digest.slice(7, 19);
+    expect((await images.inspect({ ref: shortId })).image).toMatchObject({ id: multi.config.digest, repoTags: [], repoDigests: [pinned('pinned', multi)] });
+    expect((await images.history({ ref: shortId })).history).toHaveLength(multi.layers.length);
+
+    expect(await images.tag({ source: shortId, target: 'app:1' })).toEqual({ target: 'docker.io/library/app:1', digest: multi.manifest.digest });
+    expect(await images.delete({ ref: 'app:1', force: false })).toEqual({ untagged: ['docker.io/library/app:1'], deleted: [] });
+    expect((await images.list({ filters: [] })).images.map((r) => [r.repoTags, r.repoDigests])).toEqual([[[], [pinned('pinned', multi)]]]);
+
+    expect(await images.delete({ ref: pinned('pinned', multi), force: false })).toEqual({
+      untagged: [pinned('pinned', multi)],
+      deleted: [multi.config.digest, multi.manifest.digest].sort(),
+    });
+    expect(events.of('image.deleted').at(-1)).toEqual({
+      type: 'image.deleted',
+      subject: pinned('pinned', multi),
+      data: { ref: pinned('pinned', multi), digest: multi.manifest.digest, imageDeleted: true },
+    });
+    expect((await images.list({ filters: [] })).images).toEqual([]);
+    await expectError(images.inspect({ ref: shortId }), 'NotFound', `No such image: ${shortId}:latest`);
+    expect((await store.info(multi.manifest.digest)).labels[GC_ROOT_LABEL]).toBeUndefined();
+    expect((await collectGarbage({ store, leases, logger })).deleted.sort()).toEqual([multi.manifest.digest, ...multi.blobs.map((b) => b.digest)].sort());
+  });
+
+  it('deletes by id the digest references of every repository only when forced', async () => {
+    await storeUntagged(single);
+    await pullPinned('a', single);
+    await pullPinned('b', single);
+    expect((await images.list({ filters: [] })).images.map((r) => r.repoDigests)).toEqual([[pinned('a', single), pinned('b', single)]]);
+    await expectError(
+      images.delete({ ref: single.config.digest, force: false }),
+      'FailedPrecondition',
+      `conflict: unable to delete ${single.config.digest.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
+    );
+    expect(await images.delete({ ref: single.config.digest, force: true })).toEqual({
+      untagged: [pinned('a', single), pinned('b', single)],
+      deleted: [single.config.digest, single.manifest.digest].sort(),
+    });
+    expect((await images.list({ filters: [] })).images).toEqual([]);
+    expect((await store.info(single.manifest.digest)).labels[GC_ROOT_LABEL]).toBeUndefined();
+  });
+
+  it('removes, as Docker, the digest references of a repository together with its last tag of the image', async () => {
+    await push('single', 'v1', single);
+    await pullPinned('single', single);
+    expect((await images.list({ filters: [] })).images.map((r) => [r.repoTags, r.repoDigests])).toEqual([[[name('single', 'v1')], [pinned('single', single)]]]);
+    expect(await images.delete({ ref: name('single', 'v1'), force: false })).toEqual({
+      untagged: [name('single', 'v1'), pinned('single', single)],
+      deleted: [single.manifest.digest, single.config.digest],
+    });
+    expect((await images.list({ filters: [] })).images).toEqual([]);
   });
 });

@@ -16,7 +16,7 @@ import {
   type PullResponse,
   type TagRequest,
 } from '@strata/api/images/v1';
-import { ImageDeleted, ImagePulled, ImageTagged } from '@strata/api/events/v1/images';
+import { ImagePulled } from '@strata/api/events/v1/images';
 import {
   canceled,
   discardEvents,
@@ -48,9 +48,30 @@ import {
   type Platform,
   type Reference,
 } from '@strata/oci';
-import { SUBJECT_LABEL, type ManifestHead, type RegistryBackend, type Repository } from '@strata/registry-http';
+import {
+  addDigestRef,
+  digestRefLabel,
+  digestRefsOf,
+  releaseUnreferencedRoot,
+  removeDigestRef,
+  type DigestRef,
+  type ManifestHead,
+  type ReferenceChange,
+  type RegistryBackend,
+  type Repository,
+} from '@strata/registry-http';
 import { EventQueue } from './event-queue.js';
-import { configPlatform, createImageCatalog, imageSize, noSuchImage, type ImageCatalog, type StoredImage, type TaggedImage } from './image-catalog.js';
+import {
+  configPlatform,
+  createImageCatalog,
+  imageSize,
+  noSuchImage,
+  type DigestedImage,
+  type ImageCatalog,
+  type StoredImage,
+  type TaggedImage,
+} from './image-catalog.js';
+import { createImageEvents } from './image-events.js';
 import { locate, parseImageRef, repositoryName, requestedPlatform, type ImageNaming, type RepositoryLocation } from './image-names.js';
 import { matchesReferences, parseListFilters, referenceForms } from './list-filters.js';
 import { historyOf, toImageSummary, toProtoDescriptor, toProtoImage, toProtoPlatform, type ImageNames } from './proto-convert.js';
@@ -123,6 +144,10 @@ const shortId = (id: string) => id.replace(/^sha256:/, '').slice(0, 12);
  * committed it, then makes sure the tag is set and the top manifest or index
  * carries `strata.gc.root` (its `strata.gc.ref.content.*` labels keep the
  * rest): a pulled image survives garbage collection until it is deleted.
+ * A pull by digest records the repository's digest reference (see
+ * DIGEST_REF_LABEL_PREFIX of @strata/registry-http) instead of a tag: List
+ * shows such an image with no tag (Docker's `<none>`) and the reference in
+ * repo_digests, and it is found by its image id like a tagged one.
  * A failed pull puts the tag back as it was. Every other operation reads
  * only the layer-store and the index, never an upstream.
  */
@@ -138,10 +163,13 @@ export function createImages(options: ImagesOptions): Images {
 
   const catalog = (): ImageCatalog => createImageCatalog({ store, tags, hostPlatform: host });
   const recordName = (r: Pick<TagRecord, 'domain' | 'repository' | 'tag'>) => `${repositoryName(r.domain, r.repository, naming)}:${r.tag}`;
-  const namesOf = (records: readonly TagRecord[]): ImageNames => ({
+  const digestName = (r: Pick<DigestRef, 'domain' | 'repository' | 'digest'>) => `${repositoryName(r.domain, r.repository, naming)}@${r.digest}`;
+  const namesOf = (records: readonly TagRecord[], refs: readonly DigestRef[] = []): ImageNames => ({
     repoTags: sortUnique(records.map(recordName)),
-    repoDigests: sortUnique(records.map((r) => `${repositoryName(r.domain, r.repository, naming)}@${r.digest}`)),
+    repoDigests: sortUnique([...records, ...refs].map(digestName)),
   });
+  const imageEvents = createImageEvents({ events, localDomains: naming.localDomains });
+  const publish = (change: ReferenceChange) => imageEvents.publish(change);
 
   const stored = async (digest: Digest): Promise<boolean> => {
     try {
@@ -158,24 +186,11 @@ export function createImages(options: ImagesOptions): Images {
     if (info.labels[GC_ROOT_LABEL] === undefined) await store.update(digest, { [GC_ROOT_LABEL]: new Date().toISOString() }, [`labels.${GC_ROOT_LABEL}`]);
   };
 
-  /** Drops the root of a manifest or index no tag names any more (referrers keep theirs). */
-  const releaseRoot = async (digest: Digest): Promise<boolean> => {
-    if ((await tags.tagsOf(digest)).length > 0) return false;
-    try {
-      const info = await store.info(digest);
-      if (info.labels[GC_ROOT_LABEL] !== undefined && info.labels[SUBJECT_LABEL] === undefined) {
-        await store.update(digest, {}, [`labels.${GC_ROOT_LABEL}`]);
-      }
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
-    return true;
-  };
+  /** Drops the root of a manifest or index nothing references any more (see releaseUnreferencedRoot); true then. */
+  const releaseRoot = (digest: Digest): Promise<boolean> => releaseUnreferencedRoot(store, tags, digest);
 
-  const publishTagged = (record: TagRecord, previous: Digest | undefined) => {
-    const ref = recordName(record);
-    events.publish('image.tagged', ref, ImageTagged.toJSON({ ref, digest: record.digest, mediaType: record.mediaType, previousDigest: previous ?? '' }));
-  };
+  const publishTagged = (record: TagRecord, previous: Digest | undefined) =>
+    publish({ kind: 'tagged', record, ...(previous === undefined ? {} : { previousDigest: previous }) });
 
   /** Finds the image text names (a reference or an image id); NoSuchImage when none is here. */
   const findImage = async (cat: ImageCatalog, text: string, platform: Platform, strict: boolean): Promise<StoredImage> => {
@@ -192,7 +207,9 @@ export function createImages(options: ImagesOptions): Images {
     }
     if (idPrefix !== undefined) {
       const matches = new Map<Digest, StoredImage>();
-      for (const { image } of await cat.tagged()) if (image.id.slice('sha256:'.length).startsWith(idPrefix)) matches.set(image.id, image);
+      for (const { image } of [...(await cat.tagged()), ...(await cat.digested())]) {
+        if (image.id.slice('sha256:'.length).startsWith(idPrefix)) matches.set(image.id, image);
+      }
       if (matches.size > 1) {
         throw invalidArgument(`image id prefix ${idPrefix} is ambiguous: it matches ${matches.size} images; give more of the id`, { fields: { ref: text } });
       }
@@ -204,6 +221,8 @@ export function createImages(options: ImagesOptions): Images {
 
   /** Every tag whose image has id, across the index. */
   const taggedWithId = async (cat: ImageCatalog, id: Digest): Promise<TaggedImage[]> => (await cat.tagged()).filter((t) => t.image.id === id);
+  /** Every digest reference whose image has id. */
+  const digestedWithId = async (cat: ImageCatalog, id: Digest): Promise<DigestedImage[]> => (await cat.digested()).filter((d) => d.image.id === id);
 
   // ---- Pull ----
 
@@ -295,7 +314,8 @@ export function createImages(options: ImagesOptions): Images {
       const repo = await backend.repository(loc.backendName, loc.ns === undefined ? {} : { ns: loc.ns });
       const head = await repo.resolveManifest(ref.digest !== undefined ? { digest: ref.digest } : { tag: tag as string });
       await addHeld(lease, [head.digest]);
-      const rootedBefore = ref.digest !== undefined && (await store.info(head.digest).then((i) => i.labels[GC_ROOT_LABEL] !== undefined, () => false));
+      const referencedBefore =
+        ref.digest !== undefined && (await store.info(head.digest).then((i) => i.labels[digestRefLabel(loc.domain, loc.repository)] !== undefined, () => false));
       const { manifest, document } = await selectManifest(repo, head, platform);
       const foreign = document.layers.find((layer) => (layer.urls ?? []).length > 0);
       if (foreign !== undefined) {
@@ -394,7 +414,8 @@ export function createImages(options: ImagesOptions): Images {
         }
         moved = previous?.digest !== head.digest;
       }
-      await ensureRoot(head.digest);
+      if (tag === undefined) await addDigestRef(store, head.digest, loc.domain, loc.repository);
+      else await ensureRoot(head.digest);
       done = true;
 
       const record: TagRecord | undefined =
@@ -417,10 +438,8 @@ export function createImages(options: ImagesOptions): Images {
         id: document.config.digest,
         size: imageSize(manifest, document),
       };
-      const records = await tags.tagsOf(head.digest);
-      const names = namesOf(records);
-      if (ref.digest !== undefined && records.length === 0) names.repoDigests = [`${repositoryName(loc.domain, loc.repository, naming)}@${head.digest}`];
-      const upToDate = downloaded === 0 && (tag === undefined ? rootedBefore : !moved);
+      const names = namesOf(await tags.tagsOf(head.digest), digestRefsOf(await store.info(head.digest)));
+      const upToDate = downloaded === 0 && (tag === undefined ? referencedBefore : !moved);
       log.info({ digest: head.digest, imageId: image.id, downloaded, upToDate }, 'image pulled');
       yield { event: { $case: 'done', value: { image: toImageSummary(image, names), upToDate } } };
     } catch (err) {
@@ -438,18 +457,37 @@ export function createImages(options: ImagesOptions): Images {
 
   // ---- List, Inspect, History, Tag, Delete ----
 
+  const familiarOf = (full: string): string => {
+    try {
+      return parseReference(full).familiar();
+    } catch {
+      return full;
+    }
+  };
+
   const familiarForms = (record: TagRecord): string[] => {
     const full = recordName(record);
-    let familiar = full;
-    try {
-      familiar = parseReference(full).familiar();
-    } catch {
-      familiar = full;
-    }
-    return referenceForms(full, familiar);
+    return referenceForms(full, familiarOf(full));
+  };
+
+  /** The forms of a digest reference a reference pattern is matched against: familiar and full, with and without the digest. */
+  const digestForms = (ref: DigestRef): string[] => {
+    const full = digestName(ref);
+    const familiar = familiarOf(full);
+    const strip = (s: string) => s.slice(0, s.lastIndexOf('@'));
+    return [familiar, strip(familiar), full, strip(full)];
   };
 
   const createdMs = (image: StoredImage): number => (image.configDocument.created === undefined ? 0 : Date.parse(image.configDocument.created));
+
+  /** Whether an image with id still has a tag or a digest reference. */
+  const stillNamed = async (id: Digest): Promise<boolean> => {
+    const cat = catalog();
+    return (await taggedWithId(cat, id)).length > 0 || (await digestedWithId(cat, id)).length > 0;
+  };
+
+  const publishDeleted = (ref: Pick<DigestRef, 'domain' | 'repository' | 'digest'> & { tag?: string }, imageDeleted: boolean) =>
+    publish({ kind: 'deleted', domain: ref.domain, repository: ref.repository, digest: ref.digest, imageDeleted, ...(ref.tag === undefined ? {} : { tag: ref.tag }) });
 
   return {
     pull: (request, signal) => pull(request, signal),
@@ -460,21 +498,28 @@ export function createImages(options: ImagesOptions): Images {
       const bound = async (refs: string[]) => Promise.all(refs.map(async (r) => createdMs(await findImage(cat, r, host, false))));
       const before = await bound(filters.before);
       const since = await bound(filters.since);
-      const byId = new Map<Digest, { image: StoredImage; records: TagRecord[] }>();
+      const byId = new Map<Digest, { image: StoredImage; records: TagRecord[]; refs: DigestRef[] }>();
+      const entry = (image: StoredImage) => {
+        const found = byId.get(image.id) ?? { image, records: [], refs: [] };
+        byId.set(image.id, found);
+        return found;
+      };
       for (const { record, image } of await cat.tagged()) {
         if (filters.references.length > 0 && !matchesReferences(filters.references, familiarForms(record))) continue;
-        const entry = byId.get(image.id) ?? { image, records: [] };
-        entry.records.push(record);
-        byId.set(image.id, entry);
+        entry(image).records.push(record);
+      }
+      for (const { ref, image } of await cat.digested()) {
+        if (filters.references.length > 0 && !matchesReferences(filters.references, digestForms(ref))) continue;
+        entry(image).refs.push(ref);
       }
       const images: ImageSummary[] = [];
       const ordered = [...byId.values()].sort((a, b) => createdMs(b.image) - createdMs(a.image) || (a.image.id < b.image.id ? -1 : 1));
-      for (const { image, records } of ordered) {
+      for (const { image, records, refs } of ordered) {
         const labels = image.configDocument.config?.Labels ?? {};
         if (!filters.labels.every((l) => Object.hasOwn(labels, l.key) && (l.value === undefined || labels[l.key] === l.value))) continue;
         const created = createdMs(image);
         if (!before.every((t) => created < t) || !since.every((t) => created > t)) continue;
-        images.push(toImageSummary(image, namesOf(records)));
+        images.push(toImageSummary(image, namesOf(records, refs)));
       }
       return ListResponse.fromPartial({ images });
     },
@@ -484,7 +529,8 @@ export function createImages(options: ImagesOptions): Images {
       const cat = catalog();
       const image = await findImage(cat, request.ref, platform, explicit);
       const records = await taggedWithId(cat, image.id);
-      return InspectResponse.fromPartial({ image: toProtoImage(image, namesOf(records.map((t) => t.record))) });
+      const refs = await digestedWithId(cat, image.id);
+      return InspectResponse.fromPartial({ image: toProtoImage(image, namesOf(records.map((t) => t.record), refs.map((d) => d.ref))) });
     },
 
     async history(request) {
@@ -526,14 +572,20 @@ export function createImages(options: ImagesOptions): Images {
       const cat = catalog();
       const untagged: string[] = [];
       const deleted: string[] = [];
-      const untag = async (record: TagRecord): Promise<void> => {
+      const untag = async (record: TagRecord): Promise<boolean> => {
         try {
           await tags.delete(record.domain, record.repository, record.tag);
         } catch (err) {
           if (!isNotFound(err)) throw err;
-          return;
+          return false;
         }
         untagged.push(recordName(record));
+        return true;
+      };
+      const unref = async (ref: Pick<DigestRef, 'domain' | 'repository' | 'digest'>): Promise<boolean> => {
+        if (!(await removeDigestRef(store, ref.digest, ref.domain, ref.repository))) return false;
+        untagged.push(digestName(ref));
+        return true;
       };
 
       if (parsed.ref !== undefined && parsed.ref.digest === undefined) {
@@ -542,38 +594,61 @@ export function createImages(options: ImagesOptions): Images {
         if (record !== undefined) {
           const image = await cat.image(record.digest, host, false);
           await untag(record);
-          const gone = await releaseRoot(record.digest);
-          if (gone) {
-            deleted.push(record.digest);
-            if (image !== undefined && (await taggedWithId(catalog(), image.id)).length === 0 && image.id !== record.digest) deleted.push(image.id);
+          // As Docker: once a repository has no tag of the image left, its digest references of the image go too.
+          const sameRepository = (r: { domain: string; repository: string }) => r.domain === record.domain && r.repository === record.repository;
+          const removedRefs: DigestRef[] = [];
+          if (image !== undefined && !(await taggedWithId(catalog(), image.id)).some((t) => sameRepository(t.record))) {
+            for (const { ref } of await digestedWithId(catalog(), image.id)) if (sameRepository(ref) && (await unref(ref))) removedRefs.push(ref);
           }
-          const ref = recordName(record);
-          events.publish('image.deleted', ref, ImageDeleted.toJSON({ ref, digest: record.digest, imageDeleted: gone }));
-          logger.info({ ref, digest: record.digest, imageDeleted: gone }, 'image untagged');
-          return DeleteResponse.fromPartial({ untagged, deleted });
+          const gone = await releaseRoot(record.digest);
+          if (gone) deleted.push(record.digest);
+          publishDeleted(record, gone);
+          for (const ref of removedRefs) {
+            const refGone = ref.digest === record.digest ? gone : await releaseRoot(ref.digest);
+            if (refGone) deleted.push(ref.digest);
+            publishDeleted(ref, refGone);
+          }
+          if (gone && image !== undefined && image.id !== record.digest && !(await stillNamed(image.id))) deleted.push(image.id);
+          logger.info({ ref: recordName(record), digest: record.digest, imageDeleted: gone }, 'image untagged');
+          return DeleteResponse.fromPartial({ untagged, deleted: [...new Set(deleted)] });
         }
         if (parsed.idPrefix === undefined) throw noSuchImage(parsed.ref.familiar());
       }
 
+      if (parsed.ref?.digest !== undefined) {
+        const loc = locate(parsed.ref, naming);
+        const ref = { domain: loc.domain, repository: loc.repository, digest: parsed.ref.digest };
+        const image = await cat.image(ref.digest, host, false);
+        if (await unref(ref)) {
+          const gone = await releaseRoot(ref.digest);
+          if (gone) deleted.push(ref.digest);
+          if (gone && image !== undefined && image.id !== ref.digest && !(await stillNamed(image.id))) deleted.push(image.id);
+          publishDeleted(ref, gone);
+          logger.info({ ref: digestName(ref), imageDeleted: gone }, 'digest reference removed');
+          return DeleteResponse.fromPartial({ untagged, deleted: sortUnique(deleted) });
+        }
+      }
+
       const image = await findImage(cat, request.ref, host, false);
       const records = (await taggedWithId(cat, image.id)).map((t) => t.record);
-      const repositories = new Set(records.map((r) => `${r.domain}/${r.repository}`));
+      const refs = (await digestedWithId(cat, image.id)).map((d) => d.ref);
+      const repositories = new Set([...records, ...refs].map((r) => `${r.domain}/${r.repository}`));
       if (repositories.size > 1 && !request.force) {
         throw failedPrecondition(`conflict: unable to delete ${shortId(image.id)} (must be forced) - image is referenced in multiple repositories`, {
           fields: { imageId: image.id },
         });
       }
-      const targets = new Set<Digest>([image.target.digest, ...records.map((r) => r.digest)]);
-      for (const record of records) await untag(record);
+      const targets = new Set<Digest>([image.target.digest, ...records.map((r) => r.digest), ...refs.map((r) => r.digest)]);
+      const removedTags: TagRecord[] = [];
+      for (const record of records) if (await untag(record)) removedTags.push(record);
+      const removedRefs: DigestRef[] = [];
+      for (const ref of refs) if (await unref(ref)) removedRefs.push(ref);
       for (const digest of targets) if (await releaseRoot(digest)) deleted.push(digest);
       if (!targets.has(image.id)) deleted.push(image.id);
-      for (const record of records) {
-        const ref = recordName(record);
-        events.publish('image.deleted', ref, ImageDeleted.toJSON({ ref, digest: record.digest, imageDeleted: true }));
-      }
+      for (const record of removedTags) publishDeleted(record, true);
+      for (const ref of removedRefs) publishDeleted(ref, true);
       logger.info({ imageId: image.id, untagged: untagged.length }, 'image deleted');
       return DeleteResponse.fromPartial({ untagged, deleted: sortUnique(deleted) });
     },
   };
 }
-

@@ -1,4 +1,5 @@
 export * from './images.js';
+export * from './image-events.js';
 export * from './images-service.js';
 export * from './image-names.js';
 export * from './image-catalog.js';

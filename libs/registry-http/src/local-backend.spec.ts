@@ -1,12 +1,13 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '@strata/kit';
-import { GC_ROOT_LABEL, createLeaseManager, type LeaseManager, type Store } from '@strata/content';
+import { GC_ROOT_LABEL, createLeaseManager, putBlob, type LeaseManager, type Store } from '@strata/content';
 import { createMemoryMetadataStore, createMemoryStore, expectError, randomBytesOf, writeBlob } from '@strata/content/testing';
 import type { TagStore } from '@strata/images';
 import { createMemoryTagStore } from '@strata/images/testing';
 import { multiPlatformIndex, type BuiltImage, type BuiltIndex } from '@strata/image-fixtures';
 import { digestOf, type Digest } from '@strata/oci';
-import { LOCAL_DOMAIN, createLocalBackend, type LocalBackend } from './local-backend.js';
+import { LOCAL_DOMAIN, createLocalBackend, type LocalBackend, type ReferenceChange } from './local-backend.js';
+import { addDigestRef, digestRefsOf, releaseUnreferencedRoot, removeDigestRef } from './digest-refs.js';
 import type { Repository } from './registry-backend.js';
 import { toRegistryErrorResponse } from './registry-error.js';
 
@@ -136,5 +137,102 @@ describe('local backend: uploads', () => {
     expect(await backend.abortStaleUploads(120_000, later)).toBe(0);
     expect(await backend.abortStaleUploads(30_000, later)).toBe(2);
     await expectError(repo.uploadStatus(stale.id), 'NotFound', `blob upload ${stale.id} unknown: it was completed, cancelled or never started`);
+  });
+});
+
+describe('local backend: reference changes and digest references', () => {
+  const changes: ReferenceChange[] = [];
+  let reporting: LocalBackend;
+  beforeEach(() => {
+    changes.splice(0);
+    reporting = createLocalBackend({ store, tags, logger: silentLogger(), onReferenceChange: (change) => changes.push(change) });
+  });
+
+  async function putTagged(r: Repository, image: BuiltImage, tag: string): Promise<void> {
+    for (const blob of image.blobs) await putBlob(store, blob.digest, blob.bytes, {});
+    await r.putManifest({ reference: { tag }, bytes: image.manifest.bytes, contentType: image.manifest.mediaType });
+  }
+
+  it('reports a new tag, a moved tag with its previous digest, and nothing when a PUT leaves the tag where it was', async () => {
+    const [amd64, arm64] = index.images as [BuiltImage, BuiltImage];
+    const r = await reporting.repository('lib/app');
+    await putTagged(r, amd64, 'v1');
+    await putTagged(r, amd64, 'v1');
+    await putTagged(r, arm64, 'v1');
+    await r.putManifest({ reference: { digest: amd64.manifest.digest }, bytes: amd64.manifest.bytes, contentType: amd64.manifest.mediaType });
+    expect(changes).toEqual([
+      { kind: 'tagged', record: expect.objectContaining({ domain: LOCAL_DOMAIN, repository: 'lib/app', tag: 'v1', digest: amd64.manifest.digest, mediaType: amd64.manifest.mediaType }) },
+      {
+        kind: 'tagged',
+        record: expect.objectContaining({ domain: LOCAL_DOMAIN, repository: 'lib/app', tag: 'v1', digest: arm64.manifest.digest }),
+        previousDigest: amd64.manifest.digest,
+      },
+    ]);
+  });
+
+  it('reports a deleted tag, with imageDeleted only when nothing references the manifest any more', async () => {
+    const [amd64] = index.images as [BuiltImage, BuiltImage];
+    const r = await reporting.repository('lib/app');
+    await putTagged(r, amd64, 'v1');
+    await putTagged(r, amd64, 'v2');
+    changes.splice(0);
+    await r.deleteManifest({ tag: 'v1' });
+    await r.deleteManifest({ tag: 'v2' });
+    expect(changes).toEqual([
+      { kind: 'deleted', domain: LOCAL_DOMAIN, repository: 'lib/app', tag: 'v1', digest: amd64.manifest.digest, imageDeleted: false },
+      { kind: 'deleted', domain: LOCAL_DOMAIN, repository: 'lib/app', tag: 'v2', digest: amd64.manifest.digest, imageDeleted: true },
+    ]);
+    expect((await store.info(amd64.manifest.digest)).labels[GC_ROOT_LABEL]).toBeUndefined();
+  });
+
+  it("deletes by digest this repository's tags and digest reference, and keeps the bytes while another repository references them", async () => {
+    const [amd64] = index.images as [BuiltImage, BuiltImage];
+    const r = await reporting.repository('lib/app');
+    await putTagged(r, amd64, 'v1');
+    await putTagged(r, amd64, 'v2');
+    expect(await addDigestRef(store, amd64.manifest.digest, LOCAL_DOMAIN, 'lib/app')).toBe(true);
+    expect(await addDigestRef(store, amd64.manifest.digest, 'docker.io', 'library/app')).toBe(true);
+    changes.splice(0);
+    await r.deleteManifest({ digest: amd64.manifest.digest });
+    const deleted = (tag?: string) => ({ kind: 'deleted', domain: LOCAL_DOMAIN, repository: 'lib/app', digest: amd64.manifest.digest, imageDeleted: false, ...(tag === undefined ? {} : { tag }) });
+    expect(changes).toEqual([deleted('v1'), deleted('v2'), deleted()]);
+    const info = await store.info(amd64.manifest.digest);
+    expect(digestRefsOf(info)).toEqual([{ domain: 'docker.io', repository: 'library/app', digest: amd64.manifest.digest, since: expect.any(String) }]);
+    expect(info.labels[GC_ROOT_LABEL]).toBeDefined();
+
+    expect(await removeDigestRef(store, amd64.manifest.digest, 'docker.io', 'library/app')).toBe(true);
+    await putTagged(r, amd64, 'v3');
+    changes.splice(0);
+    await r.deleteManifest({ digest: amd64.manifest.digest });
+    expect(changes).toEqual([{ ...deleted('v3'), imageDeleted: true }]);
+    await expectCode(r.getManifest({ digest: amd64.manifest.digest }), 'MANIFEST_UNKNOWN', `manifest unknown: ${amd64.manifest.digest} not found`);
+  });
+
+  it('keeps the root of a manifest a moved tag left while a digest reference names it', async () => {
+    const [amd64, arm64] = index.images as [BuiltImage, BuiltImage];
+    const r = await reporting.repository('lib/app');
+    await putTagged(r, amd64, 'v1');
+    await addDigestRef(store, amd64.manifest.digest, LOCAL_DOMAIN, 'lib/app');
+    await putTagged(r, arm64, 'v1');
+    expect((await store.info(amd64.manifest.digest)).labels[GC_ROOT_LABEL]).toBeDefined();
+    expect(await releaseUnreferencedRoot(store, tags, amd64.manifest.digest)).toBe(false);
+    await removeDigestRef(store, amd64.manifest.digest, LOCAL_DOMAIN, 'lib/app');
+    expect(await releaseUnreferencedRoot(store, tags, amd64.manifest.digest)).toBe(true);
+    expect((await store.info(amd64.manifest.digest)).labels[GC_ROOT_LABEL]).toBeUndefined();
+  });
+
+  it('logs and goes on when the hook throws', async () => {
+    const [amd64] = index.images as [BuiltImage, BuiltImage];
+    const throwing = createLocalBackend({
+      store,
+      tags,
+      logger: silentLogger(),
+      onReferenceChange: () => {
+        throw new Error('hook broke');
+      },
+    });
+    const r = await throwing.repository('lib/app');
+    await putTagged(r, amd64, 'v1');
+    expect((await tags.get(LOCAL_DOMAIN, 'lib/app', 'v1'))?.digest).toBe(amd64.manifest.digest);
   });
 });

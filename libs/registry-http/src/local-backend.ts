@@ -37,6 +37,7 @@ import type {
 } from './registry-backend.js';
 import { registryError } from './registry-error.js';
 import { coalesce } from './http-io.js';
+import { digestRefsOf, releaseUnreferencedRoot, removeDigestRef } from './digest-refs.js';
 
 /** Label of a stored manifest or index: its media type (served as Content-Type). */
 export const MEDIA_TYPE_LABEL = 'strata.registry.media-type';
@@ -46,6 +47,31 @@ export const SUBJECT_LABEL = 'strata.registry.subject';
 export const ARTIFACT_TYPE_LABEL = 'strata.registry.artifact-type';
 /** The TagStore domain of pushed (local) repositories. */
 export const LOCAL_DOMAIN = 'local';
+
+/**
+ * A reference a local backend set or removed, reported to
+ * {@link LocalBackendOptions.onReferenceChange} after it is stored: the
+ * facts of an `image.tagged` or `image.deleted` event.
+ */
+export type ReferenceChange =
+  | {
+      kind: 'tagged';
+      /** The tag as it is now. */
+      record: TagRecord;
+      /** What the tag pointed at before; absent for a new tag. */
+      previousDigest?: Digest;
+    }
+  | {
+      kind: 'deleted';
+      domain: string;
+      repository: string;
+      /** The tag removed; absent when a digest reference was removed. */
+      tag?: string;
+      /** What the reference pointed at. */
+      digest: Digest;
+      /** True when nothing references that digest any more (the image is gone). */
+      imageDeleted: boolean;
+    };
 
 /** Settings of {@link createLocalBackend}. */
 export interface LocalBackendOptions {
@@ -66,6 +92,14 @@ export interface LocalBackendOptions {
   leases?: LeaseManager;
   /** How long an uploaded blob is held before a manifest must reference it; 3600 by default. */
   uploadLeaseSeconds?: number;
+  /**
+   * Told of every tag a manifest PUT creates or moves, and of every tag or
+   * digest reference a manifest DELETE removes (the Images service's
+   * createImageEvents publishes them as `image.tagged` / `image.deleted`).
+   * Called after the change is stored; what it throws is logged, never
+   * answered to the client.
+   */
+  onReferenceChange?: (change: ReferenceChange) => void;
 }
 
 /** What a local backend offers beyond the port: housekeeping. */
@@ -93,9 +127,12 @@ const MAX_REFERRERS = 1000;
  * - An upload is an ingest `upload-<uuid>` of the Store, resumable and
  *   verified by the Store at commit; sessions survive restarts and are seen
  *   by every replica sharing the Store.
- * - Deleting a manifest by digest removes this repository's tags for it and,
- *   when no tag anywhere names it any more, its bytes. Deleting a blob
+ * - Deleting a manifest by digest removes this repository's tags and digest
+ *   reference (see DIGEST_REF_LABEL_PREFIX) for it and, when no tag or
+ *   digest reference anywhere names it any more, its bytes. Deleting a blob
  *   removes it from the Store, for every repository.
+ * - Each tag set or moved and each reference removed is reported to
+ *   options.onReferenceChange.
  */
 export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
   const { store, tags, logger } = options;
@@ -117,16 +154,14 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
     return info;
   };
 
-  /** Drops the root label of a manifest no tag names any more (unless it is a referrer). */
-  const releaseRoot = async (digest: Digest): Promise<void> => {
-    if ((await tags.tagsOf(digest)).length > 0) return;
+  const releaseRoot = (digest: Digest): Promise<boolean> => releaseUnreferencedRoot(store, tags, digest);
+
+  const report = (change: ReferenceChange): void => {
+    if (options.onReferenceChange === undefined) return;
     try {
-      const info = await store.info(digest);
-      if (info.labels[GC_ROOT_LABEL] !== undefined && info.labels[SUBJECT_LABEL] === undefined) {
-        await store.update(digest, {}, [`labels.${GC_ROOT_LABEL}`]);
-      }
+      options.onReferenceChange(change);
     } catch (err) {
-      if (!isNotFound(err)) throw err;
+      logger.warn({ err, digest: change.kind === 'tagged' ? change.record.digest : change.digest }, 'the reference change hook failed');
     }
   };
 
@@ -281,7 +316,7 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
         await storeManifest(digest, put.bytes, labels);
         if (put.reference.tag !== undefined) {
           const previous = await tags.get(domain, name, put.reference.tag);
-          await tags.put({
+          const record: TagRecord = {
             domain,
             repository: name,
             tag: put.reference.tag,
@@ -289,8 +324,12 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
             mediaType: parsed.mediaType,
             size: put.bytes.length,
             updatedAt: new Date(),
-          });
-          if (previous !== undefined && previous.digest !== digest) await releaseRoot(previous.digest);
+          };
+          await tags.put(record);
+          if (previous?.digest !== digest) {
+            if (previous !== undefined) await releaseRoot(previous.digest);
+            report({ kind: 'tagged', record, ...(previous === undefined ? {} : { previousDigest: previous.digest }) });
+          }
         }
         logger.debug({ repository: name, digest, tag: put.reference.tag }, 'manifest stored');
         return { digest, mediaType: parsed.mediaType, size: put.bytes.length, ...(subject === undefined ? {} : { subject: subject.digest }) };
@@ -298,29 +337,49 @@ export function createLocalBackend(options: LocalBackendOptions): LocalBackend {
 
       async deleteManifest(reference) {
         if (reference.tag !== undefined) {
+          const tag = reference.tag;
+          let record: TagRecord | undefined;
           try {
-            const record = await tags.get(domain, name, reference.tag);
-            await tags.delete(domain, name, reference.tag);
-            if (record !== undefined) await releaseRoot(record.digest);
+            record = await tags.get(domain, name, tag);
+            await tags.delete(domain, name, tag);
           } catch (err) {
-            if (isNotFound(err)) throw registryError('MANIFEST_UNKNOWN', `manifest unknown: ${name}:${reference.tag} is not tagged`, { detail: { tag: reference.tag } });
+            if (isNotFound(err)) throw registryError('MANIFEST_UNKNOWN', `manifest unknown: ${name}:${tag} is not tagged`, { detail: { tag } });
             throw err;
+          }
+          if (record !== undefined) {
+            const imageDeleted = await releaseRoot(record.digest);
+            report({ kind: 'deleted', domain, repository: name, tag, digest: record.digest, imageDeleted });
           }
           return;
         }
         const digest = reference.digest;
         await manifestInfo(digest, digest);
+        const removedTags: string[] = [];
         for (const record of await tags.tagsOf(digest)) {
-          if (record.domain === domain && record.repository === name) await tags.delete(domain, name, record.tag).catch((err: unknown) => {
+          if (record.domain !== domain || record.repository !== name) continue;
+          try {
+            await tags.delete(domain, name, record.tag);
+            removedTags.push(record.tag);
+          } catch (err) {
             if (!isNotFound(err)) throw err;
-          });
+          }
         }
+        const removedRef = await removeDigestRef(store, digest, domain, name);
+        let imageDeleted = false;
         if ((await tags.tagsOf(digest)).length === 0) {
-          await store.delete(digest).catch((err: unknown) => {
+          try {
+            if (digestRefsOf(await store.info(digest)).length === 0) {
+              await store.delete(digest);
+              imageDeleted = true;
+            }
+          } catch (err) {
             if (!isNotFound(err)) throw err;
-          });
+            imageDeleted = true;
+          }
         }
-        logger.debug({ repository: name, digest }, 'manifest deleted');
+        for (const tag of removedTags) report({ kind: 'deleted', domain, repository: name, tag, digest, imageDeleted });
+        if (removedRef) report({ kind: 'deleted', domain, repository: name, digest, imageDeleted });
+        logger.debug({ repository: name, digest, imageDeleted }, 'manifest deleted');
       },
 
       async listTags({ n, last }): Promise<TagPage> {

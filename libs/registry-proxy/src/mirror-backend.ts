@@ -9,6 +9,7 @@ import {
   MEDIA_TYPE_LABEL,
   SUBJECT_LABEL,
   registryError,
+  releaseUnreferencedRoot,
   type ManifestHead,
   type RegistryBackend,
   type Repository,
@@ -148,15 +149,9 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
 
   const rootLabel = (): Labels => ({ [GC_ROOT_LABEL]: new Date(now()).toISOString() });
 
-  /** Drops the root of a manifest no tag names any more (a cached tag moved away from it). */
+  /** Drops the root of a manifest nothing references any more (a cached tag moved away from it). */
   const releaseRoot = async (digest: Digest): Promise<void> => {
-    if ((await tags.tagsOf(digest)).length > 0) return;
-    const info = await infoOf(digest);
-    if (info !== undefined && info.labels[GC_ROOT_LABEL] !== undefined && info.labels[SUBJECT_LABEL] === undefined) {
-      await store.update(digest, {}, [`labels.${GC_ROOT_LABEL}`]).catch((err: unknown) => {
-        if (!isNotFound(err)) throw err;
-      });
-    }
+    await releaseUnreferencedRoot(store, tags, digest);
   };
 
   const fetchManifest = async (upstream: Upstream, repository: string, digest: Digest, tagged: boolean): Promise<ManifestHead> => {
