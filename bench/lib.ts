@@ -24,6 +24,11 @@ export async function timed(fn: () => Promise<unknown> | unknown): Promise<numbe
   return Number(process.hrtime.bigint() - start) / 1e9;
 }
 
+/** The median of values (the upper one of an even count); 0 for none. */
+export function middle(values: readonly number[]): number {
+  return [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
+}
+
 /** The median of runs of fn, in seconds; `before` runs untimed before each. */
 export async function median(runs: number, fn: () => Promise<unknown> | unknown, before?: () => Promise<unknown> | unknown): Promise<number> {
   const times: number[] = [];
@@ -114,6 +119,13 @@ export function report(name: string, strata: number, reference: number, unit: st
   const ratio = strata / reference;
   const verdict = target === undefined ? '' : ratio >= target ? `  (target ≥ ${target}×: met)` : `  (target ≥ ${target}×: MISSED)`;
   console.log(`${name.padEnd(34)} strata ${strata.toFixed(1)} ${unit}   reference ${reference.toFixed(1)} ${unit}   ratio ${ratio.toFixed(2)}×${verdict}`);
+}
+
+/** One result line for a duration (lower is better): seconds, reference, ratio and the ≤ target. */
+export function reportSeconds(name: string, strata: number, reference: number, target?: number): void {
+  const ratio = strata / reference;
+  const verdict = target === undefined ? '' : ratio <= target ? `  (target ≤ ${target}×: met)` : `  (target ≤ ${target}×: MISSED)`;
+  console.log(`${name.padEnd(34)} strata ${strata.toFixed(2)} s   reference ${reference.toFixed(2)} s   ratio ${ratio.toFixed(2)}×${verdict}`);
 }
 
 /** A line under a result: the same Strata figure against an upper bound of what this machine allows. */

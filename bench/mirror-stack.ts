@@ -1,0 +1,135 @@
+import { execFile } from 'node:child_process';
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { createGrpcStore } from '@strata/content-grpc';
+import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testing';
+import { waitForHealthy } from '@strata/grpc-kit';
+import type { TestDistributionRegistry } from '@strata/image-fixtures';
+import { isNotFound, silentLogger } from '@strata/kit';
+import { freePort, startProcess, waitFor, type TestProcess } from '@strata/kit/testing';
+import type { Digest } from '@strata/oci';
+import { root } from './lib.js';
+
+/** The name the mirror knows the bench's upstream by: pull `<mirror>/upstream.bench/<repository>:<tag>`. */
+export const UPSTREAM_NAME = 'upstream.bench';
+
+const execFileAsync = promisify(execFile);
+
+/** A registry-mirror with its own NATS and layer-store, on fresh state. */
+export interface MirrorStack {
+  /** `http://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** `127.0.0.1:<port>`, for image references. */
+  readonly host: string;
+  /** The mirror's gRPC socket. */
+  readonly socket: string;
+  readonly layerStoreSocket: string;
+  /** Process ids of the mirror and the layer-store (for CPU accounting). */
+  readonly pids: { mirror: number; layerStore: number };
+  /** Resolves once every digest is committed in the layer-store (a cold fetch commits just after its last bytes). */
+  waitCached(digests: readonly Digest[], timeoutMs?: number): Promise<void>;
+  /** Stops the mirror, the layer-store and NATS (by pid) and removes the state. */
+  stop(): Promise<void>;
+}
+
+/** Settings of {@link startMirrorStack}. */
+export interface MirrorStackOptions {
+  /** Node flags for the mirror and layer-store processes, e.g. `--cpu-prof --cpu-prof-dir=DIR`. */
+  nodeArgs?: readonly string[];
+}
+
+async function healthy(p: TestProcess, socket: string, what: string): Promise<void> {
+  await Promise.race([
+    waitForHealthy({ unixSocket: socket }, { timeoutMs: 30_000 }),
+    p.exited.then((code) => {
+      throw new Error(`${what} exited (${code}) before it was healthy:\n${p.output()}`);
+    }),
+  ]);
+}
+
+/**
+ * Starts NATS (JetStream), a layer-store on a fresh state dir under dir and
+ * a registry-mirror from this checkout with upstream as `upstream.bench`,
+ * the way apps/registry-mirror/src/registry-mirror.int.spec.ts does.
+ * Resolves once both services answer health; on failure whatever started
+ * is stopped again.
+ */
+export async function startMirrorStack(dir: string, upstream: TestDistributionRegistry, options: MirrorStackOptions = {}): Promise<MirrorStack> {
+  rmSync(dir, { recursive: true, force: true });
+  const state = join(dir, 'state');
+  const runDir = join(dir, 'run');
+  mkdirSync(runDir, { recursive: true, mode: 0o700 });
+  const nodeArgs = options.nodeArgs ?? [];
+  const processes: TestProcess[] = [];
+  let nats: TestNatsServer | undefined;
+  const stopAll = async () => {
+    for (const p of processes.reverse()) await p.stop('SIGTERM', 10_000);
+    await nats?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    nats = await startNatsServer();
+    const layerStoreSocket = join(runDir, 'layer-store.sock');
+    const layerStore = startProcess(process.execPath, [
+      ...nodeArgs,
+      join(root, 'apps/layer-store/bin/layer-store.mjs'),
+      ...['--state-dir', state, '--run-dir', runDir, '--nats-url', nats.url],
+    ]);
+    processes.push(layerStore);
+    await healthy(layerStore, layerStoreSocket, 'layer-store');
+    const host = `127.0.0.1:${await freePort()}`;
+    const socket = join(runDir, 'registry-mirror.sock');
+    const mirror = startProcess(process.execPath, [
+      ...nodeArgs,
+      join(root, 'apps/registry-mirror/bin/registry-mirror.mjs'),
+      ...['--state-dir', state, '--run-dir', runDir, '--nats-url', nats.url, '--listen', host],
+      ...['--upstream', `${UPSTREAM_NAME}=${upstream.url}`],
+    ]);
+    processes.push(mirror);
+    await healthy(mirror, socket, 'registry-mirror');
+    const store = createGrpcStore({ unixSocket: layerStoreSocket }, { logger: silentLogger() });
+    return {
+      url: `http://${host}`,
+      host,
+      socket,
+      layerStoreSocket,
+      pids: { mirror: mirror.pid, layerStore: layerStore.pid },
+      async waitCached(digests, timeoutMs = 60_000) {
+        await waitFor(
+          async () => {
+            for (const digest of digests) {
+              try {
+                await store.info(digest);
+              } catch (err) {
+                if (isNotFound(err)) return false;
+                throw err;
+              }
+            }
+            return true;
+          },
+          () => `the layer-store to hold ${digests.join(', ')}`,
+          timeoutMs,
+        );
+      },
+      async stop() {
+        await store.close();
+        await stopAll();
+      },
+    };
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+}
+
+/**
+ * `skopeo copy` of `docker://<source>` into a fresh OCI layout at target
+ * (`oci:<target>:<tag>`), plain HTTP. Throws with skopeo's output on failure.
+ */
+export async function skopeoPull(source: string, target: string, tag: string): Promise<void> {
+  rmSync(target, { recursive: true, force: true });
+  await execFileAsync('skopeo', ['--insecure-policy', 'copy', '--quiet', '--src-tls-verify=false', `docker://${source}`, `oci:${target}:${tag}`], {
+    timeout: 600_000,
+  });
+}
