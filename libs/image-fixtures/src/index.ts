@@ -4,3 +4,4 @@ export * from './oci-layout.js';
 export * from './push.js';
 export * from './fixtures.js';
 export * from './registry.js';
+export * from './busybox-rootfs.js';
