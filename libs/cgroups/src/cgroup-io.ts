@@ -1,0 +1,131 @@
+import { constants } from 'node:fs';
+import { access, mkdir, open, readFile, readdir, rmdir, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { failedPrecondition, internal, invalidArgument, isStrataError, notFound, type StrataError } from '@strata/kit';
+
+/** The errno code of a Node.js system error, or undefined. */
+export function errnoOf(err: unknown): string | undefined {
+  return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
+}
+
+/** Resolves after ms milliseconds. */
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Reads a cgroup file; undefined when it does not exist (a controller that is not there). */
+export async function readOptional(file: string): Promise<string | undefined> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return undefined;
+    throw internal(`cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** Reads a cgroup file that must exist; NotFound names the cgroup when it is gone. */
+export async function readRequired(file: string, cgroup: string): Promise<string> {
+  const text = await readOptional(file);
+  if (text === undefined) throw notFound(`cgroup ${cgroup} does not exist (no ${file})`, { fields: { cgroup } });
+  return text;
+}
+
+/**
+ * Writes text to a cgroup control file in one write(2), without creating or
+ * truncating it. Kernel refusals become Strata errors: ENOENT → NotFound,
+ * EINVAL → InvalidArgument, EBUSY → FailedPrecondition, others Internal.
+ */
+export async function writeControl(file: string, text: string, cgroup: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_WRONLY);
+  } catch (err) {
+    throw translate(err, file, text, cgroup);
+  }
+  try {
+    await handle.write(text);
+  } catch (err) {
+    throw translate(err, file, text, cgroup);
+  } finally {
+    await handle.close();
+  }
+}
+
+function translate(err: unknown, file: string, text: string, cgroup: string): StrataError {
+  if (isStrataError(err)) return err;
+  const fields = { cgroup, file };
+  switch (errnoOf(err)) {
+    case 'ENOENT':
+      return notFound(`cgroup ${cgroup} does not exist (no ${file})`, { fields, cause: err });
+    case 'EINVAL':
+      return invalidArgument(`the kernel refused ${JSON.stringify(text)} for ${file}`, { fields, cause: err });
+    case 'EBUSY':
+      return failedPrecondition(`the kernel refused ${JSON.stringify(text)} for ${file} while the cgroup is in use`, { fields, cause: err });
+    default:
+      return internal(`cannot write ${JSON.stringify(text)} to ${file}: ${(err as Error).message}`, { fields, cause: err });
+  }
+}
+
+/** True when path exists (cgroup control files may be write-only, like cgroup.kill). */
+export async function fileExists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** True when the cgroup directory dir exists. */
+export async function dirExists(dir: string): Promise<boolean> {
+  try {
+    return (await stat(dir)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/** Creates dir and its missing parents; `onCreated` runs for each directory this call made, top down. */
+export async function makeCgroupDirs(root: string, segments: readonly string[], onCreated?: (dir: string, parent: string) => Promise<void>): Promise<void> {
+  let dir = root;
+  for (const segment of segments) {
+    const parent = dir;
+    dir = join(dir, segment);
+    try {
+      await mkdir(dir);
+    } catch (err) {
+      if (errnoOf(err) === 'EEXIST') continue;
+      throw internal(`cannot create cgroup directory ${dir}: ${(err as Error).message}`, { cause: err });
+    }
+    if (onCreated !== undefined) await onCreated(dir, parent);
+  }
+}
+
+/**
+ * Removes the cgroup directory dir and any child cgroups below it, deepest
+ * first, retrying EBUSY (tasks still exiting) with backoff until `deadline`
+ * (a Date.now() value). Missing directories are fine. Returns false when dir
+ * stayed busy.
+ */
+export async function removeCgroupDir(dir: string, deadline: number): Promise<boolean> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return true;
+    throw internal(`cannot list cgroup directory ${dir}: ${(err as Error).message}`, { cause: err });
+  }
+  for (const entry of entries) {
+    if (entry.isDirectory() && !(await removeCgroupDir(join(dir, entry.name), deadline))) return false;
+  }
+  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+    try {
+      await rmdir(dir);
+      return true;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'ENOENT') return true;
+      if (code !== 'EBUSY') throw internal(`cannot remove cgroup directory ${dir}: ${(err as Error).message}`, { cause: err });
+      if (Date.now() >= deadline) return false;
+      await sleep(delay);
+    }
+  }
+}

@@ -1,0 +1,2 @@
+export * from './test-cgroups.js';
+export * from './cgroup-suite.js';
