@@ -1,4 +1,4 @@
-import { existsSync, statSync } from 'node:fs';
+import { chownSync, existsSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { probeNats } from '@strata/events-nats';
@@ -20,8 +20,14 @@ const dir = tempDir('strata-up-');
 const pids = new Set<number>();
 const clis: TestProcess[] = [];
 
-async function strata(...args: string[]): Promise<{ code: number | string; out: string; proc: TestProcess }> {
-  const proc = startProcess(process.execPath, [strataBin, ...args], { env: { ...process.env, STRATA_DEBUG: '1' } });
+function strata(...args: string[]): Promise<{ code: number | string; out: string; proc: TestProcess }> {
+  return strataAs([], ...args);
+}
+
+/** Runs strata under a wrapper command (e.g. setpriv to change the user), or directly when wrapper is empty. */
+async function strataAs(wrapper: string[], ...args: string[]): Promise<{ code: number | string; out: string; proc: TestProcess }> {
+  const [command, ...rest] = [...wrapper, process.execPath, strataBin, ...args] as [string, ...string[]];
+  const proc = startProcess(command, rest, { env: { ...process.env, STRATA_DEBUG: '1' } });
   clis.push(proc);
   let out = '';
   proc.child.stdout?.on('data', (b: Buffer) => (out += b.toString('utf8')));
@@ -53,23 +59,25 @@ afterAll(async () => {
 });
 
 describe('strata up and down', () => {
-  it('starts NATS, the layer-store and the registry-mirror detached, refuses a second stack, and stops them', async () => {
+  it('starts NATS, the layer-store, the registry-mirror and the snapshotter detached, refuses a second stack, and stops them', async () => {
     const s = await stack('detached');
     const up = await strata('up', '-d', ...s.flags, '--format', 'json');
     const result = JSON.parse(up.out) as UpJson;
     for (const svc of result.services) pids.add(svc.pid);
     expect(up.code, up.proc.output()).toBe(0);
     expect(result.status).toBe('started');
-    expect(result.services.map((svc) => svc.name)).toEqual(['nats', 'layer-store', 'registry-mirror']);
-    const [nats, layerStore, mirror] = result.services;
+    expect(result.services.map((svc) => svc.name)).toEqual(['nats', 'layer-store', 'registry-mirror', 'snapshotter']);
+    const [nats, layerStore, mirror, snapshotter] = result.services;
     const socket = `${s.runDir}/layer-store.sock`;
     const mirrorSocket = `${s.runDir}/registry-mirror.sock`;
+    const snapshotterSocket = `${s.runDir}/snapshotter.sock`;
     expect(nats!.endpoints).toEqual([{ protocol: 'nats', address: `nats://127.0.0.1:${s.natsPort}` }]);
     expect(layerStore!.endpoints).toEqual([{ protocol: 'grpc', address: `unix:${socket}` }]);
     expect(mirror!.endpoints).toEqual([
       { protocol: 'http', address: `http://127.0.0.1:${s.mirrorPort}` },
       { protocol: 'grpc', address: `unix:${mirrorSocket}` },
     ]);
+    expect(snapshotter!.endpoints).toEqual([{ protocol: 'grpc', address: `unix:${snapshotterSocket}` }]);
     expect(existsSync(`${s.stateDir}/logs/nats.log`)).toBe(true);
     expect(statSync(upStatePath(s.runDir)).mode & 0o777).toBe(0o600);
 
@@ -77,23 +85,27 @@ describe('strata up and down', () => {
     expect(isRunning(nats!.pid)).toBe(true);
     expect(isRunning(layerStore!.pid)).toBe(true);
     expect(isRunning(mirror!.pid)).toBe(true);
+    expect(isRunning(snapshotter!.pid)).toBe(true);
     await probeNats(`nats://127.0.0.1:${s.natsPort}`);
     expect(await checkHealth({ unixSocket: socket })).toBe('SERVING');
     expect(await checkHealth({ unixSocket: mirrorSocket })).toBe('SERVING');
+    expect(await checkHealth({ unixSocket: snapshotterSocket }, 'strata.snapshots.v1.Snapshots')).toBe('SERVING');
     expect((await fetch(`http://127.0.0.1:${s.mirrorPort}/v2/`)).status).toBe(200);
 
     const again = await strata('up', '-d', ...s.flags);
     expect(again.code).toBe(0);
     expect(again.out).toMatch(/^Strata is already running \(started .*, recorded in .*\/up\.json\)\.\n/);
-    expect(readUpState(s.runDir)!.services.map((svc) => svc.pid)).toEqual([nats!.pid, layerStore!.pid, mirror!.pid]);
+    expect(readUpState(s.runDir)!.services.map((svc) => svc.pid)).toEqual([nats!.pid, layerStore!.pid, mirror!.pid, snapshotter!.pid]);
 
     const down = await strata('down', '--run-dir', s.runDir);
     expect(down.code, down.proc.output()).toBe(0);
     expect(down.out).toBe(
-      `registry-mirror (pid ${mirror!.pid}) stopped\nlayer-store (pid ${layerStore!.pid}) stopped\nnats (pid ${nats!.pid}) stopped\n`,
+      `snapshotter (pid ${snapshotter!.pid}) stopped\nregistry-mirror (pid ${mirror!.pid}) stopped\nlayer-store (pid ${layerStore!.pid}) stopped\nnats (pid ${nats!.pid}) stopped\n`,
     );
     for (const svc of result.services) expect(isRunning(svc.pid)).toBe(false);
     expect(existsSync(upStatePath(s.runDir))).toBe(false);
+    expect(existsSync(snapshotterSocket)).toBe(false);
+    expect(existsSync(`${s.stateDir}/snapshotter/lock`)).toBe(false);
 
     const downAgain = await strata('down', '--run-dir', s.runDir);
     expect(downAgain.code).toBe(0);
@@ -111,7 +123,7 @@ describe('strata up and down', () => {
     );
     const services = readUpState(s.runDir)!.services;
     for (const svc of services) pids.add(svc.pid);
-    expect(services.map((svc) => svc.name)).toEqual(['nats', 'layer-store', 'registry-mirror']);
+    expect(services.map((svc) => svc.name)).toEqual(['nats', 'layer-store', 'registry-mirror', 'snapshotter']);
     expect(proc.output()).toContain(`http://127.0.0.1:${s.mirrorPort}`);
 
     await proc.stop('SIGTERM', 20_000);
@@ -133,15 +145,39 @@ describe('strata up and down', () => {
       () => `strata up to start the stack:\n${proc.output()}`,
       30_000,
     );
-    const [nats, layerStore, mirror] = readUpState(s.runDir)!.services;
-    pids.add(nats!.pid).add(layerStore!.pid).add(mirror!.pid);
+    const [nats, layerStore, mirror, snapshotter] = readUpState(s.runDir)!.services;
+    pids.add(nats!.pid).add(layerStore!.pid).add(mirror!.pid).add(snapshotter!.pid);
 
     process.kill(nats!.pid, 'SIGKILL');
     expect(await proc.exited).toBe(1);
     expect(proc.output()).toContain(`strata: nats was killed by SIGKILL, so the stack was stopped; the end of ${nats!.log}:\n`);
     expect(isRunning(layerStore!.pid)).toBe(false);
     expect(isRunning(mirror!.pid)).toBe(false);
+    expect(isRunning(snapshotter!.pid)).toBe(false);
     expect(existsSync(upStatePath(s.runDir))).toBe(false);
+  });
+
+  it.runIf(process.getuid?.() === 0)('leaves the snapshotter out, saying why, when not run as root', async () => {
+    const s = await stack('not-root');
+    const home = tempDir('strata-up-nobody-');
+    try {
+      chownSync(home.path, 65534, 65534);
+      const flags = [...s.flags.map((f) => f.replace(`${dir.path}/not-root`, home.path))];
+      const asNobody = (...args: string[]) => strataAs(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'], ...args);
+      const up = await asNobody('up', '-d', ...flags, '--format', 'json');
+      const result = JSON.parse(up.out) as UpJson & { skipped: Array<{ name: string; reason: string }> };
+      for (const svc of result.services) pids.add(svc.pid);
+      expect(up.code, up.proc.output()).toBe(0);
+      expect(result.services.map((svc) => svc.name)).toEqual(['nats', 'layer-store', 'registry-mirror']);
+      const reason = 'it needs root (layers hold files of every owner, and mounts need it); run strata up as root to start it';
+      expect(result.skipped).toEqual([{ name: 'snapshotter', reason }]);
+      expect(up.proc.output()).toContain(`skipping snapshotter: ${reason}\n`);
+      const down = await asNobody('down', '--run-dir', `${home.path}/run`);
+      expect(down.code, down.proc.output()).toBe(0);
+      for (const svc of result.services) expect(isRunning(svc.pid)).toBe(false);
+    } finally {
+      home.remove();
+    }
   });
 
   it('fails in one sentence, exit code 1, when the NATS port is taken', async () => {

@@ -39,12 +39,14 @@ function servicesJson(records: readonly ServiceRecord[]) {
 /** `strata up`: starts the local stack and prints its endpoints. */
 export const upCommand = defineCommand({
   name: 'up',
-  summary: 'Start the local stack: NATS, the layer-store and the registry-mirror',
+  summary: 'Start the local stack: NATS, the layer-store, the registry-mirror and the snapshotter',
   description: [
     'Start the local stack: NATS with JetStream on 127.0.0.1, then the layer-store',
     'serving gRPC on a unix socket in the run dir, then the registry-mirror serving',
     'the OCI Distribution API on http://127.0.0.1:5050 (--mirror-port) and gRPC on',
-    'a unix socket in the run dir. Each service logs to <state-dir>/logs/<service>.log.',
+    'a unix socket in the run dir, then the snapshotter (this host\'s unpacked layers,',
+    'gRPC on a unix socket in the run dir; it needs root and is skipped, saying so,',
+    'for other users). Each service logs to <state-dir>/logs/<service>.log.',
     'Without --detach it stays in the foreground and stops the stack on Ctrl-C;',
     'with it, `strata down` stops the stack.',
   ].join('\n'),
@@ -70,7 +72,13 @@ export const upCommand = defineCommand({
     const ctx = stackContext(f);
     const interrupted = io.interrupts();
     const progress = (message: string) => io.stderr.write(`${message}\n`);
-    const result = await upStack(ctx, { services: stackServices, detached: f.detach, signal: interrupted, progress });
+    const skipped = stackServices.flatMap((spec) => {
+      const reason = spec.unsupported?.();
+      return reason === undefined ? [] : [{ name: spec.name, reason }];
+    });
+    for (const s of skipped) progress(`skipping ${s.name}: ${s.reason}`);
+    const services = stackServices.filter((spec) => !skipped.some((s) => s.name === spec.name));
+    const result = await upStack(ctx, { services, detached: f.detach, signal: interrupted, progress });
 
     if (result.status === 'already-running') {
       const notRunning = result.state.services.filter((s) => !result.running.some((r) => r.pid === s.pid));
@@ -93,7 +101,7 @@ export const upCommand = defineCommand({
 
     const records = result.started.map((s) => s.record);
     if (f.format === 'json') {
-      printJson(io.stdout, { status: 'started', detached: f.detach, services: servicesJson(records) });
+      printJson(io.stdout, { status: 'started', detached: f.detach, services: servicesJson(records), ...(skipped.length > 0 ? { skipped } : {}) });
     } else {
       io.stdout.write(formatTable(['service', 'pid', 'endpoint', 'log'], endpointRows(records)));
     }

@@ -41,6 +41,11 @@ export interface ServiceSpec {
   endpoints(ctx: StackContext): Endpoint[];
   /** Why it cannot start here (its port or socket is taken), or undefined. */
   conflict?(ctx: StackContext): Promise<string | undefined>;
+  /**
+   * Why it cannot run for this user on this host at all (it needs root), or
+   * undefined; `strata up` then leaves it out and says why, instead of failing.
+   */
+  unsupported?(): string | undefined;
   /** One readiness check: resolves when it serves, raises with the reason when not (yet). */
   probe(ctx: StackContext): Promise<void>;
   /** How long it may take to become ready. */

@@ -116,9 +116,38 @@ export const registryMirrorService: ServiceSpec = {
   readyTimeoutMs: 30_000,
 };
 
+/** Why a service that needs root cannot run for the user uid (why: what it needs root for), or undefined for root. */
+export function rootRequired(uid: number | undefined, why: string): string | undefined {
+  if (uid === undefined || uid === 0) return undefined;
+  return `it needs root (${why}); run strata up as root to start it`;
+}
+
+/**
+ * The snapshotter: this host's unpacked layers under `<stateDir>/snapshotter`
+ * (overlay driver when the kernel has overlayfs), gRPC on
+ * `<runDir>/snapshotter.sock`, layers read from the layer-store's socket in
+ * the same run dir, events to NATS. Needs root, so it is left out for other
+ * users.
+ */
+export const snapshotterService: ServiceSpec = {
+  name: 'snapshotter',
+  command: (ctx) => {
+    const bin = join(ctx.repoRoot, 'apps/snapshotter/bin/snapshotter.mjs');
+    if (!existsSync(bin)) throw failedPrecondition(`cannot start snapshotter: ${bin} is missing`);
+    return {
+      command: process.execPath,
+      args: [bin, '--state-dir', ctx.stateDir, '--run-dir', ctx.runDir, '--nats-url', ctx.natsUrl],
+    };
+  },
+  endpoints: (ctx) => [{ protocol: 'grpc', address: `unix:${serviceSocket(ctx, 'snapshotter')}` }],
+  conflict: (ctx) => socketConflict(ctx, 'snapshotter'),
+  unsupported: () => rootRequired(process.getuid?.(), 'layers hold files of every owner, and mounts need it'),
+  probe: (ctx) => grpcServing(serviceSocket(ctx, 'snapshotter')),
+  readyTimeoutMs: 30_000,
+};
+
 /**
  * The services of the local stack in start order (each may use those before
- * it); `strata down` stops them in reverse. Later services (snapshotter,
- * node-agent) join this list.
+ * it); `strata down` stops them in reverse. The node-agent joins this list.
  */
-export const stackServices: readonly ServiceSpec[] = [natsService, layerStoreService, registryMirrorService];
+export const stackServices: readonly ServiceSpec[] = [natsService, layerStoreService, registryMirrorService, snapshotterService];

@@ -1,0 +1,3 @@
+export * from './snapshots-service.js';
+export * from './grpc-snapshotter.js';
+export * from './snapshot-events.js';
