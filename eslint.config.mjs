@@ -47,7 +47,7 @@ const boundaries = (tests) => [
   {
     enforceBuildableLibDependency: false,
     allow: [],
-    checkDynamicDependenciesExceptions: ['*'],
+    checkDynamicDependenciesExceptions: ['@strata/**'],
     depConstraints: depConstraints({ tests }),
   },
 ];

@@ -24,3 +24,17 @@ fi
 # The generated API (libs/api/src/gen) comes from proto/ on every install;
 # regenerate in case proto/ changed since.
 node tools/scripts/gen-proto.mjs
+
+# --- container-runtime: the per-container monitor (strata-monitor, C) --------
+# Built with gcc/make into libs/container-runtime/native/build (gitignored);
+# make rebuilds it only when the source is newer than the binary.
+for p in gcc make libc6-dev; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || {
+    echo "setup: installing Debian packages to build strata-monitor: gcc make libc6-dev"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends gcc make libc6-dev >/dev/null
+    break
+  }
+done
+make -s -C libs/container-runtime/native

@@ -1,0 +1,649 @@
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { watch } from 'node:fs';
+import { access, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import {
+  alreadyExists,
+  failedPrecondition,
+  internal,
+  invalidArgument,
+  isNotFound,
+  notFound,
+  type Logger,
+} from '@strata/kit';
+import { attachTo, connectUnix, resizeFrame, type Attachment } from './attachment.js';
+import { readLogFiles, type LogRecord } from './log-reader.js';
+import { createRunc, runcErrorMessage, type Runc } from './runc.js';
+import {
+  ATTACH_SOCKET,
+  EXIT_FILE,
+  REPORTED_FILE,
+  RUNC_LOG,
+  isSameProcess,
+  readExitRecord,
+  readMonitorRecord,
+  writeFileDurably,
+  writeLostExit,
+  type ExitRecord,
+  type MonitorRecord,
+} from './state-files.js';
+
+/** Where the setup script builds the monitor (libs/container-runtime/native/build). */
+export const DEFAULT_MONITOR_PATH = fileURLToPath(new URL('../native/build/strata-monitor', import.meta.url));
+
+/** Settings of {@link createRuntime}. */
+export interface RuntimeOptions {
+  /** Directory holding one state directory per container (created if missing, mode 0700). */
+  stateRoot: string;
+  /** The runc binary; `runc` on PATH by default. */
+  runcPath?: string;
+  /** runc's own state root (`runc --root`); runc's default when absent. */
+  runcRoot?: string;
+  /** The strata-monitor binary; {@link DEFAULT_MONITOR_PATH} by default. */
+  monitorPath?: string;
+  logger: Logger;
+}
+
+/** Settings of {@link Runtime.create}. */
+export interface CreateOptions {
+  /** Give the process a TTY; the bundle's process.terminal must say the same. */
+  tty?: boolean;
+  /** Keep the process's stdin open for attach clients (otherwise it reads /dev/null). */
+  stdin?: boolean;
+  /** Size at which the log file rotates; 10 MiB by default. */
+  logMaxBytes?: number;
+  /** Log files kept, the current one included; 3 by default (1: truncate in place). */
+  logMaxFiles?: number;
+}
+
+/** A container created by {@link Runtime.create}: runc's "created" state, waiting for start. */
+export interface CreatedContainer {
+  id: string;
+  /** Host pid of the container's init process. */
+  pid: number;
+  monitorPid: number;
+}
+
+/** The OCI runtime spec's process object, as `runc exec --process` takes it. */
+export interface ProcessSpec {
+  args: string[];
+  /** Environment as KEY=value; Docker's default PATH alone when absent. */
+  env?: string[];
+  /** Absolute working directory inside the container. */
+  cwd: string;
+  terminal?: boolean;
+  user?: { uid: number; gid: number; additionalGids?: number[]; umask?: number };
+  capabilities?: Record<string, string[]>;
+  noNewPrivileges?: boolean;
+  [field: string]: unknown;
+}
+
+/** Settings of {@link Runtime.exec}. */
+export interface ExecOptions {
+  /** Id of the exec within its container; random when absent. Letters, digits, `_.-`. */
+  execId?: string;
+  tty?: boolean;
+  stdin?: boolean;
+}
+
+/**
+ * A process started by {@link Runtime.exec}, attached from its first byte of
+ * output. Consume stdout and stderr (or the process stalls once their
+ * buffers fill); `exited` resolves once it has ended and its output is
+ * drained, after which its state is removed.
+ */
+export interface ExecProcess {
+  execId: string;
+  pid: number;
+  stdin: Attachment['stdin'];
+  stdout: Readable;
+  stderr: Readable;
+  resize(cols: number, rows: number): void;
+  exited: Promise<ExitRecord>;
+}
+
+/** runc's state of a container (`runc state`). */
+export interface RuncState {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  status: 'creating' | 'created' | 'running' | 'paused' | 'stopped';
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner?: string;
+  annotations?: Record<string, string>;
+}
+
+/** Settings of {@link Runtime.logs}. */
+export interface LogsOptions {
+  follow?: boolean;
+  tail?: number;
+  signal?: AbortSignal;
+}
+
+/** A container found by {@link Runtime.recover} whose monitor or process is still alive. */
+export interface RunningContainer {
+  id: string;
+  /** Host pid of the init process (0 when the monitor is still creating it). */
+  pid: number;
+  monitorPid: number;
+  /** False when the monitor died but the process runs on: its output is no longer logged. */
+  monitorAlive: boolean;
+}
+
+/** A container that ended and whose exit was not acknowledged yet. */
+export interface ExitedContainer {
+  id: string;
+  exit: ExitRecord;
+}
+
+/** What {@link Runtime.recover} found in the state root. */
+export interface RecoverResult {
+  running: RunningContainer[];
+  /** Exits not acknowledged with {@link Runtime.acknowledgeExit}: report each, then acknowledge it. */
+  exited: ExitedContainer[];
+}
+
+/**
+ * Runs containers with runc, each under its own strata-monitor that outlives
+ * this process (and the agent): the monitor holds the stdio or TTY, writes
+ * the rotated JSON-lines log and the exit record. All methods raise
+ * InvalidArgument for a malformed id, NotFound for an unknown container.
+ */
+export interface Runtime {
+  /**
+   * Starts a monitor that runs `runc create` for the bundle and returns once
+   * the container exists (runc status "created"). Raises AlreadyExists when
+   * the id is in use, InvalidArgument when the bundle is not usable or its
+   * process.terminal disagrees with tty, FailedPrecondition with runc's
+   * message when runc refuses the bundle.
+   */
+  create(id: string, bundle: string, options?: CreateOptions): Promise<CreatedContainer>;
+  /** `runc start`. Raises FailedPrecondition unless the container is created. */
+  start(id: string): Promise<void>;
+  /** `runc kill` (all processes with all). Raises FailedPrecondition when it does not run. */
+  kill(id: string, signal?: NodeJS.Signals, options?: { all?: boolean }): Promise<void>;
+  /** `runc state`. */
+  state(id: string): Promise<RuncState>;
+  /**
+   * Deletes the container from runc (force: killing it first), waits for its
+   * monitor to finish and removes its state directory. Raises
+   * FailedPrecondition for a running container without force.
+   */
+  delete(id: string, options?: { force?: boolean }): Promise<void>;
+  /**
+   * Runs a process in the running container (`runc exec` under its own
+   * monitor, attached before it starts). Raises InvalidArgument for a
+   * relative or /proc working directory, FailedPrecondition when the
+   * container does not run.
+   */
+  exec(id: string, process: ProcessSpec, options?: ExecOptions): Promise<ExecProcess>;
+  /**
+   * Resolves with the exit record once the container has ended (at once when
+   * it has already). When its monitor died first and the process is gone too,
+   * the record says lost. Rejects with Canceled-like AbortError on signal.
+   */
+  wait(id: string, options?: { signal?: AbortSignal }): Promise<ExitRecord>;
+  /** The container's log records across rotated files; with follow, until it ends. */
+  logs(id: string, options?: LogsOptions): AsyncIterable<LogRecord>;
+  /** Attaches to the container's stdio. Raises FailedPrecondition when it is no longer running. */
+  attach(id: string): Promise<Attachment>;
+  /** Sets the TTY's size. Raises FailedPrecondition without a TTY or when the container ended. */
+  resize(id: string, cols: number, rows: number): Promise<void>;
+  /**
+   * Finds the containers of the state root again after a restart: the ones
+   * whose monitor (or process) lives, checked by pid and start time, and the
+   * ones that ended with an exit not acknowledged yet. A container whose
+   * monitor and process are both gone without an exit record gets a lost one.
+   */
+  recover(): Promise<RecoverResult>;
+  /** Records durably that the container's exit was reported; recover() no longer returns it. */
+  acknowledgeExit(id: string): Promise<void>;
+}
+
+const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+const ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+const SIGNAL = /^SIG[A-Z0-9+-]+$/;
+
+function checkId(id: string, what = 'container id'): void {
+  if (!ID.test(id)) {
+    throw invalidArgument(`invalid ${what} ${JSON.stringify(id)}: use 1-128 letters, digits, '_', '.' or '-'`);
+  }
+}
+
+function checkPositive(value: number | undefined, what: string): void {
+  if (value !== undefined && (!Number.isSafeInteger(value) || value <= 0)) {
+    throw invalidArgument(`${what} must be a positive integer, got ${value}`);
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Resolves on the first change in dir or after ms, whichever comes first. */
+async function changeIn(dir: string, ms: number, signal?: AbortSignal): Promise<void> {
+  const ac = new AbortController();
+  const onAbort = () => ac.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let watcher: ReturnType<typeof watch> | undefined;
+  try {
+    await new Promise<void>((resolve) => {
+      try {
+        watcher = watch(dir, { persistent: false }, () => resolve());
+        watcher.on('error', () => resolve());
+      } catch {
+        /* the directory went away: the caller looks again */
+      }
+      sleep(ms, undefined, { signal: ac.signal }).then(resolve, resolve);
+    });
+  } finally {
+    watcher?.close();
+    ac.abort();
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** Reads the monitor's JSON-lines progress from its sync descriptor. */
+class SyncReader {
+  private lines: string[] = [];
+  private ended = false;
+  private wake: (() => void) | undefined;
+
+  constructor(private readonly stream: Readable) {
+    let partial = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      partial += chunk;
+      const parts = partial.split('\n');
+      partial = parts.pop() ?? '';
+      this.lines.push(...parts.filter((l) => l.length > 0));
+      this.wake?.();
+    });
+    const end = () => {
+      this.ended = true;
+      this.wake?.();
+    };
+    stream.on('end', end);
+    stream.on('close', end);
+    stream.on('error', end);
+  }
+
+  /** The next message, or undefined when the monitor closed the descriptor or timeoutMs passed. */
+  async next(timeoutMs: number): Promise<Record<string, unknown> | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.lines.length === 0 && !this.ended && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        setTimeout(resolve, Math.max(0, deadline - Date.now())).unref();
+      });
+      this.wake = undefined;
+    }
+    const line = this.lines.shift();
+    if (line === undefined) return undefined;
+    try {
+      return JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      return { error: `unreadable monitor message ${line}` };
+    }
+  }
+
+  close(): void {
+    this.stream.destroy();
+  }
+}
+
+/** Creates a {@link Runtime}. Raises nothing until used. */
+export function createRuntime(options: RuntimeOptions): Runtime {
+  const stateRoot = options.stateRoot;
+  const runcPath = options.runcPath ?? 'runc';
+  const monitorPath = options.monitorPath ?? DEFAULT_MONITOR_PATH;
+  const runc: Runc = createRunc({ path: runcPath, root: options.runcRoot });
+  const log = options.logger.child({ component: 'container-runtime' });
+  const stateDir = (id: string) => join(stateRoot, id);
+
+  async function requireDir(id: string): Promise<string> {
+    checkId(id);
+    const dir = stateDir(id);
+    if (!(await exists(dir))) throw notFound(`container ${id} does not exist`, { fields: { containerId: id } });
+    return dir;
+  }
+
+  async function runcFailure(dir: string, fallback: string): Promise<string> {
+    try {
+      const text = await readFile(join(dir, RUNC_LOG), 'utf8');
+      const errors = text
+        .split('\n')
+        .filter((l) => l.includes('"error"'))
+        .map((l) => runcErrorMessage(l));
+      return errors[errors.length - 1] ?? fallback;
+    } catch {
+      return fallback;
+    }
+  }
+
+  /** Starts a monitor in dir and waits for its first message (it listens on its attach socket). */
+  async function startMonitor(dir: string, args: string[]): Promise<{ sync: SyncReader; monitorPid: number }> {
+    const child = spawn(monitorPath, [...args, '--state-dir', dir, '--sync-fd', '3'], {
+      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let stderr = '';
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const spawned = await new Promise<Error | undefined>((resolve) => {
+      child.once('spawn', () => resolve(undefined));
+      child.once('error', (err) => resolve(err));
+    });
+    if (spawned) {
+      throw failedPrecondition(
+        `cannot start the container monitor ${monitorPath}: ${spawned.message}; build it with tools/scripts/setup.sh`,
+        { cause: spawned },
+      );
+    }
+    child.unref();
+    const sync = new SyncReader(child.stdio[3] as Readable);
+    const first = await sync.next(10_000);
+    if (typeof first?.monitorPid !== 'number') {
+      sync.close();
+      const reason = typeof first?.error === 'string' ? first.error : stderr.trim() || 'no answer';
+      throw internal(`the container monitor did not start: ${reason}`);
+    }
+    return { sync, monitorPid: first.monitorPid };
+  }
+
+  async function killMonitor(dir: string): Promise<void> {
+    const monitor = await readMonitorRecord(dir).catch(() => undefined);
+    if (monitor && (await isSameProcess(monitor.monitorPid, monitor.monitorStartTime))) {
+      try {
+        process.kill(monitor.monitorPid, 'SIGKILL');
+      } catch {
+        /* gone already */
+      }
+    }
+  }
+
+  async function monitorAlive(monitor: MonitorRecord | undefined): Promise<boolean> {
+    return monitor !== undefined && (await isSameProcess(monitor.monitorPid, monitor.monitorStartTime));
+  }
+
+  /** The exit record of dir, writing a lost one when monitor and process are both gone. */
+  async function settledExit(dir: string): Promise<{ exit?: ExitRecord; monitor?: MonitorRecord; alive: boolean }> {
+    const exit = await readExitRecord(dir);
+    if (exit) return { exit, alive: false };
+    const monitor = await readMonitorRecord(dir);
+    if (await monitorAlive(monitor)) return { monitor, alive: true };
+    const again = await readExitRecord(dir);
+    if (again) return { exit: again, alive: false };
+    if (monitor && monitor.pid > 0 && (await isSameProcess(monitor.pid, monitor.pidStartTime))) {
+      return { monitor, alive: true };
+    }
+    log.warn({ dir }, 'container monitor died before its process ended; exit status lost');
+    return { exit: await writeLostExit(dir, monitor?.pid ?? 0), monitor, alive: false };
+  }
+
+  async function waitExit(dir: string, signal?: AbortSignal): Promise<ExitRecord> {
+    for (;;) {
+      signal?.throwIfAborted();
+      const { exit } = await settledExit(dir);
+      if (exit) return exit;
+      await changeIn(dir, 1000, signal);
+    }
+  }
+
+  const runtime: Runtime = {
+    async create(id, bundle, opts = {}) {
+      checkId(id);
+      checkPositive(opts.logMaxBytes, 'logMaxBytes');
+      checkPositive(opts.logMaxFiles, 'logMaxFiles');
+      if (!isAbsolute(bundle)) throw invalidArgument(`bundle path ${bundle} must be absolute`);
+      let spec: { process?: { terminal?: boolean } };
+      try {
+        spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as typeof spec;
+      } catch (cause) {
+        throw invalidArgument(`bundle ${bundle} has no readable config.json`, { cause });
+      }
+      const tty = opts.tty ?? false;
+      if ((spec.process?.terminal ?? false) !== tty) {
+        throw invalidArgument(
+          `bundle ${bundle}: process.terminal is ${spec.process?.terminal ?? false} but tty is ${tty}; make them agree`,
+        );
+      }
+      if (await exists(join(options.runcRoot ?? '/run/runc', id))) throw alreadyExists(`container ${id} already exists`, { fields: { containerId: id } });
+      await mkdir(stateRoot, { recursive: true, mode: 0o700 });
+      const dir = stateDir(id);
+      try {
+        await mkdir(dir, { mode: 0o700 });
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
+          throw alreadyExists(`container ${id} already exists`, { cause, fields: { containerId: id } });
+        }
+        throw cause;
+      }
+      const args = ['--id', id, '--bundle', bundle, '--runc', runcPath];
+      if (options.runcRoot) args.push('--runc-root', options.runcRoot);
+      if (tty) args.push('--tty');
+      if (opts.stdin) args.push('--stdin');
+      args.push('--log-max-bytes', String(opts.logMaxBytes ?? 10 * 1024 * 1024));
+      args.push('--log-max-files', String(opts.logMaxFiles ?? 3));
+      try {
+        const { sync, monitorPid } = await startMonitor(dir, args);
+        try {
+          const created = await sync.next(60_000);
+          if (typeof created?.pid !== 'number') {
+            const why = await runcFailure(dir, typeof created?.error === 'string' ? created.error : 'no answer');
+            throw failedPrecondition(`cannot create container ${id}: ${why}`, { fields: { containerId: id } });
+          }
+          log.debug({ containerId: id, pid: created.pid, monitorPid }, 'container created');
+          return { id, pid: created.pid, monitorPid };
+        } finally {
+          sync.close();
+        }
+      } catch (err) {
+        await killMonitor(dir);
+        await runc.run(id, ['delete', '--force', id]).catch(() => undefined);
+        await rm(dir, { recursive: true, force: true });
+        throw err;
+      }
+    },
+
+    async start(id) {
+      await requireDir(id);
+      await runc.run(id, ['start', id]);
+    },
+
+    async kill(id, signal = 'SIGTERM', opts = {}) {
+      checkId(id);
+      if (!SIGNAL.test(signal)) throw invalidArgument(`invalid signal ${signal}`);
+      await runc.run(id, ['kill', ...(opts.all ? ['--all'] : []), id, signal]);
+    },
+
+    async state(id) {
+      checkId(id);
+      return JSON.parse(await runc.run(id, ['state', id])) as RuncState;
+    },
+
+    async delete(id, opts = {}) {
+      checkId(id);
+      const dir = stateDir(id);
+      const hasDir = await exists(dir);
+      try {
+        await runc.run(id, ['delete', ...(opts.force ? ['--force'] : []), id]);
+      } catch (err) {
+        if (!isNotFound(err) || !hasDir) throw err;
+      }
+      if (!hasDir) return;
+      const monitor = await readMonitorRecord(dir).catch(() => undefined);
+      const deadline = Date.now() + 5000;
+      while ((await monitorAlive(monitor)) && Date.now() < deadline) await sleep(20);
+      await killMonitor(dir);
+      await rm(dir, { recursive: true, force: true });
+      log.debug({ containerId: id }, 'container deleted');
+    },
+
+    async exec(id, processSpec, opts = {}) {
+      const dir = await requireDir(id);
+      const execId = opts.execId ?? randomBytes(8).toString('hex');
+      checkId(execId, 'exec id');
+      if (!Array.isArray(processSpec.args) || processSpec.args.length === 0) {
+        throw invalidArgument('exec needs a command: process.args is empty');
+      }
+      if (!isAbsolute(processSpec.cwd ?? '') || /^\/proc(\/|$)/.test(processSpec.cwd)) {
+        throw invalidArgument(`working directory ${processSpec.cwd} must be an absolute path outside /proc`);
+      }
+      if ((await readExitRecord(dir)) !== undefined) {
+        throw failedPrecondition(`container ${id} is not running`, { fields: { containerId: id } });
+      }
+      await mkdir(join(dir, 'exec'), { recursive: true, mode: 0o700 });
+      const execDir = join(dir, 'exec', execId);
+      try {
+        await mkdir(execDir, { mode: 0o700 });
+      } catch (cause) {
+        if ((cause as NodeJS.ErrnoException).code === 'EEXIST') throw alreadyExists(`exec ${execId} already exists in ${id}`);
+        throw cause;
+      }
+      const tty = opts.tty ?? false;
+      const processFile = join(execDir, 'process.json');
+      const env = processSpec.env ?? [DEFAULT_PATH];
+      await writeFile(processFile, JSON.stringify({ ...processSpec, env, terminal: tty }), { mode: 0o600 });
+      const args = ['--id', id, '--exec', processFile, '--wait-attach', '--runc', runcPath];
+      if (options.runcRoot) args.push('--runc-root', options.runcRoot);
+      if (tty) args.push('--tty');
+      if (opts.stdin) args.push('--stdin');
+      args.push('--log-max-bytes', String(1024 * 1024), '--log-max-files', '1');
+      let attachment: Attachment | undefined;
+      try {
+        const { sync } = await startMonitor(execDir, args);
+        try {
+          attachment = await attachTo(join(execDir, ATTACH_SOCKET));
+          const started = await sync.next(60_000);
+          if (typeof started?.pid !== 'number') {
+            const why = await runcFailure(execDir, typeof started?.error === 'string' ? started.error : 'no answer');
+            throw failedPrecondition(`cannot exec in container ${id}: ${why}`, { fields: { containerId: id } });
+          }
+          const live = attachment;
+          const exited = (async () => {
+            await live.closed;
+            const exit = await waitExit(execDir);
+            await rm(execDir, { recursive: true, force: true });
+            return exit;
+          })();
+          exited.catch(() => undefined);
+          return {
+            execId,
+            pid: started.pid,
+            stdin: live.stdin,
+            stdout: live.stdout,
+            stderr: live.stderr,
+            resize: (cols, rows) => live.resize(cols, rows),
+            exited,
+          };
+        } finally {
+          sync.close();
+        }
+      } catch (err) {
+        attachment?.detach();
+        await killMonitor(execDir);
+        await rm(execDir, { recursive: true, force: true });
+        throw err;
+      }
+    },
+
+    async wait(id, opts = {}) {
+      const dir = await requireDir(id);
+      return waitExit(dir, opts.signal);
+    },
+
+    logs(id, opts = {}) {
+      const done = async () => {
+        const dir = stateDir(id);
+        return (await readExitRecord(dir)) !== undefined || !(await settledExit(dir)).alive;
+      };
+      return {
+        async *[Symbol.asyncIterator]() {
+          const dir = await requireDir(id);
+          yield* readLogFiles(dir, { follow: opts.follow, tail: opts.tail, signal: opts.signal, done });
+        },
+      };
+    },
+
+    async attach(id) {
+      const dir = await requireDir(id);
+      if ((await readExitRecord(dir)) !== undefined) {
+        throw failedPrecondition(`container ${id} is not running`, { fields: { containerId: id } });
+      }
+      try {
+        return await attachTo(join(dir, ATTACH_SOCKET));
+      } catch (cause) {
+        throw failedPrecondition(`container ${id} is not running`, { cause, fields: { containerId: id } });
+      }
+    },
+
+    async resize(id, cols, rows) {
+      const dir = await requireDir(id);
+      for (const [v, what] of [
+        [cols, 'cols'],
+        [rows, 'rows'],
+      ] as const) {
+        if (!Number.isInteger(v) || v < 1 || v > 65535) throw invalidArgument(`${what} must be 1..65535, got ${v}`);
+      }
+      const monitor = await readMonitorRecord(dir);
+      if (!monitor?.tty) throw failedPrecondition(`container ${id} has no TTY`, { fields: { containerId: id } });
+      let socket;
+      try {
+        socket = await connectUnix(join(dir, ATTACH_SOCKET));
+      } catch (cause) {
+        throw failedPrecondition(`container ${id} is not running`, { cause, fields: { containerId: id } });
+      }
+      await new Promise<void>((resolve) => {
+        socket.on('error', () => resolve());
+        socket.end(resizeFrame(cols, rows), () => resolve());
+      });
+      socket.destroy();
+    },
+
+    async recover() {
+      const result: RecoverResult = { running: [], exited: [] };
+      let names: string[];
+      try {
+        names = await readdir(stateRoot);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return result;
+        throw err;
+      }
+      for (const id of names.sort()) {
+        if (!ID.test(id)) continue;
+        const dir = stateDir(id);
+        const { exit, monitor, alive } = await settledExit(dir);
+        if (alive && monitor) {
+          result.running.push({
+            id,
+            pid: monitor.pid,
+            monitorPid: monitor.monitorPid,
+            monitorAlive: await monitorAlive(monitor),
+          });
+        } else if (exit && !(await exists(join(dir, REPORTED_FILE)))) {
+          result.exited.push({ id, exit });
+        }
+      }
+      log.info({ running: result.running.length, exited: result.exited.length }, 'containers recovered');
+      return result;
+    },
+
+    async acknowledgeExit(id) {
+      const dir = await requireDir(id);
+      if (!(await exists(join(dir, EXIT_FILE)))) {
+        throw failedPrecondition(`container ${id} has not exited`, { fields: { containerId: id } });
+      }
+      await writeFileDurably(join(dir, REPORTED_FILE), `${new Date().toISOString()}\n`);
+    },
+  };
+  return runtime;
+}
