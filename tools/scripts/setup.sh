@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-packages=(nats-server runc docker-registry skopeo busybox-static iproute2 iptables zstd attr)
+packages=(nats-server runc docker-registry skopeo busybox-static iproute2 iptables zstd attr gcc make libc6-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -25,16 +25,6 @@ fi
 # regenerate in case proto/ changed since.
 node tools/scripts/gen-proto.mjs
 
-# --- container-runtime: the per-container monitor (strata-monitor, C) --------
-# Built with gcc/make into libs/container-runtime/native/build (gitignored);
-# make rebuilds it only when the source is newer than the binary.
-for p in gcc make libc6-dev; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || {
-    echo "setup: installing Debian packages to build strata-monitor: gcc make libc6-dev"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends gcc make libc6-dev >/dev/null
-    break
-  }
-done
+# The per-container monitor (strata-monitor, C): make rebuilds it into
+# libs/container-runtime/native/build (gitignored) when the source is newer.
 make -s -C libs/container-runtime/native
