@@ -1,0 +1,2 @@
+export * from './store-image.js';
+export * from './merged-view.js';

@@ -1,0 +1,202 @@
+import { randomUUID } from 'node:crypto';
+import type { Provider } from '@strata/content';
+import { canceled, failedPrecondition, invalidArgument, isAlreadyExists, isNotFound, type Logger } from '@strata/kit';
+import {
+  chainIds,
+  isIndexMediaType,
+  MAX_MANIFEST_BYTES,
+  parseDigest,
+  parseImageConfig,
+  parseManifestDocument,
+  type Descriptor,
+  type Digest,
+} from '@strata/oci';
+import type { LocalSnapshotter } from '@strata/snapshots';
+import { prefetchBlob, type PrefetchedBlob } from './blob-prefetch.js';
+import type { DifferContext, UnpackProgress, UnpackStatus } from './differ.js';
+import { checkLayerDescriptor } from './layer-descriptor.js';
+import { EXTRACT_LABEL, LAYER_DIFF_ID_LABEL, LAYER_DIGEST_LABEL, SNAPSHOT_REF_LABEL } from './snapshot-labels.js';
+
+const NOT_A_MANIFEST = 'unpack needs an image manifest, got an index';
+
+/** Reads a manifest or config into memory, refusing one over MAX_MANIFEST_BYTES before reading it. */
+async function readDocument(content: Provider, digest: Digest, label: string): Promise<Buffer> {
+  const reader = await content.read(digest);
+  if (reader.size > MAX_MANIFEST_BYTES) {
+    for await (const _ of reader.chunks) break;
+    throw invalidArgument(`${label} ${digest} is ${reader.size} bytes, over the limit of ${MAX_MANIFEST_BYTES} bytes`, { fields: { digest } });
+  }
+  const parts: Buffer[] = [];
+  for await (const chunk of reader.chunks) parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+  return Buffer.concat(parts);
+}
+
+/**
+ * True when a committed snapshot is named chainId; false when none is.
+ * FailedPrecondition when an active or view snapshot took the name.
+ */
+async function isUnpacked(snapshotter: LocalSnapshotter, chainId: Digest): Promise<boolean> {
+  try {
+    const info = await snapshotter.stat(chainId);
+    if (info.kind === 'committed') return true;
+    throw failedPrecondition(`snapshot ${chainId} is ${info.kind}, but chain IDs name only committed layers; remove it and unpack again`, {
+      fields: { key: chainId, kind: info.kind },
+    });
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+interface Layer {
+  index: number;
+  descriptor: Descriptor;
+  diffId: Digest;
+  chainId: Digest;
+  parent: Digest | undefined;
+}
+
+/** The image's layers with their diff_ids and chain IDs, after the lease holds the manifest, config and layers. */
+async function readImage(ctx: DifferContext, manifest: Descriptor, hold: (digest: Digest) => Promise<void>): Promise<Layer[]> {
+  const digest = parseDigest(manifest.digest);
+  if (isIndexMediaType(manifest.mediaType)) throw invalidArgument(NOT_A_MANIFEST, { fields: { digest } });
+  await hold(digest);
+  const document = parseManifestDocument(await readDocument(ctx.content, digest, 'manifest'), manifest.mediaType || undefined, {
+    expectedDigest: digest,
+  });
+  if (document.kind === 'index') throw invalidArgument(NOT_A_MANIFEST, { fields: { digest } });
+  const { config, layers } = document.document;
+  await hold(config.digest);
+  const configDocument = parseImageConfig(await readDocument(ctx.content, config.digest, 'image config'), { expectedDigest: config.digest });
+  const diffIds = configDocument.rootfs.diff_ids;
+  if (diffIds.length !== layers.length) {
+    throw invalidArgument(`image ${digest} has ${layers.length} layers but its config lists ${diffIds.length} diff_ids`, { fields: { digest } });
+  }
+  const descriptors = layers.map(checkLayerDescriptor);
+  for (const layer of descriptors) await hold(layer.digest);
+  const chains = chainIds(diffIds);
+  return descriptors.map((descriptor, index) => ({
+    index,
+    descriptor,
+    diffId: diffIds[index] as Digest,
+    chainId: chains[index] as Digest,
+    parent: chains[index - 1],
+  }));
+}
+
+/**
+ * Unpacks an image manifest's layers bottom first (see Differ.unpack for
+ * the contract): a generator, so the caller's pace is the stream's pace.
+ */
+export async function* unpackImage(ctx: DifferContext, manifest: Descriptor, signal?: AbortSignal): AsyncGenerator<UnpackProgress> {
+  const logger = ctx.logger.child({ manifest: manifest.digest });
+  let leaseId: string | undefined;
+  let ahead: { layer: Layer; blob: PrefetchedBlob } | undefined;
+  try {
+    const hold = async (digest: Digest): Promise<void> => {
+      if (ctx.leases === undefined) return;
+      if (leaseId === undefined) {
+        const lease = await ctx.leases.create({
+          id: `unpack-${randomUUID()}`,
+          ttlSeconds: ctx.leaseTtlSeconds,
+          labels: { 'strata.unpack.manifest': manifest.digest },
+        });
+        leaseId = lease.id;
+      }
+      await ctx.leases.addResource(leaseId, digest);
+    };
+    const layers = await readImage(ctx, manifest, hold);
+
+    /** Starts reading layers[i] ahead unless it is unpacked already (or its state is unclear: the loop reports that) or the pipeline is off. */
+    const readAhead = async (i: number): Promise<void> => {
+      const layer = layers[i];
+      if (layer === undefined || ctx.prefetchBytes <= 0) return;
+      if (await isUnpacked(ctx.snapshotter, layer.chainId).catch(() => true)) return;
+      ahead = { layer, blob: prefetchBlob(() => ctx.openLayer(layer.descriptor), ctx.prefetchBytes) };
+    };
+
+    for (const layer of layers) {
+      if (signal?.aborted === true) throw canceled('unpack was aborted');
+      const progress = (status: UnpackStatus): UnpackProgress => ({
+        index: layer.index,
+        digest: layer.descriptor.digest,
+        diffId: layer.diffId,
+        chainId: layer.chainId,
+        status,
+      });
+      const prefetched = ahead?.layer === layer ? ahead.blob : undefined;
+      ahead = undefined;
+      let status: UnpackStatus;
+      const release = await ctx.locks.acquire(layer.chainId, signal);
+      try {
+        if (await isUnpacked(ctx.snapshotter, layer.chainId)) {
+          await prefetched?.cancel();
+          status = 'EXISTS';
+        } else {
+          status = yield* applyLayerOf(ctx, layer, prefetched, readAhead, progress, logger, signal);
+        }
+      } finally {
+        release();
+      }
+      yield progress(status);
+    }
+  } finally {
+    await ahead?.blob.cancel();
+    if (leaseId !== undefined) {
+      await ctx.leases?.delete(leaseId).catch((err: unknown) => logger.warn({ err, lease: leaseId }, 'cannot delete the unpack lease; it expires'));
+    }
+  }
+}
+
+/**
+ * Applies one layer into a new active snapshot and commits it as its chain
+ * ID; yields APPLYING, returns COMMITTED, or EXISTS when another unpack
+ * committed the chain ID first. The active snapshot is removed on every
+ * path but a commit.
+ */
+async function* applyLayerOf(
+  ctx: DifferContext,
+  layer: Layer,
+  prefetched: PrefetchedBlob | undefined,
+  readAhead: (i: number) => Promise<void>,
+  progress: (status: UnpackStatus) => UnpackProgress,
+  logger: Logger,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<UnpackProgress, UnpackStatus> {
+  const { snapshotter } = ctx;
+  const key = `extract-${randomUUID()}-${layer.chainId}`;
+  try {
+    await snapshotter.prepare(key, layer.parent, { labels: { [EXTRACT_LABEL]: layer.chainId } });
+  } catch (err) {
+    await prefetched?.cancel();
+    throw err;
+  }
+  let committed = false;
+  try {
+    yield progress('APPLYING');
+    await readAhead(layer.index + 1);
+    const blob = prefetched?.chunks ?? (await ctx.openLayer(layer.descriptor)).chunks;
+    const dirs = await snapshotter.directories(key);
+    await ctx.applyBlob(layer.descriptor, dirs, layer.diffId, blob, signal);
+    try {
+      await snapshotter.commit(layer.chainId, key, {
+        labels: {
+          [SNAPSHOT_REF_LABEL]: layer.chainId,
+          [LAYER_DIGEST_LABEL]: layer.descriptor.digest,
+          [LAYER_DIFF_ID_LABEL]: layer.diffId,
+        },
+      });
+      committed = true;
+      logger.debug({ chainId: layer.chainId, index: layer.index }, 'unpacked a layer');
+      return 'COMMITTED';
+    } catch (err) {
+      if (isAlreadyExists(err) && (await isUnpacked(snapshotter, layer.chainId))) return 'EXISTS';
+      throw err;
+    }
+  } finally {
+    await prefetched?.cancel();
+    if (!committed) {
+      await snapshotter.remove(key).catch((err: unknown) => logger.warn({ err, key }, 'cannot remove the snapshot of a failed unpack'));
+    }
+  }
+}
