@@ -1,4 +1,5 @@
 import type { GrpcStore } from '@strata/content-grpc';
+import { createDiffer, createDiffService } from '@strata/diff-service';
 import type { ServiceRegistration } from '@strata/grpc-kit';
 import type { EventSink, Logger } from '@strata/kit';
 import type { LocalSnapshotter } from '@strata/snapshots';
@@ -16,10 +17,15 @@ export interface SnapshotterParts {
 }
 
 /**
- * The gRPC services the snapshotter serves, in one list: a new service
- * (the Diff service) is one more entry built from the same parts.
+ * The gRPC services the snapshotter serves, in one list: Snapshots, and
+ * Diff (apply, diff, unpack) over the same snapshotter — one differ per
+ * snapshotter, since its per-chain-ID unpack locks live in it.
  */
 export function snapshotterServices(parts: SnapshotterParts): ServiceRegistration[] {
-  const { snapshotter, logger } = parts;
-  return [createSnapshotsService(snapshotter, { logger: logger.child({ service: 'snapshots' }) })];
+  const { snapshotter, store, logger } = parts;
+  const differ = createDiffer({ snapshotter, content: store, leases: store.leases, logger: logger.child({ component: 'differ' }) });
+  return [
+    createSnapshotsService(snapshotter, { logger: logger.child({ service: 'snapshots' }) }),
+    ...createDiffService(differ, { logger: logger.child({ service: 'diff' }) }).registrations,
+  ];
 }

@@ -2,6 +2,7 @@ import { createGrpcStore, type GrpcStore } from '@strata/content-grpc';
 import { createServer } from '@strata/grpc-kit';
 import { discardEvents, type EventSink, type Logger } from '@strata/kit';
 import type { Layout, LocalSnapshotter } from '@strata/snapshots';
+import { removeUnpackLeftovers } from '@strata/diff-service';
 import { withSnapshotEvents } from '@strata/snapshots-grpc';
 import { createLocalSnapshotter, overlaySupported } from '@strata/snapshots-local';
 import type { SnapshotterConfig } from './config.js';
@@ -63,6 +64,14 @@ export async function startSnapshotter(config: SnapshotterConfig, logger: Logger
   try {
     local = await createLocalSnapshotter({ root: config.root, driver, logger: logger.child({ component: 'snapshots' }) });
   } catch (err) {
+    await events.close();
+    throw err;
+  }
+  try {
+    const leftovers = await removeUnpackLeftovers(local, logger);
+    if (leftovers > 0) logger.info({ leftovers }, 'removed the snapshots of unpacks that a crash interrupted');
+  } catch (err) {
+    await local.close();
     await events.close();
     throw err;
   }
