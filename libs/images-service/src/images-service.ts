@@ -1,6 +1,17 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import { ImagesService, type ImagesServer, type PullRequest, type PullResponse } from '@strata/api/images/v1';
-import { serverStream, unary, type ServiceRegistration } from '@strata/grpc-kit';
+import {
+  ImagesService,
+  type ImagesServer,
+  type ImportRequest,
+  type ImportResponse,
+  type ImportRootfsRequest,
+  type ImportRootfsResponse,
+  type PullRequest,
+  type PullResponse,
+  type PushRequest,
+  type PushResponse,
+} from '@strata/api/images/v1';
+import { bidiStream, serverStream, unary, type ServiceRegistration } from '@strata/grpc-kit';
 import type { Logger } from '@strata/kit';
 import { createImages, type Images, type ImagesOptions } from './images.js';
 
@@ -19,7 +30,9 @@ export interface ImagesServices {
  * clients only through grpc-kit's status translation (InvalidArgument →
  * INVALID_ARGUMENT with Docker's texts, NotFound → NOT_FOUND…). A Pull the
  * client cancels stops reading its layers; fetches shared with other
- * clients go on.
+ * clients go on. A Push the client cancels stops uploading. Import and
+ * ImportRootfs are bidirectional streams: the client sends the bytes and
+ * half-closes, the server answers once and ends the call.
  */
 export function createImagesService(options: ImagesOptions): ImagesServices {
   const images = createImages(options);
@@ -36,6 +49,15 @@ export function createImagesService(options: ImagesOptions): ImagesServices {
     history: unary(logger, (request) => images.history(request)),
     tag: unary(logger, (request) => images.tag(request)),
     delete: unary(logger, (request) => images.delete(request)),
+    push: serverStream(logger, (request: PushRequest, call: ServerWritableStream<PushRequest, PushResponse>) => {
+      const abort = new AbortController();
+      call.on('cancelled', () => abort.abort());
+      call.on('close', () => abort.abort());
+      return images.push(request, abort.signal);
+    }),
+    export: serverStream(logger, (request) => images.export(request)),
+    import: bidiStream<ImportRequest, ImportResponse>(logger, async (requests, reply) => reply(await images.import(requests))),
+    importRootfs: bidiStream<ImportRootfsRequest, ImportRootfsResponse>(logger, async (requests, reply) => reply(await images.importRootfs(requests))),
   };
   return { images, server, registrations: [{ definition: ImagesService, implementation: server }] };
 }

@@ -7,8 +7,16 @@ import {
   ListResponse,
   TagResponse,
   type DeleteRequest,
+  type ExportRequest,
+  type ExportResponse,
   type HistoryRequest,
   type ImageSummary,
+  type ImportRequest,
+  type ImportResponse,
+  type ImportRootfsRequest,
+  type ImportRootfsResponse,
+  type PushRequest,
+  type PushResponse,
   type InspectRequest,
   type LayerProgress,
   type ListRequest,
@@ -30,6 +38,7 @@ import {
   type Logger,
 } from '@strata/kit';
 import { GC_ROOT_LABEL, type LeaseManager, type Store } from '@strata/content';
+import type { RegistryClient } from '@strata/distribution-client';
 import type { TagRecord, TagStore } from '@strata/images';
 import {
   MAX_INDEX_DEPTH,
@@ -72,6 +81,7 @@ import {
   type TaggedImage,
 } from './image-catalog.js';
 import { createImageEvents } from './image-events.js';
+import { createImageTransfer } from './image-transfer.js';
 import { locate, parseImageRef, repositoryName, requestedPlatform, type ImageNaming, type RepositoryLocation } from './image-names.js';
 import { matchesReferences, parseListFilters, referenceForms } from './list-filters.js';
 import { historyOf, toImageSummary, toProtoDescriptor, toProtoImage, toProtoPlatform, type ImageNames } from './proto-convert.js';
@@ -107,8 +117,16 @@ export interface ImagesOptions {
   storeWaitMs?: number;
   /** Expiry of a pull's lease, should the mirror die during the pull; 3600 s by default. */
   pullLeaseSeconds?: number;
-  /** Least time between two DOWNLOADING events of one layer; 100 ms by default. */
+  /** Least time between two DOWNLOADING events of one layer (PUSHING of a push); 100 ms by default. */
   progressIntervalMs?: number;
+  /**
+   * The registries Push may send images to (the mirror's upstreams, with
+   * their credentials); besides them only loopback registries. Without it,
+   * Push reaches loopback registries only.
+   */
+  registries?: RegistryClient;
+  /** Directory under which Import spools the files of an archive that are not blobs; the system's temporary directory by default. */
+  spoolDir?: string;
 }
 
 /**
@@ -127,6 +145,14 @@ export interface Images {
   history(request: HistoryRequest): Promise<HistoryResponse>;
   tag(request: TagRequest): Promise<TagResponse>;
   delete(request: DeleteRequest): Promise<DeleteResponse>;
+  /** Streams a push's progress; signal cancels it. */
+  push(request: PushRequest, signal?: AbortSignal): AsyncIterable<PushResponse>;
+  /** Streams an archive of images; errors about the refs come before the first chunk. */
+  export(request: ExportRequest): AsyncIterable<ExportResponse>;
+  /** Loads the archive whose chunks requests carries; resolves once the images are tagged. */
+  import(requests: AsyncIterable<ImportRequest>): Promise<ImportResponse>;
+  /** Makes an image of the root filesystem tar after the header in requests; resolves once it is tagged. */
+  importRootfs(requests: AsyncIterable<ImportRootfsRequest>): Promise<ImportRootfsResponse>;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -191,6 +217,33 @@ export function createImages(options: ImagesOptions): Images {
 
   const publishTagged = (record: TagRecord, previous: Digest | undefined) =>
     publish({ kind: 'tagged', record, ...(previous === undefined ? {} : { previousDigest: previous }) });
+
+  /**
+   * Points target's tag at descriptor (a stored manifest or index): roots
+   * it, releases what the tag pointed at before and publishes
+   * `image.tagged` when the tag moved. Returns the record.
+   */
+  const tagReference = async (target: Reference, descriptor: Descriptor): Promise<TagRecord> => {
+    const loc = locate(target, naming);
+    const tag = target.tag as string;
+    const previous = await tags.get(loc.domain, loc.repository, tag);
+    const record: TagRecord = {
+      domain: loc.domain,
+      repository: loc.repository,
+      tag,
+      digest: descriptor.digest,
+      mediaType: descriptor.mediaType,
+      size: descriptor.size,
+      updatedAt: new Date(),
+    };
+    await ensureRoot(record.digest);
+    await tags.put(record);
+    if (previous?.digest !== record.digest) {
+      if (previous !== undefined) await releaseRoot(previous.digest);
+      publishTagged(record, previous?.digest);
+    }
+    return record;
+  };
 
   /** Finds the image text names (a reference or an image id); NoSuchImage when none is here. */
   const findImage = async (cat: ImageCatalog, text: string, platform: Platform, strict: boolean): Promise<StoredImage> => {
@@ -489,8 +542,31 @@ export function createImages(options: ImagesOptions): Images {
   const publishDeleted = (ref: Pick<DigestRef, 'domain' | 'repository' | 'digest'> & { tag?: string }, imageDeleted: boolean) =>
     publish({ kind: 'deleted', domain: ref.domain, repository: ref.repository, digest: ref.digest, imageDeleted, ...(ref.tag === undefined ? {} : { tag: ref.tag }) });
 
+  const transfer = createImageTransfer({
+    store,
+    tags,
+    leases,
+    events,
+    logger,
+    hostPlatform: host,
+    naming,
+    catalog,
+    findImage: (cat, text) => findImage(cat, text, host, false),
+    tagReference,
+    recordName,
+    ...(options.registries === undefined ? {} : { registries: options.registries }),
+    ...(options.spoolDir === undefined ? {} : { spoolDir: options.spoolDir }),
+    leaseSeconds,
+    progressIntervalMs: progressMs,
+    concurrency,
+  });
+
   return {
     pull: (request, signal) => pull(request, signal),
+    push: (request, signal) => transfer.push(request, signal),
+    export: (request) => transfer.export(request),
+    import: (requests) => transfer.import(requests),
+    importRootfs: (requests) => transfer.importRootfs(requests),
 
     async list(request) {
       const filters = parseListFilters(request.filters);
@@ -545,24 +621,7 @@ export function createImages(options: ImagesOptions): Images {
         throw invalidArgument('refusing to create a tag with a digest reference', { fields: { ref: request.target.slice(0, 200) } });
       }
       const image = await findImage(catalog(), request.source, host, false);
-      const loc = locate(target, naming);
-      const tag = target.tag as string;
-      const previous = await tags.get(loc.domain, loc.repository, tag);
-      const record: TagRecord = {
-        domain: loc.domain,
-        repository: loc.repository,
-        tag,
-        digest: image.target.digest,
-        mediaType: image.target.mediaType,
-        size: image.target.size,
-        updatedAt: new Date(),
-      };
-      await ensureRoot(record.digest);
-      await tags.put(record);
-      if (previous?.digest !== record.digest) {
-        if (previous !== undefined) await releaseRoot(previous.digest);
-        publishTagged(record, previous?.digest);
-      }
+      const record = await tagReference(target, image.target);
       logger.info({ target: recordName(record), digest: record.digest }, 'image tagged');
       return TagResponse.fromPartial({ target: recordName(record), digest: record.digest });
     },
