@@ -14,9 +14,11 @@ export interface NatsEventSinkOptions {
   logger: Logger;
   /** Events kept while NATS is unreachable; past it the oldest are dropped. 10 000 by default. */
   bufferSize?: number;
-  /** Limits of the STRATA_EVENTS stream when this sink creates or updates it. */
+  /** Limits of the STRATA_EVENTS stream when this sink creates or updates it (see EventsStreamOptions). */
   streamMaxAgeSeconds?: number;
   streamMaxBytes?: number;
+  streamMaxMsgs?: number;
+  streamDuplicateWindowSeconds?: number;
   /** How long close() keeps publishing what is buffered; 2 s by default. */
   closeTimeoutMs?: number;
   /** How long one publish waits for JetStream's acknowledgement; 5 s by default. */
@@ -82,7 +84,12 @@ export function createNatsEventSink(options: NatsEventSinkOptions): NatsEventSin
   if (!Number.isSafeInteger(bufferSize) || bufferSize < 1) {
     throw invalidArgument(`event buffer size must be a whole number of 1 or more; got ${bufferSize}`);
   }
-  const streamOptions = eventsStreamLimits({ maxAgeSeconds: options.streamMaxAgeSeconds, maxBytes: options.streamMaxBytes });
+  const streamOptions = eventsStreamLimits({
+    maxAgeSeconds: options.streamMaxAgeSeconds,
+    maxBytes: options.streamMaxBytes,
+    maxMsgs: options.streamMaxMsgs,
+    duplicateWindowSeconds: options.streamDuplicateWindowSeconds,
+  });
   const closeTimeoutMs = options.closeTimeoutMs ?? 2000;
   const publishTimeoutMs = options.publishTimeoutMs ?? 5000;
   const log = options.logger.child({ component: 'nats-event-sink' });

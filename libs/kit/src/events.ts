@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { invalidArgument } from './errors.js';
 
 /**
  * A CloudEvents 1.0 event in its JSON form, as Strata publishes it on NATS
@@ -52,4 +53,33 @@ export function makeCloudEvent<T>(source: string, type: string, subject: string,
 /** NATS subject an event of a short type is published on. */
 export function eventSubject(type: string): string {
   return `strata.events.${type}`;
+}
+
+const TYPE_PREFIX = 'io.strata.';
+
+/** The short type (`image.pulled`) of a CloudEvent type (`io.strata.image.pulled`); the type itself when it has no Strata prefix. */
+export function shortEventType(type: string): string {
+  return type.startsWith(TYPE_PREFIX) ? type.slice(TYPE_PREFIX.length) : type;
+}
+
+/**
+ * Reads one CloudEvent from its JSON text, as a consumer of Strata events
+ * receives it. Raises InvalidArgument, saying what is wrong, when the text
+ * is not JSON or lacks a required CloudEvents 1.0 attribute.
+ */
+export function parseCloudEvent(text: string): CloudEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (cause) {
+    throw invalidArgument(`event is not JSON: ${(cause as Error).message}`, { cause });
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidArgument('event is not a JSON object');
+  const ce = value as Record<string, unknown>;
+  if (ce.specversion !== '1.0') throw invalidArgument(`event specversion must be "1.0", got ${JSON.stringify(ce.specversion)}`);
+  for (const key of ['id', 'source', 'type', 'subject', 'time'] as const) {
+    if (typeof ce[key] !== 'string' || ce[key] === '') throw invalidArgument(`event attribute ${key} must be a non-empty string`);
+  }
+  if (Number.isNaN(Date.parse(ce.time as string))) throw invalidArgument(`event time ${JSON.stringify(ce.time)} is not an RFC 3339 time`);
+  return value as CloudEvent;
 }
