@@ -9,6 +9,8 @@ import type { TestDistributionRegistry } from '@strata/image-fixtures';
 import { isNotFound, silentLogger } from '@strata/kit';
 import { freePort, startProcess, waitFor, type TestProcess } from '@strata/kit/testing';
 import type { Digest } from '@strata/oci';
+import type { ServiceSpec, StackContext } from '../apps/cli/src/stack/service.js';
+import { layerStoreService, registryMirrorService } from '../apps/cli/src/stack/services.js';
 import { root } from './lib.js';
 
 /** The name the mirror knows the bench's upstream by: pull `<mirror>/upstream.bench/<repository>:<tag>`. */
@@ -51,7 +53,8 @@ async function healthy(p: TestProcess, socket: string, what: string): Promise<vo
 /**
  * Starts NATS (JetStream), a layer-store on a fresh state dir under dir and
  * a registry-mirror from this checkout with upstream as `upstream.bench`,
- * the way apps/registry-mirror/src/registry-mirror.int.spec.ts does.
+ * with the command lines `strata up` gives them (apps/cli's service specs:
+ * the mirror uses the layer-store's data socket and reads its blob root).
  * Resolves once both services answer health; on failure whatever started
  * is stopped again.
  */
@@ -70,22 +73,29 @@ export async function startMirrorStack(dir: string, upstream: TestDistributionRe
   };
   try {
     nats = await startNatsServer();
+    const mirrorPort = await freePort();
+    const ctx: StackContext = {
+      stateDir: state,
+      runDir,
+      natsPort: Number(new URL(nats.url).port),
+      mirrorPort,
+      logsDir: join(state, 'logs'),
+      repoRoot: root,
+      natsUrl: nats.url,
+      mirrorUrl: `http://127.0.0.1:${mirrorPort}`,
+    };
+    // The command lines `strata up` uses, with node flags in front and the bench's upstream added.
+    const run = (spec: ServiceSpec, extra: readonly string[] = []) => {
+      const { command, args } = spec.command(ctx);
+      return startProcess(command, [...nodeArgs, ...args, ...extra]);
+    };
     const layerStoreSocket = join(runDir, 'layer-store.sock');
-    const layerStore = startProcess(process.execPath, [
-      ...nodeArgs,
-      join(root, 'apps/layer-store/bin/layer-store.mjs'),
-      ...['--state-dir', state, '--run-dir', runDir, '--nats-url', nats.url],
-    ]);
+    const layerStore = run(layerStoreService);
     processes.push(layerStore);
     await healthy(layerStore, layerStoreSocket, 'layer-store');
-    const host = `127.0.0.1:${await freePort()}`;
+    const host = `127.0.0.1:${mirrorPort}`;
     const socket = join(runDir, 'registry-mirror.sock');
-    const mirror = startProcess(process.execPath, [
-      ...nodeArgs,
-      join(root, 'apps/registry-mirror/bin/registry-mirror.mjs'),
-      ...['--state-dir', state, '--run-dir', runDir, '--nats-url', nats.url, '--listen', host],
-      ...['--upstream', `${UPSTREAM_NAME}=${upstream.url}`],
-    ]);
+    const mirror = run(registryMirrorService, ['--upstream', `${UPSTREAM_NAME}=${upstream.url}`]);
     processes.push(mirror);
     await healthy(mirror, socket, 'registry-mirror');
     const store = createGrpcStore({ unixSocket: layerStoreSocket }, { logger: silentLogger() });

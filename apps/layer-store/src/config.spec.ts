@@ -24,6 +24,7 @@ describe('loadLayerStoreConfig', () => {
       stateDir: '/var/lib/strata',
       blobRoot: '/var/lib/strata/layer-store',
       socket: '/run/strata/layer-store.sock',
+      dataSocket: '/run/strata/layer-store.data.sock',
       backend: 'fs',
       natsUrl: 'nats://127.0.0.1:4222',
       node: hostname(),
@@ -43,11 +44,14 @@ describe('loadLayerStoreConfig', () => {
       stateDir: '/srv/state',
       blobRoot: '/srv/state/layer-store',
       socket: '/tmp/run/layer-store.sock',
+      dataSocket: '/tmp/run/layer-store.data.sock',
       natsUrl: '',
       logLevel: 'info',
       gcIntervalSeconds: 30,
     });
     expect(loadLayerStoreConfig(['--socket', '/x/y.sock'], {}).socket).toBe('/x/y.sock');
+    expect(loadLayerStoreConfig(['--data-socket', '/x/d.sock'], {}).dataSocket).toBe('/x/d.sock');
+    expect(loadLayerStoreConfig(['--data-socket', ''], {}).dataSocket).toBe('');
   });
 
   it('reads the S3 settings and the TLS files', () => {

@@ -30,6 +30,10 @@ export const layerStoreSpec = {
   }),
   runDir: str('Directory of runtime files; the socket is <run-dir>/layer-store.sock.', { default: '/run/strata', env: 'STRATA_RUN_DIR' }),
   socket: optionalStr('Path of the unix socket, instead of <run-dir>/layer-store.sock.', { env: 'STRATA_LAYER_STORE_SOCKET' }),
+  dataSocket: optionalStr(
+    'Path of the data socket (HTTP/1.1, mode 0600: blob bytes for clients on this host), instead of <run-dir>/layer-store.data.sock; "" for none.',
+    { env: 'STRATA_LAYER_STORE_DATA_SOCKET' },
+  ),
   backend: oneOf('Where blobs are kept: fs (under the state dir) or s3.', ['fs', 's3'], {
     default: 'fs',
     env: 'STRATA_LAYER_STORE_BACKEND',
@@ -78,6 +82,8 @@ export interface LayerStoreConfig {
   /** `<stateDir>/layer-store`: the fs backend's root. */
   blobRoot: string;
   socket: string;
+  /** The data socket (see createDataHandler of @strata/content-grpc); '' for none. */
+  dataSocket: string;
   backend: 'fs' | 's3';
   /** Set when backend is s3. */
   s3?: S3Settings;
@@ -112,12 +118,13 @@ function required(raw: Raw, keys: ReadonlyArray<keyof Raw>, why: string): void {
 export function loadLayerStoreConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): LayerStoreConfig {
   const raw = loadConfig(layerStoreSpec, { argv, env });
   if (raw.stateDir === '') throw invalidArgument('config state-dir: must not be empty');
-  if (raw.runDir === '' && raw.socket === undefined) throw invalidArgument('config run-dir: must not be empty');
+  if (raw.runDir === '' && (raw.socket === undefined || raw.dataSocket === undefined)) throw invalidArgument('config run-dir: must not be empty');
   const stateDir = resolve(raw.stateDir);
   const config: LayerStoreConfig = {
     stateDir,
     blobRoot: join(stateDir, 'layer-store'),
     socket: resolve(raw.socket ?? join(raw.runDir, 'layer-store.sock')),
+    dataSocket: raw.dataSocket === '' ? '' : resolve(raw.dataSocket ?? join(raw.runDir, 'layer-store.data.sock')),
     backend: raw.backend,
     natsUrl: raw.natsUrl,
     node: raw.node,

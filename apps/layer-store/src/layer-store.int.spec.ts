@@ -30,7 +30,13 @@ describe('layer-store process', () => {
 
   const dirs = () => {
     const d = later(tempDir('layer-store-'), (t) => t.remove());
-    return { root: d.path, state: join(d.path, 'state'), run: join(d.path, 'run'), socket: join(d.path, 'run', 'layer-store.sock') };
+    return {
+      root: d.path,
+      state: join(d.path, 'state'),
+      run: join(d.path, 'run'),
+      socket: join(d.path, 'run', 'layer-store.sock'),
+      dataSocket: join(d.path, 'run', 'layer-store.data.sock'),
+    };
   };
   const run = (args: string[]): TestProcess => later(startProcess(process.execPath, [bin, ...args]), (p) => p.stop('SIGKILL'));
   const start = async (d: ReturnType<typeof dirs>, extra: string[] = []): Promise<TestProcess> => {
@@ -49,6 +55,7 @@ describe('layer-store process', () => {
     const d = dirs();
     const p = await start(d);
     expect(statSync(d.socket).mode & 0o777).toBe(0o600);
+    expect(statSync(d.dataSocket).mode & 0o777).toBe(0o600);
     expect(statSync(d.run).mode & 0o777).toBe(0o700);
     expect(statSync(join(d.state, 'layer-store')).mode & 0o777).toBe(0o700);
     const store = client({ unixSocket: d.socket });
@@ -56,10 +63,16 @@ describe('layer-store process', () => {
     const info = await writeBlob(store, data, { labels: { kind: 'layer' }, chunks: [100_000] });
     expect((await readBlob(store, info.digest)).equals(data)).toBe(true);
     expect((await store.info(info.digest)).labels).toEqual({ kind: 'layer' });
+    const bulk = later(createGrpcStore({ unixSocket: d.socket }, { logger: silentLogger(), dataSocket: d.dataSocket }), (c) => c.close());
+    const more = randomBytes(2 * MiB + 1);
+    const moreInfo = await writeBlob(bulk, more, { labels: { kind: 'bulk' }, chunks: [65_536] });
+    expect((await readBlob(bulk, moreInfo.digest)).equals(more)).toBe(true);
+    expect((await store.info(moreInfo.digest)).labels).toEqual({ kind: 'bulk' });
     process.kill(p.pid, 'SIGTERM');
     expect(await p.exited).toBe(0);
     expect(p.output()).toBe('');
     expect(() => statSync(d.socket)).toThrow(/ENOENT/);
+    expect(() => statSync(d.dataSocket)).toThrow(/ENOENT/);
   });
 
   it('keeps every visible blob intact across a SIGKILL during concurrent writes, and lets the ingests resume or abort', async () => {

@@ -1,6 +1,6 @@
 import { collectGarbage, type LeaseManager, type Store } from '@strata/content';
 import { createFsContent } from '@strata/content-fs';
-import { createContentService } from '@strata/content-grpc';
+import { createContentService, startDataServer, type DataServer } from '@strata/content-grpc';
 import { createServer, type Listening } from '@strata/grpc-kit';
 import { discardEvents, type EventSink, type Logger } from '@strata/kit';
 import type { LayerStoreConfig } from './config.js';
@@ -8,6 +8,8 @@ import type { LayerStoreConfig } from './config.js';
 /** A running layer-store. */
 export interface LayerStore {
   listening: Listening;
+  /** The data socket's path, when one is served. */
+  dataSocket?: string;
   /**
    * Stops accepting calls, lets calls in flight finish (up to graceMs),
    * waits for a garbage collection pass in progress, then closes the store
@@ -37,7 +39,8 @@ async function openBackend(config: LayerStoreConfig, logger: Logger): Promise<{ 
 /**
  * Starts the layer-store: the backend config names, the Content and Leases
  * gRPC services with health on the unix socket (and TCP with mutual TLS when
- * configured), events to NATS unless disabled, and periodic garbage
+ * configured), the data socket beside it (blob bytes over HTTP/1.1 for
+ * clients on this host, mode 0600; see createDataHandler) unless disabled, events to NATS unless disabled, and periodic garbage
  * collection when an interval is set. Raises what the parts raise when they
  * cannot start (FailedPrecondition for a socket in use, Unavailable for an
  * unreachable S3); whatever was opened is closed again then.
@@ -60,9 +63,12 @@ export async function startLayerStore(config: LayerStoreConfig, logger: Logger):
     ...(config.tcp === undefined ? {} : { tcp: config.tcp }),
   });
   let listening: Listening;
+  let data: DataServer | undefined;
   try {
     listening = await server.start();
+    if (config.dataSocket !== '') data = await startDataServer({ socket: config.dataSocket, handler: service.data, logger });
   } catch (err) {
+    await server.shutdown(0);
     await store.close();
     await events.close();
     throw err;
@@ -87,10 +93,11 @@ export async function startLayerStore(config: LayerStoreConfig, logger: Logger):
   let stopped: Promise<void> | undefined;
   return {
     listening,
+    ...(data === undefined ? {} : { dataSocket: data.socket }),
     stop(graceMs = 10_000) {
       stopped ??= (async () => {
         clearInterval(gcTimer);
-        await server.shutdown(graceMs);
+        await Promise.all([server.shutdown(graceMs), data?.close()]);
         await gcRunning;
         await store.close();
         await events.close();

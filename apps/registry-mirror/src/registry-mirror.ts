@@ -1,5 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createFsBlobProvider } from '@strata/content-fs';
 import { createGrpcStore } from '@strata/content-grpc';
 import { createRegistryClient } from '@strata/distribution-client';
 import { createNatsEventSink } from '@strata/events-nats';
@@ -54,7 +55,8 @@ export function localDomainsOf(url: string): string[] {
  * config.listen, a pull-through cache of the configured upstreams beside
  * local (pushed) repositories under `local/…` (routing: see
  * createMirrorBackend), with blobs and manifests kept in the layer-store
- * (over gRPC) and tags in the NATS image index; the gRPC Images API
+ * (over gRPC; blob bytes over its data socket and read from its blob root
+ * directly when those are configured) and tags in the NATS image index; the gRPC Images API
  * (createImagesService: pulls share the HTTP API's single-flight fetches)
  * and health on `<runDir>/registry-mirror.sock`; events (`image.pulled`,
  * `image.tagged`, `image.deleted`) to NATS with source
@@ -70,7 +72,14 @@ export async function startRegistryMirror(config: RegistryMirrorConfig, logger: 
   const spoolDir = join(config.stateDir, 'registry-mirror', 'spool');
   await mkdir(spoolDir, { recursive: true, mode: 0o700 });
   const upstreams = createRegistryClient({ upstreams: config.upstreams, logger: logger.child({ component: 'upstreams' }) });
-  const store = createGrpcStore({ unixSocket: config.layerStoreSocket }, { logger: logger.child({ component: 'layer-store-client' }) });
+  const store = createGrpcStore(
+    { unixSocket: config.layerStoreSocket },
+    {
+      logger: logger.child({ component: 'layer-store-client' }),
+      ...(config.layerStoreDataSocket === undefined ? {} : { dataSocket: config.layerStoreDataSocket }),
+      ...(config.layerStoreRoot === undefined ? {} : { localBlobs: createFsBlobProvider({ root: config.layerStoreRoot }) }),
+    },
+  );
   const tags = createNatsTagStore({ servers: config.natsUrl, logger });
   const events = createNatsEventSink({ servers: config.natsUrl, source: `strata/registry-mirror/${config.node}`, logger: logger.child({ component: 'events' }) });
   const closeClients = async () => {
@@ -113,6 +122,8 @@ export async function startRegistryMirror(config: RegistryMirrorConfig, logger: 
       leases: store.leases,
       events,
       localDomains,
+      registries: upstreams,
+      spoolDir,
       logger: logger.child({ component: 'images' }),
     });
     grpc = createServer({ logger, services: images.registrations, unixSocket: config.socket });

@@ -1,13 +1,10 @@
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { chmod, link, mkdir, readdir, rm, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   alreadyExists,
-  invalidArgument,
   isNotFound,
   notFound,
-  outOfRange,
   unavailable,
   type Logger,
 } from '@strata/kit';
@@ -31,9 +28,7 @@ import { createFsMetadataStore } from './fs-metadata-store.js';
 import { BLOB_MODE, DIR_MODE, errnoOf, ioFailure, KeyedMutex, removeStaleTemps, syncDir } from './fs-io.js';
 import { FsWriter, readIngestMeta, type WriterContext } from './fs-writer.js';
 import { sharedHashPool } from './hash-pool.js';
-
-/** Bytes per chunk a read yields (and per read(2)). */
-const READ_CHUNK = 1 << 20;
+import { blobNotFound, readBlobFile, wholeNumber } from './blob-file.js';
 
 /** What createFsStore and createFsContent open. */
 export interface FsStoreOptions {
@@ -59,17 +54,13 @@ export function fsLayout(root: string) {
   };
 }
 
-const labelsKey = (digest: Digest) => `labels/sha256/${digestHex(digest)}`;
-
-function wholeNumber(value: unknown, what: string): number {
-  if (value === undefined) return 0;
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw invalidArgument(`invalid ${what} ${String(value)}: must be a whole number of bytes, 0 or more`);
-  }
-  return value;
+/** The file of a committed blob under a root's blobs directory (see fsLayout); digest must be validated. */
+export function blobPathOf(blobs: string, digest: Digest): string {
+  return join(blobs, digestHex(digest));
 }
 
-const blobNotFound = (digest: Digest) => notFound(`blob ${digest} not found`, { fields: { digest } });
+const labelsKey = (digest: Digest) => `labels/sha256/${digestHex(digest)}`;
+
 const ingestNotFound = (ref: string) => notFound(`no ingest with ref ${ref}`, { fields: { ref } });
 const locked = (ref: string) => unavailable(`ingest ${ref} is locked by another writer; wait for it to finish`, { fields: { ref } });
 
@@ -111,7 +102,7 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
   const hashes = sharedHashPool();
   let closed = false;
 
-  const blobPath = (digest: Digest) => join(layout.blobs, digestHex(digest));
+  const blobPath = (digest: Digest) => blobPathOf(layout.blobs, digest);
   const ingestDir = (ref: string) => join(layout.ingest, createHash('sha256').update(ref).digest('hex'));
   const ensureOpen = () => {
     if (closed) throw unavailable(`the content store at ${layout.root} is closed`);
@@ -202,31 +193,10 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
   return {
     async read(digest, range: ReadRange = {}): Promise<BlobReader> {
       const d = parseDigest(digest);
-      const offset = wholeNumber(range.offset, 'read offset');
-      const length = wholeNumber(range.length, 'read length');
+      wholeNumber(range.offset, 'read offset');
+      wholeNumber(range.length, 'read length');
       ensureOpen();
-      const st = await statBlob(d);
-      const size = st.size;
-      if (offset > size) {
-        throw outOfRange(`cannot read ${d} from offset ${offset}: the blob has ${size} bytes`, { fields: { digest: d } });
-      }
-      const end = length === 0 ? size : Math.min(size, offset + length);
-      const path = blobPath(d);
-      return {
-        size,
-        chunks: (async function* () {
-          if (end <= offset) return;
-          const stream = createReadStream(path, { start: offset, end: end - 1, highWaterMark: READ_CHUNK });
-          try {
-            for await (const chunk of stream) yield chunk as Buffer;
-          } catch (err) {
-            if (errnoOf(err) === 'ENOENT') throw blobNotFound(d);
-            throw ioFailure(err, `cannot read blob ${d}`);
-          } finally {
-            stream.destroy();
-          }
-        })(),
-      };
+      return readBlobFile(blobPath(d), d, range);
     },
 
     async info(digest) {

@@ -12,6 +12,7 @@ import { bidiStream, serverStream, unary, type ServiceRegistration } from '@stra
 import { failedPrecondition, invalidArgument, type EventSink, type Logger } from '@strata/kit';
 import { parseDigest, type Digest } from '@strata/oci';
 import { toProtoInfo, toProtoLease, toProtoStatus } from './convert.js';
+import { createDataHandler, type DataHandler, type HeldWriter } from './data-handler.js';
 import { contentDefinition } from './wire.js';
 
 /** Largest data chunk in one Read or Write message: 1 MiB. */
@@ -36,6 +37,12 @@ export interface ContentServices {
   leases: LeasesServer;
   /** Both, ready for grpc-kit's createServer. */
   registrations: ServiceRegistration[];
+  /**
+   * The bulk data path beside the two services (createDataHandler): reads
+   * of blobs, and the bytes of writers that Write streams of this service
+   * hold open. Serve it with startDataServer.
+   */
+  data: DataHandler;
 }
 
 const optionalDigest = (value: string): Digest | undefined => (value === '' ? undefined : parseDigest(value));
@@ -51,12 +58,14 @@ const optionalDigest = (value: string): Digest | undefined => (value === '' ? un
 export function createContentService(backend: Store, leases: LeaseManager, options: ContentServiceOptions): ContentServices {
   const { logger, events } = options;
   const store = events === undefined ? backend : publishingStore(backend, events);
+  const held = new Map<string, HeldWriter>();
 
   const writeStream = async (
     requests: AsyncIterable<WriteContentRequest>,
     reply: (response: WriteContentResponse) => Promise<void>,
   ): Promise<void> => {
     let writer: Writer | undefined;
+    let entry: HeldWriter | undefined;
     let total = 0;
     let committed = false;
     try {
@@ -65,9 +74,16 @@ export function createContentService(backend: Store, leases: LeaseManager, optio
           const ref = validateRef(req.ref);
           const expected = optionalDigest(req.expected);
           writer = await store.writer({ ref, ...(req.total === 0 ? {} : { total: req.total }), ...(expected === undefined ? {} : { expected }) });
+          entry = { writer, busy: false };
+          held.set(ref, entry);
           total = (await writer.status()).total;
         }
         const w = writer;
+        if (entry?.busy === true) {
+          throw failedPrecondition(`cannot use the Write stream of ${w.ref} while the data socket writes to it; wait for that upload's answer`, {
+            fields: { ref: w.ref },
+          });
+        }
         if (req.action === WriteAction.WRITE_ACTION_STAT) {
           const status = await w.status();
           await reply({
@@ -107,6 +123,7 @@ export function createContentService(backend: Store, leases: LeaseManager, optio
         return;
       }
     } finally {
+      if (writer !== undefined && held.get(writer.ref) === entry) held.delete(writer.ref);
       if (writer !== undefined && !committed) {
         await writer.close().catch((err: unknown) => logger.warn({ err, ref: writer?.ref }, 'cannot close the writer of a broken write stream'));
       }
@@ -210,6 +227,7 @@ export function createContentService(backend: Store, leases: LeaseManager, optio
   return {
     content,
     leases: leaseServer,
+    data: createDataHandler({ provider: store, held, logger: logger.child({ component: 'data-socket' }) }),
     registrations: [
       { definition: contentDefinition, implementation: content },
       { definition: LeasesService, implementation: leaseServer },

@@ -4,22 +4,34 @@ import { contentStoreSuite, createMemoryMetadataStore, createMemoryStore } from 
 import { createServer } from '@strata/grpc-kit';
 import { silentLogger } from '@strata/kit';
 import { tempDir } from '@strata/kit/testing';
-import { createFsContent } from '@strata/content-fs';
+import { createFsBlobProvider, createFsContent } from '@strata/content-fs';
 import { createContentService } from './content-service.js';
-import { createGrpcStore } from './grpc-store.js';
+import { startDataServer } from './data-server.js';
+import { createGrpcStore, type GrpcStoreOptions } from './grpc-store.js';
 
-async function serve(backend: Store, leases: LeaseManager, dir = tempDir('content-grpc-')) {
+/** How the client reaches the service: gRPC only, or with the data socket, and reads from the fs root first. */
+type Paths = { data?: boolean; localRoot?: string };
+
+async function serve(backend: Store, leases: LeaseManager, dir = tempDir('content-grpc-'), paths: Paths = {}) {
   const socket = join(dir.path, 'content.sock');
+  const dataSocket = join(dir.path, 'content.data.sock');
   const logger = silentLogger();
   const service = createContentService(backend, leases, { logger });
   const server = createServer({ logger, services: service.registrations, unixSocket: socket });
   await server.start();
-  const client = createGrpcStore({ unixSocket: socket }, { logger });
+  const data = paths.data === true ? await startDataServer({ socket: dataSocket, handler: service.data, logger }) : undefined;
+  const options: GrpcStoreOptions = {
+    logger,
+    ...(data === undefined ? {} : { dataSocket }),
+    ...(paths.localRoot === undefined ? {} : { localBlobs: createFsBlobProvider({ root: paths.localRoot }) }),
+  };
+  const client = createGrpcStore({ unixSocket: socket }, options);
   return {
     store: client,
     leases: client.leases,
     cleanup: async () => {
       await client.close();
+      await data?.close();
       await server.shutdown(1000);
       await backend.close();
       dir.remove();
@@ -33,4 +45,15 @@ contentStoreSuite('grpc over fs', async () => {
   const dir = tempDir('content-grpc-fs-');
   const { store, leases } = await createFsContent({ root: join(dir.path, 'blobs'), logger: silentLogger() });
   return serve(store, leases, dir);
+});
+
+contentStoreSuite('grpc with the data socket over memory', () =>
+  serve(createMemoryStore(), createLeaseManager(createMemoryMetadataStore()), tempDir('content-grpc-data-'), { data: true }),
+);
+
+contentStoreSuite('grpc with the data socket and local fs reads', async () => {
+  const dir = tempDir('content-grpc-local-');
+  const root = join(dir.path, 'blobs');
+  const { store, leases } = await createFsContent({ root, logger: silentLogger() });
+  return serve(store, leases, dir, { data: true, localRoot: root });
 });

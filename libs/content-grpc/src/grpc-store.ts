@@ -1,9 +1,10 @@
 import { ContentService, LeasesService, type ReadContentResponse } from '@strata/api/content/v1';
-import type { BlobReader, GarbageCollectResult, Info, LeaseManager, Store } from '@strata/content';
+import type { BlobReader, GarbageCollectResult, Info, LeaseManager, Provider, ReadRange, Store } from '@strata/content';
 import { createClient, type Target } from '@strata/grpc-kit';
 import { internal, invalidArgument, isNotFound, type Logger } from '@strata/kit';
-import type { Digest } from '@strata/oci';
+import { parseDigest, type Digest } from '@strata/oci';
 import { fromProtoInfo, fromProtoLease, fromProtoStatus, serverDigest } from './convert.js';
+import { createDataClient } from './data-client.js';
 import { openRemoteWriter, type RemoteWriter } from './remote-writer.js';
 import { contentDefinition } from './wire.js';
 
@@ -11,6 +12,19 @@ import { contentDefinition } from './wire.js';
 export interface GrpcStoreOptions {
   /** Narrowed with the target; debug messages only. */
   logger: Logger;
+  /**
+   * The layer-store's data socket (`<run-dir>/layer-store.data.sock`), when
+   * it runs on this host: writers send their bytes there, and reads not
+   * answered by localBlobs come from there, instead of through gRPC
+   * messages. Behaviour and errors stay those of the Store contract.
+   */
+  dataSocket?: string;
+  /**
+   * Reads tried first: a read-only view of the committed blobs of a
+   * layer-store on this host (createFsBlobProvider of @strata/content-fs
+   * over its root). A NotFound from it falls back to the service.
+   */
+  localBlobs?: Provider;
 }
 
 /**
@@ -41,13 +55,18 @@ const ttlOf = (ttlSeconds: number | undefined): number => {
  * Creates the gRPC client of the Content and Leases services at target (a
  * unix socket, or TCP with mutual TLS). It connects on first use; close()
  * cancels open writers (their ingests stay for a resume) and the channel.
+ * With options.dataSocket and options.localBlobs, blob bytes take the bulk
+ * paths of a layer-store on the same host (gRPC stays the control API).
  */
 export function createGrpcStore(target: Target, options: GrpcStoreOptions): GrpcStore {
   const client = createClient(target);
   const logger = options.logger.child({ target: client.name });
   const writers = new Set<RemoteWriter>();
 
-  const read = async (digest: Digest, range: { offset?: number; length?: number } = {}): Promise<BlobReader> => {
+  const data = options.dataSocket === undefined ? undefined : createDataClient(options.dataSocket);
+  const { localBlobs } = options;
+
+  const grpcRead = async (digest: Digest, range: ReadRange = {}): Promise<BlobReader> => {
     const stream = client.serverStream(contentDefinition.read, { digest, offset: range.offset ?? 0, size: range.length ?? 0 });
     const iterator = stream[Symbol.asyncIterator]();
     const first = await iterator.next();
@@ -68,6 +87,17 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
         }
       })(),
     };
+  };
+
+  const read = async (digest: Digest, range: ReadRange = {}): Promise<BlobReader> => {
+    if (localBlobs !== undefined) {
+      try {
+        return await localBlobs.read(digest, range);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    }
+    return data === undefined ? grpcRead(digest, range) : data.read(parseDigest(digest), range);
   };
 
   const leases: LeaseManager = {
@@ -124,7 +154,7 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
       await client.unary(ContentService.delete, { digest });
     },
     async writer(writerOptions) {
-      const writer: RemoteWriter = await openRemoteWriter(client, writerOptions, () => writers.delete(writer));
+      const writer: RemoteWriter = await openRemoteWriter(client, writerOptions, () => writers.delete(writer), data);
       writers.add(writer);
       return writer;
     },
@@ -146,6 +176,7 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
       for (const w of writers) w.cancel();
       writers.clear();
       client.close();
+      data?.close();
     },
   };
 }

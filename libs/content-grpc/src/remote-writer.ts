@@ -5,6 +5,7 @@ import type { RpcClient } from '@strata/grpc-kit';
 import { failedPrecondition, internal, unavailable, type StrataError } from '@strata/kit';
 import { CHUNK_BYTES } from './content-service.js';
 import { fromProtoInfo, fromProtoStatus } from './convert.js';
+import type { DataClient, Upload } from './data-client.js';
 import { encodeWriteRequest, preEncodedWrite } from './wire.js';
 
 /** Bytes sent but not yet acknowledged by the server, at most, per writer. */
@@ -39,6 +40,12 @@ function request(action: WriteAction, fields: Partial<RequestFields> = {}): Requ
  * sent is raised by the next call; a write that would pass the announced
  * total is refused at once. status(), truncate(), commit() and close() wait
  * for every answer first.
+ *
+ * With a data client, the bytes of writes go over the layer-store's data
+ * socket instead (one PUT, kept open across writes, into the Writer this
+ * stream holds); the stream keeps the control, and status(), truncate(),
+ * commit() and close() end the PUT and wait for its answer first. A write
+ * resolves once its bytes are handed to the socket.
  */
 class StreamWriter implements RemoteWriter {
   private readonly queue: Pending[] = [];
@@ -54,6 +61,8 @@ class StreamWriter implements RemoteWriter {
   /** Bytes sent to the server (stored or in flight). */
   private sent = 0;
   private total = 0;
+  /** The PUT carrying writes on the data socket, while one is open. */
+  private upload: Upload | undefined;
   readonly ended: Promise<void>;
 
   constructor(
@@ -61,6 +70,7 @@ class StreamWriter implements RemoteWriter {
     private readonly client: RpcClient,
     private readonly call: ClientDuplexStream<Buffer, WriteContentResponse>,
     private readonly onDone: () => void,
+    private readonly data: DataClient | undefined,
   ) {
     call.on('data', (response: WriteContentResponse) => this.answer(response));
     call.on('drain', () => {
@@ -90,6 +100,7 @@ class StreamWriter implements RemoteWriter {
 
   async status(): Promise<Status> {
     this.live();
+    await this.finishUpload();
     await this.settle();
     return fromProtoStatus((await this.client.unary(ContentService.status, { ref: this.ref })).status);
   }
@@ -102,6 +113,20 @@ class StreamWriter implements RemoteWriter {
         `cannot write ${data.length} bytes at offset ${this.offset} of ${this.ref}: that passes the announced total of ${this.total} bytes`,
         { fields: { ref: this.ref } },
       );
+    }
+    if (this.data !== undefined) {
+      if (data.length === 0) return;
+      this.upload ??= this.data.upload(this.ref, this.sent);
+      try {
+        await this.upload.write(data);
+      } catch (err) {
+        this.upload = undefined;
+        this.fail(this.client.translate(err));
+        this.failureSeen = true;
+        throw this.failure;
+      }
+      this.sent += data.length;
+      return;
     }
     for (let pos = 0; pos < data.length; ) {
       if (this.buffered === 0 && data.length - pos >= CHUNK_BYTES) {
@@ -126,6 +151,7 @@ class StreamWriter implements RemoteWriter {
     this.live();
     this.buffer = [];
     this.buffered = 0;
+    await this.finishUpload();
     await this.settle();
     await this.request(request(WriteAction.WRITE_ACTION_WRITE, { offset: 0 }));
     this.sent = 0;
@@ -135,6 +161,7 @@ class StreamWriter implements RemoteWriter {
     this.live();
     this.closed = true;
     try {
+      await this.finishUpload();
       const { parts, bytes } = this.take();
       const res = await this.request(
         request(WriteAction.WRITE_ACTION_COMMIT, {
@@ -161,6 +188,7 @@ class StreamWriter implements RemoteWriter {
     if (this.closed) return;
     this.closed = true;
     try {
+      if (this.failure === undefined) await this.finishUpload().catch(() => undefined);
       if (this.failure === undefined) this.flushBuffer();
       this.call.end();
       await this.ended;
@@ -172,7 +200,31 @@ class StreamWriter implements RemoteWriter {
 
   cancel(): void {
     this.closed = true;
+    this.upload?.abort();
     this.call.cancel();
+  }
+
+  /**
+   * Ends the data socket PUT, if one is open, and waits until the service
+   * stored its bytes, so that the Write stream may go on from there.
+   */
+  private async finishUpload(): Promise<void> {
+    const upload = this.upload;
+    if (upload === undefined) return;
+    this.upload = undefined;
+    let stored: number;
+    try {
+      stored = await upload.finish();
+    } catch (err) {
+      this.fail(this.client.translate(err));
+      this.failureSeen = true;
+      throw this.failure;
+    }
+    if (stored !== this.sent) {
+      this.fail(internal(`${this.client.name} stored ${stored} bytes of ${this.ref}, expected ${this.sent}`, { fields: { ref: this.ref } }));
+      this.call.cancel();
+      this.throwIfFailed();
+    }
   }
 
   private live(): void {
@@ -289,9 +341,9 @@ class StreamWriter implements RemoteWriter {
  * when another writer holds the ref, AlreadyExists, InvalidArgument.
  * onDone runs when the opened writer is committed or closed.
  */
-export async function openRemoteWriter(client: RpcClient, options: WriterOptions, onDone: () => void): Promise<RemoteWriter> {
+export async function openRemoteWriter(client: RpcClient, options: WriterOptions, onDone: () => void, data?: DataClient): Promise<RemoteWriter> {
   const call = client.bidiStream(preEncodedWrite);
-  const writer = new StreamWriter(options.ref, client, call, onDone);
+  const writer = new StreamWriter(options.ref, client, call, onDone, data);
   try {
     await writer.open(options);
   } catch (err) {

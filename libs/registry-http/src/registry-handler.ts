@@ -154,7 +154,7 @@ export function createRegistryHandler(options: RegistryHandlerOptions): Registry
     res.statusCode = partial ? 206 : 200;
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     try {
-      await pipeline(Readable.from(reader.chunks, { objectMode: false }), res);
+      await pipeline(reader.chunks instanceof Readable ? reader.chunks : Readable.from(reader.chunks, { objectMode: false }), res);
     } catch (err) {
       if (res.writableFinished) return;
       logger.debug({ err, digest: route.digest }, 'blob response ended early');

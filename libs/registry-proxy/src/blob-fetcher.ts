@@ -122,17 +122,19 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     try {
       const verified = verifyingStream(body, digest, fetch.size, { label: `blob ${repository}@${digest} from upstream ${upstream.host}` });
       for await (const chunk of verified as AsyncIterable<Uint8Array>) {
+        // The spool (for readers) and the store take each chunk at the same time.
+        const stored = writer?.write(chunk).then(
+          () => undefined,
+          (err: unknown) => err,
+        );
         await fetch.spool.write(chunk, 0, chunk.length, fetch.written);
         fetch.written += chunk.length;
         wakeAll(fetch);
-        if (writer === undefined) continue;
-        try {
-          await writer.write(chunk);
-        } catch (err) {
-          logger.warn({ err, digest }, 'cannot write a fetched blob to the store; serving it without caching it');
-          await discard(writer);
-          writer = undefined;
-        }
+        const failed = await stored;
+        if (writer === undefined || failed === undefined) continue;
+        logger.warn({ err: failed, digest }, 'cannot write a fetched blob to the store; serving it without caching it');
+        await discard(writer);
+        writer = undefined;
       }
       if (writer !== undefined) {
         const labels: Labels = { [UPSTREAM_LABEL]: upstream.host, [UPSTREAM_REPOSITORY_LABEL]: repository };
