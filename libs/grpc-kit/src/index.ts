@@ -3,3 +3,4 @@ export * from './server.js';
 export * from './handlers.js';
 export * from './client.js';
 export * from './shutdown.js';
+export * from './private-socket.js';

@@ -5,10 +5,8 @@ import {
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { chmod, lstat, mkdir, mkdtemp, rename, rm, stat, unlink } from 'node:fs/promises';
-import { connect as netConnect } from 'node:net';
-import { dirname, join } from 'node:path';
 import { failedPrecondition, invalidArgument, isStrataError, type Logger } from '@strata/kit';
+import { bindPrivateSocket, type PrivateSocket } from './private-socket.js';
 
 /** PEM-encoded TLS material: this side's certificate chain and key, and the CA that signs the other side. */
 export interface TlsMaterial {
@@ -63,7 +61,6 @@ export interface Server {
 /** Default and upper bound of message sizes: a 1 MiB data chunk plus headroom, with room to spare. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Linux's limit on a unix socket path (sun_path minus the terminating NUL). */
-const MAX_SOCKET_PATH_BYTES = 107;
 
 /** The full name of the service a generated definition describes, e.g. `strata.content.v1.Content`. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -72,51 +69,6 @@ export function serviceName(definition: ServiceDefinition<any>): string {
   const name = first?.path.split('/')[1];
   if (name === undefined || name === '') throw invalidArgument('service definition has no methods');
   return name;
-}
-
-function probeSocket(path: string): Promise<'live' | 'stale'> {
-  return new Promise((resolve, reject) => {
-    const socket = netConnect(path);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve('live');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => {
-      socket.destroy();
-      if (err.code === 'ECONNREFUSED' || err.code === 'ENOENT') resolve('stale');
-      else reject(failedPrecondition(`cannot check unix socket ${path}: ${err.message}`, { cause: err, fields: { socket: path } }));
-    });
-  });
-}
-
-async function removeStaleSocket(path: string, logger: Logger): Promise<void> {
-  let info;
-  try {
-    info = await lstat(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  if (!info.isSocket()) {
-    throw failedPrecondition(`${path} exists and is not a unix socket; remove it or choose another socket path`, {
-      fields: { socket: path },
-    });
-  }
-  if ((await probeSocket(path)) === 'live') {
-    throw failedPrecondition(`unix socket ${path} is already in use by another server; stop it or choose another socket path`, {
-      fields: { socket: path },
-    });
-  }
-  logger.info({ socket: path }, 'removing stale unix socket');
-  await unlink(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
-  });
-}
-
-async function ensurePrivateDir(dir: string): Promise<void> {
-  const created = await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (created === undefined) return;
-  for (let d = dir; d.startsWith(created); d = dirname(d)) await chmod(d, 0o700);
 }
 
 function bind(server: GrpcServer, address: string, credentials: ServerCredentials): Promise<number> {
@@ -148,30 +100,12 @@ export function createServer(options: ServerOptions): Server {
   for (const s of services) grpcServer.addService(s.definition, s.implementation);
   health.addToServer(grpcServer);
 
-  let boundSocket: { path: string; ino: number } | undefined;
+  let boundSocket: PrivateSocket | undefined;
   let state: 'new' | 'starting' | 'started' | 'stopping' | 'stopped' = 'new';
   let stopped: Promise<void> | undefined;
 
   const bindUnix = async (path: string): Promise<void> => {
-    if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES - 11) {
-      throw invalidArgument(`unix socket path ${path} is too long: at most ${MAX_SOCKET_PATH_BYTES - 11} bytes; choose a shorter run dir`, {
-        fields: { socket: path },
-      });
-    }
-    const dir = dirname(path);
-    await ensurePrivateDir(dir);
-    await removeStaleSocket(path, logger);
-    const staging = await mkdtemp(join(dir, '.s'));
-    try {
-      const temp = join(staging, 's');
-      await bind(grpcServer, `unix:${temp}`, ServerCredentials.createInsecure());
-      await chmod(temp, 0o600);
-      await removeStaleSocket(path, logger);
-      await rename(temp, path);
-    } finally {
-      await rm(staging, { recursive: true, force: true });
-    }
-    boundSocket = { path, ino: (await stat(path)).ino };
+    boundSocket = await bindPrivateSocket(path, (temp) => bind(grpcServer, `unix:${temp}`, ServerCredentials.createInsecure()).then(() => undefined), logger);
   };
 
   const bindTcp = async (tcp: NonNullable<ServerOptions['tcp']>): Promise<number> => {
@@ -189,15 +123,11 @@ export function createServer(options: ServerOptions): Server {
   };
 
   const removeSocket = async () => {
-    if (boundSocket === undefined) return;
-    const { path, ino } = boundSocket;
+    const socket = boundSocket;
     boundSocket = undefined;
-    try {
-      if ((await lstat(path)).ino === ino) await unlink(path);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') logger.warn({ err, socket: path }, 'cannot remove unix socket');
-    }
+    await socket?.remove();
   };
+
 
   const forceStop = async () => {
     grpcServer.forceShutdown();
