@@ -26,6 +26,7 @@ describe('loadLayerStoreConfig', () => {
       socket: '/run/strata/layer-store.sock',
       dataSocket: '/run/strata/layer-store.data.sock',
       backend: 'fs',
+      events: { bufferSize: 10_000, streamMaxAgeSeconds: 604_800, streamMaxBytes: 1_073_741_824, streamMaxMsgs: -1, streamDuplicateWindowSeconds: 120 },
       natsUrl: 'nats://127.0.0.1:4222',
       node: hostname(),
       gcIntervalSeconds: 0,

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { int, invalidArgument, loadConfig, oneOf, optionalStr, str, type ConfigOf, type Setting } from '@strata/kit';
+import { eventsConfigSpec, eventSinkLimits, type EventSinkLimits } from '@strata/events-nats';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -62,6 +63,7 @@ export const layerStoreSpec = {
     env: 'STRATA_LAYER_STORE_GC_INTERVAL',
   }),
   logLevel: oneOf('Least severe log level written to stderr.', LOG_LEVELS, { default: 'warn', env: 'STRATA_LOG_LEVEL' }),
+  ...eventsConfigSpec,
 };
 
 type Raw = ConfigOf<typeof layerStoreSpec>;
@@ -88,6 +90,8 @@ export interface LayerStoreConfig {
   /** Set when backend is s3. */
   s3?: S3Settings;
   /** Empty: no events. */
+  /** Buffering and STRATA_EVENTS stream limits of the event sink. */
+  events: EventSinkLimits;
   natsUrl: string;
   node: string;
   tcp?: { host: string; port: number; tls: { cert: Buffer; key: Buffer; ca: Buffer } };
@@ -126,6 +130,7 @@ export function loadLayerStoreConfig(argv: readonly string[], env: Readonly<Reco
     socket: resolve(raw.socket ?? join(raw.runDir, 'layer-store.sock')),
     dataSocket: raw.dataSocket === '' ? '' : resolve(raw.dataSocket ?? join(raw.runDir, 'layer-store.data.sock')),
     backend: raw.backend,
+    events: eventSinkLimits(raw),
     natsUrl: raw.natsUrl,
     node: raw.node,
     gcIntervalSeconds: raw.gcIntervalSeconds,

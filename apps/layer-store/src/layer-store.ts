@@ -24,7 +24,7 @@ type ClosableSink = EventSink & { close(): Promise<void> };
 async function openEvents(config: LayerStoreConfig, logger: Logger): Promise<ClosableSink> {
   if (config.natsUrl === '') return { ...discardEvents, close: async () => undefined };
   const { createNatsEventSink } = await import('@strata/events-nats');
-  return createNatsEventSink({ servers: config.natsUrl, source: `strata/layer-store/${config.node}`, logger: logger.child({ component: 'events' }) });
+  return createNatsEventSink({ ...config.events, servers: config.natsUrl, source: `strata/layer-store/${config.node}`, logger: logger.child({ component: 'events' }) });
 }
 
 async function openBackend(config: LayerStoreConfig, logger: Logger): Promise<{ store: Store; leases: LeaseManager }> {

@@ -54,6 +54,7 @@ describe('loadRegistryMirrorConfig', () => {
       socket: '/run/strata/registry-mirror.sock',
       listen: { host: '127.0.0.1', port: 5050 },
       layerStoreSocket: '/run/strata/layer-store.sock',
+      events: { bufferSize: 10_000, streamMaxAgeSeconds: 604_800, streamMaxBytes: 1_073_741_824, streamMaxMsgs: -1, streamDuplicateWindowSeconds: 120 },
       natsUrl: 'nats://127.0.0.1:4222',
       upstreams: [DOCKER_HUB],
       defaultUpstream: 'docker.io',

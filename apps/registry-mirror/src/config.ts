@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { resolveUpstream, type UpstreamConfig, type UpstreamCredentials } from '@strata/distribution-client';
 import { int, invalidArgument, loadConfig, oneOf, optionalStr, str, type ConfigOf, type Setting } from '@strata/kit';
+import { eventsConfigSpec, eventSinkLimits, type EventSinkLimits } from '@strata/events-nats';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -172,6 +173,7 @@ export const registryMirrorSpec = {
   }),
   node: str('Name of this node in event sources (strata/registry-mirror/<node>).', { default: hostname(), env: 'STRATA_NODE' }),
   logLevel: oneOf('Least severe log level written to stderr.', LOG_LEVELS, { default: 'warn', env: 'STRATA_LOG_LEVEL' }),
+  ...eventsConfigSpec,
 };
 
 type Raw = ConfigOf<typeof registryMirrorSpec>;
@@ -189,6 +191,8 @@ export interface RegistryMirrorConfig {
   layerStoreDataSocket?: string;
   /** Set when blobs are read from a filesystem layer-store's root directly. */
   layerStoreRoot?: string;
+  /** Buffering and STRATA_EVENTS stream limits of the event sink. */
+  events: EventSinkLimits;
   natsUrl: string;
   /** Checked with resolveUpstream; hosts are lower-cased and distinct. */
   upstreams: UpstreamConfig[];
@@ -269,6 +273,7 @@ export function loadRegistryMirrorConfig(argv: readonly string[], env: Readonly<
     layerStoreSocket: resolve(raw.layerStoreSocket ?? join(runDir, 'layer-store.sock')),
     ...(raw.layerStoreDataSocket === undefined ? {} : { layerStoreDataSocket: resolve(raw.layerStoreDataSocket) }),
     ...(raw.layerStoreRoot === undefined ? {} : { layerStoreRoot: resolve(raw.layerStoreRoot) }),
+    events: eventSinkLimits(raw),
     natsUrl: raw.natsUrl,
     upstreams,
     defaultUpstream,

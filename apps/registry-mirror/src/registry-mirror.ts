@@ -81,7 +81,7 @@ export async function startRegistryMirror(config: RegistryMirrorConfig, logger: 
     },
   );
   const tags = createNatsTagStore({ servers: config.natsUrl, logger });
-  const events = createNatsEventSink({ servers: config.natsUrl, source: `strata/registry-mirror/${config.node}`, logger: logger.child({ component: 'events' }) });
+  const events = createNatsEventSink({ ...config.events, servers: config.natsUrl, source: `strata/registry-mirror/${config.node}`, logger: logger.child({ component: 'events' }) });
   const closeClients = async () => {
     upstreams.close();
     await tags.close();

@@ -10,6 +10,7 @@ describe('loadSnapshotterConfig', () => {
       root: '/var/lib/strata/snapshotter',
       socket: '/run/strata/snapshotter.sock',
       layerStoreSocket: '/run/strata/layer-store.sock',
+      events: { bufferSize: 10_000, streamMaxAgeSeconds: 604_800, streamMaxBytes: 1_073_741_824, streamMaxMsgs: -1, streamDuplicateWindowSeconds: 120 },
       natsUrl: 'nats://127.0.0.1:4222',
       node: hostname(),
       logLevel: 'warn',
@@ -29,6 +30,7 @@ describe('loadSnapshotterConfig', () => {
       socket: '/tmp/run/snapshotter.sock',
       driver: 'native',
       layerStoreSocket: '/elsewhere/ls.sock',
+      events: { bufferSize: 10_000, streamMaxAgeSeconds: 604_800, streamMaxBytes: 1_073_741_824, streamMaxMsgs: -1, streamDuplicateWindowSeconds: 120 },
       natsUrl: '',
       node: 'n1',
       logLevel: 'warn',
@@ -41,7 +43,7 @@ describe('loadSnapshotterConfig', () => {
     [['--run-dir', ''], 'config run-dir: must not be empty'],
     [['--layer-store-socket', ''], 'config layer-store-socket: must not be empty'],
     [['--node', ''], 'config node: must not be empty'],
-    [['--socket', '/x'], 'unknown flag --socket; known: --state-dir, --run-dir, --driver, --layer-store-socket, --nats-url, --node, --log-level, --config'],
+    [['--socket', '/x'], 'unknown flag --socket; known: --state-dir, --run-dir, --driver, --layer-store-socket, --nats-url, --node, --log-level, --events-buffer-size, --events-max-age-seconds, --events-max-bytes, --events-max-msgs, --events-duplicate-window-seconds, --config'],
   ])('raises InvalidArgument for %j', (argv, message) => {
     let caught: unknown;
     try {

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { invalidArgument, loadConfig, oneOf, optionalStr, str, type ConfigOf, type Setting } from '@strata/kit';
+import { eventsConfigSpec, eventSinkLimits, type EventSinkLimits } from '@strata/events-nats';
 import type { Layout } from '@strata/snapshots';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -28,6 +29,7 @@ export const snapshotterSpec = {
   }),
   node: str('Name of this node in event sources (strata/snapshotter/<node>) and data.', { default: hostname(), env: 'STRATA_NODE' }),
   logLevel: oneOf('Least severe log level written to stderr.', LOG_LEVELS, { default: 'warn', env: 'STRATA_LOG_LEVEL' }),
+  ...eventsConfigSpec,
 };
 
 type Raw = ConfigOf<typeof snapshotterSpec>;
@@ -43,6 +45,8 @@ export interface SnapshotterConfig {
   driver?: Layout;
   layerStoreSocket: string;
   /** Empty: no events. */
+  /** Buffering and STRATA_EVENTS stream limits of the event sink. */
+  events: EventSinkLimits;
   natsUrl: string;
   node: string;
   logLevel: Raw['logLevel'];
@@ -67,6 +71,7 @@ export function loadSnapshotterConfig(argv: readonly string[], env: Readonly<Rec
     socket: join(runDir, 'snapshotter.sock'),
     ...(raw.driver === undefined ? {} : { driver: raw.driver }),
     layerStoreSocket: resolve(raw.layerStoreSocket ?? join(runDir, 'layer-store.sock')),
+    events: eventSinkLimits(raw),
     natsUrl: raw.natsUrl,
     node: raw.node,
     logLevel: raw.logLevel,

@@ -33,7 +33,7 @@ type ClosableSink = EventSink & { close(): Promise<void> };
 async function openEvents(config: SnapshotterConfig, logger: Logger): Promise<ClosableSink> {
   if (config.natsUrl === '') return { ...discardEvents, close: async () => undefined };
   const { createNatsEventSink } = await import('@strata/events-nats');
-  return createNatsEventSink({ servers: config.natsUrl, source: `strata/snapshotter/${config.node}`, logger: logger.child({ component: 'events' }) });
+  return createNatsEventSink({ ...config.events, servers: config.natsUrl, source: `strata/snapshotter/${config.node}`, logger: logger.child({ component: 'events' }) });
 }
 
 /** config.driver, or overlay when the kernel has overlayfs and native otherwise (logged). */

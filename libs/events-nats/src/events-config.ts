@@ -40,13 +40,17 @@ export const eventsConfigSpec = {
 /** The settings {@link eventsConfigSpec} yields. */
 export type EventsConfig = ConfigOf<typeof eventsConfigSpec>;
 
+/** The options of createNatsEventSink that {@link eventsConfigSpec} sets. */
+export type EventSinkLimits = Pick<
+  NatsEventSinkOptions,
+  'bufferSize' | 'streamMaxAgeSeconds' | 'streamMaxBytes' | 'streamMaxMsgs' | 'streamDuplicateWindowSeconds'
+>;
+
 /**
  * The options of createNatsEventSink that {@link eventsConfigSpec} sets; the
  * duplicate window is cut to a max age shorter than it.
  */
-export function eventSinkLimits(
-  config: EventsConfig,
-): Pick<NatsEventSinkOptions, 'bufferSize' | 'streamMaxAgeSeconds' | 'streamMaxBytes' | 'streamMaxMsgs' | 'streamDuplicateWindowSeconds'> {
+export function eventSinkLimits(config: EventsConfig): EventSinkLimits {
   const window =
     config.eventsMaxAgeSeconds > 0 ? Math.min(config.eventsDuplicateWindowSeconds, config.eventsMaxAgeSeconds) : config.eventsDuplicateWindowSeconds;
   return {
