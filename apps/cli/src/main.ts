@@ -6,7 +6,13 @@ let interrupts: AbortController | undefined;
 process.exitCode = await runCli(strata, process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
+  stdin: process.stdin,
+  stdoutBytes: process.stdout,
   env: process.env,
+  onSignal(signal, handler) {
+    process.on(signal, handler);
+    return () => process.off(signal, handler);
+  },
   interrupts() {
     if (!interrupts) {
       const controller = new AbortController();

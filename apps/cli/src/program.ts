@@ -1,5 +1,9 @@
+import { caCommands } from './commands/ca.js';
+import { containerCommands } from './commands/containers.js';
 import { contentCommands } from './commands/content.js';
 import { downCommand } from './commands/down.js';
+import { eventsCommand } from './commands/events.js';
+import { imageTransferCommands } from './commands/image-transfer.js';
 import { imageCommands } from './commands/images.js';
 import { upCommand } from './commands/up.js';
 import type { Program } from './framework/run-cli.js';
@@ -8,5 +12,5 @@ import type { Program } from './framework/run-cli.js';
 export const strata: Program = {
   name: 'strata',
   description: 'Strata runs containers from layered images across a fleet of Linux hosts.',
-  commands: [upCommand, downCommand, ...imageCommands, ...contentCommands],
+  commands: [upCommand, downCommand, ...imageCommands, ...imageTransferCommands, ...containerCommands, ...contentCommands, eventsCommand, ...caCommands],
 };

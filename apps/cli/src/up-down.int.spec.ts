@@ -59,15 +59,15 @@ afterAll(async () => {
 });
 
 describe('strata up and down', () => {
-  it('starts NATS, the layer-store, the registry-mirror and the snapshotter detached, refuses a second stack, and stops them', async () => {
+  it('starts NATS, the layer-store, the registry-mirror, the snapshotter and the node-agent detached, refuses a second stack, and stops them', async () => {
     const s = await stack('detached');
     const up = await strata('up', '-d', ...s.flags, '--format', 'json');
     const result = JSON.parse(up.out) as UpJson;
     for (const svc of result.services) pids.add(svc.pid);
     expect(up.code, up.proc.output()).toBe(0);
     expect(result.status).toBe('started');
-    expect(result.services.map((svc) => svc.name)).toEqual(['nats', 'layer-store', 'registry-mirror', 'snapshotter']);
-    const [nats, layerStore, mirror, snapshotter] = result.services;
+    expect(result.services.map((svc) => svc.name)).toEqual(['nats', 'layer-store', 'registry-mirror', 'snapshotter', 'node-agent']);
+    const [nats, layerStore, mirror, snapshotter, nodeAgent] = result.services;
     const socket = `${s.runDir}/layer-store.sock`;
     const mirrorSocket = `${s.runDir}/registry-mirror.sock`;
     const snapshotterSocket = `${s.runDir}/snapshotter.sock`;
@@ -78,6 +78,7 @@ describe('strata up and down', () => {
       { protocol: 'grpc', address: `unix:${mirrorSocket}` },
     ]);
     expect(snapshotter!.endpoints).toEqual([{ protocol: 'grpc', address: `unix:${snapshotterSocket}` }]);
+    expect(nodeAgent!.endpoints).toEqual([{ protocol: 'grpc', address: `unix:${s.runDir}/node-agent.sock` }]);
     expect(existsSync(`${s.stateDir}/logs/nats.log`)).toBe(true);
     expect(statSync(upStatePath(s.runDir)).mode & 0o777).toBe(0o600);
 
@@ -86,21 +87,23 @@ describe('strata up and down', () => {
     expect(isRunning(layerStore!.pid)).toBe(true);
     expect(isRunning(mirror!.pid)).toBe(true);
     expect(isRunning(snapshotter!.pid)).toBe(true);
+    expect(isRunning(nodeAgent!.pid)).toBe(true);
     await probeNats(`nats://127.0.0.1:${s.natsPort}`);
     expect(await checkHealth({ unixSocket: socket })).toBe('SERVING');
     expect(await checkHealth({ unixSocket: mirrorSocket })).toBe('SERVING');
     expect(await checkHealth({ unixSocket: snapshotterSocket }, 'strata.snapshots.v1.Snapshots')).toBe('SERVING');
+    expect(await checkHealth({ unixSocket: `${s.runDir}/node-agent.sock` }, 'strata.containers.v1.Containers')).toBe('SERVING');
     expect((await fetch(`http://127.0.0.1:${s.mirrorPort}/v2/`)).status).toBe(200);
 
     const again = await strata('up', '-d', ...s.flags);
     expect(again.code).toBe(0);
     expect(again.out).toMatch(/^Strata is already running \(started .*, recorded in .*\/up\.json\)\.\n/);
-    expect(readUpState(s.runDir)!.services.map((svc) => svc.pid)).toEqual([nats!.pid, layerStore!.pid, mirror!.pid, snapshotter!.pid]);
+    expect(readUpState(s.runDir)!.services.map((svc) => svc.pid)).toEqual([nats!.pid, layerStore!.pid, mirror!.pid, snapshotter!.pid, nodeAgent!.pid]);
 
     const down = await strata('down', '--run-dir', s.runDir);
     expect(down.code, down.proc.output()).toBe(0);
     expect(down.out).toBe(
-      `snapshotter (pid ${snapshotter!.pid}) stopped\nregistry-mirror (pid ${mirror!.pid}) stopped\nlayer-store (pid ${layerStore!.pid}) stopped\nnats (pid ${nats!.pid}) stopped\n`,
+      `node-agent (pid ${nodeAgent!.pid}) stopped\nsnapshotter (pid ${snapshotter!.pid}) stopped\nregistry-mirror (pid ${mirror!.pid}) stopped\nlayer-store (pid ${layerStore!.pid}) stopped\nnats (pid ${nats!.pid}) stopped\n`,
     );
     for (const svc of result.services) expect(isRunning(svc.pid)).toBe(false);
     expect(existsSync(upStatePath(s.runDir))).toBe(false);
@@ -123,7 +126,7 @@ describe('strata up and down', () => {
     );
     const services = readUpState(s.runDir)!.services;
     for (const svc of services) pids.add(svc.pid);
-    expect(services.map((svc) => svc.name)).toEqual(['nats', 'layer-store', 'registry-mirror', 'snapshotter']);
+    expect(services.map((svc) => svc.name)).toEqual(['nats', 'layer-store', 'registry-mirror', 'snapshotter', 'node-agent']);
     expect(proc.output()).toContain(`http://127.0.0.1:${s.mirrorPort}`);
 
     await proc.stop('SIGTERM', 20_000);
@@ -145,8 +148,8 @@ describe('strata up and down', () => {
       () => `strata up to start the stack:\n${proc.output()}`,
       30_000,
     );
-    const [nats, layerStore, mirror, snapshotter] = readUpState(s.runDir)!.services;
-    pids.add(nats!.pid).add(layerStore!.pid).add(mirror!.pid).add(snapshotter!.pid);
+    const [nats, layerStore, mirror, snapshotter, nodeAgent] = readUpState(s.runDir)!.services;
+    pids.add(nats!.pid).add(layerStore!.pid).add(mirror!.pid).add(snapshotter!.pid).add(nodeAgent!.pid);
 
     process.kill(nats!.pid, 'SIGKILL');
     expect(await proc.exited).toBe(1);
@@ -154,10 +157,11 @@ describe('strata up and down', () => {
     expect(isRunning(layerStore!.pid)).toBe(false);
     expect(isRunning(mirror!.pid)).toBe(false);
     expect(isRunning(snapshotter!.pid)).toBe(false);
+    expect(isRunning(nodeAgent!.pid)).toBe(false);
     expect(existsSync(upStatePath(s.runDir))).toBe(false);
   });
 
-  it.runIf(process.getuid?.() === 0)('leaves the snapshotter out, saying why, when not run as root', async () => {
+  it.runIf(process.getuid?.() === 0)('leaves the snapshotter and the node-agent out, saying why, when not run as root', async () => {
     const s = await stack('not-root');
     const home = tempDir('strata-up-nobody-');
     try {
@@ -170,8 +174,13 @@ describe('strata up and down', () => {
       expect(up.code, up.proc.output()).toBe(0);
       expect(result.services.map((svc) => svc.name)).toEqual(['nats', 'layer-store', 'registry-mirror']);
       const reason = 'it needs root (layers hold files of every owner, and mounts need it); run strata up as root to start it';
-      expect(result.skipped).toEqual([{ name: 'snapshotter', reason }]);
+      const agentReason = 'it needs root (containers need mounts, namespaces, cgroups and iptables); run strata up as root to start it';
+      expect(result.skipped).toEqual([
+        { name: 'snapshotter', reason },
+        { name: 'node-agent', reason: agentReason },
+      ]);
       expect(up.proc.output()).toContain(`skipping snapshotter: ${reason}\n`);
+      expect(up.proc.output()).toContain(`skipping node-agent: ${agentReason}\n`);
       const down = await asNobody('down', '--run-dir', `${home.path}/run`);
       expect(down.code, down.proc.output()).toBe(0);
       for (const svc of result.services) expect(isRunning(svc.pid)).toBe(false);

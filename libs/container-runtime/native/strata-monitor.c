@@ -855,6 +855,8 @@ int main(int argc, char **argv) {
       if (errno == EINTR) continue;
       fail("poll: %s", strerror(errno));
     }
+    /* Clients first: one that connected before this output arrived gets it. */
+    if (li >= 0 && (pfd[li].revents & POLLIN)) accept_client(listen_fd);
     if (pfd[0].revents) {
       struct signalfd_siginfo si;
       while (read(sigfd, &si, sizeof si) > 0) {
@@ -887,7 +889,6 @@ int main(int argc, char **argv) {
       else if (!bad && (ev & (POLLHUP | POLLERR))) bad = 1;
       if (bad) client_close(k);
     }
-    if (li >= 0 && (pfd[li].revents & POLLIN)) accept_client(listen_fd);
   }
 
   stream_flush(&s_out);

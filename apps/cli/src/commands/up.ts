@@ -39,14 +39,15 @@ function servicesJson(records: readonly ServiceRecord[]) {
 /** `strata up`: starts the local stack and prints its endpoints. */
 export const upCommand = defineCommand({
   name: 'up',
-  summary: 'Start the local stack: NATS, the layer-store, the registry-mirror and the snapshotter',
+  summary: 'Start the local stack: NATS, the layer-store, the registry-mirror, the snapshotter and the node-agent',
   description: [
     'Start the local stack: NATS with JetStream on 127.0.0.1, then the layer-store',
     'serving gRPC on a unix socket in the run dir, then the registry-mirror serving',
     'the OCI Distribution API on http://127.0.0.1:5050 (--mirror-port) and gRPC on',
     'a unix socket in the run dir, then the snapshotter (this host\'s unpacked layers,',
-    'gRPC on a unix socket in the run dir; it needs root and is skipped, saying so,',
-    'for other users). Each service logs to <state-dir>/logs/<service>.log.',
+    'gRPC on a unix socket in the run dir) and the node-agent (this host\'s containers,',
+    'gRPC on a unix socket in the run dir); these two need root and are skipped, saying',
+    'so, for other users. Each service logs to <state-dir>/logs/<service>.log.',
     'Without --detach it stays in the foreground and stops the stack on Ctrl-C;',
     'with it, `strata down` stops the stack.',
   ].join('\n'),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ellipsis, humanDuration, humanSize, rfc3339, shortId, timeAgo } from './human-units.js';
+import { binarySize, ellipsis, humanDuration, humanSize, rfc3339, shortId, timeAgo } from './human-units.js';
 
 describe('humanSize', () => {
   it.each([
@@ -20,6 +20,19 @@ describe('humanSize', () => {
   ])('%d bytes is %s', (bytes, text) => expect(humanSize(bytes)).toBe(text));
 
   it('takes the number of significant digits', () => expect(humanSize(3_376_000, 4)).toBe('3.376MB'));
+});
+
+describe('binarySize', () => {
+  it.each([
+    [0, '0B'],
+    [1023, '1023B'],
+    [1024, '1KiB'],
+    [1_572_864, '1.5MiB'],
+    [2_087_354_106, '1.944GiB'],
+    [67_108_864, '64MiB'],
+    [1_048_575, '1024KiB'],
+    [-1, '0B'],
+  ])('%d bytes is %s', (bytes, text) => expect(binarySize(bytes)).toBe(text));
 });
 
 describe('humanDuration', () => {

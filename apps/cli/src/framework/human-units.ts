@@ -20,6 +20,22 @@ export function humanSize(bytes: number, precision = 3): string {
   }
 }
 
+const BINARY_UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB', 'EiB', 'ZiB', 'YiB'] as const;
+
+/**
+ * Bytes in powers of 1024 as `docker stats` shows memory (go-units'
+ * BytesSize, `%.4g`): `0B`, `1023B`, `1.5MiB`, `1.944GiB`.
+ */
+export function binarySize(bytes: number): string {
+  let size = Math.max(0, bytes);
+  let unit = 0;
+  while (size >= 1024 && unit < BINARY_UNITS.length - 1) {
+    size /= 1024;
+    unit++;
+  }
+  return `${Number(size.toPrecision(4))}${BINARY_UNITS[unit]}`;
+}
+
 /**
  * A duration as Docker says it (go-units' HumanDuration): `Less than a
  * second`, `5 seconds`, `About a minute`, `3 minutes`, `About an hour`,

@@ -62,7 +62,7 @@ function findCommand(program: Program, argv: readonly string[]): { command: Comm
  * Runs the command argv names and resolves with the process exit code. It
  * never throws: a UsageError is printed as `<program>: <message>` plus a
  * pointer to `--help`, exit code 2; any other error as `<program>: <message>`,
- * exit code 1 (a non-Strata error is unexpected, so its stack goes along
+ * exit code 1; or the codes the command's exitCodes give (a non-Strata error is unexpected, so its stack goes along
  * when STRATA_DEBUG is set).
  */
 export async function runCli(program: Program, argv: readonly string[], io: CliIo): Promise<number> {
@@ -107,11 +107,11 @@ export async function runCli(program: Program, argv: readonly string[], io: CliI
     if (isUsageError(err)) {
       const helpFor = command ? `${program.name} ${command.name} --help` : `${program.name} --help`;
       io.stderr.write(`${program.name}: ${err.message}; see '${helpFor}'\n`);
-      return EXIT_USAGE;
+      return command?.exitCodes?.usage ?? EXIT_USAGE;
     }
     const message = err instanceof Error ? err.message : String(err);
     io.stderr.write(`${program.name}: ${message}\n`);
     if (!isStrataError(err) && err instanceof Error && io.env.STRATA_DEBUG) io.stderr.write(`${err.stack ?? ''}\n`);
-    return EXIT_FAILURE;
+    return command?.exitCodes?.failure?.(err) ?? EXIT_FAILURE;
   }
 }

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { rootRequired, snapshotterService, stackServices } from './services.js';
+import { nodeAgentService, rootRequired, snapshotterService, stackServices } from './services.js';
 
 describe('the services of the local stack', () => {
-  it('start the snapshotter after the layer-store', () => {
+  it('start the snapshotter after the layer-store, and the node-agent after the snapshotter', () => {
     const names = stackServices.map((s) => s.name);
-    expect(names).toEqual(['nats', 'layer-store', 'registry-mirror', 'snapshotter']);
+    expect(names).toEqual(['nats', 'layer-store', 'registry-mirror', 'snapshotter', 'node-agent']);
     expect(names.indexOf('snapshotter')).toBeGreaterThan(names.indexOf('layer-store'));
+    expect(names.indexOf('node-agent')).toBeGreaterThan(names.indexOf('snapshotter'));
   });
 
   it.each([
@@ -21,6 +22,14 @@ describe('the services of the local stack', () => {
       process.getuid?.() === 0
         ? undefined
         : 'it needs root (layers hold files of every owner, and mounts need it); run strata up as root to start it',
+    );
+  });
+
+  it('leave the node-agent out only for users other than root', () => {
+    expect(nodeAgentService.unsupported?.()).toBe(
+      process.getuid?.() === 0
+        ? undefined
+        : 'it needs root (containers need mounts, namespaces, cgroups and iptables); run strata up as root to start it',
     );
   });
 });

@@ -100,6 +100,11 @@ export const registryMirrorService: ServiceSpec = {
         ctx.natsUrl,
         '--listen',
         `127.0.0.1:${ctx.mirrorPort}`,
+        // The layer-store runs on this host: blob bytes take its data socket, and committed blobs are read from its files.
+        '--layer-store-data-socket',
+        join(ctx.runDir, 'layer-store.data.sock'),
+        '--layer-store-root',
+        join(ctx.stateDir, 'layer-store'),
       ],
     };
   },
@@ -147,7 +152,32 @@ export const snapshotterService: ServiceSpec = {
 };
 
 /**
- * The services of the local stack in start order (each may use those before
- * it); `strata down` stops them in reverse. The node-agent joins this list.
+ * The node-agent: this host's containers (runc under a per-container
+ * monitor, rootfs from the snapshotter, images from the registry-mirror,
+ * bridge network and cgroups), gRPC Containers on `<runDir>/node-agent.sock`,
+ * container events and node heartbeats to NATS. Needs root, so it is left
+ * out for other users, like the snapshotter it depends on. Its containers
+ * keep running when it stops.
  */
-export const stackServices: readonly ServiceSpec[] = [natsService, layerStoreService, registryMirrorService, snapshotterService];
+export const nodeAgentService: ServiceSpec = {
+  name: 'node-agent',
+  command: (ctx) => {
+    const bin = join(ctx.repoRoot, 'apps/node-agent/bin/node-agent.mjs');
+    if (!existsSync(bin)) throw failedPrecondition(`cannot start node-agent: ${bin} is missing`);
+    return {
+      command: process.execPath,
+      args: [bin, '--state-dir', ctx.stateDir, '--run-dir', ctx.runDir, '--nats-url', ctx.natsUrl],
+    };
+  },
+  endpoints: (ctx) => [{ protocol: 'grpc', address: `unix:${serviceSocket(ctx, 'node-agent')}` }],
+  conflict: (ctx) => socketConflict(ctx, 'node-agent'),
+  unsupported: () => rootRequired(process.getuid?.(), 'containers need mounts, namespaces, cgroups and iptables'),
+  probe: (ctx) => grpcServing(serviceSocket(ctx, 'node-agent')),
+  readyTimeoutMs: 30_000,
+};
+
+/**
+ * The services of the local stack in start order (each may use those before
+ * it); `strata down` stops them in reverse.
+ */
+export const stackServices: readonly ServiceSpec[] = [natsService, layerStoreService, registryMirrorService, snapshotterService, nodeAgentService];

@@ -1,1 +1,1 @@
-export {};
+export * from './record-fixture.js';

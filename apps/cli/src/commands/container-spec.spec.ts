@@ -1,0 +1,139 @@
+import { NetworkMode, Protocol } from '@strata/api/containers/v1';
+import { errorKind } from '@strata/kit';
+import { describe, expect, it } from 'vitest';
+import { buildContainerSpec, toPortMapping, toResources, type SpecFlagValues } from './container-spec.js';
+
+const base: SpecFlagValues = { interactive: false, tty: false, rm: false, env: [], publish: [], network: 'bridge', label: [] };
+
+const fails = (fn: () => unknown): { kind: string; message: string } => {
+  try {
+    fn();
+  } catch (err) {
+    return { kind: errorKind(err), message: (err as Error).message };
+  }
+  throw new Error('expected an error');
+};
+
+describe('toPortMapping', () => {
+  it.each([
+    ['80', { hostIp: '0.0.0.0', hostPort: 0, containerPort: 80, protocol: Protocol.PROTOCOL_TCP }],
+    ['8080:80', { hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, protocol: Protocol.PROTOCOL_TCP }],
+    ['0:80', { hostIp: '0.0.0.0', hostPort: 0, containerPort: 80, protocol: Protocol.PROTOCOL_TCP }],
+    ['127.0.0.1:5353:53/udp', { hostIp: '127.0.0.1', hostPort: 5353, containerPort: 53, protocol: Protocol.PROTOCOL_UDP }],
+    ['127.0.0.1::53', { hostIp: '127.0.0.1', hostPort: 0, containerPort: 53, protocol: Protocol.PROTOCOL_TCP }],
+  ])('%s', (text, mapping) => expect(toPortMapping(text)).toEqual(mapping));
+
+  it.each([
+    ['99999:80', 'invalid port mapping "99999:80": host port "99999" is not a port number (1-65535, or 0 to pick one)'],
+    ['80:0', 'invalid port mapping "80:0": container port "0" is not a port number (1-65535)'],
+    ['80/sctp', 'invalid port mapping "80/sctp": protocol must be tcp or udp, not "sctp"'],
+  ])('%s is refused', (text, message) => expect(fails(() => toPortMapping(text))).toEqual({ kind: 'InvalidArgument', message }));
+});
+
+describe('toResources', () => {
+  it('is undefined without limits', () => expect(toResources({})).toBeUndefined());
+
+  it.each([
+    [{ memory: '64m' }, { memoryBytes: 64 * 1024 * 1024, cpus: 0, pidsLimit: 0 }],
+    [{ cpus: 0.5, pidsLimit: 100 }, { memoryBytes: 0, cpus: 0.5, pidsLimit: 100 }],
+    [{ memory: '1g', cpus: 2, pidsLimit: -1 }, { memoryBytes: 1024 ** 3, cpus: 2, pidsLimit: -1 }],
+  ])('%j', (flags, resources) => expect(toResources(flags)).toEqual(resources));
+
+  it.each([
+    [{ memory: '12x' }, 'invalid memory size "12x": expected a number with an optional unit b, k, m, g or t, like 64m'],
+    [{ memory: '1m' }, 'invalid memory limit 1048576: the minimum is 6 MiB (6291456 bytes)'],
+    [{ cpus: 0.001 }, 'invalid cpus 0.001: the smallest limit is 0.01 CPUs'],
+  ])('%j is refused', (flags, message) => expect(fails(() => toResources(flags))).toEqual({ kind: 'InvalidArgument', message }));
+});
+
+describe('buildContainerSpec', () => {
+  it('maps the defaults to an empty spec on the image', () => {
+    expect(buildContainerSpec({ image: 'busybox', command: [], flags: base, envFiles: [], env: {} })).toEqual({
+      image: 'busybox',
+      name: '',
+      cmd: [],
+      entrypoint: [],
+      entrypointSet: false,
+      env: [],
+      workingDir: '',
+      user: '',
+      tty: false,
+      openStdin: false,
+      hostname: '',
+      ports: [],
+      networkMode: NetworkMode.NETWORK_MODE_BRIDGE,
+      autoRemove: false,
+      labels: {},
+      stopSignal: '',
+      stopTimeoutSeconds: 0,
+      platform: '',
+      userNamespace: false,
+    });
+  });
+
+  it('maps every flag', () => {
+    const spec = buildContainerSpec({
+      image: 'busybox:1.36',
+      command: ['sh', '-c', 'echo hi'],
+      flags: {
+        ...base,
+        interactive: true,
+        tty: true,
+        rm: true,
+        name: 'web',
+        env: ['B=from-flag', 'HOME'],
+        workdir: '/tmp',
+        user: '1000:1000',
+        publish: ['8080:80'],
+        hostname: 'box',
+        entrypoint: '/bin/sh',
+        label: ['team=a'],
+        stopSignal: 'SIGQUIT',
+        stopTimeout: 3,
+        platform: 'linux/arm64',
+        memory: '64m',
+        cpus: 0.5,
+        pidsLimit: 50,
+      },
+      envFiles: [{ path: 'a.env', text: 'A=1\nB=from-file\n' }],
+      env: { HOME: '/root' },
+    });
+    expect(spec).toEqual({
+      image: 'busybox:1.36',
+      name: 'web',
+      cmd: ['sh', '-c', 'echo hi'],
+      entrypoint: ['/bin/sh'],
+      entrypointSet: true,
+      env: ['A=1', 'B=from-file', 'B=from-flag', 'HOME=/root'],
+      workingDir: '/tmp',
+      user: '1000:1000',
+      tty: true,
+      openStdin: true,
+      hostname: 'box',
+      ports: [{ hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, protocol: Protocol.PROTOCOL_TCP }],
+      networkMode: NetworkMode.NETWORK_MODE_BRIDGE,
+      resources: { memoryBytes: 64 * 1024 * 1024, cpus: 0.5, pidsLimit: 50 },
+      autoRemove: true,
+      labels: { team: 'a' },
+      stopSignal: 'SIGQUIT',
+      stopTimeoutSeconds: 3,
+      platform: 'linux/arm64',
+      userNamespace: false,
+    });
+  });
+
+  it('clears the entrypoint with an empty --entrypoint', () => {
+    const spec = buildContainerSpec({ image: 'x', command: [], flags: { ...base, entrypoint: '' }, envFiles: [], env: {} });
+    expect([spec.entrypoint, spec.entrypointSet]).toEqual([[], true]);
+  });
+
+  it.each([
+    [{ publish: ['80'], network: 'host' as const }, 'published ports (-p) need the bridge network, not --network host'],
+    [{ platform: 'linux/' }, 'invalid platform "linux/": expected os[/arch[/variant]], e.g. linux/arm64'],
+    [{ env: ['=1'] }, 'invalid environment variable: =1'],
+  ])('%j is refused', (flags, message) => {
+    const failure = fails(() => buildContainerSpec({ image: 'x', command: [], flags: { ...base, ...flags }, envFiles: [], env: {} }));
+    expect(failure.kind).toBe('InvalidArgument');
+    expect(failure.message).toBe(message);
+  });
+});

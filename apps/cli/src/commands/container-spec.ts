@@ -1,0 +1,118 @@
+import { NetworkMode, Protocol, type ContainerSpec, type PortMapping, type Resources } from '@strata/api/containers/v1';
+import { parseMemory, validateLimits } from '@strata/cgroups';
+import { parsePortMapping } from '@strata/container-network';
+import { invalidArgument } from '@strata/kit';
+import { parsePlatform } from '@strata/oci';
+import { parseEnvEntry, parseEnvFile, parseLabels } from './container-options.js';
+
+/** The resource flags as the command line gave them (`--memory` as written, the others parsed). */
+export interface ResourceFlagValues {
+  memory?: string | undefined;
+  cpus?: number | undefined;
+  pidsLimit?: number | undefined;
+}
+
+/** The flags of `run`/`create` that make up a spec, as the command line gave them. */
+export interface SpecFlagValues extends ResourceFlagValues {
+  interactive: boolean;
+  tty: boolean;
+  rm: boolean;
+  name?: string | undefined;
+  env: string[];
+  workdir?: string | undefined;
+  user?: string | undefined;
+  publish: string[];
+  network: 'bridge' | 'none' | 'host';
+  hostname?: string | undefined;
+  entrypoint?: string | undefined;
+  label: string[];
+  stopSignal?: string | undefined;
+  stopTimeout?: number | undefined;
+  platform?: string | undefined;
+}
+
+/** What {@link buildContainerSpec} makes a spec of. */
+export interface SpecInput {
+  /** The image as the user wrote it. */
+  image: string;
+  /** CMD… after the image; empty for the image's. */
+  command: readonly string[];
+  flags: SpecFlagValues;
+  /** The `--env-file` files' names and contents, in flag order. */
+  envFiles: ReadonlyArray<{ path: string; text: string }>;
+  /** The CLI's environment, for bare `-e KEY`. */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+/** A `-p` value as the API's PortMapping; InvalidArgument (from the network rules) when malformed. */
+export function toPortMapping(text: string): PortMapping {
+  const p = parsePortMapping(text);
+  return {
+    hostIp: p.hostIp,
+    hostPort: p.hostPort,
+    containerPort: p.containerPort,
+    protocol: p.protocol === 'udp' ? Protocol.PROTOCOL_UDP : Protocol.PROTOCOL_TCP,
+  };
+}
+
+/**
+ * The API's Resources of the resource flags, checked with the cgroup rules
+ * (memory as Docker writes it and at least 6 MiB, cpus at least 0.01; the
+ * node checks its own CPU count); undefined when none is given. Raises
+ * InvalidArgument naming the value.
+ */
+export function toResources(flags: ResourceFlagValues): Resources | undefined {
+  const { memory, cpus, pidsLimit } = flags;
+  if (memory === undefined && cpus === undefined && pidsLimit === undefined) return undefined;
+  const memoryBytes = memory === undefined ? undefined : parseMemory(memory);
+  validateLimits(
+    { ...(memoryBytes === undefined ? {} : { memoryBytes }), ...(cpus === undefined ? {} : { cpus }) },
+    Number.POSITIVE_INFINITY,
+  );
+  return { memoryBytes: memoryBytes ?? 0, cpus: cpus ?? 0, pidsLimit: pidsLimit ?? 0 };
+}
+
+const NETWORK_MODES = { bridge: NetworkMode.NETWORK_MODE_BRIDGE, none: NetworkMode.NETWORK_MODE_NONE, host: NetworkMode.NETWORK_MODE_HOST };
+
+/**
+ * The ContainerSpec that `run`/`create` asks the node-agent for, from the
+ * command line: env files first then `-e` (later wins, as in Docker),
+ * `--entrypoint ""` clearing the image's entrypoint, `-p` parsed, limits
+ * checked, `--platform` parsed. Raises InvalidArgument for the first bad
+ * value, before anything is sent; `-p` with `--network host|none` too.
+ */
+export function buildContainerSpec(input: SpecInput): ContainerSpec {
+  const { flags: f } = input;
+  const env = [
+    ...input.envFiles.flatMap((file) => parseEnvFile(file.text, file.path, input.env)),
+    ...f.env.map((entry) => parseEnvEntry(entry, input.env)),
+  ];
+  const ports = f.publish.map(toPortMapping);
+  if (ports.length > 0 && f.network !== 'bridge') {
+    throw invalidArgument(`published ports (-p) need the bridge network, not --network ${f.network}`);
+  }
+  if (f.platform !== undefined) parsePlatform(f.platform);
+  const resources = toResources(f);
+  return {
+    image: input.image,
+    name: f.name ?? '',
+    cmd: [...input.command],
+    entrypoint: f.entrypoint === undefined || f.entrypoint === '' ? [] : [f.entrypoint],
+    entrypointSet: f.entrypoint !== undefined,
+    env,
+    workingDir: f.workdir ?? '',
+    user: f.user ?? '',
+    tty: f.tty,
+    openStdin: f.interactive,
+    hostname: f.hostname ?? '',
+    ports,
+    networkMode: NETWORK_MODES[f.network],
+    ...(resources === undefined ? {} : { resources }),
+    autoRemove: f.rm,
+    labels: parseLabels(f.label),
+    stopSignal: f.stopSignal ?? '',
+    stopTimeoutSeconds: f.stopTimeout ?? 0,
+    platform: f.platform ?? '',
+    userNamespace: false,
+  };
+}

@@ -1,0 +1,310 @@
+import { ContainerStatus, NetworkMode, Protocol, type Container, type ContainerState, type PortMapping } from '@strata/api/containers/v1';
+import type { ContainerConfig } from '@strata/api/images/v1';
+import { describe, expect, it } from 'vitest';
+import { formatTable } from '../framework/table.js';
+import {
+  PS_HEADERS,
+  STATS_HEADERS,
+  commandText,
+  inspectView,
+  portsText,
+  psCells,
+  psRows,
+  stateName,
+  statsCells,
+  statsRows,
+  statusText,
+} from './container-views.js';
+
+const now = new Date('2026-01-01T12:00:00Z');
+const ago = (ms: number) => new Date(now.getTime() - ms);
+const ID = 'a'.repeat(20) + 'b'.repeat(44);
+const TCP = Protocol.PROTOCOL_TCP;
+const UDP = Protocol.PROTOCOL_UDP;
+const port = (hostPort: number, containerPort: number, protocol = TCP, hostIp = '0.0.0.0'): PortMapping => ({
+  hostIp,
+  hostPort,
+  containerPort,
+  protocol,
+});
+const state = (s: Partial<ContainerState>): ContainerState => ({
+  status: ContainerStatus.CONTAINER_STATUS_CREATED,
+  pid: 0,
+  exitCode: 0,
+  oomKilled: false,
+  error: '',
+  ...s,
+});
+
+describe('statusText', () => {
+  it.each([
+    ['created', state({}), 'Created'],
+    ['running', state({ status: ContainerStatus.CONTAINER_STATUS_RUNNING, startedAt: ago(3_000) }), 'Up 3 seconds'],
+    ['just started', state({ status: ContainerStatus.CONTAINER_STATUS_RUNNING, startedAt: ago(10) }), 'Up Less than a second'],
+    ['paused', state({ status: ContainerStatus.CONTAINER_STATUS_PAUSED, startedAt: ago(120_000) }), 'Up 2 minutes (Paused)'],
+    [
+      'exited',
+      state({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 0, startedAt: ago(200_000), finishedAt: ago(125_000) }),
+      'Exited (0) 2 minutes ago',
+    ],
+    [
+      'killed',
+      state({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 137, startedAt: ago(9_000), finishedAt: ago(5_000) }),
+      'Exited (137) 5 seconds ago',
+    ],
+    ['exited, never started', state({ status: ContainerStatus.CONTAINER_STATUS_EXITED }), 'Created'],
+    ['removing', state({ status: ContainerStatus.CONTAINER_STATUS_REMOVING }), 'Removal In Progress'],
+    ['dead', state({ status: ContainerStatus.CONTAINER_STATUS_DEAD }), 'Dead'],
+    ['no state', undefined, 'Created'],
+  ])('%s: %s', (_what, s, text) => expect(statusText(s, now)).toBe(text));
+});
+
+describe('stateName', () => {
+  it.each([
+    [ContainerStatus.CONTAINER_STATUS_CREATED, 'created'],
+    [ContainerStatus.CONTAINER_STATUS_RUNNING, 'running'],
+    [ContainerStatus.CONTAINER_STATUS_EXITED, 'exited'],
+    [ContainerStatus.CONTAINER_STATUS_DEAD, 'dead'],
+    [undefined, 'unknown'],
+  ])('%s is %s', (status, name) => expect(stateName(status)).toBe(name));
+});
+
+describe('portsText', () => {
+  it.each([
+    ['none', [], ''],
+    ['one mapping', [port(8080, 80)], '0.0.0.0:8080->80/tcp'],
+    ['empty host ip', [port(8080, 80, TCP, '')], '0.0.0.0:8080->80/tcp'],
+    ['udp on an address', [port(5353, 53, UDP, '127.0.0.1')], '127.0.0.1:5353->53/udp'],
+    ['sorted by container port', [port(9000, 443), port(8080, 80)], '0.0.0.0:8080->80/tcp, 0.0.0.0:9000->443/tcp'],
+    ['same ports folded into a range', [port(8001, 8001), port(8000, 8000), port(8002, 8002)], '0.0.0.0:8000-8002->8000-8002/tcp'],
+    ['ranges split by a gap', [port(80, 80), port(82, 82)], '0.0.0.0:80->80/tcp, 0.0.0.0:82->82/tcp'],
+    ['same ports before mappings', [port(8080, 80), port(53, 53, UDP)], '0.0.0.0:53->53/udp, 0.0.0.0:8080->80/tcp'],
+    ['IPv6 in brackets', [port(8080, 80, TCP, '::')], '[::]:8080->80/tcp'],
+  ])('%s', (_what, ports, text) => expect(portsText(ports)).toBe(text));
+});
+
+describe('commandText', () => {
+  it.each([
+    [['echo', 'hi'], false, '"echo hi"'],
+    [['sh', '-c', 'echo "a b"'], true, '"sh -c echo \\"a b\\""'],
+    [['httpd', '-f', '-p', '80', '-h', '/www'], false, '"httpd -f -p 80 -h /…"'],
+    [['httpd', '-f', '-p', '80', '-h', '/www'], true, '"httpd -f -p 80 -h /www"'],
+    [[], false, '""'],
+  ])('%j (noTrunc %s) is %s', (command, noTrunc, text) => expect(commandText(command, noTrunc)).toBe(text));
+});
+
+const container = (c: Partial<Container> = {}): Container => ({
+  id: ID,
+  name: 'web',
+  image: 'busybox:1.36',
+  imageId: 'sha256:' + 'c'.repeat(64),
+  created: ago(120_000),
+  command: ['httpd', '-f', '-p', '80'],
+  node: 'node-1',
+  logPath: '/var/lib/strata/containers/x/log.json',
+  snapshotKey: 'k',
+  restartCount: 0,
+  state: state({ status: ContainerStatus.CONTAINER_STATUS_RUNNING, pid: 42, startedAt: ago(3_000) }),
+  network: { mode: NetworkMode.NETWORK_MODE_BRIDGE, ipAddress: '10.88.0.2', gateway: '10.88.0.1', prefixLength: 16, ports: [port(8080, 80)] },
+  spec: {
+    image: 'busybox:1.36',
+    name: 'web',
+    cmd: ['httpd', '-f', '-p', '80'],
+    entrypoint: [],
+    entrypointSet: false,
+    env: ['A=1'],
+    workingDir: '',
+    user: '',
+    tty: false,
+    openStdin: false,
+    hostname: '',
+    ports: [port(8080, 80, TCP, '')],
+    networkMode: NetworkMode.NETWORK_MODE_BRIDGE,
+    resources: { memoryBytes: 64 * 1024 * 1024, cpus: 0.5, pidsLimit: 100 },
+    autoRemove: false,
+    labels: { team: 'a' },
+    stopSignal: '',
+    stopTimeoutSeconds: 0,
+    platform: '',
+    userNamespace: false,
+  },
+  ...c,
+});
+
+describe('psRows', () => {
+  it('renders docker ps rows', () => {
+    const rows = psRows([container()], { now });
+    expect(rows).toEqual([
+      {
+        ID: 'aaaaaaaaaaaa',
+        Image: 'busybox:1.36',
+        Command: '"httpd -f -p 80"',
+        CreatedAt: '2026-01-01T11:58:00Z',
+        RunningFor: '2 minutes ago',
+        Ports: '0.0.0.0:8080->80/tcp',
+        State: 'running',
+        Status: 'Up 3 seconds',
+        Names: 'web',
+        Labels: 'team=a',
+        Networks: 'bridge',
+      },
+    ]);
+    expect(formatTable(PS_HEADERS, rows.map(psCells))).toBe(
+      'CONTAINER ID  IMAGE         COMMAND           CREATED        STATUS        PORTS                 NAMES\n' +
+        'aaaaaaaaaaaa  busybox:1.36  "httpd -f -p 80"  2 minutes ago  Up 3 seconds  0.0.0.0:8080->80/tcp  web\n',
+    );
+  });
+
+  it('keeps whole ids and commands with noTrunc', () => {
+    const [row] = psRows([container({ command: ['sh', '-c', 'sleep 1000 && echo done'] })], { now, noTrunc: true });
+    expect([row!.ID, row!.Command]).toEqual([ID, '"sh -c sleep 1000 && echo done"']);
+  });
+});
+
+describe('inspectView', () => {
+  it('is shaped like docker inspect', () => {
+    expect(inspectView(container())).toEqual({
+      Id: ID,
+      Created: '2026-01-01T11:58:00Z',
+      Path: 'httpd',
+      Args: ['-f', '-p', '80'],
+      State: {
+        Status: 'running',
+        Running: true,
+        Paused: false,
+        Restarting: false,
+        OOMKilled: false,
+        Dead: false,
+        Pid: 42,
+        ExitCode: 0,
+        Error: '',
+        StartedAt: '2026-01-01T11:59:57Z',
+        FinishedAt: '0001-01-01T00:00:00Z',
+      },
+      Image: 'sha256:' + 'c'.repeat(64),
+      LogPath: '/var/lib/strata/containers/x/log.json',
+      Name: '/web',
+      RestartCount: 0,
+      Node: 'node-1',
+      Platform: 'linux',
+      HostConfig: {
+        NetworkMode: 'bridge',
+        PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }] },
+        AutoRemove: false,
+        Memory: 67108864,
+        NanoCpus: 500000000,
+        PidsLimit: 100,
+      },
+      Config: {
+        Hostname: 'aaaaaaaaaaaa',
+        Domainname: '',
+        User: '',
+        Tty: false,
+        OpenStdin: false,
+        StdinOnce: false,
+        ExposedPorts: { '80/tcp': {} },
+        Env: ['A=1'],
+        Cmd: ['httpd', '-f', '-p', '80'],
+        Image: 'busybox:1.36',
+        WorkingDir: '',
+        Entrypoint: null,
+        Labels: { team: 'a' },
+      },
+      NetworkSettings: {
+        IPAddress: '10.88.0.2',
+        Gateway: '10.88.0.1',
+        IPPrefixLen: 16,
+        Ports: { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }] },
+      },
+    });
+  });
+
+  it("merges the image's config as Docker records it at create", () => {
+    const image: ContainerConfig = {
+      user: 'www',
+      exposedPorts: ['80/tcp', '443/tcp'],
+      env: ['PATH=/bin', 'A=0', 'DROP=1'],
+      entrypoint: ['/entry'],
+      cmd: ['serve'],
+      volumes: [],
+      workingDir: '/srv',
+      labels: { from: 'image', team: 'img' },
+      stopSignal: 'SIGQUIT',
+      argsEscaped: false,
+      onBuild: [],
+      shell: [],
+    };
+    const c = container();
+    const view = inspectView({ ...c, spec: { ...c.spec!, cmd: [], env: ['A=1', 'DROP'] } }, image) as {
+      Config: Record<string, unknown>;
+      NetworkSettings: { Ports: unknown };
+    };
+    expect(view.Config).toMatchObject({
+      User: 'www',
+      Env: ['PATH=/bin', 'A=1'],
+      Cmd: ['serve'],
+      Entrypoint: ['/entry'],
+      WorkingDir: '/srv',
+      Labels: { from: 'image', team: 'a' },
+      ExposedPorts: { '80/tcp': {}, '443/tcp': {} },
+      StopSignal: 'SIGQUIT',
+    });
+    expect(view.NetworkSettings.Ports).toEqual({ '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }], '443/tcp': null });
+  });
+
+  it('clears Cmd and replaces Entrypoint when the entrypoint is set', () => {
+    const c = container();
+    const view = inspectView({ ...c, spec: { ...c.spec!, cmd: [], entrypoint: ['sh'], entrypointSet: true } }, {
+      user: '',
+      exposedPorts: [],
+      env: [],
+      entrypoint: ['/entry'],
+      cmd: ['serve'],
+      volumes: [],
+      workingDir: '',
+      labels: {},
+      stopSignal: '',
+      argsEscaped: false,
+      onBuild: [],
+      shell: [],
+    }) as { Config: Record<string, unknown> };
+    expect([view.Config['Cmd'], view.Config['Entrypoint']]).toEqual([null, ['sh']]);
+  });
+
+  it('shows an exited, OOM-killed container', () => {
+    const view = inspectView(
+      container({
+        state: state({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 137, oomKilled: true, startedAt: ago(5000), finishedAt: ago(1000) }),
+        spec: undefined,
+        network: undefined,
+      }),
+    ) as { State: Record<string, unknown>; HostConfig: Record<string, unknown> };
+    expect(view.State).toMatchObject({ Status: 'exited', Running: false, OOMKilled: true, ExitCode: 137, FinishedAt: '2026-01-01T11:59:59Z' });
+    expect(view.HostConfig).toEqual({ NetworkMode: 'bridge', PortBindings: {}, AutoRemove: false, Memory: 0, NanoCpus: 0, PidsLimit: null });
+  });
+});
+
+describe('statsRows', () => {
+  it('renders docker stats rows', () => {
+    const rows = statsRows([
+      {
+        id: ID,
+        name: 'web',
+        cpuPercent: 12.345,
+        cpuUsageNanos: 1,
+        memoryUsageBytes: 1_572_864,
+        memoryLimitBytes: 64 * 1024 * 1024,
+        pidsCurrent: 3,
+        pidsLimit: 100,
+      },
+      { id: ID, name: 'idle', cpuPercent: 0, cpuUsageNanos: 0, memoryUsageBytes: 0, memoryLimitBytes: 0, pidsCurrent: 0, pidsLimit: -1 },
+    ]);
+    expect(rows).toEqual([
+      { ID: 'aaaaaaaaaaaa', Name: 'web', CPUPerc: '12.35%', MemUsage: '1.5MiB / 64MiB', MemPerc: '2.34%', PIDs: '3' },
+      { ID: 'aaaaaaaaaaaa', Name: 'idle', CPUPerc: '0.00%', MemUsage: '0B / 0B', MemPerc: '0.00%', PIDs: '0' },
+    ]);
+    expect(formatTable(STATS_HEADERS, rows.slice(0, 1).map(statsCells))).toBe(
+      'CONTAINER ID  NAME  CPU %   MEM USAGE / LIMIT  MEM %  PIDS\n' + 'aaaaaaaaaaaa  web   12.35%  1.5MiB / 64MiB     2.34%  3\n',
+    );
+  });
+});

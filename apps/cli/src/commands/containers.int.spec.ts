@@ -1,0 +1,372 @@
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+// The node-agent's reusable test stack lives in its app, beside startNodeAgent which it starts.
+// eslint-disable-next-line @nx/enforce-module-boundaries
+import { startTestStack, type TestStack } from '@strata/app-node-agent/testing';
+import { startProcess, waitFor, type TestProcess } from '@strata/kit/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CliIo } from '../framework/command.js';
+import { runCli } from '../framework/run-cli.js';
+import { strata } from '../program.js';
+
+const strataBin = fileURLToPath(new URL('../../bin/strata.mjs', import.meta.url));
+
+let stack: TestStack;
+// Every CLI process started here, stopped by pid in afterAll whatever happened.
+const processes: TestProcess[] = [];
+
+interface Result {
+  code: number;
+  out: string;
+  err: string;
+}
+
+/** Runs the CLI in this process against the test stack. */
+async function cli(...argv: string[]): Promise<Result> {
+  let out = '';
+  let err = '';
+  const io: CliIo = {
+    stdout: { write: (t) => (out += t.toString()) },
+    stderr: { write: (t) => (err += t.toString()) },
+    env: {},
+    interrupts: () => new AbortController().signal,
+  };
+  const code = await runCli(strata, [argv[0]!, '--run-dir', stack.runDir, ...argv.slice(1)], io);
+  return { code, out, err };
+}
+
+/** Starts the `strata` executable with its output on pipes; `--run-dir` goes right after the command. */
+function strataProcess(...argv: string[]): TestProcess {
+  const p = startProcess(process.execPath, [strataBin, argv[0]!, '--run-dir', stack.runDir, ...argv.slice(1)]);
+  processes.push(p);
+  return p;
+}
+
+/** Runs the `strata` executable to its end; stdout and stderr apart. */
+async function strataRun(...argv: string[]): Promise<Result> {
+  const p = strataProcess(...argv);
+  let out = '';
+  let err = '';
+  p.child.stdout?.on('data', (b: Buffer) => (out += b.toString('utf8')));
+  p.child.stderr?.on('data', (b: Buffer) => (err += b.toString('utf8')));
+  const code = await p.exited;
+  return { code: typeof code === 'number' ? code : -1, out, err };
+}
+
+interface Inspected {
+  Id: string;
+  Name: string;
+  State: { Status: string; Running: boolean; ExitCode: number; Pid: number };
+  Config: { Image: string; Cmd: string[] | null; Env: string[]; Hostname: string; Tty: boolean };
+  HostConfig: { Memory: number; NanoCpus: number; PidsLimit: number | null; AutoRemove: boolean };
+  NetworkSettings: { IPAddress: string; Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> };
+}
+
+async function inspect(name: string): Promise<Inspected> {
+  const r = await cli('inspect', name);
+  expect(r.err).toBe('');
+  return (JSON.parse(r.out) as Inspected[])[0]!;
+}
+
+const names = (prefix: string) => `${prefix}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  await stack.startAgentProcess();
+}, 180_000);
+
+afterAll(async () => {
+  for (const p of processes) await p.stop('SIGKILL');
+  await stack?.stop();
+}, 120_000);
+
+describe('strata run in the foreground', () => {
+  it("streams the container's stdout and stderr apart and exits with its exit code", async () => {
+    const r = await strataRun('run', '--rm', stack.image, 'sh', '-c', 'echo hello; echo oops >&2');
+    expect(r).toEqual({ code: 0, out: 'hello\n', err: 'oops\n' });
+  });
+
+  it('exits with the exit code of the container', async () => {
+    expect((await strataRun('run', '--rm', stack.image, 'sh', '-c', 'exit 3')).code).toBe(3);
+    const name = names('exit');
+    expect((await strataRun('run', '--name', name, stack.image, 'sh', '-c', 'exit 3')).code).toBe(3);
+    expect(await cli('rm', name)).toMatchObject({ code: 0 });
+  });
+
+  it('reports a command that is not found with 127', async () => {
+    const r = await strataRun('run', '--rm', stack.image, 'no-such-command');
+    expect(r.code).toBe(127);
+    expect(r.err).toMatch(/no-such-command/);
+  });
+
+  it('passes -e, -w, -u and --hostname', async () => {
+    const r = await strataRun(
+      ...['run', '--rm', '-e', 'GREETING=hi', '-w', '/tmp', '-u', 'nobody', '--hostname', 'box', stack.image],
+      ...['sh', '-c', 'echo "$GREETING $(pwd) $(id -u) $(hostname)"'],
+    );
+    expect(r).toEqual({ code: 0, out: 'hi /tmp 65534 box\n', err: '' });
+  });
+
+  it('forwards stdin with -i', async () => {
+    const p = startProcess(process.execPath, [strataBin, 'run', '--run-dir', stack.runDir, '--rm', '-i', stack.image, 'sh', '-c', 'tr a-z A-Z'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    processes.push(p);
+    let out = '';
+    p.child.stdout?.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    p.child.stdin?.end('shout\n');
+    expect(await p.exited).toBe(0);
+    expect(out).toBe('SHOUT\n');
+  });
+
+  it('forwards SIGTERM to a container without a TTY', async () => {
+    const p = strataProcess('run', '--rm', stack.image, 'sh', '-c', 'trap "echo got-term; exit 9" TERM; echo ready; while true; do sleep 0.1; done');
+    let out = '';
+    p.child.stdout?.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    await waitFor(() => out.includes('ready'), () => `ready in ${JSON.stringify(out)}: ${p.output()}`, 30_000);
+    process.kill(p.pid, 'SIGTERM');
+    expect(await p.exited).toBe(9);
+    expect(out).toBe('ready\ngot-term\n');
+  });
+
+  it('says which image it cannot find, tries to pull it and fails with 125', async () => {
+    const missing = stack.image.replace(/busybox:test$/, 'missing:1');
+    const r = await strataRun('run', '--rm', missing, 'true');
+    expect(r.code).toBe(125);
+    expect(r.err).toContain(`Unable to find image '${missing}' locally\n`);
+  });
+
+  it('fails before any call for bad values, with 125', async () => {
+    for (const argv of [['--memory', '12x'], ['-p', '99999:80'], ['--cpus', '-1']]) {
+      const r = await cli('run', ...argv, stack.image);
+      expect(r.code).toBe(125);
+      expect(r.err).toMatch(/^strata: invalid/);
+    }
+  });
+});
+
+describe('a detached container', () => {
+  const name = names('web');
+  let id = '';
+
+  it('runs with -d, printing its full id', async () => {
+    const r = await cli('run', '-d', '--name', name, '-p', '0:80', '--memory', '64m', '-e', 'A=1', stack.image, 'sh', '-c', 'echo started; mkdir -p /www; echo hello-from-httpd > /www/index.html; httpd -f -p 80 -h /www');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    id = r.out.trim();
+    expect(id).toMatch(/^[a-f0-9]{64}$/);
+  });
+
+  it('is listed by ps with its published port', async () => {
+    const r = await cli('ps', '--filter', `name=${name}`);
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^CONTAINER ID +IMAGE +COMMAND +CREATED +STATUS +PORTS +NAMES$/);
+    expect(lines).toHaveLength(2);
+    expect(lines[1]).toContain(id.slice(0, 12));
+    expect(lines[1]).toMatch(/Up (Less than a second|\d+ seconds?)/);
+    expect(lines[1]).toMatch(/0\.0\.0\.0:\d+->80\/tcp/);
+    expect(lines[1]!.endsWith(name)).toBe(true);
+    const [row] = JSON.parse((await cli('ps', '--format', 'json', '--filter', `name=${name}`)).out) as Array<Record<string, string>>;
+    expect(row).toMatchObject({ ID: id.slice(0, 12), Names: name, State: 'running', Image: stack.image });
+    expect((await cli('ps', '-q', '--no-trunc', '--filter', `name=${name}`)).out).toBe(`${id}\n`);
+  });
+
+  it('is inspected in the docker shape, and serves HTTP on the picked host port', async () => {
+    const c = await inspect(name);
+    expect(c).toMatchObject({ Id: id, Name: `/${name}`, State: { Status: 'running', Running: true }, Config: { Image: stack.image } });
+    expect(c.State.Pid).toBeGreaterThan(0);
+    expect(c.Config.Env).toContain('A=1');
+    expect(c.HostConfig.Memory).toBe(64 * 1024 * 1024);
+    expect(c.NetworkSettings.IPAddress).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
+    const hostPort = c.NetworkSettings.Ports['80/tcp']?.[0]?.HostPort;
+    expect(Number(hostPort)).toBeGreaterThan(0);
+    let body = '';
+    await waitFor(
+      async () => {
+        body = await (await fetch(`http://127.0.0.1:${hostPort}/`)).text();
+        return true;
+      },
+      () => `HTTP on 127.0.0.1:${hostPort}`,
+      15_000,
+      100,
+    );
+    expect(body).toBe('hello-from-httpd\n');
+  });
+
+  it('shows its logs', async () => {
+    const r = await cli('logs', name);
+    expect(r).toMatchObject({ code: 0, out: 'started\n' });
+    const stamped = await cli('logs', '-t', '--tail', '1', name);
+    expect(stamped.out).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z started\n$/);
+  });
+
+  it('runs exec and exits with its exit code', async () => {
+    expect(await strataRun('exec', name, 'sh', '-c', 'echo "in $(hostname) A=$A"; exit 7')).toEqual({
+      code: 7,
+      out: `in ${id.slice(0, 12)} A=1\n`,
+      err: '',
+    });
+    expect((await strataRun('exec', '-e', 'B=2', '-w', '/www', name, 'sh', '-c', 'echo $B $(pwd)')).out).toBe('2 /www\n');
+  });
+
+  it('exec -d returns at once and leaves the process running', async () => {
+    const started = Date.now();
+    expect(await cli('exec', '-d', name, 'sh', '-c', 'sleep 1; touch /tmp/detached-done')).toEqual({ code: 0, out: '', err: '' });
+    expect(Date.now() - started).toBeLessThan(1000);
+    await waitFor(async () => (await cli('exec', name, 'test', '-f', '/tmp/detached-done')).code === 0, () => 'the detached exec', 15_000, 200);
+  });
+
+  it('shows stats once with --no-stream', async () => {
+    const r = await cli('stats', '--no-stream', name);
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^CONTAINER ID +NAME +CPU % +MEM USAGE \/ LIMIT +MEM % +PIDS$/);
+    expect(lines[1]).toMatch(new RegExp(`^${id.slice(0, 12)} +${name} +\\d+\\.\\d\\d% +[\\d.]+[KMG]?i?B / 64MiB +\\d+\\.\\d\\d% +\\d+$`));
+    const [row] = JSON.parse((await cli('stats', '--no-stream', '--format', 'json', name)).out) as Array<Record<string, string>>;
+    expect(row).toMatchObject({ ID: id.slice(0, 12), Name: name });
+    expect(Number(row!['PIDs'])).toBeGreaterThanOrEqual(1);
+  });
+
+  it('takes new limits with update', async () => {
+    expect(await cli('update', '--memory', '128m', '--cpus', '0.5', '--pids-limit', '50', name)).toMatchObject({ code: 0, out: `${name}\n` });
+    const c = await inspect(name);
+    expect(c.HostConfig).toMatchObject({ Memory: 128 * 1024 * 1024, NanoCpus: 500_000_000, PidsLimit: 50 });
+    const [row] = JSON.parse((await cli('stats', '--no-stream', '--format', 'json', name)).out) as Array<Record<string, string>>;
+    expect(row!['MemUsage']).toMatch(/ \/ 128MiB$/);
+  });
+
+  it('stops, shows as exited, and is removed', async () => {
+    expect(await cli('stop', '-t', '1', name)).toMatchObject({ code: 0, out: `${name}\n` });
+    expect((await cli('ps', '-q', '--filter', `name=${name}`)).out).toBe('');
+    const all = await cli('ps', '-a', '--filter', `name=${name}`);
+    expect(all.out).toMatch(/Exited \(\d+\) (Less than a second|\d+ seconds?) ago/);
+    expect((await cli('wait', name)).out).toMatch(/^\d+\n$/);
+    expect(await cli('rm', name)).toMatchObject({ code: 0, out: `${name}\n` });
+    expect((await cli('ps', '-a', '-q', '--filter', `name=${name}`)).out).toBe('');
+    expect(await stack.leftovers([id])).toEqual([]);
+    const gone = await cli('inspect', name);
+    expect(gone.code).toBe(1);
+    expect(gone.out).toBe('[]\n');
+    expect(gone.err).toMatch(/No such container/);
+  });
+});
+
+describe('create, start, kill, rm -f', () => {
+  it('creates a container that start runs and kill ends', async () => {
+    const name = names('created');
+    const created = await cli('create', '--name', name, stack.image, 'sleep', '1000');
+    expect(created.code).toBe(0);
+    expect((await inspect(name)).State.Status).toBe('created');
+    expect(await cli('start', name)).toMatchObject({ code: 0, out: `${name}\n` });
+    expect((await inspect(name)).State.Running).toBe(true);
+    expect(await cli('kill', '-s', 'KILL', name)).toMatchObject({ code: 0, out: `${name}\n` });
+    expect((await cli('wait', name)).out).toBe('137\n');
+    expect(await cli('rm', '-f', name)).toMatchObject({ code: 0 });
+  });
+
+  it('start -a streams the output and exits with the exit code', async () => {
+    const name = names('attached');
+    await cli('create', '--name', name, stack.image, 'sh', '-c', 'echo attached; exit 4');
+    expect(await strataRun('start', '-a', name)).toEqual({ code: 4, out: 'attached\n', err: '' });
+    await cli('rm', name);
+  });
+
+  it('rm refuses a running container without -f', async () => {
+    const name = names('busy');
+    await cli('run', '-d', '--name', name, stack.image, 'sleep', '1000');
+    const r = await cli('rm', name);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^strata: /);
+    expect(await cli('rm', '-f', name)).toMatchObject({ code: 0, out: `${name}\n` });
+  });
+});
+
+/**
+ * A python3 relay that runs argv on a new pseudo-terminal of 24x80: bytes
+ * on its stdin go to the terminal, except a line `\0RESIZE rows cols\n`,
+ * which resizes it (the kernel then sends SIGWINCH); what the terminal
+ * shows goes to its stdout; it exits with the program's exit code.
+ */
+const PTY_RELAY = String.raw`
+import fcntl, os, pty, select, struct, sys, termios
+pid, fd = pty.fork()
+if pid == 0:
+    fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 80, 0, 0))
+    os.execvp(sys.argv[1], sys.argv[1:])
+pending = b''
+while True:
+    r, _, _ = select.select([fd, 0], [], [])
+    if fd in r:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        os.write(1, data)
+    if 0 in r:
+        data = os.read(0, 4096)
+        if not data:
+            continue
+        pending += data
+        while pending:
+            if pending.startswith(b'\0'):
+                if b'\n' not in pending:
+                    break
+                line, pending = pending.split(b'\n', 1)
+                _, rows, cols = line[1:].split()
+                fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', int(rows), int(cols), 0, 0))
+            else:
+                cut = pending.find(b'\0')
+                chunk, pending = (pending, b'') if cut < 0 else (pending[:cut], pending[cut:])
+                os.write(fd, chunk)
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+`;
+
+describe('strata run -it', () => {
+  it('gives the container a terminal: size, resize, Ctrl-C, exit code, and restores the local terminal', async () => {
+    const cliLine = [process.execPath, strataBin, 'run', '--run-dir', stack.runDir, '--rm', '-it', stack.image, 'sh']
+      .map((a) => `'${a}'`)
+      .join(' ');
+    const child = spawn('python3', ['-c', PTY_RELAY, 'sh', '-c', `${cliLine}; echo "code=$?"; stty -a`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const relay: TestProcess = {
+      child,
+      pid: child.pid!,
+      output: () => screen,
+      exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1))),
+      async stop() {
+        if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+      },
+    };
+    processes.push(relay);
+    let screen = '';
+    child.stdout.on('data', (b: Buffer) => (screen += b.toString('utf8')));
+    const type = (text: string) => child.stdin.write(text);
+    const seen = (pattern: RegExp, what: string) => waitFor(() => pattern.test(screen), () => `${what} on the terminal:\n${screen}`, 15_000);
+
+    await seen(/\/ # /, 'a shell prompt');
+    type('busybox stty size\n');
+    await seen(/\n\r*24 80\r*\n/, 'the initial size 24 80');
+    type('\0RESIZE 30 100\n');
+    await waitFor(
+      async () => {
+        type('busybox stty size\n');
+        await new Promise((r) => setTimeout(r, 200));
+        return /\n\r*30 100\r*\n/.test(screen);
+      },
+      () => `the new size 30 100 on the terminal:\n${screen}`,
+      15_000,
+    );
+    type('sleep 100\n');
+    await new Promise((r) => setTimeout(r, 300));
+    type('\x03');
+    type('echo after-$((40+2))\n');
+    await seen(/after-42/, 'the shell after Ctrl-C interrupted sleep');
+    type('exit 5\n');
+    expect(await relay.exited).toBe(0);
+    expect(screen).toContain('code=5');
+    const stty = screen.slice(screen.indexOf('code=5'));
+    expect(stty).toMatch(/(^|\s)icanon(\s|$)/);
+    expect(stty).toMatch(/(^|\s)echo(\s|$)/);
+  }, 90_000);
+});

@@ -1,0 +1,583 @@
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import type { ClientDuplexStream } from '@grpc/grpc-js';
+import type { Container, ContainersService, ContainerSpec, ExitStatus } from '@strata/api/containers/v1';
+import type { RpcClient } from '@strata/grpc-kit';
+import { invalidArgument, isNotFound, isStrataError } from '@strata/kit';
+import { parseReference } from '@strata/oci';
+import { defineCommand, type CliIo } from '../framework/command.js';
+import { flags, parseArgs } from '../framework/flags.js';
+import { formatTable } from '../framework/table.js';
+import { printJson, runDirFlag } from './common-flags.js';
+import {
+  EXIT_CLI_ERROR,
+  checkPsFilter,
+  checkedFlag,
+  commandFailureExitCode,
+  containerFlags,
+  parseEnvEntry,
+  parseSignal,
+  parseTail,
+  resourceFlags,
+} from './container-options.js';
+import type { Session, SessionOptions, SessionRequest, SessionResponse } from './container-session.js';
+import type { SpecFlagValues } from './container-spec.js';
+import { checkImageName } from './image-views.js';
+import { pullCommand } from './images.js';
+
+/** File name of the node-agent's gRPC socket under the run dir. */
+export const NODE_AGENT_SOCKET = 'node-agent.sock';
+
+/** Exit codes of `run` and `create`: Docker's 125 for the CLI's and the daemon's errors, 126/127 for a command that cannot run. */
+const runExitCodes = { usage: EXIT_CLI_ERROR, failure: (err: unknown) => commandFailureExitCode(err) };
+/** Exit codes of the other container commands: 125 for a wrong command line, 1 for a failure. */
+const containerExitCodes = { usage: EXIT_CLI_ERROR };
+
+/**
+ * The Containers client of the node-agent under runDir and the method
+ * definitions, closed after fn; gRPC and the generated code load only here.
+ */
+async function withContainers<T>(runDir: string, fn: (client: RpcClient, api: ContainersService) => Promise<T>): Promise<T> {
+  const [{ createClient }, { ContainersService: api }] = await Promise.all([import('@strata/grpc-kit'), import('@strata/api/containers/v1')]);
+  const client = createClient({ unixSocket: join(resolve(runDir), NODE_AGENT_SOCKET) });
+  try {
+    return await fn(client, api);
+  } finally {
+    client.close();
+  }
+}
+
+/**
+ * Runs fn for each name, printing each failure on stderr and going on with
+ * the others, as `docker stop a b` does; resolves with 1 when one failed.
+ * An unreachable agent ends it at once.
+ */
+async function forEach(io: CliIo, names: readonly string[], fn: (name: string) => Promise<void>): Promise<number> {
+  let failed = false;
+  for (const name of names) {
+    try {
+      await fn(name);
+    } catch (err) {
+      if (!isStrataError(err) || err.kind === 'Unavailable') throw err;
+      io.stderr.write(`strata: ${err.message}\n`);
+      failed = true;
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+/** True when text is an image id rather than a reference, which is never pulled. */
+const isImageId = (text: string) => /^(?:sha256:)?[a-f0-9]{12,64}$/.test(text) && !text.includes('/');
+
+/**
+ * Pulls image for `run`/`create` as `docker run` does: `Unable to find image
+ * 'X' locally`, then the pull command's progress, all on stderr.
+ */
+async function pullForRun(io: CliIo, image: string, platform: string | undefined, runDir: string): Promise<void> {
+  const familiar = parseReference(image).familiar();
+  io.stderr.write(`Unable to find image '${familiar}' locally\n`);
+  const argv = [familiar, '--run-dir', runDir, ...(platform === undefined ? [] : ['--platform', platform])];
+  const parsed = parseArgs(argv, pullCommand.flags, { env: {} });
+  const toStderr: CliIo['stdout'] = { write: (chunk) => io.stderr.write(chunk), isTTY: io.stdout.isTTY, columns: io.stdout.columns };
+  await pullCommand.run({ flags: parsed.flags, args: parsed.args, io: { ...io, stdout: toStderr } });
+}
+
+/** Creates the container of spec, pulling its image first when the registry-mirror does not have it. */
+async function createContainer(client: RpcClient, api: ContainersService, spec: ContainerSpec, io: CliIo, runDir: string): Promise<Container> {
+  try {
+    return (await client.unary(api.create, { spec })).container!;
+  } catch (err) {
+    if (!isNotFound(err) || !err.message.startsWith('No such image') || isImageId(spec.image)) throw err;
+  }
+  await pullForRun(io, spec.image, spec.platform || undefined, runDir);
+  return (await client.unary(api.create, { spec })).container!;
+}
+
+/** The `--env-file` files read, for the spec; InvalidArgument naming a file that cannot be read. */
+async function readEnvFiles(paths: readonly string[]): Promise<Array<{ path: string; text: string }>> {
+  return Promise.all(
+    paths.map(async (path) => {
+      try {
+        return { path, text: await readFile(path, 'utf8') };
+      } catch (err) {
+        throw invalidArgument(`cannot read --env-file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+      }
+    }),
+  );
+}
+
+/** The spec `run`/`create` ask for, checked before any call. */
+async function specOf(io: CliIo, args: readonly string[], f: SpecFlagValues & { envFile: string[] }): Promise<ContainerSpec> {
+  const [image, ...command] = args;
+  const { buildContainerSpec } = await import('./container-spec.js');
+  return buildContainerSpec({ image: checkImageName(image!), command, flags: f, envFiles: await readEnvFiles(f.envFile), env: io.env });
+}
+
+/** Opens an Attach or Exec stream on the CLI's stdio (the session module loads only here). */
+async function session<Req extends SessionRequest, Res extends SessionResponse>(
+  client: RpcClient,
+  call: ClientDuplexStream<Req, Res>,
+  first: Req,
+  options: SessionOptions,
+): Promise<Session> {
+  const { openSession } = await import('./container-session.js');
+  return openSession(client, call as unknown as ClientDuplexStream<SessionRequest, SessionResponse>, first, options);
+}
+
+/**
+ * Attaches to a created (or exited) container, starts it and streams its
+ * output until it exits, as foreground `docker run` and `docker start -a`
+ * do; resolves with its exit code. Without a TTY the CLI's signals go to
+ * the container; with one, the local terminal is raw until the end.
+ */
+async function attachAndStart(
+  client: RpcClient,
+  api: ContainersService,
+  io: CliIo,
+  container: { id: string; tty: boolean; stdin: boolean },
+): Promise<number> {
+  const { id, tty } = container;
+  const s = await session(client, client.bidiStream(api.attach), { message: { $case: 'open', value: { id, stdin: container.stdin } } }, {
+    io,
+    tty,
+    stdin: container.stdin,
+    ...(tty ? {} : { proxySignal: (signal) => void client.unary(api.kill, { id, signal }).catch(() => undefined) }),
+  });
+  try {
+    // The open message goes out before Start on the same connection; the agent connects attachments of a created
+    // container when Start creates its process, before that process runs.
+    s.connect();
+    await client.unary(api.start, { id });
+    s.sendSize();
+    const status: ExitStatus = await s.exited;
+    return status.exitCode;
+  } finally {
+    s.close();
+  }
+}
+
+const detachFlag = flags.switch('Run container in background and print container ID', { short: 'd' });
+
+/** `strata run IMAGE [CMD…]`: create and start a container, as `docker run`. */
+export const runCommand = defineCommand({
+  name: 'run',
+  summary: 'Create and run a new container from an image',
+  description:
+    'Creates a container from IMAGE (pulled through the registry-mirror when it is not there yet) and starts it. In ' +
+    "the foreground the CLI attaches first, streams the container's output and exits with its exit code; -d prints " +
+    "the container's full id instead. -it gives the container a terminal: local keys (Ctrl-C included) and window " +
+    'size go to it. Without -t, SIGINT and SIGTERM to the CLI go to the container. Errors of the CLI or the node-agent ' +
+    'exit with 125, a command that cannot run with 126, one not found with 127.',
+  usage: 'IMAGE [COMMAND] [ARG...]',
+  minArgs: 1,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  interspersed: false,
+  exitCodes: runExitCodes,
+  flags: { detach: detachFlag, ...containerFlags, runDir: runDirFlag },
+  async run({ flags: f, args, io }) {
+    if (f.interactive && f.tty && !f.detach && io.stdin !== undefined && io.stdin.isTTY !== true) {
+      throw invalidArgument('the input device is not a TTY; run without -t, or from a terminal');
+    }
+    const spec = await specOf(io, args, f);
+    return withContainers(f.runDir, async (client, api) => {
+      const container = await createContainer(client, api, spec, io, f.runDir);
+      if (f.detach) {
+        await client.unary(api.start, { id: container.id });
+        io.stdout.write(`${container.id}\n`);
+        return 0;
+      }
+      try {
+        return await attachAndStart(client, api, io, { id: container.id, tty: f.tty, stdin: f.interactive });
+      } catch (err) {
+        if (f.rm) await client.unary(api.remove, { id: container.id, force: true }).catch(() => undefined);
+        throw err;
+      }
+    });
+  },
+});
+
+/** `strata create IMAGE [CMD…]`: create a container without starting it. */
+export const createCommand = defineCommand({
+  name: 'create',
+  summary: 'Create a new container',
+  description: "Creates a container from IMAGE, pulling it when needed, and prints the container's full id.",
+  usage: 'IMAGE [COMMAND] [ARG...]',
+  minArgs: 1,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  interspersed: false,
+  exitCodes: runExitCodes,
+  flags: { ...containerFlags, runDir: runDirFlag },
+  async run({ flags: f, args, io }) {
+    const spec = await specOf(io, args, f);
+    const container = await withContainers(f.runDir, (client, api) => createContainer(client, api, spec, io, f.runDir));
+    io.stdout.write(`${container.id}\n`);
+  },
+});
+
+/** `strata start CONTAINER…`: start stopped containers, optionally attached. */
+export const startCommand = defineCommand({
+  name: 'start',
+  summary: 'Start one or more stopped containers',
+  description:
+    'Starts each CONTAINER and prints its name as given. With -a (or -i) the CLI attaches to one container first, ' +
+    'streams its output and exits with its exit code.',
+  usage: 'CONTAINER...',
+  minArgs: 1,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  exitCodes: containerExitCodes,
+  flags: {
+    attach: flags.switch("Attach STDOUT/STDERR and forward signals", { short: 'a' }),
+    interactive: flags.switch("Attach container's STDIN", { short: 'i' }),
+    runDir: runDirFlag,
+  },
+  async run({ flags: f, args, io }) {
+    if ((f.attach || f.interactive) && args.length > 1) throw invalidArgument('you cannot start and attach multiple containers at once');
+    return withContainers(f.runDir, async (client, api) => {
+      if (f.attach || f.interactive) {
+        const { container } = await client.unary(api.inspect, { id: args[0]! });
+        const tty = container?.spec?.tty === true;
+        const stdin = f.interactive && container?.spec?.openStdin === true;
+        return attachAndStart(client, api, io, { id: container!.id, tty, stdin });
+      }
+      return forEach(io, args, async (id) => {
+        await client.unary(api.start, { id });
+        io.stdout.write(`${id}\n`);
+      });
+    });
+  },
+});
+
+/** `strata stop [-t S] CONTAINER…`. */
+export const stopCommand = defineCommand({
+  name: 'stop',
+  summary: 'Stop one or more running containers',
+  description: "Sends each container's stop signal (SIGTERM by default), waits up to --time seconds, then SIGKILL.",
+  usage: 'CONTAINER...',
+  minArgs: 1,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  exitCodes: containerExitCodes,
+  flags: {
+    time: checkedFlag(
+      "Seconds to wait before killing the container (the container's stop timeout, 10 by default)",
+      (raw) => {
+        if (!/^-?\d+$/.test(raw) || Number(raw) < -1 || Number(raw) > 2 ** 31 - 1) throw invalidArgument('expected a whole number of seconds');
+        return Number(raw);
+      },
+      { short: 't', placeholder: 'SECONDS' },
+    ),
+    runDir: runDirFlag,
+  },
+  async run({ flags: f, args, io }) {
+    return withContainers(f.runDir, (client, api) =>
+      forEach(io, args, async (id) => {
+        await client.unary(api.stop, { id, ...(f.time === undefined ? {} : { timeoutSeconds: f.time }) });
+        io.stdout.write(`${id}\n`);
+      }),
+    );
+  },
+});
+
+/** `strata kill [-s SIGNAL] CONTAINER…`. */
+export const killCommand = defineCommand({
+  name: 'kill',
+  summary: 'Kill one or more running containers',
+  usage: 'CONTAINER...',
+  minArgs: 1,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  exitCodes: containerExitCodes,
+  flags: {
+    signal: checkedFlag('Signal to send to the container (SIGKILL by default)', parseSignal, { short: 's', placeholder: 'SIGNAL' }),
+    runDir: runDirFlag,
+  },
+  async run({ flags: f, args, io }) {
+    return withContainers(f.runDir, (client, api) =>
+      forEach(io, args, async (id) => {
+        await client.unary(api.kill, { id, signal: f.signal ?? '' });
+        io.stdout.write(`${id}\n`);
+      }),
+    );
+  },
+});
+
+/** `strata rm [-f] CONTAINER…`. */
+export const rmCommand = defineCommand({
+  name: 'rm',
+  summary: 'Remove one or more containers',
+  description: 'Removes each container with its writable layer, network, cgroup and logs; a running one needs --force.',
+  usage: 'CONTAINER...',
+  minArgs: 1,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  exitCodes: containerExitCodes,
+  flags: { force: flags.switch('Force the removal of a running container (uses SIGKILL)', { short: 'f' }), runDir: runDirFlag },
+  async run({ flags: f, args, io }) {
+    return withContainers(f.runDir, (client, api) =>
+      forEach(io, args, async (id) => {
+        await client.unary(api.remove, { id, force: f.force });
+        io.stdout.write(`${id}\n`);
+      }),
+    );
+  },
+});
+
+/** `strata ps`: containers as `docker ps`. */
+export const psCommand = defineCommand({
+  name: 'ps',
+  summary: 'List containers',
+  description:
+    'Lists running containers (all with -a), newest first. Filters: id, name, label=KEY[=VALUE], status ' +
+    '(created|running|paused|exited|dead), ancestor=IMAGE, exited=CODE; the same key ORs, different keys AND.',
+  exitCodes: containerExitCodes,
+  flags: {
+    all: flags.switch('Show all containers (default shows just running)', { short: 'a' }),
+    quiet: flags.switch('Only display container IDs', { short: 'q' }),
+    noTrunc: flags.switch("Don't truncate output"),
+    filter: flags.list('Filter output based on conditions provided', { short: 'f', placeholder: 'KEY=VALUE' }),
+    format: flags.oneOf('Output format', ['table', 'json'], { default: 'table' }),
+    runDir: runDirFlag,
+  },
+  async run({ flags: f, io }) {
+    const filters = f.filter.map(checkPsFilter);
+    const { containers } = await withContainers(f.runDir, (client, api) => client.unary(api.list, { all: f.all, filters }));
+    const { PS_HEADERS, psCells, psRows } = await import('./container-views.js');
+    const rows = psRows(containers, { noTrunc: f.noTrunc });
+    if (f.quiet) io.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
+    else if (f.format === 'json') printJson(io.stdout, rows);
+    else io.stdout.write(formatTable(PS_HEADERS, rows.map(psCells)));
+  },
+});
+
+/** `strata inspect CONTAINER…`: containers as `docker inspect` shows them. */
+export const inspectCommand = defineCommand({
+  name: 'inspect',
+  summary: 'Return low-level information on containers',
+  description:
+    'Prints a JSON array with one object per container, shaped like `docker inspect` (Config merged with the image ' +
+    'config when the registry-mirror has it). A container that is not there is reported on stderr and makes the ' +
+    'exit code 1; the others are still printed.',
+  usage: 'CONTAINER...',
+  minArgs: 1,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  exitCodes: containerExitCodes,
+  flags: { runDir: runDirFlag },
+  async run({ flags: f, args, io }) {
+    const found: Container[] = [];
+    const code = await withContainers(f.runDir, (client, api) =>
+      forEach(io, args, async (id) => {
+        const { container } = await client.unary(api.inspect, { id });
+        if (container !== undefined) found.push(container);
+      }),
+    );
+    const { inspectView } = await import('./container-views.js');
+    const configs = await imageConfigs(f.runDir, found);
+    printJson(
+      io.stdout,
+      found.map((c) => inspectView(c, configs.get(c.imageId))),
+    );
+    return code;
+  },
+});
+
+/** The image configs of containers' images from the registry-mirror; those it cannot give are left out. */
+async function imageConfigs(runDir: string, containers: readonly Container[]) {
+  const { withImages } = await import('./images.js');
+  const ids = [...new Set(containers.map((c) => c.imageId).filter((id) => id !== ''))];
+  const configs = new Map<string, import('@strata/api/images/v1').ContainerConfig>();
+  if (ids.length === 0) return configs;
+  await withImages(runDir, async (client, api) => {
+    for (const ref of ids) {
+      const inspected = await client.unary(api.inspect, { ref }, { deadline: Date.now() + 2_000 }).catch(() => undefined);
+      if (inspected?.image?.config !== undefined) configs.set(ref, inspected.image.config);
+    }
+  });
+  return configs;
+}
+
+/** A log record's time as Docker's `logs -t` writes it: RFC 3339 with nine fraction digits. */
+function logTime(time: Date | undefined): string {
+  if (time === undefined) return '';
+  return `${time.toISOString().replace(/\.(\d{3})Z$/, '.$1000000Z')} `;
+}
+
+/** `strata logs CONTAINER`: the container's recorded output. */
+export const logsCommand = defineCommand({
+  name: 'logs',
+  summary: 'Fetch the logs of a container',
+  description: "Writes the container's recorded stdout and stderr to the CLI's; --follow keeps writing until it exits.",
+  usage: 'CONTAINER',
+  minArgs: 1,
+  maxArgs: 1,
+  exitCodes: containerExitCodes,
+  flags: {
+    follow: flags.switch('Follow log output', { short: 'f' }),
+    tail: checkedFlag('Number of lines to show from the end of the logs ("all" by default)', parseTail, { short: 'n', placeholder: 'N' }),
+    timestamps: flags.switch('Show timestamps', { short: 't' }),
+    since: flags.string('Show logs since a time (2026-01-02T13:23:37Z) or a duration before now (42m)', { placeholder: 'TIME' }),
+    runDir: runDirFlag,
+  },
+  async run({ flags: f, args, io }) {
+    let since: Date | undefined;
+    if (f.since !== undefined) {
+      const { parseEventTime } = await import('./events-time.js');
+      since = parseEventTime(f.since, '--since');
+    }
+    const request = { id: args[0]!, follow: f.follow, tail: f.tail ?? -1, ...(since === undefined ? {} : { since }) };
+    await withContainers(f.runDir, async (client, api) => {
+      const { Stream } = await import('@strata/api/containers/v1');
+      for await (const record of client.serverStream(api.logs, request)) {
+        const out = record.stream === Stream.STREAM_STDERR ? io.stderr : io.stdout;
+        if (f.timestamps) out.write(logTime(record.time));
+        out.write(record.data);
+      }
+    });
+  },
+});
+
+/** `strata exec CONTAINER CMD…`: run a process in a running container. */
+export const execCommand = defineCommand({
+  name: 'exec',
+  summary: 'Execute a command in a running container',
+  description:
+    "Runs COMMAND in the running CONTAINER and exits with the command's exit code; -it gives it a terminal. " +
+    '-d starts it and returns at once.',
+  usage: 'CONTAINER COMMAND [ARG...]',
+  minArgs: 2,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  interspersed: false,
+  exitCodes: { usage: EXIT_CLI_ERROR, failure: (err: unknown) => commandFailureExitCode(err, 1) },
+  flags: {
+    detach: flags.switch('Detached mode: run command in the background', { short: 'd' }),
+    interactive: flags.switch('Keep STDIN open even if not attached', { short: 'i' }),
+    tty: flags.switch('Allocate a pseudo-TTY', { short: 't' }),
+    env: flags.list('Set environment variables', { short: 'e', placeholder: 'KEY=VALUE' }),
+    workdir: flags.string('Working directory inside the container', { short: 'w', placeholder: 'DIR' }),
+    user: flags.string('Username or UID (format: <name|uid>[:<group|gid>])', { short: 'u', placeholder: 'USER' }),
+    runDir: runDirFlag,
+  },
+  async run({ flags: f, args, io }) {
+    const [id, ...command] = args;
+    if (f.interactive && f.tty && !f.detach && io.stdin !== undefined && io.stdin.isTTY !== true) {
+      throw invalidArgument('the input device is not a TTY; run without -t, or from a terminal');
+    }
+    const env = f.env.map((entry) => parseEnvEntry(entry, io.env));
+    const stdin = f.interactive && !f.detach;
+    return withContainers(f.runDir, async (client, api) => {
+      const { terminalSize } = await import('./container-session.js');
+      const size = f.tty ? terminalSize(io) : undefined;
+      const start = {
+        id: id!,
+        args: command,
+        env,
+        workingDir: f.workdir ?? '',
+        user: f.user ?? '',
+        tty: f.tty,
+        stdin,
+        ...(size === undefined ? {} : { size }),
+      };
+      const s = await session(client, client.bidiStream(api.exec), { message: { $case: 'start', value: start } }, { io, tty: f.tty, stdin });
+      try {
+        await Promise.race([s.started, s.exited]);
+        if (f.detach) return 0;
+        s.connect();
+        return (await s.exited).exitCode;
+      } finally {
+        s.close();
+      }
+    });
+  },
+});
+
+/** `strata wait CONTAINER…`: block until containers stop, then print their exit codes. */
+export const waitCommand = defineCommand({
+  name: 'wait',
+  summary: 'Block until one or more containers stop, then print their exit codes',
+  usage: 'CONTAINER...',
+  minArgs: 1,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  exitCodes: containerExitCodes,
+  flags: { runDir: runDirFlag },
+  async run({ flags: f, args, io }) {
+    const { WaitCondition } = await import('@strata/api/containers/v1');
+    return withContainers(f.runDir, (client, api) =>
+      forEach(io, args, async (id) => {
+        const { status } = await client.unary(api.wait, { id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+        io.stdout.write(`${status?.exitCode ?? 0}\n`);
+      }),
+    );
+  },
+});
+
+/** `strata stats [CONTAINER…]`: resource use from the containers' cgroups. */
+export const statsCommand = defineCommand({
+  name: 'stats',
+  summary: 'Display a live stream of container(s) resource usage statistics',
+  description:
+    'Shows CPU, memory and process counts of the named containers (every running one by default), once a second ' +
+    'until interrupted, or once with --no-stream. --format json prints a JSON array per sample.',
+  usage: '[CONTAINER...]',
+  minArgs: 0,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  exitCodes: containerExitCodes,
+  flags: {
+    noStream: flags.switch('Disable streaming stats and only pull the first result'),
+    noTrunc: flags.switch("Don't truncate output"),
+    format: flags.oneOf('Output format', ['table', 'json'], { default: 'table' }),
+    runDir: runDirFlag,
+  },
+  async run({ flags: f, args, io }) {
+    const { STATS_HEADERS, statsCells, statsRows } = await import('./container-views.js');
+    await withContainers(f.runDir, async (client, api) => {
+      for await (const sample of client.serverStream(api.stats, { ids: args, stream: !f.noStream })) {
+        const rows = statsRows(sample.stats, { noTrunc: f.noTrunc });
+        if (f.format === 'json') {
+          if (f.noStream) printJson(io.stdout, rows);
+          else io.stdout.write(`${JSON.stringify(rows)}\n`);
+        } else {
+          // On a terminal each sample replaces the previous one, as `docker stats` does.
+          if (!f.noStream && io.stdout.isTTY) io.stdout.write('\x1b[2J\x1b[H');
+          io.stdout.write(formatTable(STATS_HEADERS, rows.map(statsCells)));
+        }
+        if (f.noStream) break;
+      }
+    });
+  },
+});
+
+/** `strata update [--memory] [--cpus] [--pids-limit] CONTAINER…`: change limits. */
+export const updateCommand = defineCommand({
+  name: 'update',
+  summary: 'Update configuration of one or more containers',
+  description: 'Changes the memory, CPU and process limits of each container, running or not; limits not given stay.',
+  usage: 'CONTAINER...',
+  minArgs: 1,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  exitCodes: containerExitCodes,
+  flags: { ...resourceFlags, runDir: runDirFlag },
+  async run({ flags: f, args, io }) {
+    const { toResources } = await import('./container-spec.js');
+    const resources = toResources(f);
+    if (resources === undefined) throw invalidArgument('you must provide one or more flags when using this command (--memory, --cpus, --pids-limit)');
+    return withContainers(f.runDir, (client, api) =>
+      forEach(io, args, async (id) => {
+        await client.unary(api.update, { id, resources });
+        io.stdout.write(`${id}\n`);
+      }),
+    );
+  },
+});
+
+/** Every container command, in the order help lists them. */
+export const containerCommands = [
+  runCommand,
+  createCommand,
+  startCommand,
+  stopCommand,
+  killCommand,
+  rmCommand,
+  psCommand,
+  inspectCommand,
+  logsCommand,
+  execCommand,
+  waitCommand,
+  statsCommand,
+  updateCommand,
+];

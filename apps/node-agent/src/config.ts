@@ -1,0 +1,105 @@
+import { hostname } from 'node:os';
+import { join, resolve } from 'node:path';
+import { int, invalidArgument, loadConfig, oneOf, optionalStr, str, type ConfigOf } from '@strata/kit';
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** Every setting of the node-agent: flags are the kebab-case keys, `--config FILE` reads JSON. */
+export const nodeAgentSpec = {
+  stateDir: str('Directory of persistent state; the agent keeps its containers under <state-dir>/node-agent.', {
+    default: '/var/lib/strata',
+    env: 'STRATA_STATE_DIR',
+  }),
+  runDir: str('Directory of runtime files; the socket is <run-dir>/node-agent.sock.', { default: '/run/strata', env: 'STRATA_RUN_DIR' }),
+  snapshotterSocket: optionalStr("Unix socket of this host's snapshotter; <run-dir>/snapshotter.sock by default.", {
+    env: 'STRATA_SNAPSHOTTER_SOCKET',
+  }),
+  mirrorSocket: optionalStr("Unix socket of the registry-mirror's Images API; <run-dir>/registry-mirror.sock by default.", {
+    env: 'STRATA_MIRROR_SOCKET',
+  }),
+  natsUrl: str('NATS server URL for events and heartbeats; an empty string disables both.', {
+    default: 'nats://127.0.0.1:4222',
+    env: 'STRATA_NATS_URL',
+  }),
+  node: str('Name of this node: event sources (strata/node-agent/<node>), heartbeats, container records.', {
+    default: hostname(),
+    env: 'STRATA_NODE',
+  }),
+  bridge: str('Bridge device of the containers (at most 15 characters).', { default: 'strata0', env: 'STRATA_BRIDGE' }),
+  subnet: str("IPv4 subnet of the bridge; its first address is the containers' gateway.", { default: '10.88.0.0/16', env: 'STRATA_SUBNET' }),
+  chainPrefix: str("Prefix of the agent's iptables chains.", { default: 'STRATA', env: 'STRATA_CHAIN_PREFIX' }),
+  netnsPrefix: str('Prefix of the network namespaces of containers.', { default: 'strata-', env: 'STRATA_NETNS_PREFIX' }),
+  cgroupParent: str('Cgroup under which every container gets <parent>/<id>.', { default: '/strata', env: 'STRATA_CGROUP_PARENT' }),
+  defaultPidsLimit: int('Pids limit of containers that ask for none; -1 for no limit.', {
+    default: 4096,
+    min: -1,
+    max: 4_194_304,
+    env: 'STRATA_DEFAULT_PIDS_LIMIT',
+  }),
+  logMaxBytes: int('Size of a container log file before it rotates.', { default: 10 * 1024 * 1024, min: 4096, env: 'STRATA_LOG_MAX_BYTES' }),
+  logMaxFiles: int('Log files kept per container, the current one included.', { default: 3, min: 1, max: 100, env: 'STRATA_LOG_MAX_FILES' }),
+  runcRoot: optionalStr("runc's state root (runc --root); runc's default when unset.", { env: 'STRATA_RUNC_ROOT' }),
+  heartbeatSeconds: int('Seconds between node heartbeats in the strata_nodes KV bucket.', { default: 5, min: 1, max: 3600, env: 'STRATA_HEARTBEAT_SECONDS' }),
+  logLevel: oneOf('Least severe log level written to stderr.', LOG_LEVELS, { default: 'warn', env: 'STRATA_LOG_LEVEL' }),
+};
+
+type Raw = ConfigOf<typeof nodeAgentSpec>;
+
+/** The node-agent's configuration, validated, with derived paths. */
+export interface NodeAgentConfig {
+  /** `<stateDir>/node-agent` (0700): containers/, runtime/, network/. */
+  root: string;
+  /** `<runDir>/node-agent.sock`, mode 0600. */
+  socket: string;
+  snapshotterSocket: string;
+  mirrorSocket: string;
+  /** Empty: no events and no heartbeats. */
+  natsUrl: string;
+  node: string;
+  bridge: string;
+  subnet: string;
+  chainPrefix: string;
+  netnsPrefix: string;
+  cgroupParent: string;
+  defaultPidsLimit: number;
+  logMaxBytes: number;
+  logMaxFiles: number;
+  runcRoot?: string;
+  heartbeatSeconds: number;
+  logLevel: Raw['logLevel'];
+}
+
+/**
+ * Loads the node-agent's configuration from flags, environment and an
+ * optional JSON file (`--config FILE`). InvalidArgument, with a sentence
+ * naming the setting, for anything wrong.
+ */
+export function loadNodeAgentConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): NodeAgentConfig {
+  const raw = loadConfig(nodeAgentSpec, { argv, env });
+  for (const key of ['stateDir', 'runDir', 'node', 'bridge', 'subnet', 'chainPrefix', 'cgroupParent'] as const) {
+    if (raw[key] === '') throw invalidArgument(`config ${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: must not be empty`);
+  }
+  if (raw.defaultPidsLimit === 0) throw invalidArgument('config default-pids-limit: use a positive number, or -1 for no limit');
+  if (raw.runcRoot === '') throw invalidArgument("config runc-root: must not be empty; leave it out for runc's default");
+  const stateDir = resolve(raw.stateDir);
+  const runDir = resolve(raw.runDir);
+  return {
+    root: join(stateDir, 'node-agent'),
+    socket: join(runDir, 'node-agent.sock'),
+    snapshotterSocket: resolve(raw.snapshotterSocket ?? join(runDir, 'snapshotter.sock')),
+    mirrorSocket: resolve(raw.mirrorSocket ?? join(runDir, 'registry-mirror.sock')),
+    natsUrl: raw.natsUrl,
+    node: raw.node,
+    bridge: raw.bridge,
+    subnet: raw.subnet,
+    chainPrefix: raw.chainPrefix,
+    netnsPrefix: raw.netnsPrefix,
+    cgroupParent: raw.cgroupParent,
+    defaultPidsLimit: raw.defaultPidsLimit,
+    logMaxBytes: raw.logMaxBytes,
+    logMaxFiles: raw.logMaxFiles,
+    ...(raw.runcRoot === undefined ? {} : { runcRoot: resolve(raw.runcRoot) }),
+    heartbeatSeconds: raw.heartbeatSeconds,
+    logLevel: raw.logLevel,
+  };
+}

@@ -1,0 +1,413 @@
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { connect as natsConnect, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import {
+  ContainerStatus,
+  ContainersService,
+  NetworkMode,
+  Protocol,
+  WaitCondition,
+  type Container,
+  type ContainerSpec,
+  type AttachResponse,
+  type ExecResponse,
+} from '@strata/api/containers/v1';
+import type { RpcClient } from '@strata/grpc-kit';
+import { errorKind, type CloudEvent } from '@strata/kit';
+import { waitFor } from '@strata/kit/testing';
+import { mountPoints, unmountAll } from '@strata/snapshots-local';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunningNodeAgent } from './node-agent.js';
+import { startTestStack, type TestStack } from './testing/test-stack.js';
+
+let stack: TestStack;
+let agent: RunningNodeAgent;
+let client: RpcClient;
+let nc: NatsConnection;
+const received: CloudEvent[] = [];
+const created: string[] = [];
+
+const spec = (over: Partial<ContainerSpec>): ContainerSpec => ({
+  image: stack.image,
+  name: '',
+  cmd: [],
+  entrypoint: [],
+  entrypointSet: false,
+  env: [],
+  workingDir: '',
+  user: '',
+  tty: false,
+  openStdin: false,
+  hostname: '',
+  ports: [],
+  networkMode: NetworkMode.NETWORK_MODE_BRIDGE,
+  resources: undefined,
+  autoRemove: false,
+  labels: {},
+  stopSignal: '',
+  stopTimeoutSeconds: 0,
+  platform: '',
+  userNamespace: false,
+  ...over,
+});
+
+async function create(over: Partial<ContainerSpec>): Promise<Container> {
+  const { container } = await client.unary(ContainersService.create, { spec: spec(over) });
+  created.push(container!.id);
+  return container!;
+}
+
+async function run(over: Partial<ContainerSpec>): Promise<Container> {
+  const c = await create(over);
+  await client.unary(ContainersService.start, { id: c.id });
+  return c;
+}
+
+async function output(id: string): Promise<string> {
+  let text = '';
+  for await (const r of client.serverStream(ContainersService.logs, { id, follow: false, tail: -1 })) text += r.data.toString('utf8');
+  return text;
+}
+
+async function exec(id: string, args: string[], workingDir = ''): Promise<{ code: number; out: string; err: string }> {
+  const call = client.bidiStream(ContainersService.exec);
+  call.write({ message: { $case: 'start', value: { id, args, env: [], workingDir, user: '', tty: false, stdin: false } } });
+  call.end();
+  let out = '';
+  let err = '';
+  let code = -1;
+  try {
+    for await (const m of call as AsyncIterable<ExecResponse>) {
+      const msg = m.message;
+      if (msg?.$case === 'stdout') out += msg.value.toString('utf8');
+      else if (msg?.$case === 'stderr') err += msg.value.toString('utf8');
+      else if (msg?.$case === 'exit') code = msg.value.exitCode;
+    }
+  } catch (e) {
+    throw client.translate(e);
+  }
+  return { code, out, err };
+}
+
+const eventsOf = (type: string, subject: string) => received.filter((e) => e.type === `io.strata.${type}` && e.subject === subject);
+
+function httpGet(port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: '/', timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve(body));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  nc = await natsConnect({ servers: stack.nats.url });
+  const sub = nc.subscribe('strata.events.>');
+  void (async () => {
+    for await (const m of sub as AsyncIterable<Msg>) received.push(m.json<CloudEvent>());
+  })();
+  await nc.flush();
+  agent = await stack.startAgent();
+  client = stack.client();
+}, 120_000);
+
+afterAll(async () => {
+  await nc?.close();
+  await stack?.stop();
+}, 120_000);
+
+describe('node-agent', { timeout: 30_000 }, () => {
+  it('creates, starts and waits for an echo container, and serves its logs and inspect', async () => {
+    const c = await run({ cmd: ['echo', 'hello from strata'] });
+    const { status } = await client.unary(ContainersService.wait, { id: c.id.slice(0, 12), condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+    expect(status?.exitCode).toBe(0);
+    expect(await output(c.id)).toBe('hello from strata\n');
+    const { container } = await client.unary(ContainersService.inspect, { id: c.name });
+    expect(container).toMatchObject({ id: c.id, image: stack.image, command: ['echo', 'hello from strata'], node: 'test-node', snapshotKey: c.id });
+    expect(container?.state).toMatchObject({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 0, oomKilled: false });
+    await waitFor(() => eventsOf('container.exited', c.id).length === 1, () => 'container.exited');
+    expect(eventsOf('container.created', c.id).map((e) => e.data)).toEqual([{ id: c.id, name: c.name, image: stack.image, imageId: stack.busybox.config.digest, node: 'test-node' }]);
+    expect(eventsOf('container.exited', c.id)[0]?.source).toBe('strata/node-agent/test-node');
+  });
+});
+
+describe('isolation and limits', { timeout: 30_000 }, () => {
+  it('gives a container its own processes, hostname and network', async () => {
+    const c = await run({ cmd: ['sh', '-c', 'ps -o pid,comm; hostname; ip -o link show | cut -d: -f2; ip -4 -o addr show | cut -d" " -f2,7'] });
+    await client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    const ip = container!.network!.ipAddress;
+    expect(ip).toMatch(/^10\.\d+\.\d+\.\d+$/);
+    const lines = (await output(c.id)).trim().split('\n').map((l) => l.trim().replace(/\s+/g, ' '));
+    expect(lines).toEqual(['PID COMMAND', '1 sh', expect.stringMatching(/^\d+ ps$/), c.id.slice(0, 12), 'lo', expect.stringMatching(/^eth0@if\d+$/), 'lo 127.0.0.1/8', `eth0 ${ip}/${container!.network!.prefixLength}`]);
+  });
+
+  it('gives a container with network none only a loopback interface', async () => {
+    const c = await run({ cmd: ['sh', '-c', 'ip -o link show | cut -d: -f2'], networkMode: NetworkMode.NETWORK_MODE_NONE });
+    await client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+    expect((await output(c.id)).split('\n').map((l) => l.trim())).toEqual(['lo', '']);
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    expect(container?.network).toMatchObject({ mode: NetworkMode.NETWORK_MODE_NONE, ipAddress: '' });
+  });
+
+  it('OOM-kills a process past --memory: exit 137, OOMKilled, container.oom once', async () => {
+    const c = await run({ cmd: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], resources: { memoryBytes: 16 * 1024 * 1024, cpus: 0, pidsLimit: 0 } });
+    const { status } = await client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+    expect(status).toMatchObject({ exitCode: 137, oomKilled: true });
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    expect(container?.state).toMatchObject({ exitCode: 137, oomKilled: true });
+    await waitFor(() => eventsOf('container.exited', c.id).length === 1, () => 'container.exited');
+    expect(eventsOf('container.oom', c.id)).toHaveLength(1);
+    expect(eventsOf('container.exited', c.id)[0]?.data).toMatchObject({ exitCode: 137, oomKilled: true });
+  });
+
+  it('stops a fork bomb at the pids limit while the agent keeps answering', async () => {
+    // Every fork leaves a sleeping process behind, so the bomb fills the limit and stays there.
+    const c = await run({ cmd: ['sh', '-c', 'f() { sleep 60 & f & }; f; sleep 60'], resources: { memoryBytes: 0, cpus: 0, pidsLimit: 32 } });
+    let seen: unknown;
+    await waitFor(async () => {
+      const { stats } = await first(client.serverStream(ContainersService.stats, { ids: [c.id], stream: false }));
+      seen = stats;
+      return (stats[0]?.pidsCurrent ?? 0) >= 31;
+    }, () => `the fork bomb to reach the limit: ${JSON.stringify(seen)}`);
+    const started = Date.now();
+    const { stats } = await first(client.serverStream(ContainersService.stats, { ids: [c.id], stream: false }));
+    expect(stats[0]).toMatchObject({ pidsLimit: 32 });
+    expect(stats[0]!.pidsCurrent).toBeLessThanOrEqual(32);
+    const { containers } = await client.unary(ContainersService.list, { all: false, filters: [`id=${c.id}`] });
+    expect(containers.map((x) => x.id)).toEqual([c.id]);
+    expect(Date.now() - started).toBeLessThan(3000);
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+    expect(await stack.leftovers([c.id])).toEqual([]);
+  });
+});
+
+async function first<T>(it: AsyncIterable<T>): Promise<T> {
+  for await (const v of it) return v;
+  throw new Error('empty stream');
+}
+
+describe('ports, exec and stop', { timeout: 30_000 }, () => {
+  it('publishes -p 0:80 of busybox httpd on 127.0.0.1', async () => {
+    const c = await run({
+      cmd: ['sh', '-c', 'echo "<h1>strata</h1>" > /var/www/index.html && exec httpd -f -p 80 -h /var/www'],
+      ports: [{ hostIp: '', hostPort: 0, containerPort: 80, protocol: Protocol.PROTOCOL_TCP }],
+    });
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    const port = container!.network!.ports[0]!.hostPort;
+    expect(port).toBeGreaterThan(0);
+    let body = '';
+    await waitFor(async () => {
+      body = await httpGet(port);
+      return true;
+    }, () => `httpd on 127.0.0.1:${port}`);
+    expect(body).toBe('<h1>strata</h1>\n');
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+    expect(await stack.leftovers([c.id])).toEqual([]);
+  });
+
+  it('runs exec with its exit code and refuses a working directory under /proc', async () => {
+    const c = await run({ cmd: ['sleep', '60'] });
+    expect(await exec(c.id, ['sh', '-c', 'echo out; echo err >&2; exit 3'])).toEqual({ code: 3, out: 'out\n', err: 'err\n' });
+    const refused = await exec(c.id, ['true'], '/proc/self/fd/3').then(
+      () => undefined,
+      (e: unknown) => ({ kind: errorKind(e), message: (e as Error).message }),
+    );
+    expect(refused?.kind).toBe('InvalidArgument');
+    expect(refused?.message).toContain('is under /proc');
+    await waitFor(() => eventsOf('exec.exited', c.id).length === 1, () => 'exec.exited');
+    expect(eventsOf('exec.exited', c.id)[0]?.data).toMatchObject({ id: c.id, exitCode: 3, node: 'test-node' });
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+  });
+
+  it('stops a process that ignores SIGTERM with SIGKILL after the timeout', async () => {
+    const c = await run({ cmd: ['sh', '-c', 'trap "" TERM; while true; do sleep 1; done'] });
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = Date.now();
+    const { container } = await client.unary(ContainersService.stop, { id: c.id, timeoutSeconds: 1 });
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(1000);
+    expect(took).toBeLessThan(4000);
+    expect(container?.state).toMatchObject({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 137 });
+  });
+});
+
+describe('errors', { timeout: 30_000 }, () => {
+  it.each([
+    ['inspect of an unknown name', () => client.unary(ContainersService.inspect, { id: 'no-such-thing' }), 'NotFound', () => 'No such container: no-such-thing'],
+    ['create of an unknown image', () => create({ image: `${stack.image}-missing` }), 'NotFound', () => `No such image: ${stack.image}-missing`],
+    ['a bad name', () => create({ name: '-bad' }), 'InvalidArgument', () => 'Invalid container name (-bad), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'],
+    ['kill with an unknown signal', () => client.unary(ContainersService.kill, { id: created[0]!, signal: 'SIGNOPE' }), 'InvalidArgument', () => 'invalid signal: SIGNOPE'],
+  ])('%s', async (_what, call, kind, message) => {
+    const e = await call().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect({ kind: errorKind(e), message: (e as Error).message }).toEqual({ kind, message: message() });
+  });
+
+  it('refuses a taken name and an ambiguous prefix', async () => {
+    const a = await create({ name: 'twin', cmd: ['true'] });
+    const e = await create({ name: 'twin' }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(errorKind(e)).toBe('AlreadyExists');
+    expect((e as Error).message).toBe(`Conflict. The container name "/twin" is already in use by container "${a.id}". You have to remove (or rename) that container to be able to reuse that name.`);
+    const running = await client.unary(ContainersService.list, { all: true, filters: [] });
+    const ids = running.containers.map((x) => x.id);
+    const shared = ids.find((id) => ids.filter((other) => other[0] === id[0]).length > 1)?.[0];
+    if (shared !== undefined) {
+      const amb = await client.unary(ContainersService.inspect, { id: shared }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      expect({ kind: errorKind(amb), message: (amb as Error).message }).toEqual({ kind: 'InvalidArgument', message: `multiple containers match prefix ${shared}` });
+    }
+  });
+});
+
+describe('attach, update, stats and auto-remove', { timeout: 30_000 }, () => {
+  it('attaches before start and sees all output, stdin included, then the exit status', async () => {
+    const c = await create({ cmd: ['sh', '-c', 'echo first; read line; echo "got $line"; echo oops >&2; exit 4'], openStdin: true });
+    const call = client.bidiStream(ContainersService.attach);
+    call.write({ message: { $case: 'open', value: { id: c.id, stdin: true } } });
+    let out = '';
+    let err = '';
+    let exit: number | undefined;
+    let ready = false;
+    const reading = (async () => {
+      for await (const m of call as AsyncIterable<AttachResponse>) {
+        const msg = m.message;
+        ready = true;
+        if (msg?.$case === 'stdout') out += msg.value.toString('utf8');
+        else if (msg?.$case === 'stderr') err += msg.value.toString('utf8');
+        else if (msg?.$case === 'exit') exit = msg.value.exitCode;
+      }
+    })();
+    await waitFor(() => ready, () => 'the attachment to be in place');
+    await client.unary(ContainersService.start, { id: c.id });
+    let failed: unknown;
+    reading.catch((e: unknown) => (failed = e));
+    await waitFor(() => out.includes('first') || failed !== undefined, () => `the first line, got ${JSON.stringify({ out, err, exit })}`);
+    if (failed !== undefined) throw failed;
+    call.write({ message: { $case: 'stdin', value: Buffer.from('hello\n') } });
+    call.write({ message: { $case: 'closeStdin', value: true } });
+    call.end();
+    await reading;
+    expect({ out, err, exit }).toEqual({ out: 'first\ngot hello\n', err: 'oops\n', exit: 4 });
+  });
+
+  it('updates the limits of a running container and reports them in stats', async () => {
+    const c = await run({ cmd: ['sleep', '60'], resources: { memoryBytes: 32 * 1024 * 1024, cpus: 0, pidsLimit: 0 } });
+    const { container } = await client.unary(ContainersService.update, { id: c.id, resources: { memoryBytes: 48 * 1024 * 1024, cpus: 0.5, pidsLimit: 50 } });
+    expect(container?.spec?.resources).toEqual({ memoryBytes: 48 * 1024 * 1024, cpus: 0.5, pidsLimit: 50 });
+    const { stats } = await first(client.serverStream(ContainersService.stats, { ids: [c.name], stream: false }));
+    expect(stats[0]).toMatchObject({ id: c.id, name: c.name, memoryLimitBytes: 48 * 1024 * 1024, pidsLimit: 50, pidsCurrent: 1 });
+    expect(stats[0]!.cpuPercent).toBeGreaterThanOrEqual(0);
+    const refused = await client.unary(ContainersService.update, { id: c.id, resources: { memoryBytes: 1024, cpus: 0, pidsLimit: 0 } }).then(
+      () => undefined,
+      (e: unknown) => ({ kind: errorKind(e), message: (e as Error).message }),
+    );
+    expect(refused?.kind).toBe('InvalidArgument');
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+  });
+
+  it('removes an auto-remove container when it exits, and Wait(REMOVED) returns its exit', async () => {
+    const c = await create({ cmd: ['sh', '-c', 'exit 5'], autoRemove: true });
+    const waiting = client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_REMOVED });
+    await new Promise((r) => setTimeout(r, 100));
+    await client.unary(ContainersService.start, { id: c.id });
+    const { status } = await waiting;
+    expect(status?.exitCode).toBe(5);
+    await waitFor(() => eventsOf('container.deleted', c.id).length === 1, () => 'container.deleted');
+    expect(await stack.leftovers([c.id])).toEqual([]);
+  });
+});
+
+describe('after a host reboot', { timeout: 30_000 }, () => {
+  it('mounts the rootfs of a container again when it is started', async () => {
+    const c = await run({ cmd: ['sh', '-c', 'echo $(cat /marker 2>/dev/null) run; echo kept > /marker'] });
+    await client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+    const rootfs = join(stack.stateDir, 'node-agent', 'containers', c.id, 'rootfs');
+    await unmountAll(rootfs);
+    expect((await mountPoints()).includes(rootfs)).toBe(false);
+    await client.unary(ContainersService.start, { id: c.id });
+    const { status } = await client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+    expect(status?.exitCode).toBe(0);
+    expect((await mountPoints()).includes(rootfs)).toBe(true);
+    expect(await output(c.id)).toBe('kept run\n');
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    expect(container?.restartCount).toBe(1);
+  });
+});
+
+describe('heartbeat', { timeout: 30_000 }, () => {
+  it('writes NodeStatus JSON under the node name in the strata_nodes bucket', async () => {
+    await agent.heartbeat();
+    const kv = await new Kvm(jetstream(nc)).open('strata_nodes');
+    const entry = await kv.get('test-node');
+    const status = entry?.json<Record<string, unknown>>();
+    expect(status).toMatchObject({ name: 'test-node', cgroupVersion: expect.any(Number), runtime: expect.stringMatching(/^runc /), heartbeatIntervalSeconds: 1 });
+    expect(Number(status?.cpus)).toBeGreaterThan(0);
+    expect(Date.now() - Date.parse(String(status?.heartbeatAt))).toBeLessThan(10_000);
+  });
+});
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('agent restart', { timeout: 60_000 }, () => {
+  it('survives SIGKILL: a new agent reports the exit that happened meanwhile once and still manages the running container', async () => {
+    await agent.stop();
+    const proc = await stack.startAgentProcess();
+    const keeps = await run({ cmd: ['sh', '-c', 'trap "exit 143" TERM; while true; do sleep 1; done'] });
+    const ends = await run({ cmd: ['sh', '-c', 'sleep 1; exit 7'] });
+    const { container: before } = await client.unary(ContainersService.inspect, { id: ends.id });
+    const endsPid = before!.state!.pid;
+    await proc.stop('SIGKILL');
+    await waitFor(() => !alive(endsPid), () => 'the second container to exit while the agent is down');
+    expect(eventsOf('container.exited', ends.id)).toEqual([]);
+
+    agent = await stack.startAgent();
+    await waitFor(() => eventsOf('container.exited', ends.id).length === 1, () => 'container.exited of the exit missed');
+    expect(eventsOf('container.exited', ends.id)[0]?.data).toMatchObject({ id: ends.id, exitCode: 7, oomKilled: false });
+    const { container: after } = await client.unary(ContainersService.inspect, { id: ends.id });
+    expect(after?.state).toMatchObject({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 7 });
+    const { container: running } = await client.unary(ContainersService.inspect, { id: keeps.id });
+    expect(running?.state?.status).toBe(ContainerStatus.CONTAINER_STATUS_RUNNING);
+    expect(await exec(keeps.id, ['echo', 'still here'])).toEqual({ code: 0, out: 'still here\n', err: '' });
+
+    await agent.stop();
+    agent = await stack.startAgent();
+    const { container: stopped } = await client.unary(ContainersService.stop, { id: keeps.id, timeoutSeconds: 5 });
+    expect(stopped?.state).toMatchObject({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 143 });
+    await waitFor(() => eventsOf('container.exited', keeps.id).length === 1, () => 'container.exited of the stopped one');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(eventsOf('container.exited', ends.id)).toHaveLength(1);
+    expect(eventsOf('container.exited', keeps.id)).toHaveLength(1);
+  });
+});
+
+describe('cleanup', { timeout: 60_000 }, () => {
+  it('leaves no mount, veth, netns, iptables rule, cgroup or runc container after rm', async () => {
+    const { containers } = await client.unary(ContainersService.list, { all: true, filters: [] });
+    for (const c of containers) await client.unary(ContainersService.remove, { id: c.id, force: true });
+    expect((await client.unary(ContainersService.list, { all: true, filters: [] })).containers).toEqual([]);
+    expect(await stack.leftovers(created)).toEqual([]);
+    await waitFor(() => created.every((id) => eventsOf('container.deleted', id).length === 1), () => 'container.deleted of every container');
+  });
+});

@@ -1,0 +1,222 @@
+import { execFile } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { cgroupMounts, testCgroupParent, type TestCgroupParent } from '@strata/cgroups/testing';
+import { createBridgeNetwork } from '@strata/container-network';
+import { networkLeftovers, uniqueNetworkNames, type UniqueNetworkNames } from '@strata/container-network/testing';
+import { ensureMonitorBuilt } from '@strata/container-runtime/testing';
+import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testing';
+import { createClient, waitForHealthy, type RpcClient } from '@strata/grpc-kit';
+import { busyboxImage, pushImage, type BuiltImage } from '@strata/image-fixtures';
+import { silentLogger, type Logger } from '@strata/kit';
+import { freePort, startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
+import { mountPoints, unmountAll } from '@strata/snapshots-local';
+import { loadNodeAgentConfig, type NodeAgentConfig } from '../config.js';
+import { startNodeAgent, type RunningNodeAgent } from '../node-agent.js';
+
+const run = promisify(execFile);
+const bin = (app: string) => fileURLToPath(new URL(`../../../${app}/bin/${app}.mjs`, import.meta.url));
+
+/** Settings of {@link startTestStack}. */
+export interface TestStackOptions {
+  /** Logger of in-process agents; silent by default. */
+  logger?: Logger;
+  /** Extra node-agent flags (e.g. `--default-pids-limit 64`). */
+  agentFlags?: string[];
+}
+
+/**
+ * NATS, layer-store, registry-mirror and snapshotter (each its own process,
+ * on its own sockets and ports under a temporary directory) with a busybox
+ * image pushed to the mirror, ready for a node-agent with its own bridge,
+ * subnet, iptables chains, netns prefix, cgroup parent and runc root.
+ */
+export interface TestStack {
+  /** The temporary directory holding state/ and run/. */
+  readonly dir: string;
+  readonly stateDir: string;
+  readonly runDir: string;
+  readonly nats: TestNatsServer;
+  /** The registry-mirror's HTTP base, `http://127.0.0.1:<port>`. */
+  readonly mirrorUrl: string;
+  /** The busybox image as pushed to the mirror (`127.0.0.1:<port>/local/busybox:test`): Cmd `sh`, applets of BUSYBOX_APPLETS. */
+  readonly image: string;
+  readonly busybox: BuiltImage;
+  readonly network: UniqueNetworkNames;
+  readonly cgroupParent: string;
+  readonly runcRoot: string;
+  /** `<runDir>/node-agent.sock`. */
+  readonly agentSocket: string;
+  /** The node name agents use: `test-node`. */
+  readonly node: string;
+  /** The flags of a node-agent for this stack (plus options.agentFlags). */
+  agentArgs(): string[];
+  agentConfig(): NodeAgentConfig;
+  /** Starts a node-agent in this process; stop() stops it if the test did not. */
+  startAgent(): Promise<RunningNodeAgent>;
+  /** Starts the node-agent executable (bin/node-agent.mjs) and waits until it is healthy; stopped by stop() by pid. */
+  startAgentProcess(): Promise<TestProcess>;
+  /** A Containers client of the agent socket, closed by stop(). */
+  client(): RpcClient;
+  /** What of the containers ids is still on the host: mounts, links, netns, iptables rules, cgroups, runc containers. Empty when clean. */
+  leftovers(ids: readonly string[]): Promise<string[]>;
+  /**
+   * Removes every container (through an agent), stops every agent and
+   * process, tears down the bridge and chains, removes the cgroup parent,
+   * runc leftovers and mounts, and deletes the directory. Idempotent.
+   */
+  stop(): Promise<void>;
+}
+
+async function healthy(p: TestProcess, socket: string, what: string): Promise<void> {
+  await Promise.race([
+    waitForHealthy({ unixSocket: socket }, { timeoutMs: 30_000 }),
+    p.exited.then((code) => {
+      throw new Error(`${what} exited (${code}) before it was healthy:\n${p.output()}`);
+    }),
+  ]);
+}
+
+/**
+ * Starts a {@link TestStack}. Needs root, runc, nats-server and the
+ * strata-monitor (built here when missing). Call stop() in afterAll, also
+ * when a test failed.
+ */
+export async function startTestStack(options: TestStackOptions = {}): Promise<TestStack> {
+  const scratch = tempDir('strata-na-');
+  const dir = scratch.path;
+  const stateDir = join(dir, 'state');
+  const runDir = join(dir, 'run');
+  const runcRoot = join(dir, 'runc');
+  const network = uniqueNetworkNames();
+  const cgroup: TestCgroupParent = testCgroupParent();
+  const processes: TestProcess[] = [];
+  const agentProcesses: TestProcess[] = [];
+  const agents: RunningNodeAgent[] = [];
+  const clients: RpcClient[] = [];
+  const logger = options.logger ?? silentLogger();
+  let nats: TestNatsServer | undefined;
+  let stopped: Promise<void> | undefined;
+
+  const agentArgs = () => [
+    ...['--state-dir', stateDir, '--run-dir', runDir, '--nats-url', nats?.url ?? '', '--node', 'test-node'],
+    ...['--bridge', network.bridge, '--subnet', network.subnet, '--chain-prefix', network.chainPrefix, '--netns-prefix', network.netnsPrefix],
+    ...['--cgroup-parent', cgroup.path, '--runc-root', runcRoot, '--heartbeat-seconds', '1'],
+    ...(options.agentFlags ?? []),
+  ];
+  const agentConfig = () => loadNodeAgentConfig(agentArgs(), {});
+
+  async function cleanUp(): Promise<void> {
+    const errors: unknown[] = [];
+    const attempt = async (fn: () => Promise<unknown>) => {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    };
+    for (const p of agentProcesses) await attempt(() => p.stop('SIGKILL'));
+    for (const c of clients) c.close();
+    for (const a of agents) await attempt(() => a.stop(1000));
+    await attempt(async () => {
+      const cleaner = await startNodeAgent(agentConfig(), logger);
+      try {
+        for (const c of cleaner.manager.list({ all: true })) await attempt(() => cleaner.manager.remove(c.id, true));
+      } finally {
+        await cleaner.stop(1000);
+      }
+    });
+    await attempt(async () => {
+      const { stdout } = await run('runc', ['--root', runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }));
+      for (const id of stdout.split('\n').filter(Boolean)) await run('runc', ['--root', runcRoot, 'delete', '-f', id]).catch(() => undefined);
+    });
+    await attempt(() => createBridgeNetwork({ stateDir: join(stateDir, 'node-agent', 'network'), logger, ...network }).teardownBridge());
+    await attempt(() => cgroup.remove());
+    await attempt(async () => {
+      for (const m of (await mountPoints()).filter((p) => p.startsWith(`${dir}/`)).reverse()) await unmountAll(m, { detach: true });
+    });
+    for (const p of processes.reverse()) await attempt(() => p.stop('SIGTERM', 10_000));
+    await attempt(async () => nats?.stop());
+    scratch.remove();
+    if (errors.length > 0) throw new AggregateError(errors, `test stack cleanup had ${errors.length} failure(s)`);
+  }
+
+  const stack: TestStack = {
+    dir,
+    stateDir,
+    runDir,
+    get nats() {
+      return nats as TestNatsServer;
+    },
+    mirrorUrl: '',
+    image: '',
+    busybox: undefined as unknown as BuiltImage,
+    network,
+    cgroupParent: cgroup.path,
+    runcRoot,
+    agentSocket: join(runDir, 'node-agent.sock'),
+    node: 'test-node',
+    agentArgs,
+    agentConfig,
+    async startAgent() {
+      const agent = await startNodeAgent(agentConfig(), logger);
+      agents.push(agent);
+      return agent;
+    },
+    async startAgentProcess() {
+      const p = startProcess(process.execPath, [bin('node-agent'), ...agentArgs()]);
+      agentProcesses.push(p);
+      await healthy(p, stack.agentSocket, 'node-agent');
+      return p;
+    },
+    client() {
+      const c = createClient({ unixSocket: stack.agentSocket });
+      clients.push(c);
+      return c;
+    },
+    async leftovers(ids) {
+      const out: string[] = [];
+      for (const m of await mountPoints()) if (ids.some((id) => m.includes(id))) out.push(`mount ${m}`);
+      out.push(...(await networkLeftovers({ ...createBridgeNetwork({ stateDir: join(stateDir, 'node-agent', 'network'), logger, ...network }).config }, ids)));
+      for (const mount of await cgroupMounts()) {
+        const names = await readdir(join(mount, cgroup.path)).catch(() => [] as string[]);
+        for (const id of ids) if (names.includes(id)) out.push(`cgroup ${join(mount, cgroup.path, id)}`);
+      }
+      const { stdout } = await run('runc', ['--root', runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }));
+      for (const id of stdout.split('\n').filter(Boolean)) if (ids.includes(id)) out.push(`runc ${id}`);
+      return out;
+    },
+    stop() {
+      stopped ??= cleanUp();
+      return stopped;
+    },
+  };
+
+  try {
+    await ensureMonitorBuilt();
+    nats = await startNatsServer();
+    const mirrorPort = await freePort();
+    const common = ['--state-dir', stateDir, '--run-dir', runDir, '--nats-url', nats.url];
+    const layerStore = startProcess(process.execPath, [bin('layer-store'), ...common]);
+    processes.push(layerStore);
+    const mirror = startProcess(process.execPath, [bin('registry-mirror'), ...common, '--listen', `127.0.0.1:${mirrorPort}`, '--upstream', 'upstream.invalid']);
+    processes.push(mirror);
+    const snapshotter = startProcess(process.execPath, [bin('snapshotter'), ...common]);
+    processes.push(snapshotter);
+    const [busybox] = await Promise.all([
+      busyboxImage(),
+      healthy(layerStore, join(runDir, 'layer-store.sock'), 'layer-store'),
+      healthy(mirror, join(runDir, 'registry-mirror.sock'), 'registry-mirror'),
+      healthy(snapshotter, join(runDir, 'snapshotter.sock'), 'snapshotter'),
+    ]);
+    const mirrorUrl = `http://127.0.0.1:${mirrorPort}`;
+    await pushImage(mirrorUrl, 'local/busybox', 'test', busybox);
+    Object.assign(stack, { mirrorUrl, image: `127.0.0.1:${mirrorPort}/local/busybox:test`, busybox });
+  } catch (err) {
+    await stack.stop().catch(() => undefined);
+    throw err;
+  }
+  return stack;
+}

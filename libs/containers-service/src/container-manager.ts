@@ -1,0 +1,855 @@
+import { EventEmitter } from 'node:events';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { openCgroup, type Cgroup, type LimitsUpdate } from '@strata/cgroups';
+import type { Attachment as NetworkAttachment, BridgeNetwork } from '@strata/container-network';
+import type { Attachment, ExecProcess, LogRecord, Runtime } from '@strata/container-runtime';
+import {
+  checkContainerName,
+  checkRemovable,
+  checkStartable,
+  createdState,
+  generateContainerId,
+  generateContainerName,
+  isRunning,
+  listContainers,
+  nameConflict,
+  resolveContainer,
+  startFailureCode,
+  withExited,
+  withStartFailure,
+  withStarted,
+  type ContainerRecord,
+  type ContainerSpec,
+  type PortSpec,
+  type ResourceSpec,
+} from '@strata/containers';
+import {
+  failedPrecondition,
+  invalidArgument,
+  isFailedPrecondition,
+  isNotFound,
+  isStrataError,
+  unimplemented,
+  type EventSink,
+  type Logger,
+} from '@strata/kit';
+import { chainIds } from '@strata/oci';
+import { buildExecProcess, buildRuntimeSpec, parseStopSignal, specResources, type RuntimeSpec } from '@strata/runtime-spec';
+import type { Snapshotter } from '@strata/snapshots';
+import { mountAll, mountPoints, unmountAll } from '@strata/snapshots-local';
+import { KeyedLock } from './keyed-lock.js';
+import type { ImageSource, Unpacker } from './ports.js';
+import { RecordStore } from './record-store.js';
+import { parseSignal } from './signals.js';
+
+/** Settings of {@link createContainerManager}. */
+export interface ContainerManagerOptions {
+  /** The agent's directory: container bundles and records go under `<dir>/containers/<id>` (0700). */
+  dir: string;
+  /** Name of this node (in records and event data). */
+  node: string;
+  images: ImageSource;
+  unpacker: Unpacker;
+  /** This host's snapshotter (its gRPC client). */
+  snapshotter: Snapshotter;
+  runtime: Runtime;
+  network: BridgeNetwork;
+  events: EventSink;
+  logger: Logger;
+  /** Cgroup parent of the containers' cgroups (`<parent>/<id>`); `/strata` by default. */
+  cgroupParent?: string;
+  /** Pids limit of containers that ask for none; the runtime-spec default (4096) when unset; -1 for no limit. */
+  defaultPidsLimit?: number;
+  /** Log file size before rotation, and files kept. */
+  logMaxBytes?: number;
+  logMaxFiles?: number;
+  /** RLIMIT_NOFILE of container processes (grantableNofileLimit() of the host). */
+  nofileLimit?: number;
+}
+
+/** How a run (or an exec) ended. */
+export interface ExitStatus {
+  exitCode: number;
+  oomKilled: boolean;
+  /** RFC 3339. */
+  finishedAt?: string;
+}
+
+/** What Wait waits for. */
+export type WaitCondition = 'not-running' | 'next-exit' | 'removed';
+
+/** Settings of an exec. */
+export interface ExecRequest {
+  args: string[];
+  env?: string[];
+  workingDir?: string;
+  user?: string;
+  tty?: boolean;
+  stdin?: boolean;
+  size?: { cols: number; rows: number };
+}
+
+/** A running exec: its stdio, and its end (exec.exited is published by then). */
+export interface RunningExec {
+  execId: string;
+  pid: number;
+  stdin: ExecProcess['stdin'];
+  stdout: ExecProcess['stdout'];
+  stderr: ExecProcess['stderr'];
+  resize(cols: number, rows: number): void;
+  exited: Promise<ExitStatus>;
+}
+
+/** A connection to a container's stdio; `ended` resolves with the exit status when the run ended while attached. */
+export interface ContainerAttachment {
+  stdin: Attachment['stdin'];
+  stdout: Attachment['stdout'];
+  stderr: Attachment['stderr'];
+  tty: boolean;
+  resize(cols: number, rows: number): void;
+  ended: Promise<ExitStatus | undefined>;
+  detach(): void;
+}
+
+/** One container's resource use. */
+export interface ContainerStatsSample {
+  id: string;
+  name: string;
+  cpuPercent: number;
+  cpuUsageNanos: number;
+  memoryUsageBytes: number;
+  memoryLimitBytes: number;
+  pidsCurrent: number;
+  pidsLimit: number;
+}
+
+/** Totals for the node heartbeat. */
+export interface ContainersSummary {
+  containers: number;
+  running: number;
+  /** Sum of the CPU limits of running containers. */
+  cpusLimited: number;
+  /** Sum of the memory limits of running containers. */
+  memoryLimited: number;
+}
+
+/**
+ * The containers of one node, from image to process to removal (issue #5
+ * "How a container is made"). Every method that names a container takes an
+ * id, a unique id prefix or a name and raises NotFound "No such container:
+ * x" or InvalidArgument "multiple containers match prefix x". Records are
+ * durable: the manager can be closed (or its process killed) while
+ * containers run, and {@link ContainerManager.recover} finds them again.
+ */
+export interface ContainerManager {
+  /**
+   * Makes a container: image lookup (NotFound "No such image: x"), unpack,
+   * snapshot, rootfs mount, network (with its /etc files), runtime spec,
+   * bundle and durable record; publishes container.created. InvalidArgument
+   * for malformed options, AlreadyExists for a name in use,
+   * FailedPrecondition for a host port in use, Unimplemented for user
+   * namespaces. Nothing is left behind on failure.
+   */
+  create(spec: ContainerSpec & { name?: string }): Promise<ContainerRecord>;
+  /**
+   * Runs a created or exited container's process (re-mounting its rootfs
+   * when a reboot unmounted it); publishes container.started. A running one
+   * is left alone. FailedPrecondition for a dead or removing container or
+   * when runc refuses (the record then says why, exit code 126/127/128).
+   */
+  start(ref: string): Promise<ContainerRecord>;
+  /** Stop signal, up to timeoutSeconds (the container's, 10 by default), then SIGKILL; returns after the exit is recorded. */
+  stop(ref: string, timeoutSeconds?: number): Promise<ContainerRecord>;
+  /** Sends a signal (see parseSignal). FailedPrecondition "Container x is not running". */
+  kill(ref: string, signal: string): Promise<void>;
+  /**
+   * Removes the container and all it has on the node; publishes
+   * container.deleted. FailedPrecondition for a running one unless force.
+   */
+  remove(ref: string, force: boolean): Promise<string>;
+  list(options: { all?: boolean; filters?: readonly string[] }): ContainerRecord[];
+  inspect(ref: string): ContainerRecord;
+  /** The recorded output (empty before the first start); with follow until the run ends or signal aborts. */
+  logs(ref: string, options: { follow?: boolean; tail?: number; since?: Date; signal?: AbortSignal }): AsyncIterable<LogRecord>;
+  /**
+   * Connects to stdio; on a created container, once it is started, before
+   * its process runs (so all output is seen). options.ready is called once
+   * the attachment is in place: registered for a created container,
+   * connected for a running one. FailedPrecondition when it is not running.
+   */
+  attach(ref: string, options?: { signal?: AbortSignal; ready?: () => void }): Promise<ContainerAttachment>;
+  /** Runs a process in a running container; publishes exec.started and exec.exited. */
+  exec(ref: string, request: ExecRequest): Promise<RunningExec>;
+  /** Waits for the condition and returns the last run's exit status. */
+  wait(ref: string, condition: WaitCondition, signal?: AbortSignal): Promise<ExitStatus>;
+  /** One sample per container named (every running one when refs is empty). */
+  stats(refs: readonly string[]): Promise<ContainerStatsSample[]>;
+  /** Changes limits (zero/undefined fields stay); InvalidArgument for what the cgroup refuses. */
+  update(ref: string, resources: ResourceSpec): Promise<ContainerRecord>;
+  /**
+   * Loads the records and reconciles them with the runtime: running
+   * containers are watched again, exits that happened meanwhile are
+   * recorded and published once, removals left half-done are finished.
+   */
+  recover(): Promise<void>;
+  summary(): ContainersSummary;
+  /** Stops watching; containers keep running. */
+  close(): Promise<void>;
+}
+
+const DEFAULT_STOP_TIMEOUT_SECONDS = 10;
+
+function nowIso(): string {
+  return new Date().toISOString();
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function checkPorts(ports: readonly PortSpec[], mode: ContainerSpec['networkMode']): void {
+  for (const p of ports) {
+    const ok = [p.hostPort, p.containerPort].every((n) => Number.isInteger(n) && n >= 0 && n <= 65535) && p.containerPort > 0;
+    if (!ok) throw invalidArgument(`invalid port mapping ${p.hostPort}:${p.containerPort}: ports must be 1-65535 (host port 0 picks one)`);
+  }
+  if (ports.length > 0 && mode !== 'bridge') {
+    throw invalidArgument(`published ports need the bridge network; the container asks for network ${mode}`);
+  }
+}
+
+/** Creates the manager; call recover() before serving. Raises nothing itself. */
+export function createContainerManager(options: ContainerManagerOptions): ContainerManager {
+  const { node, images, unpacker, snapshotter, network, events, runtime: rt } = options;
+  const log = options.logger;
+  const store = new RecordStore(join(options.dir, 'containers'), log);
+  const cgroupParent = options.cgroupParent ?? '/strata';
+  const records = new Map<string, ContainerRecord>();
+  const lock = new KeyedLock();
+  const signals = new EventEmitter();
+  signals.setMaxListeners(0);
+  const watching = new Map<string, AbortController>();
+  const runEnded = new Map<string, Promise<void>>();
+  const pendingAttach = new Map<string, Array<() => Promise<void>>>();
+  const cpuSamples = new Map<string, { at: number; usage: number }>();
+  const reserved = new Set<string>();
+  let closed = false;
+
+  const rootfsOf = (id: string) => join(store.containerDir(id), 'rootfs');
+  const bundleOf = (id: string) => store.containerDir(id);
+  const cgroupOf = (id: string): Promise<Cgroup> => openCgroup(`${cgroupParent}/${id}`, { logger: log, parent: cgroupParent });
+  const find = (ref: string) => resolveContainer(records.values(), ref);
+  const current = (id: string): ContainerRecord => {
+    const r = records.get(id);
+    if (r === undefined) throw failedPrecondition(`container ${id} was removed`);
+    return r;
+  };
+
+  async function save(record: ContainerRecord): Promise<ContainerRecord> {
+    await store.save(record);
+    records.set(record.id, record);
+    return record;
+  }
+
+  async function isMounted(path: string): Promise<boolean> {
+    return (await mountPoints()).includes(path);
+  }
+
+  async function readSpec(id: string): Promise<RuntimeSpec> {
+    return JSON.parse(await readFile(join(bundleOf(id), 'config.json'), 'utf8')) as RuntimeSpec;
+  }
+
+  async function writeSpec(id: string, spec: RuntimeSpec): Promise<void> {
+    const path = join(bundleOf(id), 'config.json');
+    await writeFile(`${path}.tmp`, JSON.stringify(spec), { mode: 0o600 });
+    await rename(`${path}.tmp`, path);
+  }
+
+  function exitOf(record: ContainerRecord): ExitStatus {
+    return { exitCode: record.state.exitCode, oomKilled: record.state.oomKilled, ...(record.state.finishedAt ? { finishedAt: record.state.finishedAt } : {}) };
+  }
+
+  /** Reports OOM kills not seen yet (once each run) and returns the record with the new count. */
+  async function checkOom(record: ContainerRecord): Promise<{ record: ContainerRecord; oom: boolean }> {
+    let count = record.oomKillsSeen;
+    try {
+      count = await (await cgroupOf(record.id)).oomKills();
+    } catch (err) {
+      if (!isNotFound(err)) log.warn({ err, containerId: record.id }, 'cannot read OOM kills');
+    }
+    if (count <= record.oomKillsSeen) return { record, oom: false };
+    events.publish('container.oom', record.id, { id: record.id, name: record.name, node });
+    return { record: { ...record, oomKillsSeen: count }, oom: true };
+  }
+
+  async function handleExit(id: string, exit: { exitCode: number; finishedAt: string }): Promise<void> {
+    let autoRemove = false;
+    await lock.run(id, async () => {
+      const record = records.get(id);
+      if (record === undefined) {
+        await rt.acknowledgeExit(id).catch(() => undefined);
+        return;
+      }
+      if (isRunning(record) || record.state.status === 'created') {
+        const checked = await checkOom(record);
+        const oomKilled = checked.oom || (record.state.oomKilled && record.state.status !== 'created');
+        const exited = await save(withExited(checked.record, { exitCode: exit.exitCode, oomKilled, finishedAt: exit.finishedAt }));
+        events.publish('container.exited', id, {
+          id,
+          name: exited.name,
+          exitCode: exit.exitCode,
+          oomKilled,
+          finishedAt: exit.finishedAt,
+          node,
+        });
+        autoRemove = exited.spec.autoRemove;
+      } else {
+        events.publish('container.exited', id, {
+          id,
+          name: record.name,
+          exitCode: record.state.exitCode,
+          oomKilled: record.state.oomKilled,
+          finishedAt: record.state.finishedAt ?? exit.finishedAt,
+          node,
+        });
+      }
+      await rt.acknowledgeExit(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot acknowledge the exit'));
+      cpuSamples.delete(id);
+      signals.emit(`exit:${id}`);
+    });
+    if (autoRemove && !closed) {
+      manager.remove(id, true).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot auto-remove the container'));
+    }
+  }
+
+  /** Watches a running container until it exits; `runEnded` resolves once the exit is recorded. */
+  function watch(id: string): void {
+    if (watching.has(id) || closed) return;
+    const ac = new AbortController();
+    watching.set(id, ac);
+    const ended = (async () => {
+      try {
+        const exit = await rt.wait(id, { signal: ac.signal });
+        watching.delete(id);
+        await handleExit(id, exit);
+      } catch (err) {
+        watching.delete(id);
+        if (!ac.signal.aborted) log.warn({ err, containerId: id }, 'lost track of the container');
+      }
+    })();
+    runEnded.set(id, ended);
+    void ended.then(() => {
+      if (runEnded.get(id) === ended) runEnded.delete(id);
+    });
+  }
+
+  /** Resolves when signal `exit:<id>` or `removed:<id>` fires, or rejects on abort. */
+  function next(kind: 'exit' | 'removed' | 'started', id: string, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const name = `${kind}:${id}`;
+      const onAbort = () => {
+        signals.off(name, done);
+        reject(signal?.reason ?? new Error('aborted'));
+      };
+      const done = () => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      if (signal?.aborted) return onAbort();
+      signals.once(name, done);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  async function undoCreate(id: string, steps: { mounted?: boolean; prepared?: boolean; attached?: boolean }): Promise<void> {
+    const rootfs = rootfsOf(id);
+    if (steps.attached) await network.detach(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot detach the network'));
+    if (steps.mounted) await unmountAll(rootfs, { detach: true }).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot unmount'));
+    if (steps.prepared) await snapshotter.remove(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot remove the snapshot'));
+    if (!(await isMounted(rootfs))) await store.remove(id);
+  }
+
+  function resourcesOf(resources: ResourceSpec) {
+    const pids = resources.pidsLimit ?? options.defaultPidsLimit;
+    return {
+      ...(resources.memoryBytes ? { memoryBytes: resources.memoryBytes } : {}),
+      ...(resources.cpus ? { cpus: resources.cpus } : {}),
+      ...(pids === undefined ? {} : { pidsLimit: pids }),
+    };
+  }
+
+  async function ensureMounted(record: ContainerRecord): Promise<void> {
+    const rootfs = rootfsOf(record.id);
+    if (await isMounted(rootfs)) return;
+    log.info({ containerId: record.id }, 'rootfs not mounted (host rebooted?): mounting it again');
+    await mkdir(rootfs, { recursive: true, mode: 0o755 });
+    await mountAll(await snapshotter.mounts(record.snapshotKey), rootfs);
+  }
+
+  async function teardown(record: ContainerRecord): Promise<void> {
+    const id = record.id;
+    await rt.delete(id, { force: true }).catch((err: unknown) => {
+      if (!isNotFound(err)) log.warn({ err, containerId: id }, 'runtime delete failed');
+    });
+    try {
+      const cg = await cgroupOf(id);
+      await cg.killAll();
+      await cg.remove();
+    } catch (err) {
+      log.warn({ err, containerId: id }, 'cannot remove the cgroup');
+    }
+    await network.detach(id);
+    const rootfs = rootfsOf(id);
+    await unmountAll(rootfs, { detach: true });
+    try {
+      await snapshotter.remove(record.snapshotKey);
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    if (await isMounted(rootfs)) throw failedPrecondition(`the rootfs of ${id} is still mounted; not removing its files`);
+    await store.remove(id);
+  }
+
+  const manager: ContainerManager = {
+    async create(input) {
+      const { name: _asked, ...specFields } = input;
+      if (input.userNamespace) throw unimplemented('user namespaces are not supported by this node-agent yet');
+      const name = input.name === undefined || input.name === '' ? undefined : checkContainerName(input.name);
+      checkPorts(input.ports, input.networkMode);
+      if (input.stopSignal !== undefined && input.stopSignal !== '') parseSignal(input.stopSignal);
+      if (name !== undefined) {
+        const holder = [...records.values()].find((r) => r.name === name);
+        if (holder !== undefined || reserved.has(name)) throw nameConflict(name, holder?.id ?? 'being created');
+      }
+      const image = await images.inspect(input.image, input.platform);
+      for await (const _ of unpacker.unpack(image.manifest)) {
+        /* every layer is unpacked once the iteration ends */
+      }
+      const top = chainIds(image.diffIds).at(-1);
+      const id = generateContainerId((candidate) => records.has(candidate));
+      const finalName = name ?? generateContainerName((n) => reserved.has(n) || [...records.values()].some((r) => r.name === n));
+      if (reserved.has(finalName) || [...records.values()].some((r) => r.name === finalName)) throw nameConflict(finalName, 'being created');
+      reserved.add(finalName);
+      const steps: { mounted?: boolean; prepared?: boolean; attached?: boolean } = {};
+      const clog = log.child({ containerId: id });
+      try {
+        const dir = store.containerDir(id);
+        const rootfs = rootfsOf(id);
+        const etcDir = join(dir, 'etc');
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        await mkdir(rootfs, { mode: 0o755 });
+        await mkdir(etcDir, { mode: 0o755 });
+        const mounts = await snapshotter.prepare(id, top);
+        steps.prepared = true;
+        await mountAll(mounts, rootfs);
+        steps.mounted = true;
+        const hostname = input.hostname || id.slice(0, 12);
+        const attachment: NetworkAttachment = await network.attach({
+          id,
+          mode: input.networkMode,
+          hostname,
+          ports: input.ports.map((p) => ({ hostIp: p.hostIp || '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol })),
+          etcDir,
+        });
+        steps.attached = true;
+        const files = attachment.etcFiles;
+        const spec = await buildRuntimeSpec({
+          containerId: id,
+          rootfs,
+          image: image.config,
+          ...(input.cmd.length > 0 ? { args: input.cmd } : {}),
+          ...(input.entrypoint === undefined ? {} : { entrypoint: input.entrypoint }),
+          env: input.env,
+          ...(input.workingDir ? { workingDir: input.workingDir } : {}),
+          ...(input.user ? { user: input.user } : {}),
+          tty: input.tty,
+          hostname,
+          network: input.networkMode === 'host' ? 'host' : attachment.netnsPath !== undefined ? { path: attachment.netnsPath } : 'none',
+          resources: resourcesOf(input.resources),
+          cgroupsPath: `${cgroupParent}/${id}`,
+          ...(files === undefined ? {} : { files: { hosts: files.hosts, hostname: files.hostname, resolvConf: files.resolvConf } }),
+          ...(options.nofileLimit === undefined ? {} : { nofileLimit: options.nofileLimit }),
+        });
+        const stopSignal = input.stopSignal ? parseSignal(input.stopSignal) : parseStopSignal(image.config.StopSignal);
+        await writeSpec(id, spec);
+        const record: ContainerRecord = {
+          id,
+          name: finalName,
+          image: input.image,
+          imageId: image.id,
+          manifestDigest: image.manifest.digest,
+          created: nowIso(),
+          spec: { ...specFields, stopSignal },
+          state: createdState(),
+          network: {
+            mode: input.networkMode,
+            ...(attachment.ip === undefined ? {} : { ipAddress: attachment.ip, gateway: attachment.gateway, prefixLength: attachment.prefixLength }),
+            ports: attachment.ports.map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol })),
+          },
+          command: [...spec.process.args],
+          node,
+          logPath: join(options.dir, 'runtime', id, 'log.json'),
+          snapshotKey: id,
+          restartCount: 0,
+          oomKillsSeen: 0,
+        };
+        await save(record);
+        events.publish('container.created', id, { id, name: finalName, image: input.image, imageId: image.id, node });
+        clog.info({ name: finalName, image: input.image }, 'container created');
+        return record;
+      } catch (err) {
+        await undoCreate(id, steps);
+        throw err;
+      } finally {
+        reserved.delete(finalName);
+      }
+    },
+
+    async start(ref) {
+      const { id } = find(ref);
+      const started = await lock.run(id, async () => {
+        let record = current(id);
+        if (isRunning(record)) return { record, fresh: false };
+        checkStartable(record);
+        await ensureMounted(record);
+        if (record.state.startedAt !== undefined) await rt.delete(id, { force: true }).catch(() => undefined);
+        let pid: number;
+        try {
+          const created = await rt.create(id, bundleOf(id), {
+            tty: record.spec.tty,
+            stdin: record.spec.openStdin,
+            ...(options.logMaxBytes === undefined ? {} : { logMaxBytes: options.logMaxBytes }),
+            ...(options.logMaxFiles === undefined ? {} : { logMaxFiles: options.logMaxFiles }),
+          });
+          pid = created.pid;
+          for (const attach of pendingAttach.get(id)?.splice(0) ?? []) await attach().catch(() => undefined);
+          await rt.start(id);
+        } catch (err) {
+          const message = errorMessage(err);
+          await rt.delete(id, { force: true }).catch(() => undefined);
+          await save(withStartFailure(record, message, startFailureCode(message), nowIso()));
+          signals.emit(`exit:${id}`);
+          throw isStrataError(err) ? err : failedPrecondition(`cannot start container ${id}: ${message}`, { cause: err });
+        }
+        record = await save(withStarted(record, pid, nowIso()));
+        events.publish('container.started', id, { id, name: record.name, pid, node });
+        watch(id);
+        signals.emit(`started:${id}`);
+        return { record, fresh: true };
+      });
+      return started.record;
+    },
+
+    async stop(ref, timeoutSeconds) {
+      const record = find(ref);
+      const id = record.id;
+      if (!isRunning(record)) return record;
+      const timeout = timeoutSeconds ?? record.spec.stopTimeoutSeconds ?? DEFAULT_STOP_TIMEOUT_SECONDS;
+      const ended = runEnded.get(id) ?? next('exit', id);
+      const signal = (record.spec.stopSignal ?? 'SIGTERM') as NodeJS.Signals;
+      await rt.kill(id, /^[0-9]+$/.test(signal) ? parseSignal(signal) : signal).catch((err: unknown) => {
+        if (!isFailedPrecondition(err) && !isNotFound(err)) throw err;
+      });
+      const timer = sleep(Math.max(0, timeout) * 1000, 'timeout' as const);
+      if ((await Promise.race([ended.then(() => 'ended' as const), timer])) === 'timeout') {
+        await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
+        const killed = await Promise.race([ended.then(() => true), sleep(10_000, false)]);
+        if (!killed) {
+          await (await cgroupOf(id)).killAll().catch(() => undefined);
+          await ended;
+        }
+      }
+      return current(id);
+    },
+
+    async kill(ref, signalText) {
+      const record = find(ref);
+      const signal = parseSignal(signalText);
+      if (!isRunning(record)) throw failedPrecondition(`Container ${record.id} is not running`, { fields: { containerId: record.id } });
+      try {
+        await rt.kill(record.id, signal);
+      } catch (err) {
+        if (isFailedPrecondition(err) || isNotFound(err)) {
+          throw failedPrecondition(`Container ${record.id} is not running`, { cause: err, fields: { containerId: record.id } });
+        }
+        throw err;
+      }
+    },
+
+    async remove(ref, force) {
+      const record = find(ref);
+      const id = record.id;
+      checkRemovable(record, force);
+      if (isRunning(record)) {
+        const ended = runEnded.get(id) ?? next('exit', id);
+        await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
+        if (!(await Promise.race([ended.then(() => true), sleep(10_000, false)]))) {
+          await (await cgroupOf(id)).killAll().catch(() => undefined);
+          await ended;
+        }
+      }
+      await lock.run(id, async () => {
+        const latest = records.get(id);
+        if (latest === undefined) return;
+        checkRemovable(latest, force);
+        const removing = await save({ ...latest, state: { ...latest.state, status: 'removing' } });
+        watching.get(id)?.abort();
+        await teardown(removing);
+        records.delete(id);
+        events.publish('container.deleted', id, { id, name: removing.name, node });
+        log.info({ containerId: id }, 'container removed');
+        signals.emit(`removed:${id}`);
+        signals.emit(`exit:${id}`);
+      });
+      return id;
+    },
+
+    list(opts) {
+      return listContainers(records.values(), opts);
+    },
+
+    inspect(ref) {
+      return find(ref);
+    },
+
+    logs(ref, opts) {
+      const record = find(ref);
+      const id = record.id;
+      return {
+        async *[Symbol.asyncIterator]() {
+          if (record.state.startedAt === undefined && !isRunning(current(id))) return;
+          const since = opts.since?.getTime();
+          try {
+            for await (const rec of rt.logs(id, {
+              ...(opts.follow === undefined ? {} : { follow: opts.follow }),
+              ...(opts.tail === undefined || opts.tail < 0 ? {} : { tail: opts.tail }),
+              ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+            })) {
+              if (since !== undefined && Date.parse(rec.time) < since) continue;
+              yield rec;
+            }
+          } catch (err) {
+            if (isNotFound(err)) return;
+            throw err;
+          }
+        },
+      };
+    },
+
+    async attach(ref, opts = {}) {
+      const record = find(ref);
+      const id = record.id;
+      const connect = async (): Promise<ContainerAttachment> => {
+        const a = await rt.attach(id);
+        const ended = a.closed.then(async (exit) => {
+          if (exit === undefined) return undefined;
+          await (runEnded.get(id) ?? Promise.resolve());
+          const after = records.get(id);
+          return after === undefined ? { exitCode: exit.exitCode, oomKilled: false, finishedAt: exit.finishedAt } : exitOf(after);
+        });
+        return { stdin: a.stdin, stdout: a.stdout, stderr: a.stderr, tty: record.spec.tty, resize: (c, r) => a.resize(c, r), ended, detach: () => a.detach() };
+      };
+      if (record.state.status === 'created') {
+        return new Promise<ContainerAttachment>((resolve, reject) => {
+          const list = pendingAttach.get(id) ?? [];
+          pendingAttach.set(id, list);
+          const entry = async () => {
+            opts.signal?.removeEventListener('abort', onAbort);
+            try {
+              resolve(await connect());
+            } catch (err) {
+              reject(err);
+            }
+          };
+          const onAbort = () => {
+            const i = list.indexOf(entry);
+            if (i >= 0) list.splice(i, 1);
+            reject(opts.signal?.reason ?? new Error('aborted'));
+          };
+          list.push(entry);
+          opts.signal?.addEventListener('abort', onAbort, { once: true });
+          opts.ready?.();
+        });
+      }
+      if (!isRunning(record)) throw failedPrecondition('You cannot attach to a stopped container, start it first', { fields: { containerId: id } });
+      const attached = await connect();
+      opts.ready?.();
+      return attached;
+    },
+
+    async exec(ref, request) {
+      const record = find(ref);
+      const id = record.id;
+      if (!isRunning(record)) throw failedPrecondition(`Container ${id} is not running`, { fields: { containerId: id } });
+      const spec = await readSpec(id);
+      const processSpec = await buildExecProcess(spec, rootfsOf(id), {
+        args: request.args,
+        ...(request.env === undefined ? {} : { env: request.env }),
+        ...(request.workingDir ? { workingDir: request.workingDir } : {}),
+        ...(request.user ? { user: request.user } : {}),
+        tty: request.tty === true,
+      });
+      let proc: ExecProcess;
+      try {
+        proc = await rt.exec(id, processSpec as unknown as Parameters<Runtime['exec']>[1], { tty: request.tty === true, stdin: request.stdin === true });
+      } catch (err) {
+        if (isNotFound(err)) throw failedPrecondition(`Container ${id} is not running`, { cause: err });
+        throw err;
+      }
+      if (request.tty && request.size) proc.resize(request.size.cols, request.size.rows);
+      events.publish('exec.started', id, { id, execId: proc.execId, args: request.args, node });
+      const exited = proc.exited.then((exit) => {
+        events.publish('exec.exited', id, { id, execId: proc.execId, exitCode: exit.exitCode, node });
+        return { exitCode: exit.exitCode, oomKilled: false, finishedAt: exit.finishedAt };
+      });
+      return { execId: proc.execId, pid: proc.pid, stdin: proc.stdin, stdout: proc.stdout, stderr: proc.stderr, resize: (c, r) => proc.resize(c, r), exited };
+    },
+
+    async wait(ref, condition, signal) {
+      const record = find(ref);
+      const id = record.id;
+      if (condition === 'removed') {
+        let last = record;
+        const track = () => {
+          last = records.get(id) ?? last;
+        };
+        signals.on(`exit:${id}`, track);
+        try {
+          const removed = next('removed', id, signal);
+          if (!records.has(id)) {
+            removed.catch(() => undefined);
+            return exitOf(last);
+          }
+          await removed;
+          return exitOf(last);
+        } finally {
+          signals.off(`exit:${id}`, track);
+        }
+      }
+      if (condition === 'not-running' && !isRunning(record)) return exitOf(record);
+      const exited = next('exit', id, signal);
+      await exited;
+      const after = records.get(id);
+      if (after === undefined) return exitOf(record);
+      if (condition === 'next-exit' && after.state.status !== 'exited') return manager.wait(id, condition, signal);
+      return exitOf(after);
+    },
+
+    async stats(refs) {
+      const chosen = refs.length === 0 ? [...records.values()].filter(isRunning) : refs.map((r) => find(r));
+      const sample = async (r: ContainerRecord) => {
+        const cg = await cgroupOf(r.id);
+        try {
+          return await cg.stats();
+        } catch (err) {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        }
+      };
+      const first = await Promise.all(chosen.map(async (r) => ({ r, s: await sample(r), at: performance.now() })));
+      if (first.some(({ r, s }) => s !== undefined && !cpuSamples.has(r.id))) {
+        for (const { r, s, at } of first) if (s !== undefined && !cpuSamples.has(r.id)) cpuSamples.set(r.id, { at, usage: s.cpuUsageNs });
+        await sleep(250);
+      }
+      const out: ContainerStatsSample[] = [];
+      for (const r of chosen) {
+        const s = await sample(r);
+        const at = performance.now();
+        const prev = cpuSamples.get(r.id);
+        let cpuPercent = 0;
+        if (s !== undefined && prev !== undefined && at > prev.at) cpuPercent = ((s.cpuUsageNs - prev.usage) / ((at - prev.at) * 1e6)) * 100;
+        if (s !== undefined && isRunning(r)) cpuSamples.set(r.id, { at, usage: s.cpuUsageNs });
+        const limit = s?.memory?.limitBytes;
+        out.push({
+          id: r.id,
+          name: r.name,
+          cpuPercent: Math.max(0, cpuPercent),
+          cpuUsageNanos: s?.cpuUsageNs ?? 0,
+          memoryUsageBytes: s?.memory?.usageBytes ?? 0,
+          memoryLimitBytes: limit === undefined || limit === 'max' ? Math.min(totalmem(), Number.MAX_SAFE_INTEGER) : Math.min(limit, totalmem()),
+          pidsCurrent: s?.pids?.current ?? 0,
+          pidsLimit: s?.pids === undefined || s.pids.limit === 'max' ? -1 : s.pids.limit,
+        });
+      }
+      return out;
+    },
+
+    async update(ref, resources) {
+      const { id } = find(ref);
+      return lock.run(id, async () => {
+        const record = current(id);
+        const update: LimitsUpdate = {};
+        if (resources.memoryBytes) update.memoryBytes = resources.memoryBytes;
+        if (resources.cpus) update.cpus = resources.cpus;
+        if (resources.pidsLimit) update.pids = resources.pidsLimit === -1 ? 'max' : resources.pidsLimit;
+        const merged: ResourceSpec = { ...record.spec.resources };
+        if (resources.memoryBytes) merged.memoryBytes = resources.memoryBytes;
+        if (resources.cpus) merged.cpus = resources.cpus;
+        if (resources.pidsLimit) merged.pidsLimit = resources.pidsLimit;
+        const specLimits = specResources(resourcesOf(merged));
+        if (isRunning(record)) {
+          try {
+            await (await cgroupOf(id)).setLimits(update);
+          } catch (err) {
+            if (isFailedPrecondition(err)) throw invalidArgument(`cannot update the limits of ${id}: ${errorMessage(err)}`, { cause: err });
+            throw err;
+          }
+        }
+        const spec = await readSpec(id);
+        spec.linux.resources = { ...spec.linux.resources, ...specLimits };
+        await writeSpec(id, spec);
+        return save({ ...record, spec: { ...record.spec, resources: merged } });
+      });
+    },
+
+    async recover() {
+      for (const r of await store.loadAll()) records.set(r.id, r);
+      const found = await rt.recover();
+      for (const running of found.running) {
+        const record = records.get(running.id);
+        if (record === undefined) {
+          log.warn({ containerId: running.id }, 'the runtime has a container without a record; leaving it alone');
+          continue;
+        }
+        if (!isRunning(record)) await save({ ...record, state: { ...record.state, status: 'running', pid: running.pid } });
+        watch(running.id);
+      }
+      for (const exited of found.exited) {
+        if (!records.has(exited.id)) {
+          await rt.acknowledgeExit(exited.id).catch(() => undefined);
+          continue;
+        }
+        await handleExit(exited.id, exited.exit);
+      }
+      const seen = new Set([...found.running.map((r) => r.id), ...found.exited.map((e) => e.id)]);
+      for (const record of [...records.values()]) {
+        if (record.state.status === 'removing') {
+          await manager.remove(record.id, true).catch((err: unknown) => log.warn({ err, containerId: record.id }, 'cannot finish a removal'));
+        } else if (isRunning(record) && !seen.has(record.id)) {
+          await save(withExited(record, { exitCode: 255, oomKilled: false, finishedAt: nowIso() }));
+        }
+      }
+      log.info({ containers: records.size, running: found.running.length, exited: found.exited.length }, 'containers recovered');
+    },
+
+    summary() {
+      const running = [...records.values()].filter(isRunning);
+      return {
+        containers: records.size,
+        running: running.length,
+        cpusLimited: running.reduce((n, r) => n + (r.spec.resources.cpus ?? 0), 0),
+        memoryLimited: running.reduce((n, r) => n + (r.spec.resources.memoryBytes ?? 0), 0),
+      };
+    },
+
+    async close() {
+      closed = true;
+      for (const ac of watching.values()) ac.abort();
+      watching.clear();
+      await Promise.all([...runEnded.values()]);
+    },
+  };
+  return manager;
+}

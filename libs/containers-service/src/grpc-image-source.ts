@@ -1,0 +1,56 @@
+import { ImagesService, type Platform } from '@strata/api/images/v1';
+import type { RpcClient } from '@strata/grpc-kit';
+import { invalidArgument, isNotFound, notFound } from '@strata/kit';
+import { parseDigest, type ContainerConfig } from '@strata/oci';
+import type { ImageInfo, ImageSource } from './ports.js';
+
+function platformOf(text: string | undefined): Platform | undefined {
+  if (text === undefined || text === '') return undefined;
+  const [os = '', architecture = '', variant = '', ...rest] = text.split('/');
+  if (os === '' || rest.length > 0) throw invalidArgument(`invalid platform "${text}": expected os[/arch[/variant]], e.g. linux/amd64`);
+  return { os, architecture, variant };
+}
+
+const nonEmpty = <T>(list: T[]) => (list.length === 0 ? undefined : list);
+const set = (v: string) => (v === '' ? undefined : v);
+
+/**
+ * The ImageSource of the registry-mirror's Images API through client (a
+ * gRPC client of `<runDir>/registry-mirror.sock`). NotFound becomes "No
+ * such image: ref"; other errors are the client's.
+ */
+export function createGrpcImageSource(client: RpcClient): ImageSource {
+  return {
+    async inspect(ref, platformText) {
+      const platform = platformOf(platformText);
+      let image;
+      try {
+        ({ image } = await client.unary(ImagesService.inspect, { ref, ...(platform === undefined ? {} : { platform }) }));
+      } catch (err) {
+        if (isNotFound(err)) throw notFound(`No such image: ${ref}`, { cause: err, fields: { ref } });
+        throw err;
+      }
+      if (image?.manifest === undefined) throw notFound(`No such image: ${ref}`, { fields: { ref } });
+      const c = image.config;
+      const config: ContainerConfig = {};
+      if (c !== undefined) {
+        if (c.user !== '') config.User = c.user;
+        if (c.exposedPorts.length > 0) config.ExposedPorts = Object.fromEntries(c.exposedPorts.map((p) => [p, {}]));
+        if (nonEmpty(c.env)) config.Env = [...c.env];
+        if (nonEmpty(c.entrypoint)) config.Entrypoint = [...c.entrypoint];
+        if (nonEmpty(c.cmd)) config.Cmd = [...c.cmd];
+        if (set(c.workingDir)) config.WorkingDir = c.workingDir;
+        if (Object.keys(c.labels).length > 0) config.Labels = { ...c.labels };
+        if (set(c.stopSignal)) config.StopSignal = c.stopSignal;
+      }
+      const m = image.manifest;
+      const info: ImageInfo = {
+        id: image.id,
+        manifest: { mediaType: m.mediaType, digest: parseDigest(m.digest), size: m.size },
+        config,
+        diffIds: [...(image.rootfs?.layers ?? [])],
+      };
+      return info;
+    },
+  };
+}

@@ -1,0 +1,114 @@
+import { ContainerStatus, NetworkMode, Protocol, type ContainerSpec as ProtoSpec } from '@strata/api/containers/v1';
+import { recordFixture } from '@strata/containers/testing';
+import { errorKind } from '@strata/kit';
+import { describe, expect, it } from 'vitest';
+import { containerToProto, specFromProto } from './proto-convert.js';
+import { parseSignal } from './signals.js';
+
+const base: ProtoSpec = {
+  image: 'busybox',
+  name: '',
+  cmd: [],
+  entrypoint: [],
+  entrypointSet: false,
+  env: [],
+  workingDir: '',
+  user: '',
+  tty: false,
+  openStdin: false,
+  hostname: '',
+  ports: [],
+  networkMode: NetworkMode.NETWORK_MODE_UNSPECIFIED,
+  resources: undefined,
+  autoRemove: false,
+  labels: {},
+  stopSignal: '',
+  stopTimeoutSeconds: 0,
+  platform: '',
+  userNamespace: false,
+};
+
+const raised = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (e) {
+    return { kind: errorKind(e), message: (e as Error).message };
+  }
+  return undefined;
+};
+
+describe('specFromProto', () => {
+  it('leaves unset fields out and maps enums', () => {
+    expect(specFromProto(base)).toEqual({
+      image: 'busybox',
+      cmd: [],
+      env: [],
+      tty: false,
+      openStdin: false,
+      ports: [],
+      networkMode: 'bridge',
+      resources: {},
+      autoRemove: false,
+      labels: {},
+      userNamespace: false,
+    });
+    const full = specFromProto({
+      ...base,
+      name: 'web',
+      entrypoint: [],
+      entrypointSet: true,
+      ports: [{ hostIp: '', hostPort: 0, containerPort: 80, protocol: Protocol.PROTOCOL_UDP }],
+      networkMode: NetworkMode.NETWORK_MODE_HOST,
+      resources: { memoryBytes: 1 << 24, cpus: 0.5, pidsLimit: -1 },
+    });
+    expect(full).toMatchObject({
+      name: 'web',
+      entrypoint: [],
+      ports: [{ hostIp: '', hostPort: 0, containerPort: 80, protocol: 'udp' }],
+      networkMode: 'host',
+      resources: { memoryBytes: 1 << 24, cpus: 0.5, pidsLimit: -1 },
+    });
+  });
+
+  it.each([
+    ['no spec', undefined, 'the container spec is missing'],
+    ['no image', { ...base, image: '' }, 'an image is required'],
+    ['an unknown mode', { ...base, networkMode: 9 as NetworkMode }, 'unknown network mode 9: use bridge, none or host'],
+  ])('refuses %s', (_what, spec, message) => {
+    expect(raised(() => specFromProto(spec))).toEqual({ kind: 'InvalidArgument', message });
+  });
+});
+
+describe('containerToProto', () => {
+  it('gives the wire form of a record', () => {
+    const r = recordFixture({ state: { status: 'exited', pid: 0, exitCode: 2, oomKilled: true, startedAt: '2024-01-01T00:00:01.000Z', finishedAt: '2024-01-01T00:00:02.000Z', error: '' } });
+    const c = containerToProto(r);
+    expect(c.state).toEqual({
+      status: ContainerStatus.CONTAINER_STATUS_EXITED,
+      pid: 0,
+      exitCode: 2,
+      oomKilled: true,
+      startedAt: new Date('2024-01-01T00:00:01Z'),
+      finishedAt: new Date('2024-01-01T00:00:02Z'),
+      error: '',
+    });
+    expect(c).toMatchObject({ id: r.id, name: r.name, created: new Date(r.created), network: { mode: NetworkMode.NETWORK_MODE_BRIDGE, ipAddress: '' } });
+    expect(c.spec).toMatchObject({ image: 'busybox', entrypointSet: false, networkMode: NetworkMode.NETWORK_MODE_BRIDGE });
+  });
+});
+
+describe('parseSignal', () => {
+  it.each([
+    ['', 'SIGKILL'],
+    ['hup', 'SIGHUP'],
+    ['SIGTERM', 'SIGTERM'],
+    ['9', 'SIGKILL'],
+    ['USR1', 'SIGUSR1'],
+  ])('reads %j as %s', (text, signal) => {
+    expect(parseSignal(text)).toBe(signal);
+  });
+
+  it.each([['SIGNOPE'], ['999'], ['-1']])('refuses %j', (text) => {
+    expect(raised(() => parseSignal(text))).toEqual({ kind: 'InvalidArgument', message: `invalid signal: ${text}` });
+  });
+});

@@ -1,0 +1,157 @@
+import {
+  ContainerStatus as ProtoStatus,
+  NetworkMode as ProtoNetworkMode,
+  Protocol as ProtoProtocol,
+  type Container,
+  type ContainerSpec as ProtoSpec,
+  type PortMapping,
+} from '@strata/api/containers/v1';
+import type { ContainerRecord, ContainerSpec, ContainerStatus, NetworkMode, PortSpec } from '@strata/containers';
+import { invalidArgument } from '@strata/kit';
+
+const STATUS: Record<ContainerStatus, ProtoStatus> = {
+  created: ProtoStatus.CONTAINER_STATUS_CREATED,
+  running: ProtoStatus.CONTAINER_STATUS_RUNNING,
+  paused: ProtoStatus.CONTAINER_STATUS_PAUSED,
+  exited: ProtoStatus.CONTAINER_STATUS_EXITED,
+  removing: ProtoStatus.CONTAINER_STATUS_REMOVING,
+  dead: ProtoStatus.CONTAINER_STATUS_DEAD,
+};
+
+const MODE: Record<NetworkMode, ProtoNetworkMode> = {
+  bridge: ProtoNetworkMode.NETWORK_MODE_BRIDGE,
+  none: ProtoNetworkMode.NETWORK_MODE_NONE,
+  host: ProtoNetworkMode.NETWORK_MODE_HOST,
+};
+
+function modeFromProto(mode: ProtoNetworkMode): NetworkMode {
+  switch (mode) {
+    case ProtoNetworkMode.NETWORK_MODE_UNSPECIFIED:
+    case ProtoNetworkMode.NETWORK_MODE_BRIDGE:
+      return 'bridge';
+    case ProtoNetworkMode.NETWORK_MODE_NONE:
+      return 'none';
+    case ProtoNetworkMode.NETWORK_MODE_HOST:
+      return 'host';
+    default:
+      throw invalidArgument(`unknown network mode ${String(mode)}: use bridge, none or host`);
+  }
+}
+
+function portFromProto(p: PortMapping): PortSpec {
+  let protocol: PortSpec['protocol'];
+  if (p.protocol === ProtoProtocol.PROTOCOL_UNSPECIFIED || p.protocol === ProtoProtocol.PROTOCOL_TCP) protocol = 'tcp';
+  else if (p.protocol === ProtoProtocol.PROTOCOL_UDP) protocol = 'udp';
+  else throw invalidArgument(`unknown port protocol ${String(p.protocol)}: use tcp or udp`);
+  return { hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol };
+}
+
+function portToProto(p: PortSpec): PortMapping {
+  return {
+    hostIp: p.hostIp,
+    hostPort: p.hostPort,
+    containerPort: p.containerPort,
+    protocol: p.protocol === 'udp' ? ProtoProtocol.PROTOCOL_UDP : ProtoProtocol.PROTOCOL_TCP,
+  };
+}
+
+const opt = <K extends string, V>(key: K, value: V | undefined | '' | 0): Partial<Record<K, V>> =>
+  value === undefined || value === '' || value === 0 ? {} : ({ [key]: value } as Record<K, V>);
+
+/**
+ * The domain spec of a CreateRequest's spec. InvalidArgument when it is
+ * missing, has no image, or names an unknown network mode or protocol.
+ */
+export function specFromProto(spec: ProtoSpec | undefined): ContainerSpec & { name?: string } {
+  if (spec === undefined) throw invalidArgument('the container spec is missing');
+  if (spec.image === '') throw invalidArgument('an image is required');
+  const r = spec.resources;
+  return {
+    image: spec.image,
+    ...opt('name', spec.name),
+    cmd: [...spec.cmd],
+    ...(spec.entrypointSet ? { entrypoint: [...spec.entrypoint] } : {}),
+    env: [...spec.env],
+    ...opt('workingDir', spec.workingDir),
+    ...opt('user', spec.user),
+    tty: spec.tty,
+    openStdin: spec.openStdin,
+    ...opt('hostname', spec.hostname),
+    ports: spec.ports.map(portFromProto),
+    networkMode: modeFromProto(spec.networkMode),
+    resources: {
+      ...opt('memoryBytes', r?.memoryBytes),
+      ...opt('cpus', r?.cpus),
+      ...opt('pidsLimit', r?.pidsLimit),
+    },
+    autoRemove: spec.autoRemove,
+    labels: { ...spec.labels },
+    ...opt('stopSignal', spec.stopSignal),
+    ...opt('stopTimeoutSeconds', spec.stopTimeoutSeconds),
+    ...opt('platform', spec.platform),
+    userNamespace: spec.userNamespace,
+  };
+}
+
+function specToProto(record: ContainerRecord): ProtoSpec {
+  const s = record.spec;
+  return {
+    image: s.image,
+    name: record.name,
+    cmd: [...s.cmd],
+    entrypoint: [...(s.entrypoint ?? [])],
+    entrypointSet: s.entrypoint !== undefined,
+    env: [...s.env],
+    workingDir: s.workingDir ?? '',
+    user: s.user ?? '',
+    tty: s.tty,
+    openStdin: s.openStdin,
+    hostname: s.hostname ?? '',
+    ports: s.ports.map(portToProto),
+    networkMode: MODE[s.networkMode],
+    resources: { memoryBytes: s.resources.memoryBytes ?? 0, cpus: s.resources.cpus ?? 0, pidsLimit: s.resources.pidsLimit ?? 0 },
+    autoRemove: s.autoRemove,
+    labels: { ...s.labels },
+    stopSignal: s.stopSignal ?? '',
+    stopTimeoutSeconds: s.stopTimeoutSeconds ?? 0,
+    platform: s.platform ?? '',
+    userNamespace: s.userNamespace,
+  };
+}
+
+const date = (iso: string | undefined) => (iso === undefined ? undefined : new Date(iso));
+
+/** The wire form of a record, as Inspect and List return it. */
+export function containerToProto(record: ContainerRecord): Container {
+  const st = record.state;
+  const net = record.network;
+  return {
+    id: record.id,
+    name: record.name,
+    image: record.image,
+    imageId: record.imageId,
+    created: new Date(record.created),
+    spec: specToProto(record),
+    state: {
+      status: STATUS[st.status],
+      pid: st.pid,
+      exitCode: st.exitCode,
+      oomKilled: st.oomKilled,
+      startedAt: date(st.startedAt),
+      finishedAt: date(st.finishedAt),
+      error: st.error,
+    },
+    network: {
+      mode: MODE[net.mode],
+      ipAddress: net.ipAddress ?? '',
+      gateway: net.gateway ?? '',
+      prefixLength: net.prefixLength ?? 0,
+      ports: net.ports.map(portToProto),
+    },
+    command: [...record.command],
+    node: record.node,
+    logPath: record.logPath,
+    snapshotKey: record.snapshotKey,
+    restartCount: record.restartCount,
+  };
+}

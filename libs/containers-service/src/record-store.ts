@@ -1,0 +1,72 @@
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { decodeRecord, encodeRecord, type ContainerRecord } from '@strata/containers';
+import type { Logger } from '@strata/kit';
+
+/** File name of a container's record inside its directory. */
+export const RECORD_FILE = 'record.json';
+
+async function fsyncPath(path: string, flags = 'r'): Promise<void> {
+  const fh = await open(path, flags);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * The durable records of the containers of a node: `<dir>/<id>/record.json`,
+ * each written to a temporary file, synced and renamed over the old one
+ * (then the directory synced), so a crash leaves the old or the new record,
+ * never a torn one.
+ */
+export class RecordStore {
+  constructor(
+    readonly dir: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** The directory of a container (its bundle: config.json, rootfs, etc files, record). */
+  containerDir(id: string): string {
+    return join(this.dir, id);
+  }
+
+  /** Writes record durably; creates its directory (0700) when missing. */
+  async save(record: ContainerRecord): Promise<void> {
+    const dir = this.containerDir(record.id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, RECORD_FILE);
+    const temp = `${path}.tmp`;
+    const fh = await open(temp, 'w', 0o600);
+    try {
+      await fh.writeFile(encodeRecord(record));
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(temp, path);
+    await fsyncPath(dir);
+  }
+
+  /** Every record on disk; unreadable ones are logged and left out. */
+  async loadAll(): Promise<ContainerRecord[]> {
+    await mkdir(this.dir, { recursive: true, mode: 0o700 });
+    const out: ContainerRecord[] = [];
+    for (const name of await readdir(this.dir)) {
+      const path = join(this.dir, name, RECORD_FILE);
+      try {
+        out.push(decodeRecord(await readFile(path, 'utf8'), path));
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOTDIR') continue;
+        this.logger.warn({ err, path }, 'container record unreadable; left alone');
+      }
+    }
+    return out;
+  }
+
+  /** Removes a container's directory with everything in it (nothing may be mounted there any more). */
+  async remove(id: string): Promise<void> {
+    await rm(this.containerDir(id), { recursive: true, force: true });
+  }
+}

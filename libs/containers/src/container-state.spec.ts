@@ -1,0 +1,78 @@
+import { errorKind } from '@strata/kit';
+import { describe, expect, it } from 'vitest';
+import { checkRemovable, checkStartable, describeStatus, startFailureCode, withExited, withStarted } from './container-state.js';
+import { decodeRecord, encodeRecord } from './record-format.js';
+import { recordFixture } from './testing/record-fixture.js';
+
+const raised = (fn: () => unknown) => {
+  try {
+    fn();
+  } catch (e) {
+    return { kind: errorKind(e), message: (e as Error).message };
+  }
+  return undefined;
+};
+
+describe('container state', () => {
+  it('counts restarts from the second start and resets the OOM count', () => {
+    const once = withStarted(recordFixture(), 42, '2024-01-01T00:00:01Z');
+    expect(once.state).toEqual({ status: 'running', pid: 42, exitCode: 0, oomKilled: false, startedAt: '2024-01-01T00:00:01Z', error: '' });
+    expect(once.restartCount).toBe(0);
+    const ended = withExited({ ...once, oomKillsSeen: 2 }, { exitCode: 137, oomKilled: true, finishedAt: '2024-01-01T00:00:02Z' });
+    expect(ended.state).toMatchObject({ status: 'exited', pid: 0, exitCode: 137, oomKilled: true, finishedAt: '2024-01-01T00:00:02Z' });
+    const again = withStarted(ended, 43, '2024-01-01T00:00:03Z');
+    expect(again).toMatchObject({ restartCount: 1, oomKillsSeen: 0, state: { status: 'running', oomKilled: false } });
+  });
+
+  it.each([
+    ['a running container without force', 'running', false, "cannot remove container \"/test_container\": container is running: stop the container before removing or force remove"],
+  ])('refuses to remove %s', (_what, status, force, message) => {
+    const r = recordFixture({ state: { status: status as 'running', pid: 1, exitCode: 0, oomKilled: false, error: '' } });
+    expect(raised(() => checkRemovable(r, force))).toEqual({ kind: 'FailedPrecondition', message });
+    expect(raised(() => checkRemovable(r, true))).toBeUndefined();
+  });
+
+  it.each([
+    ['removing', '', 'container test_container is being removed'],
+    ['dead', 'rootfs lost', 'container test_container is dead: rootfs lost; remove it'],
+  ])('refuses to start a %s container', (status, error, message) => {
+    const r = recordFixture({ state: { status: status as 'dead', pid: 0, exitCode: 0, oomKilled: false, error } });
+    expect(raised(() => checkStartable(r))).toEqual({ kind: 'FailedPrecondition', message });
+  });
+
+  it.each([
+    ['exec: "nope": executable file not found in $PATH', 127],
+    ['exec: /etc: permission denied', 126],
+    ['something else', 128],
+  ])('maps start failure %j to exit code %d', (message, code) => {
+    expect(startFailureCode(message)).toBe(code);
+  });
+
+  it.each([
+    [{ status: 'created' }, 'Created'],
+    [{ status: 'running', startedAt: '2024-01-01T00:00:00Z' }, 'Up 5 seconds'],
+    [{ status: 'exited', exitCode: 2, finishedAt: '2024-01-01T00:00:00Z' }, 'Exited (2) 5 seconds ago'],
+  ])('describes %j as %s', (state, text) => {
+    const full = { pid: 0, exitCode: 0, oomKilled: false, error: '', ...state } as Parameters<typeof describeStatus>[0];
+    expect(describeStatus(full, new Date('2024-01-01T00:00:05Z'))).toBe(text);
+  });
+});
+
+describe('record format', () => {
+  it('round-trips a record', () => {
+    const r = recordFixture({ spec: { ...recordFixture().spec, entrypoint: [], resources: { memoryBytes: 1 << 24 } } });
+    expect(decodeRecord(encodeRecord(r))).toEqual(r);
+  });
+
+  it.each([
+    ['{', 'container record f: not JSON'],
+    ['[]', 'container record f: not a JSON object'],
+    ['{"version":2}', 'container record f: unknown format version 2'],
+    [JSON.stringify({ ...recordFixture(), version: 1, id: '../x' }), 'container record f: bad id'],
+    [JSON.stringify({ ...recordFixture(), version: 1, state: { status: 'zombie' } }), 'container record f: bad state'],
+  ])('refuses %s', (text, message) => {
+    const got = raised(() => decodeRecord(text, 'f'));
+    expect(got?.kind).toBe('InvalidArgument');
+    expect(got?.message.startsWith(message)).toBe(true);
+  });
+});

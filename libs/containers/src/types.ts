@@ -1,0 +1,101 @@
+/** Where a container is in its life (`docker inspect` State.Status). */
+export type ContainerStatus = 'created' | 'running' | 'paused' | 'exited' | 'removing' | 'dead';
+
+/** Every status, in the order `docker ps --filter status=` lists them. */
+export const CONTAINER_STATUSES: readonly ContainerStatus[] = ['created', 'running', 'paused', 'exited', 'removing', 'dead'];
+
+/** How a container is networked: its own namespace on the node's bridge, loopback only, or the host's. */
+export type NetworkMode = 'bridge' | 'none' | 'host';
+
+/** One published port (`-p`): host address (`0.0.0.0` for all) and port (0 = pick one) to a container port. */
+export interface PortSpec {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+/** The cgroup limits asked for. Undefined fields: no memory or CPU limit, the node's default pids limit; pidsLimit -1: none. */
+export interface ResourceSpec {
+  memoryBytes?: number;
+  cpus?: number;
+  pidsLimit?: number;
+}
+
+/** What `run`/`create` asks for, without the image's config merged in. */
+export interface ContainerSpec {
+  /** Image reference or id, as the registry-mirror's Images API accepts it. */
+  image: string;
+  /** Replaces the image's Cmd when not empty. */
+  cmd: string[];
+  /** Replaces the image's Entrypoint (and drops its Cmd) when set; `[]` clears it. */
+  entrypoint?: string[];
+  env: string[];
+  workingDir?: string;
+  user?: string;
+  tty: boolean;
+  openStdin: boolean;
+  hostname?: string;
+  ports: PortSpec[];
+  networkMode: NetworkMode;
+  resources: ResourceSpec;
+  autoRemove: boolean;
+  labels: Record<string, string>;
+  stopSignal?: string;
+  /** Seconds Stop waits before SIGKILL; 10 when unset. */
+  stopTimeoutSeconds?: number;
+  /** `os/arch[/variant]` of the image; the node's when unset. */
+  platform?: string;
+  userNamespace: boolean;
+}
+
+/** A container's runtime state (`docker inspect` State). Times are RFC 3339 strings. */
+export interface ContainerState {
+  status: ContainerStatus;
+  /** Host pid of the process while it runs; 0 otherwise. */
+  pid: number;
+  /** Exit code of the last run (128+N when killed by signal N). */
+  exitCode: number;
+  oomKilled: boolean;
+  startedAt?: string;
+  finishedAt?: string;
+  /** Why the container is dead or failed to start; empty otherwise. */
+  error: string;
+}
+
+/** How the container is reached, as attached. */
+export interface NetworkSettings {
+  mode: NetworkMode;
+  ipAddress?: string;
+  gateway?: string;
+  prefixLength?: number;
+  /** Published ports with the host ports in use. */
+  ports: PortSpec[];
+}
+
+/** What the node knows of one container: its durable record. */
+export interface ContainerRecord {
+  /** 64 lower-case hex characters. */
+  id: string;
+  name: string;
+  /** The image as asked for. */
+  image: string;
+  /** The image id (config digest). */
+  imageId: string;
+  /** The image manifest's digest on this node. */
+  manifestDigest: string;
+  /** RFC 3339. */
+  created: string;
+  spec: ContainerSpec;
+  state: ContainerState;
+  network: NetworkSettings;
+  /** The effective command line (entrypoint and cmd merged with the image's). */
+  command: string[];
+  node: string;
+  logPath: string;
+  snapshotKey: string;
+  /** Times it was started. */
+  restartCount: number;
+  /** The cgroup's OOM-kill count already reported for the current run. */
+  oomKillsSeen: number;
+}
