@@ -38,7 +38,18 @@ export interface BusyboxImageOptions {
  * busybox-static).
  */
 export async function busyboxImage(options: BusyboxImageOptions = {}): Promise<BuiltImage> {
-  const binary = options.binary ?? DEBIAN_BUSYBOX;
+  return buildImage({
+    layers: [await busyboxLayer(options.binary ?? DEBIAN_BUSYBOX)],
+    config: {
+      Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
+      Cmd: ['sh'],
+    },
+    ...(options.platform === undefined ? {} : { platform: options.platform }),
+    ...(options.format === undefined ? {} : { format: options.format }),
+  });
+}
+
+async function busyboxLayer(binary: string): Promise<{ items: LayerItem[]; createdBy: string }> {
   let content: Uint8Array;
   try {
     content = await readFile(binary);
@@ -60,11 +71,28 @@ export async function busyboxImage(options: BusyboxImageOptions = {}): Promise<B
     { dir: 'tmp', mode: 0o1777 },
     { dir: 'var/www' },
   ];
+  return { items, createdBy: 'ADD busybox-static /bin/busybox' };
+}
+
+/** The pages of {@link webImage}, by path under /var/www. */
+export const WEB_PAGES: Readonly<Record<string, string>> = {
+  'index.html': '<!doctype html>\n<title>Strata</title>\n<h1>Hello from a Strata container</h1>\n',
+  'about.html': '<!doctype html>\n<title>About</title>\n<p>Served by busybox httpd.</p>\n',
+};
+
+/**
+ * A small web server image: the {@link busyboxImage} layer, then a layer
+ * with the {@link WEB_PAGES} under /var/www. It runs `httpd -f -p 80 -h
+ * /var/www` and exposes 80/tcp. Raises NotFound when the binary is missing.
+ */
+export async function webImage(options: BusyboxImageOptions = {}): Promise<BuiltImage> {
+  const pages = Object.entries(WEB_PAGES).map(([name, html]): LayerItem => ({ file: `var/www/${name}`, content: html }));
   return buildImage({
-    layers: [{ items, createdBy: 'ADD busybox-static /bin/busybox' }],
+    layers: [await busyboxLayer(options.binary ?? DEBIAN_BUSYBOX), { items: [{ dir: 'var/www' }, ...pages], createdBy: 'COPY www/ /var/www/' }],
     config: {
       Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
-      Cmd: ['sh'],
+      Cmd: ['httpd', '-f', '-p', '80', '-h', '/var/www'],
+      ExposedPorts: { '80/tcp': {} },
     },
     ...(options.platform === undefined ? {} : { platform: options.platform }),
     ...(options.format === undefined ? {} : { format: options.format }),
