@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The main job (README: `npm start`): set the machine up, start the local
 # stack in the background, and drive it the way a user would.
-# Today the stack is NATS, the layer-store and the registry-mirror: build a
-# busybox image, push it into the mirror with skopeo (a client nobody here
-# wrote), pull it back, pull it with `strata pull`, inspect it, and look at
-# its blobs in the layer-store.
-# Later services add pull, run -p and commit here.
+# The stack is NATS, the layer-store, the registry-mirror, the snapshotter
+# and the node-agent: build a busybox image, push it into the mirror with
+# skopeo (a client nobody here wrote), pull it back, pull it with `strata
+# pull` (which also unpacks it on this host), inspect it; then run a web
+# server image with a published port and fetch its page from the host; and
+# look at the blobs in the layer-store.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/scripts/setup.sh
@@ -41,6 +42,24 @@ strata pull "$mirror/local/busybox:1.35"
 strata images
 strata image inspect "$mirror/local/busybox:1.35" | head -40
 strata history "$mirror/local/busybox:1.35"
+
+echo
+echo "== build a web server image (busybox httpd and a page) and push it into the mirror"
+npx --no-install tsx tools/scripts/build-busybox-layout.ts "$work/web" 1.0 web >/dev/null
+skopeo copy --quiet --dest-tls-verify=false "oci:$work/web:1.0" "docker://$mirror/local/web:1.0"
+
+echo
+echo "== run it with a published port, and fetch the page from the host"
+web_port=${STRATA_WEB_PORT:-8080}
+strata rm -f strata-quickstart-web >/dev/null 2>&1 || true
+strata run -d --name strata-quickstart-web -p "$web_port:80" "$mirror/local/web:1.0"
+strata ps
+page=$(node -e 'fetch(process.argv[1]).then(async (r) => { if (!r.ok) throw new Error(`HTTP ${r.status}`); process.stdout.write(await r.text()); })' "http://127.0.0.1:$web_port/")
+echo "$page"
+grep -q "Hello from a Strata container" <<<"$page" || { echo "the page did not come from the container" >&2; exit 1; }
+strata exec strata-quickstart-web cat /etc/hostname
+strata logs --tail 3 strata-quickstart-web
+strata rm -f strata-quickstart-web
 
 echo
 echo "== the blobs live once in the layer-store"
