@@ -109,6 +109,23 @@ describe('the Diff service over gRPC', () => {
     expect(await describeTree(b, false)).toEqual(tree);
   });
 
+  it('holds a diff with the lease it names from before the blob is committed, and refuses an unknown lease', async () => {
+    await snapshotter.prepare('grpc-leased', chains[2]);
+    const root = await mount('grpc-leased');
+    await writeFile(join(root, 'leased'), 'held by a lease\n');
+    await unmountAll(root);
+    const lease = await content.leases.create({ id: `diff-lease-${process.pid}`, ttlSeconds: 600 });
+    try {
+      const { layer } = await client.diff('grpc-leased', { lease: lease.id });
+      expect((await content.info(layer.digest)).labels).toEqual({});
+      expect(await content.leases.held()).toContain(layer.digest);
+      expect(await raised(() => client.diff('grpc-leased', { lease: 'no-such-lease' }))).toEqual({ kind: 'NotFound', message: 'lease no-such-lease not found' });
+      expect(await content.listStatuses()).toEqual([]);
+    } finally {
+      await content.leases.delete(lease.id);
+    }
+  });
+
   it('cancels an unpack when its signal aborts, and the service removes the layer it was applying', async () => {
     const other = await buildImage({
       layers: [0, 1, 2].map((i) => ({ items: Array.from({ length: 200 }, (_, n) => ({ file: `layer-${i}/file-${n}`, content: `${i}/${n}\n` })) })),

@@ -43,6 +43,7 @@ export function createDiffService(differ: Differ, options: DiffServiceOptions): 
       const result = await differ.diff(request.key, {
         ...(request.mediaType === '' ? {} : { mediaType: request.mediaType }),
         labels: request.labels,
+        ...(request.lease === '' ? {} : { lease: request.lease }),
       });
       return { layer: toProtoDescriptor(result.layer), diffId: result.diffId };
     }),

@@ -49,6 +49,14 @@ export interface DiffOptions {
    * the differ adds none of its own, so an unreferenced diff is garbage.
    */
   labels?: Labels;
+  /**
+   * A lease of the content store that holds the new blob: its digest is
+   * added to the lease before the blob is committed, so garbage collection
+   * never sees it unreferenced (containerd's lease on a diff). NotFound
+   * when the lease does not exist; FailedPrecondition when the differ has
+   * no LeaseManager.
+   */
+  lease?: string;
 }
 
 /** What {@link Differ.diff} wrote. */
@@ -262,7 +270,8 @@ export function createDiffer(options: DifferOptions): Differ {
         } else {
           source = { mode: 'native', upper: dirs.upper, ...(dirs.lowers[0] === undefined ? {} : { lower: dirs.lowers[0] }) };
         }
-        return await writeDiff(content, source, mediaType, labels, logger.child({ key }));
+        const hold = diffOptions.lease === undefined || diffOptions.lease === '' ? undefined : { lease: diffOptions.lease, leases: options.leases };
+        return await writeDiff(content, source, mediaType, labels, hold, logger.child({ key }));
       } finally {
         if (emptyDir !== undefined) await rm(emptyDir, { recursive: true, force: true });
       }
@@ -275,7 +284,17 @@ export function createDiffer(options: DifferOptions): Differ {
 }
 
 /** Streams a diff into a new ingest and commits it with the digest and size the diff computed. */
-async function writeDiff(content: Store, source: DiffLayerOptions, mediaType: string, labels: Labels, logger: Logger): Promise<DiffResult> {
+async function writeDiff(
+  content: Store,
+  source: DiffLayerOptions,
+  mediaType: string,
+  labels: Labels,
+  hold: { lease: string; leases: LeaseManager | undefined } | undefined,
+  logger: Logger,
+): Promise<DiffResult> {
+  if (hold !== undefined && hold.leases === undefined) {
+    throw failedPrecondition(`cannot hold the diff with lease ${hold.lease}: this differ has no lease manager`);
+  }
   const layerDiff = diffLayer(source);
   layerDiff.result.catch(() => undefined);
   const ref = `diff-${randomUUID()}`;
@@ -290,6 +309,7 @@ async function writeDiff(content: Store, source: DiffLayerOptions, mediaType: st
   try {
     for await (const chunk of layerDiff.stream) await writer.write(chunk as Uint8Array);
     const result = await layerDiff.result;
+    if (hold !== undefined) await hold.leases?.addResource(hold.lease, result.digest);
     try {
       await writer.commit({ expected: result.digest, total: result.size, labels });
     } catch (err) {

@@ -61,7 +61,12 @@ export function createGrpcDiffer(target: Target, options: GrpcDifferOptions): Gr
     },
 
     async diff(key, diffOptions = {}) {
-      const response = await unaryCall(DiffService.diff, { key, mediaType: diffOptions.mediaType ?? '', labels: { ...(diffOptions.labels ?? {}) } });
+      const response = await unaryCall(DiffService.diff, {
+        key,
+        mediaType: diffOptions.mediaType ?? '',
+        labels: { ...(diffOptions.labels ?? {}) },
+        lease: diffOptions.lease ?? '',
+      });
       if (response.diffId === '') throw internal(`${c.name} answered a diff of ${key} without a diff_id`);
       return { layer: fromProtoDescriptor(response.layer, 'diff layer'), diffId: parseDigest(response.diffId) };
     },

@@ -11,7 +11,7 @@ import { isStrataError, silentLogger, type ErrorKind } from '@strata/kit';
 import { digestOf, parseImageConfig } from '@strata/oci';
 import { createLocalBackend } from '@strata/registry-http';
 import { collectBytes, tarBytes, type TarItem } from '@strata/tar';
-import { applyChanges } from './image-changes.js';
+import { applyChanges } from '@strata/images';
 import { createImages, type Images } from './images.js';
 import { createRecordingEventSink, type RecordingEventSink } from './testing/index.js';
 

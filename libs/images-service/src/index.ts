@@ -5,7 +5,7 @@ export * from './image-names.js';
 export * from './image-catalog.js';
 export * from './list-filters.js';
 export { historyOf, toImageSummary, toProtoImage, toProtoDescriptor, toProtoPlatform, type ImageNames } from './proto-convert.js';
-export * from './image-changes.js';
+export { applyChanges, CHANGE_INSTRUCTIONS } from '@strata/images';
 export * from './image-content.js';
 export * from './image-archive-writer.js';
 export * from './image-archive-reader.js';

@@ -5,7 +5,7 @@ import { invalidArgument, isAlreadyExists } from '@strata/kit';
 import { putBlob, type Store } from '@strata/content';
 import { Digester, MediaTypes, digestOf, parseManifestDocument, type Descriptor, type Digest, type ImageConfig, type Platform } from '@strata/oci';
 import { BLOCK_SIZE, HEADER_FIELDS, headerChecksum } from '@strata/tar';
-import { applyChanges } from './image-changes.js';
+import { applyChanges } from '@strata/images';
 import { labelManifest } from './image-content.js';
 import { maybeGunzip } from './gzip-input.js';
 

@@ -1,2 +1,3 @@
 export * from './tag-store.js';
 export * from './validate-tag-key.js';
+export * from './image-changes.js';

@@ -1,0 +1,106 @@
+/**
+ * Commit (issue #6): `Containers.Commit` of a running busybox container
+ * that changed 50 MB across 1,000 files (each half random bytes, half
+ * repeated text, so gzip has work of both kinds) against `tar -czf` of the
+ * container's upper directory (the same bytes, the same gzip level 6).
+ * The commit is the whole RPC: freeze, the snapshotter's diff streamed
+ * gzip into the layer-store with both digests, thaw, config, manifest and
+ * the tag in the mirror. Each commit writes the same layer (content
+ * addressed) again in full. Medians of N runs, alternating.
+ *
+ * Strata runs as `strata up` runs it (bench/agent-stack.ts), each service
+ * its own process on fresh state.
+ *
+ * Target: commit ≤ 1.3× tar -czf.
+ * Run: npm run bench -- commit [runs]
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
+import { promisify } from 'node:util';
+import { ContainersService, NetworkMode, type ContainerSpec } from '@strata/api/containers/v1';
+import { silentLogger } from '@strata/kit';
+import { createGrpcSnapshotter } from '@strata/snapshots-grpc';
+import { startAgentStack, type AgentStack } from './agent-stack.js';
+import { middle, reportSeconds, timed, workDir } from './lib.js';
+
+const execFileAsync = promisify(execFile);
+const runs = Number(process.argv[2] ?? 5);
+const FILES = 1000;
+const HALF = 25 * 1024;
+
+/** 1,000 files of 50 KiB (25 KiB random, 25 KiB of text) under /data, then /ready; keeps running. */
+const WRITER = [
+  `mkdir /data && i=0; while [ $i -lt ${FILES} ]; do`,
+  `{ dd if=/dev/urandom bs=${HALF} count=1 2>/dev/null; yes "line of file $i with some repeated log text" | head -c ${HALF}; } > /data/f$i;`,
+  'i=$((i+1)); done; touch /ready; exec sleep 100000',
+].join(' ');
+
+const spec = (image: string): ContainerSpec => ({
+  image,
+  name: 'commit-bench',
+  cmd: ['sh', '-c', WRITER],
+  entrypoint: [],
+  entrypointSet: false,
+  env: [],
+  workingDir: '',
+  user: '',
+  tty: false,
+  openStdin: false,
+  hostname: '',
+  ports: [],
+  networkMode: NetworkMode.NETWORK_MODE_NONE,
+  resources: undefined,
+  autoRemove: false,
+  labels: {},
+  stopSignal: '',
+  stopTimeoutSeconds: 0,
+  platform: '',
+  userNamespace: false,
+});
+
+const dir = workDir('commit');
+let stack: AgentStack | undefined;
+try {
+  stack = await startAgentStack(join(dir, 'stack'));
+  const client = stack.client();
+  const { container } = await client.unary(ContainersService.create, { spec: spec(stack.image) });
+  const id = container!.id;
+  await client.unary(ContainersService.start, { id });
+  const rootfs = join(dir, 'stack', 'state', 'node-agent', 'containers', id, 'rootfs');
+  const deadline = Date.now() + 120_000;
+  while (!existsSync(join(rootfs, 'ready'))) {
+    if (Date.now() > deadline) throw new Error('the container did not write its files within 120 s');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  const snapshotter = createGrpcSnapshotter({ unixSocket: join(stack.runDir, 'snapshotter.sock') }, { logger: silentLogger() });
+  const [mount] = await snapshotter.mounts(id);
+  await snapshotter.close();
+  const upperOption = mount?.options.find((o) => o.startsWith('upperdir='))?.slice('upperdir='.length);
+  if (upperOption === undefined) throw new Error(`the container's snapshot is not an overlay mount: ${JSON.stringify(mount)}`);
+  const upper = isAbsolute(upperOption) ? upperOption : join(mount?.cwd ?? '/', upperOption);
+  const { stdout: du } = await execFileAsync('du', ['-sb', upper]);
+  console.log(`commit: a container that wrote ${FILES} files, ${(Number(du.split('\t')[0]) / 1e6).toFixed(1)} MB in its upper directory; ${runs} runs each`);
+
+  const tarball = join(dir, 'upper.tgz');
+  const commit: number[] = [];
+  const tar: number[] = [];
+  let layerSize = 0;
+  for (let i = 0; i < runs; i++) {
+    tar.push(await timed(() => execFileAsync('tar', ['-czf', tarball, '-C', upper, '.'])));
+    commit.push(
+      await timed(async () => {
+        const r = await client.unary(ContainersService.commit, { id, reference: `commit-bench:${i}`, message: 'bench', author: '', changes: [] });
+        layerSize = r.layerSize;
+      }),
+    );
+  }
+  const { stdout: tgz } = await execFileAsync('du', ['-b', tarball]);
+  console.log(`  layer ${(layerSize / 1e6).toFixed(1)} MB; tar.gz ${(Number(tgz.split('\t')[0]) / 1e6).toFixed(1)} MB; medians: commit ${middle(commit).toFixed(2)} s, tar -czf ${middle(tar).toFixed(2)} s`);
+  reportSeconds('commit (50 MB, 1000 files) vs tar -czf', middle(commit), middle(tar), 1.3);
+  await client.unary(ContainersService.remove, { id, force: true });
+} finally {
+  await stack?.stop();
+  rmSync(dir, { recursive: true, force: true });
+}
