@@ -82,6 +82,18 @@ function debootstrap(target: string, debs: string): void {
   }
 }
 
+/**
+ * The layout's directory in the cache. `oci-2`: /dev is empty, as in
+ * Debian's own images (the runtime mounts it); debootstrap's device nodes
+ * are refused by the snapshotter's apply (SECURITY.md, layer tarballs).
+ */
+const LAYOUT = 'oci-2';
+
+/** Removes what debootstrap made in the root file system's /dev (device nodes, links), keeping the directory. */
+function emptyDev(rootfs: string): void {
+  execFileSync('find', [join(rootfs, 'dev'), '-mindepth', '1', '-delete']);
+}
+
 function readLayout(layout: string): DebianImage {
   const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as ImageIndex;
   const entry = index.manifests.find((m) => m.annotations?.['org.opencontainers.image.ref.name'] === DEBIAN_TAG);
@@ -108,7 +120,7 @@ function readLayout(layout: string): DebianImage {
 export async function debianImage(): Promise<DebianImage> {
   const dir = join(cacheDir(), `debian-${SUITE}-minbase-${INCLUDE.join('-')}`);
   const rootfs = join(dir, 'rootfs');
-  const layout = join(dir, 'oci');
+  const layout = join(dir, LAYOUT);
   if (existsSync(join(layout, 'strata-bench.json'))) return readLayout(layout);
 
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -116,6 +128,7 @@ export async function debianImage(): Promise<DebianImage> {
     debootstrap(rootfs, join(dir, 'debs'));
     writeFileSync(join(dir, 'rootfs.done'), '');
   }
+  emptyDev(rootfs);
   rmSync(layout, { recursive: true, force: true });
   let uncompressedBytes = 0;
   const seconds = await timed(async () => {

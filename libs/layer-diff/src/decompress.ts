@@ -37,6 +37,14 @@ function counting(counters: DecompressCounters): Transform {
 }
 
 /**
+ * zlib's output in 256 KiB pieces, up to 4 MiB of it read ahead on the
+ * thread pool while the consumer writes files: with the defaults (16 KiB
+ * each, 16 KiB ahead) every piece is a round trip through the event loop
+ * and gunzip waits on each file the consumer writes.
+ */
+const GUNZIP_OPTIONS = { chunkSize: 256 * 1024, readableHighWaterMark: 4 * 1024 * 1024 };
+
+/**
  * The decompressed bytes of blob: gzip through zlib, zstd through the
  * `zstd` binary (Debian package zstd) streaming stdin to stdout, none as
  * they are. Enforces limits while streaming and stops the decompressor as
@@ -59,7 +67,7 @@ export async function* decompress(
   if (compression === 'none') {
     output = pipeline(input, counting(counters), () => undefined);
   } else if (compression === 'gzip') {
-    output = pipeline(input, counting(counters), createGunzip(), () => undefined);
+    output = pipeline(input, counting(counters), createGunzip(GUNZIP_OPTIONS), () => undefined);
   } else {
     const child = spawn('zstd', ['-d', '-c', '-q', '--no-progress'], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';

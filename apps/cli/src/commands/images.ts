@@ -1,5 +1,8 @@
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type { DiffService } from '@strata/api/diff/v1';
 import type { ImagesService, Platform as ProtoPlatform } from '@strata/api/images/v1';
+import type { Descriptor as ProtoDescriptor } from '@strata/api/types/v1';
 import type { RpcClient } from '@strata/grpc-kit';
 import { aborted, isStrataError } from '@strata/kit';
 import { parsePlatform, parseReference } from '@strata/oci';
@@ -25,14 +28,33 @@ export const REGISTRY_MIRROR_SOCKET = 'registry-mirror.sock';
  * definitions, closed after fn. gRPC and the generated code are loaded
  * here, so that other commands and `--help` start without them.
  */
-async function withImages<T>(runDir: string, fn: (client: RpcClient, api: ImagesService) => Promise<T>): Promise<T> {
-  const [{ createClient }, { ImagesService: api }] = await Promise.all([import('@strata/grpc-kit'), import('@strata/api/images/v1')]);
+export async function withImages<T>(runDir: string, fn: (client: RpcClient, api: ImagesService) => Promise<T>): Promise<T> {
+  const [{ createClient }, { ImagesService: api }] = await Promise.all([import('../framework/rpc-client.js'), import('@strata/api/images/v1')]);
   const client = createClient({ unixSocket: join(resolve(runDir), REGISTRY_MIRROR_SOCKET) });
   try {
     return await fn(client, api);
   } finally {
     client.close();
   }
+}
+
+/** File name of this host's snapshotter socket under the run dir. */
+export const SNAPSHOTTER_SOCKET = 'snapshotter.sock';
+
+/** The Diff client of the snapshotter at socket, closed after fn; loaded only when a pull unpacks. */
+async function withDiff<T>(socket: string, fn: (client: RpcClient, api: DiffService) => Promise<T>): Promise<T> {
+  const [{ createClient }, { DiffService: api }] = await Promise.all([import('../framework/rpc-client.js'), import('@strata/api/diff/v1')]);
+  const client = createClient({ unixSocket: socket });
+  try {
+    return await fn(client, api);
+  } finally {
+    client.close();
+  }
+}
+
+/** True when path is a unix socket (a snapshotter that runs, or one that left it behind). */
+async function isSocket(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isSocket() === true;
 }
 
 /** The platform flag's value for a request; undefined (the mirror's host platform) when not given. */
@@ -57,31 +79,56 @@ export const pullCommand = defineCommand({
   name: 'pull',
   summary: 'Download an image from a registry through the registry-mirror',
   description:
-    'Pulls NAME[:TAG|@DIGEST] through the registry-mirror into the layer-store and tags it. On a terminal every layer ' +
-    'shows a progress bar; otherwise each layer state is a line. The last line is the full reference.',
+    'Pulls NAME[:TAG|@DIGEST] through the registry-mirror into the layer-store and tags it, then unpacks its layers ' +
+    "into this host's snapshotter (<run-dir>/snapshotter.sock) as committed snapshots; layers already unpacked are " +
+    'skipped. Without a snapshotter (strata up starts it as root) the image is pulled but not unpacked, said once on ' +
+    'stderr. On a terminal every layer shows a progress bar; otherwise each layer state is a line. The last line is ' +
+    'the full reference.',
   usage: 'NAME[:TAG|@DIGEST]',
   minArgs: 1,
   maxArgs: 1,
   flags: {
     platform: platformFlag,
     quiet: flags.switch('Print only the full reference of the image', { short: 'q' }),
+    noUnpack: flags.switch("Don't unpack the image into this host's snapshotter"),
     runDir: runDirFlag,
   },
   async run({ flags: f, args, io }) {
     const text = args[0]!;
     const ref = parseReference(text);
     const platform = platformOf(f.platform);
+    const snapshotterSocket = join(resolve(f.runDir), SNAPSHOTTER_SOCKET);
+    const unpack = !f.noUnpack && (await isSocket(snapshotterSocket));
     if (!f.quiet && usesDefaultTag(text)) io.stdout.write('Using default tag: latest\n');
     const { createPullProgress } = await import('../framework/pull-progress.js');
-    const progress = f.quiet ? undefined : createPullProgress({ out: io.stdout, tty: io.stdout.isTTY === true, columns: io.stdout.columns });
+    const progress = f.quiet
+      ? undefined
+      : createPullProgress({ out: io.stdout, tty: io.stdout.isTTY === true, columns: io.stdout.columns, unpack });
     let finished = false;
+    let manifest: ProtoDescriptor | undefined;
     await withImages(f.runDir, async (client, api) => {
       for await (const event of client.serverStream(api.pull, { ref: text, platform })) {
         progress?.update(event);
+        if (event.event?.$case === 'resolved') manifest = event.event.value.manifest;
         if (event.event?.$case === 'done') finished = true;
+      }
+      if (finished && unpack && (manifest === undefined || manifest.digest === '')) {
+        manifest = (await client.unary(api.inspect, { ref: text, platform })).image?.manifest;
       }
     });
     if (!finished) throw aborted(`the pull of ${ref.familiar()} ended before it was done; run it again`, { fields: { ref: text } });
+    if (unpack) {
+      if (manifest === undefined || manifest.digest === '') {
+        throw aborted(`the registry-mirror named no manifest for ${ref.familiar()}, so it was pulled but not unpacked; run the pull again`);
+      }
+      const request = { manifest };
+      await withDiff(snapshotterSocket, async (client, api) => {
+        for await (const event of client.serverStream(api.unpack, request)) progress?.unpack(event);
+      });
+    } else if (!f.noUnpack) {
+      io.stderr.write(`strata: not unpacked: no snapshotter at ${snapshotterSocket} (strata up starts it as root; --no-unpack skips this)\n`);
+    }
+    progress?.finish();
     if (f.quiet) io.stdout.write(`${ref.toString()}\n`);
   },
 });

@@ -1,3 +1,4 @@
+import { UnpackStatus, type UnpackResponse } from '@strata/api/diff/v1';
 import { LayerStatus, type PullResponse } from '@strata/api/images/v1';
 import { describe, expect, it } from 'vitest';
 import { createPullProgress, type PullProgressOptions } from './pull-progress.js';
@@ -63,10 +64,24 @@ const coldPull: PullResponse[] = [
   done(false),
 ];
 
-function render(events: readonly PullResponse[], options: Omit<PullProgressOptions, 'out'>): string {
+const unpacked = (digest: string, status: UnpackStatus): UnpackResponse => ({
+  index: digest === A ? 0 : 1,
+  digest,
+  diffId: `sha256:${'d'.repeat(64)}`,
+  chainId: `sha256:${'c'.repeat(64)}`,
+  status,
+});
+
+function render(
+  events: readonly PullResponse[],
+  options: Omit<PullProgressOptions, 'out'>,
+  unpackEvents: readonly UnpackResponse[] = [],
+): string {
   let out = '';
   const progress = createPullProgress({ ...options, out: { write: (t: string) => (out += t) } });
   for (const event of events) progress.update(event);
+  for (const event of unpackEvents) progress.unpack(event);
+  progress.finish();
   return out;
 }
 
@@ -164,5 +179,73 @@ describe('createPullProgress on a terminal', () => {
   it('shows only the count when the size is unknown', () => {
     const events = [resolving(), layer(A, LayerStatus.LAYER_STATUS_DOWNLOADING, 2048, 0)];
     expect(render(events, { tty: true })).toBe(['latest: Pulling from library/busybox\n', `${a}: Downloading   2.05kB\n`].join(''));
+  });
+});
+
+describe('createPullProgress of a pull that unpacks', () => {
+  const { UNPACK_STATUS_APPLYING: APPLYING, UNPACK_STATUS_COMMITTED: COMMITTED, UNPACK_STATUS_EXISTS: EXISTS } = UnpackStatus;
+
+  it('keeps downloaded layers at Download complete, extracts them, and writes the summary after the unpack', () => {
+    const unpack = [unpacked(B, EXISTS), unpacked(A, APPLYING), unpacked(A, COMMITTED)];
+    expect(render(coldPull, { tty: false, unpack: true }, unpack)).toBe(
+      [
+        'latest: Pulling from library/busybox',
+        `${a}: Downloading`,
+        `${b}: Already exists`,
+        `${a}: Verifying Checksum`,
+        `${a}: Download complete`,
+        `${a}: Extracting`,
+        `${a}: Pull complete`,
+        `Digest: ${INDEX}`,
+        'Status: Downloaded newer image for busybox:latest',
+        'docker.io/library/busybox:latest',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('extracts a layer that was already stored but not unpacked on this host', () => {
+    const events = [resolving(), layer(B, LayerStatus.LAYER_STATUS_EXISTS, 1000, 1000), layer(B, LayerStatus.LAYER_STATUS_DONE, 1000, 1000), done(true)];
+    expect(render(events, { tty: false, unpack: true }, [unpacked(B, APPLYING), unpacked(B, COMMITTED)])).toBe(
+      [
+        'latest: Pulling from library/busybox',
+        `${b}: Already exists`,
+        `${b}: Extracting`,
+        `${b}: Pull complete`,
+        'Status: Image is up to date for busybox:latest',
+        'docker.io/library/busybox:latest',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('adds nothing for layers already unpacked, and says Extracting before a commit it was not told about', () => {
+    const warm = [resolving(), layer(B, LayerStatus.LAYER_STATUS_EXISTS, 1000, 1000), layer(B, LayerStatus.LAYER_STATUS_DONE, 1000, 1000), done(true)];
+    const plain = render(warm, { tty: false });
+    expect(render(warm, { tty: false, unpack: true }, [unpacked(B, EXISTS)])).toBe(plain);
+    expect(render(warm, { tty: false, unpack: true }, [unpacked(B, COMMITTED)])).toContain(`${b}: Extracting\n${b}: Pull complete\n`);
+  });
+
+  it('holds the summary until finish, writes it once, and ignores unpack statuses it does not know', () => {
+    let out = '';
+    const progress = createPullProgress({ tty: false, unpack: true, out: { write: (t: string) => (out += t) } });
+    for (const event of [resolving(), resolved(), done(true)]) progress.update(event);
+    progress.unpack(unpacked(A, UnpackStatus.UNPACK_STATUS_UNSPECIFIED));
+    progress.unpack(unpacked(A, UnpackStatus.UNRECOGNIZED));
+    expect(out).toBe('latest: Pulling from library/busybox\n');
+    progress.finish();
+    progress.finish();
+    expect(out).toBe(
+      ['latest: Pulling from library/busybox', `Digest: ${INDEX}`, 'Status: Image is up to date for busybox:latest', REF, ''].join('\n'),
+    );
+  });
+
+  it('redraws the layer line in place on a terminal', () => {
+    const redrawA = (line: string) => `\x1b[2A\x1b[2K${line}\x1b[2B\r`;
+    const out = render(coldPull, { tty: true, unpack: true }, [unpacked(B, EXISTS), unpacked(A, APPLYING), unpacked(A, COMMITTED)]);
+    expect(out).toContain(
+      [redrawA(`${a}: Download complete`), redrawA(`${a}: Extracting`), redrawA(`${a}: Pull complete`), `Digest: ${INDEX}\n`].join(''),
+    );
+    expect(out).not.toContain(redrawA(`${b}: `));
   });
 });

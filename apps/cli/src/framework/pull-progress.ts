@@ -1,3 +1,4 @@
+import { UnpackStatus, type UnpackResponse } from '@strata/api/diff/v1';
 import { LayerStatus, type LayerProgress, type PullResponse } from '@strata/api/images/v1';
 import { parseReference } from '@strata/oci';
 import { humanSize, shortId } from './human-units.js';
@@ -13,6 +14,13 @@ export interface PullProgressOptions {
   tty: boolean;
   /** Width of the terminal; lines are kept shorter than it (the bar goes first). */
   columns?: number;
+  /**
+   * True when the pull is followed by an unpack into this host's
+   * snapshotter: a downloaded layer then stays at `Download complete` until
+   * its unpack says `Extracting` and `Pull complete`, and the summary waits
+   * for {@link PullProgress.finish}.
+   */
+  unpack?: boolean;
 }
 
 /** Renders the events of one `Images.Pull` stream as `docker pull` does. */
@@ -21,10 +29,19 @@ export interface PullProgress {
    * Writes what event changes: the `<tag>: Pulling from <repository>` line
    * on RESOLVING, a layer's line on LAYER (`<short digest>: Downloading
    * [===>  ] 1.2MB/4.5MB`, `Pull complete`, `Already exists`…), and the
-   * `Digest:`, `Status:` and full reference lines on DONE. Events without a
-   * case or with an unknown layer status are ignored.
+   * `Digest:`, `Status:` and full reference lines on DONE (held back for
+   * {@link finish} when the pull unpacks). Events without a case or with an
+   * unknown layer status are ignored.
    */
   update(event: PullResponse): void;
+  /**
+   * Writes what an event of the snapshotter's `Diff.Unpack` changes on the
+   * line of its layer: APPLYING is `Extracting`, COMMITTED `Pull complete`;
+   * a layer already unpacked (EXISTS) keeps its line as it is.
+   */
+  unpack(event: UnpackResponse): void;
+  /** Writes the summary lines held back from DONE, once; nothing when there are none. */
+  finish(): void;
 }
 
 /** Cells of the bar between its brackets, as Docker draws it. */
@@ -50,7 +67,7 @@ function familiar(ref: string): string {
   }
 }
 
-function stateOf(layer: LayerProgress, previous: LayerLine | undefined): string | undefined {
+function stateOf(layer: LayerProgress, previous: LayerLine | undefined, unpacks: boolean): string | undefined {
   switch (layer.status) {
     case LayerStatus.LAYER_STATUS_WAITING:
       return 'Waiting';
@@ -65,7 +82,9 @@ function stateOf(layer: LayerProgress, previous: LayerLine | undefined): string 
     case LayerStatus.LAYER_STATUS_UNPACKING:
       return 'Extracting';
     case LayerStatus.LAYER_STATUS_DONE:
-      return previous?.status === LayerStatus.LAYER_STATUS_EXISTS ? 'Already exists' : 'Pull complete';
+      if (previous?.status === LayerStatus.LAYER_STATUS_EXISTS) return 'Already exists';
+      if (unpacks && previous?.status !== LayerStatus.LAYER_STATUS_UNPACKING) return 'Download complete';
+      return 'Pull complete';
     default:
       return undefined;
   }
@@ -88,10 +107,12 @@ function progressParts(offset: number, total: number): { bar: string; numbers: s
  */
 export function createPullProgress(options: PullProgressOptions): PullProgress {
   const { out, tty, columns } = options;
+  const unpacks = options.unpack === true;
   const layers = new Map<string, LayerLine>();
   let rows = 0;
   let ref: string | undefined;
   let digest: string | undefined;
+  let summary: string[] = [];
 
   const fit = (line: string, withoutBar?: string): string => {
     if (columns === undefined || columns <= 1 || line.length < columns) return line;
@@ -104,9 +125,13 @@ export function createPullProgress(options: PullProgressOptions): PullProgress {
     rows++;
   };
 
+  const finish = () => {
+    for (const line of summary.splice(0)) writeRow(line);
+  };
+
   const onLayer = (layer: LayerProgress) => {
     const previous = layers.get(layer.digest);
-    const state = stateOf(layer, previous);
+    const state = stateOf(layer, previous, unpacks);
     if (state === undefined) return;
     const prefix = `${shortId(layer.digest)}: ${state}`;
     let line = prefix;
@@ -157,13 +182,24 @@ export function createPullProgress(options: PullProgressOptions): PullProgress {
           onLayer(e.value);
           return;
         case 'done': {
-          if (digest !== undefined && digest !== '') writeRow(`Digest: ${digest}`);
           const name = ref ?? e.value.image?.repoTags[0] ?? '';
-          writeRow(`Status: ${e.value.upToDate ? 'Image is up to date for' : 'Downloaded newer image for'} ${familiar(name)}`);
-          writeRow(name);
+          summary = [
+            ...(digest !== undefined && digest !== '' ? [`Digest: ${digest}`] : []),
+            `Status: ${e.value.upToDate ? 'Image is up to date for' : 'Downloaded newer image for'} ${familiar(name)}`,
+            name,
+          ];
+          if (!unpacks) finish();
           return;
         }
       }
     },
+    unpack(event) {
+      const line = (status: LayerStatus) => onLayer({ digest: event.digest, mediaType: '', index: event.index, total: 0, offset: 0, status });
+      if (event.status === UnpackStatus.UNPACK_STATUS_APPLYING) line(LayerStatus.LAYER_STATUS_UNPACKING);
+      if (event.status !== UnpackStatus.UNPACK_STATUS_COMMITTED) return;
+      if (layers.get(event.digest)?.status !== LayerStatus.LAYER_STATUS_UNPACKING) line(LayerStatus.LAYER_STATUS_UNPACKING);
+      line(LayerStatus.LAYER_STATUS_DONE);
+    },
+    finish,
   };
 }
