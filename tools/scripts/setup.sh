@@ -25,6 +25,10 @@ fi
 # regenerate in case proto/ changed since.
 node tools/scripts/gen-proto.mjs
 
+# The `strata` command runs from a bundle (apps/cli/dist, gitignored) when it
+# is newer than its sources; rebuilt here after the generated API.
+node tools/scripts/build-cli.mjs
+
 # The per-container monitor (strata-monitor, C): make rebuilds it into
 # libs/container-runtime/native/build (gitignored) when the source is newer.
 make -s -C libs/container-runtime/native

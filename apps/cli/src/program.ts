@@ -1,4 +1,5 @@
 import { caCommands } from './commands/ca.js';
+import { commitCommand } from './commands/commit.js';
 import { containerCommands } from './commands/containers.js';
 import { contentCommands } from './commands/content.js';
 import { downCommand } from './commands/down.js';
@@ -12,5 +13,5 @@ import type { Program } from './framework/run-cli.js';
 export const strata: Program = {
   name: 'strata',
   description: 'Strata runs containers from layered images across a fleet of Linux hosts.',
-  commands: [upCommand, downCommand, ...imageCommands, ...imageTransferCommands, ...containerCommands, ...contentCommands, eventsCommand, ...caCommands],
+  commands: [upCommand, downCommand, ...imageCommands, ...imageTransferCommands, ...containerCommands, commitCommand, ...contentCommands, eventsCommand, ...caCommands],
 };

@@ -3,8 +3,7 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import type { Labels } from '@strata/content';
-import { createGrpcStore, type GrpcStore } from '@strata/content-grpc';
-import { silentLogger } from '@strata/kit';
+import type { GrpcStore } from '@strata/content-grpc';
 import { parseDigest } from '@strata/oci';
 import { defineCommand } from '../framework/command.js';
 import { flags } from '../framework/flags.js';
@@ -12,9 +11,10 @@ import { formatTable } from '../framework/table.js';
 import { UsageError } from '../framework/usage-error.js';
 import { formatFlag, printJson, runDirFlag } from './common-flags.js';
 
-/** The layer-store client for the socket under run-dir; closed after fn. */
+/** The layer-store client for the socket under run-dir (gRPC loads only here); closed after fn. */
 async function withStore<T>(runDir: string, fn: (store: GrpcStore) => Promise<T>): Promise<T> {
-  const store = createGrpcStore({ unixSocket: join(resolve(runDir), 'layer-store.sock') }, { logger: silentLogger() });
+  const [{ createGrpcStore }, { pino }] = await Promise.all([import('@strata/content-grpc'), import('pino')]);
+  const store = createGrpcStore({ unixSocket: join(resolve(runDir), 'layer-store.sock') }, { logger: pino({ level: 'silent' }) });
   try {
     return await fn(store);
   } finally {

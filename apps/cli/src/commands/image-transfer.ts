@@ -3,7 +3,7 @@ import { rename, rm, stat } from 'node:fs/promises';
 import { once } from 'node:events';
 import { basename, dirname, join } from 'node:path';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
-import { LayerStatus, type PushResponse } from '@strata/api/images/v1';
+import type { LayerStatus, PushResponse } from '@strata/api/images/v1';
 import { aborted, invalidArgument, notFound } from '@strata/kit';
 import { parseReference, type Reference } from '@strata/oci';
 import { defineCommand } from '../framework/command.js';
@@ -47,18 +47,18 @@ async function* pieces(source: AsyncIterable<Uint8Array>): AsyncGenerator<Buffer
   }
 }
 
-/** `docker push`'s words for a blob's state; undefined for states it does not print. */
-function pushState(status: LayerStatus, mountedFrom: string | undefined): string | undefined {
+/** `docker push`'s words for a blob's state (states: the generated enum); undefined for states it does not print. */
+function pushState(status: LayerStatus, mountedFrom: string | undefined, states: typeof LayerStatus): string | undefined {
   switch (status) {
-    case LayerStatus.LAYER_STATUS_WAITING:
+    case states.LAYER_STATUS_WAITING:
       return 'Preparing';
-    case LayerStatus.LAYER_STATUS_PUSHING:
+    case states.LAYER_STATUS_PUSHING:
       return 'Pushing';
-    case LayerStatus.LAYER_STATUS_PUSHED:
+    case states.LAYER_STATUS_PUSHED:
       return 'Pushed';
-    case LayerStatus.LAYER_STATUS_EXISTS:
+    case states.LAYER_STATUS_EXISTS:
       return 'Layer already exists';
-    case LayerStatus.LAYER_STATUS_MOUNTED:
+    case states.LAYER_STATUS_MOUNTED:
       return mountedFrom === undefined ? 'Mounted' : `Mounted from ${mountedFrom}`;
     default:
       return undefined;
@@ -87,6 +87,7 @@ export const pushCommand = defineCommand({
     const states = new Map<number, string>();
     let done: Extract<PushResponse['event'], { $case: 'done' }>['value'] | undefined;
     let mountedFrom: string | undefined;
+    const { LayerStatus: layerStates } = await import('@strata/api/images/v1');
     await withImages(f.runDir, async (client, api) => {
       for await (const event of client.serverStream(api.push, { ref, target: args[1] ?? '' })) {
         const e = event.event;
@@ -97,7 +98,7 @@ export const pushCommand = defineCommand({
         }
         if (e?.$case === 'done') done = e.value;
         if (e?.$case !== 'layer' || f.quiet) continue;
-        const state = pushState(e.value.status, mountedFrom);
+        const state = pushState(e.value.status, mountedFrom, layerStates);
         if (state === undefined || states.get(e.value.index) === state) continue;
         states.set(e.value.index, state);
         io.stdout.write(`${shortId(e.value.digest)}: ${state}\n`);

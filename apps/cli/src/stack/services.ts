@@ -2,8 +2,6 @@ import { existsSync } from 'node:fs';
 import { connect as connectTcp } from 'node:net';
 import { join } from 'node:path';
 import { failedPrecondition } from '@strata/kit';
-import { probeNats } from '@strata/events-nats';
-import { checkHealth } from '@strata/grpc-kit';
 import type { ServiceSpec, StackContext } from './service.js';
 
 /** True when something accepts TCP connections on 127.0.0.1:port. */
@@ -39,12 +37,13 @@ export const natsService: ServiceSpec = {
     (await portTaken(ctx.natsPort))
       ? `port ${ctx.natsPort} on 127.0.0.1 is already in use; stop what listens there or pass --nats-port`
       : undefined,
-  probe: (ctx) => probeNats(ctx.natsUrl, 1000),
+  probe: async (ctx) => (await import('@strata/events-nats')).probeNats(ctx.natsUrl, 1000),
   readyTimeoutMs: 15_000,
 };
 
 /** Checks the socket's gRPC health: resolves on SERVING, raises with the status or error otherwise. */
 async function grpcServing(socket: string): Promise<void> {
+  const { checkHealth } = await import('@strata/grpc-kit');
   const status = await checkHealth({ unixSocket: socket }, '', { timeoutMs: 1000 });
   if (status !== 'SERVING') throw new Error(`health is ${status}`);
 }

@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// Bundles the `strata` command (apps/cli/src/main.ts and the workspace libs it
+// imports) into apps/cli/dist/ with esbuild, so a start loads plain
+// JavaScript instead of compiling TypeScript through tsx. npm packages stay
+// external (resolved from node_modules at run time); dynamic imports become
+// chunks loaded only by the commands that need them.
+//
+// Beside the bundle it writes apps/cli/dist/inputs.json: every source file
+// that went into it. apps/cli/bin/strata.mjs runs the bundle only while none
+// of them is newer than it, so an edited source never runs stale code.
+//
+// Usage: node tools/scripts/build-cli.mjs   (npm run build:cli; setup.sh runs it)
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const outdir = join(root, 'apps', 'cli', 'dist');
+const staging = `${outdir}.tmp-${process.pid}`;
+
+/**
+ * Sources that locate files relative to themselves (`new URL('../x',
+ * import.meta.url)`) keep doing so from their own place in the repo: each
+ * workspace file's `import.meta.url` becomes its own file URL.
+ */
+const workspace = ['apps', 'libs'].map((dir) => join(root, dir, ''));
+const sourceUrls = {
+  name: 'source-import-meta-url',
+  setup(b) {
+    b.onLoad({ filter: /\.[cm]?ts$/ }, (args) => {
+      if (!workspace.some((dir) => args.path.startsWith(dir))) return undefined;
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes('import.meta.url')) return undefined;
+      return { contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
+    });
+  },
+};
+
+/**
+ * Bare imports of npm packages stay imports; workspace packages (@strata/*)
+ * are bundled. Neither the libraries nor the npm packages they use are
+ * imported for side effects, so a chunk leaves out the files and packages
+ * whose exports it does not use: `export * from './logger.js'` in
+ * @strata/kit does not load pino on every start, nor does createClient of
+ * @strata/grpc-kit load grpc-health-check (which parses a .proto on import).
+ */
+const libs = join(root, 'libs', '');
+const resolving = Symbol('resolving');
+const workspaceModules = {
+  name: 'workspace-modules',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.path.startsWith('@strata/') || args.path.startsWith('node:')) return undefined;
+      return { path: args.path, external: true, sideEffects: false };
+    });
+    b.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData?.[resolving] || args.path.startsWith('node:')) return undefined;
+      const resolved = await b.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: { [resolving]: true } });
+      if (resolved.errors.length > 0 || !resolved.path.startsWith(libs)) return resolved;
+      return { ...resolved, sideEffects: false };
+    });
+  },
+};
+
+const started = new Date();
+rmSync(staging, { recursive: true, force: true });
+try {
+  const result = await build({
+    absWorkingDir: root,
+    entryPoints: { strata: 'apps/cli/src/main.ts' },
+    outdir: staging,
+    outExtension: { '.js': '.mjs' },
+    chunkNames: 'chunks/[name]-[hash]',
+    bundle: true,
+    splitting: true,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    tsconfig: join(root, 'tsconfig.base.json'),
+    plugins: [workspaceModules, sourceUrls],
+    metafile: true,
+    logLevel: 'warning',
+    legalComments: 'none',
+  });
+  const inputs = Object.keys(result.metafile.inputs)
+    .map((p) => relative(root, join(root, p)))
+    .filter((p) => !p.startsWith('node_modules/'))
+    .sort();
+  writeFileSync(join(staging, 'inputs.json'), `${JSON.stringify({ inputs }, null, 1)}\n`);
+  install();
+} finally {
+  rmSync(staging, { recursive: true, force: true });
+}
+
+/**
+ * Moves the staged build into outdir without a moment where a running
+ * `strata` misses a file: chunks are named by content hash, so new ones are
+ * added beside the old (a command started before this build still loads its
+ * lazy chunks), then inputs.json and the entry are replaced by rename. The
+ * entry's mtime is the build's start, so a source saved during the build
+ * makes it stale. Chunks no build refers to are removed after an hour.
+ */
+function install() {
+  const chunks = join(outdir, 'chunks');
+  mkdirSync(chunks, { recursive: true });
+  const fresh = new Set(readdirSync(join(staging, 'chunks')));
+  for (const name of fresh) {
+    if (!existsSync(join(chunks, name))) renameSync(join(staging, 'chunks', name), join(chunks, name));
+    else utimesSync(join(chunks, name), new Date(), new Date());
+  }
+  renameSync(join(staging, 'inputs.json'), join(outdir, 'inputs.json'));
+  utimesSync(join(staging, 'strata.mjs'), started, started);
+  renameSync(join(staging, 'strata.mjs'), join(outdir, 'strata.mjs'));
+  const hourAgo = Date.now() - 3600_000;
+  for (const name of readdirSync(chunks)) {
+    if (!fresh.has(name) && statSync(join(chunks, name)).mtimeMs < hourAgo) rmSync(join(chunks, name), { force: true });
+  }
+}
