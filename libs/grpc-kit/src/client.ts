@@ -9,7 +9,6 @@ import {
   type MethodDefinition,
   type ServiceError,
 } from '@grpc/grpc-js';
-import { service as healthService } from 'grpc-health-check';
 import { isNotFound, unavailable, type StrataError } from '@strata/kit';
 import { DEFAULT_MAX_MESSAGE_BYTES, type TlsMaterial } from './server.js';
 import { fromGrpcError } from './status.js';
@@ -139,7 +138,12 @@ export function createClient(target: Target, options: { maxMessageBytes?: number
 /** What `grpc.health.v1.Health/Check` answers; SERVICE_UNKNOWN when the server does not know the service. */
 export type HealthStatus = 'UNKNOWN' | 'SERVING' | 'NOT_SERVING' | 'SERVICE_UNKNOWN';
 
-const healthCheck = healthService['Check'] as MethodDefinition<{ service: string }, { status: string }>;
+// grpc-health-check parses a .proto file when it loads: only checkHealth pays for it.
+let healthCheck: MethodDefinition<{ service: string }, { status: string }> | undefined;
+async function healthCheckMethod(): Promise<MethodDefinition<{ service: string }, { status: string }>> {
+  healthCheck ??= (await import('grpc-health-check')).service['Check'] as MethodDefinition<{ service: string }, { status: string }>;
+  return healthCheck;
+}
 
 /**
  * Asks target's health service about service ('' = the server as a whole).
@@ -147,9 +151,10 @@ const healthCheck = healthService['Check'] as MethodDefinition<{ service: string
  * does not answer within timeoutMs (2 s by default).
  */
 export async function checkHealth(target: Target, service = '', options: { timeoutMs?: number } = {}): Promise<HealthStatus> {
+  const method = await healthCheckMethod();
   const client = createClient(target, { localPool: true });
   try {
-    const response = await client.unary(healthCheck, { service }, { deadline: Date.now() + (options.timeoutMs ?? 2_000) });
+    const response = await client.unary(method, { service }, { deadline: Date.now() + (options.timeoutMs ?? 2_000) });
     const status = response.status;
     return status === 'SERVING' || status === 'NOT_SERVING' || status === 'SERVICE_UNKNOWN' ? status : 'UNKNOWN';
   } catch (err) {

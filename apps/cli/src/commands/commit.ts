@@ -41,7 +41,7 @@ export const commitCommand = defineCommand({
   async run({ flags: f, args, io }) {
     const [container, target] = args as [string, string];
     const reference = parseTagTarget(target).toString();
-    const [{ createClient }, { ContainersService }] = await Promise.all([import('@strata/grpc-kit'), import('@strata/api/containers/v1')]);
+    const [{ createClient }, { ContainersService }] = await Promise.all([import('../framework/rpc-client.js'), import('@strata/api/containers/v1')]);
     const client = createClient({ unixSocket: join(resolve(f.runDir), NODE_AGENT_SOCKET) });
     try {
       const response = await client.unary(ContainersService.commit, {
