@@ -11,9 +11,12 @@ import { acquireIngestLock, type IngestLock } from './ingest-lock.js';
 /** Bytes gathered in memory before one write(2) to the ingest file. */
 const FLUSH_BYTES = 1 << 20;
 /** Bytes written between background fdatasync calls, so commit's fsync finds little left to do. */
-const SYNC_BYTES = 64 << 20;
+const SYNC_BYTES = 8 << 20;
 /** Flushed chunks that may wait for the hashing worker before writes wait for it. */
 const HASH_BACKLOG = 8;
+
+/** A FLUSH_BYTES buffer in shared memory: the hashing worker reads it in place. */
+const sharedBuffer = (): Buffer => Buffer.from(new SharedArrayBuffer(FLUSH_BYTES));
 
 /** meta.json of an ingest. */
 export interface IngestMeta {
@@ -89,16 +92,19 @@ async function writeFully(fh: FileHandle, buffer: Buffer, length: number, positi
 
 /**
  * The writer of one ingest directory (`data`, `ref`, `meta.json`, `lock`).
- * Bytes are gathered into 1 MiB writes, each hashed by a worker thread
- * (the running sha256 stays in its memory) while it is written and while the
- * next bytes arrive; commit fsyncs, verifies and hands the file to
- * the store. Operations run one at a time in call order.
+ * Bytes are gathered into 1 MiB writes, each hashed in place (the buffers
+ * are shared memory) by a worker thread (the running sha256 stays in its
+ * memory) while it is written and while the next bytes arrive; every 8 MiB
+ * written are synced in the background, so commit's fsync finds little
+ * left; commit fsyncs, verifies and hands the file to the store.
+ * Operations run one at a time in call order.
  */
 export class FsWriter implements Writer {
   private written = 0;
   private onDisk = 0;
-  private buffer: Buffer = Buffer.allocUnsafe(FLUSH_BYTES);
-  private spare: Buffer | undefined;
+  private buffer: Buffer = sharedBuffer();
+  /** Buffers both written and hashed, for reuse. */
+  private spare: Buffer[] = [];
   private buffered = 0;
   private inflight: Promise<void> | undefined;
   private syncing: Promise<void> | undefined;
@@ -334,17 +340,19 @@ export class FsWriter implements Writer {
     const out = this.buffer;
     const length = this.buffered;
     const position = this.onDisk;
-    this.buffer = this.spare ?? Buffer.allocUnsafe(FLUSH_BYTES);
-    this.spare = undefined;
+    this.buffer = this.spare.pop() ?? sharedBuffer();
     this.buffered = 0;
     this.onDisk += length;
-    this.hashing.push(this.hash.update(out.subarray(0, length)).catch((err: unknown) => {
+    // The worker hashes out in place and the disk write reads it: it is reused once both are done.
+    const hashed = this.hash.update(out.subarray(0, length)).catch((err: unknown) => {
       this.failure ??= err;
-    }));
+    });
+    this.hashing.push(hashed);
     const fh = this.fh!;
-    this.inflight = writeFully(fh, out, length, position).then(
+    const written = writeFully(fh, out, length, position);
+    void Promise.allSettled([hashed, written]).then(() => this.spare.push(out));
+    this.inflight = written.then(
       () => {
-        this.spare = out;
         this.inflight = undefined;
         this.sinceSync += length;
         if (this.sinceSync >= SYNC_BYTES && this.syncing === undefined) {

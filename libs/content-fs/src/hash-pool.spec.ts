@@ -27,6 +27,21 @@ describe('hash pool', () => {
     for (const s of streams) s.dispose();
   });
 
+  it('hashes views of shared memory in place, leaving them usable', async () => {
+    const pool = createHashPool(1);
+    pools.push(pool);
+    const s = pool.stream();
+    const data = randomBytesOf(300_000);
+    const shared = Buffer.from(new SharedArrayBuffer(data.length));
+    data.copy(shared);
+    await s.update(shared.subarray(0, 100_000));
+    await s.update(shared.subarray(100_000));
+    expect(shared.buffer.byteLength).toBe(data.length);
+    expect(Buffer.compare(shared, data)).toBe(0);
+    expect(await s.digest()).toBe(digestOf(data));
+    s.dispose();
+  });
+
   it('copies what it is given, resets, and loads a file', async () => {
     const pool = createHashPool(1);
     pools.push(pool);

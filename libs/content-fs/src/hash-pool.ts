@@ -103,7 +103,12 @@ class HashWorker {
 
 /** A running sha256 computed off the main thread. Calls are applied in call order. */
 export interface HashStream {
-  /** Hashes a copy of data; resolves when it is hashed (awaiting is only needed for backpressure). */
+  /**
+   * Hashes data; resolves when it is hashed. Data over a SharedArrayBuffer
+   * is hashed in place (no copy): the caller must not change those bytes
+   * until this resolves. Other data is copied first, so awaiting is only
+   * needed for backpressure.
+   */
   update(data: Uint8Array): Promise<void>;
   /** Restarts from no bytes. */
   reset(): Promise<void>;
@@ -151,6 +156,10 @@ export function createHashPool(size = Math.min(4, Math.max(1, availableParalleli
       let disposed = false;
       return {
         async update(data) {
+          if (data.buffer instanceof SharedArrayBuffer) {
+            await worker.send({ op: 'update', id, data });
+            return;
+          }
           const copy = new Uint8Array(data.byteLength);
           copy.set(data);
           await worker.send({ op: 'update', id, data: copy }, [copy.buffer]);

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { isAlreadyExists, isNotFound, isUnavailable, unavailable, type Logger } from '@strata/kit';
+import { failedPrecondition, isAlreadyExists, isNotFound, isUnavailable, unavailable, type Logger } from '@strata/kit';
 import type { BlobReader, Labels, Store, Writer } from '@strata/content';
 import { verifyingStream, type Upstream } from '@strata/distribution-client';
-import { digestHex, type Digest } from '@strata/oci';
+import { Digester, digestHex, type Digest } from '@strata/oci';
 
 /** Label of a blob or manifest cached from an upstream: the upstream's host. */
 export const UPSTREAM_LABEL = 'strata.registry.upstream';
@@ -12,7 +12,64 @@ export const UPSTREAM_LABEL = 'strata.registry.upstream';
 export const UPSTREAM_REPOSITORY_LABEL = 'strata.registry.upstream-repository';
 
 /** Largest piece a follower reads from the spool at once. */
-const READ_CHUNK = 256 * 1024;
+const READ_CHUNK = 1 << 20;
+/** Bytes of the upstream's body gathered before one write to the spool and the store. */
+const BATCH_BYTES = 1 << 20;
+
+/**
+ * Gathers body's chunks into pieces of at least BATCH_BYTES (the last one
+ * may be smaller), so the spool and the store get one write per piece
+ * rather than one per network read.
+ */
+async function* batches(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  let parts: Uint8Array[] = [];
+  let gathered = 0;
+  for await (const chunk of body) {
+    if (chunk.length === 0) continue;
+    parts.push(chunk);
+    gathered += chunk.length;
+    if (gathered < BATCH_BYTES) continue;
+    yield parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, gathered);
+    parts = [];
+    gathered = 0;
+  }
+  if (gathered > 0) yield parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, gathered);
+}
+
+/**
+ * Passes body on while it stays within size bytes (FailedPrecondition at
+ * once for a chunk past size, which is not passed on) and fails when it
+ * ends short of size. No hashing: the caller checks the digest.
+ */
+async function* sizeChecked(body: AsyncIterable<Uint8Array>, size: number, label: string): AsyncGenerator<Uint8Array> {
+  let received = 0;
+  for await (const chunk of body) {
+    if (received + chunk.length > size) {
+      throw failedPrecondition(`${label}: body is longer than the declared size of ${size} bytes (got at least ${received + chunk.length})`, { fields: { size } });
+    }
+    received += chunk.length;
+    yield chunk;
+  }
+  if (received < size) throw failedPrecondition(`${label}: body ended after ${received} of ${size} bytes`, { fields: { size, received } });
+}
+
+/** FailedPrecondition unless the size bytes of the spool hash to digest. */
+async function verifySpool(spool: FileHandle, digest: Digest, size: number, label: string): Promise<void> {
+  const digester = new Digester();
+  const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(size, 1)));
+  for (let position = 0; position < size; ) {
+    const { bytesRead } = await spool.read(buffer, 0, Math.min(buffer.length, size - position), position);
+    if (bytesRead === 0) throw unavailable(`${label}: the spool ended after ${position} of ${size} bytes`);
+    digester.update(buffer.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  const actual = digester.digest();
+  if (actual !== digest) {
+    throw failedPrecondition(`${label}: content has digest ${actual}, not the expected ${digest}; nothing of it may be kept`, {
+      fields: { digest, size, actual },
+    });
+  }
+}
 
 /** Settings of {@link createBlobFetcher}. */
 export interface BlobFetcherOptions {
@@ -42,14 +99,14 @@ export interface BlobFetcher {
    * Reads the blob (or range) while it is fetched: joins the running fetch
    * of the same upstream and digest, or starts one. Resolves once the
    * upstream has answered with the blob's size; the bytes then arrive as the
-   * upstream sends them. The fetch verifies the bytes while streaming and
-   * commits them to the store only when the digest matches; the last bytes
-   * reach a reader only after that check, so no reader gets a whole blob
-   * that differs from its digest: the iteration fails instead
+   * upstream sends them. Nothing is cached unless size and digest match,
+   * and the final byte reaches a reader only after that check (the store's
+   * commit, or the fetch's own hash), so no reader gets a whole blob that
+   * differs from its digest: the iteration fails instead
    * (FailedPrecondition), as it does when the upstream breaks off
-   * (Unavailable). The blob is committed shortly after its last bytes
-   * reach the readers. Errors of the upstream's answer (NotFound,
-   * Unavailable, …) reject the promise.
+   * (Unavailable). When the store takes the blob, it is committed before
+   * its final byte reaches the readers. Errors of the upstream's answer
+   * (NotFound, Unavailable, …) reject the promise.
    */
   open(source: BlobSource, range?: { offset: number; length?: number }): Promise<BlobReader>;
 }
@@ -57,6 +114,8 @@ export interface BlobFetcher {
 interface Fetch {
   size: number;
   written: number;
+  /** The bytes are the digest's: readers may read all that is written, the final byte included. */
+  verified: boolean;
   failure: unknown;
   ended: boolean;
   /** Readers iterating plus the fetch itself; the spool closes at 0. */
@@ -67,12 +126,17 @@ interface Fetch {
 }
 
 /**
- * Creates the single-flight fetcher. Each fetch streams the upstream's body
- * through {@link verifyingStream} into a store ingest (`proxy-<hex>`) and an
- * unlinked spool file; readers tail the spool by offset, so memory stays
- * bounded by one read buffer per reader whatever the blob's size. A slow
- * reader does not slow the fetch. When another replica holds the ingest, or
- * the store fails, the fetch still serves its readers and commits nothing.
+ * Creates the single-flight fetcher. Each fetch streams the upstream's body,
+ * in pieces of about 1 MiB, into a store ingest (`proxy-<hex>`, with the
+ * expected digest and size) and an unlinked spool file; readers tail the
+ * spool by offset, so memory stays bounded by one read buffer per reader
+ * whatever the blob's size. A slow reader does not slow the fetch. The
+ * bytes are hashed once: by the store, whose commit verifies them, the
+ * final byte held back from readers until it succeeded; when the fetch has
+ * no ingest (another replica holds it) it hashes them itself while
+ * streaming ({@link verifyingStream}); when a store write or the commit
+ * fails, it hashes the spool before releasing the final byte. In those
+ * cases the fetch still serves its readers and commits nothing.
  * Committed blobs are labelled with {@link UPSTREAM_LABEL} and
  * {@link UPSTREAM_REPOSITORY_LABEL}.
  */
@@ -118,17 +182,22 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
 
   const run = async (key: string, fetch: Fetch, source: BlobSource, body: AsyncIterable<Uint8Array>) => {
     const { upstream, repository, digest } = source;
+    const label = `blob ${repository}@${digest} from upstream ${upstream.host}`;
     let writer = await openWriter(source, fetch.size);
+    // With an ingest, the store's commit checks the digest (it hashes what it stores anyway); without one, the fetch hashes as it streams.
+    const hashing = writer === undefined;
     try {
-      const verified = verifyingStream(body, digest, fetch.size, { label: `blob ${repository}@${digest} from upstream ${upstream.host}` });
-      for await (const chunk of verified as AsyncIterable<Uint8Array>) {
-        // The spool (for readers) and the store take each chunk at the same time.
+      const checked = hashing ? verifyingStream(body, digest, fetch.size, { label }) : sizeChecked(body, fetch.size, label);
+      for await (const chunk of batches(checked as AsyncIterable<Uint8Array>)) {
+        // The spool (for readers) and the store take each piece at the same time.
         const stored = writer?.write(chunk).then(
           () => undefined,
           (err: unknown) => err,
         );
         await fetch.spool.write(chunk, 0, chunk.length, fetch.written);
         fetch.written += chunk.length;
+        // verifyingStream passes the final bytes on only once the digest matched.
+        if (hashing && fetch.written === fetch.size) fetch.verified = true;
         wakeAll(fetch);
         const failed = await stored;
         if (writer === undefined || failed === undefined) continue;
@@ -138,12 +207,21 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
       }
       if (writer !== undefined) {
         const labels: Labels = { [UPSTREAM_LABEL]: upstream.host, [UPSTREAM_REPOSITORY_LABEL]: repository };
-        await writer.commit({ expected: digest, total: fetch.size, labels }).catch((err: unknown) => {
-          if (!isAlreadyExists(err)) logger.warn({ err, digest }, 'cannot commit a fetched blob to the store');
-        });
+        const committing = writer;
         writer = undefined;
-        logger.debug({ upstream: upstream.host, repository, digest, size: fetch.size }, 'blob cached');
+        try {
+          const info = await committing.commit({ expected: digest, total: fetch.size, labels });
+          // The store verified size and digest of exactly the bytes the spool holds.
+          fetch.verified = info.digest === digest && info.size === fetch.size;
+          logger.debug({ upstream: upstream.host, repository, digest, size: fetch.size }, 'blob cached');
+        } catch (err) {
+          if (!isAlreadyExists(err)) logger.warn({ err, digest }, 'cannot commit a fetched blob to the store; checking its digest here');
+          await discard(committing);
+        }
       }
+      // No verdict from the store (no ingest, a failed write or commit): hash what the readers get.
+      if (!fetch.verified) await verifySpool(fetch.spool, digest, fetch.size, label);
+      fetch.verified = true;
     } catch (err) {
       fetch.failure = err;
       logger.warn({ err, upstream: upstream.host, repository, digest }, 'blob fetch failed; nothing was cached');
@@ -169,7 +247,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
         const path = join(spoolDir, `strata-proxy-${digestHex(digest).slice(0, 16)}-${randomUUID()}`);
         spool = await open(path, 'wx+', 0o600);
         await unlink(path);
-        const fetch: Fetch = { size, written: 0, failure: undefined, ended: false, refs: 1, closed: false, spool, wake: [] };
+        const fetch: Fetch = { size, written: 0, verified: false, failure: undefined, ended: false, refs: 1, closed: false, spool, wake: [] };
         run(key, fetch, source, download.body).catch((err: unknown) => logger.error({ err, digest }, 'blob fetch did not clean up'));
         return fetch;
       } catch (err) {
@@ -197,8 +275,10 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
       let position = start;
       while (position < end) {
         if (fetch.failure !== undefined) throw fetch.failure;
-        if (position < fetch.written) {
-          const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, fetch.written - position, end - position));
+        // Until the digest is known to match, the final byte stays back: no reader gets a whole blob that differs from it.
+        const readable = fetch.verified ? fetch.written : Math.min(fetch.written, fetch.size - 1);
+        if (position < readable) {
+          const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, readable - position, end - position));
           const { bytesRead } = await fetch.spool.read(buffer, 0, buffer.length, position);
           position += bytesRead;
           yield buffer.subarray(0, bytesRead);

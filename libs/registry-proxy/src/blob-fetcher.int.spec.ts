@@ -1,0 +1,166 @@
+import { randomBytes } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { internal, silentLogger } from '@strata/kit';
+import { tempDir, waitFor } from '@strata/kit/testing';
+import type { Store, Writer } from '@strata/content';
+import { createMemoryStore } from '@strata/content/testing';
+import { createRegistryClient, type RegistryClient } from '@strata/distribution-client';
+import { buildImage, pushImage, startDistributionRegistry, type BuiltLayer, type TestDistributionRegistry } from '@strata/image-fixtures';
+import { digestHex } from '@strata/oci';
+import { createBlobFetcher, type BlobSource } from './blob-fetcher.js';
+
+const logger = silentLogger();
+const scratch = tempDir('strata-blob-fetcher-');
+let upstream: TestDistributionRegistry;
+let client: RegistryClient;
+let blob: BuiltLayer;
+let pushed = 0;
+
+/** A layer of about 2.5 MB (several of the fetcher's 1 MiB pieces) pushed to its own repository; corrupt flips one byte of it upstream. */
+async function pushLayer(corrupt = false): Promise<BlobSource> {
+  const image = await buildImage({ layers: [{ items: [{ file: 'data.bin', content: randomBytes(2_500_000) }] }] });
+  const repository = `team/fetch${++pushed}`;
+  await pushImage(upstream.url, repository, 'latest', image);
+  blob = image.layers[0]!;
+  if (corrupt) {
+    const hex = digestHex(blob.digest);
+    const bytes = Buffer.from(blob.bytes);
+    bytes[bytes.length - 10] = bytes[bytes.length - 10]! ^ 0xff;
+    await writeFile(join(upstream.storageDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data'), bytes);
+  }
+  return { upstream: client.upstream(upstream.host), repository, digest: blob.digest };
+}
+
+/** Reads the whole blob through fetcher; rejects as the iteration does. */
+async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of chunks) parts.push(Buffer.from(chunk));
+  return Buffer.concat(parts);
+}
+
+/** store, with the writers it opens changed by wrap (each method delegates unless wrap replaces it). */
+function wrapWriters(store: Store, wrap: (writer: Writer) => Partial<Writer>): Store {
+  return {
+    ...store,
+    async writer(options) {
+      const writer = await store.writer(options);
+      const changed = wrap(writer);
+      return {
+        ref: writer.ref,
+        get offset() {
+          return writer.offset;
+        },
+        status: changed.status ?? (() => writer.status()),
+        write: changed.write ?? ((data) => writer.write(data)),
+        commit: changed.commit ?? ((options) => writer.commit(options)),
+        truncate: changed.truncate ?? (() => writer.truncate()),
+        close: changed.close ?? (() => writer.close()),
+      };
+    },
+  };
+}
+
+const mismatch = (source: BlobSource) => `blob ${source.repository}@${source.digest} from upstream ${upstream.host}: content has digest`;
+
+beforeAll(async () => {
+  upstream = await startDistributionRegistry();
+  client = createRegistryClient({ upstreams: [{ host: upstream.host }], logger, fetchTimeoutMs: 5000 });
+});
+afterEach(() => {
+  upstream.clearRequestLog();
+});
+afterAll(async () => {
+  client?.close();
+  await upstream?.stop();
+  scratch.remove();
+});
+
+describe('createBlobFetcher', () => {
+  it('commits the blob before its final byte reaches a reader', async () => {
+    const source = await pushLayer();
+    let committing = false;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const store = wrapWriters(createMemoryStore(), (writer) => ({
+      async commit(options) {
+        committing = true;
+        await gate;
+        return writer.commit(options);
+      },
+    }));
+    const fetcher = createBlobFetcher({ store, logger, spoolDir: scratch.path });
+    const reader = await fetcher.open(source);
+    expect(reader.size).toBe(blob.size);
+    const chunks = reader.chunks[Symbol.asyncIterator]();
+    const parts: Buffer[] = [];
+    let got = 0;
+    while (got < blob.size - 1) {
+      const next = await chunks.next();
+      expect(next.done).toBe(false);
+      parts.push(Buffer.from(next.value as Uint8Array));
+      got += (next.value as Uint8Array).length;
+    }
+    expect(got).toBe(blob.size - 1);
+    await waitFor(() => committing, () => 'the fetch to commit');
+    const last = chunks.next();
+    const first = await Promise.race([last.then(() => 'byte'), new Promise((resolve) => setTimeout(() => resolve('held back'), 200))]);
+    expect(first).toBe('held back');
+    release();
+    const final = await last;
+    expect(final.value).toHaveLength(1);
+    parts.push(Buffer.from(final.value as Uint8Array));
+    expect((await chunks.next()).done).toBe(true);
+    expect(Buffer.compare(Buffer.concat(parts), Buffer.from(blob.bytes))).toBe(0);
+    expect(await store.info(source.digest)).toMatchObject({ digest: source.digest, size: blob.size });
+  });
+
+  it.each([
+    ['the store verifies it', () => createMemoryStore(), false, true],
+    ['another fetch holds the ingest (the fetch hashes while streaming)', () => createMemoryStore(), true, false],
+    [
+      'a store write fails midway (the fetch hashes its spool)',
+      () => {
+        let written = 0;
+        return wrapWriters(createMemoryStore(), (writer) => ({
+          async write(data) {
+            written += data.length;
+            if (written > 1_500_000) throw internal('disk on fire');
+            await writer.write(data);
+          },
+        }));
+      },
+      false,
+      false,
+    ],
+    [
+      'the commit fails (the fetch hashes its spool)',
+      () => wrapWriters(createMemoryStore(), () => ({ commit: () => Promise.reject(internal('metadata store down')) })),
+      false,
+      false,
+    ],
+  ])('serves a good blob and refuses a corrupted one, caching nothing unverified, when %s', async (_case, makeStore, holdIngest, caches) => {
+    for (const corrupt of [false, true]) {
+      const source = await pushLayer(corrupt);
+      const store = makeStore();
+      const held = holdIngest ? await store.writer({ ref: `proxy-${digestHex(source.digest)}` }) : undefined;
+      try {
+        const fetcher = createBlobFetcher({ store, logger, spoolDir: scratch.path });
+        const reader = await fetcher.open(source);
+        if (corrupt) {
+          await expect(readAll(reader.chunks)).rejects.toMatchObject({ kind: 'FailedPrecondition', message: expect.stringContaining(mismatch(source)) });
+        } else {
+          expect(Buffer.compare(await readAll(reader.chunks), Buffer.from(blob.bytes))).toBe(0);
+        }
+        // A fetch ends once readers are served; a second open starts another one or reads the store.
+        await waitFor(() => fetcher.inFlightSize(upstream.host, source.digest) === undefined, () => 'the fetch to end');
+        if (caches && !corrupt) expect(await store.info(source.digest)).toMatchObject({ size: blob.size });
+        else await expect(store.info(source.digest)).rejects.toMatchObject({ kind: 'NotFound' });
+        expect((await store.listStatuses()).filter((s) => s.ref !== held?.ref)).toEqual([]);
+      } finally {
+        await held?.close();
+      }
+    }
+  });
+});
