@@ -17,6 +17,9 @@ export const nodeAgentSpec = {
   mirrorSocket: optionalStr("Unix socket of the registry-mirror's Images API; <run-dir>/registry-mirror.sock by default.", {
     env: 'STRATA_MIRROR_SOCKET',
   }),
+  layerStoreSocket: optionalStr('Unix socket of the layer-store, where commits read image configs and write new ones; <run-dir>/layer-store.sock by default.', {
+    env: 'STRATA_LAYER_STORE_SOCKET',
+  }),
   natsUrl: str('NATS server URL for events and heartbeats; an empty string disables both.', {
     default: 'nats://127.0.0.1:4222',
     env: 'STRATA_NATS_URL',
@@ -29,7 +32,7 @@ export const nodeAgentSpec = {
   subnet: str("IPv4 subnet of the bridge; its first address is the containers' gateway.", { default: '10.88.0.0/16', env: 'STRATA_SUBNET' }),
   chainPrefix: str("Prefix of the agent's iptables chains.", { default: 'STRATA', env: 'STRATA_CHAIN_PREFIX' }),
   netnsPrefix: str('Prefix of the network namespaces of containers.', { default: 'strata-', env: 'STRATA_NETNS_PREFIX' }),
-  cgroupParent: str('Cgroup under which every container gets <parent>/<id>.', { default: '/strata', env: 'STRATA_CGROUP_PARENT' }),
+  cgroupParent: str("Cgroup under which every container gets <parent>/<id>, and its monitors <parent>/monitors/<id> (outside the agent's own cgroup).", { default: '/strata', env: 'STRATA_CGROUP_PARENT' }),
   defaultPidsLimit: int('Pids limit of containers that ask for none; -1 for no limit.', {
     default: 4096,
     min: -1,
@@ -39,6 +42,10 @@ export const nodeAgentSpec = {
   logMaxBytes: int('Size of a container log file before it rotates.', { default: 10 * 1024 * 1024, min: 4096, env: 'STRATA_LOG_MAX_BYTES' }),
   logMaxFiles: int('Log files kept per container, the current one included.', { default: 3, min: 1, max: 100, env: 'STRATA_LOG_MAX_FILES' }),
   runcRoot: optionalStr("runc's state root (runc --root); runc's default when unset.", { env: 'STRATA_RUNC_ROOT' }),
+  usernsRange: str('Host ids of user-namespaced containers (run --userns): FIRST:COUNT, container ids 0..COUNT-1 become FIRST.. for uids and gids.', {
+    default: '100000:65536',
+    env: 'STRATA_USERNS_RANGE',
+  }),
   heartbeatSeconds: int('Seconds between node heartbeats in the strata_nodes KV bucket.', { default: 5, min: 1, max: 3600, env: 'STRATA_HEARTBEAT_SECONDS' }),
   logLevel: oneOf('Least severe log level written to stderr.', LOG_LEVELS, { default: 'warn', env: 'STRATA_LOG_LEVEL' }),
 };
@@ -53,6 +60,7 @@ export interface NodeAgentConfig {
   socket: string;
   snapshotterSocket: string;
   mirrorSocket: string;
+  layerStoreSocket: string;
   /** Empty: no events and no heartbeats. */
   natsUrl: string;
   node: string;
@@ -65,6 +73,8 @@ export interface NodeAgentConfig {
   logMaxBytes: number;
   logMaxFiles: number;
   runcRoot?: string;
+  /** Host ids of user-namespaced containers. */
+  userNamespaceRange: { hostId: number; size: number };
   heartbeatSeconds: number;
   logLevel: Raw['logLevel'];
 }
@@ -81,6 +91,11 @@ export function loadNodeAgentConfig(argv: readonly string[], env: Readonly<Recor
   }
   if (raw.defaultPidsLimit === 0) throw invalidArgument('config default-pids-limit: use a positive number, or -1 for no limit');
   if (raw.runcRoot === '') throw invalidArgument("config runc-root: must not be empty; leave it out for runc's default");
+  const range = /^([0-9]{1,10}):([0-9]{1,10})$/.exec(raw.usernsRange);
+  const userNamespaceRange = { hostId: Number(range?.[1]), size: Number(range?.[2]) };
+  if (range === null || userNamespaceRange.hostId < 1 || userNamespaceRange.size < 65536 || userNamespaceRange.hostId + userNamespaceRange.size > 2 ** 32 - 1) {
+    throw invalidArgument(`config userns-range: ${raw.usernsRange} is not FIRST:COUNT with FIRST >= 1, COUNT >= 65536 and FIRST+COUNT below 2^32-1`);
+  }
   const stateDir = resolve(raw.stateDir);
   const runDir = resolve(raw.runDir);
   return {
@@ -88,6 +103,7 @@ export function loadNodeAgentConfig(argv: readonly string[], env: Readonly<Recor
     socket: join(runDir, 'node-agent.sock'),
     snapshotterSocket: resolve(raw.snapshotterSocket ?? join(runDir, 'snapshotter.sock')),
     mirrorSocket: resolve(raw.mirrorSocket ?? join(runDir, 'registry-mirror.sock')),
+    layerStoreSocket: resolve(raw.layerStoreSocket ?? join(runDir, 'layer-store.sock')),
     natsUrl: raw.natsUrl,
     node: raw.node,
     bridge: raw.bridge,
@@ -99,6 +115,7 @@ export function loadNodeAgentConfig(argv: readonly string[], env: Readonly<Recor
     logMaxBytes: raw.logMaxBytes,
     logMaxFiles: raw.logMaxFiles,
     ...(raw.runcRoot === undefined ? {} : { runcRoot: resolve(raw.runcRoot) }),
+    userNamespaceRange,
     heartbeatSeconds: raw.heartbeatSeconds,
     logLevel: raw.logLevel,
   };

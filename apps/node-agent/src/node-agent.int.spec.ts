@@ -1,3 +1,4 @@
+import { chmod, readFile, stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
@@ -14,8 +15,9 @@ import {
   type AttachResponse,
   type ExecResponse,
 } from '@strata/api/containers/v1';
+import { openCgroup } from '@strata/cgroups';
 import type { RpcClient } from '@strata/grpc-kit';
-import { errorKind, type CloudEvent } from '@strata/kit';
+import { errorKind, silentLogger, type CloudEvent } from '@strata/kit';
 import { waitFor } from '@strata/kit/testing';
 import { mountPoints, unmountAll } from '@strata/snapshots-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -343,7 +345,7 @@ describe('after a host reboot', { timeout: 30_000 }, () => {
     const { status } = await client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
     expect(status?.exitCode).toBe(0);
     expect((await mountPoints()).includes(rootfs)).toBe(true);
-    expect(await output(c.id)).toBe('kept run\n');
+    expect(await output(c.id)).toBe('run\nkept run\n');
     const { container } = await client.unary(ContainersService.inspect, { id: c.id });
     expect(container?.restartCount).toBe(1);
   });
@@ -369,6 +371,160 @@ const alive = (pid: number) => {
     return false;
   }
 };
+
+/** Attaches (waiting for the agent's first, empty chunk), starts, and collects the output and exit status. */
+async function attachAndStart(id: string): Promise<{ out: string; exit: number | undefined }> {
+  const call = client.bidiStream(ContainersService.attach);
+  call.write({ message: { $case: 'open', value: { id, stdin: false } } });
+  let out = '';
+  let exit: number | undefined;
+  let markReady!: () => void;
+  const ready = new Promise<void>((r) => (markReady = r));
+  const reading = (async () => {
+    for await (const m of call as AsyncIterable<AttachResponse>) {
+      markReady();
+      const msg = m.message;
+      if (msg?.$case === 'stdout') out += msg.value.toString('utf8');
+      else if (msg?.$case === 'exit') exit = msg.value.exitCode;
+    }
+  })();
+  await Promise.race([ready, reading]);
+  await client.unary(ContainersService.start, { id });
+  call.end();
+  await reading;
+  return { out, exit };
+}
+
+const runDir = (id: string) => join(stack.stateDir, 'node-agent', 'runtime', id);
+const monitorPid = async (id: string) => (JSON.parse(await readFile(join(runDir(id), 'monitor.json'), 'utf8')) as { monitorPid: number }).monitorPid;
+const trapping = ['sh', '-c', 'trap "exit 143" TERM; while true; do sleep 0.1; done'];
+
+describe('exit codes, logs and serialized operations', { timeout: 30_000 }, () => {
+  it('reports the exit code of a run that ends at once to an attachment, on the first start and on restarts', async () => {
+    for (let i = 0; i < 4; i++) {
+      const c = await create({ cmd: ['sh', '-c', 'test -f /ran && exit 5; touch /ran; echo first; exit 3'] });
+      expect(await attachAndStart(c.id)).toEqual({ out: 'first\n', exit: 3 });
+      expect(await attachAndStart(c.id)).toEqual({ out: '', exit: 5 });
+      await client.unary(ContainersService.remove, { id: c.id, force: true });
+    }
+  });
+
+  it('keeps the log of every run across restarts, in the container directory', async () => {
+    const c = await create({ cmd: ['sh', '-c', 'echo run $(cat /proc/sys/kernel/random/boot_id | head -c 1)'] });
+    for (let i = 0; i < 3; i++) {
+      await client.unary(ContainersService.start, { id: c.id });
+      await client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+    }
+    expect((await output(c.id)).split('\n').filter((l) => l.startsWith('run '))).toHaveLength(3);
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    expect(container?.logPath).toBe(join(stack.stateDir, 'node-agent', 'containers', c.id, 'log.json'));
+    expect((await stat(container!.logPath)).mode & 0o777).toBe(0o600);
+  });
+
+  it('runs a stop issued during a start after it: the container ends, by its stop signal', async () => {
+    const c = await create({ cmd: trapping });
+    const [started, stopped] = await Promise.all([agent.manager.start(c.id), agent.manager.stop(c.id, 5)]);
+    expect(started.state.status).toBe('running');
+    expect(stopped.state).toMatchObject({ status: 'exited', exitCode: 143 });
+    expect(agent.manager.inspect(c.id).state.status).toBe('exited');
+  });
+
+  it('runs rm -f issued during a stop after it: the stop returns the exit by SIGTERM, then the container is gone', async () => {
+    const c = await run({ cmd: trapping });
+    const [stopped, removed] = await Promise.all([agent.manager.stop(c.id, 5), agent.manager.remove(c.id, true)]);
+    expect(stopped.state).toMatchObject({ status: 'exited', exitCode: 143 });
+    expect(removed).toBe(c.id);
+    await waitFor(() => eventsOf('container.exited', c.id).length === 1, () => 'container.exited');
+    expect(eventsOf('container.exited', c.id)[0]?.data).toMatchObject({ exitCode: 143 });
+    expect(await stack.leftovers([c.id])).toEqual([]);
+    const again = await agent.manager.stop(c.id).then(
+      () => undefined,
+      (e: unknown) => ({ kind: errorKind(e), message: (e as Error).message }),
+    );
+    expect(again).toEqual({ kind: 'NotFound', message: `No such container: ${c.id}` });
+  });
+});
+
+describe('OOM kills of a process other than the init', { timeout: 40_000 }, () => {
+  it('reports container.oom once while the container runs, also across an agent restart', async () => {
+    const c = await run({
+      cmd: ['sh', '-c', 'trap "exit 143" TERM; dd if=/dev/zero of=/dev/null bs=64M count=1; echo survived; while true; do sleep 0.2; done'],
+      resources: { memoryBytes: 16 * 1024 * 1024, cpus: 0, pidsLimit: 0 },
+    });
+    await waitFor(() => eventsOf('container.oom', c.id).length === 1, () => 'container.oom while running', 10_000);
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    expect(container?.state).toMatchObject({ status: ContainerStatus.CONTAINER_STATUS_RUNNING, oomKilled: true });
+    expect(await output(c.id)).toContain('survived\n');
+    await agent.stop();
+    agent = await stack.startAgent();
+    await new Promise((r) => setTimeout(r, 5000));
+    expect(eventsOf('container.oom', c.id)).toHaveLength(1);
+    await client.unary(ContainersService.stop, { id: c.id, timeoutSeconds: 5 });
+    await waitFor(() => eventsOf('container.exited', c.id).length === 1, () => 'container.exited');
+    expect(eventsOf('container.exited', c.id)[0]?.data).toMatchObject({ exitCode: 143, oomKilled: true });
+    expect(eventsOf('container.oom', c.id)).toHaveLength(1);
+  });
+});
+
+describe('monitors outside the agent cgroup', { timeout: 60_000 }, () => {
+  it('keeps containers and monitors alive when every process of the agent cgroup is killed, and a new agent recovers them', async () => {
+    await agent.stop();
+    const agentCgroup = await openCgroup(`${stack.cgroupParent}/agent`, { logger: silentLogger(), parent: stack.cgroupParent });
+    await agentCgroup.create();
+    try {
+      const proc = await stack.startAgentProcess();
+      await agentCgroup.addProcess(proc.pid);
+      const c = await run({ cmd: trapping });
+      const monitor = await monitorPid(c.id);
+      expect(await readFile(`/proc/${monitor}/cgroup`, 'utf8')).toContain(`${stack.cgroupParent}/monitors/${c.id}`);
+      expect(await agentCgroup.pids()).not.toContain(monitor);
+      await agentCgroup.killAll();
+      await proc.exited;
+      expect(alive(monitor)).toBe(true);
+
+      agent = await stack.startAgent();
+      const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+      expect(container?.state?.status).toBe(ContainerStatus.CONTAINER_STATUS_RUNNING);
+      expect(await exec(c.id, ['echo', 'still here'])).toEqual({ code: 0, out: 'still here\n', err: '' });
+      const { container: stopped } = await client.unary(ContainersService.stop, { id: c.id, timeoutSeconds: 5 });
+      expect(stopped?.state).toMatchObject({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 143 });
+      await client.unary(ContainersService.remove, { id: c.id, force: false });
+      expect(await stack.leftovers([c.id])).toEqual([]);
+    } finally {
+      await agentCgroup.killAll().catch(() => undefined);
+      await agentCgroup.remove();
+    }
+  });
+});
+
+describe('user namespaces', { timeout: 30_000 }, () => {
+  it('runs root in the container as the node range on the host, on idmapped layers', async () => {
+    // The test's own temporary directory: runc reaches the rootfs as the container's root.
+    for (const dir of [stack.dir, stack.stateDir]) await chmod(dir, 0o711);
+    const c = await run({ cmd: ['sh', '-c', 'id -u; cat /proc/self/uid_map; stat -c "%u %g" /bin/busybox /; echo made > /made; sleep 60'], userNamespace: true, networkMode: NetworkMode.NETWORK_MODE_NONE });
+    await waitFor(async () => (await output(c.id)).split('\n').length > 4, () => 'the first lines');
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    const status = await readFile(`/proc/${container!.state!.pid}/status`, 'utf8');
+    expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe('100000');
+    const lines = (await output(c.id)).split('\n').map((l) => l.trim().replace(/\s+/g, ' '));
+    expect(lines.slice(0, 4)).toEqual(['0', '0 100000 65536', '0 0', '0 0']);
+    await waitFor(async () => (await exec(c.id, ['cat', '/made'])).out === 'made\n', () => '/made');
+    expect(await exec(c.id, ['id', '-u'])).toEqual({ code: 0, out: '0\n', err: '' });
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+    expect(await stack.leftovers([c.id])).toEqual([]);
+  });
+
+  it('refuses the bridge network with a user namespace, leaving nothing', async () => {
+    const e = await create({ cmd: ['true'], userNamespace: true }).then(
+      () => undefined,
+      (err: unknown) => ({ kind: errorKind(err), message: (err as Error).message }),
+    );
+    expect(e).toEqual({
+      kind: 'FailedPrecondition',
+      message: "user namespaces work with --network none or host on this node: the bridge network namespace is not owned by the container's user namespace, so exec could not enter it",
+    });
+  });
+});
 
 describe('agent restart', { timeout: 60_000 }, () => {
   it('survives SIGKILL: a new agent reports the exit that happened meanwhile once and still manages the running container', async () => {

@@ -9,9 +9,12 @@ import {
   createContainerManager,
   createContainersService,
   createGrpcImageSource,
+  createGrpcImageTagger,
+  monitorPlacer,
   nodeStatusJson,
   type ContainerManager,
 } from '@strata/containers-service';
+import { createGrpcStore } from '@strata/content-grpc';
 import { createGrpcDiffer } from '@strata/diff-service';
 import { createClient, createServer } from '@strata/grpc-kit';
 import { discardEvents, type EventSink, type Logger } from '@strata/kit';
@@ -59,8 +62,8 @@ async function runtimeVersion(): Promise<string> {
 
 /**
  * Starts the node-agent: opens its state under config.root (0700), the
- * clients of the snapshotter (Snapshots, Diff) and the registry-mirror
- * (Images), the runtime (runc under strata-monitor), the bridge network and
+ * clients of the snapshotter (Snapshots, Diff), the registry-mirror
+ * (Images) and the layer-store (Content, Leases: for commits), the runtime (runc under strata-monitor), the bridge network and
  * the event sink (source `strata/node-agent/<node>`); recovers the
  * containers a previous agent left (running ones watched again, exits that
  * happened meanwhile published once); serves gRPC Containers and health on
@@ -75,9 +78,11 @@ export async function startNodeAgent(config: NodeAgentConfig, logger: Logger): P
   const snapshotter = createGrpcSnapshotter({ unixSocket: config.snapshotterSocket }, { logger });
   const differ = createGrpcDiffer({ unixSocket: config.snapshotterSocket }, { logger });
   const mirror = createClient({ unixSocket: config.mirrorSocket });
+  const layerStore = createGrpcStore({ unixSocket: config.layerStoreSocket }, { logger });
   const closeClients = async () => {
     differ.close();
     mirror.close();
+    await layerStore.close();
     await snapshotter.close();
     await events.close();
   };
@@ -92,7 +97,12 @@ export async function startNodeAgent(config: NodeAgentConfig, logger: Logger): P
       images: createGrpcImageSource(mirror),
       unpacker: differ,
       snapshotter,
-      runtime: createRuntime({ stateRoot: join(config.root, 'runtime'), ...(config.runcRoot === undefined ? {} : { runcRoot: config.runcRoot }), logger }),
+      runtime: createRuntime({
+        stateRoot: join(config.root, 'runtime'),
+        ...(config.runcRoot === undefined ? {} : { runcRoot: config.runcRoot }),
+        placeMonitor: monitorPlacer(config.cgroupParent, logger),
+        logger,
+      }),
       network: createBridgeNetwork({
         stateDir: join(config.root, 'network'),
         logger,
@@ -108,6 +118,8 @@ export async function startNodeAgent(config: NodeAgentConfig, logger: Logger): P
       logMaxBytes: config.logMaxBytes,
       logMaxFiles: config.logMaxFiles,
       nofileLimit,
+      userNamespaceRange: config.userNamespaceRange,
+      commit: { content: layerStore, leases: layerStore.leases, differ, tagger: createGrpcImageTagger(mirror) },
     });
     await manager.recover();
     server.current = createServer({ logger, services: [createContainersService(manager, { logger: logger.child({ service: 'containers' }) })], unixSocket: config.socket });

@@ -16,13 +16,20 @@
  *   - reaps the process, drains its output and writes exit.json atomically.
  *
  * Files in the state directory (its working directory): monitor.json (pids
- * and start times), exit.json, log.json[.N], runc.log, init.pid,
- * monitor.log (its own diagnostics), attach.sock, console.sock (TTY only,
- * during creation).
+ * and start times), exit.json, log.json[.N] (unless --log-dir names another
+ * directory: the agent keeps a container's log there across restarts; the
+ * monitor appends to what is there and rotates by the same caps), runc.log,
+ * init.pid, monitor.log (its own diagnostics), attach.sock, console.sock
+ * (TTY only, during creation).
  *
  * Progress goes to the agent through --sync-fd as JSON lines:
  * {"monitorPid":N} once the attach socket listens, then {"pid":N} once the
  * process exists, or {"error":"..."}; then the descriptor is closed.
+ *
+ * With --place-fd, the monitor waits after {"monitorPid":N} for one byte on
+ * that descriptor before it forks anything: the agent moves it into a cgroup
+ * of its own meanwhile (so that nothing the monitor starts stays in the
+ * agent's cgroup). End of file or no byte within 10 s ends the monitor.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -59,11 +66,11 @@
 enum { F_STDIN = 0, F_STDIN_CLOSE = 1, F_RESIZE = 2 };
 enum { F_STDOUT = 1, F_STDERR = 2, F_EXIT = 3 };
 
-static const char *o_id, *o_bundle, *o_state, *o_runc = "runc", *o_root, *o_exec;
+static const char *o_id, *o_bundle, *o_state, *o_runc = "runc", *o_root, *o_exec, *o_log_dir = ".";
 static int o_tty, o_stdin, o_wait_attach;
 static long long o_max_bytes = 10 * 1024 * 1024;
 static long o_max_files = 3;
-static int sync_fd = -1;
+static int sync_fd = -1, place_fd = -1;
 
 static void sync_send(const char *fmt, ...) {
   if (sync_fd < 0) return;
@@ -166,9 +173,19 @@ static char outbuf[OUTBUF_SIZE];
 static size_t out_len;
 static int log_error_reported;
 
+/* Path of log.json (n == 0) or log.json.n in the log directory. */
+static void log_name(char *out, size_t size, long n) {
+  if (n == 0)
+    snprintf(out, size, "%s/log.json", o_log_dir);
+  else
+    snprintf(out, size, "%s/log.json.%ld", o_log_dir, n);
+}
+
 static void log_open(void) {
-  log_fd = open("log.json", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-  if (log_fd < 0) fail("cannot open log.json: %s", strerror(errno));
+  char path[4200];
+  log_name(path, sizeof path, 0);
+  log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log_fd < 0) fail("cannot open %s: %s", path, strerror(errno));
   struct stat st;
   log_size = fstat(log_fd, &st) == 0 ? st.st_size : 0;
 }
@@ -188,18 +205,12 @@ static void log_flush(void) {
 static void log_rotate(void) {
   log_flush();
   close(log_fd);
-  char src[64], dst[64];
-  if (o_max_files <= 1)
-    snprintf(dst, sizeof dst, "log.json");
-  else
-    snprintf(dst, sizeof dst, "log.json.%ld", o_max_files - 1);
+  char src[4200], dst[4200];
+  log_name(dst, sizeof dst, o_max_files <= 1 ? 0 : o_max_files - 1);
   if (unlink(dst) < 0 && errno != ENOENT) fprintf(stderr, "strata-monitor: rotate %s: %s\n", dst, strerror(errno));
   for (long i = o_max_files - 1; i >= 1; i--) {
-    if (i == 1)
-      snprintf(src, sizeof src, "log.json");
-    else
-      snprintf(src, sizeof src, "log.json.%ld", i - 1);
-    snprintf(dst, sizeof dst, "log.json.%ld", i);
+    log_name(src, sizeof src, i - 1);
+    log_name(dst, sizeof dst, i);
     if (rename(src, dst) < 0 && errno != ENOENT)
       fprintf(stderr, "strata-monitor: rotate %s: %s\n", src, strerror(errno));
   }
@@ -603,9 +614,9 @@ static long long now_ms(void) {
 
 static void usage(void) {
   fprintf(stderr,
-          "usage: strata-monitor --id ID --state-dir DIR --sync-fd FD (--bundle DIR | --exec PROCESS.json)\n"
+          "usage: strata-monitor --id ID --state-dir DIR --sync-fd FD [--place-fd FD] (--bundle DIR | --exec PROCESS.json)\n"
           "       [--runc PATH] [--runc-root DIR] [--tty] [--stdin] [--wait-attach]\n"
-          "       [--log-max-bytes N] [--log-max-files N]\n");
+          "       [--log-max-bytes N] [--log-max-files N] [--log-dir DIR]\n");
   exit(2);
 }
 
@@ -626,13 +637,15 @@ static void parse_args(int argc, char **argv) {
       else if (!strcmp(a, "--runc")) o_runc = v;
       else if (!strcmp(a, "--runc-root")) o_root = v;
       else if (!strcmp(a, "--sync-fd")) sync_fd = atoi(v);
+      else if (!strcmp(a, "--place-fd")) place_fd = atoi(v);
       else if (!strcmp(a, "--log-max-bytes")) o_max_bytes = atoll(v);
       else if (!strcmp(a, "--log-max-files")) o_max_files = atol(v);
+      else if (!strcmp(a, "--log-dir")) o_log_dir = v;
       else usage();
     }
   }
-  if (!o_id || !o_state || sync_fd < 3 || (!o_bundle == !o_exec) || o_max_bytes <= 0 || o_max_files <= 0 ||
-      o_max_files > 1000)
+  if (!o_id || !o_state || sync_fd < 3 || (place_fd != -1 && (place_fd < 3 || place_fd == sync_fd)) || (!o_bundle == !o_exec) || o_max_bytes <= 0 || o_max_files <= 0 ||
+      o_max_files > 1000 || strlen(o_log_dir) > 4000)
     usage();
 }
 
@@ -710,8 +723,14 @@ static void write_monitor_json(void) {
 int main(int argc, char **argv) {
   parse_args(argc, argv);
   if (fcntl(sync_fd, F_SETFD, FD_CLOEXEC) < 0) usage();
-  if (sync_fd > 3) close_range(3, (unsigned)sync_fd - 1, 0);
-  close_range((unsigned)sync_fd + 1, ~0U, 0);
+  if (place_fd >= 0 && fcntl(place_fd, F_SETFD, FD_CLOEXEC) < 0) usage();
+  {
+    int lo = place_fd >= 0 && place_fd < sync_fd ? place_fd : sync_fd;
+    int hi = place_fd > sync_fd ? place_fd : sync_fd;
+    if (lo > 3) close_range(3, (unsigned)lo - 1, 0);
+    if (hi > lo + 1) close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+    close_range((unsigned)hi + 1, ~0U, 0);
+  }
   if (chdir(o_state) < 0) fail("chdir %s: %s", o_state, strerror(errno));
 
   int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -739,6 +758,17 @@ int main(int argc, char **argv) {
   int listen_fd = listen_unix("attach.sock");
   write_monitor_json();
   sync_send("{\"monitorPid\":%d}", (int)getpid());
+  if (place_fd >= 0) {
+    struct pollfd pf = {place_fd, POLLIN, 0};
+    char go = 0;
+    ssize_t got = -1;
+    int r;
+    do r = poll(&pf, 1, 10000); while (r < 0 && errno == EINTR);
+    if (r > 0) do got = read(place_fd, &go, 1); while (got < 0 && errno == EINTR);
+    close(place_fd);
+    place_fd = -1;
+    if (got != 1) fail("the agent did not place the monitor");
+  }
 
   if (o_wait_attach) {
     struct pollfd pf = {listen_fd, POLLIN, 0};

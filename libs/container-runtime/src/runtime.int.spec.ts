@@ -196,6 +196,53 @@ describe('container runtime with runc and strata-monitor', () => {
     expect((await collectLogs(id, { tail: 2 })).map((r) => r.log)).toEqual(['line4\n', 'line5\n']);
   });
 
+  it('keeps a log in logDir across delete and create, rotated by the same caps', async () => {
+    const id = newId();
+    const logDir = join(tmp.path, 'logs', id);
+    const b = await bundle(id, ['sh', '-c', 'echo run-$(cat /proc/sys/kernel/random/uuid | head -c 4); head -c 1500 /dev/zero | tr "\\0" x; echo']);
+    for (let i = 0; i < 3; i++) {
+      await runtime.create(id, b, { logDir, logMaxBytes: 4096, logMaxFiles: 3 });
+      await runtime.start(id);
+      await runtime.wait(id);
+      await runtime.delete(id);
+    }
+    await expect(stat(join(stateRoot, id))).rejects.toThrow();
+    const files = (await readdir(logDir)).sort();
+    expect(files).toEqual(['log.json', 'log.json.1']);
+    for (const f of files) expect((await stat(join(logDir, f))).size).toBeLessThanOrEqual(4096);
+    const records = [];
+    for await (const r of runtime.logs(id, { logDir })) records.push(r.log);
+    expect(records.filter((l) => l.startsWith('run-'))).toHaveLength(3);
+    const empty = [];
+    for await (const r of runtime.logs(id, { logDir: join(tmp.path, 'logs', 'none') })) empty.push(r);
+    expect(empty).toEqual([]);
+  });
+
+  it('hands each monitor to placeMonitor before its process exists', async () => {
+    const placed: Array<{ id: string; pid: number; hadProcess: boolean }> = [];
+    const placing = createRuntime({
+      stateRoot,
+      runcRoot,
+      logger: silentLogger(),
+      placeMonitor: async (id, pid) => {
+        placed.push({ id, pid, hadProcess: (await readMonitorRecord(join(stateRoot, id)))?.pid !== 0 });
+      },
+    });
+    const id = newId();
+    const created = await placing.create(id, await bundle(id, ['sleep', '30']));
+    expect(placed).toEqual([{ id, pid: created.monitorPid, hadProcess: false }]);
+    await placing.start(id);
+    const exec = await placing.exec(id, { args: ['true'], cwd: '/' });
+    exec.stdout.resume();
+    exec.stderr.resume();
+    expect((await exec.exited).exitCode).toBe(0);
+    expect(placed.map((p) => p.id)).toEqual([id, id]);
+    const refusing = createRuntime({ stateRoot, runcRoot, logger: silentLogger(), placeMonitor: () => Promise.reject(new Error('no cgroup')) });
+    const other = newId();
+    await expect(refusing.create(other, await bundle(other, ['true']))).rejects.toThrow('no cgroup');
+    await expect(stat(join(stateRoot, other))).rejects.toThrow();
+  });
+
   it('kills with SIGTERM (trapped) and SIGKILL', async () => {
     const trapping = newId();
     const script = 'trap "echo got TERM; exit 42" TERM; echo ready; while :; do sleep 0.1; done';

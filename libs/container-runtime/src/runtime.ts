@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
 import { access, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
-import type { Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
@@ -16,7 +16,7 @@ import {
   type Logger,
 } from '@strata/kit';
 import { attachTo, connectUnix, resizeFrame, type Attachment } from './attachment.js';
-import { readLogFiles, type LogRecord } from './log-reader.js';
+import { LOG_FILE, readLogFiles, type LogRecord } from './log-reader.js';
 import { createRunc, runcErrorMessage, type Runc } from './runc.js';
 import {
   ATTACH_SOCKET,
@@ -45,6 +45,13 @@ export interface RuntimeOptions {
   runcRoot?: string;
   /** The strata-monitor binary; {@link DEFAULT_MONITOR_PATH} by default. */
   monitorPath?: string;
+  /**
+   * Called with each monitor's pid (the container's, and each exec's) as soon
+   * as it runs, before it creates the process: the agent moves it into a
+   * cgroup of its own so that a service manager killing the agent's cgroup
+   * leaves it alive. A rejection fails the create or exec.
+   */
+  placeMonitor?: (id: string, monitorPid: number) => Promise<void>;
   logger: Logger;
 }
 
@@ -58,6 +65,12 @@ export interface CreateOptions {
   logMaxBytes?: number;
   /** Log files kept, the current one included; 3 by default (1: truncate in place). */
   logMaxFiles?: number;
+  /**
+   * Absolute directory of log.json[.N] (created 0700 when missing); the
+   * state directory by default. A directory outside it keeps the log when
+   * the container is deleted and created again: the monitor appends to it.
+   */
+  logDir?: string;
 }
 
 /** A container created by {@link Runtime.create}: runc's "created" state, waiting for start. */
@@ -121,6 +134,8 @@ export interface RuncState {
 
 /** Settings of {@link Runtime.logs}. */
 export interface LogsOptions {
+  /** Where the log is when create was given a logDir; read even when the container was deleted since. */
+  logDir?: string;
   follow?: boolean;
   tail?: number;
   signal?: AbortSignal;
@@ -189,7 +204,11 @@ export interface Runtime {
    * the record says lost. Rejects with Canceled-like AbortError on signal.
    */
   wait(id: string, options?: { signal?: AbortSignal }): Promise<ExitRecord>;
-  /** The container's log records across rotated files; with follow, until it ends. */
+  /**
+   * The container's log records across rotated files; with follow, until it
+   * ends. With options.logDir (the create's), read there even after the
+   * container was deleted: nothing when no log was written yet.
+   */
   logs(id: string, options?: LogsOptions): AsyncIterable<LogRecord>;
   /** Attaches to the container's stdio. Raises FailedPrecondition when it is no longer running. */
   attach(id: string): Promise<Attachment>;
@@ -330,10 +349,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }
   }
 
-  /** Starts a monitor in dir and waits for its first message (it listens on its attach socket). */
-  async function startMonitor(dir: string, args: string[]): Promise<{ sync: SyncReader; monitorPid: number }> {
-    const child = spawn(monitorPath, [...args, '--state-dir', dir, '--sync-fd', '3'], {
-      stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
+  /** Starts a monitor in dir, waits for its first message (it listens on its attach socket) and places it. */
+  async function startMonitor(id: string, dir: string, args: string[]): Promise<{ sync: SyncReader; monitorPid: number }> {
+    const place = options.placeMonitor;
+    const child = spawn(monitorPath, [...args, '--state-dir', dir, '--sync-fd', '3', ...(place ? ['--place-fd', '4'] : [])], {
+      stdio: place ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'],
       detached: true,
     });
     let stderr = '';
@@ -355,6 +375,18 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       sync.close();
       const reason = typeof first?.error === 'string' ? first.error : stderr.trim() || 'no answer';
       throw internal(`the container monitor did not start: ${reason}`);
+    }
+    if (place !== undefined) {
+      const go = child.stdio[4] as Writable;
+      go.on('error', () => undefined);
+      try {
+        await place(id, first.monitorPid);
+      } catch (err) {
+        go.destroy();
+        sync.close();
+        throw err;
+      }
+      go.end('g');
     }
     return { sync, monitorPid: first.monitorPid };
   }
@@ -433,8 +465,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       if (opts.stdin) args.push('--stdin');
       args.push('--log-max-bytes', String(opts.logMaxBytes ?? 10 * 1024 * 1024));
       args.push('--log-max-files', String(opts.logMaxFiles ?? 3));
+      if (opts.logDir !== undefined) {
+        if (!isAbsolute(opts.logDir)) throw invalidArgument(`log directory ${opts.logDir} must be absolute`);
+        await mkdir(opts.logDir, { recursive: true, mode: 0o700 });
+        args.push('--log-dir', opts.logDir);
+      }
       try {
-        const { sync, monitorPid } = await startMonitor(dir, args);
+        const { sync, monitorPid } = await startMonitor(id, dir, args);
         try {
           const created = await sync.next(60_000);
           if (typeof created?.pid !== 'number') {
@@ -520,7 +557,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       args.push('--log-max-bytes', String(1024 * 1024), '--log-max-files', '1');
       let attachment: Attachment | undefined;
       try {
-        const { sync } = await startMonitor(execDir, args);
+        const { sync } = await startMonitor(id, execDir, args);
         try {
           attachment = await attachTo(join(execDir, ATTACH_SOCKET));
           const started = await sync.next(60_000);
@@ -564,12 +601,15 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     logs(id, opts = {}) {
       const done = async () => {
         const dir = stateDir(id);
+        if (!(await exists(dir))) return true;
         return (await readExitRecord(dir)) !== undefined || !(await settledExit(dir)).alive;
       };
       return {
         async *[Symbol.asyncIterator]() {
-          const dir = await requireDir(id);
-          yield* readLogFiles(dir, { follow: opts.follow, tail: opts.tail, signal: opts.signal, done });
+          checkId(id);
+          const logDir = opts.logDir ?? (await requireDir(id));
+          if (opts.logDir !== undefined && !(await exists(join(logDir, LOG_FILE)))) return;
+          yield* readLogFiles(logDir, { follow: opts.follow, tail: opts.tail, signal: opts.signal, done });
         },
       };
     },

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
-import { join } from 'node:path';
+import { dirname, isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openCgroup, type Cgroup, type LimitsUpdate } from '@strata/cgroups';
 import type { Attachment as NetworkAttachment, BridgeNetwork } from '@strata/container-network';
@@ -38,9 +38,12 @@ import {
 } from '@strata/kit';
 import { chainIds } from '@strata/oci';
 import { buildExecProcess, buildRuntimeSpec, parseStopSignal, specResources, type RuntimeSpec } from '@strata/runtime-spec';
-import type { Snapshotter } from '@strata/snapshots';
+import type { Mount, Snapshotter } from '@strata/snapshots';
 import { mountAll, mountPoints, unmountAll } from '@strata/snapshots-local';
+import { commitContainer, type CommitBackend, type CommitRequest, type CommitResult } from './commit.js';
+import { DEFAULT_ID_RANGE, checkIdRange, mountIdmapped, type IdRange } from './idmapped-mounts.js';
 import { KeyedLock } from './keyed-lock.js';
+import { openMonitorCgroup } from './monitor-cgroups.js';
 import type { ImageSource, Unpacker } from './ports.js';
 import { RecordStore } from './record-store.js';
 import { parseSignal } from './signals.js';
@@ -68,6 +71,16 @@ export interface ContainerManagerOptions {
   logMaxFiles?: number;
   /** RLIMIT_NOFILE of container processes (grantableNofileLimit() of the host). */
   nofileLimit?: number;
+  /**
+   * Host ids of user-namespaced containers (ContainerSpec.userNamespace):
+   * container ids 0..size-1 are host ids hostId.. (uids and gids); Docker's
+   * 100000:65536 by default. Every such container of the node shares it.
+   */
+  userNamespaceRange?: IdRange;
+  /** How often running containers' cgroups are read for OOM kills of a process other than the init; 2 s by default. */
+  oomPollMs?: number;
+  /** The layer-store, Diff service and mirror commits use; without it commit raises Unimplemented. */
+  commit?: CommitBackend;
 }
 
 /** How a run (or an exec) ended. */
@@ -150,8 +163,11 @@ export interface ContainerManager {
    * snapshot, rootfs mount, network (with its /etc files), runtime spec,
    * bundle and durable record; publishes container.created. InvalidArgument
    * for malformed options, AlreadyExists for a name in use,
-   * FailedPrecondition for a host port in use, Unimplemented for user
-   * namespaces. Nothing is left behind on failure.
+   * FailedPrecondition for a host port in use, or for a user namespace the
+   * host cannot give (no idmapped mounts of the layers, a state directory
+   * others cannot search: the message says what it lacks) or with the
+   * bridge network (user namespaces take --network none or host). Nothing
+   * is left behind on failure.
    */
   create(spec: ContainerSpec & { name?: string }): Promise<ContainerRecord>;
   /**
@@ -161,7 +177,12 @@ export interface ContainerManager {
    * when runc refuses (the record then says why, exit code 126/127/128).
    */
   start(ref: string): Promise<ContainerRecord>;
-  /** Stop signal, up to timeoutSeconds (the container's, 10 by default), then SIGKILL; returns after the exit is recorded. */
+  /**
+   * Stop signal, up to timeoutSeconds (the container's, 10 by default), then
+   * SIGKILL; returns after the exit is recorded. Start, stop, kill and remove
+   * of one container run one at a time, in call order (a kill or rm -f
+   * behind a stop waits for it).
+   */
   stop(ref: string, timeoutSeconds?: number): Promise<ContainerRecord>;
   /** Sends a signal (see parseSignal). FailedPrecondition "Container x is not running". */
   kill(ref: string, signal: string): Promise<void>;
@@ -175,10 +196,12 @@ export interface ContainerManager {
   /** The recorded output (empty before the first start); with follow until the run ends or signal aborts. */
   logs(ref: string, options: { follow?: boolean; tail?: number; since?: Date; signal?: AbortSignal }): AsyncIterable<LogRecord>;
   /**
-   * Connects to stdio; on a created container, once it is started, before
-   * its process runs (so all output is seen). options.ready is called once
-   * the attachment is in place: registered for a created container,
-   * connected for a running one. FailedPrecondition when it is not running.
+   * Connects to stdio; on a created or exited container, once it is
+   * (re)started, before its process runs (so all output is seen).
+   * options.ready is called once the attachment is in place: registered for
+   * a container that does not run, connected for a running one. The exit
+   * status is the monitor's record of the run attached to.
+   * FailedPrecondition for a dead or removing container.
    */
   attach(ref: string, options?: { signal?: AbortSignal; ready?: () => void }): Promise<ContainerAttachment>;
   /** Runs a process in a running container; publishes exec.started and exec.exited. */
@@ -189,10 +212,15 @@ export interface ContainerManager {
   stats(refs: readonly string[]): Promise<ContainerStatsSample[]>;
   /** Changes limits (zero/undefined fields stay); InvalidArgument for what the cgroup refuses. */
   update(ref: string, resources: ResourceSpec): Promise<ContainerRecord>;
+  /** Makes an image of the container's changes and tags it (see commitContainer); publishes container.committed. */
+  commit(ref: string, request: CommitRequest): Promise<CommitResult>;
   /**
    * Loads the records and reconciles them with the runtime: running
    * containers are watched again, exits that happened meanwhile are
    * recorded and published once, removals left half-done are finished.
+   * Then polls running containers for OOM kills that left the init alive
+   * (oomPollMs), each published once as container.oom and kept in the
+   * record (State.OOMKilled; the count seen survives restarts of the agent).
    */
   recover(): Promise<void>;
   summary(): ContainersSummary;
@@ -228,16 +256,28 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   const cgroupParent = options.cgroupParent ?? '/strata';
   const records = new Map<string, ContainerRecord>();
   const lock = new KeyedLock();
+  /** Start, stop, kill and remove of a container, one at a time; `lock` guards its record within them. */
+  const ops = new KeyedLock();
+  const usernsRange = checkIdRange(options.userNamespaceRange ?? DEFAULT_ID_RANGE);
+  const oomPollMs = options.oomPollMs ?? 2000;
+  let oomTimer: NodeJS.Timeout | undefined;
+  let oomPolling: Promise<void> | undefined;
   const signals = new EventEmitter();
   signals.setMaxListeners(0);
   const watching = new Map<string, AbortController>();
   const runEnded = new Map<string, Promise<void>>();
-  const pendingAttach = new Map<string, Array<() => Promise<void>>>();
+  const pendingAttach = new Map<string, Array<{ connect: () => Promise<void>; fail: (err: Error) => void }>>();
   const cpuSamples = new Map<string, { at: number; usage: number }>();
   const reserved = new Set<string>();
   let closed = false;
 
   const rootfsOf = (id: string) => join(store.containerDir(id), 'rootfs');
+  const layersOf = (id: string) => join(store.containerDir(id), 'layers');
+  const logDirOf = (record: ContainerRecord) => dirname(record.logPath);
+  const usernsMappings = () => {
+    const map = [{ containerID: 0, hostID: usernsRange.hostId, size: usernsRange.size }];
+    return { uidMappings: map, gidMappings: map.map((m) => ({ ...m })) };
+  };
   const bundleOf = (id: string) => store.containerDir(id);
   const cgroupOf = (id: string): Promise<Cgroup> => openCgroup(`${cgroupParent}/${id}`, { logger: log, parent: cgroupParent });
   const find = (ref: string) => resolveContainer(records.values(), ref);
@@ -257,6 +297,12 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     return (await mountPoints()).includes(path);
   }
 
+  /** True when anything is mounted in the container's directory (its files must not be removed then). */
+  async function hasMounts(id: string): Promise<boolean> {
+    const dir = `${store.containerDir(id)}/`;
+    return (await mountPoints()).some((m) => m.startsWith(dir));
+  }
+
   async function readSpec(id: string): Promise<RuntimeSpec> {
     return JSON.parse(await readFile(join(bundleOf(id), 'config.json'), 'utf8')) as RuntimeSpec;
   }
@@ -271,7 +317,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     return { exitCode: record.state.exitCode, oomKilled: record.state.oomKilled, ...(record.state.finishedAt ? { finishedAt: record.state.finishedAt } : {}) };
   }
 
-  /** Reports OOM kills not seen yet (once each run) and returns the record with the new count. */
+  /** Counts OOM kills not seen yet: the record with the new count, and whether there were any (publish container.oom once saved). */
   async function checkOom(record: ContainerRecord): Promise<{ record: ContainerRecord; oom: boolean }> {
     let count = record.oomKillsSeen;
     try {
@@ -280,13 +326,31 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       if (!isNotFound(err)) log.warn({ err, containerId: record.id }, 'cannot read OOM kills');
     }
     if (count <= record.oomKillsSeen) return { record, oom: false };
-    events.publish('container.oom', record.id, { id: record.id, name: record.name, node });
     return { record: { ...record, oomKillsSeen: count }, oom: true };
   }
 
-  async function handleExit(id: string, exit: { exitCode: number; finishedAt: string }): Promise<void> {
+  /** Reports OOM kills in running containers whose init survives them (a child was killed): once each, persisted. */
+  async function pollOom(): Promise<void> {
+    for (const { id } of [...records.values()].filter(isRunning)) {
+      if (closed) return;
+      await lock
+        .run(id, async () => {
+          const record = records.get(id);
+          if (record === undefined || !isRunning(record)) return;
+          const checked = await checkOom(record);
+          if (!checked.oom) return;
+          await save({ ...checked.record, state: { ...checked.record.state, oomKilled: true } });
+          events.publish('container.oom', id, { id, name: record.name, node });
+        })
+        .catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot check OOM kills'));
+    }
+  }
+
+  /** Records and publishes an exit; nothing when cancelled fired first (the start that began the run failed). */
+  async function handleExit(id: string, exit: { exitCode: number; finishedAt: string }, cancelled?: AbortSignal): Promise<void> {
     let autoRemove = false;
     await lock.run(id, async () => {
+      if (cancelled?.aborted) return;
       const record = records.get(id);
       if (record === undefined) {
         await rt.acknowledgeExit(id).catch(() => undefined);
@@ -296,6 +360,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         const checked = await checkOom(record);
         const oomKilled = checked.oom || (record.state.oomKilled && record.state.status !== 'created');
         const exited = await save(withExited(checked.record, { exitCode: exit.exitCode, oomKilled, finishedAt: exit.finishedAt }));
+        if (checked.oom) events.publish('container.oom', id, { id, name: exited.name, node });
         events.publish('container.exited', id, {
           id,
           name: exited.name,
@@ -332,10 +397,10 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     const ended = (async () => {
       try {
         const exit = await rt.wait(id, { signal: ac.signal });
-        watching.delete(id);
-        await handleExit(id, exit);
+        if (watching.get(id) === ac) watching.delete(id);
+        await handleExit(id, exit, ac.signal);
       } catch (err) {
-        watching.delete(id);
+        if (watching.get(id) === ac) watching.delete(id);
         if (!ac.signal.aborted) log.warn({ err, containerId: id }, 'lost track of the container');
       }
     })();
@@ -366,9 +431,9 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   async function undoCreate(id: string, steps: { mounted?: boolean; prepared?: boolean; attached?: boolean }): Promise<void> {
     const rootfs = rootfsOf(id);
     if (steps.attached) await network.detach(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot detach the network'));
-    if (steps.mounted) await unmountAll(rootfs, { detach: true }).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot unmount'));
+    if (steps.mounted) await unmountRootfs(id).catch((err: unknown) => log.warn({ err, containerId: id, rootfs }, 'cannot unmount'));
     if (steps.prepared) await snapshotter.remove(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot remove the snapshot'));
-    if (!(await isMounted(rootfs))) await store.remove(id);
+    if (!(await hasMounts(id))) await store.remove(id);
   }
 
   function resourcesOf(resources: ResourceSpec) {
@@ -380,12 +445,85 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     };
   }
 
+  /**
+   * Mounts the snapshot on the rootfs. For a user namespace each lower
+   * layer of the overlay is first idmapped under `<dir>/layers/N` (no copy,
+   * no chown of any image layer, shared layers stay shared) and the upper's
+   * root is given to the mapped owner of the image's root. The upper itself
+   * is not idmapped: overlayfs works in it as the agent (host root), which
+   * an idmapped mount cannot represent (EOVERFLOW, then a read-only
+   * overlay); so what the container writes is stored with host ids
+   * (100000+), as Docker's userns-remap stores it.
+   */
+  async function mountRootfs(id: string, mounts: Mount[], userns: boolean): Promise<void> {
+    const rootfs = rootfsOf(id);
+    if (!userns) return mountAll(mounts, rootfs);
+    const overlay = mounts.length === 1 && mounts[0]!.type === 'overlay' ? mounts[0]! : undefined;
+    const base = overlay?.cwd ?? '/';
+    const abs = (p: string) => (isAbsolute(p) ? p : join(base, p));
+    const option = (name: string) => overlay?.options.find((o) => o.startsWith(`${name}=`))?.slice(name.length + 1);
+    const lowers = (option('lowerdir') ?? '').split(':').filter(Boolean).map(abs);
+    const upper = option('upperdir');
+    const work = option('workdir');
+    if (lowers.length === 0 || upper === undefined || work === undefined) {
+      throw failedPrecondition(`user namespaces need an overlay snapshot with layers; the snapshotter gave ${mounts.map((m) => m.type).join(', ') || 'none'}`);
+    }
+    const layers = layersOf(id);
+    const pairs = lowers.map((source, i) => ({ source, target: join(layers, String(i)) }));
+    await mkdir(layers, { recursive: true, mode: 0o700 });
+    for (const p of pairs) await mkdir(p.target, { recursive: true, mode: 0o700 });
+    try {
+      await mountIdmapped(pairs, usernsRange);
+      const top = await stat(pairs[0]!.target);
+      await chown(abs(upper), top.uid, top.gid);
+      const rest = overlay!.options.filter((o) => !/^(lowerdir|upperdir|workdir)=/.test(o));
+      const mapped = [...rest, `workdir=${abs(work)}`, `upperdir=${abs(upper)}`, `lowerdir=${lowers.map((_, i) => `layers/${i}`).join(':')}`];
+      await mountAll([{ type: 'overlay', source: 'overlay', options: mapped, cwd: store.containerDir(id) }], rootfs);
+    } catch (err) {
+      await unmountLayers(id).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Unmounts the idmapped layers of a user-namespaced container (nothing for others). */
+  async function unmountLayers(id: string): Promise<void> {
+    const below = `${layersOf(id)}/`;
+    for (const m of (await mountPoints()).filter((p) => p.startsWith(below)).reverse()) await unmountAll(m, { detach: true });
+  }
+
+  async function unmountRootfs(id: string): Promise<void> {
+    await unmountAll(rootfsOf(id), { detach: true });
+    await unmountLayers(id);
+  }
+
+  /**
+   * runc mounts the rootfs and the /etc files as the container's root, the
+   * first host id of the range: the agent's directories down to the
+   * container's become searchable by others (0711: nothing can be listed,
+   * the files in them stay 0600), and every directory above the agent's
+   * must be already. FailedPrecondition naming the one that is not.
+   */
+  async function makeReachable(id: string): Promise<void> {
+    for (let dir = dirname(options.dir); ; dir = dirname(dir)) {
+      const mode = (await stat(dir)).mode;
+      if ((mode & 0o001) === 0) {
+        throw failedPrecondition(
+          `user namespaces need the directories above the node-agent's state searchable by the container's root (host uid ${usernsRange.hostId}): ` +
+            `${dir} is mode ${(mode & 0o777).toString(8).padStart(4, '0')}; chmod o+x ${dir}`,
+        );
+      }
+      if (dir === dirname(dir)) break;
+    }
+    for (const dir of [options.dir, store.dir, store.containerDir(id)]) await chmod(dir, 0o711);
+  }
+
   async function ensureMounted(record: ContainerRecord): Promise<void> {
     const rootfs = rootfsOf(record.id);
     if (await isMounted(rootfs)) return;
     log.info({ containerId: record.id }, 'rootfs not mounted (host rebooted?): mounting it again');
     await mkdir(rootfs, { recursive: true, mode: 0o755 });
-    await mountAll(await snapshotter.mounts(record.snapshotKey), rootfs);
+    await unmountLayers(record.id);
+    await mountRootfs(record.id, await snapshotter.mounts(record.snapshotKey), record.spec.userNamespace);
   }
 
   async function teardown(record: ContainerRecord): Promise<void> {
@@ -400,24 +538,86 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     } catch (err) {
       log.warn({ err, containerId: id }, 'cannot remove the cgroup');
     }
+    try {
+      const monitors = await openMonitorCgroup(cgroupParent, id, log);
+      await monitors.killAll();
+      await monitors.remove();
+    } catch (err) {
+      log.warn({ err, containerId: id }, "cannot remove the monitors' cgroup");
+    }
     await network.detach(id);
-    const rootfs = rootfsOf(id);
-    await unmountAll(rootfs, { detach: true });
+    await unmountRootfs(id);
     try {
       await snapshotter.remove(record.snapshotKey);
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }
-    if (await isMounted(rootfs)) throw failedPrecondition(`the rootfs of ${id} is still mounted; not removing its files`);
+    if (await hasMounts(id)) throw failedPrecondition(`the rootfs of ${id} is still mounted; not removing its files`);
     await store.remove(id);
+  }
+
+  /** Stops a container (see ContainerManager.stop); the caller holds its `ops` lock. */
+  async function stopNow(record: ContainerRecord, timeoutSeconds: number | undefined): Promise<ContainerRecord> {
+    const id = record.id;
+    if (!isRunning(record)) return record;
+    const timeout = timeoutSeconds ?? record.spec.stopTimeoutSeconds ?? DEFAULT_STOP_TIMEOUT_SECONDS;
+    const ended = runEnded.get(id) ?? next('exit', id);
+    const signal = (record.spec.stopSignal ?? 'SIGTERM') as NodeJS.Signals;
+    await rt.kill(id, /^[0-9]+$/.test(signal) ? parseSignal(signal) : signal).catch((err: unknown) => {
+      if (!isFailedPrecondition(err) && !isNotFound(err)) throw err;
+    });
+    const timer = sleep(Math.max(0, timeout) * 1000, 'timeout' as const);
+    if ((await Promise.race([ended.then(() => 'ended' as const), timer])) === 'timeout') {
+      await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
+      const killed = await Promise.race([ended.then(() => true), sleep(10_000, false)]);
+      if (!killed) {
+        await (await cgroupOf(id)).killAll().catch(() => undefined);
+        await ended;
+      }
+    }
+    return current(id);
+  }
+
+  /** Removes a container (see ContainerManager.remove); the caller holds its `ops` lock. */
+  async function removeNow(record: ContainerRecord, force: boolean): Promise<string> {
+    const id = record.id;
+    checkRemovable(record, force);
+    if (isRunning(record)) {
+      const ended = runEnded.get(id) ?? next('exit', id);
+      await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
+      if (!(await Promise.race([ended.then(() => true), sleep(10_000, false)]))) {
+        await (await cgroupOf(id)).killAll().catch(() => undefined);
+        await ended;
+      }
+    }
+    await lock.run(id, async () => {
+      const latest = records.get(id);
+      if (latest === undefined) return;
+      checkRemovable(latest, force);
+      const removing = await save({ ...latest, state: { ...latest.state, status: 'removing' } });
+      watching.get(id)?.abort();
+      await teardown(removing);
+      records.delete(id);
+      for (const pending of pendingAttach.get(id)?.splice(0) ?? []) pending.fail(failedPrecondition(`container ${id} was removed`));
+      pendingAttach.delete(id);
+      events.publish('container.deleted', id, { id, name: removing.name, node });
+      log.info({ containerId: id }, 'container removed');
+      signals.emit(`removed:${id}`);
+      signals.emit(`exit:${id}`);
+    });
+    return id;
   }
 
   const manager: ContainerManager = {
     async create(input) {
       const { name: _asked, ...specFields } = input;
-      if (input.userNamespace) throw unimplemented('user namespaces are not supported by this node-agent yet');
       const name = input.name === undefined || input.name === '' ? undefined : checkContainerName(input.name);
       checkPorts(input.ports, input.networkMode);
+      if (input.userNamespace && input.networkMode === 'bridge') {
+        // The bridge's network namespace is made by the agent, so owned by the host's user namespace: runc (1.1) joins
+        // the container's user namespace first on exec and may then not join that network namespace (EPERM).
+        throw failedPrecondition('user namespaces work with --network none or host on this node: the bridge network namespace is not owned by the container\'s user namespace, so exec could not enter it');
+      }
       if (input.stopSignal !== undefined && input.stopSignal !== '') parseSignal(input.stopSignal);
       if (name !== undefined) {
         const holder = [...records.values()].find((r) => r.name === name);
@@ -441,9 +641,10 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         await mkdir(dir, { recursive: true, mode: 0o700 });
         await mkdir(rootfs, { mode: 0o755 });
         await mkdir(etcDir, { mode: 0o755 });
+        if (input.userNamespace) await makeReachable(id);
         const mounts = await snapshotter.prepare(id, top);
         steps.prepared = true;
-        await mountAll(mounts, rootfs);
+        await mountRootfs(id, mounts, input.userNamespace);
         steps.mounted = true;
         const hostname = input.hostname || id.slice(0, 12);
         const attachment: NetworkAttachment = await network.attach({
@@ -466,9 +667,11 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           ...(input.user ? { user: input.user } : {}),
           tty: input.tty,
           hostname,
-          network: input.networkMode === 'host' ? 'host' : attachment.netnsPath !== undefined ? { path: attachment.netnsPath } : 'none',
+          // With a user namespace, runc makes the network namespace (owned by it, so exec can enter it).
+          network: input.networkMode === 'host' ? 'host' : attachment.netnsPath !== undefined && !input.userNamespace ? { path: attachment.netnsPath } : 'none',
           resources: resourcesOf(input.resources),
           cgroupsPath: `${cgroupParent}/${id}`,
+          ...(input.userNamespace ? { userNamespace: usernsMappings() } : {}),
           ...(files === undefined ? {} : { files: { hosts: files.hosts, hostname: files.hostname, resolvConf: files.resolvConf } }),
           ...(options.nofileLimit === undefined ? {} : { nofileLimit: options.nofileLimit }),
         });
@@ -490,7 +693,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           },
           command: [...spec.process.args],
           node,
-          logPath: join(options.dir, 'runtime', id, 'log.json'),
+          logPath: join(dir, 'log.json'),
           snapshotKey: id,
           restartCount: 0,
           oomKillsSeen: 0,
@@ -509,101 +712,69 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
 
     async start(ref) {
       const { id } = find(ref);
-      const started = await lock.run(id, async () => {
-        let record = current(id);
-        if (isRunning(record)) return { record, fresh: false };
-        checkStartable(record);
-        await ensureMounted(record);
-        if (record.state.startedAt !== undefined) await rt.delete(id, { force: true }).catch(() => undefined);
-        let pid: number;
-        try {
-          const created = await rt.create(id, bundleOf(id), {
-            tty: record.spec.tty,
-            stdin: record.spec.openStdin,
-            ...(options.logMaxBytes === undefined ? {} : { logMaxBytes: options.logMaxBytes }),
-            ...(options.logMaxFiles === undefined ? {} : { logMaxFiles: options.logMaxFiles }),
-          });
-          pid = created.pid;
-          for (const attach of pendingAttach.get(id)?.splice(0) ?? []) await attach().catch(() => undefined);
-          await rt.start(id);
-        } catch (err) {
-          const message = errorMessage(err);
-          await rt.delete(id, { force: true }).catch(() => undefined);
-          await save(withStartFailure(record, message, startFailureCode(message), nowIso()));
-          signals.emit(`exit:${id}`);
-          throw isStrataError(err) ? err : failedPrecondition(`cannot start container ${id}: ${message}`, { cause: err });
-        }
-        record = await save(withStarted(record, pid, nowIso()));
-        events.publish('container.started', id, { id, name: record.name, pid, node });
-        watch(id);
-        signals.emit(`started:${id}`);
-        return { record, fresh: true };
+      return ops.run(id, async () => {
+        find(ref);
+        return lock.run(id, async () => {
+          let record = current(id);
+          if (isRunning(record)) return record;
+          checkStartable(record);
+          await ensureMounted(record);
+          if (record.state.startedAt !== undefined) await rt.delete(id, { force: true }).catch(() => undefined);
+          let pid: number;
+          try {
+            const created = await rt.create(id, bundleOf(id), {
+              tty: record.spec.tty,
+              stdin: record.spec.openStdin,
+              logDir: logDirOf(record),
+              ...(options.logMaxBytes === undefined ? {} : { logMaxBytes: options.logMaxBytes }),
+              ...(options.logMaxFiles === undefined ? {} : { logMaxFiles: options.logMaxFiles }),
+            });
+            pid = created.pid;
+            // The run's end is watched before anything can observe it: an attachment's end waits for it.
+            watch(id);
+            for (const attach of pendingAttach.get(id)?.splice(0) ?? []) await attach.connect().catch(() => undefined);
+            await rt.start(id);
+          } catch (err) {
+            const message = errorMessage(err);
+            watching.get(id)?.abort();
+            await rt.delete(id, { force: true }).catch(() => undefined);
+            await save(withStartFailure(record, message, startFailureCode(message), nowIso()));
+            signals.emit(`exit:${id}`);
+            throw isStrataError(err) ? err : failedPrecondition(`cannot start container ${id}: ${message}`, { cause: err });
+          }
+          record = await save(withStarted(record, pid, nowIso()));
+          events.publish('container.started', id, { id, name: record.name, pid, node });
+          signals.emit(`started:${id}`);
+          return record;
+        });
       });
-      return started.record;
     },
 
     async stop(ref, timeoutSeconds) {
-      const record = find(ref);
-      const id = record.id;
-      if (!isRunning(record)) return record;
-      const timeout = timeoutSeconds ?? record.spec.stopTimeoutSeconds ?? DEFAULT_STOP_TIMEOUT_SECONDS;
-      const ended = runEnded.get(id) ?? next('exit', id);
-      const signal = (record.spec.stopSignal ?? 'SIGTERM') as NodeJS.Signals;
-      await rt.kill(id, /^[0-9]+$/.test(signal) ? parseSignal(signal) : signal).catch((err: unknown) => {
-        if (!isFailedPrecondition(err) && !isNotFound(err)) throw err;
-      });
-      const timer = sleep(Math.max(0, timeout) * 1000, 'timeout' as const);
-      if ((await Promise.race([ended.then(() => 'ended' as const), timer])) === 'timeout') {
-        await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
-        const killed = await Promise.race([ended.then(() => true), sleep(10_000, false)]);
-        if (!killed) {
-          await (await cgroupOf(id)).killAll().catch(() => undefined);
-          await ended;
-        }
-      }
-      return current(id);
+      const { id } = find(ref);
+      return ops.run(id, () => stopNow(find(ref), timeoutSeconds));
     },
 
     async kill(ref, signalText) {
-      const record = find(ref);
       const signal = parseSignal(signalText);
-      if (!isRunning(record)) throw failedPrecondition(`Container ${record.id} is not running`, { fields: { containerId: record.id } });
-      try {
-        await rt.kill(record.id, signal);
-      } catch (err) {
-        if (isFailedPrecondition(err) || isNotFound(err)) {
-          throw failedPrecondition(`Container ${record.id} is not running`, { cause: err, fields: { containerId: record.id } });
+      const { id } = find(ref);
+      await ops.run(id, async () => {
+        const record = find(ref);
+        if (!isRunning(record)) throw failedPrecondition(`Container ${record.id} is not running`, { fields: { containerId: record.id } });
+        try {
+          await rt.kill(record.id, signal);
+        } catch (err) {
+          if (isFailedPrecondition(err) || isNotFound(err)) {
+            throw failedPrecondition(`Container ${record.id} is not running`, { cause: err, fields: { containerId: record.id } });
+          }
+          throw err;
         }
-        throw err;
-      }
+      });
     },
 
     async remove(ref, force) {
-      const record = find(ref);
-      const id = record.id;
-      checkRemovable(record, force);
-      if (isRunning(record)) {
-        const ended = runEnded.get(id) ?? next('exit', id);
-        await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
-        if (!(await Promise.race([ended.then(() => true), sleep(10_000, false)]))) {
-          await (await cgroupOf(id)).killAll().catch(() => undefined);
-          await ended;
-        }
-      }
-      await lock.run(id, async () => {
-        const latest = records.get(id);
-        if (latest === undefined) return;
-        checkRemovable(latest, force);
-        const removing = await save({ ...latest, state: { ...latest.state, status: 'removing' } });
-        watching.get(id)?.abort();
-        await teardown(removing);
-        records.delete(id);
-        events.publish('container.deleted', id, { id, name: removing.name, node });
-        log.info({ containerId: id }, 'container removed');
-        signals.emit(`removed:${id}`);
-        signals.emit(`exit:${id}`);
-      });
-      return id;
+      const { id } = find(ref);
+      return ops.run(id, () => removeNow(find(ref), force));
     },
 
     list(opts) {
@@ -623,6 +794,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           const since = opts.since?.getTime();
           try {
             for await (const rec of rt.logs(id, {
+              logDir: logDirOf(record),
               ...(opts.follow === undefined ? {} : { follow: opts.follow }),
               ...(opts.tail === undefined || opts.tail < 0 ? {} : { tail: opts.tail }),
               ...(opts.signal === undefined ? {} : { signal: opts.signal }),
@@ -643,25 +815,34 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       const id = record.id;
       const connect = async (): Promise<ContainerAttachment> => {
         const a = await rt.attach(id);
-        const ended = a.closed.then(async (exit) => {
+        const ended = a.closed.then(async (exit): Promise<ExitStatus | undefined> => {
           if (exit === undefined) return undefined;
+          // The monitor's exit frame is this run's; the record adds the OOM flag once the exit is recorded.
           await (runEnded.get(id) ?? Promise.resolve());
           const after = records.get(id);
-          return after === undefined ? { exitCode: exit.exitCode, oomKilled: false, finishedAt: exit.finishedAt } : exitOf(after);
+          const oomKilled = after !== undefined && after.state.finishedAt === exit.finishedAt && after.state.oomKilled;
+          return { exitCode: exit.exitCode, oomKilled, finishedAt: exit.finishedAt };
         });
         return { stdin: a.stdin, stdout: a.stdout, stderr: a.stderr, tty: record.spec.tty, resize: (c, r) => a.resize(c, r), ended, detach: () => a.detach() };
       };
-      if (record.state.status === 'created') {
+      if (!isRunning(record)) {
+        checkStartable(record);
         return new Promise<ContainerAttachment>((resolve, reject) => {
           const list = pendingAttach.get(id) ?? [];
           pendingAttach.set(id, list);
-          const entry = async () => {
-            opts.signal?.removeEventListener('abort', onAbort);
-            try {
-              resolve(await connect());
-            } catch (err) {
+          const entry = {
+            connect: async () => {
+              opts.signal?.removeEventListener('abort', onAbort);
+              try {
+                resolve(await connect());
+              } catch (err) {
+                reject(err);
+              }
+            },
+            fail: (err: Error) => {
+              opts.signal?.removeEventListener('abort', onAbort);
               reject(err);
-            }
+            },
           };
           const onAbort = () => {
             const i = list.indexOf(entry);
@@ -673,7 +854,6 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           opts.ready?.();
         });
       }
-      if (!isRunning(record)) throw failedPrecondition('You cannot attach to a stopped container, start it first', { fields: { containerId: id } });
       const attached = await connect();
       opts.ready?.();
       return attached;
@@ -804,6 +984,32 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       });
     },
 
+    async commit(ref, request) {
+      const record = find(ref);
+      if (options.commit === undefined) throw unimplemented('this node-agent cannot commit containers: it has no layer-store configured');
+      return commitContainer(
+        {
+          backend: options.commit,
+          record,
+          running: isRunning(record),
+          freeze: async () => {
+            const cg = await cgroupOf(record.id);
+            try {
+              await cg.freeze();
+            } catch (err) {
+              if (isNotFound(err)) return async () => undefined;
+              throw err;
+            }
+            return () => cg.thaw();
+          },
+          events,
+          logger: log,
+          node,
+        },
+        request,
+      );
+    },
+
     async recover() {
       for (const r of await store.loadAll()) records.set(r.id, r);
       const found = await rt.recover();
@@ -832,6 +1038,12 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         }
       }
       log.info({ containers: records.size, running: found.running.length, exited: found.exited.length }, 'containers recovered');
+      if (oomTimer === undefined && !closed) {
+        oomTimer = setInterval(() => {
+          oomPolling ??= pollOom().finally(() => (oomPolling = undefined));
+        }, oomPollMs);
+        oomTimer.unref();
+      }
     },
 
     summary() {
@@ -846,6 +1058,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
 
     async close() {
       closed = true;
+      clearInterval(oomTimer);
+      await oomPolling;
       for (const ac of watching.values()) ac.abort();
       watching.clear();
       await Promise.all([...runEnded.values()]);

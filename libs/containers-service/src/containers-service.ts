@@ -5,6 +5,7 @@ import {
   WaitCondition as ProtoWaitCondition,
   type AttachRequest,
   type AttachResponse,
+  type CommitRequest,
   type ExecRequest,
   type ExecResponse,
   type ExitStatus as ProtoExitStatus,
@@ -121,6 +122,23 @@ export function createContainersService(manager: ContainerManager, options: Cont
               ...(r?.pidsLimit ? { pidsLimit: r.pidsLimit } : {}),
             }),
           ),
+        };
+      }),
+      commit: unary(logger, async (req: CommitRequest) => {
+        const result = await manager.commit(req.id, {
+          reference: req.reference,
+          message: req.message,
+          author: req.author,
+          changes: req.changes,
+          ...(req.pause === undefined ? {} : { pause: req.pause }),
+        });
+        return {
+          imageId: result.imageId,
+          manifestDigest: result.manifest.digest,
+          reference: result.reference,
+          layerDigest: result.layer.digest,
+          diffId: result.diffId,
+          layerSize: result.layer.size,
         };
       }),
       exec: bidiStream<ExecRequest, ExecResponse>(logger, async (requests, reply, call) => {

@@ -6,3 +6,7 @@ export * from './container-manager.js';
 export * from './proto-convert.js';
 export * from './containers-service.js';
 export * from './node-status.js';
+export * from './commit.js';
+export * from './grpc-image-tagger.js';
+export * from './monitor-cgroups.js';
+export * from './idmapped-mounts.js';

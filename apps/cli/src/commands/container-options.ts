@@ -191,6 +191,11 @@ export const containerFlags = {
   ...resourceFlags,
   network: flags.oneOf('Connect the container to a network', ['bridge', 'none', 'host'], { default: 'bridge' }),
   hostname: flags.string('Container host name (the short id by default)', { short: 'h', placeholder: 'NAME' }),
+  userns: flags.oneOf(
+    "User namespace (podman's names; Docker's --userns=host): host shares the host's ids, private maps the container's root to the node's subordinate ids (100000:65536 by default)",
+    ['host', 'private'],
+    { default: 'host' },
+  ),
   entrypoint: {
     description: 'Overwrite the default ENTRYPOINT of the image ("" clears it)',
     placeholder: 'COMMAND',

@@ -43,6 +43,12 @@ export interface SessionOptions {
 export interface Session {
   /** Resolves with ExecStarted for an exec. */
   readonly started: Promise<ExecStarted>;
+  /**
+   * Resolves with the first response: for an Attach, the agent's empty
+   * stdout chunk saying the attachment is in place (Start after it, and no
+   * output is lost). Rejects as exited does when the stream ends first.
+   */
+  readonly attached: Promise<void>;
   /** Resolves with the exit status that ends the stream; rejects with the call's StrataError, or Aborted when it ends without one. */
   readonly exited: Promise<ExitStatus>;
   /** Sends the local terminal's size (nothing without a TTY or a size). */
@@ -78,9 +84,12 @@ export function openSession(client: RpcClient, call: ClientDuplexStream<SessionR
 
   let markStarted!: (s: ExecStarted) => void;
   const started = new Promise<ExecStarted>((resolve) => (markStarted = resolve));
+  let markAttached!: () => void;
+  const firstResponse = new Promise<void>((resolve) => (markAttached = resolve));
   const exited = new Promise<ExitStatus>((resolve, reject) => {
     let status: ExitStatus | undefined;
     call.on('data', (response: SessionResponse) => {
+      markAttached();
       const m = response.message;
       if (m === undefined) return;
       switch (m.$case) {
@@ -110,10 +119,13 @@ export function openSession(client: RpcClient, call: ClientDuplexStream<SessionR
   });
   // Keeps an unobserved failure (the caller may await something else first) from crashing the process.
   exited.catch(() => undefined);
+  const attached = Promise.race([firstResponse, exited.then(() => undefined)]);
+  attached.catch(() => undefined);
   call.write(first);
 
   const session: Session = {
     started,
+    attached,
     exited,
     sendSize() {
       const size = tty ? terminalSize(io) : undefined;

@@ -86,6 +86,7 @@ describe('buildContainerSpec', () => {
         user: '1000:1000',
         publish: ['8080:80'],
         hostname: 'box',
+        userns: 'private',
         entrypoint: '/bin/sh',
         label: ['team=a'],
         stopSignal: 'SIGQUIT',
@@ -118,7 +119,7 @@ describe('buildContainerSpec', () => {
       stopSignal: 'SIGQUIT',
       stopTimeoutSeconds: 3,
       platform: 'linux/arm64',
-      userNamespace: false,
+      userNamespace: true,
     });
   });
 

@@ -24,6 +24,8 @@ export interface SpecFlagValues extends ResourceFlagValues {
   publish: string[];
   network: 'bridge' | 'none' | 'host';
   hostname?: string | undefined;
+  /** `private`: a user namespace with the node's id range; `host` (or absent): none. */
+  userns?: 'host' | 'private' | undefined;
   entrypoint?: string | undefined;
   label: string[];
   stopSignal?: string | undefined;
@@ -113,6 +115,6 @@ export function buildContainerSpec(input: SpecInput): ContainerSpec {
     stopSignal: f.stopSignal ?? '',
     stopTimeoutSeconds: f.stopTimeout ?? 0,
     platform: f.platform ?? '',
-    userNamespace: false,
+    userNamespace: f.userns === 'private',
   };
 }

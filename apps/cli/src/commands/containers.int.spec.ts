@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { chmod } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 // The node-agent's reusable test stack lives in its app, beside startNodeAgent which it starts.
 // eslint-disable-next-line @nx/enforce-module-boundaries
@@ -268,6 +269,22 @@ describe('create, start, kill, rm -f', () => {
     await cli('create', '--name', name, stack.image, 'sh', '-c', 'echo attached; exit 4');
     expect(await strataRun('start', '-a', name)).toEqual({ code: 4, out: 'attached\n', err: '' });
     await cli('rm', name);
+  });
+
+  it('start -a runs an exited container again with all its output and this run\'s exit code; logs keep both runs', async () => {
+    const name = names('again');
+    await cli('create', '--name', name, stack.image, 'sh', '-c', 'test -f /ran && { echo second; exit 6; }; touch /ran; echo first; exit 5');
+    expect(await strataRun('start', '-a', name)).toEqual({ code: 5, out: 'first\n', err: '' });
+    expect(await strataRun('start', '-a', name)).toEqual({ code: 6, out: 'second\n', err: '' });
+    expect((await cli('logs', name)).out).toBe('first\nsecond\n');
+    await cli('rm', name);
+  });
+
+  it('runs --userns private as the node range on the host, root inside', async () => {
+    // runc reaches the rootfs as the container's root: the test's temporary directories must be searchable.
+    for (const dir of [stack.dir, stack.stateDir]) await chmod(dir, 0o711);
+    const r = await strataRun('run', '--rm', '--userns', 'private', '--network', 'none', stack.image, 'sh', '-c', 'id -u; cat /proc/self/uid_map');
+    expect({ ...r, out: r.out.replace(/[ \t]+/g, ' ') }).toEqual({ code: 0, out: '0\n 0 100000 65536\n', err: '' });
   });
 
   it('rm refuses a running container without -f', async () => {

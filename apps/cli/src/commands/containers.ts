@@ -38,7 +38,7 @@ const containerExitCodes = { usage: EXIT_CLI_ERROR };
  * definitions, closed after fn; gRPC and the generated code load only here.
  */
 async function withContainers<T>(runDir: string, fn: (client: RpcClient, api: ContainersService) => Promise<T>): Promise<T> {
-  const [{ createClient }, { ContainersService: api }] = await Promise.all([import('@strata/grpc-kit'), import('@strata/api/containers/v1')]);
+  const [{ createClient }, { ContainersService: api }] = await Promise.all([import('../framework/rpc-client.js'), import('@strata/api/containers/v1')]);
   const client = createClient({ unixSocket: join(resolve(runDir), NODE_AGENT_SOCKET) });
   try {
     return await fn(client, api);
@@ -144,8 +144,9 @@ async function attachAndStart(
     ...(tty ? {} : { proxySignal: (signal) => void client.unary(api.kill, { id, signal }).catch(() => undefined) }),
   });
   try {
-    // The open message goes out before Start on the same connection; the agent connects attachments of a created
-    // container when Start creates its process, before that process runs.
+    // Docker's hijack-then-start: Start only once the agent has the attachment registered (its first, empty
+    // response); it connects it when Start creates the process, before that process runs.
+    await s.attached;
     s.connect();
     await client.unary(api.start, { id });
     s.sendSize();

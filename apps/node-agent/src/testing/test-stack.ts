@@ -60,7 +60,7 @@ export interface TestStack {
   startAgentProcess(): Promise<TestProcess>;
   /** A Containers client of the agent socket, closed by stop(). */
   client(): RpcClient;
-  /** What of the containers ids is still on the host: mounts, links, netns, iptables rules, cgroups, runc containers. Empty when clean. */
+  /** What of the containers ids is still on the host: mounts, links, netns, iptables rules, cgroups (the monitors' too), runc containers. Empty when clean. */
   leftovers(ids: readonly string[]): Promise<string[]>;
   /**
    * Removes every container (through an agent), stops every agent and
@@ -181,8 +181,10 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
       for (const m of await mountPoints()) if (ids.some((id) => m.includes(id))) out.push(`mount ${m}`);
       out.push(...(await networkLeftovers({ ...createBridgeNetwork({ stateDir: join(stateDir, 'node-agent', 'network'), logger, ...network }).config }, ids)));
       for (const mount of await cgroupMounts()) {
-        const names = await readdir(join(mount, cgroup.path)).catch(() => [] as string[]);
-        for (const id of ids) if (names.includes(id)) out.push(`cgroup ${join(mount, cgroup.path, id)}`);
+        for (const dir of [join(mount, cgroup.path), join(mount, cgroup.path, 'monitors')]) {
+          const names = await readdir(dir).catch(() => [] as string[]);
+          for (const id of ids) if (names.includes(id)) out.push(`cgroup ${join(dir, id)}`);
+        }
       }
       const { stdout } = await run('runc', ['--root', runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }));
       for (const id of stdout.split('\n').filter(Boolean)) if (ids.includes(id)) out.push(`runc ${id}`);
