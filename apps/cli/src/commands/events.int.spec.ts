@@ -84,7 +84,10 @@ describe('strata events (a real CLI process)', () => {
     const proc = spawnEvents('--since', '10m', '--format', 'json');
     await waitFor(() => lines(proc).length >= 3, () => `3 replayed events from the CLI:\n${proc.output()}`, 30_000);
 
+    // Two connections publish: the stream orders them as they arrive, so
+    // the second waits for the first to be stored.
     mirror.publish('image.deleted', 'docker.io/library/alpine:3.20', { ref: 'docker.io/library/alpine:3.20', digest: 'sha256:ccc' });
+    await published(mirror, 3);
     snapshotter.publish('snapshot.removed', 'k1', { key: 'k1', kind: 'active', node: 'n2' });
     await waitFor(() => lines(proc).length >= 5, () => `2 live events from the CLI:\n${proc.output()}`);
 
