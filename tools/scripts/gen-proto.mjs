@@ -7,7 +7,7 @@
 // when it differs, with renames: processes running from the tree (a `strata
 // up` stack, a test run) never see libs/api/src/gen missing or half-written.
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -49,6 +49,7 @@ try {
   if (!same(fresh, live)) {
     const old = `${live}.old-${process.pid}`;
     if (existsSync(live)) renameSync(live, old);
+    mkdirSync(dirname(live), { recursive: true });
     renameSync(fresh, live);
     rmSync(old, { recursive: true, force: true });
   }

@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { alreadyExists, internal, resourceExhausted } from '@strata/kit';
+import { alreadyExists, internal, resourceExhausted, writeFileDurably } from '@strata/kit';
 import type { PublishedPort } from './ports.js';
 import { formatIPv4, parseIPv4, subnetContains, type Subnet } from './subnet.js';
 
@@ -34,26 +33,6 @@ interface StateFile {
   attachments: Record<string, AttachmentRecord>;
 }
 
-async function writeAtomically(path: string, data: string): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`;
-  const fh = await open(temp, 'wx', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.datasync();
-  } catch (err) {
-    await fh.close();
-    await unlink(temp).catch(() => undefined);
-    throw err;
-  }
-  await fh.close();
-  await rename(temp, path);
-  const dir = await open(dirname(path), 'r');
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
 
 /** What {@link Ipam.add} hands to its callback. */
 export interface Allocation {
@@ -103,7 +82,7 @@ export class Ipam {
 
   private async save(state: StateFile): Promise<void> {
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    await writeAtomically(this.file, JSON.stringify(state));
+    await writeFileDurably(this.file, JSON.stringify(state));
   }
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {

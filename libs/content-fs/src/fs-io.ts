@@ -1,7 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, stat, unlink } from 'node:fs/promises';
+import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { internal, isStrataError, resourceExhausted, StrataError, type Logger } from '@strata/kit';
+import { errnoOf, syncDir, TEMP_FILE, type Logger } from '@strata/kit';
+
+export { errnoOf, ioFailure, syncDir, tempPathFor } from '@strata/kit';
 
 /** Mode of every directory the fs store creates. */
 export const DIR_MODE = 0o700;
@@ -9,31 +10,6 @@ export const DIR_MODE = 0o700;
 export const FILE_MODE = 0o600;
 /** Mode of committed blobs: nobody writes them again. */
 export const BLOB_MODE = 0o444;
-
-/** The errno code of a Node.js system error, if it is one. */
-export function errnoOf(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string'
-    ? (err as { code: string }).code
-    : undefined;
-}
-
-/** Turns a failed system call into a Strata error: ResourceExhausted for a full disk, Internal otherwise. */
-export function ioFailure(err: unknown, what: string): StrataError {
-  if (isStrataError(err)) return err;
-  const code = errnoOf(err);
-  if (code === 'ENOSPC' || code === 'EDQUOT') return resourceExhausted(`${what}: no space left on the device`, { cause: err });
-  return internal(`${what}: ${code ?? (err as Error)?.message ?? String(err)}`, { cause: err });
-}
-
-/** Flushes a directory's entries (a rename or link in it) to disk. */
-export async function syncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
 
 /** Creates path and its missing parents with mode 0700, making new entries durable. */
 export async function makeDirs(path: string): Promise<void> {
@@ -43,13 +19,6 @@ export async function makeDirs(path: string): Promise<void> {
     await syncDir(dirname(dir));
     if (dir === first || dirname(dir) === dir) break;
   }
-}
-
-const TEMP = /\.(\d+)\.[0-9a-f]{16}\.tmp$/;
-
-/** A temp-file name next to path: `<path>.<pid>.<16 hex>.tmp`, recognised by removeStaleTemps. */
-export function tempPathFor(path: string): string {
-  return `${path}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`;
 }
 
 function alive(pid: number): boolean {
@@ -82,7 +51,7 @@ export async function removeStaleTemps(dir: string, depth: number, logger: Logge
       if (depth > 0) removed += await removeStaleTemps(path, depth - 1, logger);
       continue;
     }
-    const m = TEMP.exec(entry.name);
+    const m = TEMP_FILE.exec(entry.name);
     if (m === null || !entry.isFile()) continue;
     const pid = Number(m[1]);
     let stale = !alive(pid);

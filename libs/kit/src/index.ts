@@ -2,3 +2,4 @@ export * from './errors.js';
 export * from './config.js';
 export * from './logger.js';
 export * from './events.js';
+export * from './durable-fs.js';

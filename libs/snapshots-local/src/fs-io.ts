@@ -1,63 +1,12 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
-import { internal, isStrataError, resourceExhausted, type StrataError } from '@strata/kit';
+import { errnoOf, internal, syncDir } from '@strata/kit';
+
+export { errnoOf, ioFailure, syncDir, TEMP_FILE, writeFileDurably } from '@strata/kit';
 
 /** Mode of the root and of every snapshot's directory (SECURITY.md: no host user reaches inside). */
 export const PRIVATE_DIR_MODE = 0o700;
 /** Mode of a snapshot's fs/ directory, the root of the file system it shows. */
 export const FS_DIR_MODE = 0o755;
-
-/** The errno code of a Node.js system error, if it is one. */
-export function errnoOf(err: unknown): string | undefined {
-  return typeof err === 'object' && err !== null && typeof (err as { code?: unknown }).code === 'string'
-    ? (err as { code: string }).code
-    : undefined;
-}
-
-/** Turns a failed system call into a Strata error: ResourceExhausted for a full disk, Internal otherwise. */
-export function ioFailure(err: unknown, what: string): StrataError {
-  if (isStrataError(err)) return err;
-  const code = errnoOf(err);
-  if (code === 'ENOSPC' || code === 'EDQUOT') return resourceExhausted(`${what}: no space left on the device`, { cause: err });
-  return internal(`${what}: ${code ?? (err instanceof Error ? err.message : String(err))}`, { cause: err });
-}
-
-/** Flushes a directory's entries (a rename, link or unlink in it) to disk. */
-export async function syncDir(path: string): Promise<void> {
-  const fh = await open(path, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Temp files are `<name>.<pid>.<16 hex>.tmp`; TEMP_FILE recognises them. */
-export const TEMP_FILE = /\.(\d+)\.[0-9a-f]{16}\.tmp$/;
-
-/**
- * Replaces path with data atomically: a temp file beside it is written and
- * flushed, then renamed over path, and (unless syncDirectory is false) the
- * directory flushed, which makes the rename durable. A crash leaves the old
- * or the new content, and at most a temp file (TEMP_FILE).
- */
-export async function writeFileDurably(path: string, data: string, syncDirectory = true): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`;
-  const fh = await open(temp, 'wx', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.datasync();
-  } catch (err) {
-    await fh.close();
-    await unlink(temp).catch(() => undefined);
-    throw err;
-  }
-  await fh.close();
-  await rename(temp, path);
-  if (syncDirectory) await syncDir(dirname(path));
-}
 
 /**
  * Flushes one directory, coalescing calls: a call made while a flush runs

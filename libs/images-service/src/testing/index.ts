@@ -1,1 +1,1 @@
-export * from './recording-event-sink.js';
+export { createRecordingEventSink, type RecordedEvent, type RecordingEventSink } from '@strata/kit/testing';
