@@ -534,11 +534,15 @@ describe('agent restart', { timeout: 60_000 }, () => {
     const ends = await run({ cmd: ['sh', '-c', 'sleep 1; exit 7'] });
     const { container: before } = await client.unary(ContainersService.inspect, { id: ends.id });
     const endsPid = before!.state!.pid;
+    // As if the agent died in the middle of a commit, with the container frozen.
+    const keepsCgroup = await openCgroup(`${stack.cgroupParent}/${keeps.id}`, { logger: silentLogger(), parent: stack.cgroupParent });
+    await keepsCgroup.freeze();
     await proc.stop('SIGKILL');
     await waitFor(() => !alive(endsPid), () => 'the second container to exit while the agent is down');
     expect(eventsOf('container.exited', ends.id)).toEqual([]);
 
     agent = await stack.startAgent();
+    expect(await keepsCgroup.isFrozen()).toBe(false);
     await waitFor(() => eventsOf('container.exited', ends.id).length === 1, () => 'container.exited of the exit missed');
     expect(eventsOf('container.exited', ends.id)[0]?.data).toMatchObject({ id: ends.id, exitCode: 7, oomKilled: false });
     const { container: after } = await client.unary(ContainersService.inspect, { id: ends.id });

@@ -1011,6 +1011,18 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     },
 
     async recover() {
+      // Containers are frozen only while a commit diffs them: one still
+      // frozen now was left so by an agent that died mid-commit.
+      const thawInterruptedCommit = async (id: string) => {
+        try {
+          const cg = await cgroupOf(id);
+          if (!(await cg.isFrozen())) return;
+          await cg.thaw();
+          log.warn({ containerId: id }, 'thawed a container that an interrupted commit left frozen');
+        } catch (err) {
+          if (!isNotFound(err)) log.warn({ err, containerId: id }, 'cannot check whether the container is frozen');
+        }
+      };
       for (const r of await store.loadAll()) records.set(r.id, r);
       const found = await rt.recover();
       for (const running of found.running) {
@@ -1020,6 +1032,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           continue;
         }
         if (!isRunning(record)) await save({ ...record, state: { ...record.state, status: 'running', pid: running.pid } });
+        await thawInterruptedCommit(running.id);
         watch(running.id);
       }
       for (const exited of found.exited) {
