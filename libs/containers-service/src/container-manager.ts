@@ -608,6 +608,17 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     return id;
   }
 
+  /** True when chainId (an image's top layer) is a committed snapshot on this host: its whole chain is unpacked. */
+  const unpackedHere = async (chainId: string | undefined): Promise<boolean> => {
+    if (chainId === undefined) return false;
+    try {
+      return (await snapshotter.stat(chainId)).kind === 'committed';
+    } catch (err) {
+      if (isNotFound(err)) return false;
+      throw err;
+    }
+  };
+
   const manager: ContainerManager = {
     async create(input) {
       const { name: _asked, ...specFields } = input;
@@ -624,10 +635,12 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         if (holder !== undefined || reserved.has(name)) throw nameConflict(name, holder?.id ?? 'being created');
       }
       const image = await images.inspect(input.image, input.platform);
-      for await (const _ of unpacker.unpack(image.manifest)) {
-        /* every layer is unpacked once the iteration ends */
-      }
       const top = chainIds(image.diffIds).at(-1);
+      if (!(await unpackedHere(top))) {
+        for await (const _ of unpacker.unpack(image.manifest)) {
+          /* every layer is unpacked once the iteration ends */
+        }
+      }
       const id = generateContainerId((candidate) => records.has(candidate));
       const finalName = name ?? generateContainerName((n) => reserved.has(n) || [...records.values()].some((r) => r.name === n));
       if (reserved.has(finalName) || [...records.values()].some((r) => r.name === finalName)) throw nameConflict(finalName, 'being created');
