@@ -20,7 +20,7 @@ import { createBridgeNetwork } from '@strata/container-network';
 import { uniqueNetworkNames } from '@strata/container-network/testing';
 import { ensureMonitorBuilt } from '@strata/container-runtime/testing';
 import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testing';
-import { createClient, waitForHealthy, type RpcClient } from '@strata/grpc-kit';
+import { createClient, type RpcClient } from '@strata/grpc-kit';
 import { busyboxImage, pushImage } from '@strata/image-fixtures';
 import { isNotFound, silentLogger } from '@strata/kit';
 import { freePort, startProcess, type TestProcess } from '@strata/kit/testing';
@@ -29,6 +29,7 @@ import type { ServiceSpec, StackContext } from '../apps/cli/src/stack/service.js
 import { layerStoreService, nodeAgentService, registryMirrorService, snapshotterService } from '../apps/cli/src/stack/services.js';
 import { testCgroupParent } from '../libs/cgroups/src/testing/test-cgroups.js';
 import { root } from './lib.js';
+import { processHealthy } from '@strata/grpc-kit/testing';
 
 const execFileAsync = promisify(execFile);
 
@@ -54,15 +55,6 @@ export interface AgentStack {
    * directory. Idempotent.
    */
   stop(): Promise<void>;
-}
-
-async function healthy(p: TestProcess, socket: string, what: string): Promise<void> {
-  await Promise.race([
-    waitForHealthy({ unixSocket: socket }, { timeoutMs: 60_000 }),
-    p.exited.then((code) => {
-      throw new Error(`${what} exited (${code}) before it was healthy:\n${p.output()}`);
-    }),
-  ]);
 }
 
 /** Starts the stack under dir (emptied first). On failure whatever started is removed again. */
@@ -94,7 +86,7 @@ export async function startAgentStack(dir: string): Promise<AgentStack> {
     const [command, ...args] = agentCommand(c);
     const p = startProcess(command!, args);
     agent = p;
-    await healthy(p, agentSocket, 'node-agent');
+    await processHealthy(p, agentSocket, 'node-agent', 60_000);
     return p;
   };
 
@@ -167,13 +159,13 @@ export async function startAgentStack(dir: string): Promise<AgentStack> {
       return p;
     };
     const layerStore = run(layerStoreService);
-    await healthy(layerStore, join(runDir, 'layer-store.sock'), 'layer-store');
+    await processHealthy(layerStore, join(runDir, 'layer-store.sock'), 'layer-store', 60_000);
     const mirror = run(registryMirrorService, ['--upstream', 'upstream.invalid']);
     const snapshotter = run(snapshotterService);
     const [busybox] = await Promise.all([
       busyboxImage(),
-      healthy(mirror, join(runDir, 'registry-mirror.sock'), 'registry-mirror'),
-      healthy(snapshotter, join(runDir, 'snapshotter.sock'), 'snapshotter'),
+      processHealthy(mirror, join(runDir, 'registry-mirror.sock'), 'registry-mirror', 60_000),
+      processHealthy(snapshotter, join(runDir, 'snapshotter.sock'), 'snapshotter', 60_000),
     ]);
     await pushImage(c.mirrorUrl, 'local/busybox', 'test', busybox);
     await startAgent(c);

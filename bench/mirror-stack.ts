@@ -4,7 +4,6 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createGrpcStore } from '@strata/content-grpc';
 import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testing';
-import { waitForHealthy } from '@strata/grpc-kit';
 import type { TestDistributionRegistry } from '@strata/image-fixtures';
 import { isNotFound, silentLogger } from '@strata/kit';
 import { freePort, startProcess, waitFor, type TestProcess } from '@strata/kit/testing';
@@ -12,6 +11,7 @@ import type { Digest } from '@strata/oci';
 import type { ServiceSpec, StackContext } from '../apps/cli/src/stack/service.js';
 import { layerStoreService, registryMirrorService } from '../apps/cli/src/stack/services.js';
 import { root } from './lib.js';
+import { processHealthy } from '@strata/grpc-kit/testing';
 
 /** The name the mirror knows the bench's upstream by: pull `<mirror>/upstream.bench/<repository>:<tag>`. */
 export const UPSTREAM_NAME = 'upstream.bench';
@@ -39,15 +39,6 @@ export interface MirrorStack {
 export interface MirrorStackOptions {
   /** Node flags for the mirror and layer-store processes, e.g. `--cpu-prof --cpu-prof-dir=DIR`. */
   nodeArgs?: readonly string[];
-}
-
-async function healthy(p: TestProcess, socket: string, what: string): Promise<void> {
-  await Promise.race([
-    waitForHealthy({ unixSocket: socket }, { timeoutMs: 30_000 }),
-    p.exited.then((code) => {
-      throw new Error(`${what} exited (${code}) before it was healthy:\n${p.output()}`);
-    }),
-  ]);
 }
 
 /**
@@ -92,12 +83,12 @@ export async function startMirrorStack(dir: string, upstream: TestDistributionRe
     const layerStoreSocket = join(runDir, 'layer-store.sock');
     const layerStore = run(layerStoreService);
     processes.push(layerStore);
-    await healthy(layerStore, layerStoreSocket, 'layer-store');
+    await processHealthy(layerStore, layerStoreSocket, 'layer-store');
     const host = `127.0.0.1:${mirrorPort}`;
     const socket = join(runDir, 'registry-mirror.sock');
     const mirror = run(registryMirrorService, ['--upstream', `${UPSTREAM_NAME}=${upstream.url}`]);
     processes.push(mirror);
-    await healthy(mirror, socket, 'registry-mirror');
+    await processHealthy(mirror, socket, 'registry-mirror');
     const store = createGrpcStore({ unixSocket: layerStoreSocket }, { logger: silentLogger() });
     return {
       url: `http://${host}`,

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GC_ROOT_LABEL } from '@strata/content';
 import { createGrpcStore, type GrpcStore } from '@strata/content-grpc';
 import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testing';
-import { checkHealth, waitForHealthy } from '@strata/grpc-kit';
+import { checkHealth } from '@strata/grpc-kit';
 import {
   allBlobs,
   busyboxImage,
@@ -30,6 +30,7 @@ import { freePort, startProcess, tempDir, waitFor, type TestProcess } from '@str
 import { digestHex, type ImageIndex } from '@strata/oci';
 import { LOCAL_DOMAIN } from '@strata/registry-http';
 import { UPSTREAM_LABEL } from '@strata/registry-proxy';
+import { processHealthy } from '@strata/grpc-kit/testing';
 
 const run = promisify(execFile);
 const mirrorBin = fileURLToPath(new URL('../bin/registry-mirror.mjs', import.meta.url));
@@ -58,15 +59,6 @@ function startMirror(args: string[]): TestProcess {
   const p = startProcess(process.execPath, [mirrorBin, ...args]);
   processes.push(p);
   return p;
-}
-
-async function healthy(p: TestProcess, socket: string, what: string): Promise<void> {
-  await Promise.race([
-    waitForHealthy({ unixSocket: socket }, { timeoutMs: 30_000 }),
-    p.exited.then((code) => {
-      throw new Error(`${what} exited (${code}) before it was healthy:\n${p.output()}`);
-    }),
-  ]);
 }
 
 async function skopeo(...args: string[]): Promise<void> {
@@ -103,13 +95,13 @@ beforeAll(async () => {
   closers.push(() => upstream.stop());
   const ls = startProcess(process.execPath, [layerStoreBin, '--state-dir', state, '--run-dir', runDir, '--nats-url', nats.url]);
   processes.push(ls);
-  await healthy(ls, layerStoreSocket, 'layer-store');
+  await processHealthy(ls, layerStoreSocket, 'layer-store');
   mirrorHost = `127.0.0.1:${await freePort()}`;
   mirror = startMirror([
     ...['--state-dir', state, '--run-dir', runDir, '--nats-url', nats.url, '--listen', mirrorHost],
     ...['--upstream', `upstream.test=${upstream.url}`, '--upstream', 'docker.io'],
   ]);
-  await healthy(mirror, mirrorSocket, 'registry-mirror');
+  await processHealthy(mirror, mirrorSocket, 'registry-mirror');
   layerStore = createGrpcStore({ unixSocket: layerStoreSocket }, { logger: silentLogger() });
   closers.push(() => layerStore.close());
 });

@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testing';
-import { waitForHealthy } from '@strata/grpc-kit';
 import { busyboxImage, buildImage, pushImage, startDistributionRegistry, writeBusyboxRootfs, writeOciLayout, type BuiltImage, type TestDistributionRegistry } from '@strata/image-fixtures';
 import { freePort, startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
 import { createDirectoryTar, tarBytes } from '@strata/tar';
@@ -14,6 +13,7 @@ import type { CliIo } from '../framework/command.js';
 import { shortId } from '../framework/human-units.js';
 import { runCli } from '../framework/run-cli.js';
 import { strata } from '../program.js';
+import { processHealthy } from '@strata/grpc-kit/testing';
 
 const run = promisify(execFile);
 const strataBin = fileURLToPath(new URL('../../bin/strata.mjs', import.meta.url));
@@ -66,15 +66,6 @@ async function strataProcess(stack: StackName, args: string[], stdin?: string): 
   return { code: typeof code === 'number' ? code : -1, out: Buffer.concat(out), err };
 }
 
-async function healthy(p: TestProcess, socket: string, what: string): Promise<void> {
-  await Promise.race([
-    waitForHealthy({ unixSocket: socket }, { timeoutMs: 30_000 }),
-    p.exited.then((code) => {
-      throw new Error(`${what} exited (${code}) before it was healthy:\n${p.output()}`);
-    }),
-  ]);
-}
-
 async function startStack(name: StackName): Promise<void> {
   const nats: TestNatsServer = await startNatsServer();
   closers.push(() => nats.stop());
@@ -82,13 +73,13 @@ async function startStack(name: StackName): Promise<void> {
   const runDir = runDirs[name];
   const layerStore = startProcess(process.execPath, [layerStoreBin, '--state-dir', state, '--run-dir', runDir, '--nats-url', nats.url]);
   processes.push(layerStore);
-  await healthy(layerStore, join(runDir, 'layer-store.sock'), `layer-store ${name}`);
+  await processHealthy(layerStore, join(runDir, 'layer-store.sock'), `layer-store ${name}`);
   const mirror = startProcess(process.execPath, [
     ...[mirrorBin, '--state-dir', state, '--run-dir', runDir, '--nats-url', nats.url],
     ...['--listen', `127.0.0.1:${await freePort()}`, '--upstream', `${UPSTREAM}=${upstream.url}`],
   ]);
   processes.push(mirror);
-  await healthy(mirror, join(runDir, 'registry-mirror.sock'), `registry-mirror ${name}`);
+  await processHealthy(mirror, join(runDir, 'registry-mirror.sock'), `registry-mirror ${name}`);
 }
 
 interface Inspected {

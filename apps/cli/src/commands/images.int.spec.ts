@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testing';
-import { waitForHealthy } from '@strata/grpc-kit';
 import {
   busyboxImage,
   multiLayerImage,
@@ -18,6 +17,7 @@ import type { CliIo } from '../framework/command.js';
 import { humanSize, shortId } from '../framework/human-units.js';
 import { runCli } from '../framework/run-cli.js';
 import { strata } from '../program.js';
+import { processHealthy } from '@strata/grpc-kit/testing';
 
 const strataBin = fileURLToPath(new URL('../../bin/strata.mjs', import.meta.url));
 const mirrorBin = fileURLToPath(new URL('../../../registry-mirror/bin/registry-mirror.mjs', import.meta.url));
@@ -74,15 +74,6 @@ async function strataProcess(...args: string[]): Promise<Result> {
   return { code: typeof code === 'number' ? code : -1, out, err };
 }
 
-async function healthy(p: TestProcess, socket: string, what: string): Promise<void> {
-  await Promise.race([
-    waitForHealthy({ unixSocket: socket }, { timeoutMs: 30_000 }),
-    p.exited.then((code) => {
-      throw new Error(`${what} exited (${code}) before it was healthy:\n${p.output()}`);
-    }),
-  ]);
-}
-
 const storedSize = (image: BuiltImage) => image.manifest.size + image.config.size + image.layers.reduce((n, l) => n + l.size, 0);
 
 interface Row {
@@ -105,13 +96,13 @@ beforeAll(async () => {
 
   const layerStore = startProcess(process.execPath, [layerStoreBin, '--state-dir', state, '--run-dir', runDir, '--nats-url', nats.url]);
   processes.push(layerStore);
-  await healthy(layerStore, join(runDir, 'layer-store.sock'), 'layer-store');
+  await processHealthy(layerStore, join(runDir, 'layer-store.sock'), 'layer-store');
   const mirror = startProcess(process.execPath, [
     ...[mirrorBin, '--state-dir', state, '--run-dir', runDir, '--nats-url', nats.url],
     ...['--listen', `127.0.0.1:${await freePort()}`, '--upstream', `${UPSTREAM}=${upstream.url}`],
   ]);
   processes.push(mirror);
-  await healthy(mirror, join(runDir, 'registry-mirror.sock'), 'registry-mirror');
+  await processHealthy(mirror, join(runDir, 'registry-mirror.sock'), 'registry-mirror');
 });
 
 afterAll(async () => {

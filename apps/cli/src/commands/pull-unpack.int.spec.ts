@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { viewMismatches } from '@strata/diff-service/testing';
 import { startNatsServer } from '@strata/events-nats/testing';
-import { waitForHealthy } from '@strata/grpc-kit';
 import {
   busyboxImage,
   MULTI_LAYER_VIEW,
@@ -21,6 +20,7 @@ import { mountAll, unmountAll } from '@strata/snapshots-local';
 import { collect } from '@strata/snapshots/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { shortId } from '../framework/human-units.js';
+import { processHealthy } from '@strata/grpc-kit/testing';
 
 const strataBin = fileURLToPath(new URL('../../bin/strata.mjs', import.meta.url));
 const mirrorBin = fileURLToPath(new URL('../../../registry-mirror/bin/registry-mirror.mjs', import.meta.url));
@@ -53,15 +53,6 @@ async function strata(...args: string[]): Promise<{ code: number; out: string; e
   return { code: typeof code === 'number' ? code : -1, out, err };
 }
 
-async function healthy(p: TestProcess, socket: string, what: string): Promise<void> {
-  await Promise.race([
-    waitForHealthy({ unixSocket: socket }, { timeoutMs: 30_000 }),
-    p.exited.then((code) => {
-      throw new Error(`${what} exited (${code}) before it was healthy:\n${p.output()}`);
-    }),
-  ]);
-}
-
 const chainsOf = (image: BuiltImage) => chainIds(image.configDocument.rootfs.diff_ids);
 /** The Snapshots client of the snapshotter process started in beforeAll. */
 function client(): Snapshotter {
@@ -82,16 +73,16 @@ beforeAll(async () => {
   const common = ['--state-dir', state, '--run-dir', runDir, '--nats-url', nats.url];
   const layerStore = startProcess(process.execPath, [layerStoreBin, ...common]);
   processes.push(layerStore);
-  await healthy(layerStore, join(runDir, 'layer-store.sock'), 'layer-store');
+  await processHealthy(layerStore, join(runDir, 'layer-store.sock'), 'layer-store');
   const mirror = startProcess(process.execPath, [
     ...[mirrorBin, ...common],
     ...['--listen', `127.0.0.1:${await freePort()}`, '--upstream', `${UPSTREAM}=${upstream.url}`],
   ]);
   processes.push(mirror);
-  await healthy(mirror, join(runDir, 'registry-mirror.sock'), 'registry-mirror');
+  await processHealthy(mirror, join(runDir, 'registry-mirror.sock'), 'registry-mirror');
   const snapshotter = startProcess(process.execPath, [snapshotterBin, ...common]);
   processes.push(snapshotter);
-  await healthy(snapshotter, join(runDir, 'snapshotter.sock'), 'snapshotter');
+  await processHealthy(snapshotter, join(runDir, 'snapshotter.sock'), 'snapshotter');
   snapshots = createGrpcSnapshotter({ unixSocket: join(runDir, 'snapshotter.sock') }, { logger: silentLogger() });
 });
 

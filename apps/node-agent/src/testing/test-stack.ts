@@ -8,13 +8,14 @@ import { createBridgeNetwork } from '@strata/container-network';
 import { networkLeftovers, uniqueNetworkNames, type UniqueNetworkNames } from '@strata/container-network/testing';
 import { ensureMonitorBuilt } from '@strata/container-runtime/testing';
 import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testing';
-import { createClient, waitForHealthy, type RpcClient } from '@strata/grpc-kit';
+import { createClient, type RpcClient } from '@strata/grpc-kit';
 import { busyboxImage, pushImage, type BuiltImage } from '@strata/image-fixtures';
 import { silentLogger, type Logger } from '@strata/kit';
 import { freePort, startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
 import { mountPoints, unmountAll } from '@strata/snapshots-local';
 import { loadNodeAgentConfig, type NodeAgentConfig } from '../config.js';
 import { startNodeAgent, type RunningNodeAgent } from '../node-agent.js';
+import { processHealthy } from '@strata/grpc-kit/testing';
 
 const run = promisify(execFile);
 const bin = (app: string) => fileURLToPath(new URL(`../../../${app}/bin/${app}.mjs`, import.meta.url));
@@ -68,15 +69,6 @@ export interface TestStack {
    * runc leftovers and mounts, and deletes the directory. Idempotent.
    */
   stop(): Promise<void>;
-}
-
-async function healthy(p: TestProcess, socket: string, what: string): Promise<void> {
-  await Promise.race([
-    waitForHealthy({ unixSocket: socket }, { timeoutMs: 30_000 }),
-    p.exited.then((code) => {
-      throw new Error(`${what} exited (${code}) before it was healthy:\n${p.output()}`);
-    }),
-  ]);
 }
 
 /**
@@ -168,7 +160,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     async startAgentProcess() {
       const p = startProcess(process.execPath, [bin('node-agent'), ...agentArgs()]);
       agentProcesses.push(p);
-      await healthy(p, stack.agentSocket, 'node-agent');
+      await processHealthy(p, stack.agentSocket, 'node-agent');
       return p;
     },
     client() {
@@ -209,9 +201,9 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     processes.push(snapshotter);
     const [busybox] = await Promise.all([
       busyboxImage(),
-      healthy(layerStore, join(runDir, 'layer-store.sock'), 'layer-store'),
-      healthy(mirror, join(runDir, 'registry-mirror.sock'), 'registry-mirror'),
-      healthy(snapshotter, join(runDir, 'snapshotter.sock'), 'snapshotter'),
+      processHealthy(layerStore, join(runDir, 'layer-store.sock'), 'layer-store'),
+      processHealthy(mirror, join(runDir, 'registry-mirror.sock'), 'registry-mirror'),
+      processHealthy(snapshotter, join(runDir, 'snapshotter.sock'), 'snapshotter'),
     ]);
     const mirrorUrl = `http://127.0.0.1:${mirrorPort}`;
     await pushImage(mirrorUrl, 'local/busybox', 'test', busybox);
