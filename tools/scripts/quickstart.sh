@@ -5,8 +5,10 @@
 # and the node-agent: build a busybox image, push it into the mirror with
 # skopeo (a client nobody here wrote), pull it back, pull it with `strata
 # pull` (which also unpacks it on this host), inspect it; then run a web
-# server image with a published port and fetch its page from the host; and
-# look at the blobs in the layer-store.
+# server image with a published port and fetch its page from the host;
+# delete a page inside it and commit the container as a new image, whose
+# container answers 404 for that page; and look at the blobs in the
+# layer-store.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/scripts/setup.sh
@@ -59,7 +61,22 @@ echo "$page"
 grep -q "Hello from a Strata container" <<<"$page" || { echo "the page did not come from the container" >&2; exit 1; }
 strata exec strata-quickstart-web cat /etc/hostname
 strata logs --tail 3 strata-quickstart-web
-strata rm -f strata-quickstart-web
+echo
+echo "== delete a page inside the container and commit the change as a new image"
+strata exec strata-quickstart-web rm /var/www/about.html
+strata rm -f strata-quickstart-web02 >/dev/null 2>&1 || true
+strata commit -m "remove the about page" -a "Strata quickstart" strata-quickstart-web "$mirror/local/web02:1.1"
+strata history "$mirror/local/web02:1.1"
+web02_port=${STRATA_WEB02_PORT:-8081}
+strata run -d --name strata-quickstart-web02 -p "$web02_port:80" "$mirror/local/web02:1.1"
+status() { node -e 'fetch(process.argv[1]).then((r) => process.stdout.write(String(r.status)))' "$1"; }
+strata rm -f strata-quickstart-web >/dev/null
+strata run -d --name strata-quickstart-web -p "$web_port:80" "$mirror/local/web:1.0" >/dev/null
+original=$(status "http://127.0.0.1:$web_port/about.html")
+committed=$(status "http://127.0.0.1:$web02_port/about.html")
+echo "about.html: $original from a new container of the original image, $committed from the committed image's"
+[ "$original" = 200 ] && [ "$committed" = 404 ] && [ "$(status "http://127.0.0.1:$web02_port/")" = 200 ] || { echo "the committed image does not carry the change" >&2; exit 1; }
+strata rm -f strata-quickstart-web strata-quickstart-web02
 
 echo
 echo "== the blobs live once in the layer-store"
