@@ -9,6 +9,13 @@ import { errnoOf, ioFailure } from './fs-io.js';
 /** Bytes per chunk a read yields (and per read(2)). */
 export const READ_CHUNK = 1 << 20;
 
+/**
+ * Released chunks a reader keeps for reuse: the one read ahead, the one
+ * being read, and the writes a socket holds at a time. More are dropped to
+ * the garbage collector.
+ */
+const SPARE_BUFFERS = 4;
+
 /** A read offset or length: a whole number of bytes, 0 or more; undefined is 0. InvalidArgument otherwise. */
 export function wholeNumber(value: unknown, what: string): number {
   if (value === undefined) return 0;
@@ -44,7 +51,8 @@ export async function readBlobFile(path: string, digest: Digest, range: ReadRang
   }
   if (offset > size) throw outOfRange(`cannot read ${digest} from offset ${offset}: the blob has ${size} bytes`, { fields: { digest } });
   const end = length === 0 ? size : Math.min(size, offset + length);
-  return { size, chunks: new BlobFileStream(path, digest, offset, end) };
+  const chunks = new BlobFileStream(path, digest, offset, end);
+  return { size, chunks, release: (chunk) => chunks.release(chunk) };
 }
 
 /**
@@ -53,10 +61,21 @@ export async function readBlobFile(path: string, digest: Digest, range: ReadRang
  * without following a symlink, on the first read, so a reader nobody
  * consumes holds no descriptor; it is closed when the stream ends or is
  * destroyed. Errors: NotFound when the file is gone, Internal otherwise.
+ *
+ * Chunks are read into READ_CHUNK buffers of its own; one handed back with
+ * release() (BlobReader.release: the consumer is done with it) is read into
+ * again, so a consumer that releases (pipeBlob) makes a whole blob cost a
+ * few buffers instead of one per MiB — each new one is external memory
+ * that drives V8 to full garbage collections of the process's heap.
  */
 class BlobFileStream extends Readable {
   private fd: number | undefined;
   private position: number;
+  /** Whether the range takes more than one read, so that buffers are worth reusing. */
+  private readonly recycles: boolean;
+  /** The memory of chunks yielded and not released yet (weakly: a consumer may never release). */
+  private readonly lent = new WeakSet<ArrayBufferLike>();
+  private readonly spare: Buffer[] = [];
 
   constructor(
     private readonly path: string,
@@ -66,6 +85,7 @@ class BlobFileStream extends Readable {
   ) {
     super({ highWaterMark: READ_CHUNK });
     this.position = start;
+    this.recycles = end - start > READ_CHUNK;
   }
 
   override _read(): void {
@@ -92,12 +112,20 @@ class BlobFileStream extends Readable {
     else closeFd(fd, () => callback(err));
   }
 
+  /** Takes back a chunk this stream yielded (see BlobReader.release); anything else is ignored. */
+  release(chunk: Uint8Array): void {
+    if (!this.lent.delete(chunk.buffer)) return;
+    if (this.spare.length < SPARE_BUFFERS && !this.destroyed) this.spare.push(Buffer.from(chunk.buffer, 0, READ_CHUNK));
+  }
+
   private readChunk(fd: number): void {
-    const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, this.end - this.position));
-    readFd(fd, buffer, 0, buffer.length, this.position, (err, bytesRead) => {
+    const want = Math.min(READ_CHUNK, this.end - this.position);
+    const buffer = this.recycles ? (this.spare.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK)) : Buffer.allocUnsafe(want);
+    readFd(fd, buffer, 0, want, this.position, (err, bytesRead) => {
       if (err !== null) return this.destroy(this.failure(err));
       if (bytesRead === 0) return this.destroy(internal(`blob ${this.digest} ended at ${this.position} bytes, before ${this.end}`));
       this.position += bytesRead;
+      if (this.recycles) this.lent.add(buffer.buffer);
       this.push(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
       if (this.position >= this.end) this.push(null);
     });

@@ -5,6 +5,7 @@ import { expectError, readBlob, writeBlob } from '@strata/content/testing';
 import { silentLogger } from '@strata/kit';
 import { tempDir } from '@strata/kit/testing';
 import { digestHex, digestOf } from '@strata/oci';
+import { READ_CHUNK } from './blob-file.js';
 import { createFsBlobProvider } from './fs-blob-provider.js';
 import { createFsStore, fsLayout } from './fs-store.js';
 
@@ -33,6 +34,33 @@ describe('createFsBlobProvider', () => {
     for await (const c of reader.chunks) parts.push(Buffer.from(c));
     expect(Buffer.concat(parts).equals(data.subarray(1000, 1024))).toBe(true);
     await expectError(provider.read(info.digest, { offset: 3001 }), 'OutOfRange', `cannot read ${info.digest} from offset 3001: the blob has 3000 bytes`);
+  });
+
+  it('reads released chunks into the same memory again, and fresh memory for chunks not released', async () => {
+    const dir = root();
+    const store = await createFsStore({ root: dir, logger: silentLogger() });
+    cleanups.push(() => store.close());
+    const data = Buffer.from(Array.from({ length: 6 * READ_CHUNK + 123 }, (_, i) => (i * 7) % 253));
+    const info = await writeBlob(store, data);
+    const provider = createFsBlobProvider({ root: dir });
+
+    const released = await provider.read(info.digest);
+    const seen = new Set<ArrayBufferLike>();
+    const parts: Buffer[] = [];
+    for await (const chunk of released.chunks) {
+      seen.add(chunk.buffer);
+      parts.push(Buffer.from(chunk));
+      released.release?.(chunk);
+      released.release?.(chunk);
+    }
+    expect(Buffer.concat(parts).equals(data)).toBe(true);
+    expect(seen.size).toBeLessThanOrEqual(3);
+
+    const kept = await provider.read(info.digest);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of kept.chunks) chunks.push(chunk);
+    expect(new Set(chunks.map((c) => c.buffer)).size).toBe(chunks.length);
+    expect(Buffer.concat(chunks).equals(data)).toBe(true);
   });
 
   it('is NotFound for an absent blob, an ingest in progress, and a symlink planted in the blobs directory', async () => {

@@ -1,7 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { validateRef, type Provider, type Writer } from '@strata/content';
+import { pipeBlob, validateRef, type Provider, type Writer } from '@strata/content';
 import { failedPrecondition, invalidArgument, notFound, unimplemented, type Logger } from '@strata/kit';
 import { parseDigest } from '@strata/oci';
 import { BLOBS_PATH, INGESTS_PATH, OFFSET_HEADER, SIZE_HEADER, toWireError } from './data-wire.js';
@@ -108,7 +106,7 @@ export function createDataHandler(options: DataHandlerOptions): DataHandler {
       return;
     }
     try {
-      await pipeline(reader.chunks instanceof Readable ? reader.chunks : Readable.from(reader.chunks, { objectMode: false }), res);
+      await pipeBlob(reader, res);
     } catch (err) {
       logger.debug({ err, digest }, 'blob response ended early');
       res.destroy();

@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { isAlreadyExists } from '@strata/kit';
 import { digestHex, type Digest } from '@strata/oci';
 import type { Provider, Store, Writer } from './store.js';
-import type { Labels, ReadRange } from './types.js';
+import type { BlobReader, Labels, ReadRange } from './types.js';
 
 /**
  * Stores small bytes held in memory (a manifest, a config) as the blob
@@ -47,4 +49,46 @@ export async function readBlob(store: Provider, digest: Digest, range?: ReadRang
   const parts: Buffer[] = [];
   for await (const chunk of reader.chunks) parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
   return Buffer.concat(parts);
+}
+
+/** Resolves once sink wants more bytes; rejects when it closes or fails first. */
+function drained(sink: Writable): Promise<void> {
+  if (sink.destroyed) return Promise.reject(new Error('the destination closed before the blob was written'));
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      sink.off('drain', onDrain);
+      sink.off('close', onClose);
+      sink.off('error', done);
+      if (err === undefined) resolve();
+      else reject(err);
+    };
+    const onDrain = () => done();
+    const onClose = () => done(new Error('the destination closed before the blob was written'));
+    sink.on('drain', onDrain);
+    sink.on('close', onClose);
+    sink.on('error', done);
+  });
+}
+
+/**
+ * Writes the bytes of reader to sink (an HTTP response, a socket) with
+ * backpressure and ends it, resolving once sink finished. Each chunk whose
+ * write sink reports done is handed back with reader.release (when the
+ * reader offers it), so a reader that recycles its buffers allocates only
+ * a few per blob. Rejects when the reader fails or sink fails or closes
+ * first; the reader is then stopped (a Readable is destroyed) and sink is
+ * left to the caller.
+ */
+export async function pipeBlob(reader: BlobReader, sink: Writable): Promise<void> {
+  const written =
+    reader.release === undefined
+      ? undefined
+      : (chunk: Uint8Array) => (err?: Error | null) => {
+          if (err === undefined || err === null) reader.release?.(chunk);
+        };
+  for await (const chunk of reader.chunks) {
+    if (!sink.write(chunk, written?.(chunk))) await drained(sink);
+  }
+  sink.end();
+  await finished(sink, { readable: false });
 }

@@ -37,6 +37,15 @@ export interface BlobReader {
   size: number;
   /** The range's bytes in order. Iterate once. */
   chunks: AsyncIterable<Uint8Array>;
+  /**
+   * Optional: hands a chunk this reader yielded back once the consumer no
+   * longer touches its bytes (a socket write of it completed), so the reader
+   * may read later chunks into the same memory instead of allocating. A
+   * chunk released while still in use may be overwritten; releasing one
+   * twice, or one of another reader, is ignored. Consumers may never call
+   * it: a reader must not depend on it. See pipeBlob.
+   */
+  release?(chunk: Uint8Array): void;
 }
 
 /** What a writer is opened with. */

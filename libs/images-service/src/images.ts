@@ -377,24 +377,7 @@ export function createImages(options: ImagesOptions): Images {
         });
       }
       await addHeld(lease, [manifest.digest, document.config.digest, ...document.layers.map((l) => l.digest)]);
-      const config = await readConfig(repo, document.config);
-      if (config.downloaded > 0) await waitStored(document.config.digest, signal);
-      const imagePlatform = configPlatform(config.document);
-      yield {
-        event: {
-          $case: 'resolved',
-          value: {
-            ref: name,
-            target: toProtoDescriptor(head),
-            manifest: toProtoDescriptor(manifest),
-            platform: toProtoPlatform(imagePlatform),
-            config: toProtoDescriptor(document.config),
-            layers: document.layers.map(toProtoDescriptor),
-          },
-        },
-      };
-
-      let downloaded = config.downloaded;
+      let downloaded = 0;
       const queue = new EventQueue<PullResponse>();
       const layerEvent = (value: LayerProgress): PullResponse => ({ event: { $case: 'layer', value } });
       const fetching = (async () => {
@@ -424,6 +407,7 @@ export function createImages(options: ImagesOptions): Images {
             if (signal.aborted) throw canceled('the pull was canceled');
             offset += chunk.length;
             downloaded += chunk.length;
+            reader.release?.(chunk);
             if (Date.now() - last >= progressMs && offset < layer.size) {
               last = Date.now();
               progress(offset, LayerStatus.LAYER_STATUS_DOWNLOADING);
@@ -453,10 +437,38 @@ export function createImages(options: ImagesOptions): Images {
         await Promise.all(Array.from({ length: Math.min(concurrency, missing.length) }, worker));
         if (failure !== undefined) throw failure.error;
       })();
+      let layersFailed: { error: unknown } | undefined;
       fetching.then(
         () => queue.end(),
-        (err: unknown) => queue.end(err),
+        (error: unknown) => {
+          layersFailed = { error };
+          queue.end(error);
+        },
       );
+      // The layers download while the config is read; their events wait in the queue until RESOLVED is out.
+      // Should the config fail, the finally below aborts them; should a layer fail first (which aborts), its error is the pull's.
+      let config: Awaited<ReturnType<typeof readConfig>>;
+      try {
+        config = await readConfig(repo, document.config);
+        if (config.downloaded > 0) await waitStored(document.config.digest, signal);
+      } catch (err) {
+        throw layersFailed === undefined ? err : layersFailed.error;
+      }
+      downloaded += config.downloaded;
+      const imagePlatform = configPlatform(config.document);
+      yield {
+        event: {
+          $case: 'resolved',
+          value: {
+            ref: name,
+            target: toProtoDescriptor(head),
+            manifest: toProtoDescriptor(manifest),
+            platform: toProtoPlatform(imagePlatform),
+            config: toProtoDescriptor(document.config),
+            layers: document.layers.map(toProtoDescriptor),
+          },
+        },
+      };
       for await (const event of queue) yield event;
 
       let moved = false;

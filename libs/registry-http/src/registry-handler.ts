@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { pipeBlob } from '@strata/content';
 import { isNotFound, type Logger } from '@strata/kit';
 import { MAX_MANIFEST_BYTES, MediaTypes, isDomain, type ImageIndex } from '@strata/oci';
 import { contentLength, parseContentRange, parseRange, readCappedBody } from './http-io.js';
@@ -154,7 +153,7 @@ export function createRegistryHandler(options: RegistryHandlerOptions): Registry
     res.statusCode = partial ? 206 : 200;
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     try {
-      await pipeline(reader.chunks instanceof Readable ? reader.chunks : Readable.from(reader.chunks, { objectMode: false }), res);
+      await pipeBlob(reader, res);
     } catch (err) {
       if (res.writableFinished) return;
       logger.debug({ err, digest: route.digest }, 'blob response ended early');

@@ -78,6 +78,24 @@ afterAll(async () => {
 });
 
 describe('createBlobFetcher', () => {
+  it('reads released pieces into the same memory again, while fetching and from the store afterwards', async () => {
+    const source = await pushLayer();
+    const fetcher = createBlobFetcher({ store: createMemoryStore(), logger, spoolDir: scratch.path });
+    const reader = await fetcher.open(source);
+    const seen = new Set<ArrayBufferLike>();
+    const parts: Buffer[] = [];
+    for await (const chunk of reader.chunks) {
+      seen.add(chunk.buffer);
+      parts.push(Buffer.from(chunk));
+      reader.release?.(chunk);
+      reader.release?.(chunk);
+    }
+    expect(Buffer.concat(parts).equals(Buffer.from(blob.bytes))).toBe(true);
+    expect(seen.size).toBeLessThan(parts.length);
+    const after = await fetcher.open(source);
+    expect((await readAll(after.chunks)).equals(Buffer.from(blob.bytes))).toBe(true);
+  });
+
   it('commits the blob before its final byte reaches a reader', async () => {
     const source = await pushLayer();
     let committing = false;

@@ -13,6 +13,8 @@ export const UPSTREAM_REPOSITORY_LABEL = 'strata.registry.upstream-repository';
 
 /** Largest piece a follower reads from the spool at once. */
 const READ_CHUNK = 1 << 20;
+/** Released pieces a follower keeps to read into again (see BlobReader.release). */
+const SPARE_BUFFERS = 4;
 /** Bytes of the upstream's body gathered before one write to the spool and the store. */
 const BATCH_BYTES = 1 << 20;
 
@@ -106,7 +108,8 @@ export interface BlobFetcher {
    * (FailedPrecondition), as it does when the upstream breaks off
    * (Unavailable). When the store takes the blob, it is committed before
    * its final byte reaches the readers. Errors of the upstream's answer
-   * (NotFound, Unavailable, …) reject the promise.
+   * (NotFound, Unavailable, …) reject the promise. The reader's release
+   * takes chunks back for reuse (BlobReader.release).
    */
   open(source: BlobSource, range?: { offset: number; length?: number }): Promise<BlobReader>;
 }
@@ -263,10 +266,41 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     return starting;
   };
 
-  async function* follow(fetch: Fetch, source: BlobSource, start: number, end: number): AsyncGenerator<Uint8Array> {
+  /**
+   * One reader's view of a fetch: the spool's bytes in pieces read into
+   * READ_CHUNK buffers that release() hands back for reuse (a consumer that
+   * releases, like pipeBlob, makes a whole blob cost a few buffers instead
+   * of one per MiB); once the fetch is over, the store's reader, whose
+   * release it passes on.
+   */
+  const follower = (fetch: Fetch, source: BlobSource, start: number, end: number): Omit<BlobReader, 'size'> => {
+    const spare: Buffer[] = [];
+    const lent = new WeakSet<ArrayBufferLike>();
+    let stored: BlobReader | undefined;
+    return {
+      chunks: follow(fetch, source, start, end, {
+        take: () => spare.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK),
+        lend: (buffer) => lent.add(buffer.buffer),
+        stored: (reader) => (stored = reader),
+      }),
+      release(chunk) {
+        if (!lent.delete(chunk.buffer)) return stored?.release?.(chunk);
+        if (spare.length < SPARE_BUFFERS) spare.push(Buffer.from(chunk.buffer, 0, READ_CHUNK));
+      },
+    };
+  };
+
+  async function* follow(
+    fetch: Fetch,
+    source: BlobSource,
+    start: number,
+    end: number,
+    buffers: { take: () => Buffer; lend: (buffer: Buffer) => void; stored: (reader: BlobReader) => void },
+  ): AsyncGenerator<Uint8Array> {
     if (fetch.closed) {
       if (fetch.failure !== undefined) throw fetch.failure;
       const reader = await store.read(source.digest, { offset: start, length: end - start });
+      buffers.stored(reader);
       yield* reader.chunks;
       return;
     }
@@ -278,9 +312,10 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
         // Until the digest is known to match, the final byte stays back: no reader gets a whole blob that differs from it.
         const readable = fetch.verified ? fetch.written : Math.min(fetch.written, fetch.size - 1);
         if (position < readable) {
-          const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, readable - position, end - position));
-          const { bytesRead } = await fetch.spool.read(buffer, 0, buffer.length, position);
+          const buffer = buffers.take();
+          const { bytesRead } = await fetch.spool.read(buffer, 0, Math.min(READ_CHUNK, readable - position, end - position), position);
           position += bytesRead;
+          buffers.lend(buffer);
           yield buffer.subarray(0, bytesRead);
           continue;
         }
@@ -304,7 +339,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
       const fetch = await (running.get(key) ?? start(key, source));
       const offset = range?.offset ?? 0;
       const end = range?.length === undefined ? fetch.size : Math.min(fetch.size, offset + range.length);
-      return { size: fetch.size, chunks: follow(fetch, source, offset, end) };
+      return { size: fetch.size, ...follower(fetch, source, offset, end) };
     },
   };
 }
