@@ -43,6 +43,26 @@ const strataBin = join(root, 'apps/cli/bin/strata.mjs');
 const suffix = Math.random().toString(16).slice(2, 8);
 const ctrNamespace = `strata-bench-${suffix}`;
 
+/**
+ * CPU milliseconds (user + system) of a process and of its children it has
+ * waited for, from /proc/<pid>/stat (clock ticks of 10 ms): the bench's own
+ * children (the CLI, ctr, runc) once they have exited, or the node-agent
+ * with the ip and runc processes it ran (not the monitors: they are
+ * daemons, nor what they run).
+ */
+function cpuMs(pid: number | 'self'): { own: number; children: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+  return { own: (f[11]! + f[12]!) * 10, children: (f[13]! + f[14]!) * 10 };
+}
+
+/** The CPU milliseconds the bench's children spent in fn (they must have exited by its end). */
+async function childCpu(fn: () => Promise<unknown>): Promise<number> {
+  const before = cpuMs('self').children;
+  await fn();
+  return cpuMs('self').children - before;
+}
+
 /** `strata run --rm IMAGE true` as a process; throws unless it exits 0 without output. */
 async function strataRun(stack: AgentStack): Promise<void> {
   const { stdout, stderr } = await execFileAsync(process.execPath, [strataBin, 'run', '--run-dir', stack.runDir, '--rm', stack.image, 'true']);
@@ -326,12 +346,19 @@ try {
   const runc: number[] = [];
   const agentSide: number[] = [];
   const agentRemove: number[] = [];
+  const cpu = { runc: [] as number[], ctr: [] as number[], cli: [] as number[], agent: [] as number[] };
+  const agentPid = stack.agent()?.pid;
+  const agentCpu = () => (agentPid === undefined ? 0 : cpuMs(agentPid).own + cpuMs(agentPid).children);
   for (let i = 0; i < runs; i++) {
-    runc.push(await timed(() => runcRun(runcRoot, bundle, `bench-${suffix}-${i}`)));
-    if (containerd !== undefined && ctrSkipped === undefined) ctr.push(await timed(() => ctrRun(containerd!, ctrImage, `bench-${suffix}-${i}`)));
-    cli.push(await timed(() => strataRun(stack!)));
+    cpu.runc.push(await childCpu(async () => runc.push(await timed(() => runcRun(runcRoot, bundle, `bench-${suffix}-${i}`)))));
+    if (containerd !== undefined && ctrSkipped === undefined) {
+      cpu.ctr.push(await childCpu(async () => ctr.push(await timed(() => ctrRun(containerd!, ctrImage, `bench-${suffix}-${i}`)))));
+    }
+    cpu.cli.push(await childCpu(async () => cli.push(await timed(() => strataRun(stack!)))));
     cliRemoval.push(await timed(() => agentEmpty(client)));
+    const before = agentCpu();
     const a = await agentRun(client, stack.image);
+    cpu.agent.push(agentCpu() - before);
     agentSide.push(a.seconds);
     agentRemove.push(a.removeSeconds);
   }
@@ -340,6 +367,11 @@ try {
   console.log(
     `  medians: runc run ${ms(runc)}; ctr run --rm ${ctr.length > 0 ? ms(ctr) : 'skipped'}; strata run --rm ${ms(cli)} (+ ${ms(cliRemoval)} until the agent removed it); ` +
       `agent Create→exit ${ms(agentSide)}, Remove ${ms(agentRemove)}`,
+  );
+  const cpuText = (values: number[]) => (values.length === 0 ? 'skipped' : `${middle(values).toFixed(0)} ms`);
+  console.log(
+    `  CPU medians (user + system, 10 ms ticks): runc run ${cpuText(cpu.runc)}; ctr (the client alone) ${cpuText(cpu.ctr)}; ` +
+      `strata CLI ${cpuText(cpu.cli)}; node-agent Create→exit and Remove, with the ip and runc processes it ran (not the monitors) ${cpuText(cpu.agent)}`,
   );
   if (ctr.length > 0) reportSeconds('strata run --rm vs ctr run --rm', middle(cli), middle(ctr), 1.5);
   reportSeconds('agent Create→exit vs runc run', middle(agentSide), middle(runc), 1.5);

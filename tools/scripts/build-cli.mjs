@@ -2,8 +2,9 @@
 // Bundles the `strata` command (apps/cli/src/main.ts and the workspace libs it
 // imports) into apps/cli/dist/ with esbuild, so a start loads plain
 // JavaScript instead of compiling TypeScript through tsx. npm packages stay
-// external (resolved from node_modules at run time); dynamic imports become
-// chunks loaded only by the commands that need them.
+// external (resolved from node_modules at run time) except the few listed in
+// bundledPackages; dynamic imports become chunks loaded only by the commands
+// that need them.
 //
 // Beside the bundle it writes apps/cli/dist/inputs.json: every source file
 // that went into it. apps/cli/bin/strata.mjs runs the bundle only while none
@@ -47,11 +48,23 @@ const sourceUrls = {
  */
 const libs = join(root, 'libs', '');
 const resolving = Symbol('resolving');
+/**
+ * npm packages bundled rather than loaded from node_modules: pure ESM
+ * packages that declare `"sideEffects": false`, so the bundle keeps only
+ * what the CLI uses. @bufbuild/protobuf is the generated API's wire codec:
+ * its `wire` entry loads some twenty modules (text format, reflection,
+ * size-delimited streams; ~30 ms on every command that calls a service)
+ * for the BinaryReader and BinaryWriter the generated code uses. The files
+ * bundled are listed in inputs.json like the workspace's, so an upgrade
+ * makes the bundle stale until it is built again.
+ */
+const bundledPackages = ['@bufbuild/protobuf'];
+const isBundledPackage = (path) => bundledPackages.some((name) => path === name || path.startsWith(`${name}/`));
 const workspaceModules = {
   name: 'workspace-modules',
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (args.path.startsWith('@strata/') || args.path.startsWith('node:')) return undefined;
+      if (args.path.startsWith('@strata/') || args.path.startsWith('node:') || isBundledPackage(args.path)) return undefined;
       return { path: args.path, external: true, sideEffects: false };
     });
     b.onResolve({ filter: /.*/ }, async (args) => {
@@ -85,7 +98,7 @@ try {
   });
   const inputs = Object.keys(result.metafile.inputs)
     .map((p) => relative(root, join(root, p)))
-    .filter((p) => !p.startsWith('node_modules/'))
+    .filter((p) => !p.startsWith('node_modules/') || bundledPackages.some((name) => p.startsWith(`node_modules/${name}/`)))
     .sort();
   writeFileSync(join(staging, 'inputs.json'), `${JSON.stringify({ inputs }, null, 1)}\n`);
   install();

@@ -8,6 +8,18 @@ export function errnoOf(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
+/**
+ * Waits for every promise to settle (nothing is left running in the
+ * background), then resolves with their values in order, or rejects with
+ * the first rejection in list order.
+ */
+export async function settleAll<T>(promises: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<T>).value);
+}
+
 /** Resolves after ms milliseconds. */
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -83,8 +95,25 @@ export async function dirExists(dir: string): Promise<boolean> {
   }
 }
 
-/** Creates dir and its missing parents; `onCreated` runs for each directory this call made, top down. */
+/**
+ * Creates dir and its missing parents; `onCreated` runs for each directory
+ * this call made, top down. The leaf is tried first: when its parent is
+ * there already (the common case: the agent's parent cgroup) that is the
+ * one call made.
+ */
 export async function makeCgroupDirs(root: string, segments: readonly string[], onCreated?: (dir: string, parent: string) => Promise<void>): Promise<void> {
+  if (segments.length > 0) {
+    const leaf = join(root, ...segments);
+    try {
+      await mkdir(leaf);
+      if (onCreated !== undefined) await onCreated(leaf, join(root, ...segments.slice(0, -1)));
+      return;
+    } catch (err) {
+      const code = errnoOf(err);
+      if (code === 'EEXIST') return;
+      if (code !== 'ENOENT') throw internal(`cannot create cgroup directory ${leaf}: ${(err as Error).message}`, { cause: err });
+    }
+  }
   let dir = root;
   for (const segment of segments) {
     const parent = dir;

@@ -13,7 +13,7 @@ import {
   parseV1CpuQuota,
   parseV1MemoryLimit,
 } from './cgroup-files.js';
-import { dirExists, errnoOf, makeCgroupDirs, readOptional, readRequired, removeCgroupDir, sleep, writeControl } from './cgroup-io.js';
+import { dirExists, errnoOf, makeCgroupDirs, readOptional, readRequired, removeCgroupDir, settleAll, sleep, writeControl } from './cgroup-io.js';
 import type { V1Hierarchy } from './detect.js';
 import { killEachUntilEmpty } from './kill-processes.js';
 import { CPU_PERIOD_US, cpuQuota, validateLimits, type Limit, type Limits, type LimitsUpdate } from './limits.js';
@@ -55,9 +55,9 @@ export function createV1Cgroup(options: V1CgroupOptions): Cgroup {
   };
 
   const existingDirs = async (): Promise<string[]> => {
-    const out: string[] = [];
-    for (const dir of allDirs()) if (await dirExists(dir)) out.push(dir);
-    return out;
+    const dirs = allDirs();
+    const exists = await Promise.all(dirs.map((dir) => dirExists(dir)));
+    return dirs.filter((_, i) => exists[i]);
   };
 
   async function requireExists(): Promise<void> {
@@ -132,11 +132,13 @@ export function createV1Cgroup(options: V1CgroupOptions): Cgroup {
     version: 1,
 
     async create() {
-      for (const hierarchy of hierarchies) {
-        const cpuset = hierarchy.controllers.includes('cpuset');
-        await makeCgroupDirs(hierarchy.mountpoint, segments, cpuset ? inheritCpuset(path) : undefined);
-      }
-      if (unified !== undefined) await makeCgroupDirs(unified, segments);
+      // The hierarchies are independent of each other: each is made at the same time.
+      await settleAll([
+        ...hierarchies.map((hierarchy) =>
+          makeCgroupDirs(hierarchy.mountpoint, segments, hierarchy.controllers.includes('cpuset') ? inheritCpuset(path) : undefined),
+        ),
+        ...(unified === undefined ? [] : [makeCgroupDirs(unified, segments)]),
+      ]);
       logger.debug('cgroup created');
     },
 
@@ -147,16 +149,18 @@ export function createV1Cgroup(options: V1CgroupOptions): Cgroup {
     async addProcess(pid) {
       const dirs = await existingDirs();
       if (dirs.length === 0) throw notFound(`cgroup ${path} does not exist`, { fields: { cgroup: path } });
-      for (const dir of dirs) {
-        try {
-          await writeControl(join(dir, 'cgroup.procs'), String(pid), path);
-        } catch (err) {
-          if (errnoOf((err as Error).cause) === 'ESRCH') {
-            throw notFound(`process ${pid} does not exist`, { fields: { cgroup: path, pid }, cause: err });
+      await settleAll(
+        dirs.map(async (dir) => {
+          try {
+            await writeControl(join(dir, 'cgroup.procs'), String(pid), path);
+          } catch (err) {
+            if (errnoOf((err as Error).cause) === 'ESRCH') {
+              throw notFound(`process ${pid} does not exist`, { fields: { cgroup: path, pid }, cause: err });
+            }
+            throw err;
           }
-          throw err;
-        }
-      }
+        }),
+      );
     },
 
     async setLimits(update: LimitsUpdate) {
@@ -243,8 +247,7 @@ export function createV1Cgroup(options: V1CgroupOptions): Cgroup {
       const dirs = await existingDirs();
       if (dirs.length === 0) throw notFound(`cgroup ${path} does not exist`, { fields: { cgroup: path } });
       const all = new Set<number>();
-      for (const dir of dirs) {
-        const text = await readOptional(join(dir, 'cgroup.procs'));
+      for (const text of await Promise.all(dirs.map((dir) => readOptional(join(dir, 'cgroup.procs'))))) {
         for (const pid of parseProcs(text ?? '')) all.add(pid);
       }
       return [...all].sort((a, b) => a - b);
@@ -266,11 +269,10 @@ export function createV1Cgroup(options: V1CgroupOptions): Cgroup {
     },
 
     async remove(opts: WaitOptions = {}) {
-      const busy: string[] = [];
       const deadline = Date.now() + (opts.timeoutMs ?? 2000);
-      for (const dir of allDirs()) {
-        if (!(await removeCgroupDir(dir, deadline))) busy.push(dir);
-      }
+      const dirs = allDirs();
+      const removed = await settleAll(dirs.map((dir) => removeCgroupDir(dir, deadline)));
+      const busy = dirs.filter((_, i) => !removed[i]);
       if (busy.length > 0) {
         throw failedPrecondition(`cgroup ${path} still has processes in ${busy.join(', ')}: kill them first`, { fields: { cgroup: path } });
       }

@@ -1,7 +1,7 @@
-import { access, writeFile } from 'node:fs/promises';
+import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failedPrecondition, internal, invalidArgument, isStrataError, type Logger } from '@strata/kit';
-import { mustRun, runCommand } from './command.js';
+import { mustRun } from './command.js';
 import { DEFAULT_NAMESERVERS, validateHostname, writeEtcFiles, type EtcFiles } from './etc-files.js';
 import { Iptables, type IptablesVariant } from './iptables.js';
 import { Ipam, type AttachmentRecord, type NetworkMode } from './ipam.js';
@@ -18,6 +18,17 @@ import { formatIPv4, parseSubnet, subnetsOverlap, type Subnet } from './subnet.j
 
 /** Where `ip netns add NAME` puts a named network namespace. */
 export const NETNS_DIR = '/run/netns';
+
+/** The names of the network devices of the calling process's namespace, from /proc/self/net/dev (one line per device, up or down). */
+async function hostLinks(): Promise<Set<string>> {
+  const text = await readFile('/proc/self/net/dev', 'utf8');
+  const names = new Set<string>();
+  for (const line of text.split('\n').slice(2)) {
+    const at = line.indexOf(':');
+    if (at > 0) names.add(line.slice(0, at).trim());
+  }
+  return names;
+}
 
 /** Options of {@link createBridgeNetwork}. */
 export interface BridgeNetworkOptions {
@@ -225,9 +236,9 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
     { table: 'filter', chain: chains.forward, spec: ['-o', bridge, '-m', 'conntrack', '--ctstate', 'DNAT', '-j', 'ACCEPT'] },
   ];
 
-  async function linkExists(name: string, netns?: string): Promise<boolean> {
-    const args = netns === undefined ? ['link', 'show', 'dev', name] : ['-n', netns, 'link', 'show', 'dev', name];
-    return (await runCommand(ip, args)).code === 0;
+  /** True when the agent's network namespace has a device called name (every device, up or down, is in /proc/self/net/dev). */
+  async function linkExists(name: string): Promise<boolean> {
+    return (await hostLinks()).has(name);
   }
 
   async function netnsExists(name: string): Promise<boolean> {
@@ -360,7 +371,14 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
     return internal(`cannot check host port ${want.hostIp}:${want.hostPort}/${want.protocol}: ${code}`);
   }
 
+  /**
+   * Removes the DNAT rules of id: those its record names, then any other
+   * rule tagged with its comment. A record without ports means attach added
+   * no rule (rules are only ever added from the record's ports, after it was
+   * written), so the chain is not even listed then.
+   */
   async function removeRules(id: string, record: AttachmentRecord | undefined): Promise<void> {
+    if (record !== undefined && record.ports.length === 0) return;
     if (record?.ip !== undefined) {
       for (const p of record.ports) await iptables.deleteRule('nat', chains.dnat, dnatRule(id, record.ip, p));
     }
@@ -371,29 +389,56 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
     }
   }
 
+  /**
+   * Removes what the record of id names and then the record. The veth and
+   * the namespace (those still there) go in one `ip -force -batch`: a
+   * failing line does not stop the others, and the record stays for a
+   * retry when one failed.
+   */
   async function undo(id: string): Promise<void> {
     const record = await ipam.get(id);
     await removeRules(id, record);
     if (record === undefined) return;
-    if (record.veth !== undefined && (await linkExists(record.veth))) await mustRun(ip, ['link', 'del', record.veth]);
-    if (record.netns !== undefined && (await netnsExists(record.netns))) await mustRun(ip, ['netns', 'del', record.netns]);
+    const commands: string[] = [];
+    if (record.veth !== undefined && (await linkExists(record.veth))) commands.push(`link del ${record.veth}`);
+    if (record.netns !== undefined && (await netnsExists(record.netns))) commands.push(`netns del ${record.netns}`);
+    if (commands.length > 0) await ipBatch(commands, { force: true });
     await ipam.remove(id);
     log.debug({ container: id }, 'detached');
   }
 
+  /**
+   * Runs iproute2 commands (`link add …`, one per line) in one `ip -batch`
+   * process, in the namespace netns when given. It stops at the first line
+   * that fails, unless force (then every line runs); a failure raises
+   * Internal with the lines and ip's messages. Names and addresses in the
+   * lines are validated (device and namespace names, the subnet's
+   * addresses), so no line holds a space or a newline of its own.
+   */
+  async function ipBatch(commands: readonly string[], options: { netns?: string; force?: boolean } = {}): Promise<void> {
+    const args = [...(options.netns === undefined ? [] : ['-n', options.netns]), ...(options.force === true ? ['-force'] : []), '-batch', '-'];
+    await mustRun(ip, args, `${commands.join('\n')}\n`);
+  }
+
+  /**
+   * Makes the namespace and, in bridge mode, the veth pair (eth0 inside),
+   * the address and the default route: one `ip -batch` on the host, one in
+   * the namespace, instead of one process per step.
+   */
   async function plumb(record: AttachmentRecord): Promise<void> {
     const ns = record.netns;
     if (ns === undefined) return;
-    await mustRun(ip, ['netns', 'add', ns]);
-    await mustRun(ip, ['-n', ns, 'link', 'set', 'lo', 'up']);
-    if (record.mode !== 'bridge' || record.veth === undefined || record.ip === undefined) return;
-    await mustRun(ip, ['link', 'add', record.veth, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
-    await mustRun(ip, ['link', 'set', record.veth, 'master', bridge]);
-    await mustRun(ip, ['link', 'set', record.veth, 'up']);
-    await mustRun(ip, ['-n', ns, 'addr', 'add', `${record.ip}/${subnet.prefixLength}`, 'dev', 'eth0']);
-    await mustRun(ip, ['-n', ns, 'link', 'set', 'eth0', 'up']);
-    await mustRun(ip, ['-n', ns, 'route', 'add', 'default', 'via', gateway]);
-    for (const p of record.ports) await iptables.ensureRule('nat', chains.dnat, dnatRule(record.id, record.ip, p));
+    const bridged = record.mode === 'bridge' && record.veth !== undefined && record.ip !== undefined;
+    await ipBatch([
+      `netns add ${ns}`,
+      ...(bridged ? [`link add ${record.veth} type veth peer name eth0 netns ${ns}`, `link set ${record.veth} master ${bridge}`, `link set ${record.veth} up`] : []),
+    ]);
+    await ipBatch(
+      ['link set lo up', ...(bridged ? [`addr add ${record.ip}/${subnet.prefixLength} dev eth0`, 'link set eth0 up', `route add default via ${gateway}`] : [])],
+      { netns: ns },
+    );
+    if (!bridged) return;
+    for (const p of record.ports) await iptables.ensureRule('nat', chains.dnat, dnatRule(record.id, record.ip!, p));
   }
 
   async function doAttach(request: AttachRequest): Promise<Attachment> {

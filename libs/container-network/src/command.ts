@@ -12,13 +12,13 @@ export interface CommandResult {
 const TIMEOUT_MS = 30_000;
 
 /**
- * Runs file with args (execFile: no shell, arguments passed as they are) and
- * resolves with its result whatever the exit code. Raises Unavailable when
- * the program is not installed.
+ * Runs file with args (execFile: no shell, arguments passed as they are),
+ * input (if any) on its stdin, and resolves with its result whatever the
+ * exit code. Raises Unavailable when the program is not installed.
  */
-export function runCommand(file: string, args: readonly string[]): Promise<CommandResult> {
+export function runCommand(file: string, args: readonly string[], input?: string): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    execFile(file, args, { timeout: TIMEOUT_MS, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
+    const child = execFile(file, args, { timeout: TIMEOUT_MS, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
       if (err === null) {
         resolve({ code: 0, stdout, stderr });
         return;
@@ -30,14 +30,18 @@ export function runCommand(file: string, args: readonly string[]): Promise<Comma
       }
       resolve({ code: typeof code === 'number' ? code : -1, stdout, stderr: stderr === '' ? err.message : stderr });
     });
+    // A program that exits without reading all its input makes the pipe fail: its exit status tells what happened.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(input ?? '');
   });
 }
 
-/** Runs file with args and resolves with stdout; a non-zero exit raises Internal carrying the command and its stderr. */
-export async function mustRun(file: string, args: readonly string[]): Promise<string> {
-  const result = await runCommand(file, args);
+/** Runs file with args (and input on stdin) and resolves with stdout; a non-zero exit raises Internal carrying the command, its input and its stderr. */
+export async function mustRun(file: string, args: readonly string[], input?: string): Promise<string> {
+  const result = await runCommand(file, args, input);
   if (result.code !== 0) {
-    throw internal(`${file} ${args.join(' ')} failed: ${result.stderr.trim() || `exit code ${result.code}`}`, {
+    const command = input === undefined ? `${file} ${args.join(' ')}` : `${file} ${args.join(' ')} (${input.trim().split('\n').join('; ')})`;
+    throw internal(`${command} failed: ${result.stderr.trim() || `exit code ${result.code}`}`, {
       fields: { command: file },
     });
   }

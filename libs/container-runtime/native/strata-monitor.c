@@ -3,8 +3,8 @@
  *
  * One monitor per container (or per exec'd process). Started by the node
  * agent, it daemonizes (double fork + setsid) so that it outlives the agent,
- * becomes the child subreaper, runs `runc create` (or `runc exec --detach`)
- * and then:
+ * becomes the child subreaper, runs `runc create` (with --run `runc run
+ * --detach`: created and started at once; or `runc exec --detach`) and then:
  *   - copies the process's stdout/stderr (pipes) or TTY master into a
  *     JSON-lines log (Docker's json-file format), rotated at a size cap and
  *     kept to a number of files;
@@ -29,7 +29,8 @@
  * With --place-fd, the monitor waits after {"monitorPid":N} for one byte on
  * that descriptor before it forks anything: the agent moves it into a cgroup
  * of its own meanwhile (so that nothing the monitor starts stays in the
- * agent's cgroup). End of file or no byte within 10 s ends the monitor.
+ * agent's cgroup) and may connect attach clients, which are accepted before
+ * runc runs. End of file or no byte within 10 s ends the monitor.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -67,7 +68,7 @@ enum { F_STDIN = 0, F_STDIN_CLOSE = 1, F_RESIZE = 2 };
 enum { F_STDOUT = 1, F_STDERR = 2, F_EXIT = 3 };
 
 static const char *o_id, *o_bundle, *o_state, *o_runc = "runc", *o_root, *o_exec, *o_log_dir = ".";
-static int o_tty, o_stdin, o_wait_attach;
+static int o_tty, o_stdin, o_wait_attach, o_run;
 static long long o_max_bytes = 10 * 1024 * 1024;
 static long o_max_files = 3;
 static int sync_fd = -1, place_fd = -1;
@@ -146,18 +147,28 @@ static int write_all(int fd, const void *data, size_t len) {
   return 0;
 }
 
-/* Writes name through name.tmp + fsync + rename + fsync of the directory. */
+/* Replaces name atomically for readers: name.tmp, then rename. Nothing is
+   flushed to disk here: monitor.json describes processes that a host crash
+   ends anyway, and exit.json is flushed by sync_file once the agent has been
+   told (a reader treats a file a crash left empty as missing). */
 static void write_atomic(const char *name, const char *data, size_t len) {
   char tmp[256];
   snprintf(tmp, sizeof tmp, "%s.tmp", name);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+  if (fd < 0 || write_all(fd, data, len) < 0) {
     fprintf(stderr, "strata-monitor: cannot write %s: %s\n", tmp, strerror(errno));
     if (fd >= 0) close(fd);
     return;
   }
   close(fd);
   if (rename(tmp, name) < 0) fprintf(stderr, "strata-monitor: cannot rename %s: %s\n", tmp, strerror(errno));
+}
+
+/* Flushes name and the directory entry that names it to disk. */
+static void sync_file(const char *name) {
+  int fd = open(name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || fsync(fd) < 0) fprintf(stderr, "strata-monitor: cannot flush %s: %s\n", name, strerror(errno));
+  if (fd >= 0) close(fd);
   int dir = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir >= 0) {
     fsync(dir);
@@ -535,15 +546,17 @@ static int client_read(struct client *c) {
   return 0;
 }
 
-static void accept_client(int listen_fd) {
+/* Accepts one waiting client; -1 when none was waiting. */
+static int accept_client(int listen_fd) {
   int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-  if (fd < 0) return;
+  if (fd < 0) return -1;
   if (nclients == MAX_CLIENTS) {
     close(fd);
-    return;
+    return 0;
   }
   memset(&clients[nclients], 0, sizeof clients[0]);
   clients[nclients++].fd = fd;
+  return 0;
 }
 
 /* ---- process handling -------------------------------------------------- */
@@ -615,7 +628,7 @@ static long long now_ms(void) {
 static void usage(void) {
   fprintf(stderr,
           "usage: strata-monitor --id ID --state-dir DIR --sync-fd FD [--place-fd FD] (--bundle DIR | --exec PROCESS.json)\n"
-          "       [--runc PATH] [--runc-root DIR] [--tty] [--stdin] [--wait-attach]\n"
+          "       [--runc PATH] [--runc-root DIR] [--tty] [--stdin] [--wait-attach] [--run]\n"
           "       [--log-max-bytes N] [--log-max-files N] [--log-dir DIR]\n");
   exit(2);
 }
@@ -627,6 +640,7 @@ static void parse_args(int argc, char **argv) {
     if (!strcmp(a, "--tty")) o_tty = 1;
     else if (!strcmp(a, "--stdin")) o_stdin = 1;
     else if (!strcmp(a, "--wait-attach")) o_wait_attach = 1;
+    else if (!strcmp(a, "--run")) o_run = 1;
     else if (!v) usage();
     else {
       i++;
@@ -676,6 +690,11 @@ static pid_t spawn_runc(int fd0, int fd1, int fd2) {
     argv[n++] = "--detach";
     argv[n++] = "--process";
     argv[n++] = o_exec;
+  } else if (o_run) {
+    argv[n++] = "run";
+    argv[n++] = "--detach";
+    argv[n++] = "--bundle";
+    argv[n++] = o_bundle;
   } else {
     argv[n++] = "create";
     argv[n++] = "--bundle";
@@ -773,6 +792,10 @@ int main(int argc, char **argv) {
   if (o_wait_attach) {
     struct pollfd pf = {listen_fd, POLLIN, 0};
     if (poll(&pf, 1, ATTACH_WAIT_MS) > 0) accept_client(listen_fd);
+  }
+  /* Clients that connected while the agent held us (--place-fd) are taken
+     before the process can write anything: they see all its output. */
+  while (nclients < MAX_CLIENTS && accept_client(listen_fd) == 0) {
   }
 
   /* The process's stdio: a TTY through the console socket, or pipes. */
@@ -924,7 +947,6 @@ int main(int argc, char **argv) {
   stream_flush(&s_out);
   stream_flush(&s_err);
   log_flush();
-  fsync(log_fd);
 
   char fin[48], rec[256];
   now_rfc3339(fin);
@@ -946,5 +968,11 @@ int main(int argc, char **argv) {
       if (pfd[k].revents && client_flush(&clients[k]) < 0) client_close(k);
   }
   while (nclients > 0) client_close(nclients - 1);
+  /* Durable only now, off the path of the exit status to the agent and the
+     clients: the agent records the exit durably itself, and until it has,
+     recover() finds it here (or, after a host crash left the file empty, a
+     lost exit). */
+  fsync(log_fd);
+  sync_file("exit.json");
   return 0;
 }

@@ -122,6 +122,38 @@ describe('container runtime with runc and strata-monitor', () => {
     expect((await runtime.state(id)).status).toBe('stopped');
   });
 
+  it('run starts at once, with attachments made in beforeStart seeing all output', async () => {
+    const id = newId();
+    const seen: string[] = [];
+    let attached: Promise<string> | undefined;
+    const started = await runtime.run(id, await bundle(id, ['sh', '-c', 'echo first; echo second >&2; exit 5']), {
+      beforeStart: async () => {
+        seen.push((await readMonitorRecord(join(stateRoot, id)))?.pid === 0 ? 'no process yet' : 'process exists');
+        const a = await runtime.attach(id);
+        const chunks: Buffer[] = [];
+        a.stdout.on('data', (c: Buffer) => chunks.push(c));
+        a.stderr.on('data', (c: Buffer) => chunks.push(c));
+        attached = a.closed.then((exit) => `${Buffer.concat(chunks).toString('utf8')}exit ${exit?.exitCode}`);
+      },
+    });
+    expect(started.pid).toBeGreaterThan(0);
+    expect(seen).toEqual(['no process yet']);
+    expect((await runtime.wait(id)).exitCode).toBe(5);
+    expect((await attached!).split('\n').sort()).toEqual(['exit 5', 'first', 'second']);
+    await runtime.delete(id);
+  });
+
+  it('run reports what runc refused, and a failing beforeStart, leaving nothing behind', async () => {
+    const id = newId();
+    const err = await runtime.run(id, await bundle(id, ['/no/such/binary'])).catch((e: unknown) => e);
+    expect(errorKind(err)).toBe('FailedPrecondition');
+    expect((err as Error).message).toMatch(new RegExp(`^cannot run container ${id}: .*no such file or directory`));
+    await expect(stat(join(stateRoot, id))).rejects.toThrow();
+    const other = newId();
+    await expect(runtime.run(other, await bundle(other, ['true']), { beforeStart: () => Promise.reject(new Error('not now')) })).rejects.toThrow('not now');
+    await expect(stat(join(stateRoot, other))).rejects.toThrow();
+  });
+
   it('gives a TTY whose size follows resize', async () => {
     const id = newId();
     await runtime.create(id, await bundle(id, ['sh', '-c', 'tty; stty size; read line; stty size'], true), {

@@ -73,6 +73,16 @@ export interface CreateOptions {
   logDir?: string;
 }
 
+/** Settings of {@link Runtime.run}. */
+export interface RunOptions extends CreateOptions {
+  /**
+   * Runs once the monitor listens on its attach socket and before runc
+   * does: attachments made now (attach()) are connected before the process
+   * exists, so they see all of its output. A rejection fails the run.
+   */
+  beforeStart?: () => Promise<void>;
+}
+
 /** A container created by {@link Runtime.create}: runc's "created" state, waiting for start. */
 export interface CreatedContainer {
   id: string;
@@ -179,6 +189,13 @@ export interface Runtime {
    * message when runc refuses the bundle.
    */
   create(id: string, bundle: string, options?: CreateOptions): Promise<CreatedContainer>;
+  /**
+   * create and start in one `runc run --detach` under the monitor (one runc
+   * process instead of two), returning once the process runs; beforeStart
+   * runs before runc does. Raises what create raises, FailedPrecondition
+   * with runc's message also when the process cannot start.
+   */
+  run(id: string, bundle: string, options?: RunOptions): Promise<CreatedContainer>;
   /** `runc start`. Raises FailedPrecondition unless the container is created. */
   start(id: string): Promise<void>;
   /** `runc kill` (all processes with all). Raises FailedPrecondition when it does not run. */
@@ -248,26 +265,54 @@ async function exists(path: string): Promise<boolean> {
   );
 }
 
-/** Resolves on the first change in dir or after ms, whichever comes first. */
-async function changeIn(dir: string, ms: number, signal?: AbortSignal): Promise<void> {
-  const ac = new AbortController();
-  const onAbort = () => ac.abort();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  let watcher: ReturnType<typeof watch> | undefined;
-  try {
-    await new Promise<void>((resolve) => {
-      try {
-        watcher = watch(dir, { persistent: false }, () => resolve());
-        watcher.on('error', () => resolve());
-      } catch {
-        /* the directory went away: the caller looks again */
-      }
-      sleep(ms, undefined, { signal: ac.signal }).then(resolve, resolve);
-    });
-  } finally {
-    watcher?.close();
-    ac.abort();
-    signal?.removeEventListener('abort', onAbort);
+/**
+ * Watches dir for changes from the moment it is made, so that a check made
+ * after it cannot miss a change that lands between the check and the wait:
+ * `next(ms)` resolves on the first change since the previous `next` (or
+ * since the watch began), or after ms. A directory that cannot be watched
+ * (gone, or out of inotify watches) degrades to the timeout alone.
+ */
+class DirChanges {
+  private changed = false;
+  private wake: (() => void) | undefined;
+  private readonly watcher: ReturnType<typeof watch> | undefined;
+
+  constructor(dir: string) {
+    const onChange = () => {
+      this.changed = true;
+      this.wake?.();
+    };
+    try {
+      this.watcher = watch(dir, { persistent: false }, onChange);
+      this.watcher.on('error', onChange);
+    } catch {
+      /* the directory went away: the caller looks again after the timeout */
+    }
+  }
+
+  async next(ms: number, signal?: AbortSignal): Promise<void> {
+    if (this.changed) {
+      this.changed = false;
+      return;
+    }
+    const ac = new AbortController();
+    const onAbort = () => ac.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        sleep(ms, undefined, { signal: ac.signal }).then(resolve, resolve);
+      });
+    } finally {
+      this.wake = undefined;
+      this.changed = false;
+      ac.abort();
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  close(): void {
+    this.watcher?.close();
   }
 }
 
@@ -349,11 +394,16 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }
   }
 
-  /** Starts a monitor in dir, waits for its first message (it listens on its attach socket) and places it. */
-  async function startMonitor(id: string, dir: string, args: string[]): Promise<{ sync: SyncReader; monitorPid: number }> {
-    const place = options.placeMonitor;
-    const child = spawn(monitorPath, [...args, '--state-dir', dir, '--sync-fd', '3', ...(place ? ['--place-fd', '4'] : [])], {
-      stdio: place ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'],
+  /**
+   * Starts a monitor in dir, waits for its first message (it listens on its
+   * attach socket), places it, and runs beforeRunc while the monitor waits:
+   * the monitor forks runc only after both.
+   */
+  async function startMonitor(id: string, dir: string, args: string[], beforeRunc?: () => Promise<void>): Promise<{ sync: SyncReader; monitorPid: number }> {
+    const placeMonitor = options.placeMonitor;
+    const held = placeMonitor !== undefined || beforeRunc !== undefined;
+    const child = spawn(monitorPath, [...args, '--state-dir', dir, '--sync-fd', '3', ...(held ? ['--place-fd', '4'] : [])], {
+      stdio: held ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'],
       detached: true,
     });
     let stderr = '';
@@ -376,11 +426,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const reason = typeof first?.error === 'string' ? first.error : stderr.trim() || 'no answer';
       throw internal(`the container monitor did not start: ${reason}`);
     }
-    if (place !== undefined) {
+    if (held) {
       const go = child.stdio[4] as Writable;
       go.on('error', () => undefined);
       try {
-        await place(id, first.monitorPid);
+        await placeMonitor?.(id, first.monitorPid);
+        await beforeRunc?.();
       } catch (err) {
         go.destroy();
         sync.close();
@@ -422,74 +473,86 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   }
 
   async function waitExit(dir: string, signal?: AbortSignal): Promise<ExitRecord> {
-    for (;;) {
-      signal?.throwIfAborted();
-      const { exit } = await settledExit(dir);
-      if (exit) return exit;
-      await changeIn(dir, 1000, signal);
+    // Watching starts before the first look: an exit recorded between a look and the wait wakes the wait.
+    const changes = new DirChanges(dir);
+    try {
+      for (;;) {
+        signal?.throwIfAborted();
+        const { exit } = await settledExit(dir);
+        if (exit) return exit;
+        await changes.next(1000, signal);
+      }
+    } finally {
+      changes.close();
+    }
+  }
+
+  /** create and run: a monitor running `runc create`, or with run `runc run --detach` (see Runtime.run). */
+  async function createContainer(id: string, bundle: string, opts: RunOptions, run: boolean): Promise<CreatedContainer> {
+    checkId(id);
+    checkPositive(opts.logMaxBytes, 'logMaxBytes');
+    checkPositive(opts.logMaxFiles, 'logMaxFiles');
+    if (!isAbsolute(bundle)) throw invalidArgument(`bundle path ${bundle} must be absolute`);
+    let spec: { process?: { terminal?: boolean } };
+    try {
+      spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as typeof spec;
+    } catch (cause) {
+      throw invalidArgument(`bundle ${bundle} has no readable config.json`, { cause });
+    }
+    const tty = opts.tty ?? false;
+    if ((spec.process?.terminal ?? false) !== tty) {
+      throw invalidArgument(
+        `bundle ${bundle}: process.terminal is ${spec.process?.terminal ?? false} but tty is ${tty}; make them agree`,
+      );
+    }
+    if (await exists(join(options.runcRoot ?? '/run/runc', id))) throw alreadyExists(`container ${id} already exists`, { fields: { containerId: id } });
+    await mkdir(stateRoot, { recursive: true, mode: 0o700 });
+    const dir = stateDir(id);
+    try {
+      await mkdir(dir, { mode: 0o700 });
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw alreadyExists(`container ${id} already exists`, { cause, fields: { containerId: id } });
+      }
+      throw cause;
+    }
+    const args = ['--id', id, '--bundle', bundle, '--runc', runcPath];
+    if (options.runcRoot) args.push('--runc-root', options.runcRoot);
+    if (run) args.push('--run');
+    if (tty) args.push('--tty');
+    if (opts.stdin) args.push('--stdin');
+    args.push('--log-max-bytes', String(opts.logMaxBytes ?? 10 * 1024 * 1024));
+    args.push('--log-max-files', String(opts.logMaxFiles ?? 3));
+    if (opts.logDir !== undefined) {
+      if (!isAbsolute(opts.logDir)) throw invalidArgument(`log directory ${opts.logDir} must be absolute`);
+      await mkdir(opts.logDir, { recursive: true, mode: 0o700 });
+      args.push('--log-dir', opts.logDir);
+    }
+    try {
+      const { sync, monitorPid } = await startMonitor(id, dir, args, opts.beforeStart);
+      try {
+        const created = await sync.next(60_000);
+        if (typeof created?.pid !== 'number') {
+          const why = await runcFailure(dir, typeof created?.error === 'string' ? created.error : 'no answer');
+          throw failedPrecondition(`cannot ${run ? 'run' : 'create'} container ${id}: ${why}`, { fields: { containerId: id } });
+        }
+        log.debug({ containerId: id, pid: created.pid, monitorPid }, run ? 'container started' : 'container created');
+        return { id, pid: created.pid, monitorPid };
+      } finally {
+        sync.close();
+      }
+    } catch (err) {
+      await killMonitor(dir);
+      await runc.run(id, ['delete', '--force', id]).catch(() => undefined);
+      await rm(dir, { recursive: true, force: true });
+      throw err;
     }
   }
 
   const runtime: Runtime = {
-    async create(id, bundle, opts = {}) {
-      checkId(id);
-      checkPositive(opts.logMaxBytes, 'logMaxBytes');
-      checkPositive(opts.logMaxFiles, 'logMaxFiles');
-      if (!isAbsolute(bundle)) throw invalidArgument(`bundle path ${bundle} must be absolute`);
-      let spec: { process?: { terminal?: boolean } };
-      try {
-        spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as typeof spec;
-      } catch (cause) {
-        throw invalidArgument(`bundle ${bundle} has no readable config.json`, { cause });
-      }
-      const tty = opts.tty ?? false;
-      if ((spec.process?.terminal ?? false) !== tty) {
-        throw invalidArgument(
-          `bundle ${bundle}: process.terminal is ${spec.process?.terminal ?? false} but tty is ${tty}; make them agree`,
-        );
-      }
-      if (await exists(join(options.runcRoot ?? '/run/runc', id))) throw alreadyExists(`container ${id} already exists`, { fields: { containerId: id } });
-      await mkdir(stateRoot, { recursive: true, mode: 0o700 });
-      const dir = stateDir(id);
-      try {
-        await mkdir(dir, { mode: 0o700 });
-      } catch (cause) {
-        if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
-          throw alreadyExists(`container ${id} already exists`, { cause, fields: { containerId: id } });
-        }
-        throw cause;
-      }
-      const args = ['--id', id, '--bundle', bundle, '--runc', runcPath];
-      if (options.runcRoot) args.push('--runc-root', options.runcRoot);
-      if (tty) args.push('--tty');
-      if (opts.stdin) args.push('--stdin');
-      args.push('--log-max-bytes', String(opts.logMaxBytes ?? 10 * 1024 * 1024));
-      args.push('--log-max-files', String(opts.logMaxFiles ?? 3));
-      if (opts.logDir !== undefined) {
-        if (!isAbsolute(opts.logDir)) throw invalidArgument(`log directory ${opts.logDir} must be absolute`);
-        await mkdir(opts.logDir, { recursive: true, mode: 0o700 });
-        args.push('--log-dir', opts.logDir);
-      }
-      try {
-        const { sync, monitorPid } = await startMonitor(id, dir, args);
-        try {
-          const created = await sync.next(60_000);
-          if (typeof created?.pid !== 'number') {
-            const why = await runcFailure(dir, typeof created?.error === 'string' ? created.error : 'no answer');
-            throw failedPrecondition(`cannot create container ${id}: ${why}`, { fields: { containerId: id } });
-          }
-          log.debug({ containerId: id, pid: created.pid, monitorPid }, 'container created');
-          return { id, pid: created.pid, monitorPid };
-        } finally {
-          sync.close();
-        }
-      } catch (err) {
-        await killMonitor(dir);
-        await runc.run(id, ['delete', '--force', id]).catch(() => undefined);
-        await rm(dir, { recursive: true, force: true });
-        throw err;
-      }
-    },
+    create: (id, bundle, opts = {}) => createContainer(id, bundle, opts, false),
+
+    run: (id, bundle, opts = {}) => createContainer(id, bundle, opts, true),
 
     async start(id) {
       await requireDir(id);

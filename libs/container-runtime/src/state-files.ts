@@ -41,12 +41,25 @@ const signalNames = new Map<number, NodeJS.Signals>(
   Object.entries(constants.signals).map(([name, num]) => [num, name as NodeJS.Signals]),
 );
 
+/**
+ * The JSON content of path; undefined when it does not exist or does not
+ * parse. The monitor replaces its files by rename, so a reader never sees
+ * one half-written; only a host crash can leave one empty (the monitor
+ * flushes monitor.json never and exit.json only after telling the agent),
+ * and such a file says nothing.
+ */
 async function readJson(path: string): Promise<unknown> {
+  let text: string;
   try {
-    return JSON.parse(await readFile(path, 'utf8'));
+    text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
   }
 }
 

@@ -248,6 +248,18 @@ function checkPorts(ports: readonly PortSpec[], mode: ContainerSpec['networkMode
   }
 }
 
+/**
+ * Waits for every promise to settle (so nothing started is still running
+ * when the caller cleans up), then resolves with their values or rejects
+ * with the first rejection in list order.
+ */
+async function allOrFirstError<T extends readonly unknown[]>(promises: { readonly [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
+  return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
 /** Creates the manager; call recover() before serving. Raises nothing itself. */
 export function createContainerManager(options: ContainerManagerOptions): ContainerManager {
   const { node, images, unpacker, snapshotter, network, events, runtime: rt } = options;
@@ -370,6 +382,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           node,
         });
         autoRemove = exited.spec.autoRemove;
+        signals.emit(`recorded:${id}`);
       } else {
         events.publish('container.exited', id, {
           id,
@@ -407,6 +420,33 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     runEnded.set(id, ended);
     void ended.then(() => {
       if (runEnded.get(id) === ended) runEnded.delete(id);
+    });
+  }
+
+  /**
+   * Resolves once the record of id holds the exit that finished at
+   * finishedAt (saved and published; the runtime's acknowledgement may
+   * still be under way), or once the watch of its run ended without it (the
+   * container was removed, or the watch gave up): what the record says then
+   * is all there is.
+   */
+  function exitRecorded(id: string, finishedAt: string): Promise<void> {
+    const recorded = () => {
+      const r = records.get(id);
+      return r === undefined || (r.state.status !== 'running' && r.state.finishedAt === finishedAt);
+    };
+    const ended = runEnded.get(id);
+    if (recorded() || ended === undefined) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (recorded()) finish();
+      };
+      const finish = () => {
+        signals.off(`recorded:${id}`, check);
+        resolve();
+      };
+      signals.on(`recorded:${id}`, check);
+      void ended.then(finish, finish);
     });
   }
 
@@ -526,32 +566,47 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     await mountRootfs(record.id, await snapshotter.mounts(record.snapshotKey), record.spec.userNamespace);
   }
 
+  /**
+   * Removes what a container has on the node. Once runc has deleted it (its
+   * processes killed), the cgroups, the network and the rootfs (unmount,
+   * then the snapshot) are independent and go at the same time; the files
+   * go last, once all of them succeeded (the first failure is raised, the
+   * record stays `removing` and a retry or recover finishes the job).
+   */
   async function teardown(record: ContainerRecord): Promise<void> {
     const id = record.id;
     await rt.delete(id, { force: true }).catch((err: unknown) => {
       if (!isNotFound(err)) log.warn({ err, containerId: id }, 'runtime delete failed');
     });
-    try {
-      const cg = await cgroupOf(id);
-      await cg.killAll();
-      await cg.remove();
-    } catch (err) {
-      log.warn({ err, containerId: id }, 'cannot remove the cgroup');
-    }
-    try {
-      const monitors = await openMonitorCgroup(cgroupParent, id, log);
-      await monitors.killAll();
-      await monitors.remove();
-    } catch (err) {
-      log.warn({ err, containerId: id }, "cannot remove the monitors' cgroup");
-    }
-    await network.detach(id);
-    await unmountRootfs(id);
-    try {
-      await snapshotter.remove(record.snapshotKey);
-    } catch (err) {
-      if (!isNotFound(err)) throw err;
-    }
+    await allOrFirstError([
+      (async () => {
+        try {
+          const cg = await cgroupOf(id);
+          await cg.killAll();
+          await cg.remove();
+        } catch (err) {
+          log.warn({ err, containerId: id }, 'cannot remove the cgroup');
+        }
+      })(),
+      (async () => {
+        try {
+          const monitors = await openMonitorCgroup(cgroupParent, id, log);
+          await monitors.killAll();
+          await monitors.remove();
+        } catch (err) {
+          log.warn({ err, containerId: id }, "cannot remove the monitors' cgroup");
+        }
+      })(),
+      network.detach(id),
+      (async () => {
+        await unmountRootfs(id);
+        try {
+          await snapshotter.remove(record.snapshotKey);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+      })(),
+    ]);
     if (await hasMounts(id)) throw failedPrecondition(`the rootfs of ${id} is still mounted; not removing its files`);
     await store.remove(id);
   }
@@ -655,19 +710,28 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         await mkdir(rootfs, { mode: 0o755 });
         await mkdir(etcDir, { mode: 0o755 });
         if (input.userNamespace) await makeReachable(id);
-        const mounts = await snapshotter.prepare(id, top);
-        steps.prepared = true;
-        await mountRootfs(id, mounts, input.userNamespace);
-        steps.mounted = true;
         const hostname = input.hostname || id.slice(0, 12);
-        const attachment: NetworkAttachment = await network.attach({
-          id,
-          mode: input.networkMode,
-          hostname,
-          ports: input.ports.map((p) => ({ hostIp: p.hostIp || '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol })),
-          etcDir,
-        });
-        steps.attached = true;
+        // The rootfs and the network do not depend on each other: made at the same time, both settled before
+        // anything else (so that a failure of one undoes the other too).
+        const [, attachment] = await allOrFirstError([
+          (async () => {
+            const mounts = await snapshotter.prepare(id, top);
+            steps.prepared = true;
+            await mountRootfs(id, mounts, input.userNamespace);
+            steps.mounted = true;
+          })(),
+          (async (): Promise<NetworkAttachment> => {
+            const attached = await network.attach({
+              id,
+              mode: input.networkMode,
+              hostname,
+              ports: input.ports.map((p) => ({ hostIp: p.hostIp || '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol })),
+              etcDir,
+            });
+            steps.attached = true;
+            return attached;
+          })(),
+        ] as const);
         const files = attachment.etcFiles;
         const spec = await buildRuntimeSpec({
           containerId: id,
@@ -735,18 +799,20 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           if (record.state.startedAt !== undefined) await rt.delete(id, { force: true }).catch(() => undefined);
           let pid: number;
           try {
-            const created = await rt.create(id, bundleOf(id), {
+            // One `runc run` under the monitor; before it, while the monitor waits, the run's end is watched (an
+            // attachment's end waits for it) and the pending attachments connect (so they see all output).
+            const started = await rt.run(id, bundleOf(id), {
               tty: record.spec.tty,
               stdin: record.spec.openStdin,
               logDir: logDirOf(record),
               ...(options.logMaxBytes === undefined ? {} : { logMaxBytes: options.logMaxBytes }),
               ...(options.logMaxFiles === undefined ? {} : { logMaxFiles: options.logMaxFiles }),
+              beforeStart: async () => {
+                watch(id);
+                for (const attach of pendingAttach.get(id)?.splice(0) ?? []) await attach.connect().catch(() => undefined);
+              },
             });
-            pid = created.pid;
-            // The run's end is watched before anything can observe it: an attachment's end waits for it.
-            watch(id);
-            for (const attach of pendingAttach.get(id)?.splice(0) ?? []) await attach.connect().catch(() => undefined);
-            await rt.start(id);
+            pid = started.pid;
           } catch (err) {
             const message = errorMessage(err);
             watching.get(id)?.abort();
@@ -831,7 +897,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         const ended = a.closed.then(async (exit): Promise<ExitStatus | undefined> => {
           if (exit === undefined) return undefined;
           // The monitor's exit frame is this run's; the record adds the OOM flag once the exit is recorded.
-          await (runEnded.get(id) ?? Promise.resolve());
+          await exitRecorded(id, exit.finishedAt);
           const after = records.get(id);
           const oomKilled = after !== undefined && after.state.finishedAt === exit.finishedAt && after.state.oomKilled;
           return { exitCode: exit.exitCode, oomKilled, finishedAt: exit.finishedAt };
