@@ -11,20 +11,54 @@
  * Strata runs as `strata up` runs it (bench/agent-stack.ts), each service
  * its own process on fresh state.
  *
+ * Beside the wall times it prints CPU seconds per run, which a busy machine
+ * disturbs less: each service process of the stack (utime + stime of
+ * /proc/<pid>/stat, all its threads: zlib and hashing in the thread pool
+ * included) and tar + gzip (bash's `times` of its children).
+ *
  * Target: commit ≤ 1.3× tar -czf.
  * Run: npm run bench -- commit [runs]
  */
 import { execFile } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
 import { ContainersService, NetworkMode, type ContainerSpec } from '@strata/api/containers/v1';
 import { silentLogger } from '@strata/kit';
 import { createGrpcSnapshotter } from '@strata/snapshots-grpc';
 import { startAgentStack, type AgentStack } from './agent-stack.js';
-import { middle, reportSeconds, timed, workDir } from './lib.js';
+import { middle, reportSeconds, root, timed, workDir } from './lib.js';
 
 const execFileAsync = promisify(execFile);
+
+/** CPU seconds (user + system, all threads) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The stack's Node.js service processes (name of their bin → pid), found by the stack directory in their command line. */
+function serviceProcesses(stackDir: string): Map<string, number> {
+  const found = new Map<string, number>();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    const bin = args.find((a) => a.startsWith(root) && a.endsWith('.mjs') && a.includes('/bin/'));
+    if (bin !== undefined && args.some((a) => a.startsWith(stackDir))) found.set(bin.slice(bin.lastIndexOf('/') + 1, -'.mjs'.length), Number(pid));
+  }
+  return found;
+}
+
+/** Runs tar -czf in bash, returning the CPU seconds of its children (tar and gzip) from bash's `times`. */
+async function tarCzf(tarball: string, dir: string): Promise<number> {
+  const { stdout } = await execFileAsync('bash', ['-c', 'tar -czf "$0" -C "$1" . && times', tarball, dir]);
+  const children = stdout.trim().split('\n')[1]!.split(/\s+/);
+  return children.map((t) => /^(\d+)m([\d.]+)s$/.exec(t)!).reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
+}
 const runs = Number(process.argv[2] ?? 5);
 const FILES = 1000;
 const HALF = 25 * 1024;
@@ -84,21 +118,31 @@ try {
   console.log(`commit: a container that wrote ${FILES} files, ${(Number(du.split('\t')[0]) / 1e6).toFixed(1)} MB in its upper directory; ${runs} runs each`);
 
   const tarball = join(dir, 'upper.tgz');
+  const services = serviceProcesses(join(dir, 'stack'));
   const commit: number[] = [];
   const tar: number[] = [];
+  const tarCpu: number[] = [];
+  const serviceCpu = new Map<string, number[]>([...services.keys()].map((name) => [name, []]));
   let layerSize = 0;
   for (let i = 0; i < runs; i++) {
-    tar.push(await timed(() => execFileAsync('tar', ['-czf', tarball, '-C', upper, '.'])));
+    tar.push(await timed(async () => tarCpu.push(await tarCzf(tarball, upper))));
+    const before = new Map([...services].map(([name, pid]) => [name, cpuSeconds(pid)]));
     commit.push(
       await timed(async () => {
         const r = await client.unary(ContainersService.commit, { id, reference: `commit-bench:${i}`, message: 'bench', author: '', changes: [] });
         layerSize = r.layerSize;
       }),
     );
+    for (const [name, pid] of services) serviceCpu.get(name)!.push(cpuSeconds(pid) - before.get(name)!);
   }
   const { stdout: tgz } = await execFileAsync('du', ['-b', tarball]);
   console.log(`  layer ${(layerSize / 1e6).toFixed(1)} MB; tar.gz ${(Number(tgz.split('\t')[0]) / 1e6).toFixed(1)} MB; medians: commit ${middle(commit).toFixed(2)} s, tar -czf ${middle(tar).toFixed(2)} s`);
   reportSeconds('commit (50 MB, 1000 files) vs tar -czf', middle(commit), middle(tar), 1.3);
+  const runsOf = (values: readonly number[]) => values.map((v) => v.toFixed(2)).join(' ');
+  console.log(`  wall s per run: commit ${runsOf(commit)}; tar -czf ${runsOf(tar)}`);
+  const strataCpu = commit.map((_, i) => [...serviceCpu.values()].reduce((sum, values) => sum + values[i]!, 0));
+  console.log(`  CPU s per run: commit (all services) ${runsOf(strataCpu)}; tar + gzip ${runsOf(tarCpu)}; medians ${middle(strataCpu).toFixed(2)} vs ${middle(tarCpu).toFixed(2)}`);
+  for (const [name, values] of serviceCpu) console.log(`    ${name.padEnd(16)} ${runsOf(values)}`);
   await client.unary(ContainersService.remove, { id, force: true });
 } finally {
   await stack?.stop();

@@ -211,7 +211,7 @@ export async function commitContainer(context: CommitContext, request: CommitReq
 
   const lease = await leases.create({ id: `commit-${record.id.slice(0, 12)}-${randomBytes(6).toString('hex')}`, ttlSeconds: backend.leaseTtlSeconds ?? 3600 });
   try {
-    for (const d of [base.manifest.config.digest, ...base.manifest.layers.map((l) => l.digest)]) await leases.addResource(lease.id, d);
+    await Promise.all([base.manifest.config.digest, ...base.manifest.layers.map((l) => l.digest)].map((d) => leases.addResource(lease.id, d)));
     const pause = request.pause !== false && context.running;
     const thaw = pause ? await context.freeze() : undefined;
     let diff: { layer: Descriptor; diffId: Digest };
@@ -241,8 +241,6 @@ export async function commitContainer(context: CommitContext, request: CommitReq
     };
     const configBytes = Buffer.from(JSON.stringify(config));
     const configDescriptor: Descriptor = { mediaType: docker ? MediaTypes.dockerConfig : MediaTypes.ociConfig, digest: digestOf(configBytes), size: configBytes.length };
-    await leases.addResource(lease.id, configDescriptor.digest);
-    await putBlob(content, configDescriptor.digest, configBytes, {}, 'commit');
 
     const manifestMediaType = docker ? MediaTypes.dockerManifest : MediaTypes.ociManifest;
     const manifest: ImageManifest = {
@@ -253,8 +251,11 @@ export async function commitContainer(context: CommitContext, request: CommitReq
     };
     const manifestBytes = Buffer.from(JSON.stringify(manifest));
     const manifestDescriptor: Descriptor = { mediaType: manifestMediaType, digest: digestOf(manifestBytes), size: manifestBytes.length };
-    await leases.addResource(lease.id, manifestDescriptor.digest);
-    await putBlob(content, manifestDescriptor.digest, manifestBytes, manifestLabels(manifest, manifestMediaType), 'commit');
+    await Promise.all([leases.addResource(lease.id, configDescriptor.digest), leases.addResource(lease.id, manifestDescriptor.digest)]);
+    await Promise.all([
+      putBlob(content, configDescriptor.digest, configBytes, {}, 'commit'),
+      putBlob(content, manifestDescriptor.digest, manifestBytes, manifestLabels(manifest, manifestMediaType), 'commit'),
+    ]);
 
     const reference = await backend.tagger.tag(ref, manifestDescriptor.digest);
     const result: CommitResult = { imageId: configDescriptor.digest, manifest: manifestDescriptor, reference, layer: diff.layer, diffId: diff.diffId };

@@ -10,7 +10,8 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import { isNotFound, unavailable, type StrataError } from '@strata/kit';
-import { DEFAULT_MAX_MESSAGE_BYTES, type TlsMaterial } from './server.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './message-size.js';
+import type { TlsMaterial } from './server.js';
 import { fromGrpcError } from './status.js';
 
 /** Where a service listens: a unix socket, or a TCP address with mutual TLS. */

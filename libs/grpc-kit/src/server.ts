@@ -7,6 +7,7 @@ import {
 import { HealthImplementation } from 'grpc-health-check';
 import { failedPrecondition, invalidArgument, isStrataError, type Logger } from '@strata/kit';
 import { bindPrivateSocket, type PrivateSocket } from './private-socket.js';
+import { DEFAULT_MAX_MESSAGE_BYTES } from './message-size.js';
 
 /** PEM-encoded TLS material: this side's certificate chain and key, and the CA that signs the other side. */
 export interface TlsMaterial {
@@ -58,9 +59,6 @@ export interface Server {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-/** Default and upper bound of message sizes: a 1 MiB data chunk plus headroom, with room to spare. */
-export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
-/** Linux's limit on a unix socket path (sun_path minus the terminating NUL). */
 
 /** The full name of the service a generated definition describes, e.g. `strata.content.v1.Content`. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

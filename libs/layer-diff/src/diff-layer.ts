@@ -1,10 +1,9 @@
 import { constants, type BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
-import { PassThrough, Transform, pipeline, type Readable } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { PassThrough, Transform, pipeline, type Readable, type Writable } from 'node:stream';
 import { internal, invalidArgument, isStrataError, notFound } from '@strata/kit';
 import { Digester, MediaTypes, type Digest } from '@strata/oci';
-import { createTarWriter, type TarEntry, type TarWriter } from '@strata/tar';
+import { createParallelGzip, createTarPacker, type TarEntry, type TarPacker } from '@strata/tar';
 import type { ApplyMode } from './apply-layer.js';
 import { readTreeXattrs } from './fs-tools.js';
 
@@ -98,12 +97,12 @@ class ChangeWriter {
   entries = 0;
 
   constructor(
-    private readonly writer: TarWriter,
+    private readonly writer: TarPacker,
     private readonly upperXattrs: Xattrs,
     private readonly lowerXattrs: Xattrs,
   ) {}
 
-  private async add(entry: TarEntry, data?: AsyncIterable<Uint8Array>): Promise<void> {
+  private async add(entry: TarEntry, file?: string): Promise<void> {
     for (const parent of this.pendingParents) {
       if (!parent.written) {
         parent.written = true;
@@ -111,7 +110,7 @@ class ChangeWriter {
         this.entries++;
       }
     }
-    await this.writer.add(entry, data);
+    await this.writer.add(entry, file === undefined ? undefined : { path: file });
     this.entries++;
   }
 
@@ -144,12 +143,7 @@ class ChangeWriter {
       await this.add(entry);
       return;
     }
-    const handle = await open(node.path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      await this.add(entry, handle.createReadStream({ autoClose: false }));
-    } finally {
-      await handle.close();
-    }
+    await this.add(entry, node.path);
   }
 
   private async children(dir: string, rel: string): Promise<Node[]> {
@@ -266,8 +260,26 @@ async function checkDirectory(path: string, what: string): Promise<void> {
   if (!stats.isDirectory()) throw invalidArgument(`${what} ${path} is not a directory`);
 }
 
-function hashing(digester: Digester, counter: { bytes: number }, onFlush?: () => void): Transform {
+/** Resolves when stream wants more writes, or is closed (the caller's next step then sees the failure). */
+function drained(stream: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    if (stream.destroyed) {
+      resolve();
+      return;
+    }
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}
+
+function hashing(digester: Digester, counter: { bytes: number }, highWaterMark: number, onFlush?: () => void): Transform {
   return new Transform({
+    highWaterMark,
     transform(chunk: Buffer, _encoding, callback) {
       digester.update(chunk);
       counter.bytes += chunk.length;
@@ -279,6 +291,9 @@ function hashing(digester: Digester, counter: { bytes: number }, onFlush?: () =>
     },
   });
 }
+
+/** Bytes of the tar chunks the packer lays out and reads files into. */
+const TAR_CHUNK_BYTES = 1 << 20;
 
 /**
  * The changes of a snapshot as a gzip-compressed OCI layer, streamed: new
@@ -294,6 +309,9 @@ function hashing(digester: Digester, counter: { bytes: number }, onFlush?: () =>
  * redirect_dir or metacopy (a renamed directory or metadata-only copy-up
  * is not resolved against the lower layers).
  *
+ * The tar is laid out in 1 MiB chunks with file data read ahead
+ * (createTarPacker) and compressed a chunk per piece on several threads
+ * (createParallelGzip: one gzip member, the same bytes for the same tree).
  * Both digests are computed while the stream is produced: pipe `stream`
  * into a content Writer, then await `result` for the diff_id and the blob's
  * digest and size. `result` rejects (and `stream` is destroyed) with
@@ -302,7 +320,7 @@ function hashing(digester: Digester, counter: { bytes: number }, onFlush?: () =>
  * failures while walking.
  */
 export function diffLayer(options: DiffLayerOptions): LayerDiff {
-  const writer = createTarWriter();
+  const packer = createTarPacker({ chunkBytes: TAR_CHUNK_BYTES });
   const tarDigester = new Digester();
   const blobDigester = new Digester();
   const tarSize = { bytes: 0 };
@@ -318,10 +336,13 @@ export function diffLayer(options: DiffLayerOptions): LayerDiff {
   result.catch(() => undefined);
 
   const out = new PassThrough();
+  const gzip = createParallelGzip({ level: options.gzipLevel ?? 6, release: (chunk) => packer.recycle(chunk) });
   const fail = (err: unknown) => {
     const error = isStrataError(err) ? err : internal(`layer diff of ${options.upper} failed: ${(err as Error).message}`, { cause: err });
     rejectResult(error);
     if (!out.destroyed) out.destroy(error);
+    if (!gzip.destroyed) gzip.destroy(error);
+    if (!packer.stream.destroyed) packer.stream.destroy(error);
   };
   const finishBlob = () => {
     if (!walked) return;
@@ -334,16 +355,21 @@ export function diffLayer(options: DiffLayerOptions): LayerDiff {
       entries,
     });
   };
-  pipeline(
-    writer.stream,
-    hashing(tarDigester, tarSize),
-    createGzip({ level: options.gzipLevel ?? 6 }),
-    hashing(blobDigester, blobSize, finishBlob),
-    out,
-    (err) => {
-      if (err) fail(err);
-    },
-  );
+  pipeline(gzip, hashing(blobDigester, blobSize, TAR_CHUNK_BYTES, finishBlob), out, (err) => {
+    if (err) fail(err);
+  });
+
+  /** Hashes each tar chunk and hands it to gzip, which gives it back to the packer once compressed. */
+  const compress = async () => {
+    for await (const chunk of packer.stream as AsyncIterable<Buffer>) {
+      tarDigester.update(chunk);
+      tarSize.bytes += chunk.length;
+      if (!gzip.write(chunk)) await drained(gzip);
+      if (gzip.destroyed) return;
+    }
+    gzip.end();
+  };
+  compress().catch(fail);
 
   const walk = async () => {
     await checkDirectory(options.upper, 'upper directory');
@@ -352,13 +378,13 @@ export function diffLayer(options: DiffLayerOptions): LayerDiff {
       readTreeXattrs(options.upper),
       options.mode === 'native' && options.lower !== undefined ? readTreeXattrs(options.lower) : Promise.resolve<Xattrs>(new Map()),
     ]);
-    const changes = new ChangeWriter(writer, upperXattrs, lowerXattrs);
+    const changes = new ChangeWriter(packer, upperXattrs, lowerXattrs);
     if (options.mode === 'overlay') await changes.overlay(options.upper, '');
     else if (options.lower === undefined) await changes.addedTree(options.upper, '');
     else await changes.native(options.upper, options.lower, '');
     entries = changes.entries;
     walked = true;
-    await writer.finish();
+    await packer.finish();
   };
   walk().catch(fail);
   return { stream: out, result };

@@ -43,7 +43,7 @@ export const natsService: ServiceSpec = {
 
 /** Checks the socket's gRPC health: resolves on SERVING, raises with the status or error otherwise. */
 async function grpcServing(socket: string): Promise<void> {
-  const { checkHealth } = await import('@strata/grpc-kit');
+  const { checkHealth } = await import('../framework/rpc-client.js');
   const status = await checkHealth({ unixSocket: socket }, '', { timeoutMs: 1000 });
   if (status !== 'SERVING') throw new Error(`health is ${status}`);
 }
