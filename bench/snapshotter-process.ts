@@ -9,7 +9,7 @@ export interface SnapshotterProcess {
   /** Its gRPC socket (Snapshots, Diff): `<runDir>/snapshotter.sock`. */
   readonly socket: string;
   readonly pid: number;
-  /** Stops it (SIGTERM, by pid) and removes its state directory with every snapshot in it. */
+  /** Stops it (SIGTERM, by pid) and removes its state directory with every snapshot in it (unless keepState). */
   stop(): Promise<void>;
 }
 
@@ -23,6 +23,8 @@ export interface SnapshotterProcessOptions {
   layerStoreSocket: string;
   /** Node flags, e.g. `--cpu-prof --cpu-prof-dir=DIR`. */
   nodeArgs?: readonly string[];
+  /** Leave the state directory in place at stop (the caller removes it later). */
+  keepState?: boolean;
 }
 
 /**
@@ -44,7 +46,7 @@ export async function startSnapshotterProcess(options: SnapshotterProcessOptions
   const socket = join(runDir, 'snapshotter.sock');
   const stop = async () => {
     await p.stop('SIGTERM', 30_000);
-    rmSync(stateDir, { recursive: true, force: true });
+    if (options.keepState !== true) rmSync(stateDir, { recursive: true, force: true });
   };
   try {
     await Promise.race([

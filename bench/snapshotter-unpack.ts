@@ -12,7 +12,11 @@
  * snapshotter process from /proc; tar and gzip from bash's `times`), which
  * a busy machine disturbs less than wall time. Runs alternate; medians of
  * N runs, each timed step after an untimed `sync` so no step pays for the
- * writeback of the one before.
+ * writeback of the one before. Every step writes into a directory of its
+ * own, all removed at the end: on an ext4 without a journal (this
+ * machine's), creating inodes within ~30 s of deleting many is slow (ext4
+ * skips recently deleted inodes one by one), so a step timed right after
+ * the previous step's tree was removed would pay for that removal.
  * Target: ≤ 1.3× tar.
  * Run: npm run bench -- snapshotter-unpack [runs] [--cpu-prof]
  *   --cpu-prof writes the snapshotter's V8 CPU profiles to bench/.work/profiles.
@@ -69,11 +73,12 @@ try {
   const cpu = { strata: [] as number[], tar: [] as number[] };
 
   /** Diff.Unpack on a fresh snapshotter; throws unless the one layer was committed by it. */
-  const unpack = async (): Promise<number> => {
+  const unpack = async (run: number): Promise<number> => {
     const snapshotter = await startSnapshotterProcess({
-      stateDir: join(dir, 'snapshotter'),
+      stateDir: join(dir, `snapshotter-${run}`),
       runDir: join(dir, 'run'),
       layerStoreSocket: layerStore.socket,
+      keepState: true,
       ...(profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profiles}`] } : {}),
     });
     const differ = createGrpcDiffer({ unixSocket: snapshotter.socket }, { logger });
@@ -92,14 +97,13 @@ try {
     }
   };
 
-  const tar = (sync: boolean) => {
-    const target = join(dir, 'tar');
-    rmSync(target, { recursive: true, force: true });
+  const tar = (sync: boolean, run: number) => {
+    const target = join(dir, `tar-${sync ? 'sync' : 'plain'}-${run}`);
     mkdirSync(target);
     return timed(() => {
       const used = childCpu(`tar -xzf '${blobPath(image, image.layer)}' -C '${target}'${sync ? ` && sync -f '${target}'` : ''}`);
       if (!sync) cpu.tar.push(used);
-    }).finally(() => rmSync(target, { recursive: true, force: true }));
+    });
   };
 
   const strata: number[] = [];
@@ -111,9 +115,9 @@ try {
     return fn();
   };
   for (let i = 0; i < runs; i++) {
-    reference.push(await settled(() => tar(false)));
-    strata.push(await settled(unpack));
-    synced.push(await settled(() => tar(true)));
+    reference.push(await settled(() => tar(false, i)));
+    strata.push(await settled(() => unpack(i)));
+    synced.push(await settled(() => tar(true, i)));
   }
   const fmt = (times: number[]) => times.map((t) => t.toFixed(2)).join(' ');
   console.log(`  runs (s): Diff.Unpack ${fmt(strata)}; tar -xzf ${fmt(reference)}; tar -xzf + sync ${fmt(synced)}`);

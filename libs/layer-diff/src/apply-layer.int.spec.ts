@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { lstatSync, mkdirSync, readFileSync, readlinkSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { errorKind } from '@strata/kit';
@@ -281,6 +282,51 @@ describe('applyLayer', () => {
     const wrong = digestOf('something else');
     const outcome = await caught(() => applyLayer({ blob: [blob], mediaType: MediaTypes.ociLayerGzip, digest: digestOf(blob), diffId: wrong, target: scratch(), mode: 'overlay' }));
     expect(outcome).toEqual({ kind: 'FailedPrecondition', message: `layer ${digestOf(blob)} unpacked to diff_id ${digestOf(tar)}, expected ${wrong}` });
+  });
+
+  it('hashes a layer of more than 1 MiB compressed on the worker thread: same diff_id, same tree, mismatch refused', async () => {
+    const content = randomBytes(3 << 20);
+    const items = [
+      { file: 'big/random.bin', content, mode: 0o600 },
+      ...Array.from({ length: 200 }, (_, i) => ({ file: `many/f${i}`, content: `file ${i}\n` })),
+      { symlink: 'big/link', target: 'random.bin' },
+    ];
+    const tar = await tarBytes(layerTarItems(items, 1_700_000_000));
+    const blob = await gzip(tar);
+    expect(blob.length).toBeGreaterThan(1 << 20);
+    const chunks = Array.from({ length: Math.ceil(blob.length / 65_536) }, (_, i) => blob.subarray(i * 65_536, (i + 1) * 65_536));
+    const target = scratch();
+    const applied = await applyLayer({ blob: chunks, mediaType: MediaTypes.ociLayerGzip, digest: digestOf(blob), diffId: digestOf(tar), target, mode: 'overlay' });
+    expect(applied).toEqual({ diffId: digestOf(tar), size: tar.length, entries: 204 });
+    expect(readFileSync(`${target}/big/random.bin`).equals(content)).toBe(true);
+    expect(readlinkSync(`${target}/big/link`)).toBe('random.bin');
+    expect(readFileSync(`${target}/many/f199`, 'utf8')).toBe('file 199\n');
+
+    const wrong = digestOf('something else');
+    const outcome = await caught(() => applyLayer({ blob: chunks, mediaType: MediaTypes.ociLayerGzip, digest: digestOf(blob), diffId: wrong, target: scratch(), mode: 'native' }));
+    expect(outcome).toEqual({ kind: 'FailedPrecondition', message: `layer ${digestOf(blob)} unpacked to diff_id ${digestOf(tar)}, expected ${wrong}` });
+  });
+
+  it('replaces what a duplicate entry finds at its name: file, symlink, hardlink and directory over each other', async () => {
+    const target = scratch();
+    const tar = await tarBytes([
+      { entry: { name: 'a', type: 'file' }, data: Buffer.from('first') },
+      { entry: { name: 'a', type: 'symlink', linkname: '/etc/passwd' } },
+      { entry: { name: 'a', type: 'file' }, data: Buffer.from('second') },
+      { entry: { name: 'b', type: 'directory' } },
+      { entry: { name: 'b', type: 'symlink', linkname: 'a' } },
+      { entry: { name: 'c', type: 'symlink', linkname: 'nowhere' } },
+      { entry: { name: 'c', type: 'hardlink', linkname: 'a' } },
+      { entry: { name: 'd', type: 'file' }, data: Buffer.from('d') },
+      { entry: { name: 'd', type: 'directory' } },
+      { entry: { name: 'd/e', type: 'file' }, data: Buffer.from('e') },
+    ]);
+    await applyTar(tar, target, 'overlay');
+    expect(readFileSync(`${target}/a`, 'utf8')).toBe('second');
+    expect(readlinkSync(`${target}/b`)).toBe('a');
+    expect(lstatSync(`${target}/c`).ino).toBe(lstatSync(`${target}/a`).ino);
+    expect(lstatSync(`${target}/d`).isDirectory()).toBe(true);
+    expect(readFileSync(`${target}/d/e`, 'utf8')).toBe('e');
   });
 
   it('lets the last of duplicate entries win, replacing a directory with a file in native mode', async () => {

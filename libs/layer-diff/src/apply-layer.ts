@@ -22,8 +22,73 @@ import { StrataError, canceled, failedPrecondition, internal, invalidArgument, i
 import { Digester, layerCompression, type Digest } from '@strata/oci';
 import { DEFAULT_DECOMPRESS_LIMITS, decompress, type DecompressCounters, type DecompressLimits } from './decompress.js';
 import { makeFifo, makeWhiteoutDevice, setXattr } from './fs-tools.js';
+import { createWorkerDigester, type WorkerDigester } from './hash-worker.js';
 import { cleanComponents, physical, resolveDirectory, strictDirectory } from './root-path.js';
 import { DEFAULT_TAR_READER_LIMITS, readTar, type TarHeader, type TarReaderLimits } from './tar-reader.js';
+
+/**
+ * Compressed bytes from which a layer's uncompressed bytes are hashed on a
+ * worker thread (beside decompression and file writing) rather than on the
+ * calling thread. Below it, a worker's start and messages cost more than
+ * they save; a small blob that decompresses to a lot (a bomb) is stopped by
+ * the limits long before hashing it matters.
+ */
+const WORKER_HASHING_MIN_BYTES = 1 << 20;
+
+/** A sha256 computed on the calling thread, with the interface of the worker's. */
+function inlineDigester(): WorkerDigester {
+  const digester = new Digester();
+  return {
+    update(data) {
+      digester.update(data);
+      return undefined;
+    },
+    digest: async () => digester.digest(),
+    dispose: () => undefined,
+  };
+}
+
+/**
+ * Reads source until at least n bytes arrived or it ended, keeping them;
+ * chunks yields those bytes and then the rest of source (ending it early
+ * ends source). reached: whether n bytes arrived.
+ */
+async function peekBytes(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, n: number): Promise<{ chunks: AsyncIterable<Uint8Array>; reached: boolean }> {
+  const iterator = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
+  const head: Uint8Array[] = [];
+  let bytes = 0;
+  let done = false;
+  try {
+    while (bytes < n) {
+      const next = await iterator.next();
+      if (next.done === true) {
+        done = true;
+        break;
+      }
+      head.push(next.value);
+      bytes += next.value.byteLength;
+    }
+  } catch (err) {
+    await iterator.return?.();
+    throw err;
+  }
+  const chunks = (async function* () {
+    try {
+      yield* head.splice(0);
+      while (!done) {
+        const next = await iterator.next();
+        if (next.done === true) {
+          done = true;
+          return;
+        }
+        yield next.value;
+      }
+    } finally {
+      if (!done) await iterator.return?.();
+    }
+  })();
+  return { chunks, reached: bytes >= n };
+}
 
 /** How whiteouts land in the target (see {@link applyLayer}). */
 export type ApplyMode = 'overlay' | 'native';
@@ -102,7 +167,8 @@ interface PendingDirTime {
 
 /**
  * One layer's extraction state: the target, the paths this layer wrote
- * (whiteouts and opaque markers only hide what lower layers hold) and the
+ * (native mode: whiteouts and opaque markers only hide what lower layers
+ * hold; in overlay mode the target holds only this layer) and the
  * directory times to set once their contents are written.
  */
 class Extractor {
@@ -156,15 +222,10 @@ class Extractor {
     const own = [...parent, base];
     const path = physical(this.root, own);
     if (linkTarget === path) return;
-    const existing = lstatOrUndefined(path);
-    if (existing !== undefined && !(existing.isDirectory() && header.type === 'directory')) {
-      removeAny(path, existing);
-      this.dirTimes.delete(own.join('/'));
-    }
 
     switch (header.type) {
       case 'directory': {
-        if (existing === undefined || !existing.isDirectory()) mkdirSync(path, 0o700);
+        this.createDirectory(path, own);
         const fd = openSync(path, O_NOFOLLOW_DIR);
         try {
           if (this.chown) fchownSync(fd, header.uid, header.gid);
@@ -177,7 +238,7 @@ class Extractor {
         break;
       }
       case 'file': {
-        const fd = openSync(path, O_NEW_FILE, 0o600);
+        const fd = this.replacing(path, own, () => openSync(path, O_NEW_FILE, 0o600));
         try {
           for await (const chunk of data()) writeAll(fd, chunk);
           if (this.chown) fchownSync(fd, header.uid, header.gid);
@@ -190,22 +251,60 @@ class Extractor {
         break;
       }
       case 'symlink':
-        symlinkSync(header.linkname, path);
+        this.replacing(path, own, () => symlinkSync(header.linkname, path));
         if (this.chown) lchownSync(path, header.uid, header.gid);
         lutimesSync(path, header.mtime, header.mtime);
         break;
       case 'hardlink':
-        linkSync(linkTarget!, path);
+        this.replacing(path, own, () => linkSync(linkTarget!, path));
         break;
-      case 'fifo':
+      case 'fifo': {
+        const existing = lstatOrUndefined(path);
+        if (existing !== undefined) {
+          removeAny(path, existing);
+          this.dirTimes.delete(own.join('/'));
+        }
         makeFifo(path, header.mode);
         if (this.chown) lchownSync(path, header.uid, header.gid);
         lutimesSync(path, header.mtime, header.mtime);
         break;
+      }
       default:
         throw invalidArgument(`${what}: unsupported entry type ${header.type}`);
     }
-    this.markWritten(own);
+    if (this.mode === 'native') this.markWritten(own);
+  }
+
+  /**
+   * Runs create, which makes a new name at path and fails with EEXIST when
+   * the name exists; then removes what is there (never following a link:
+   * an existing non-directory is replaced, not written through) and runs it
+   * again. The common case (nothing there) costs no extra system call.
+   */
+  private replacing<T>(path: string, own: readonly string[], create: () => T): T {
+    try {
+      return create();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    removeAny(path, lstatSync(path));
+    this.dirTimes.delete(own.join('/'));
+    return create();
+  }
+
+  /** Makes the directory of a directory entry (mode 0700 until its own mode is set), keeping an existing directory. */
+  private createDirectory(path: string, own: readonly string[]): void {
+    try {
+      mkdirSync(path, 0o700);
+      return;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const existing = lstatSync(path);
+    if (existing.isDirectory()) return;
+    removeAny(path, existing);
+    this.dirTimes.delete(own.join('/'));
+    mkdirSync(path, 0o700);
   }
 
   /** A hardlink's target, resolved like a name; it must exist inside the root and not be a directory. */
@@ -333,23 +432,28 @@ export async function applyLayer(options: ApplyLayerOptions): Promise<AppliedLay
   if (rootStats === undefined || !rootStats.isDirectory()) throw invalidArgument(`${what}: target ${options.target} is not a directory`);
 
   const counters: DecompressCounters = { compressed: 0, decompressed: 0 };
-  const digester = new Digester();
-  const hashed = (async function* () {
-    for await (const chunk of decompress(options.blob, compression, what, limits, counters)) {
-      digester.update(chunk);
-      yield chunk;
-    }
-  })();
-
   const extractor = new Extractor(options.target, options.mode, options.chown ?? process.getuid?.() === 0);
+  let digester: WorkerDigester | undefined;
   let entries = 0;
   try {
+    const blob = await peekBytes(options.blob, WORKER_HASHING_MIN_BYTES);
+    const hash = blob.reached ? createWorkerDigester() : inlineDigester();
+    digester = hash;
+    const hashed = (async function* () {
+      for await (const chunk of decompress(blob.chunks, compression, what, limits, counters)) {
+        const wait = hash.update(chunk);
+        if (wait !== undefined) await wait;
+        yield chunk;
+      }
+    })();
     for await (const { header, data } of readTar(hashed, limits)) {
       if (options.signal?.aborted === true) throw canceled(`${what}: apply was aborted`);
       await extractor.apply(header, data);
       entries++;
     }
+    extractor.finish();
   } catch (err) {
+    digester?.dispose();
     if (isStrataError(err)) {
       if (err.message.startsWith(what) || err.kind === 'FailedPrecondition') throw err;
       throw new StrataError(err.kind, `${what}: ${err.message}`, { cause: err, fields: err.fields });
@@ -359,8 +463,7 @@ export async function applyLayer(options: ApplyLayerOptions): Promise<AppliedLay
     if (code === 'ENOSPC' || code === 'EDQUOT') throw resourceExhausted(message, { cause: err });
     throw internal(message, { cause: err });
   }
-  extractor.finish();
-  const diffId = digester.digest();
+  const diffId = await digester.digest();
   if (diffId !== options.diffId) throw failedPrecondition(`layer ${options.digest} unpacked to diff_id ${diffId}, expected ${options.diffId}`);
   return { diffId, size: counters.decompressed, entries };
 }

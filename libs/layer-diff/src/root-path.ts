@@ -19,14 +19,8 @@ export function cleanComponents(name: string): string[] {
   return out;
 }
 
-function lstatOrUndefined(path: string): Stats | undefined {
-  try {
-    return lstatSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-}
+/** lstat without throwing for a missing path (no exception on the common path). */
+const lstatOrUndefined = (path: string): Stats | undefined => lstatSync(path, { throwIfNoEntry: false });
 
 /** A physical path under root of components that exist as real directories. */
 export const physical = (root: string, components: readonly string[]): string => (components.length === 0 ? root : `${root}/${components.join('/')}`);
@@ -45,32 +39,39 @@ export const physical = (root: string, components: readonly string[]): string =>
  */
 export function resolveDirectory(root: string, components: readonly string[], create: boolean, what: string): string[] | undefined {
   const resolved: string[] = [];
-  const pending = [...components];
+  /** physical(root, resolved), kept in step with resolved. */
+  let at = root;
+  const pending = components.slice().reverse();
   let hops = 0;
   while (pending.length > 0) {
-    const part = pending.shift()!;
+    const part = pending.pop()!;
     if (part === '' || part === '.') continue;
     if (part === '..') {
       resolved.pop();
+      at = physical(root, resolved);
       continue;
     }
-    const path = physical(root, [...resolved, part]);
+    const path = `${at}/${part}`;
     const stats = lstatOrUndefined(path);
     if (stats === undefined) {
       if (!create) return undefined;
       mkdirSync(path, 0o755);
-      resolved.push(part);
-    } else if (stats.isDirectory()) {
-      resolved.push(part);
     } else if (stats.isSymbolicLink()) {
       hops++;
       if (hops > MAX_SYMLINK_HOPS) throw invalidArgument(`${what}: too many levels of symbolic links`);
       const target = readlinkSync(path);
-      if (target.startsWith('/')) resolved.length = 0;
-      pending.unshift(...target.split('/'));
-    } else {
+      if (target.startsWith('/')) {
+        resolved.length = 0;
+        at = root;
+      }
+      const parts = target.split('/');
+      for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i]!);
+      continue;
+    } else if (!stats.isDirectory()) {
       throw invalidArgument(`${what}: /${[...resolved, part].join('/')} is not a directory`);
     }
+    resolved.push(part);
+    at = path;
   }
   return resolved;
 }
@@ -81,8 +82,10 @@ export function resolveDirectory(root: string, components: readonly string[], cr
  * or is not a directory.
  */
 export function strictDirectory(root: string, components: readonly string[]): string[] | undefined {
-  for (let i = 1; i <= components.length; i++) {
-    const stats = lstatOrUndefined(physical(root, components.slice(0, i)));
+  let path = root;
+  for (const part of components) {
+    path = `${path}/${part}`;
+    const stats = lstatOrUndefined(path);
     if (stats === undefined || !stats.isDirectory()) return undefined;
   }
   return [...components];
