@@ -35,6 +35,21 @@ describe.runIf(version === 1)('cgroup v1 driver on this host', () => {
     const dirOf = (controller: string) => join(hierarchies.find((h) => h.controllers.includes(controller))!.mountpoint, parent.path, 'c1');
     const read = (controller: string, file: string) => readFileSync(join(dirOf(controller), file), 'utf8').trim();
 
+    it.runIf(has('cpuset'))('fills cpuset of cgroups created at once under a new middle directory, so each takes a process', async () => {
+      const names = ['monitors/a', 'monitors/b', 'monitors/c', 'd'];
+      const cgroups = await Promise.all(names.map((name) => openCgroup(`${parent.path}/${name}`, { logger: silentLogger(), parent: parent.path })));
+      await Promise.all(cgroups.map((cg) => cg.create()));
+      try {
+        for (const cg of cgroups) processes.push(await startInCgroup(cg, 'exec sleep 60'));
+        const cpuset = (name: string) => readFileSync(join(hierarchies.find((h) => h.controllers.includes('cpuset'))!.mountpoint, parent.path, name, 'cpuset.cpus'), 'utf8').trim();
+        for (const name of names) expect(cpuset(name)).toBe(readFileSync('/sys/fs/cgroup/cpuset/cpuset.cpus', 'utf8').trim());
+      } finally {
+        for (const p of processes.splice(0)) await p.stop('SIGKILL');
+        for (const cg of cgroups) await cg.remove();
+        await openCgroup(`${parent.path}/monitors`, { logger: silentLogger(), parent: parent.path }).then((cg) => cg.remove());
+      }
+    });
+
     it('is chosen by detection on this hybrid host', async () => {
       expect((await open()).version).toBe(1);
     });

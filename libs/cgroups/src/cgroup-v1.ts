@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { failedPrecondition, isNotFound, isStrataError, notFound, unavailable, type Logger } from '@strata/kit';
 import type { Cgroup, CgroupStats, WaitOptions } from './cgroup.js';
 import {
@@ -284,13 +284,25 @@ export function createV1Cgroup(options: V1CgroupOptions): Cgroup {
 
 /** A new v1 cpuset cgroup starts with no CPUs and no memory nodes: copy the parent's, like runc. */
 function inheritCpuset(path: string) {
-  return async (dir: string, parent: string): Promise<void> => {
-    for (const file of ['cpuset.cpus', 'cpuset.mems']) {
-      const own = (await readOptional(join(dir, file)))?.trim();
-      if (own !== undefined && own === '') {
-        const from = (await readRequired(join(parent, file), path)).trim();
-        await writeControl(join(dir, file), from, path);
-      }
-    }
+  return async (dir: string): Promise<void> => {
+    for (const file of ['cpuset.cpus', 'cpuset.mems']) await fillCpuset(dir, file, path);
   };
+}
+
+/**
+ * Gives dir's cpuset file the value of its nearest ancestor that has one,
+ * filling the empty ones on the way down, and resolves with it. An empty
+ * parent is one that another create made a moment ago and is still
+ * filling (two containers, or a container and its monitor, created at
+ * once): copying its emptiness would leave a cgroup no process can join
+ * (ENOSPC).
+ */
+async function fillCpuset(dir: string, file: string, path: string): Promise<string> {
+  const own = (await readOptional(join(dir, file)))?.trim();
+  if (own === undefined || own !== '') return own ?? '';
+  const parent = dirname(dir);
+  if (parent === dir) return own;
+  const value = await fillCpuset(parent, file, path);
+  if (value !== '') await writeControl(join(dir, file), value, path);
+  return value;
 }
