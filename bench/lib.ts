@@ -45,8 +45,15 @@ export function run(command: string, args: string[]): void {
   execFileSync(command, args, { stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
+/** How a service on the same host reaches a layer-store's bytes: its data socket and its blob root (what `strata up` passes). */
+export interface SameHostLayerStorePaths {
+  dataSocket: string;
+  root: string;
+}
+
 /** Starts the layer-store service from this checkout on a state dir; resolves once it answers health. */
-export async function startLayerStore(stateDir: string): Promise<{ socket: string; stop: () => Promise<void> }> {
+
+export async function startLayerStore(stateDir: string): Promise<{ socket: string; sameHost: SameHostLayerStorePaths; stop: () => Promise<void> }> {
   const runDir = join(stateDir, 'run');
   const child = spawn(
     process.execPath,
@@ -57,6 +64,7 @@ export async function startLayerStore(stateDir: string): Promise<{ socket: strin
   await waitForHealthy({ unixSocket: socket }, { timeoutMs: 30_000 });
   return {
     socket,
+    sameHost: { dataSocket: join(runDir, 'layer-store.data.sock'), root: join(stateDir, 'layer-store') },
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));

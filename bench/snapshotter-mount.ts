@@ -103,7 +103,7 @@ const top = chainIds(image.configDocument.rootfs.diff_ids).at(-1)!;
 const layerStore = await startLayerStore(join(dir, 'layer-store'));
 try {
   const store = createGrpcStore({ unixSocket: layerStore.socket }, { logger });
-  const snapshotter = await startSnapshotterProcess({ stateDir: join(dir, 'snapshotter'), runDir: join(dir, 'run'), layerStoreSocket: layerStore.socket });
+  const snapshotter = await startSnapshotterProcess({ stateDir: join(dir, 'snapshotter'), runDir: join(dir, 'run'), layerStoreSocket: layerStore.socket, sameHost: layerStore.sameHost });
   const differ = createGrpcDiffer({ unixSocket: snapshotter.socket }, { logger });
   const remote = createGrpcSnapshotter({ unixSocket: snapshotter.socket }, { logger });
   try {

@@ -2,7 +2,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitForHealthy } from '@strata/grpc-kit';
 import { startProcess, type TestProcess } from '@strata/kit/testing';
-import { root } from './lib.js';
+import { root, type SameHostLayerStorePaths } from './lib.js';
 
 /** A snapshotter process of this checkout on its own state directory. */
 export interface SnapshotterProcess {
@@ -21,6 +21,8 @@ export interface SnapshotterProcessOptions {
   runDir: string;
   /** The layer-store it reads layer blobs from. */
   layerStoreSocket: string;
+  /** The layer-store's data socket and blob root, passed as `strata up` passes them to a snapshotter on the layer-store's host. */
+  sameHost?: SameHostLayerStorePaths;
   /** Node flags, e.g. `--cpu-prof --cpu-prof-dir=DIR`. */
   nodeArgs?: readonly string[];
   /** Leave the state directory in place at stop (the caller removes it later). */
@@ -41,6 +43,7 @@ export async function startSnapshotterProcess(options: SnapshotterProcessOptions
     ...(options.nodeArgs ?? []),
     join(root, 'apps/snapshotter/bin/snapshotter.mjs'),
     ...['--state-dir', stateDir, '--run-dir', runDir, '--nats-url', '', '--layer-store-socket', options.layerStoreSocket],
+    ...(options.sameHost === undefined ? [] : ['--layer-store-data-socket', options.sameHost.dataSocket, '--layer-store-root', options.sameHost.root]),
   ];
   const p: TestProcess = startProcess(process.execPath, args);
   const socket = join(runDir, 'snapshotter.sock');

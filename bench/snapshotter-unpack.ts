@@ -78,6 +78,7 @@ try {
       stateDir: join(dir, `snapshotter-${run}`),
       runDir: join(dir, 'run'),
       layerStoreSocket: layerStore.socket,
+      sameHost: layerStore.sameHost,
       keepState: true,
       ...(profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profiles}`] } : {}),
     });

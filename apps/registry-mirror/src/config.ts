@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
+import { readSameHostLayerStore, sameHostLayerStoreSpec } from '@strata/content-grpc';
 import { resolveUpstream, type UpstreamConfig, type UpstreamCredentials } from '@strata/distribution-client';
 import { int, invalidArgument, loadConfig, oneOf, optionalStr, str, type ConfigOf, type Setting } from '@strata/kit';
 import { eventsConfigSpec, eventSinkLimits, type EventSinkLimits } from '@strata/events-nats';
@@ -140,14 +141,7 @@ export const registryMirrorSpec = {
   layerStoreSocket: optionalStr('Unix socket of the layer-store, where blobs and manifests are kept; <run-dir>/layer-store.sock by default.', {
     env: 'STRATA_LAYER_STORE_SOCKET',
   }),
-  layerStoreDataSocket: optionalStr(
-    'Data socket of a layer-store on this host (its <run-dir>/layer-store.data.sock): blob bytes are written and read there instead of through gRPC messages.',
-    { env: 'STRATA_LAYER_STORE_DATA_SOCKET' },
-  ),
-  layerStoreRoot: optionalStr(
-    'Blob root of a filesystem layer-store on this host (its <state-dir>/layer-store): committed blobs are read from its files directly, read-only, with the layer-store as fallback.',
-    { env: 'STRATA_LAYER_STORE_ROOT' },
-  ),
+  ...sameHostLayerStoreSpec,
   natsUrl: str('NATS server URL of the image index (KV bucket strata_images).', {
     default: 'nats://127.0.0.1:4222',
     env: 'STRATA_NATS_URL',
@@ -253,8 +247,7 @@ export function loadRegistryMirrorConfig(argv: readonly string[], env: Readonly<
   if (raw.runDir === '') throw invalidArgument('config run-dir: must not be empty');
   if (raw.natsUrl === '') throw invalidArgument('config nats-url: must not be empty; the image index is kept in NATS');
   if (raw.layerStoreSocket === '') throw invalidArgument('config layer-store-socket: must not be empty');
-  if (raw.layerStoreDataSocket === '') throw invalidArgument('config layer-store-data-socket: must not be empty; leave it out to use gRPC only');
-  if (raw.layerStoreRoot === '') throw invalidArgument('config layer-store-root: must not be empty; leave it out to read blobs through the layer-store');
+  const sameHost = readSameHostLayerStore(raw);
   const upstreams = checkedUpstreams(raw);
   const hosts = upstreams.map((u) => u.host);
   let defaultUpstream = raw.defaultUpstream ?? (hosts.includes('docker.io') ? 'docker.io' : '');
@@ -271,8 +264,7 @@ export function loadRegistryMirrorConfig(argv: readonly string[], env: Readonly<
     socket: join(runDir, 'registry-mirror.sock'),
     listen: parseHostPort(raw.listen, 'listen'),
     layerStoreSocket: resolve(raw.layerStoreSocket ?? join(runDir, 'layer-store.sock')),
-    ...(raw.layerStoreDataSocket === undefined ? {} : { layerStoreDataSocket: resolve(raw.layerStoreDataSocket) }),
-    ...(raw.layerStoreRoot === undefined ? {} : { layerStoreRoot: resolve(raw.layerStoreRoot) }),
+    ...sameHost,
     events: eventSinkLimits(raw),
     natsUrl: raw.natsUrl,
     upstreams,

@@ -43,7 +43,7 @@ describe('loadSnapshotterConfig', () => {
     [['--run-dir', ''], 'config run-dir: must not be empty'],
     [['--layer-store-socket', ''], 'config layer-store-socket: must not be empty'],
     [['--node', ''], 'config node: must not be empty'],
-    [['--socket', '/x'], 'unknown flag --socket; known: --state-dir, --run-dir, --driver, --layer-store-socket, --nats-url, --node, --log-level, --events-buffer-size, --events-max-age-seconds, --events-max-bytes, --events-max-msgs, --events-duplicate-window-seconds, --config'],
+    [['--socket', '/x'], 'unknown flag --socket; known: --state-dir, --run-dir, --driver, --layer-store-socket, --layer-store-data-socket, --layer-store-root, --nats-url, --node, --log-level, --events-buffer-size, --events-max-age-seconds, --events-max-bytes, --events-max-msgs, --events-duplicate-window-seconds, --config'],
   ])('raises InvalidArgument for %j', (argv, message) => {
     let caught: unknown;
     try {

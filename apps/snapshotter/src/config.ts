@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { invalidArgument, loadConfig, oneOf, optionalStr, str, type ConfigOf, type Setting } from '@strata/kit';
+import { readSameHostLayerStore, sameHostLayerStoreSpec } from '@strata/content-grpc';
 import { eventsConfigSpec, eventSinkLimits, type EventSinkLimits } from '@strata/events-nats';
 import type { Layout } from '@strata/snapshots';
 
@@ -23,6 +24,7 @@ export const snapshotterSpec = {
   layerStoreSocket: optionalStr('Unix socket of the layer-store, where layer blobs are read from; <run-dir>/layer-store.sock by default.', {
     env: 'STRATA_LAYER_STORE_SOCKET',
   }),
+  ...sameHostLayerStoreSpec,
   natsUrl: str('NATS server URL for events; an empty string disables events.', {
     default: 'nats://127.0.0.1:4222',
     env: 'STRATA_NATS_URL',
@@ -44,6 +46,10 @@ export interface SnapshotterConfig {
   /** Undefined: overlay when the kernel has overlayfs, else native. */
   driver?: Layout;
   layerStoreSocket: string;
+  /** Set when the layer-store's data socket is to be used (commits write their layers there). */
+  layerStoreDataSocket?: string;
+  /** Set when layer blobs are read from a filesystem layer-store's root directly (unpacks). */
+  layerStoreRoot?: string;
   /** Empty: no events. */
   /** Buffering and STRATA_EVENTS stream limits of the event sink. */
   events: EventSinkLimits;
@@ -63,6 +69,7 @@ export function loadSnapshotterConfig(argv: readonly string[], env: Readonly<Rec
   if (raw.runDir === '') throw invalidArgument('config run-dir: must not be empty');
   if (raw.layerStoreSocket === '') throw invalidArgument('config layer-store-socket: must not be empty');
   if (raw.node === '') throw invalidArgument('config node: must not be empty');
+  const sameHost = readSameHostLayerStore(raw);
   const stateDir = resolve(raw.stateDir);
   const runDir = resolve(raw.runDir);
   return {
@@ -71,6 +78,7 @@ export function loadSnapshotterConfig(argv: readonly string[], env: Readonly<Rec
     socket: join(runDir, 'snapshotter.sock'),
     ...(raw.driver === undefined ? {} : { driver: raw.driver }),
     layerStoreSocket: resolve(raw.layerStoreSocket ?? join(runDir, 'layer-store.sock')),
+    ...sameHost,
     events: eventSinkLimits(raw),
     natsUrl: raw.natsUrl,
     node: raw.node,

@@ -1,3 +1,4 @@
+import { createFsBlobProvider } from '@strata/content-fs';
 import { createGrpcStore, type GrpcStore } from '@strata/content-grpc';
 import { createServer } from '@strata/grpc-kit';
 import { discardEvents, type EventSink, type Logger } from '@strata/kit';
@@ -76,7 +77,14 @@ export async function startSnapshotter(config: SnapshotterConfig, logger: Logger
     throw err;
   }
   const snapshotter = withSnapshotEvents(local, events, { node: config.node });
-  const store = createGrpcStore({ unixSocket: config.layerStoreSocket }, { logger: logger.child({ component: 'layer-store' }) });
+  const store = createGrpcStore(
+    { unixSocket: config.layerStoreSocket },
+    {
+      logger: logger.child({ component: 'layer-store' }),
+      ...(config.layerStoreDataSocket === undefined ? {} : { dataSocket: config.layerStoreDataSocket }),
+      ...(config.layerStoreRoot === undefined ? {} : { localBlobs: createFsBlobProvider({ root: config.layerStoreRoot }) }),
+    },
+  );
   const server = createServer({ logger, services: snapshotterServices({ snapshotter, store, events, logger }), unixSocket: config.socket });
   const closeParts = async () => {
     try {

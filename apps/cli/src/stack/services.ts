@@ -140,7 +140,20 @@ export const snapshotterService: ServiceSpec = {
     if (!existsSync(bin)) throw failedPrecondition(`cannot start snapshotter: ${bin} is missing`);
     return {
       command: process.execPath,
-      args: [bin, '--state-dir', ctx.stateDir, '--run-dir', ctx.runDir, '--nats-url', ctx.natsUrl],
+      args: [
+        bin,
+        '--state-dir',
+        ctx.stateDir,
+        '--run-dir',
+        ctx.runDir,
+        '--nats-url',
+        ctx.natsUrl,
+        // The layer-store runs on this host: commits write their layers through its data socket, unpacks read blobs from its files.
+        '--layer-store-data-socket',
+        join(ctx.runDir, 'layer-store.data.sock'),
+        '--layer-store-root',
+        join(ctx.stateDir, 'layer-store'),
+      ],
     };
   },
   endpoints: (ctx) => [{ protocol: 'grpc', address: `unix:${serviceSocket(ctx, 'snapshotter')}` }],
