@@ -9,22 +9,43 @@
  * `Images.Pull` on the mirror's unix socket, from the first request until
  * its DONE event (every blob stored in the layer-store, the tag set), on a
  * fresh stack too. Runs alternate; medians of N runs.
- * Target: ≤ 1.0× skopeo's wall time.
- * Run: npm run bench -- mirror-pull [runs]   (or: npx tsx bench/mirror-cold-pull.ts [runs])
+ * Target: ≤ 1.0× skopeo's wall time. Beside the wall times it prints CPU
+ * seconds (user + system), which a busy machine disturbs less: skopeo's
+ * (children's times of this process, from /proc/self/stat) and the mirror's
+ * plus the layer-store's during Images.Pull (from /proc/<pid>/stat).
+ * Run: npm run bench -- mirror-pull [runs] [--cpu-prof]
+ *   (or: npx tsx bench/mirror-cold-pull.ts [runs] [--cpu-prof])
+ *   --cpu-prof writes V8 CPU profiles of the mirror and the layer-store of
+ *   the Images.Pull stacks to bench/.work/mirror-pull-profiles (kept).
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImagesService } from '@strata/api/images/v1';
 import { createClient } from '@strata/grpc-kit';
 import { startDistributionRegistry } from '@strata/image-fixtures';
 import type { ImageIndex } from '@strata/oci';
 import { DEBIAN_REPOSITORY, DEBIAN_TAG, debianImage, describeDebianImage, pushDebianImage, type DebianImage } from './debian-image.js';
-import { middle, reportSeconds, timed, workDir } from './lib.js';
+import { middle, reportSeconds, root, timed, workDir } from './lib.js';
 import { UPSTREAM_NAME, skopeoPull, startMirrorStack, type MirrorStack } from './mirror-stack.js';
 
-const runs = Number(process.argv[2] ?? 5);
+const args = process.argv.slice(2);
+const runs = Number(args.find((a) => !a.startsWith('--')) ?? 5);
+const profiles = args.includes('--cpu-prof') ? join(root, 'bench', '.work', 'mirror-pull-profiles') : undefined;
 const dir = workDir('mirror-pull');
 const target = join(dir, 'pulled');
+
+/** The stat fields after the command name of /proc/<pid>/stat: utime is [11], stime [12], cutime [13], cstime [14] (clock ticks of 10 ms). */
+const statFields = (pid: number | 'self') => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
+/** User + system CPU seconds of process pid so far (all its threads). */
+const cpuSeconds = (pid: number) => {
+  const f = statFields(pid);
+  return ((f[11] ?? 0) + (f[12] ?? 0)) / 100;
+};
+/** User + system CPU seconds of this process's waited-for children so far. */
+const childrenCpuSeconds = () => {
+  const f = statFields('self');
+  return ((f[13] ?? 0) + (f[14] ?? 0)) / 100;
+};
 
 /** Throws unless the layout at target names the image's manifest (skopeo has checked every digest). */
 function checkPulled(image: DebianImage): void {
@@ -59,10 +80,13 @@ try {
   const reference: number[] = [];
   const mirror: number[] = [];
   const pull: number[] = [];
+  const cpu = { skopeo: [] as number[], pull: [] as number[] };
   const ref = `${UPSTREAM_NAME}/${DEBIAN_REPOSITORY}:${DEBIAN_TAG}`;
   const blobs = [image.manifest.digest, image.config.digest, image.layer.digest];
   for (let i = 0; i < runs; i++) {
+    const skopeoBefore = childrenCpuSeconds();
     reference.push(await timed(() => skopeoPull(`${upstream.host}/${DEBIAN_REPOSITORY}:${DEBIAN_TAG}`, target, DEBIAN_TAG)));
+    cpu.skopeo.push(childrenCpuSeconds() - skopeoBefore);
     checkPulled(image);
 
     await stack?.stop();
@@ -73,13 +97,21 @@ try {
     await through.waitCached(blobs);
 
     await stack.stop();
-    stack = await startMirrorStack(join(dir, 'stack'), upstream);
+    if (profiles !== undefined) mkdirSync(profiles, { recursive: true });
+    stack = await startMirrorStack(join(dir, 'stack'), upstream, profiles === undefined ? {} : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profiles}`] });
     const pulling = stack;
+    const used = () => cpuSeconds(pulling.pids.mirror) + cpuSeconds(pulling.pids.layerStore);
+    const pullBefore = used();
     pull.push(await timed(() => imagesPull(pulling, ref)));
+    cpu.pull.push(used() - pullBefore);
     await pulling.waitCached(blobs, 1000);
   }
   const fmt = (times: number[]) => times.map((t) => t.toFixed(2)).join(' ');
   console.log(`  runs (s): skopeo from the registry ${fmt(reference)}; skopeo through the mirror ${fmt(mirror)}; Images.Pull ${fmt(pull)}`);
+  console.log(
+    `  CPU seconds (user + system): Images.Pull (mirror + layer-store) ${middle(cpu.pull).toFixed(2)} s (runs ${fmt(cpu.pull)}), skopeo from the registry ${middle(cpu.skopeo).toFixed(2)} s (runs ${fmt(cpu.skopeo)}); ratio ${(middle(cpu.pull) / middle(cpu.skopeo)).toFixed(2)}×`,
+  );
+  if (profiles !== undefined) console.log(`  CPU profiles of the Images.Pull stacks' mirror and layer-store: ${profiles}`);
   reportSeconds('cold pull: skopeo via mirror', middle(mirror), middle(reference), 1.0);
   reportSeconds('cold pull: Images.Pull (gRPC)', middle(pull), middle(reference), 1.0);
   const mb = image.layer.size / 1e6;

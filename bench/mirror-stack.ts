@@ -29,6 +29,8 @@ export interface MirrorStack {
   readonly layerStoreSocket: string;
   /** Process ids of the mirror and the layer-store (for CPU accounting). */
   readonly pids: { mirror: number; layerStore: number };
+  /** What the mirror and the layer-store wrote to stdout and stderr so far (their logs; the first MiB). */
+  output(): { mirror: string; layerStore: string };
   /** Resolves once every digest is committed in the layer-store (a cold fetch commits just after its last bytes). */
   waitCached(digests: readonly Digest[], timeoutMs?: number): Promise<void>;
   /** Stops the mirror, the layer-store and NATS (by pid) and removes the state. */
@@ -96,6 +98,7 @@ export async function startMirrorStack(dir: string, upstream: TestDistributionRe
       socket,
       layerStoreSocket,
       pids: { mirror: mirror.pid, layerStore: layerStore.pid },
+      output: () => ({ mirror: mirror.output(), layerStore: layerStore.output() }),
       async waitCached(digests, timeoutMs = 60_000) {
         await waitFor(
           async () => {

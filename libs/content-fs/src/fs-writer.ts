@@ -5,13 +5,15 @@ import { failedPrecondition, internal, invalidArgument, type Logger } from '@str
 import { parseDigest, type Digest } from '@strata/oci';
 import { validateLabels, type CommitOptions, type Info, type Labels, type Status, type Writer } from '@strata/content';
 import { errnoOf, FILE_MODE, ioFailure, makeDirs, tempPathFor } from './fs-io.js';
-import type { HashPool, HashStream } from './hash-pool.js';
+import { inlineHashStream, type HashPool, type HashStream } from './hash-pool.js';
 import { acquireIngestLock, type IngestLock } from './ingest-lock.js';
 
 /** Bytes gathered in memory before one write(2) to the ingest file. */
 const FLUSH_BYTES = 1 << 20;
 /** Bytes written between background fdatasync calls, so commit's fsync finds little left to do. */
 const SYNC_BYTES = 8 << 20;
+/** Announced totals up to this are hashed on the main thread (manifests, configs): less than a round trip to a worker. */
+const INLINE_HASH_BYTES = 256 << 10;
 /** Flushed chunks that may wait for the hashing worker before writes wait for it. */
 const HASH_BACKLOG = 8;
 
@@ -93,7 +95,8 @@ async function writeFully(fh: FileHandle, buffer: Buffer, length: number, positi
 /**
  * The writer of one ingest directory (`data`, `ref`, `meta.json`, `lock`).
  * Bytes are gathered into 1 MiB writes, each hashed in place (the buffers
- * are shared memory) by a worker thread (the running sha256 stays in its
+ * are shared memory) by a worker thread (on the main thread when the
+ * announced total is at most 256 KiB) (the running sha256 stays in its
  * memory) while it is written and while the next bytes arrive; every 8 MiB
  * written are synced in the background, so commit's fsync finds little
  * left; commit fsyncs, verifies and hands the file to the store.
@@ -176,7 +179,7 @@ export class FsWriter implements Writer {
       fh = await open(dataPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, FILE_MODE);
       const st = await fh.stat();
       if ((st.mode & 0o200) === 0) await fh.chmod(FILE_MODE);
-      hash = ctx.hashes.stream();
+      hash = meta.total > 0 && meta.total <= INLINE_HASH_BYTES ? inlineHashStream() : ctx.hashes.stream();
       const size = st.size === 0 ? 0 : await hash.loadFile(dataPath);
       if (size > 0) ctx.logger.debug({ ref, offset: size }, 'resuming an ingest');
       return new FsWriter(ref, dir, ctx, lock, fh, hash, meta, size);

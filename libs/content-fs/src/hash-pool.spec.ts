@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '@strata/kit/testing';
 import { digestOf } from '@strata/oci';
 import { randomBytesOf } from '@strata/content/testing';
-import { createHashPool, type HashPool } from './hash-pool.js';
+import { createHashPool, inlineHashStream, type HashPool } from './hash-pool.js';
 
 describe('hash pool', () => {
   const pools: HashPool[] = [];
@@ -72,5 +72,30 @@ describe('hash pool', () => {
     await s.update(Buffer.from('x'));
     await pool.close();
     await expect(s.digest()).rejects.toMatchObject({ kind: 'Internal', message: /the hashing worker stopped/ });
+  });
+});
+
+describe('inline hash stream', () => {
+  const cleanups: Array<() => void> = [];
+  afterEach(() => {
+    for (const c of cleanups.splice(0)) c();
+  });
+
+  it('hashes in call order, resets, and restarts from a file', async () => {
+    const stream = inlineHashStream();
+    const blob = randomBytesOf(3 << 20);
+    await stream.update(blob.subarray(0, 1000));
+    await stream.update(blob.subarray(1000));
+    expect(await stream.digest()).toBe(digestOf(blob));
+    await stream.reset();
+    expect(await stream.digest()).toBe(digestOf(new Uint8Array()));
+    const dir = tempDir('inline-hash-');
+    cleanups.push(() => dir.remove());
+    const path = join(dir.path, 'data');
+    writeFileSync(path, blob);
+    expect(await stream.loadFile(path)).toBe(blob.length);
+    await stream.update(Buffer.from('more'));
+    expect(await stream.digest()).toBe(digestOf(Buffer.concat([blob, Buffer.from('more')])));
+    stream.dispose();
   });
 });

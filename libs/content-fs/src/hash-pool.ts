@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { internal } from '@strata/kit';
@@ -185,6 +187,43 @@ export function createHashPool(size = Math.min(4, Math.max(1, availableParalleli
       const all = workers.splice(0);
       await Promise.all(all.map((w) => w.worker.terminate()));
     },
+  };
+}
+
+/**
+ * A running sha256 computed on the calling thread: for blobs small enough
+ * (manifests, configs) that a round trip to a worker, or starting one,
+ * costs more than the hash. Same contract as the pool's streams; update
+ * hashes before it returns.
+ */
+export function inlineHashStream(): HashStream {
+  let hash = createHash('sha256');
+  return {
+    async update(data) {
+      hash.update(data);
+    },
+    async reset() {
+      hash = createHash('sha256');
+    },
+    async loadFile(path) {
+      const next = createHash('sha256');
+      let size = 0;
+      const fh = await open(path, 'r');
+      try {
+        for await (const chunk of fh.createReadStream({ start: 0, highWaterMark: 1 << 20, autoClose: false })) {
+          next.update(chunk as Buffer);
+          size += (chunk as Buffer).length;
+        }
+      } finally {
+        await fh.close();
+      }
+      hash = next;
+      return size;
+    },
+    async digest() {
+      return `sha256:${hash.copy().digest('hex')}` as Digest;
+    },
+    dispose() {},
   };
 }
 

@@ -218,6 +218,13 @@ export function createContentService(backend: Store, leases: LeaseManager, optio
       await leases.addResource(req.leaseId, parseDigest(req.digest));
       return {};
     }),
+    addResources: unary(logger, async (req) => {
+      await leases.addResources(
+        req.leaseId,
+        req.digests.map((d) => parseDigest(d)),
+      );
+      return {};
+    }),
     deleteResource: unary(logger, async (req) => {
       await leases.deleteResource(req.leaseId, parseDigest(req.digest));
       return {};

@@ -1,6 +1,9 @@
 import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { LeasesService } from '@strata/api/content/v1';
+import { digestOf } from '@strata/oci';
 import { createLeaseManager, type LeaseManager, type Store } from '@strata/content';
-import { contentStoreSuite, createMemoryMetadataStore, createMemoryStore } from '@strata/content/testing';
+import { contentStoreSuite, createMemoryMetadataStore, createMemoryStore, expectError } from '@strata/content/testing';
 import { createServer } from '@strata/grpc-kit';
 import { silentLogger } from '@strata/kit';
 import { tempDir } from '@strata/kit/testing';
@@ -56,4 +59,32 @@ contentStoreSuite('grpc with the data socket and local fs reads', async () => {
   const root = join(dir.path, 'blobs');
   const { store, leases } = await createFsContent({ root, logger: silentLogger() });
   return serve(store, leases, dir, { data: true, localRoot: root });
+});
+
+describe('addResources against a layer-store without AddResources', () => {
+  it('falls back to AddResource per digest', async () => {
+    const dir = tempDir('content-grpc-old-');
+    const socket = join(dir.path, 'content.sock');
+    const logger = silentLogger();
+    const backendLeases = createLeaseManager(createMemoryMetadataStore());
+    const service = createContentService(createMemoryStore(), backendLeases, { logger });
+    const { addResources: _unserved, ...older } = service.leases;
+    const server = createServer({
+      logger,
+      services: service.registrations.map((r) => (r.definition === LeasesService ? { definition: r.definition, implementation: older } : r)),
+      unixSocket: socket,
+    });
+    const client = createGrpcStore({ unixSocket: socket }, { logger });
+    try {
+      await server.start();
+      const lease = await client.leases.create({ id: 'older' });
+      await client.leases.addResources(lease.id, [digestOf('a'), digestOf('b'), digestOf('a')]);
+      expect([...(await backendLeases.held())].sort()).toEqual([digestOf('a'), digestOf('b')].sort());
+      await expectError(client.leases.addResources('absent', [digestOf('a')]), 'NotFound', 'lease absent not found');
+    } finally {
+      await client.close();
+      await server.shutdown(1000);
+      dir.remove();
+    }
+  });
 });

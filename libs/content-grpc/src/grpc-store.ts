@@ -1,7 +1,7 @@
 import { ContentService, LeasesService, type ReadContentResponse } from '@strata/api/content/v1';
 import type { BlobReader, GarbageCollectResult, Info, LeaseManager, Provider, ReadRange, Store } from '@strata/content';
 import { createClient, type Target } from '@strata/grpc-kit';
-import { internal, invalidArgument, isNotFound, type Logger } from '@strata/kit';
+import { internal, invalidArgument, isNotFound, isUnimplemented, type Logger } from '@strata/kit';
 import { parseDigest, type Digest } from '@strata/oci';
 import { fromProtoInfo, fromProtoLease, fromProtoStatus, serverDigest } from './convert.js';
 import { createDataClient } from './data-client.js';
@@ -113,6 +113,16 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
     },
     async addResource(id, digest) {
       await client.unary(LeasesService.addResource, { leaseId: id, digest });
+    },
+    async addResources(id, digests) {
+      const all = digests.map((d) => parseDigest(d));
+      try {
+        await client.unary(LeasesService.addResources, { leaseId: id, digests: all });
+      } catch (err) {
+        if (!isUnimplemented(err)) throw err;
+        // A layer-store from before AddResources: one call per digest (then not one change: an error may leave some added).
+        for (const d of new Set(all)) await this.addResource(id, d);
+      }
     },
     async deleteResource(id, digest) {
       await client.unary(LeasesService.deleteResource, { leaseId: id, digest });

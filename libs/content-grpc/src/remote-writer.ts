@@ -43,7 +43,7 @@ function request(action: WriteAction, fields: Partial<RequestFields> = {}): Requ
  *
  * With a data client, the bytes of writes go over the layer-store's data
  * socket instead (one PUT, kept open across writes, into the Writer this
- * stream holds); the stream keeps the control, and status(), truncate(),
+ * stream holds), unless the announced total fits in one message; the stream keeps the control, and status(), truncate(),
  * commit() and close() end the PUT and wait for its answer first. A write
  * resolves once its bytes are handed to the socket.
  */
@@ -114,7 +114,7 @@ class StreamWriter implements RemoteWriter {
         { fields: { ref: this.ref } },
       );
     }
-    if (this.data !== undefined) {
+    if (this.data !== undefined && !this.small()) {
       if (data.length === 0) return;
       this.upload ??= this.data.upload(this.ref, this.sent);
       try {
@@ -225,6 +225,16 @@ class StreamWriter implements RemoteWriter {
       this.call.cancel();
       this.throwIfFailed();
     }
+  }
+
+  /**
+   * Whether the writer announced a total of at most one message: such a
+   * blob (a manifest, a config) goes in the Write stream's messages, which
+   * are pipelined with its commit, rather than in a PUT on the data socket,
+   * which would cost a request and its answer more.
+   */
+  private small(): boolean {
+    return this.total > 0 && this.total <= CHUNK_BYTES;
   }
 
   private live(): void {

@@ -108,6 +108,39 @@ describe('createLeaseManager', () => {
     expect([...(await leases.held())].sort()).toEqual([...digests].sort());
   });
 
+  it('holds every digest of addResources with one write of the lease, none when nothing is new', async () => {
+    const memory = createMemoryMetadataStore();
+    const puts: string[] = [];
+    const counting: MetadataStore = {
+      ...memory,
+      put: async (key, value) => {
+        puts.push(key);
+        await memory.put(key, value);
+      },
+    };
+    const leases = createLeaseManager(counting);
+    await leases.create({ id: 'batch' });
+    await leases.addResource('batch', d1);
+    puts.length = 0;
+    const more = Array.from({ length: 5 }, (_, i) => digestOf(`batch ${i}`));
+    await leases.addResources('batch', [d1, ...more, more[0]!]);
+    expect(puts).toEqual(['leases/batch']);
+    expect([...(await leases.held())].sort()).toEqual([d1, ...more].sort());
+    await leases.addResources('batch', [d1, more[1]!]);
+    await leases.addResources('batch', []);
+    expect(puts).toEqual(['leases/batch']);
+  });
+
+  it.each([
+    ['a malformed digest', 'present', [d1, 'sha256:../../etc'], 'InvalidArgument', messageOf(() => parseDigest('sha256:../../etc'))],
+    ['an absent lease', 'absent', [d1, d2], 'NotFound', 'lease absent not found'],
+  ] as const)('adds none of addResources for %s', async (_case, id, digests, kind, message) => {
+    const { leases } = setup();
+    await leases.create({ id: 'present' });
+    await expectError(leases.addResources(id, digests as unknown as ReturnType<typeof digestOf>[]), kind, message);
+    expect([...(await leases.held())]).toEqual([]);
+  });
+
   it('raises NotFound for resources of an absent lease, InvalidArgument for a malformed digest', async () => {
     const { leases } = setup();
     await expectError(leases.addResource('absent', d1), 'NotFound', 'lease absent not found');

@@ -31,7 +31,9 @@ const toLease = (s: StoredLease): Lease => ({
 
 /**
  * Leases kept in a MetadataStore under `leases/<id>`. Changes to one lease
- * are serialised within this process.
+ * are serialised within this process; each is one put of the lease's
+ * record (addResources of many digests included), none when nothing
+ * changes.
  */
 export function createLeaseManager(meta: MetadataStore): LeaseManager {
   const key = (id: string) => `leases/${validateLeaseId(id)}`;
@@ -94,6 +96,17 @@ export function createLeaseManager(meta: MetadataStore): LeaseManager {
           lease.resources.push(d);
           await meta.put(key(id), lease);
         }
+      });
+    },
+    async addResources(id, digests) {
+      const wanted = digests.map((d) => parseDigest(d));
+      await serial(id, async () => {
+        const lease = await load(id);
+        const held = new Set(lease.resources);
+        for (const d of wanted) held.add(d);
+        if (held.size === lease.resources.length) return;
+        lease.resources = [...held];
+        await meta.put(key(id), lease);
       });
     },
     async deleteResource(id, digest) {

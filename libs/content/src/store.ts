@@ -24,6 +24,12 @@ export interface Writer {
   /**
    * Appends data at the current offset. FailedPrecondition when the data
    * would pass the announced total (nothing is appended).
+   *
+   * The writer reads data only until the returned promise settles: it
+   * copies the bytes, or hands them to the kernel, before that, and never
+   * keeps a reference. So the caller may overwrite or reuse data once the
+   * promise settled (resolved or rejected), e.g. gather the next bytes into
+   * the same buffer; it must not change data before.
    */
   write(data: Uint8Array): Promise<void>;
   /**
@@ -101,6 +107,14 @@ export interface LeaseManager {
   list(): Promise<Lease[]>;
   /** NotFound when the lease is absent. */
   addResource(id: string, digest: Digest): Promise<void>;
+  /**
+   * Lets the lease hold every digest of digests (duplicates and digests it
+   * holds already are no change) as one change: all are held, or, on an
+   * error, none of them. Cheaper than addResource per digest (one write of
+   * the lease, one round trip). NotFound when the lease is absent;
+   * InvalidArgument for a malformed digest (nothing is added then).
+   */
+  addResources(id: string, digests: readonly Digest[]): Promise<void>;
   /** NotFound when the lease is absent. */
   deleteResource(id: string, digest: Digest): Promise<void>;
   /** Digests held by leases not expired at `now`. */

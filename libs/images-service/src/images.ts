@@ -64,6 +64,7 @@ import {
   releaseUnreferencedRoot,
   removeDigestRef,
   type DigestRef,
+  type ManifestContent,
   type ManifestHead,
   type ReferenceChange,
   type RegistryBackend,
@@ -310,28 +311,32 @@ export function createImages(options: ImagesOptions): Images {
     }
   };
 
-  /** The platform's manifest of what head names: head itself, or an index entry (nested indexes followed to MAX_INDEX_DEPTH). */
-  const selectManifest = async (repo: Repository, head: ManifestHead, platform: Platform): Promise<{ manifest: Descriptor; document: ImageManifest }> => {
-    let current: Descriptor = { mediaType: head.mediaType, digest: head.digest, size: head.size };
+  /**
+   * The platform's manifest of top (what the reference names, with its
+   * bytes): top itself, or an index entry (nested indexes followed to
+   * MAX_INDEX_DEPTH).
+   */
+  const selectManifest = async (repo: Repository, top: ManifestContent, platform: Platform): Promise<{ manifest: Descriptor; document: ImageManifest }> => {
+    let content = top;
     for (let depth = 1; ; depth++) {
-      const content = await repo.getManifest({ digest: current.digest });
-      const parsed = parseManifestDocument(content.bytes, content.mediaType, { expectedDigest: current.digest });
-      if (parsed.kind === 'manifest') return { manifest: { mediaType: content.mediaType, digest: current.digest, size: content.size }, document: parsed.document };
+      const parsed = parseManifestDocument(content.bytes, content.mediaType, { expectedDigest: content.digest });
+      if (parsed.kind === 'manifest') return { manifest: { mediaType: content.mediaType, digest: content.digest, size: content.size }, document: parsed.document };
       checkIndexDepth(depth, MAX_INDEX_DEPTH);
-      current = selectPlatform(parsed.document, platform);
+      content = await repo.getManifest({ digest: selectPlatform(parsed.document, platform).digest });
     }
   };
 
+  /** A new lease of a pull holding digests; undefined without a LeaseManager. */
   const hold = async (digests: Digest[]): Promise<string | undefined> => {
     if (leases === undefined) return undefined;
     const lease = await leases.create({ id: `images-pull-${randomBytes(8).toString('hex')}`, ttlSeconds: leaseSeconds });
-    for (const digest of digests) await leases.addResource(lease.id, digest);
+    if (digests.length > 0) await leases.addResources(lease.id, digests);
     return lease.id;
   };
 
   const addHeld = async (lease: string | undefined, digests: Digest[]) => {
     if (lease === undefined || leases === undefined) return;
-    for (const digest of new Set(digests)) await leases.addResource(lease, digest);
+    await leases.addResources(lease, digests);
   };
 
   const rollbackTag = async (loc: RepositoryLocation, tag: string, previous: TagRecord | undefined) => {
@@ -359,24 +364,36 @@ export function createImages(options: ImagesOptions): Images {
 
     const loc = locate(ref, naming);
     const tag = ref.digest === undefined ? ref.tag : undefined;
-    const previous = tag === undefined ? undefined : await tags.get(loc.domain, loc.repository, tag);
+    // The lease is created while the reference resolves (it holds a pinned digest from the start).
+    const leasing = hold(ref.digest === undefined ? [] : [ref.digest]);
+    leasing.catch(() => undefined);
+    let previous: TagRecord | undefined;
+    /** Whether previous holds the tag as it was: only then is it put back after a failure. */
+    let previousKnown = false;
     let lease: string | undefined;
     let done = false;
     try {
-      lease = await hold(ref.digest === undefined ? [] : [ref.digest]);
+      previous = tag === undefined ? undefined : await tags.get(loc.domain, loc.repository, tag);
+      previousKnown = true;
       const repo = await backend.repository(loc.backendName, loc.ns === undefined ? {} : { ns: loc.ns });
-      const head = await repo.resolveManifest(ref.digest !== undefined ? { digest: ref.digest } : { tag: tag as string });
-      await addHeld(lease, [head.digest]);
+      // One request for what the reference names and its bytes: a tag is resolved with a HEAD (see the backend), the bytes are read where they were stored.
+      const top = await repo.getManifest(ref.digest !== undefined ? { digest: ref.digest } : { tag: tag as string });
+      const head: ManifestHead = { digest: top.digest, mediaType: top.mediaType, size: top.size };
       const referencedBefore =
         ref.digest !== undefined && (await store.info(head.digest).then((i) => i.labels[digestRefLabel(loc.domain, loc.repository)] !== undefined, () => false));
-      const { manifest, document } = await selectManifest(repo, head, platform);
+      const { manifest, document } = await selectManifest(repo, top, platform);
       const foreign = document.layers.find((layer) => (layer.urls ?? []).length > 0);
       if (foreign !== undefined) {
         throw failedPrecondition(`layer ${foreign.digest} of ${name} is a foreign layer (fetched from its own URLs), which this mirror does not follow`, {
           fields: { digest: foreign.digest },
         });
       }
-      await addHeld(lease, [manifest.digest, document.config.digest, ...document.layers.map((l) => l.digest)]);
+      // Every digest of the image is held (one change of the lease) before any of its blobs is fetched, so none is committed unheld.
+      lease = await leasing;
+      await addHeld(lease, [head.digest, manifest.digest, document.config.digest, ...document.layers.map((l) => l.digest)]);
+      // The names DONE reports: read (a scan of the index) while the layers download; the pull's own tag is added then.
+      const otherNames = tags.tagsOf(head.digest);
+      otherNames.catch(() => undefined);
       let downloaded = 0;
       const queue = new EventQueue<PullResponse>();
       const layerEvent = (value: LayerProgress): PullResponse => ({ event: { $case: 'layer', value } });
@@ -472,21 +489,23 @@ export function createImages(options: ImagesOptions): Images {
       for await (const event of queue) yield event;
 
       let moved = false;
-      if (tag !== undefined) {
-        const current = await tags.get(loc.domain, loc.repository, tag);
-        if (current?.digest !== head.digest) {
-          await tags.put({ domain: loc.domain, repository: loc.repository, tag, digest: head.digest, mediaType: head.mediaType, size: head.size, updatedAt: new Date() });
-        }
-        moved = previous?.digest !== head.digest;
-      }
-      if (tag === undefined) await addDigestRef(store, head.digest, loc.domain, loc.repository);
-      else await ensureRoot(head.digest);
-      done = true;
-
       const record: TagRecord | undefined =
         tag === undefined
           ? undefined
           : { domain: loc.domain, repository: loc.repository, tag, digest: head.digest, mediaType: head.mediaType, size: head.size, updatedAt: new Date() };
+      if (record !== undefined) {
+        // The tag and the root are independent changes: both are made at once.
+        const setTag = async () => {
+          const current = await tags.get(record.domain, record.repository, record.tag);
+          if (current?.digest !== head.digest) await tags.put(record);
+        };
+        await Promise.all([setTag(), ensureRoot(head.digest)]);
+        moved = previous?.digest !== head.digest;
+      } else {
+        await addDigestRef(store, head.digest, loc.domain, loc.repository);
+      }
+      done = true;
+
       if (record !== undefined && moved) publishTagged(record, previous?.digest);
       const platformText = formatPlatform(imagePlatform);
       events.publish(
@@ -503,7 +522,9 @@ export function createImages(options: ImagesOptions): Images {
         id: document.config.digest,
         size: imageSize(manifest, document),
       };
-      const names = namesOf(await tags.tagsOf(head.digest), digestRefsOf(await store.info(head.digest)));
+      const sameTag = (r: TagRecord) => record !== undefined && r.domain === record.domain && r.repository === record.repository && r.tag === record.tag;
+      const [others, headInfo] = await Promise.all([otherNames, store.info(head.digest)]);
+      const names = namesOf([...others.filter((r) => !sameTag(r)), ...(record === undefined ? [] : [record])], digestRefsOf(headInfo));
       const upToDate = downloaded === 0 && (tag === undefined ? referencedBefore : !moved);
       log.info({ digest: head.digest, imageId: image.id, downloaded, upToDate }, 'image pulled');
       yield { event: { $case: 'done', value: { image: toImageSummary(image, names), upToDate } } };
@@ -513,9 +534,10 @@ export function createImages(options: ImagesOptions): Images {
     } finally {
       abort.abort();
       outer?.removeEventListener('abort', onOuterAbort);
-      if (!done && tag !== undefined) {
+      if (!done && tag !== undefined && previousKnown) {
         await rollbackTag(loc, tag, previous).catch((err: unknown) => log.warn({ err }, 'cannot put the tag back after a failed pull'));
       }
+      lease ??= await leasing.catch(() => undefined);
       if (lease !== undefined) await leases?.delete(lease).catch((err: unknown) => log.warn({ err, lease }, 'cannot delete the lease of a pull'));
     }
   }

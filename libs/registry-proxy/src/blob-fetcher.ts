@@ -19,23 +19,34 @@ const SPARE_BUFFERS = 4;
 const BATCH_BYTES = 1 << 20;
 
 /**
- * Gathers body's chunks into pieces of at least BATCH_BYTES (the last one
- * may be smaller), so the spool and the store get one write per piece
- * rather than one per network read.
+ * Gathers body's chunks into pieces of BATCH_BYTES (the last one may be
+ * smaller), so the spool and the store get one write per piece rather than
+ * one per network read. The pieces are views of one buffer, refilled for
+ * the next piece: the consumer must be done with a piece (its writes
+ * settled; Writer.write keeps no reference to data after that) before it
+ * asks for the next one. A chunk of BATCH_BYTES or more that arrives while
+ * nothing is gathered is passed on as it is.
  */
 async function* batches(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  let parts: Uint8Array[] = [];
+  let buffer: Buffer | undefined;
   let gathered = 0;
   for await (const chunk of body) {
-    if (chunk.length === 0) continue;
-    parts.push(chunk);
-    gathered += chunk.length;
-    if (gathered < BATCH_BYTES) continue;
-    yield parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, gathered);
-    parts = [];
-    gathered = 0;
+    if (gathered === 0 && chunk.length >= BATCH_BYTES) {
+      yield chunk;
+      continue;
+    }
+    for (let pos = 0; pos < chunk.length; ) {
+      buffer ??= Buffer.allocUnsafeSlow(BATCH_BYTES);
+      const n = Math.min(chunk.length - pos, BATCH_BYTES - gathered);
+      buffer.set(chunk.subarray(pos, pos + n), gathered);
+      gathered += n;
+      pos += n;
+      if (gathered < BATCH_BYTES) continue;
+      gathered = 0;
+      yield buffer;
+    }
   }
-  if (gathered > 0) yield parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts, gathered);
+  if (gathered > 0 && buffer !== undefined) yield buffer.subarray(0, gathered);
 }
 
 /**

@@ -430,6 +430,7 @@ export function contentStoreSuite(name: string, setup: () => Promise<ContentStor
         await expectError(store().update(d, { a: 'b' }), 'InvalidArgument', message);
         if (bad !== '') await expectError(store().writer({ ref: 'suite-bad-digest', expected: d }), 'InvalidArgument', message);
         await expectError(leases().addResource('no-such-lease', d), 'InvalidArgument', message);
+        await expectError(leases().addResources('no-such-lease', [digestOf('good'), d]), 'InvalidArgument', message);
       });
 
       it.each(BAD_REFS)('a ref with %s is InvalidArgument with validateRef\'s message', async (_name, bad) => {
@@ -521,6 +522,14 @@ export function contentStoreSuite(name: string, setup: () => Promise<ContentStor
         await leases().addResource('suite-lease', digestOf('b'));
         await leases().deleteResource('suite-lease', digestOf('b'));
         expect(sorted(await leases().held())).toEqual([digestOf('a')]);
+        await leases().addResources('suite-lease', [digestOf('a'), digestOf('c'), digestOf('d'), digestOf('c')]);
+        await leases().addResources('suite-lease', []);
+        expect(sorted(await leases().held())).toEqual(sorted(new Set([digestOf('a'), digestOf('c'), digestOf('d')])));
+        await expectError(leases().addResources('suite-lease', [digestOf('e'), 'sha256:bad' as Digest]), 'InvalidArgument', messageOf(() => parseDigest('sha256:bad')));
+        expect(sorted(await leases().held())).toEqual(sorted(new Set([digestOf('a'), digestOf('c'), digestOf('d')])));
+        await leases().deleteResource('suite-lease', digestOf('c'));
+        await leases().deleteResource('suite-lease', digestOf('d'));
+        await expectError(leases().addResources('suite-absent', [digestOf('a')]), 'NotFound', mentions('suite-absent'));
         await expectError(leases().addResource('suite-absent', digestOf('a')), 'NotFound', mentions('suite-absent'));
         await expectError(leases().deleteResource('suite-absent', digestOf('a')), 'NotFound', mentions('suite-absent'));
         await expectError(leases().create({ id: '../escape' }), 'InvalidArgument', /invalid lease id/);
