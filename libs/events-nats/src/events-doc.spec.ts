@@ -58,8 +58,8 @@ describe('gen-events-doc', () => {
         'syntax = "proto3";',
         'package strata.events.v1;',
         'import "strata/types/v1/descriptor.proto";',
-        '// NodeDown is the data of event "node.down": a node stopped heartbeating.',
-        'message NodeDown {',
+        '// NodeDrained is the data of event "node.drained": a node stopped heartbeating.',
+        'message NodeDrained {',
         '  // The node that went down.',
         '  string node = 1;',
         '  // Seconds since its last heartbeat.',
@@ -77,7 +77,7 @@ describe('gen-events-doc', () => {
     const out = join(protos, 'events.md');
     expect(gen('--proto', protos, '--out', out).status).toBe(0);
     const doc = readFileSync(out, 'utf8');
-    expect(doc).toContain('| [`node.down`](#nodedown) | `strata.events.node.down` | `NodeDown` |');
+    expect(doc).toContain('| [`node.drained`](#nodedrained) | `strata.events.node.drained` | `NodeDrained` |');
     expect(doc).toContain('| `silentFor` | number (int64) | Seconds since its last heartbeat. |');
     expect(doc).toContain('| `containers` | array of string |  |');
     expect(doc).toContain('| `sample` | object ([strata.types.v1.Descriptor](#type-strata-types-v1-descriptor)) |  |');

@@ -10,9 +10,10 @@ describe('Fifo', () => {
       if (i % 3 === 0) out.push(q.shift()!);
     }
     expect(q.length).toBe(5000 - out.length);
-    for (let x = q.shift(); x !== undefined; x = q.shift()) out.push(x);
+    for (let x = q.peek(); x !== undefined; x = q.peek()) out.push(q.shift()!);
     expect(out).toEqual(Array.from({ length: 5000 }, (_, i) => i));
     expect(q.length).toBe(0);
     expect(q.shift()).toBeUndefined();
+    expect(q.peek()).toBeUndefined();
   });
 });

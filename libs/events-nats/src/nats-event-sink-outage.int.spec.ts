@@ -45,6 +45,14 @@ async function drained(s: NatsEventSink, published: number): Promise<void> {
 
 const numbers = (events: StoredEvent[]) => events.map((e) => (e.event.data as { n: number }).n);
 
+/** Publishes events 0…count-1 in steps of 20 every 2 ms (a steady stream, not one burst); resolves after the last. */
+async function publishSteadily(s: NatsEventSink, count: number): Promise<void> {
+  for (let n = 0; n < count; n++) {
+    s.publish('container.exited', `c${n}`, { n });
+    if (n % 20 === 19) await new Promise((r) => setTimeout(r, 2));
+  }
+}
+
 beforeEach(async () => {
   server = await startNatsServer();
 });
@@ -99,6 +107,28 @@ describe('a NatsEventSink across NATS outages (a real nats-server stopped and re
     expect(numbers(events)).toEqual(Array.from({ length: N }, (_, i) => i));
     expect(new Set(events.map((e) => e.event.id)).size).toBe(N);
     expect(sink.stats().dropped).toBe(0);
+  });
+
+  it.each([
+    ['many events in flight', 256],
+    ['one event in flight at a time', 1],
+  ])('stores a stream of events in publish order, once each, when NATS restarts while %s', async (_name, maxInFlight) => {
+    sink = createNatsEventSink({ servers: server.url, source: 'strata/test/n1', logger: silentLogger(), maxInFlight });
+    await sink.ready();
+    const N = 3000;
+    const publishing = publishSteadily(sink, N);
+    await waitFor(() => sink!.stats().published > 0, () => 'the first acknowledgements');
+    let acknowledgedBefore = 0;
+    await server.restart(() => {
+      acknowledgedBefore = sink!.stats().published;
+    });
+    await publishing;
+    expect(acknowledgedBefore).toBeLessThan(N);
+    await drained(sink, N);
+
+    const events = await stored();
+    expect(numbers(events)).toEqual(Array.from({ length: N }, (_, n) => n));
+    expect(sink.stats()).toEqual({ published: N, buffered: 0, dropped: 0 });
   });
 
   it('counts and logs the events a full buffer drops, and delivers the newest ones', async () => {

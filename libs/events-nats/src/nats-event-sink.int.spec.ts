@@ -75,6 +75,23 @@ afterAll(async () => {
 });
 
 describe('createNatsEventSink', () => {
+  it('keeps one copy of an event that two sinks publish under the same chosen id', async () => {
+    const one = newSink();
+    const two = newSink({ source: 'strata/node-agent/other' });
+    one.publish('node.down', 'n1', { node: 'n1' }, { id: 'node.down:n1:2024-05-01T10:00:00.000Z' });
+    two.publish('node.down', 'n1', { node: 'n1' }, { id: 'node.down:n1:2024-05-01T10:00:00.000Z' });
+    one.publish('node.up', 'n1', { node: 'n1' });
+    await drained(one, 2);
+    await drained(two, 1);
+    const events = await replay();
+    expect(events.map((e) => [e.subject, e.msgId === e.event.id])).toEqual([
+      ['strata.events.node.down', true],
+      ['strata.events.node.up', true],
+    ]);
+    expect(events[0]?.event.id).toBe('node.down:n1:2024-05-01T10:00:00.000Z');
+    expect(events[1]?.event.id).toMatch(UUID);
+  });
+
   it('publishes CloudEvents 1.0 JSON on strata.events.<type>', async () => {
     const client = await connect({ servers: server.url });
     onTestFinished(() => client.close());

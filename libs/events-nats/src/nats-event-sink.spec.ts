@@ -26,6 +26,8 @@ describe('createNatsEventSink options', () => {
     ['a fractional buffer', { bufferSize: 1.5 }, 'event buffer size must be a whole number of 1 or more; got 1.5'],
     ['a negative max age', { streamMaxAgeSeconds: -1 }, 'events stream max age must be a whole number of seconds, 0 or more; got -1'],
     ['a zero max bytes', { streamMaxBytes: 0 }, 'events stream max bytes must be a positive whole number or -1; got 0'],
+    ['no events in flight', { maxInFlight: 0 }, 'events in flight must be a whole number of 1 or more; got 0'],
+    ['a fractional in-flight count', { maxInFlight: 2.5 }, 'events in flight must be a whole number of 1 or more; got 2.5'],
     ['no servers', { servers: [] }, 'NATS servers must be one or more non-empty URLs such as nats://127.0.0.1:4222'],
     ['an empty server', { servers: ' ' }, 'NATS servers must be one or more non-empty URLs such as nats://127.0.0.1:4222'],
   ])('refuses %s', (_name, overrides, message) => {

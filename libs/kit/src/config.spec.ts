@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { bool, describeConfig, int, loadConfig, oneOf, optionalStr, str } from './config.js';
+import { bool, describeConfig, int, labels, loadConfig, oneOf, optionalStr, str } from './config.js';
 import { isInvalidArgument } from './errors.js';
 
 const spec = {
@@ -66,5 +66,36 @@ describe('loadConfig', () => {
     const text = describeConfig(spec);
     expect(text).toContain('--state-dir (env STRATA_STATE_DIR) [default: /var/lib/strata]');
     expect(text).toContain('--verbose [default: false]');
+  });
+});
+
+describe('labels', () => {
+  const labelSpec = { label: labels('node labels', { env: 'STRATA_LABELS' }) };
+
+  it('reads a repeated flag, a comma-separated variable, or an object in a file', () => {
+    expect(loadConfig(labelSpec)).toEqual({ label: {} });
+    expect(loadConfig(labelSpec, { argv: ['--label', 'zone=a', '--label=ssd=', '--label', 'tier=x=y'] })).toEqual({
+      label: { zone: 'a', ssd: '', tier: 'x=y' },
+    });
+    expect(loadConfig(labelSpec, { env: { STRATA_LABELS: 'zone=b, rack=r1' } })).toEqual({ label: { zone: 'b', rack: 'r1' } });
+    const file = join(dir, 'labels.json');
+    writeFileSync(file, JSON.stringify({ label: { 'topology.io/zone': 'c' } }));
+    expect(loadConfig(labelSpec, { file })).toEqual({ label: { 'topology.io/zone': 'c' } });
+    expect(describeConfig(labelSpec)).toContain('--label (repeatable) (env STRATA_LABELS)\n');
+  });
+
+  it.each([
+    [['--label', 'zone'], 'config label: expected key=value, got "zone"'],
+    [['--label', '=a'], 'config label: label key "" must be 1-64 letters, digits, ".", "_", "/" or "-", starting and ending with a letter or digit'],
+    [['--label', 'a b=c'], 'config label: label key "a b" must be 1-64 letters, digits, ".", "_", "/" or "-", starting and ending with a letter or digit'],
+  ])('refuses %j', (argv, message) => {
+    let caught: unknown;
+    try {
+      loadConfig(labelSpec, { argv });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isInvalidArgument(caught)).toBe(true);
+    expect((caught as Error).message).toBe(message);
   });
 });

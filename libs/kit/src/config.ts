@@ -9,6 +9,8 @@ export type Setting<T> = {
   default?: T;
   /** Environment variable that sets it, e.g. STRATA_STATE_DIR. */
   env?: string;
+  /** A flag that may be given more than once; parse then gets every value, in order, as a string array. */
+  repeat?: boolean;
   /** A flag that needs no value (`--tls` means true). */
   switch?: boolean;
   /** Converts the raw text (from a flag or env) or JSON value (from a file). */
@@ -80,6 +82,47 @@ export function bool(description: string, options: { default?: boolean; env?: st
   };
 }
 
+const LABEL_KEY = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62}[A-Za-z0-9])?$/;
+
+/**
+ * Reads `key=value` labels: a repeatable flag (`--label zone=a --label
+ * ssd=true`), a comma-separated list in the environment (`zone=a,ssd=true`),
+ * or a JSON object in a file. Keys are letters, digits, `.`, `_`, `/`, `-`
+ * (at most 64, starting and ending with a letter or digit); values are any
+ * text. The default is no labels.
+ */
+export function labels(description: string, options: { env?: string } = {}): Setting<Record<string, string>> {
+  return {
+    description,
+    ...options,
+    default: {},
+    repeat: true,
+    parse: (raw, name) => {
+      const pairs: Array<[string, unknown]> = [];
+      if (typeof raw === 'string') pairs.push(...raw.split(',').filter((p) => p.trim() !== '').map((p) => split(p)));
+      else if (Array.isArray(raw)) pairs.push(...raw.map((p) => split(p)));
+      else if (typeof raw === 'object' && raw !== null) pairs.push(...Object.entries(raw));
+      else throw invalidArgument(`config ${name}: expected key=value labels, got ${JSON.stringify(raw)}`);
+      const out: Record<string, string> = {};
+      for (const [key, value] of pairs) {
+        if (!LABEL_KEY.test(key)) {
+          throw invalidArgument(`config ${name}: label key ${JSON.stringify(key)} must be 1-64 letters, digits, ".", "_", "/" or "-", starting and ending with a letter or digit`);
+        }
+        if (typeof value !== 'string') throw invalidArgument(`config ${name}: the value of label ${key} must be a string`);
+        out[key] = value;
+      }
+      return out;
+
+      function split(pair: unknown): [string, string] {
+        const text = String(pair).trim();
+        const eq = text.indexOf('=');
+        if (eq === -1) throw invalidArgument(`config ${name}: expected key=value, got ${JSON.stringify(pair)}`);
+        return [text.slice(0, eq), text.slice(eq + 1)];
+      }
+    },
+  };
+}
+
 /** Reads one of a fixed set of words. */
 export function oneOf<const T extends string>(
   description: string,
@@ -100,9 +143,9 @@ export function oneOf<const T extends string>(
 
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-function parseArgv(argv: readonly string[], spec: ConfigSpec): { values: Record<string, string>; file?: string } {
+function parseArgv(argv: readonly string[], spec: ConfigSpec): { values: Record<string, string | string[]>; file?: string } {
   const byFlag = new Map(Object.keys(spec).map((k) => [kebab(k), k]));
-  const values: Record<string, string> = {};
+  const values: Record<string, string | string[]> = {};
   let file: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] ?? '';
@@ -121,6 +164,7 @@ function parseArgv(argv: readonly string[], spec: ConfigSpec): { values: Record<
       else value = argv[++i] ?? '';
     }
     if (flag === 'config') file = value;
+    else if (key !== undefined && spec[key]?.repeat === true) values[key] = [...((values[key] as string[] | undefined) ?? []), value];
     else if (key !== undefined) values[key] = value;
   }
   return file === undefined ? { values } : { values, file };
@@ -170,8 +214,9 @@ export function describeConfig(spec: ConfigSpec): string {
   return Object.entries(spec)
     .map(([key, s]) => {
       const env = s.env ? ` (env ${s.env})` : '';
-      const def = s.default === undefined ? '' : ` [default: ${String(s.default)}]`;
-      return `  --${kebab(key)}${env}${def}\n      ${s.description}`;
+      const def = s.default === undefined || typeof s.default === 'object' ? '' : ` [default: ${String(s.default)}]`;
+      const repeat = s.repeat === true ? ' (repeatable)' : '';
+      return `  --${kebab(key)}${repeat}${env}${def}\n      ${s.description}`;
     })
     .join('\n');
 }

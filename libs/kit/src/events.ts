@@ -21,13 +21,23 @@ export interface CloudEvent<T = unknown> {
   data: T;
 }
 
+/** How one event is published. */
+export interface PublishOptions {
+  /**
+   * The event id, instead of a fresh random one. Publishers that may each
+   * see the same fact (several agents noticing that a node went down) give
+   * it an id derived from the fact, so the event bus keeps one copy.
+   */
+  id?: string;
+}
+
 /** What a service publishes events through; implemented over NATS by libs/events-nats. */
 export interface EventSink {
   /**
    * Publishes an event of a short type such as `blob.stored` about subject.
    * Never throws: a sink that cannot deliver buffers or counts the loss.
    */
-  publish(type: string, subject: string, data: unknown): void;
+  publish(type: string, subject: string, data: unknown, options?: PublishOptions): void;
 }
 
 /** An EventSink that drops everything, for programs run without NATS. */
@@ -35,12 +45,15 @@ export const discardEvents: EventSink = { publish: () => undefined };
 
 const EVENT_TYPE = /^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$/;
 
-/** Builds the CloudEvent for a short type; InvalidArgument-free: type is code-controlled, checked by assertion. */
-export function makeCloudEvent<T>(source: string, type: string, subject: string, data: T, now = new Date()): CloudEvent<T> {
+/**
+ * Builds the CloudEvent for a short type, with a random id unless one is
+ * given; InvalidArgument-free: type is code-controlled, checked by assertion.
+ */
+export function makeCloudEvent<T>(source: string, type: string, subject: string, data: T, now = new Date(), id: string = randomUUID()): CloudEvent<T> {
   if (!EVENT_TYPE.test(type)) throw new Error(`event type ${JSON.stringify(type)} is not dotted lower-case`);
   return {
     specversion: '1.0',
-    id: randomUUID(),
+    id,
     source,
     type: `io.strata.${type}`,
     subject,

@@ -3,13 +3,15 @@ import { freePort, startProcess, tempDir, waitFor, type TestProcess } from '@str
 
 /** Settings of {@link startNatsServer}. */
 export interface NatsServerOptions {
-  /** Port to listen on (127.0.0.1); a free one by default. */
+  /** Port to listen on; a free one by default. */
   port?: number;
+  /** Address to listen on (one; e.g. a test bridge's gateway that network namespaces reach); 127.0.0.1 by default. */
+  host?: string;
 }
 
 /** A real `nats-server -js` started for a test. */
 export interface TestNatsServer {
-  /** `nats://127.0.0.1:<port>`. */
+  /** `nats://<host>:<port>`. */
   readonly url: string;
   readonly port: number;
   /** JetStream store directory; removed by stop(). */
@@ -26,9 +28,9 @@ export interface TestNatsServer {
 }
 
 /** True when something on port speaks the NATS protocol (sends INFO). */
-export function natsAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
+export function natsAnswers(port: number, timeoutMs = 1000, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connectTcp({ host: '127.0.0.1', port });
+    const socket = connectTcp({ host, port });
     let seen = '';
     const done = (ok: boolean) => {
       socket.destroy();
@@ -43,14 +45,14 @@ export function natsAnswers(port: number, timeoutMs = 1000): Promise<boolean> {
   });
 }
 
-async function launch(port: number, storeDir: string): Promise<TestProcess> {
-  const proc = startProcess('nats-server', ['-js', '-a', '127.0.0.1', '-p', String(port), '-sd', storeDir]);
+async function launch(port: number, storeDir: string, host = '127.0.0.1'): Promise<TestProcess> {
+  const proc = startProcess('nats-server', ['-js', '-a', host, '-p', String(port), '-sd', storeDir]);
   const exitedEarly = proc.exited.then((code) => {
     throw new Error(`nats-server on port ${port} exited (${code}) before it accepted connections:\n${proc.output()}`);
   });
   try {
     await Promise.race([
-      waitFor(() => natsAnswers(port), () => `nats-server on port ${port} to accept connections:\n${proc.output()}`),
+      waitFor(() => natsAnswers(port, 1000, host), () => `nats-server on port ${port} to accept connections:\n${proc.output()}`),
       exitedEarly,
     ]);
   } catch (err) {
@@ -63,24 +65,25 @@ async function launch(port: number, storeDir: string): Promise<TestProcess> {
 }
 
 /**
- * Starts the Debian `nats-server` binary with JetStream on 127.0.0.1 and a
+ * Starts the Debian `nats-server` binary with JetStream on 127.0.0.1 (or options.host) and a
  * fresh store directory, and resolves once it accepts connections. Raises
  * an Error with the server's output when it exits or does not answer in
  * time; nothing is left behind then.
  */
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<TestNatsServer> {
   const port = options.port ?? (await freePort());
+  const host = options.host ?? '127.0.0.1';
   const store = tempDir('strata-nats-');
   let proc: TestProcess;
   try {
-    proc = await launch(port, store.path);
+    proc = await launch(port, store.path, host);
   } catch (err) {
     store.remove();
     throw err;
   }
   let stopped = false;
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `nats://${host}:${port}`,
     port,
     storeDir: store.path,
     pid: () => proc.pid,
@@ -96,7 +99,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
       try {
         await whileDown?.();
       } finally {
-        proc = await launch(port, store.path);
+        proc = await launch(port, store.path, host);
       }
     },
   };

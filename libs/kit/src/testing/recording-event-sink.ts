@@ -5,6 +5,8 @@ export interface RecordedEvent {
   type: string;
   subject: string;
   data: unknown;
+  /** The id the publisher chose, when it chose one. */
+  id?: string;
 }
 
 /** An EventSink that keeps what it is given, for tests of the code that publishes. */
@@ -22,7 +24,7 @@ export function createRecordingEventSink(): RecordingEventSink {
   const events: RecordedEvent[] = [];
   return {
     events,
-    publish: (type, subject, data) => events.push({ type, subject, data }),
+    publish: (type, subject, data, options) => events.push({ type, subject, data, ...(options?.id === undefined ? {} : { id: options.id }) }),
     of: (type) => events.filter((e) => e.type === type),
     clear: () => events.splice(0),
   };
