@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { canceled, failedPrecondition, invalidArgument } from '@strata/kit';
 import type { TarEntry } from './tar-entry.js';
 import { BLOCK_SIZE } from './tar-header.js';
-import { encodeEntryHeaders } from './tar-writer.js';
+import { describeEntry, encodeEntryHeaders, entryDataSize } from './tar-writer.js';
 
 /** A file whose bytes {@link TarPacker.add} reads itself, from `path` (opened with O_NOFOLLOW). */
 export interface TarFileSource {
@@ -96,9 +96,7 @@ class Permits {
   }
 }
 
-function describe(entry: TarEntry): string {
-  return `tar entry ${JSON.stringify(entry.name.length > 200 ? `${entry.name.slice(0, 200)}…` : entry.name)}`;
-}
+const describe = describeEntry;
 
 const openFile = (path: string): Promise<number> =>
   new Promise((resolve, reject) => open(path, constants.O_RDONLY | constants.O_NOFOLLOW, (err, fd) => (err ? reject(err) : resolve(fd))));
@@ -321,17 +319,7 @@ export function createTarPacker(options: TarPackerOptions = {}): TarPacker {
     },
     add(entry, data) {
       return enqueue(async () => {
-        let size: number;
-        if (data instanceof Uint8Array) {
-          if (entry.size !== undefined && entry.size !== data.length) {
-            throw invalidArgument(`${describe(entry)}: size ${entry.size} differs from the ${data.length} bytes given`);
-          }
-          size = data.length;
-        } else {
-          if (data !== undefined && entry.size === undefined) throw invalidArgument(`${describe(entry)}: file data needs entry.size`);
-          size = entry.size ?? 0;
-          if (data === undefined && size > 0) throw invalidArgument(`${describe(entry)}: declares ${size} bytes but no data was given`);
-        }
+        const size = entryDataSize(entry, data, 'file');
         const headers = encodeEntryHeaders(entry, size);
         try {
           await put(headers);

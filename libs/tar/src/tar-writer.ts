@@ -52,8 +52,29 @@ export interface TarWriter {
   readonly bytesWritten: number;
 }
 
-function describe(entry: TarEntry): string {
+/** How error messages name an entry: `tar entry "NAME"`, long names cut at 200 characters. */
+export function describeEntry(entry: TarEntry): string {
   return `tar entry ${JSON.stringify(entry.name.length > 200 ? `${entry.name.slice(0, 200)}…` : entry.name)}`;
+}
+const describe = describeEntry;
+
+/**
+ * The size of an entry's data: the bytes given, or entry.size for data that
+ * comes later (a stream or a file, called `kind` in messages).
+ * InvalidArgument when the two disagree, when later data has no size, or
+ * when a size is declared and no data given.
+ */
+export function entryDataSize(entry: TarEntry, data: Uint8Array | object | undefined, kind: string): number {
+  if (data instanceof Uint8Array) {
+    if (entry.size !== undefined && entry.size !== data.length) {
+      throw invalidArgument(`${describe(entry)}: size ${entry.size} differs from the ${data.length} bytes given`);
+    }
+    return data.length;
+  }
+  if (data !== undefined && entry.size === undefined) throw invalidArgument(`${describe(entry)}: ${kind} data needs entry.size`);
+  const size = entry.size ?? 0;
+  if (data === undefined && size > 0) throw invalidArgument(`${describe(entry)}: declares ${size} bytes but no data was given`);
+  return size;
 }
 
 function checkWhole(entry: TarEntry, what: string, value: number | undefined, max = Number.MAX_SAFE_INTEGER): void {
@@ -257,17 +278,7 @@ export function createTarWriter(options: TarWriterOptions = {}): TarWriter {
     },
     add(entry, data) {
       return enqueue(async () => {
-        let size: number;
-        if (data instanceof Uint8Array) {
-          if (entry.size !== undefined && entry.size !== data.length) {
-            throw invalidArgument(`${describe(entry)}: size ${entry.size} differs from the ${data.length} bytes given`);
-          }
-          size = data.length;
-        } else {
-          if (data !== undefined && entry.size === undefined) throw invalidArgument(`${describe(entry)}: streamed data needs entry.size`);
-          size = entry.size ?? 0;
-          if (data === undefined && size > 0) throw invalidArgument(`${describe(entry)}: declares ${size} bytes but no data was given`);
-        }
+        const size = entryDataSize(entry, data, 'streamed');
         const headers = encodeEntryHeaders(entry, size);
         try {
           await push(headers);

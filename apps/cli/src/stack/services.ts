@@ -41,6 +41,14 @@ export const natsService: ServiceSpec = {
   readyTimeoutMs: 15_000,
 };
 
+/**
+ * The layer-store runs on this host: the flags that make a service write
+ * blob bytes through its data socket and read committed blobs from its files.
+ */
+function sameHostLayerStoreArgs(ctx: { runDir: string; stateDir: string }): string[] {
+  return ['--layer-store-data-socket', join(ctx.runDir, 'layer-store.data.sock'), '--layer-store-root', join(ctx.stateDir, 'layer-store')];
+}
+
 /** Checks the socket's gRPC health: resolves on SERVING, raises with the status or error otherwise. */
 async function grpcServing(socket: string): Promise<void> {
   const { checkHealth } = await import('../framework/rpc-client.js');
@@ -99,11 +107,7 @@ export const registryMirrorService: ServiceSpec = {
         ctx.natsUrl,
         '--listen',
         `127.0.0.1:${ctx.mirrorPort}`,
-        // The layer-store runs on this host: blob bytes take its data socket, and committed blobs are read from its files.
-        '--layer-store-data-socket',
-        join(ctx.runDir, 'layer-store.data.sock'),
-        '--layer-store-root',
-        join(ctx.stateDir, 'layer-store'),
+        ...sameHostLayerStoreArgs(ctx),
       ],
     };
   },
@@ -148,11 +152,7 @@ export const snapshotterService: ServiceSpec = {
         ctx.runDir,
         '--nats-url',
         ctx.natsUrl,
-        // The layer-store runs on this host: commits write their layers through its data socket, unpacks read blobs from its files.
-        '--layer-store-data-socket',
-        join(ctx.runDir, 'layer-store.data.sock'),
-        '--layer-store-root',
-        join(ctx.stateDir, 'layer-store'),
+        ...sameHostLayerStoreArgs(ctx),
       ],
     };
   },
