@@ -17,6 +17,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# The docker CLI (Debian's docker.io client) for the Docker API's tests:
+# only usr/bin/docker is taken from the package, so no dockerd is installed
+# or started.
+docker_cli=/opt/strata/docker-cli/docker
+if [ ! -x "$docker_cli" ]; then
+  echo "setup: extracting the docker CLI from Debian's docker.io package"
+  cache=/var/cache/strata/docker-io
+  mkdir -p "$cache" "$(dirname "$docker_cli")"
+  download() { (cd "$cache" && rm -f docker.io_*.deb && apt-get download -qq -o APT::Sandbox::User=root docker.io); }
+  download || { apt-get update -qq && download; }
+  extract=$(mktemp -d)
+  dpkg-deb -x "$cache"/docker.io_*.deb "$extract"
+  install -m 0755 "$extract/usr/bin/docker" "$docker_cli"
+  rm -rf "$extract"
+fi
+
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: installing npm dependencies"
   npm ci --no-audit --no-fund --loglevel=error

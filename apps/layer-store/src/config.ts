@@ -1,27 +1,10 @@
-import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { int, invalidArgument, loadConfig, oneOf, optionalStr, str, type ConfigOf, type Setting } from '@strata/kit';
+import { int, invalidArgument, loadConfig, oneOf, optionalStr, str, type ConfigOf } from '@strata/kit';
+import { readTcpListener, tcpListenerSpec, type TcpListener } from '@strata/grpc-kit';
 import { eventsConfigSpec, eventSinkLimits, type EventSinkLimits } from '@strata/events-nats';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
-/** Reads `host:port` (or `[v6]:port`) for a TCP listener. */
-function hostPort(description: string, options: { env?: string } = {}): Setting<{ host: string; port: number } | undefined> {
-  return {
-    description,
-    ...options,
-    default: undefined,
-    parse: (raw, name) => {
-      const m = typeof raw === 'string' ? /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):(\d{1,5})$/.exec(raw.trim()) : null;
-      const port = m === null ? NaN : Number(m[3]);
-      if (m === null || port < 1 || port > 65_535) {
-        throw invalidArgument(`config ${name}: expected host:port (e.g. 0.0.0.0:7443 or [::]:7443), got ${JSON.stringify(raw)}`);
-      }
-      return { host: (m[1] ?? m[2]) as string, port };
-    },
-  };
-}
 
 /** Every setting of the layer-store: flags are the kebab-case keys, `--config FILE` reads JSON. */
 export const layerStoreSpec = {
@@ -50,12 +33,7 @@ export const layerStoreSpec = {
     env: 'STRATA_NATS_URL',
   }),
   node: str('Name of this node in event sources (strata/layer-store/<node>).', { default: hostname(), env: 'STRATA_NODE' }),
-  tcpListen: hostPort('Also serve on TCP at host:port, with mutual TLS (needs --tls-cert, --tls-key, --tls-ca).', {
-    env: 'STRATA_LAYER_STORE_TCP',
-  }),
-  tlsCert: optionalStr('PEM certificate chain of the TCP listener.', { env: 'STRATA_TLS_CERT' }),
-  tlsKey: optionalStr('PEM private key of the TCP listener.', { env: 'STRATA_TLS_KEY' }),
-  tlsCa: optionalStr('PEM CA certificate that signs the clients allowed on TCP.', { env: 'STRATA_TLS_CA' }),
+  ...tcpListenerSpec('STRATA_LAYER_STORE_TCP'),
   gcIntervalSeconds: int('Seconds between garbage collection passes; 0 turns periodic collection off.', {
     default: 0,
     min: 0,
@@ -94,17 +72,9 @@ export interface LayerStoreConfig {
   events: EventSinkLimits;
   natsUrl: string;
   node: string;
-  tcp?: { host: string; port: number; tls: { cert: Buffer; key: Buffer; ca: Buffer } };
+  tcp?: TcpListener;
   gcIntervalSeconds: number;
   logLevel: (typeof LOG_LEVELS)[number];
-}
-
-function readPem(path: string, flag: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (cause) {
-    throw invalidArgument(`config ${flag}: cannot read ${path}: ${(cause as Error).message}`, { cause });
-  }
 }
 
 function required(raw: Raw, keys: ReadonlyArray<keyof Raw>, why: string): void {
@@ -147,18 +117,7 @@ export function loadLayerStoreConfig(argv: readonly string[], env: Readonly<Reco
       prefix: raw.s3Prefix,
     };
   }
-  if (raw.tcpListen !== undefined) {
-    required(raw, ['tlsCert', 'tlsKey', 'tlsCa'], 'tcp-listen (TCP is served only with mutual TLS)');
-    config.tcp = {
-      ...raw.tcpListen,
-      tls: {
-        cert: readPem(raw.tlsCert as string, 'tls-cert'),
-        key: readPem(raw.tlsKey as string, 'tls-key'),
-        ca: readPem(raw.tlsCa as string, 'tls-ca'),
-      },
-    };
-  } else if (raw.tlsCert !== undefined || raw.tlsKey !== undefined || raw.tlsCa !== undefined) {
-    throw invalidArgument('config tls-cert, tls-key and tls-ca are only used with --tcp-listen; set it or remove them');
-  }
+  const tcp = readTcpListener(raw);
+  if (tcp !== undefined) config.tcp = tcp;
   return config;
 }

@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
-import { int, invalidArgument, loadConfig, oneOf, optionalStr, str, type ConfigOf } from '@strata/kit';
+import { formatHostPort, hostPort, readTcpListener, tcpListenerSpec, type TcpListener } from '@strata/grpc-kit';
+import { int, invalidArgument, labels, loadConfig, oneOf, optionalStr, str, type ConfigOf } from '@strata/kit';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -16,6 +17,9 @@ export const nodeAgentSpec = {
   }),
   mirrorSocket: optionalStr("Unix socket of the registry-mirror's Images API; <run-dir>/registry-mirror.sock by default.", {
     env: 'STRATA_MIRROR_SOCKET',
+  }),
+  dockerSocket: optionalStr('Unix socket (mode 0660) of the Docker Engine API compatible endpoint; <run-dir>/docker.sock by default, an empty string disables it.', {
+    env: 'STRATA_DOCKER_SOCKET',
   }),
   layerStoreSocket: optionalStr('Unix socket of the layer-store, where commits read image configs and write new ones; <run-dir>/layer-store.sock by default.', {
     env: 'STRATA_LAYER_STORE_SOCKET',
@@ -47,6 +51,13 @@ export const nodeAgentSpec = {
     env: 'STRATA_USERNS_RANGE',
   }),
   heartbeatSeconds: int('Seconds between node heartbeats in the strata_nodes KV bucket.', { default: 5, min: 1, max: 3600, env: 'STRATA_HEARTBEAT_SECONDS' }),
+  ...tcpListenerSpec('STRATA_NODE_AGENT_TCP'),
+  advertiseAddress: hostPort('host:port other hosts reach this agent at, written in heartbeats; the --tcp-listen address by default (required when that is a wildcard such as 0.0.0.0).', {
+    env: 'STRATA_ADVERTISE_ADDRESS',
+  }),
+  label: labels('A label of this node, key=value (repeatable; comma-separated in the environment), written in heartbeats for placement constraints.', {
+    env: 'STRATA_NODE_LABELS',
+  }),
   logLevel: oneOf('Least severe log level written to stderr.', LOG_LEVELS, { default: 'warn', env: 'STRATA_LOG_LEVEL' }),
 };
 
@@ -60,6 +71,8 @@ export interface NodeAgentConfig {
   socket: string;
   snapshotterSocket: string;
   mirrorSocket: string;
+  /** The Docker Engine API socket (0660); empty: not served. */
+  dockerSocket: string;
   layerStoreSocket: string;
   /** Empty: no events and no heartbeats. */
   natsUrl: string;
@@ -76,7 +89,27 @@ export interface NodeAgentConfig {
   /** Host ids of user-namespaced containers. */
   userNamespaceRange: { hostId: number; size: number };
   heartbeatSeconds: number;
+  /** TCP listener with mutual TLS; none unless --tcp-listen is set. */
+  tcp?: TcpListener;
+  /** `host:port` written in heartbeats; '' when the agent serves only its unix socket. */
+  advertiseAddress: string;
+  /** Labels of this node, written in heartbeats. */
+  labels: Record<string, string>;
   logLevel: Raw['logLevel'];
+}
+
+const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', '']);
+
+function advertiseAddress(advertise: Raw['advertiseAddress'], tcp: TcpListener | undefined): string {
+  if (tcp === undefined) {
+    if (advertise !== undefined) throw invalidArgument('config advertise-address: only used with --tcp-listen; set it or remove this');
+    return '';
+  }
+  if (advertise !== undefined) return formatHostPort(advertise);
+  if (WILDCARD_HOSTS.has(tcp.host)) {
+    throw invalidArgument(`config advertise-address: needed when --tcp-listen is a wildcard address (${formatHostPort(tcp)}); set the host:port other hosts reach this node at`);
+  }
+  return formatHostPort(tcp);
 }
 
 /**
@@ -96,6 +129,7 @@ export function loadNodeAgentConfig(argv: readonly string[], env: Readonly<Recor
   if (range === null || userNamespaceRange.hostId < 1 || userNamespaceRange.size < 65536 || userNamespaceRange.hostId + userNamespaceRange.size > 2 ** 32 - 1) {
     throw invalidArgument(`config userns-range: ${raw.usernsRange} is not FIRST:COUNT with FIRST >= 1, COUNT >= 65536 and FIRST+COUNT below 2^32-1`);
   }
+  const tcp = readTcpListener(raw);
   const stateDir = resolve(raw.stateDir);
   const runDir = resolve(raw.runDir);
   return {
@@ -103,6 +137,7 @@ export function loadNodeAgentConfig(argv: readonly string[], env: Readonly<Recor
     socket: join(runDir, 'node-agent.sock'),
     snapshotterSocket: resolve(raw.snapshotterSocket ?? join(runDir, 'snapshotter.sock')),
     mirrorSocket: resolve(raw.mirrorSocket ?? join(runDir, 'registry-mirror.sock')),
+    dockerSocket: raw.dockerSocket === '' ? '' : resolve(raw.dockerSocket ?? join(runDir, 'docker.sock')),
     layerStoreSocket: resolve(raw.layerStoreSocket ?? join(runDir, 'layer-store.sock')),
     natsUrl: raw.natsUrl,
     node: raw.node,
@@ -117,6 +152,9 @@ export function loadNodeAgentConfig(argv: readonly string[], env: Readonly<Recor
     ...(raw.runcRoot === undefined ? {} : { runcRoot: resolve(raw.runcRoot) }),
     userNamespaceRange,
     heartbeatSeconds: raw.heartbeatSeconds,
+    ...(tcp === undefined ? {} : { tcp }),
+    advertiseAddress: advertiseAddress(raw.advertiseAddress, tcp),
+    labels: raw.label,
     logLevel: raw.logLevel,
   };
 }

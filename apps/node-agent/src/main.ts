@@ -9,7 +9,8 @@ if (argv.includes('--help') || argv.includes('-h')) {
     'usage: node-agent [--setting value]... [--config FILE]\n\n' +
       "Runs this host's containers (runc under a per-container monitor, overlay rootfs from the\n" +
       "snapshotter, cgroups, a bridge network with published ports) and serves the gRPC\n" +
-      'Containers API (strata.containers.v1) and health on <run-dir>/node-agent.sock.\n' +
+      'Containers API (strata.containers.v1) and health on <run-dir>/node-agent.sock, and with\n' +
+      '--tcp-listen on TCP with mutual TLS only (clients need a certificate of the fleet CA).\n' +
       'Containers keep running when the agent stops; a new agent finds them again.\n' +
       'Needs root: mounts, namespaces, cgroups and iptables.\n\n' +
       `Settings (flag, environment variable, default):\n${describeConfig(nodeAgentSpec)}\n`,

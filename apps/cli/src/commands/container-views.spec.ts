@@ -1,5 +1,6 @@
-import { ContainerStatus, NetworkMode, Protocol, type Container, type ContainerState, type PortMapping } from '@strata/api/containers/v1';
-import type { ContainerConfig } from '@strata/api/images/v1';
+import { ContainerSpec, ContainerStatus, NetworkMode, Protocol, type Container, ContainerState, type PortMapping } from '@strata/api/containers/v1';
+import { ContainerConfig } from '@strata/api/images/v1';
+import { inspectView as dockerInspectView } from '@strata/docker-api/views';
 import { describe, expect, it } from 'vitest';
 import { formatTable } from '../framework/table.js';
 import {
@@ -10,10 +11,8 @@ import {
   portsText,
   psCells,
   psRows,
-  stateName,
   statsCells,
   statsRows,
-  statusText,
 } from './container-views.js';
 
 const now = new Date('2026-01-01T12:00:00Z');
@@ -27,47 +26,7 @@ const port = (hostPort: number, containerPort: number, protocol = TCP, hostIp = 
   containerPort,
   protocol,
 });
-const state = (s: Partial<ContainerState>): ContainerState => ({
-  status: ContainerStatus.CONTAINER_STATUS_CREATED,
-  pid: 0,
-  exitCode: 0,
-  oomKilled: false,
-  error: '',
-  ...s,
-});
-
-describe('statusText', () => {
-  it.each([
-    ['created', state({}), 'Created'],
-    ['running', state({ status: ContainerStatus.CONTAINER_STATUS_RUNNING, startedAt: ago(3_000) }), 'Up 3 seconds'],
-    ['just started', state({ status: ContainerStatus.CONTAINER_STATUS_RUNNING, startedAt: ago(10) }), 'Up Less than a second'],
-    ['paused', state({ status: ContainerStatus.CONTAINER_STATUS_PAUSED, startedAt: ago(120_000) }), 'Up 2 minutes (Paused)'],
-    [
-      'exited',
-      state({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 0, startedAt: ago(200_000), finishedAt: ago(125_000) }),
-      'Exited (0) 2 minutes ago',
-    ],
-    [
-      'killed',
-      state({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 137, startedAt: ago(9_000), finishedAt: ago(5_000) }),
-      'Exited (137) 5 seconds ago',
-    ],
-    ['exited, never started', state({ status: ContainerStatus.CONTAINER_STATUS_EXITED }), 'Created'],
-    ['removing', state({ status: ContainerStatus.CONTAINER_STATUS_REMOVING }), 'Removal In Progress'],
-    ['dead', state({ status: ContainerStatus.CONTAINER_STATUS_DEAD }), 'Dead'],
-    ['no state', undefined, 'Created'],
-  ])('%s: %s', (_what, s, text) => expect(statusText(s, now)).toBe(text));
-});
-
-describe('stateName', () => {
-  it.each([
-    [ContainerStatus.CONTAINER_STATUS_CREATED, 'created'],
-    [ContainerStatus.CONTAINER_STATUS_RUNNING, 'running'],
-    [ContainerStatus.CONTAINER_STATUS_EXITED, 'exited'],
-    [ContainerStatus.CONTAINER_STATUS_DEAD, 'dead'],
-    [undefined, 'unknown'],
-  ])('%s is %s', (status, name) => expect(stateName(status)).toBe(name));
-});
+const state = (s: Partial<ContainerState>): ContainerState => ContainerState.fromPartial({ status: ContainerStatus.CONTAINER_STATUS_CREATED, ...s });
 
 describe('portsText', () => {
   it.each([
@@ -106,28 +65,16 @@ const container = (c: Partial<Container> = {}): Container => ({
   restartCount: 0,
   state: state({ status: ContainerStatus.CONTAINER_STATUS_RUNNING, pid: 42, startedAt: ago(3_000) }),
   network: { mode: NetworkMode.NETWORK_MODE_BRIDGE, ipAddress: '10.88.0.2', gateway: '10.88.0.1', prefixLength: 16, ports: [port(8080, 80)] },
-  spec: {
+  spec: ContainerSpec.fromPartial({
     image: 'busybox:1.36',
     name: 'web',
     cmd: ['httpd', '-f', '-p', '80'],
-    entrypoint: [],
-    entrypointSet: false,
     env: ['A=1'],
-    workingDir: '',
-    user: '',
-    tty: false,
-    openStdin: false,
-    hostname: '',
     ports: [port(8080, 80, TCP, '')],
     networkMode: NetworkMode.NETWORK_MODE_BRIDGE,
     resources: { memoryBytes: 64 * 1024 * 1024, cpus: 0.5, pidsLimit: 100 },
-    autoRemove: false,
     labels: { team: 'a' },
-    stopSignal: '',
-    stopTimeoutSeconds: 0,
-    platform: '',
-    userNamespace: false,
-  },
+  }),
   ...c,
 });
 
@@ -162,125 +109,19 @@ describe('psRows', () => {
 });
 
 describe('inspectView', () => {
-  it('is shaped like docker inspect', () => {
-    expect(inspectView(container())).toEqual({
+  it("is the Docker Engine API's inspect shape plus the node the container runs on", () => {
+    const image = ContainerConfig.fromPartial({ user: 'www', exposedPorts: ['80/tcp', '443/tcp'], env: ['PATH=/bin'], cmd: ['serve'], workingDir: '/srv' });
+    const view = inspectView(container(), image);
+    expect(view).toEqual({ ...dockerInspectView(container(), image), Node: 'node-1' });
+    expect(view).toMatchObject({
       Id: ID,
-      Created: '2026-01-01T11:58:00Z',
-      Path: 'httpd',
-      Args: ['-f', '-p', '80'],
-      State: {
-        Status: 'running',
-        Running: true,
-        Paused: false,
-        Restarting: false,
-        OOMKilled: false,
-        Dead: false,
-        Pid: 42,
-        ExitCode: 0,
-        Error: '',
-        StartedAt: '2026-01-01T11:59:57Z',
-        FinishedAt: '0001-01-01T00:00:00Z',
-      },
-      Image: 'sha256:' + 'c'.repeat(64),
-      LogPath: '/var/lib/strata/containers/x/log.json',
       Name: '/web',
-      RestartCount: 0,
-      Node: 'node-1',
-      Platform: 'linux',
-      HostConfig: {
-        NetworkMode: 'bridge',
-        PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }] },
-        AutoRemove: false,
-        Memory: 67108864,
-        NanoCpus: 500000000,
-        PidsLimit: 100,
-      },
-      Config: {
-        Hostname: 'aaaaaaaaaaaa',
-        Domainname: '',
-        User: '',
-        Tty: false,
-        OpenStdin: false,
-        StdinOnce: false,
-        ExposedPorts: { '80/tcp': {} },
-        Env: ['A=1'],
-        Cmd: ['httpd', '-f', '-p', '80'],
-        Image: 'busybox:1.36',
-        WorkingDir: '',
-        Entrypoint: null,
-        Labels: { team: 'a' },
-      },
-      NetworkSettings: {
-        IPAddress: '10.88.0.2',
-        Gateway: '10.88.0.1',
-        IPPrefixLen: 16,
-        Ports: { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }] },
-      },
+      State: { Status: 'running', Running: true, StartedAt: '2026-01-01T11:59:57Z', FinishedAt: '0001-01-01T00:00:00Z' },
+      HostConfig: { NetworkMode: 'bridge', PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '8080' }] }, Memory: 67108864, NanoCpus: 500000000, PidsLimit: 100 },
+      GraphDriver: { Name: 'overlayfs', Data: null },
+      Config: { User: 'www', Env: ['PATH=/bin', 'A=1'], WorkingDir: '/srv', ExposedPorts: { '80/tcp': {}, '443/tcp': {} } },
+      NetworkSettings: { IPAddress: '10.88.0.2', Ports: { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }], '443/tcp': null } },
     });
-  });
-
-  it("merges the image's config as Docker records it at create", () => {
-    const image: ContainerConfig = {
-      user: 'www',
-      exposedPorts: ['80/tcp', '443/tcp'],
-      env: ['PATH=/bin', 'A=0', 'DROP=1'],
-      entrypoint: ['/entry'],
-      cmd: ['serve'],
-      volumes: [],
-      workingDir: '/srv',
-      labels: { from: 'image', team: 'img' },
-      stopSignal: 'SIGQUIT',
-      argsEscaped: false,
-      onBuild: [],
-      shell: [],
-    };
-    const c = container();
-    const view = inspectView({ ...c, spec: { ...c.spec!, cmd: [], env: ['A=1', 'DROP'] } }, image) as {
-      Config: Record<string, unknown>;
-      NetworkSettings: { Ports: unknown };
-    };
-    expect(view.Config).toMatchObject({
-      User: 'www',
-      Env: ['PATH=/bin', 'A=1'],
-      Cmd: ['serve'],
-      Entrypoint: ['/entry'],
-      WorkingDir: '/srv',
-      Labels: { from: 'image', team: 'a' },
-      ExposedPorts: { '80/tcp': {}, '443/tcp': {} },
-      StopSignal: 'SIGQUIT',
-    });
-    expect(view.NetworkSettings.Ports).toEqual({ '80/tcp': [{ HostIp: '0.0.0.0', HostPort: '8080' }], '443/tcp': null });
-  });
-
-  it('clears Cmd and replaces Entrypoint when the entrypoint is set', () => {
-    const c = container();
-    const view = inspectView({ ...c, spec: { ...c.spec!, cmd: [], entrypoint: ['sh'], entrypointSet: true } }, {
-      user: '',
-      exposedPorts: [],
-      env: [],
-      entrypoint: ['/entry'],
-      cmd: ['serve'],
-      volumes: [],
-      workingDir: '',
-      labels: {},
-      stopSignal: '',
-      argsEscaped: false,
-      onBuild: [],
-      shell: [],
-    }) as { Config: Record<string, unknown> };
-    expect([view.Config['Cmd'], view.Config['Entrypoint']]).toEqual([null, ['sh']]);
-  });
-
-  it('shows an exited, OOM-killed container', () => {
-    const view = inspectView(
-      container({
-        state: state({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 137, oomKilled: true, startedAt: ago(5000), finishedAt: ago(1000) }),
-        spec: undefined,
-        network: undefined,
-      }),
-    ) as { State: Record<string, unknown>; HostConfig: Record<string, unknown> };
-    expect(view.State).toMatchObject({ Status: 'exited', Running: false, OOMKilled: true, ExitCode: 137, FinishedAt: '2026-01-01T11:59:59Z' });
-    expect(view.HostConfig).toEqual({ NetworkMode: 'bridge', PortBindings: {}, AutoRemove: false, Memory: 0, NanoCpus: 0, PidsLimit: null });
   });
 });
 

@@ -1,4 +1,4 @@
-import type { ContainerConfig, HistoryEntry, Image, ImageSummary } from '@strata/api/images/v1';
+import type { HistoryEntry, ImageSummary } from '@strata/api/images/v1';
 import { invalidArgument } from '@strata/kit';
 import { parseReference, type Reference } from '@strata/oci';
 import { ellipsis, humanSize, rfc3339, shortId, timeAgo } from '../framework/human-units.js';
@@ -40,14 +40,12 @@ export function usesDefaultTag(text: string): boolean {
   return !text.slice(text.lastIndexOf('/') + 1).includes(':');
 }
 
-/** `docker.io/library/busybox:latest` → `busybox:latest`; text unchanged when it does not parse. */
-export function familiarRef(text: string): string {
-  try {
-    return parseReference(text).familiar();
-  } catch {
-    return text;
-  }
-}
+/**
+ * Docker's short form of a reference (familiarRef) and an image as `docker
+ * image inspect` shows it (inspectView: the Engine API's ImageInspect), the
+ * same as the Docker Engine API answers.
+ */
+export { dockerImageInspect as inspectView, familiarRef } from '@strata/docker-api/views';
 
 /** The repository of a reference in Docker's short form (`busybox`, `ghcr.io/org/app`) and its tag or digest. */
 function splitFamiliar(text: string): { repository: string; tag?: string; digest?: string } | undefined {
@@ -176,67 +174,4 @@ export function historyRows(steps: readonly HistoryEntry[], options: HistoryRows
       Comment: step.comment,
     };
   });
-}
-
-const orNull = <T>(list: readonly T[]): T[] | null => (list.length === 0 ? null : [...list]);
-const setOf = (keys: readonly string[]): Record<string, object> => Object.fromEntries(keys.map((k) => [k, {}]));
-
-function dockerConfig(config: ContainerConfig | undefined): Record<string, unknown> {
-  const c = config;
-  const out: Record<string, unknown> = { User: c?.user ?? '' };
-  if (c !== undefined && c.exposedPorts.length > 0) out.ExposedPorts = setOf(c.exposedPorts);
-  out.Env = orNull(c?.env ?? []);
-  out.Cmd = orNull(c?.cmd ?? []);
-  const h = c?.healthcheck;
-  if (h !== undefined) {
-    out.Healthcheck = {
-      Test: [...h.test],
-      ...(h.intervalNanos ? { Interval: h.intervalNanos } : {}),
-      ...(h.timeoutNanos ? { Timeout: h.timeoutNanos } : {}),
-      ...(h.startPeriodNanos ? { StartPeriod: h.startPeriodNanos } : {}),
-      ...(h.startIntervalNanos ? { StartInterval: h.startIntervalNanos } : {}),
-      ...(h.retries ? { Retries: h.retries } : {}),
-    };
-  }
-  if (c?.argsEscaped) out.ArgsEscaped = true;
-  out.Volumes = c === undefined || c.volumes.length === 0 ? null : setOf(c.volumes);
-  out.WorkingDir = c?.workingDir ?? '';
-  out.Entrypoint = orNull(c?.entrypoint ?? []);
-  out.OnBuild = orNull(c?.onBuild ?? []);
-  out.Labels = c === undefined || Object.keys(c.labels).length === 0 ? null : { ...c.labels };
-  if (c?.stopSignal) out.StopSignal = c.stopSignal;
-  if (c !== undefined && c.shell.length > 0) out.Shell = [...c.shell];
-  return out;
-}
-
-/**
- * An image as `docker image inspect` shows it: Id, RepoTags and RepoDigests
- * in Docker's short form, Created (RFC 3339, absent when unknown), Author,
- * Config (User, ExposedPorts as `{"80/tcp": {}}`, Env, Cmd, Entrypoint,
- * WorkingDir, Labels, Volumes…, with `null` for what is empty, as Docker),
- * Architecture, Variant and OsVersion (when set), Os, Size, RootFS
- * (`layers` and the diff_ids), Metadata, and the Descriptor of what the
- * reference points at.
- */
-export function inspectView(image: Image): Record<string, unknown> {
-  const target = image.target;
-  return {
-    Id: image.id,
-    RepoTags: image.repoTags.map(familiarRef),
-    RepoDigests: image.repoDigests.map(familiarRef),
-    Parent: '',
-    Comment: image.comment,
-    ...(image.created === undefined ? {} : { Created: rfc3339(image.created) }),
-    DockerVersion: '',
-    Author: image.author,
-    Config: dockerConfig(image.config),
-    Architecture: image.architecture,
-    ...(image.variant === '' ? {} : { Variant: image.variant }),
-    Os: image.os,
-    ...(image.osVersion === '' ? {} : { OsVersion: image.osVersion }),
-    Size: image.size,
-    RootFS: { Type: image.rootfs?.type || 'layers', Layers: [...(image.rootfs?.layers ?? [])] },
-    Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
-    ...(target === undefined ? {} : { Descriptor: { mediaType: target.mediaType, digest: target.digest, size: target.size } }),
-  };
 }

@@ -1,1 +1,2 @@
 export * from './test-stack.js';
+export * from './fleet.js';

@@ -26,6 +26,12 @@ export interface TestStackOptions {
   logger?: Logger;
   /** Extra node-agent flags (e.g. `--default-pids-limit 64`). */
   agentFlags?: string[];
+  /**
+   * Extra registry-mirror flags, after the stack's own (e.g. `['--upstreams',
+   * file]` for an upstream registry of the test's: a JSON array of
+   * `{"host", "endpoint"}`, used beside the stack's `upstream.invalid`).
+   */
+  mirrorFlags?: string[];
 }
 
 /**
@@ -50,6 +56,8 @@ export interface TestStack {
   readonly runcRoot: string;
   /** `<runDir>/node-agent.sock`. */
   readonly agentSocket: string;
+  /** `<runDir>/docker.sock`: the agents' Docker Engine API endpoint (the default --docker-socket). */
+  readonly dockerSocket: string;
   /** The node name agents use: `test-node`. */
   readonly node: string;
   /** The flags of a node-agent for this stack (plus options.agentFlags). */
@@ -149,6 +157,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     cgroupParent: cgroup.path,
     runcRoot,
     agentSocket: join(runDir, 'node-agent.sock'),
+    dockerSocket: join(runDir, 'docker.sock'),
     node: 'test-node',
     agentArgs,
     agentConfig,
@@ -195,7 +204,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
     const common = ['--state-dir', stateDir, '--run-dir', runDir, '--nats-url', nats.url];
     const layerStore = startProcess(process.execPath, [bin('layer-store'), ...common]);
     processes.push(layerStore);
-    const mirror = startProcess(process.execPath, [bin('registry-mirror'), ...common, '--listen', `127.0.0.1:${mirrorPort}`, '--upstream', 'upstream.invalid']);
+    const mirror = startProcess(process.execPath, [bin('registry-mirror'), ...common, '--listen', `127.0.0.1:${mirrorPort}`, '--upstream', 'upstream.invalid', ...(options.mirrorFlags ?? [])]);
     processes.push(mirror);
     const snapshotter = startProcess(process.execPath, [bin('snapshotter'), ...common]);
     processes.push(snapshotter);

@@ -1,0 +1,238 @@
+import { get } from 'node:http';
+import { stat } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDockerCli, dockerRequest, rawExchange, type DockerCli } from '@strata/docker-api/testing';
+import { pushImage, webImage } from '@strata/image-fixtures';
+import { startProcess, waitFor, type TestProcess } from '@strata/kit/testing';
+import { startTestStack, type TestStack } from './testing/test-stack.js';
+
+let stack: TestStack;
+let agent: TestProcess;
+let docker: DockerCli;
+let web: string;
+const started: TestProcess[] = [];
+
+const names = (prefix: string) => `${prefix}-${process.pid}-${Math.floor(Math.random() * 1e6)}`;
+
+function fetchPage(port: number, path = '/'): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    get({ host: '127.0.0.1', port, path, timeout: 5_000 }, (res) => {
+      let body = '';
+      res.on('data', (b: Buffer) => (body += b.toString('utf8')));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).once('error', reject);
+  });
+}
+
+/** The cells of a `docker ps` table line: columns are padded with at least two spaces, cells have at most one. */
+const cells = (line: string) => line.trim().split(/\s{2,}/);
+
+/** Runs `docker args…` inside a pseudo-terminal (util-linux `script`), so the CLI sees a TTY as a user's would. */
+function inTerminal(args: readonly string[]): { p: TestProcess; output: () => string } {
+  // A 40x100 terminal, whose size the CLI sends to the container (resize).
+  const command = `stty rows 40 cols 100; ${['/opt/strata/docker-cli/docker', ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ')}`;
+  const p = startProcess('script', ['-qec', command, '/dev/null'], { env: docker.env, stdio: ['pipe', 'pipe', 'pipe'] });
+  started.push(p);
+  let out = '';
+  p.child.stdout?.on('data', (b: Buffer) => (out += b.toString('utf8')));
+  return { p, output: () => out };
+}
+
+beforeAll(async () => {
+  stack = await startTestStack();
+  const [image] = await Promise.all([webImage(), (async () => (agent = await stack.startAgentProcess()))()]);
+  await pushImage(stack.mirrorUrl, 'local/web', 'test', image);
+  web = `${new URL(stack.mirrorUrl).host}/local/web:test`;
+  docker = await createDockerCli(stack.dockerSocket);
+}, 180_000);
+
+afterAll(async () => {
+  for (const p of started) await p.stop('SIGKILL');
+  await docker?.remove();
+  await stack?.stop();
+}, 120_000);
+
+describe('the docker CLI against the node-agent', () => {
+  it('serves the socket with mode 0660, and docker version and info', async () => {
+    expect((await stat(stack.dockerSocket)).mode & 0o777).toBe(0o660);
+    const version = await docker.run(['version']);
+    expect(version.code).toBe(0);
+    expect(version.out).toMatch(/^Server: Strata\n Engine:\n {2}Version: {10}0\.1\.0\n {2}API version: {6}1\.43 \(minimum version 1\.24\)\n/m);
+    expect(version.out).toMatch(/^ {2}OS\/Arch: {10}linux\/(amd64|arm64)$/m);
+    const info = await docker.run(['info', '--format', '{{json .}}']);
+    expect(info.code).toBe(0);
+    expect(JSON.parse(info.out)).toMatchObject({
+      Driver: 'overlayfs',
+      CgroupDriver: 'cgroupfs',
+      CgroupVersion: expect.stringMatching(/^[12]$/),
+      OSType: 'linux',
+      Name: 'test-node',
+      ServerVersion: '0.1.0',
+      Swarm: { LocalNodeState: 'inactive' },
+      NCPU: expect.any(Number),
+      MemTotal: expect.any(Number),
+      KernelVersion: expect.any(String),
+    });
+    const text = await docker.run(['info']);
+    expect(text.out).toMatch(/^ Swarm: inactive$/m);
+    expect(text.out).toMatch(/^ Containers: \d+\n {2}Running: \d+\n {2}Paused: 0\n {2}Stopped: \d+$/m);
+  }, 30_000);
+
+  it('runs a web server with a published port: ps, inspect, the page from the host, exec, stop, rm -f', async () => {
+    const name = names('web');
+    const run = await docker.run(['run', '-d', '-p', '0:80', '--name', name, '-l', 'suite=docker-cli', web]);
+    expect(run).toMatchObject({ code: 0, err: '' });
+    const id = run.out.trim();
+    expect(id).toMatch(/^[0-9a-f]{64}$/);
+    try {
+      const port = await docker.run(['port', name, '80']);
+      const hostPort = Number(/^0\.0\.0\.0:(\d+)$/m.exec(port.out)?.[1]);
+      expect(hostPort).toBeGreaterThan(0);
+      await waitFor(async () => (await fetchPage(hostPort)).status === 200, () => `the page on port ${hostPort}`, 15_000);
+      expect((await fetchPage(hostPort)).body).toContain('<h1>Hello from a Strata container</h1>');
+
+      const ps = await docker.run(['ps', '--filter', 'label=suite=docker-cli']);
+      const [header, row, ...rest] = ps.out.trimEnd().split('\n');
+      expect(cells(header!)).toEqual(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES']);
+      expect(rest).toEqual([]);
+      const [shortId, image, command, , status, ports, shownName] = cells(row!);
+      expect({ shortId, image, command, ports, shownName }).toEqual({
+        shortId: id.slice(0, 12),
+        image: web,
+        command: '"httpd -f -p 80 -h /…"',
+        ports: `0.0.0.0:${hostPort}->80/tcp`,
+        shownName: name,
+      });
+      expect(status).toMatch(/^Up /);
+
+      const inspected = JSON.parse((await docker.run(['inspect', name])).out) as unknown[];
+      expect(inspected).toHaveLength(1);
+      expect(inspected[0]).toMatchObject({
+        Id: id,
+        Name: `/${name}`,
+        State: { Status: 'running', Running: true, ExitCode: 0, OOMKilled: false, Pid: expect.any(Number) },
+        Config: { Image: web, Cmd: ['httpd', '-f', '-p', '80', '-h', '/var/www'], ExposedPorts: { '80/tcp': {} }, Labels: { suite: 'docker-cli' } },
+        HostConfig: { NetworkMode: 'bridge', AutoRemove: false },
+        NetworkSettings: { Ports: { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: String(hostPort) }] } },
+      });
+      const format = await docker.run(['inspect', '-f', '{{.State.Status}} {{(index (index .NetworkSettings.Ports "80/tcp") 0).HostPort}}', name]);
+      expect(format.out).toBe(`running ${hostPort}\n`);
+
+      expect(await docker.run(['exec', name, 'sh', '-c', 'echo in-exec; echo to-err >&2; exit 4'])).toEqual({ code: 4, out: 'in-exec\n', err: 'to-err\n' });
+      expect(await docker.run(['exec', '-i', '-w', '/tmp', '-e', 'X=1', '-u', 'nobody', name, 'sh', '-c', 'echo "$X $(pwd) $(id -u) $(tr a-z A-Z)"'], { input: 'shout' })).toEqual({
+        code: 0,
+        out: '1 /tmp 65534 SHOUT\n',
+        err: '',
+      });
+      // moby records 127 for an exec whose command is not found (translateContainerdStartErr), 126 when it cannot be invoked.
+      const missing = await docker.run(['exec', name, 'no-such-command']);
+      expect(missing.code).toBe(127);
+      expect(missing.out).toMatch(/no-such-command.*not found/);
+
+      const tty = inTerminal(['exec', '-it', name, 'sh']);
+      await waitFor(() => tty.output().includes('/ #'), () => `a prompt in ${JSON.stringify(tty.output())}`, 15_000);
+      tty.p.child.stdin?.write('echo tty-$((6*7)) $(busybox stty size)\n');
+      await waitFor(() => tty.output().includes('tty-42 40 100'), () => `tty-42 40 100 in ${JSON.stringify(tty.output())}`, 15_000);
+      tty.p.child.stdin?.write('exit 6\n');
+      expect(await tty.p.exited).toBe(6);
+
+      // The exec API without the docker CLI: a streamed start without upgrade, a detached one, inspect.
+      const socket = stack.dockerSocket;
+      const created = await dockerRequest(socket, 'POST', `/v1.43/containers/${name}/exec`, JSON.stringify({ Cmd: ['sh', '-c', 'echo plain; exit 2'], AttachStdout: true }));
+      expect(created.status).toBe(201);
+      const execId = (created.json() as { Id: string }).Id;
+      const plain = await dockerRequest(socket, 'POST', `/v1.43/exec/${execId}/start`, JSON.stringify({ Detach: false, Tty: false }));
+      expect(plain.status).toBe(200);
+      expect(plain.headers['content-type']).toBe('application/vnd.docker.multiplexed-stream');
+      expect(plain.body).toEqual(Buffer.concat([Buffer.from([1, 0, 0, 0, 0, 0, 0, 6]), Buffer.from('plain\n')]));
+      const execInfo = await dockerRequest(socket, 'GET', `/exec/${execId}/json`);
+      expect(execInfo.json()).toMatchObject({ ID: execId, Running: false, ExitCode: 2, ContainerID: id, ProcessConfig: { entrypoint: 'sh', arguments: ['-c', 'echo plain; exit 2'], tty: false } });
+      const again = await dockerRequest(socket, 'POST', `/v1.43/exec/${execId}/start`, '{}');
+      expect({ status: again.status, body: again.json() }).toEqual({ status: 409, body: { message: `exec ${execId} has already been started` } });
+      const detached = (await dockerRequest(socket, 'POST', `/containers/${name}/exec`, JSON.stringify({ Cmd: ['sleep', '1'] }))).json() as { Id: string };
+      expect((await dockerRequest(socket, 'POST', `/exec/${detached.Id}/start`, JSON.stringify({ Detach: true }))).status).toBe(200);
+      expect((await dockerRequest(socket, 'GET', `/exec/${detached.Id}/json`)).json()).toMatchObject({ Running: true, ExitCode: null, Pid: expect.any(Number) });
+      await waitFor(async () => ((await dockerRequest(socket, 'GET', `/exec/${detached.Id}/json`)).json() as { ExitCode: number | null }).ExitCode === 0, () => 'the detached exec to end', 10_000);
+      const unknownExec = await dockerRequest(socket, 'GET', '/exec/nope/json');
+      expect({ status: unknownExec.status, body: unknownExec.json() }).toEqual({ status: 404, body: { message: 'No such exec instance: nope' } });
+
+      const stop = await docker.run(['stop', '-t', '2', name]);
+      expect(stop).toEqual({ code: 0, out: `${name}\n`, err: '' });
+      const stopped = JSON.parse((await docker.run(['inspect', name])).out) as Array<{ State: { Status: string; Running: boolean; FinishedAt: string } }>;
+      expect(stopped[0]!.State).toMatchObject({ Status: 'exited', Running: false });
+      expect(stopped[0]!.State.FinishedAt).not.toBe('0001-01-01T00:00:00Z');
+    } finally {
+      const rm = await docker.run(['rm', '-f', name]);
+      expect(rm).toEqual({ code: 0, out: `${name}\n`, err: '' });
+    }
+    const gone = await docker.run(['inspect', name]);
+    expect(gone.code).toBe(1);
+    expect(gone.err).toContain(`Error: No such object: ${name}`);
+  }, 90_000);
+
+  it('runs in the foreground with --rm: output apart, exit codes, nothing left', async () => {
+    expect(await docker.run(['run', '--rm', stack.image, 'echo', 'hi'])).toEqual({ code: 0, out: 'hi\n', err: '' });
+    expect(await docker.run(['run', '--rm', stack.image, 'sh', '-c', 'echo out; echo err >&2; exit 3'])).toEqual({ code: 3, out: 'out\n', err: 'err\n' });
+    expect(await docker.run(['run', '--rm', '-i', stack.image, 'tr', 'a-z', 'A-Z'], { input: 'piped\n' })).toEqual({ code: 0, out: 'PIPED\n', err: '' });
+    const notFound = await docker.run(['run', '--rm', stack.image, 'no-such-command']);
+    expect(notFound.code).toBe(127);
+    expect(notFound.err).toMatch(/^docker: Error response from daemon: .*no-such-command.*not found/m);
+    const left = await docker.run(['ps', '-a', '--filter', `ancestor=${stack.image}`, '--format', '{{.Names}}']);
+    expect(left).toEqual({ code: 0, out: '', err: '' });
+  }, 60_000);
+
+  it('runs -it through a pseudo-terminal', async () => {
+    const tty = inTerminal(['run', '-it', '--rm', stack.image, 'sh']);
+    await waitFor(() => tty.output().includes('/ #'), () => `a prompt in ${JSON.stringify(tty.output())}`, 15_000);
+    tty.p.child.stdin?.write('[ -t 0 ] && echo is-a-tty-$((6*7)) $(busybox stty size)\n');
+    await waitFor(() => tty.output().includes('is-a-tty-42 40 100'), () => `is-a-tty-42 40 100 in ${JSON.stringify(tty.output())}`, 15_000);
+    tty.p.child.stdin?.write('exit 5\n');
+    expect(await tty.p.exited).toBe(5);
+    expect(tty.output()).toContain('\r\n');
+  }, 30_000);
+
+  it('follows logs until the container exits, stdout and stderr apart, with --tail and -t', async () => {
+    const name = names('logs');
+    const run = await docker.run(['run', '-d', '--name', name, stack.image, 'sh', '-c', 'for i in 1 2 3 4; do echo out$i; echo err$i >&2; sleep 0.3; done']);
+    expect(run.code).toBe(0);
+    try {
+      const follow = await docker.run(['logs', '-f', name], { timeoutMs: 20_000 });
+      expect(follow).toEqual({ code: 0, out: 'out1\nout2\nout3\nout4\n', err: 'err1\nerr2\nerr3\nerr4\n' });
+      // The tail counts records of both streams, as Docker's does.
+      const tail = await docker.run(['logs', '--tail', '2', '-t', name]);
+      expect(tail.out).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z out4\n$/);
+      expect(tail.err).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z err4\n$/);
+      expect(await docker.run(['wait', name])).toEqual({ code: 0, out: '0\n', err: '' });
+    } finally {
+      await docker.run(['rm', '-f', name]);
+    }
+  }, 60_000);
+
+  it('answers bad input with Docker-shaped errors and keeps serving', async () => {
+    const socket = stack.dockerSocket;
+    const unknown = await dockerRequest(socket, 'GET', '/v1.43/no/such/endpoint');
+    expect({ status: unknown.status, body: unknown.json() }).toEqual({ status: 404, body: { message: 'page not found' } });
+    const malformed = await dockerRequest(socket, 'POST', '/v1.43/containers/create', '{"Image": ');
+    expect(malformed.status).toBe(400);
+    expect((malformed.json() as { message: string }).message).toMatch(/^invalid JSON in request body: /);
+    const huge = await rawExchange(socket, `GET /_ping HTTP/1.1\r\nHost: docker\r\nX-Big: ${'a'.repeat(64 * 1024)}\r\n\r\n`);
+    expect(huge).toMatch(/^HTTP\/1\.1 431 /);
+    expect(huge).toContain('{"message":"request headers too large: at most 16384 bytes"}');
+    const garbage = await rawExchange(socket, '\u0000\u0001 not http at all\r\n\r\n');
+    expect(garbage).toMatch(/^HTTP\/1\.1 400 /);
+    const missing = await dockerRequest(socket, 'GET', '/containers/no-such-container/json');
+    expect({ status: missing.status, body: missing.json() }).toEqual({ status: 404, body: { message: 'No such container: no-such-container' } });
+
+    const bind = await docker.run(['run', '--rm', '-v', '/etc:/host-etc', stack.image, 'true']);
+    expect(bind.code).toBe(125);
+    expect(bind.err).toContain("docker: Error response from daemon: unsupported option HostConfig.Binds: Strata's Docker API does not implement it; leave it unset.");
+    const filter = await docker.run(['ps', '--filter', 'before=x']);
+    expect(filter).toMatchObject({ code: 1, err: expect.stringContaining("unsupported filter 'before'") });
+
+    const ping = await dockerRequest(socket, 'HEAD', '/_ping');
+    expect(ping.status).toBe(200);
+    expect(ping.headers).toMatchObject({ 'api-version': '1.43', ostype: 'linux', 'docker-experimental': 'false', 'cache-control': 'no-cache, no-store, must-revalidate' });
+    expect(agent.child.exitCode).toBeNull();
+    expect((await docker.run(['version', '--format', '{{.Server.APIVersion}}'])).out).toBe('1.43\n');
+  }, 30_000);
+});

@@ -1,0 +1,196 @@
+import { describe, expect, it } from 'vitest';
+import { ContainerSpec, NetworkMode, Protocol } from '@strata/api/containers/v1';
+import { createSpec } from './create-spec.js';
+import { isDockerError } from './docker-error.js';
+
+/** What the docker CLI 20.10 sends for `docker run -d -p 0:80 -e A=1 IMAGE`, zero values included. */
+const cliBody = {
+  Hostname: '',
+  Domainname: '',
+  User: '',
+  AttachStdin: false,
+  AttachStdout: false,
+  AttachStderr: false,
+  ExposedPorts: { '80/tcp': {} },
+  Tty: false,
+  OpenStdin: false,
+  StdinOnce: false,
+  Env: ['A=1'],
+  Cmd: null,
+  Image: 'busybox',
+  Volumes: {},
+  WorkingDir: '',
+  Entrypoint: null,
+  OnBuild: null,
+  Labels: {},
+  HostConfig: {
+    Binds: null,
+    ContainerIDFile: '',
+    LogConfig: { Type: '', Config: {} },
+    NetworkMode: 'default',
+    PortBindings: { '80/tcp': [{ HostIp: '', HostPort: '0' }] },
+    RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+    AutoRemove: false,
+    VolumeDriver: '',
+    VolumesFrom: null,
+    CapAdd: null,
+    CapDrop: null,
+    CgroupnsMode: '',
+    Dns: [],
+    DnsOptions: [],
+    DnsSearch: [],
+    ExtraHosts: null,
+    GroupAdd: null,
+    IpcMode: '',
+    Cgroup: '',
+    Links: null,
+    OomScoreAdj: 0,
+    PidMode: '',
+    Privileged: false,
+    PublishAllPorts: false,
+    ReadonlyRootfs: false,
+    SecurityOpt: null,
+    UTSMode: '',
+    UsernsMode: '',
+    ShmSize: 0,
+    ConsoleSize: [0, 0],
+    Isolation: '',
+    CpuShares: 0,
+    Memory: 0,
+    NanoCpus: 0,
+    CgroupParent: '',
+    BlkioWeight: 0,
+    BlkioWeightDevice: [],
+    CpuPeriod: 0,
+    CpuQuota: 0,
+    Devices: [],
+    MemoryReservation: 0,
+    MemorySwap: 0,
+    MemorySwappiness: -1,
+    OomKillDisable: false,
+    PidsLimit: 0,
+    Ulimits: null,
+    MaskedPaths: null,
+    ReadonlyPaths: null,
+  },
+  NetworkingConfig: { EndpointsConfig: {} },
+};
+
+function refusal(fn: () => unknown): { status: number; message: string } {
+  try {
+    fn();
+  } catch (err) {
+    if (isDockerError(err)) return { status: err.status, message: err.message };
+    throw err;
+  }
+  throw new Error('expected a DockerError');
+}
+
+describe('createSpec', () => {
+  it("maps the docker CLI's body, ignoring its zero values", () => {
+    // toEqual reads fromPartial's undefined resources as absent, as createSpec leaves them.
+    const expected = ContainerSpec.fromPartial({
+      image: 'busybox',
+      name: 'web',
+      env: ['A=1'],
+      ports: [{ hostIp: '', hostPort: 0, containerPort: 80, protocol: Protocol.PROTOCOL_TCP }],
+      networkMode: NetworkMode.NETWORK_MODE_BRIDGE,
+    });
+    expect(createSpec({ body: cliBody, name: 'web', platform: '' })).toEqual(expected);
+  });
+
+  it('maps commands, terminal, limits, network and removal', () => {
+    const spec = createSpec({
+      body: {
+        Image: 'busybox',
+        Cmd: ['sh', '-c', 'echo hi'],
+        Entrypoint: ['/bin/env'],
+        WorkingDir: '/tmp',
+        User: 'nobody',
+        Tty: true,
+        OpenStdin: true,
+        Hostname: 'box',
+        Labels: { team: 'a' },
+        StopSignal: 'SIGINT',
+        StopTimeout: 3,
+        HostConfig: { Memory: 64 << 20, CpuQuota: 50_000, CpuPeriod: 100_000, PidsLimit: 50, AutoRemove: true, NetworkMode: 'host' },
+      },
+      name: '',
+      platform: 'linux/amd64',
+    });
+    expect(spec).toMatchObject({
+      cmd: ['sh', '-c', 'echo hi'],
+      entrypoint: ['/bin/env'],
+      entrypointSet: true,
+      workingDir: '/tmp',
+      user: 'nobody',
+      tty: true,
+      openStdin: true,
+      hostname: 'box',
+      labels: { team: 'a' },
+      stopSignal: 'SIGINT',
+      stopTimeoutSeconds: 3,
+      resources: { memoryBytes: 64 << 20, cpus: 0.5, pidsLimit: 50 },
+      autoRemove: true,
+      networkMode: NetworkMode.NETWORK_MODE_HOST,
+      platform: 'linux/amd64',
+    });
+  });
+
+  it.each([
+    [{ NanoCpus: 1_500_000_000 }, { memoryBytes: 0, cpus: 1.5, pidsLimit: 0 }],
+    [{ PidsLimit: -1 }, { memoryBytes: 0, cpus: 0, pidsLimit: -1 }],
+    [{ PidsLimit: 0 }, undefined],
+    [{ PidsLimit: null }, undefined],
+  ])('maps the limits %j', (host, resources) => {
+    expect(createSpec({ body: { Image: 'x', HostConfig: host }, name: '', platform: '' }).resources).toEqual(resources);
+  });
+
+  it.each([
+    [[''], true],
+    [[], true],
+    [null, false],
+  ])('clears the entrypoint for %j: %s', (entrypoint, set) => {
+    const spec = createSpec({ body: { Image: 'x', Entrypoint: entrypoint }, name: '', platform: '' });
+    expect({ entrypoint: spec.entrypoint, set: spec.entrypointSet }).toEqual({ entrypoint: [], set });
+  });
+
+  it('publishes every exposed port of body and image with PublishAllPorts', () => {
+    const spec = createSpec({
+      body: { Image: 'x', ExposedPorts: { '53/udp': {} }, HostConfig: { PublishAllPorts: true, PortBindings: { '80/tcp': [{ HostPort: '8080' }] } } },
+      name: '',
+      platform: '',
+      imageExposedPorts: ['80/tcp', '443/tcp'],
+    });
+    expect(spec.ports).toEqual([
+      { hostIp: '', hostPort: 8080, containerPort: 80, protocol: Protocol.PROTOCOL_TCP },
+      { hostIp: '', hostPort: 0, containerPort: 53, protocol: Protocol.PROTOCOL_UDP },
+      { hostIp: '', hostPort: 0, containerPort: 443, protocol: Protocol.PROTOCOL_TCP },
+    ]);
+  });
+
+  it.each([
+    [{}, 'invalid Image: an image is required'],
+    [{ Image: 'x', Volumes: { '/data': {} } }, "unsupported option Volumes: Strata's Docker API does not implement it; leave it unset"],
+    [{ Image: 'x', Healthcheck: { Test: ['CMD', 'true'] } }, "unsupported option Healthcheck: Strata's Docker API does not implement it; leave it unset"],
+    [{ Image: 'x', HostConfig: { Binds: ['/tmp:/x'] } }, "unsupported option HostConfig.Binds: Strata's Docker API does not implement it; leave it unset"],
+    [{ Image: 'x', HostConfig: { Privileged: true } }, "unsupported option HostConfig.Privileged: Strata's Docker API does not implement it; leave it unset"],
+    [{ Image: 'x', HostConfig: { CapAdd: ['NET_ADMIN'] } }, "unsupported option HostConfig.CapAdd: Strata's Docker API does not implement it; leave it unset"],
+    [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'always' } } }, 'unsupported option HostConfig.RestartPolicy: restart policy always is not implemented; use "no"'],
+    [{ Image: 'x', HostConfig: { LogConfig: { Type: 'syslog' } } }, 'unsupported option HostConfig.LogConfig: log driver syslog is not implemented; use json-file'],
+    [{ Image: 'x', HostConfig: { MemorySwap: 1 << 30 } }, 'unsupported option HostConfig.MemorySwap: swap limits are not implemented; leave it unset'],
+    [{ Image: 'x', HostConfig: { NetworkMode: 'container:abc' } }, 'unsupported option HostConfig.NetworkMode: container:abc (Strata has default, bridge, host and none)'],
+    [{ Image: 'x', NetworkingConfig: { EndpointsConfig: { mynet: {} } } }, 'unsupported option NetworkingConfig.EndpointsConfig: network mynet does not exist (Strata has bridge, host and none)'],
+    [{ Image: 'x', HostConfig: { NanoCpus: 1e9, CpuQuota: 50_000 } }, 'Conflicting options: Nano CPUs and CPU Period/Quota cannot both be set'],
+    [{ Image: 'x', HostConfig: { Memory: '1g' } }, 'invalid HostConfig.Memory: expected an integer number of bytes'],
+    [{ Image: 'x', Env: 'A=1' }, 'invalid Env: expected a list of "KEY=value" strings'],
+    [{ Image: 'x', Cmd: [1] }, 'invalid Cmd: expected a list of strings'],
+    [{ Image: 'x', Tty: 'yes' }, 'invalid Tty: expected a boolean'],
+    [{ Image: 'x', ExposedPorts: { '80/sctp': {} } }, 'invalid port 80/sctp: protocol sctp is not supported (tcp or udp)'],
+    [{ Image: 'x', ExposedPorts: { '70000/tcp': {} } }, 'invalid port 70000/tcp: expected PORT[/PROTOCOL] with PORT in 1-65535 (port ranges are not supported)'],
+    [{ Image: 'x', HostConfig: { PortBindings: { '80/tcp': [{ HostPort: '8000-8001' }] } } }, 'invalid HostConfig.PortBindings[80/tcp]: host port 8000-8001 is not a port number (ranges are not supported)'],
+    [{ Image: 'x', HostConfig: { NetworkMode: 'none', PortBindings: { '80/tcp': [{ HostPort: '80' }] } } }, 'invalid HostConfig.PortBindings: published ports need the bridge network, not none'],
+  ])('refuses %j with 400', (body, message) => {
+    expect(refusal(() => createSpec({ body, name: '', platform: '' }))).toEqual({ status: 400, message });
+  });
+});

@@ -1,0 +1,2 @@
+export * from './docker-request.js';
+export * from './docker-cli.js';

@@ -1,0 +1,2 @@
+export * from './node-record.js';
+export * from './liveness-tracker.js';
