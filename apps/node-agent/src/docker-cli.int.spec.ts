@@ -57,7 +57,7 @@ describe('the docker CLI against the node-agent', () => {
     expect((await stat(stack.dockerSocket)).mode & 0o777).toBe(0o660);
     const version = await docker.run(['version']);
     expect(version.code).toBe(0);
-    expect(version.out).toMatch(/^Server: Strata\n Engine:\n {2}Version: {10}0\.1\.0\n {2}API version: {6}1\.43 \(minimum version 1\.24\)\n/m);
+    expect(version.out).toMatch(/^Server: Strata\n Engine:\n {2}Version: {10}0\.1\.0\n {2}API version: {6}1\.44 \(minimum version 1\.24\)\n/m);
     expect(version.out).toMatch(/^ {2}OS\/Arch: {10}linux\/(amd64|arm64)$/m);
     const info = await docker.run(['info', '--format', '{{json .}}']);
     expect(info.code).toBe(0);
@@ -231,8 +231,8 @@ describe('the docker CLI against the node-agent', () => {
 
     const ping = await dockerRequest(socket, 'HEAD', '/_ping');
     expect(ping.status).toBe(200);
-    expect(ping.headers).toMatchObject({ 'api-version': '1.43', ostype: 'linux', 'docker-experimental': 'false', 'cache-control': 'no-cache, no-store, must-revalidate' });
+    expect(ping.headers).toMatchObject({ 'api-version': '1.44', ostype: 'linux', 'docker-experimental': 'false', 'cache-control': 'no-cache, no-store, must-revalidate' });
     expect(agent.child.exitCode).toBeNull();
-    expect((await docker.run(['version', '--format', '{{.Server.APIVersion}}'])).out).toBe('1.43\n');
+    expect((await docker.run(['version', '--format', '{{.Server.APIVersion}}'])).out).toBe('1.44\n');
   }, 30_000);
 });

@@ -4,7 +4,7 @@ import type { Logger } from '@strata/kit';
 import { dockerError } from './docker-error.js';
 
 /** The Docker Engine API version served when a path carries none (and the highest accepted). */
-export const DOCKER_API_VERSION = '1.43';
+export const DOCKER_API_VERSION = '1.44';
 
 /** The oldest Docker Engine API version accepted in a `/vX.Y/` path prefix. */
 export const DOCKER_MIN_API_VERSION = '1.24';

@@ -68,21 +68,21 @@ describe('startDockerApiServer', () => {
   });
 
   it.each([
-    ['/echo/abc?q=1', { id: 'abc', version: '1.43', q: '1' }],
+    ['/echo/abc?q=1', { id: 'abc', version: '1.44', q: '1' }],
     ['/v1.41/echo/abc', { id: 'abc', version: '1.41', q: null }],
     ['/v1.24/echo/a%20b', { id: 'a b', version: '1.24', q: null }],
   ])('routes %s', async (path, body) => {
     const res = await dockerRequest(socketPath, 'GET', path);
     expect(res.status).toBe(200);
     expect(res.json()).toEqual(body);
-    expect(res.headers['api-version']).toBe('1.43');
+    expect(res.headers['api-version']).toBe('1.44');
     expect(res.headers['ostype']).toBe('linux');
   });
 
   it.each([
     ['GET', '/nope', 404, 'page not found'],
     ['DELETE', '/echo/abc', 404, 'page not found'],
-    ['GET', '/v1.99/echo/abc', 400, 'client version 1.99 is too new. Maximum supported API version is 1.43'],
+    ['GET', '/v1.99/echo/abc', 400, 'client version 1.99 is too new. Maximum supported API version is 1.44'],
     [
       'GET',
       '/v1.12/echo/abc',
