@@ -3,7 +3,7 @@
 # Usage: npm run bench [-- NAME [ARGS…]]
 #   NAME: content | mirror-pull | mirror-blobs | mirror (both mirror ones)
 #       | snapshotter-unpack | snapshotter-mount | snapshotter-pull | snapshotter (the three)
-#       | run | memory | containers (both) | commit | all (default)
+#       | run | memory | containers (both) | commit | fleet-placement | events | all (default)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/scripts/setup.sh >/dev/null
@@ -49,6 +49,8 @@ case "$which" in
   memory) npx tsx bench/idle-memory.ts "$@" ;;
   containers) need_containerd; need_strace; npx tsx bench/run-latency.ts; npx tsx bench/idle-memory.ts ;;
   commit) npx tsx bench/commit.ts "$@" ;;
+  fleet-placement) npx tsx bench/fleet-placement.ts "$@" ;;
+  events) npx tsx bench/events-latency.ts "$@" ;;
   snapshotter)
     need_debootstrap
     need_containerd
@@ -69,9 +71,11 @@ case "$which" in
     npx tsx bench/run-latency.ts
     npx tsx bench/idle-memory.ts
     npx tsx bench/commit.ts
+    npx tsx bench/fleet-placement.ts
+    npx tsx bench/events-latency.ts
     ;;
   *)
-    echo "bench: unknown benchmark $which (known: content, mirror-pull, mirror-blobs, mirror, snapshotter-unpack, snapshotter-mount, snapshotter-pull, snapshotter, run, memory, containers, commit, all)" >&2
+    echo "bench: unknown benchmark $which (known: content, mirror-pull, mirror-blobs, mirror, snapshotter-unpack, snapshotter-mount, snapshotter-pull, snapshotter, run, memory, containers, commit, fleet-placement, events, all)" >&2
     exit 2
     ;;
 esac

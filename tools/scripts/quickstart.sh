@@ -76,6 +76,12 @@ original=$(status "http://127.0.0.1:$web_port/about.html")
 committed=$(status "http://127.0.0.1:$web02_port/about.html")
 echo "about.html: $original from a new container of the original image, $committed from the committed image's"
 [ "$original" = 200 ] && [ "$committed" = 404 ] && [ "$(status "http://127.0.0.1:$web02_port/")" = 200 ] || { echo "the committed image does not carry the change" >&2; exit 1; }
+echo
+echo "== the docker CLI (Debian's docker.io client) drives the same node-agent through its Docker Engine API socket"
+docker_cli() { DOCKER_HOST=unix://${STRATA_RUN_DIR:-/run/strata}/docker.sock DOCKER_CONFIG="$work/docker" /opt/strata/docker-cli/docker "$@"; }
+docker_cli version --format 'server {{.Server.Version}}, API {{.Server.APIVersion}}'
+docker_cli ps
+docker_cli exec strata-quickstart-web02 ls /var/www
 strata rm -f strata-quickstart-web strata-quickstart-web02
 
 echo

@@ -78,7 +78,10 @@ describe('strata up and down', () => {
       { protocol: 'grpc', address: `unix:${mirrorSocket}` },
     ]);
     expect(snapshotter!.endpoints).toEqual([{ protocol: 'grpc', address: `unix:${snapshotterSocket}` }]);
-    expect(nodeAgent!.endpoints).toEqual([{ protocol: 'grpc', address: `unix:${s.runDir}/node-agent.sock` }]);
+    expect(nodeAgent!.endpoints).toEqual([
+      { protocol: 'grpc', address: `unix:${s.runDir}/node-agent.sock` },
+      { protocol: 'docker', address: `unix://${s.runDir}/docker.sock` },
+    ]);
     expect(existsSync(`${s.stateDir}/logs/nats.log`)).toBe(true);
     expect(statSync(upStatePath(s.runDir)).mode & 0o777).toBe(0o600);
 
@@ -93,6 +96,7 @@ describe('strata up and down', () => {
     expect(await checkHealth({ unixSocket: mirrorSocket })).toBe('SERVING');
     expect(await checkHealth({ unixSocket: snapshotterSocket }, 'strata.snapshots.v1.Snapshots')).toBe('SERVING');
     expect(await checkHealth({ unixSocket: `${s.runDir}/node-agent.sock` }, 'strata.containers.v1.Containers')).toBe('SERVING');
+    expect(statSync(`${s.runDir}/docker.sock`).mode & 0o777).toBe(0o660);
     expect((await fetch(`http://127.0.0.1:${s.mirrorPort}/v2/`)).status).toBe(200);
 
     const again = await strata('up', '-d', ...s.flags);

@@ -139,12 +139,30 @@ export function createNatsNodeDirectory(options: NatsNodeDirectoryOptions): Nats
     }
   }
 
+  /**
+   * Every node's latest heartbeat, read from the bucket's history. Bounded
+   * by requestTimeoutMs: a history read that stops delivering (NATS busy,
+   * the consumer lost) raises Unavailable instead of holding every caller.
+   */
   async function readAll(kv: KV): Promise<NodeRecord[]> {
     const latest = new Map<string, KvEntry>();
     const entries = await kv.history({ key: '>' });
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        entries.stop();
+        reject(unavailable(`${what} is unavailable: reading the node heartbeats took more than ${requestTimeoutMs} ms`, { fields: { bucket } }));
+      }, requestTimeoutMs);
+    });
     try {
-      for await (const entry of entries) latest.set(entry.key, entry);
+      await Promise.race([
+        (async () => {
+          for await (const entry of entries) latest.set(entry.key, entry);
+        })(),
+        late,
+      ]);
     } finally {
+      clearTimeout(timer);
       entries.stop();
     }
     const out: NodeRecord[] = [];
@@ -161,6 +179,8 @@ export function createNatsNodeDirectory(options: NatsNodeDirectoryOptions): Nats
   let watching: Promise<void> | undefined;
   let stopWatch: (() => void) | undefined;
   let liveSince: number | undefined;
+  /** True while a watch runs that has delivered the bucket's current values: list() answers from `known` then. */
+  let caughtUp = false;
 
   const emit = (view: NodeView) => {
     for (const listener of [...listeners]) {
@@ -232,12 +252,14 @@ export function createNatsNodeDirectory(options: NatsNodeDirectoryOptions): Nats
           } else {
             forget(entry.key);
           }
+          if (entry.delta === 0) caughtUp = true;
         }
       } catch (err) {
         cached = undefined;
         if (failures++ === 0) log.warn({ err: (err as Error)?.message }, 'watching node heartbeats failed; retrying');
       } finally {
         liveSince = undefined;
+        caughtUp = false;
         offChange();
         stopWatch = undefined;
         iterator?.stop();
@@ -264,7 +286,8 @@ export function createNatsNodeDirectory(options: NatsNodeDirectoryOptions): Nats
 
   return {
     async list() {
-      const records = await run(readAll);
+      // A live watch holds every node's latest heartbeat already: no read of the bucket per call.
+      const records = caughtUp && liveSince !== undefined ? [...known.values()].map((entry) => entry.record) : await run(readAll);
       const at = now();
       return records.map((r) => nodeView(r, at)).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     },

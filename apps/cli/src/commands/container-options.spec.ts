@@ -188,11 +188,27 @@ describe('containerFlags', () => {
     expect(args).toEqual(['busybox', 'sh', '-c', 'x']);
   });
 
+  it('reads the placement flags: --node, repeated --constraint (= and !=), --strategy', () => {
+    const { flags: f } = parse(['--node', 'host-1', '--constraint', 'zone=a', '--constraint', 'node.labels.disk != hdd', '--strategy', 'spread', 'busybox']);
+    expect([f.node, f.constraint, f.strategy]).toEqual([
+      'host-1',
+      [
+        { key: 'zone', value: 'a', op: '==' },
+        { key: 'node.labels.disk', value: 'hdd', op: '!=' },
+      ],
+      'spread',
+    ]);
+    expect(parse(['busybox'])).toMatchObject({ flags: { node: undefined, constraint: [], strategy: undefined } });
+  });
+
   it.each([
     [['--cpus', '-1'], 'invalid argument "-1" for --cpus: invalid cpus "-1": it must be a number greater than 0, like 0.5'],
     [['--name', 'a b'], 'invalid argument "a b" for --name: Invalid container name (a b), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'],
     [['--stop-signal', 'NOPE'], 'invalid argument "NOPE" for --stop-signal: Invalid signal: NOPE'],
     [['--network', 'overlay'], 'flag --network must be one of bridge, none, host, got "overlay"'],
+    [['--constraint', 'zone'], 'invalid argument "zone" for --constraint: invalid constraint "zone": expected key=value or key!=value'],
+    [['--constraint', 'node.zone=a'], 'invalid argument "node.zone=a" for --constraint: invalid constraint key "node.zone": the node attributes are node.name and node.labels.<label>'],
+    [['--strategy', 'random'], 'invalid argument "random" for --strategy: unknown placement strategy: use memory, spread, binpack'],
   ])('%j is a usage error: %s', (argv, message) => {
     let caught: unknown;
     try {

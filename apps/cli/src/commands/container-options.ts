@@ -1,5 +1,6 @@
 import { constants } from 'node:os';
 import { invalidArgument, isUnavailable } from '@strata/kit';
+import { parseConstraint, STRATEGIES, type Constraint, type Strategy } from '@strata/placement';
 import { flags, type Flag } from '../framework/flags.js';
 import { UsageError } from '../framework/usage-error.js';
 
@@ -174,6 +175,41 @@ const pidsLimitFlag = checkedFlag('Tune container pids limit (-1 for unlimited)'
 /** The resource flags of `run`, `create` and `update`. */
 export const resourceFlags = { memory: memoryFlag, cpus: cpusFlag, pidsLimit: pidsLimitFlag };
 
+/**
+ * `--strategy`: one of placement's strategies (`memory`, the default,
+ * `spread`, `binpack`); undefined when not given.
+ */
+export function parseStrategy(text: string): Strategy {
+  const found = STRATEGIES.find((s) => s === text);
+  if (found === undefined) throw invalidArgument(`unknown placement strategy: use ${STRATEGIES.join(', ')}`);
+  return found;
+}
+
+/**
+ * The placement flags of `run` and `create`: `--node`, `--constraint`
+ * (repeatable, parsed when given) and `--strategy`. Any of them sends the
+ * container through the fleet's Placement (docs/placement.md).
+ */
+export const placementFlags = {
+  node: flags.string('Run the container on this node of the fleet (`strata nodes` lists them)', { placeholder: 'NAME' }),
+  constraint: {
+    description: 'Placement constraint on the nodes: LABEL=VALUE, LABEL!=VALUE, node.name=NAME; all must hold',
+    placeholder: 'KEY=VALUE',
+    repeatable: true,
+    initial: [] as Constraint[],
+    parse(raw: string, name: string, previous: Constraint[]) {
+      try {
+        return [...previous, parseConstraint(raw)];
+      } catch (err) {
+        throw new UsageError(`invalid argument ${JSON.stringify(raw)} for ${name}: ${(err as Error).message}`);
+      }
+    },
+  } satisfies Flag<Constraint[]>,
+  strategy: checkedFlag(`How placement chooses among the nodes that fit: ${STRATEGIES.join(', ')} (memory: most free memory, by default)`, parseStrategy, {
+    placeholder: 'STRATEGY',
+  }),
+};
+
 /** The flags of `strata run` and `strata create` (run adds --detach), with Docker's names. */
 export const containerFlags = {
   interactive: flags.switch('Keep STDIN open even if not attached', { short: 'i' }),
@@ -213,6 +249,7 @@ export const containerFlags = {
     { placeholder: 'SECONDS' },
   ),
   platform: flags.string('Platform of the image os/arch[/variant] (the node\'s by default)', { placeholder: 'OS/ARCH[/VARIANT]' }),
+  ...placementFlags,
 };
 
 /** Labels `KEY=VALUE` (or `KEY` for an empty value) as a map; InvalidArgument for an empty key. */

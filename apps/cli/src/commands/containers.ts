@@ -8,6 +8,8 @@ import { parseReference } from '@strata/oci';
 import { defineCommand, type CliIo } from '../framework/command.js';
 import { flags, parseArgs } from '../framework/flags.js';
 import { formatTable } from '../framework/table.js';
+import { fleetFlags, type FleetFlagValues, type NodeClients } from '../fleet/node-clients.js';
+import type { PlacementFlagValues } from '../fleet/placed-node.js';
 import { printJson, runDirFlag } from './common-flags.js';
 import {
   EXIT_CLI_ERROR,
@@ -47,6 +49,50 @@ async function withContainers<T>(runDir: string, fn: (client: RpcClient, api: Co
   }
 }
 
+/** Runs op with the Containers client of the node that has container ref. */
+export type OnNode = <T>(ref: string, op: (client: RpcClient) => Promise<T>) => Promise<T>;
+
+/**
+ * Runs fn with a router of container calls over the fleet and the method
+ * definitions; the clients are closed after fn. The router calls the local
+ * node-agent first; when it has no such container (or cannot be reached)
+ * and a client certificate is configured, it asks the other ready nodes in
+ * parallel which one has it and makes the call there. When no node has it,
+ * the local agent's error stands.
+ */
+export async function withFleet<T>(
+  f: FleetFlagValues & { runDir: string },
+  io: CliIo,
+  fn: (on: OnNode, api: ContainersService, fleet: NodeClients) => Promise<T>,
+): Promise<T> {
+  const [{ nodeClientsFromFlags, isElsewhere }, { ContainersService: api }] = await Promise.all([
+    import('../fleet/node-clients.js'),
+    import('@strata/api/containers/v1'),
+  ]);
+  const fleet = await nodeClientsFromFlags(f, io.env);
+  const on: OnNode = async (ref, op) => {
+    try {
+      return await op(await fleet.local());
+    } catch (err) {
+      if (!fleet.canReachFleet || !isElsewhere(err)) throw err;
+      let found: Awaited<ReturnType<NodeClients['locate']>>;
+      try {
+        found = await fleet.locate(ref);
+      } catch (lookup) {
+        if (isNotFound(lookup) && isNotFound(err)) throw lookup;
+        if (isStrataError(lookup) && lookup.kind === 'InvalidArgument') throw lookup;
+        throw err;
+      }
+      return op(found.client);
+    }
+  };
+  try {
+    return await fn(on, api, fleet);
+  } finally {
+    await fleet.close();
+  }
+}
+
 /**
  * Runs fn for each name, printing each failure on stderr and going on with
  * the others, as `docker stop a b` does; resolves with 1 when one failed.
@@ -71,26 +117,73 @@ const isImageId = (text: string) => /^(?:sha256:)?[a-f0-9]{12,64}$/.test(text) &
 
 /**
  * Pulls image for `run`/`create` as `docker run` does: `Unable to find image
- * 'X' locally`, then the pull command's progress, all on stderr.
+ * 'X' locally`, then the pull command's progress, all on stderr. The pull
+ * goes through the registry-mirror under runDir (the fleet's, shared by
+ * every node); unpack false leaves the unpacking to the agent of another
+ * node that creates the container.
  */
-async function pullForRun(io: CliIo, image: string, platform: string | undefined, runDir: string): Promise<void> {
+async function pullForRun(io: CliIo, image: string, platform: string | undefined, runDir: string, unpack: boolean): Promise<void> {
   const familiar = parseReference(image).familiar();
   io.stderr.write(`Unable to find image '${familiar}' locally\n`);
-  const argv = [familiar, '--run-dir', runDir, ...(platform === undefined ? [] : ['--platform', platform])];
+  const argv = [familiar, '--run-dir', runDir, ...(platform === undefined ? [] : ['--platform', platform]), ...(unpack ? [] : ['--no-unpack'])];
   const parsed = parseArgs(argv, pullCommand.flags, { env: {} });
   const toStderr: CliIo['stdout'] = { write: (chunk) => io.stderr.write(chunk), isTTY: io.stdout.isTTY, columns: io.stdout.columns };
   await pullCommand.run({ flags: parsed.flags, args: parsed.args, io: { ...io, stdout: toStderr } });
 }
 
-/** Creates the container of spec, pulling its image first when the registry-mirror does not have it. */
-async function createContainer(client: RpcClient, api: ContainersService, spec: ContainerSpec, io: CliIo, runDir: string): Promise<Container> {
+/**
+ * Creates the container of spec through client (the agent of the node it
+ * goes to; local: this host's), pulling its image through this host's
+ * registry-mirror first when the mirror does not have it.
+ */
+async function createContainer(
+  client: RpcClient,
+  api: ContainersService,
+  spec: ContainerSpec,
+  io: CliIo,
+  runDir: string,
+  local = true,
+): Promise<Container> {
   try {
     return (await client.unary(api.create, { spec })).container!;
   } catch (err) {
     if (!isNotFound(err) || !err.message.startsWith('No such image') || isImageId(spec.image)) throw err;
   }
-  await pullForRun(io, spec.image, spec.platform || undefined, runDir);
+  await pullForRun(io, spec.image, spec.platform || undefined, runDir, local);
   return (await client.unary(api.create, { spec })).container!;
+}
+
+/**
+ * Runs fn with the Containers client of the node the container of spec
+ * goes to (see PlacementMode in fleet/placed-node.ts): without placement
+ * flags and without a client certificate, this host's agent, with no call
+ * to Placement; otherwise the node the local agent's Placement chooses.
+ * The clients are closed after fn.
+ */
+async function withPlacedNode<T>(
+  f: FleetFlagValues & PlacementFlagValues & { runDir: string },
+  io: CliIo,
+  spec: ContainerSpec,
+  fn: (client: RpcClient, api: ContainersService, local: boolean) => Promise<T>,
+): Promise<T> {
+  const { placementMode, placeContainer } = await import('../fleet/placed-node.js');
+  const mode = placementMode(f, io.env);
+  if (mode !== 'local') {
+    const [placed, { ContainersService: api }] = await Promise.all([
+      placeContainer(mode, f, { memoryBytes: spec.resources?.memoryBytes, cpus: spec.resources?.cpus, containerName: spec.name || undefined }, io.env, (line) =>
+        io.stderr.write(line),
+      ),
+      import('@strata/api/containers/v1'),
+    ]);
+    if (placed !== undefined) {
+      try {
+        return await fn(placed.client, api, placed.local);
+      } finally {
+        await placed.fleet.close();
+      }
+    }
+  }
+  return withContainers(f.runDir, (client, api) => fn(client, api, true));
 }
 
 /** The `--env-file` files read, for the spec; InvalidArgument naming a file that cannot be read. */
@@ -157,6 +250,12 @@ async function attachAndStart(
   }
 }
 
+/** How `run` and `create` choose the node, for their help. */
+const PLACEMENT_HELP =
+  'With --node, --constraint or --strategy, or when a client certificate of the fleet CA is configured, the local ' +
+  "node-agent's Placement chooses the node (by default the one with most free memory, counting --memory and --cpus) " +
+  'and the container is made there; otherwise on this node. Nothing fits: exit 125 with what failed on each node.';
+
 const detachFlag = flags.switch('Run container in background and print container ID', { short: 'd' });
 
 /** `strata run IMAGE [CMD…]`: create and start a container, as `docker run`. */
@@ -168,20 +267,21 @@ export const runCommand = defineCommand({
     "the foreground the CLI attaches first, streams the container's output and exits with its exit code; -d prints " +
     "the container's full id instead. -it gives the container a terminal: local keys (Ctrl-C included) and window " +
     'size go to it. Without -t, SIGINT and SIGTERM to the CLI go to the container. Errors of the CLI or the node-agent ' +
-    'exit with 125, a command that cannot run with 126, one not found with 127.',
+    'exit with 125, a command that cannot run with 126, one not found with 127. ' +
+    PLACEMENT_HELP,
   usage: 'IMAGE [COMMAND] [ARG...]',
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
   interspersed: false,
   exitCodes: runExitCodes,
-  flags: { detach: detachFlag, ...containerFlags, runDir: runDirFlag },
+  flags: { detach: detachFlag, ...containerFlags, runDir: runDirFlag, ...fleetFlags },
   async run({ flags: f, args, io }) {
     if (f.interactive && f.tty && !f.detach && io.stdin !== undefined && io.stdin.isTTY !== true) {
       throw invalidArgument('the input device is not a TTY; run without -t, or from a terminal');
     }
     const spec = await specOf(io, args, f);
-    return withContainers(f.runDir, async (client, api) => {
-      const container = await createContainer(client, api, spec, io, f.runDir);
+    return withPlacedNode(f, io, spec, async (client, api, local) => {
+      const container = await createContainer(client, api, spec, io, f.runDir, local);
       if (f.detach) {
         await client.unary(api.start, { id: container.id });
         io.stdout.write(`${container.id}\n`);
@@ -201,16 +301,16 @@ export const runCommand = defineCommand({
 export const createCommand = defineCommand({
   name: 'create',
   summary: 'Create a new container',
-  description: "Creates a container from IMAGE, pulling it when needed, and prints the container's full id.",
+  description: "Creates a container from IMAGE, pulling it when needed, and prints the container's full id. " + PLACEMENT_HELP,
   usage: 'IMAGE [COMMAND] [ARG...]',
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
   interspersed: false,
   exitCodes: runExitCodes,
-  flags: { ...containerFlags, runDir: runDirFlag },
+  flags: { ...containerFlags, runDir: runDirFlag, ...fleetFlags },
   async run({ flags: f, args, io }) {
     const spec = await specOf(io, args, f);
-    const container = await withContainers(f.runDir, (client, api) => createContainer(client, api, spec, io, f.runDir));
+    const container = await withPlacedNode(f, io, spec, (client, api, local) => createContainer(client, api, spec, io, f.runDir, local));
     io.stdout.write(`${container.id}\n`);
   },
 });
@@ -230,18 +330,19 @@ export const startCommand = defineCommand({
     attach: flags.switch("Attach STDOUT/STDERR and forward signals", { short: 'a' }),
     interactive: flags.switch("Attach container's STDIN", { short: 'i' }),
     runDir: runDirFlag,
+    ...fleetFlags,
   },
   async run({ flags: f, args, io }) {
     if ((f.attach || f.interactive) && args.length > 1) throw invalidArgument('you cannot start and attach multiple containers at once');
-    return withContainers(f.runDir, async (client, api) => {
+    return withFleet(f, io, async (on, api) => {
       if (f.attach || f.interactive) {
-        const { container } = await client.unary(api.inspect, { id: args[0]! });
+        const [client, container] = await on(args[0]!, async (c) => [c, (await c.unary(api.inspect, { id: args[0]! })).container] as const);
         const tty = container?.spec?.tty === true;
         const stdin = f.interactive && container?.spec?.openStdin === true;
         return attachAndStart(client, api, io, { id: container!.id, tty, stdin });
       }
       return forEach(io, args, async (id) => {
-        await client.unary(api.start, { id });
+        await on(id, (client) => client.unary(api.start, { id }));
         io.stdout.write(`${id}\n`);
       });
     });
@@ -267,11 +368,12 @@ export const stopCommand = defineCommand({
       { short: 't', placeholder: 'SECONDS' },
     ),
     runDir: runDirFlag,
+    ...fleetFlags,
   },
   async run({ flags: f, args, io }) {
-    return withContainers(f.runDir, (client, api) =>
+    return withFleet(f, io, (on, api) =>
       forEach(io, args, async (id) => {
-        await client.unary(api.stop, { id, ...(f.time === undefined ? {} : { timeoutSeconds: f.time }) });
+        await on(id, (client) => client.unary(api.stop, { id, ...(f.time === undefined ? {} : { timeoutSeconds: f.time }) }));
         io.stdout.write(`${id}\n`);
       }),
     );
@@ -289,11 +391,12 @@ export const killCommand = defineCommand({
   flags: {
     signal: checkedFlag('Signal to send to the container (SIGKILL by default)', parseSignal, { short: 's', placeholder: 'SIGNAL' }),
     runDir: runDirFlag,
+    ...fleetFlags,
   },
   async run({ flags: f, args, io }) {
-    return withContainers(f.runDir, (client, api) =>
+    return withFleet(f, io, (on, api) =>
       forEach(io, args, async (id) => {
-        await client.unary(api.kill, { id, signal: f.signal ?? '' });
+        await on(id, (client) => client.unary(api.kill, { id, signal: f.signal ?? '' }));
         io.stdout.write(`${id}\n`);
       }),
     );
@@ -309,11 +412,11 @@ export const rmCommand = defineCommand({
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
   exitCodes: containerExitCodes,
-  flags: { force: flags.switch('Force the removal of a running container (uses SIGKILL)', { short: 'f' }), runDir: runDirFlag },
+  flags: { force: flags.switch('Force the removal of a running container (uses SIGKILL)', { short: 'f' }), runDir: runDirFlag, ...fleetFlags },
   async run({ flags: f, args, io }) {
-    return withContainers(f.runDir, (client, api) =>
+    return withFleet(f, io, (on, api) =>
       forEach(io, args, async (id) => {
-        await client.unary(api.remove, { id, force: f.force });
+        await on(id, (client) => client.unary(api.remove, { id, force: f.force }));
         io.stdout.write(`${id}\n`);
       }),
     );
@@ -326,7 +429,9 @@ export const psCommand = defineCommand({
   summary: 'List containers',
   description:
     'Lists running containers (all with -a), newest first. Filters: id, name, label=KEY[=VALUE], status ' +
-    '(created|running|paused|exited|dead), ancestor=IMAGE, exited=CODE; the same key ORs, different keys AND.',
+    '(created|running|paused|exited|dead), ancestor=IMAGE, exited=CODE; the same key ORs, different keys AND. ' +
+    '--all-nodes asks every ready node of the fleet in parallel (this one through its socket, the others over mutual TLS) ' +
+    'and adds a NODE column; a node that does not answer is reported on stderr and makes the exit code 1.',
   exitCodes: containerExitCodes,
   flags: {
     all: flags.switch('Show all containers (default shows just running)', { short: 'a' }),
@@ -334,16 +439,40 @@ export const psCommand = defineCommand({
     noTrunc: flags.switch("Don't truncate output"),
     filter: flags.list('Filter output based on conditions provided', { short: 'f', placeholder: 'KEY=VALUE' }),
     format: flags.oneOf('Output format', ['table', 'json'], { default: 'table' }),
+    allNodes: flags.switch("List the containers of every ready node of the fleet, with a NODE column"),
     runDir: runDirFlag,
+    ...fleetFlags,
   },
   async run({ flags: f, io }) {
     const filters = f.filter.map(checkPsFilter);
-    const { containers } = await withContainers(f.runDir, (client, api) => client.unary(api.list, { all: f.all, filters }));
     const { PS_HEADERS, psCells, psRows } = await import('./container-views.js');
-    const rows = psRows(containers, { noTrunc: f.noTrunc });
+    if (!f.allNodes) {
+      const { containers } = await withContainers(f.runDir, (client, api) => client.unary(api.list, { all: f.all, filters }));
+      const rows = psRows(containers, { noTrunc: f.noTrunc });
+      if (f.quiet) io.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
+      else if (f.format === 'json') printJson(io.stdout, rows);
+      else io.stdout.write(formatTable(PS_HEADERS, rows.map(psCells)));
+      return 0;
+    }
+    const { containers, failed } = await withFleet(f, io, async (_on, api, fleet) => {
+      const answers = await fleet.each(async (client) => (await client.unary(api.list, { all: f.all, filters }, { deadline: Date.now() + 10_000 })).containers);
+      const byId = new Map<string, Container>();
+      let failures = 0;
+      for (const answer of answers.sort((a, b) => (a.node.name < b.node.name ? -1 : 1))) {
+        if ('error' in answer) {
+          failures++;
+          io.stderr.write(`strata: node ${answer.node.name}: ${(answer.error as Error).message}\n`);
+        } else {
+          for (const c of answer.value) byId.set(c.id, c.node === '' ? { ...c, node: answer.node.name } : c);
+        }
+      }
+      return { containers: [...byId.values()].sort((a, b) => (b.created?.getTime() ?? 0) - (a.created?.getTime() ?? 0)), failed: failures > 0 };
+    });
+    const rows = psRows(containers, { noTrunc: f.noTrunc }).map((row, i) => ({ ...row, Node: containers[i]!.node }));
     if (f.quiet) io.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
     else if (f.format === 'json') printJson(io.stdout, rows);
-    else io.stdout.write(formatTable(PS_HEADERS, rows.map(psCells)));
+    else io.stdout.write(formatTable([...PS_HEADERS, 'node'], rows.map((r) => [...psCells(r), r.Node])));
+    return failed ? 1 : 0;
   },
 });
 
@@ -359,12 +488,12 @@ export const inspectCommand = defineCommand({
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
   exitCodes: containerExitCodes,
-  flags: { runDir: runDirFlag },
+  flags: { runDir: runDirFlag, ...fleetFlags },
   async run({ flags: f, args, io }) {
     const found: Container[] = [];
-    const code = await withContainers(f.runDir, (client, api) =>
+    const code = await withFleet(f, io, (on, api) =>
       forEach(io, args, async (id) => {
-        const { container } = await client.unary(api.inspect, { id });
+        const { container } = await on(id, (client) => client.unary(api.inspect, { id }));
         if (container !== undefined) found.push(container);
       }),
     );
@@ -414,6 +543,7 @@ export const logsCommand = defineCommand({
     timestamps: flags.switch('Show timestamps', { short: 't' }),
     since: flags.string('Show logs since a time (2026-01-02T13:23:37Z) or a duration before now (42m)', { placeholder: 'TIME' }),
     runDir: runDirFlag,
+    ...fleetFlags,
   },
   async run({ flags: f, args, io }) {
     let since: Date | undefined;
@@ -422,13 +552,15 @@ export const logsCommand = defineCommand({
       since = parseEventTime(f.since, '--since');
     }
     const request = { id: args[0]!, follow: f.follow, tail: f.tail ?? -1, ...(since === undefined ? {} : { since }) };
-    await withContainers(f.runDir, async (client, api) => {
+    await withFleet(f, io, async (on, api) => {
       const { Stream } = await import('@strata/api/containers/v1');
-      for await (const record of client.serverStream(api.logs, request)) {
-        const out = record.stream === Stream.STREAM_STDERR ? io.stderr : io.stdout;
-        if (f.timestamps) out.write(logTime(record.time));
-        out.write(record.data);
-      }
+      await on(request.id, async (client) => {
+        for await (const record of client.serverStream(api.logs, request)) {
+          const out = record.stream === Stream.STREAM_STDERR ? io.stderr : io.stdout;
+          if (f.timestamps) out.write(logTime(record.time));
+          out.write(record.data);
+        }
+      });
     });
   },
 });
@@ -453,6 +585,7 @@ export const execCommand = defineCommand({
     workdir: flags.string('Working directory inside the container', { short: 'w', placeholder: 'DIR' }),
     user: flags.string('Username or UID (format: <name|uid>[:<group|gid>])', { short: 'u', placeholder: 'USER' }),
     runDir: runDirFlag,
+    ...fleetFlags,
   },
   async run({ flags: f, args, io }) {
     const [id, ...command] = args;
@@ -461,7 +594,7 @@ export const execCommand = defineCommand({
     }
     const env = f.env.map((entry) => parseEnvEntry(entry, io.env));
     const stdin = f.interactive && !f.detach;
-    return withContainers(f.runDir, async (client, api) => {
+    return withFleet(f, io, (on, api) => on(id!, async (client) => {
       const { terminalSize } = await import('./container-session.js');
       const size = f.tty ? terminalSize(io) : undefined;
       const start = {
@@ -483,7 +616,7 @@ export const execCommand = defineCommand({
       } finally {
         s.close();
       }
-    });
+    }));
   },
 });
 
@@ -495,12 +628,12 @@ export const waitCommand = defineCommand({
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
   exitCodes: containerExitCodes,
-  flags: { runDir: runDirFlag },
+  flags: { runDir: runDirFlag, ...fleetFlags },
   async run({ flags: f, args, io }) {
     const { WaitCondition } = await import('@strata/api/containers/v1');
-    return withContainers(f.runDir, (client, api) =>
+    return withFleet(f, io, (on, api) =>
       forEach(io, args, async (id) => {
-        const { status } = await client.unary(api.wait, { id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+        const { status } = await on(id, (client) => client.unary(api.wait, { id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING }));
         io.stdout.write(`${status?.exitCode ?? 0}\n`);
       }),
     );
@@ -523,10 +656,12 @@ export const statsCommand = defineCommand({
     noTrunc: flags.switch("Don't truncate output"),
     format: flags.oneOf('Output format', ['table', 'json'], { default: 'table' }),
     runDir: runDirFlag,
+    ...fleetFlags,
   },
   async run({ flags: f, args, io }) {
     const { STATS_HEADERS, statsCells, statsRows } = await import('./container-views.js');
-    await withContainers(f.runDir, async (client, api) => {
+    // Named containers are looked for on the fleet by the first one: they must share its node.
+    await withFleet(f, io, (on, api) => on(args[0] ?? '', async (client) => {
       for await (const sample of client.serverStream(api.stats, { ids: args, stream: !f.noStream })) {
         const rows = statsRows(sample.stats, { noTrunc: f.noTrunc });
         if (f.format === 'json') {
@@ -539,7 +674,7 @@ export const statsCommand = defineCommand({
         }
         if (f.noStream) break;
       }
-    });
+    }));
   },
 });
 
@@ -552,14 +687,14 @@ export const updateCommand = defineCommand({
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
   exitCodes: containerExitCodes,
-  flags: { ...resourceFlags, runDir: runDirFlag },
+  flags: { ...resourceFlags, runDir: runDirFlag, ...fleetFlags },
   async run({ flags: f, args, io }) {
     const { toResources } = await import('./container-spec.js');
     const resources = toResources(f);
     if (resources === undefined) throw invalidArgument('you must provide one or more flags when using this command (--memory, --cpus, --pids-limit)');
-    return withContainers(f.runDir, (client, api) =>
+    return withFleet(f, io, (on, api) =>
       forEach(io, args, async (id) => {
-        await client.unary(api.update, { id, resources });
+        await on(id, (client) => client.unary(api.update, { id, resources }));
         io.stdout.write(`${id}\n`);
       }),
     );

@@ -181,7 +181,10 @@ export const nodeAgentService: ServiceSpec = {
       args: [bin, '--state-dir', ctx.stateDir, '--run-dir', ctx.runDir, '--nats-url', ctx.natsUrl],
     };
   },
-  endpoints: (ctx) => [{ protocol: 'grpc', address: `unix:${serviceSocket(ctx, 'node-agent')}` }],
+  endpoints: (ctx) => [
+    { protocol: 'grpc', address: `unix:${serviceSocket(ctx, 'node-agent')}` },
+    { protocol: 'docker', address: `unix://${join(ctx.runDir, 'docker.sock')}` },
+  ],
   conflict: (ctx) => socketConflict(ctx, 'node-agent'),
   unsupported: () => rootRequired(process.getuid?.(), 'containers need mounts, namespaces, cgroups and iptables'),
   probe: (ctx) => grpcServing(serviceSocket(ctx, 'node-agent')),
