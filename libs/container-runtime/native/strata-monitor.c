@@ -13,6 +13,10 @@
  *       client -> monitor: 0 stdin data, 1 close stdin, 2 resize (cols, rows:
  *                          two big-endian uint16)
  *       monitor -> client: 1 stdout data, 2 stderr data, 3 exit (JSON record)
+ *     after the exit frame the monitor ends its side of each connection and
+ *     closes it once the client has closed its own (whatever the client sent
+ *     meanwhile is discarded); a client that only ends its own side keeps
+ *     receiving output;
  *   - reaps the process, drains its output and writes exit.json atomically.
  *
  * Files in the state directory (its working directory): monitor.json (pids
@@ -62,6 +66,7 @@
 #define OUTBUF_SIZE (RECORD_MAX * 2)
 #define DRAIN_MS 2000
 #define ATTACH_WAIT_MS 30000
+#define CLIENT_CLOSE_MS 2000
 #define CONSOLE_WAIT_MS 10000
 
 enum { F_STDIN = 0, F_STDIN_CLOSE = 1, F_RESIZE = 2 };
@@ -368,6 +373,7 @@ struct client {
   int small_n;
   unsigned char *pend;
   size_t pend_len, pend_off;
+  int in_eof; /* the client ended its side: it is only sent to */
 };
 static struct client clients[MAX_CLIENTS];
 static int nclients;
@@ -517,12 +523,17 @@ static void frame_done(struct client *c) {
   c->small_n = 0;
 }
 
-/* Reads from a client; returns -1 when it is gone or broke the protocol. */
+/* Reads from a client; returns -1 when it is gone or broke the protocol. End
+   of file is a client that ended its side (shutdown) and still reads: it
+   keeps getting output until it closes (POLLHUP) or a send fails. */
 static int client_read(struct client *c) {
   static unsigned char buf[65536];
   ssize_t n = read(c->fd, buf, sizeof buf);
   if (n < 0) return (errno == EINTR || errno == EAGAIN) ? 0 : -1;
-  if (n == 0) return -1;
+  if (n == 0) {
+    c->in_eof = 1;
+    return 0;
+  }
   size_t i = 0, len = (size_t)n;
   while (i < len) {
     if (c->hdr_n < 5) {
@@ -544,6 +555,54 @@ static int client_read(struct client *c) {
     if (c->remaining == 0) frame_done(c);
   }
   return 0;
+}
+
+static long long now_ms(void);
+
+/*
+ * Ends every connection once the exit frame is queued: what is pending for
+ * a client is sent, then the monitor ends its side (the client reads end of
+ * file after the exit frame) and reads (and drops) what the client still
+ * sends until the client closes. Closing a socket whose input has not been
+ * read resets the connection, and a client that is still writing (a close of
+ * stdin, stdin for a process that has ended) fails on it: it would lose the
+ * output and the exit frame not yet read from its socket. A client that
+ * does not close within CLIENT_CLOSE_MS is closed anyway.
+ */
+static void close_clients(void) {
+  static unsigned char sink[4096];
+  int shut[MAX_CLIENTS] = {0};
+  long long end = now_ms() + CLIENT_CLOSE_MS;
+  while (nclients > 0) {
+    long long left = end - now_ms();
+    if (left <= 0) break;
+    struct pollfd pfd[MAX_CLIENTS];
+    for (int k = 0; k < nclients; k++) {
+      if (!clients[k].pend && !shut[k]) {
+        shutdown(clients[k].fd, SHUT_WR);
+        shut[k] = 1;
+      }
+      pfd[k] = (struct pollfd){clients[k].fd, (short)(clients[k].pend ? POLLOUT : POLLIN), 0};
+    }
+    int r = poll(pfd, (nfds_t)nclients, (int)left);
+    if (r < 0 && errno != EINTR) break;
+    for (int k = nclients - 1; r > 0 && k >= 0; k--) {
+      short ev = pfd[k].revents;
+      if (!ev) continue;
+      int done;
+      if (clients[k].pend) {
+        done = client_flush(&clients[k]) < 0;
+      } else {
+        ssize_t got = read(clients[k].fd, sink, sizeof sink);
+        done = got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR);
+      }
+      if (done) {
+        client_close(k);
+        shut[k] = shut[nclients];
+      }
+    }
+  }
+  while (nclients > 0) client_close(nclients - 1);
 }
 
 /* Accepts one waiting client; -1 when none was waiting. */
@@ -898,7 +957,7 @@ int main(int argc, char **argv) {
     }
     ci = np;
     for (int k = 0; k < nclients; k++)
-      pfd[np++] = (struct pollfd){clients[k].fd, (short)((stdin_pend ? 0 : POLLIN) | (clients[k].pend ? POLLOUT : 0)), 0};
+      pfd[np++] = (struct pollfd){clients[k].fd, (short)((stdin_pend || clients[k].in_eof ? 0 : POLLIN) | (clients[k].pend ? POLLOUT : 0)), 0};
 
     int timeout = deadline ? (int)(deadline - now_ms()) : -1;
     if (stdin_pend && in_fd == master_fd && timeout < 0) timeout = 50;
@@ -938,7 +997,7 @@ int main(int argc, char **argv) {
       if (!ev || k >= nclients) continue;
       int bad = 0;
       if (ev & POLLOUT) bad = client_flush(&clients[k]) < 0;
-      if (!bad && (ev & (POLLIN | POLLHUP | POLLERR)) && !stdin_pend) bad = client_read(&clients[k]) < 0;
+      if (!bad && (ev & (POLLIN | POLLHUP | POLLERR)) && !stdin_pend && !clients[k].in_eof) bad = client_read(&clients[k]) < 0;
       else if (!bad && (ev & (POLLHUP | POLLERR))) bad = 1;
       if (bad) client_close(k);
     }
@@ -959,15 +1018,7 @@ int main(int argc, char **argv) {
   unlink("attach.sock");
   close(listen_fd);
   broadcast(F_EXIT, rec, (size_t)n - 1);
-  long long end = now_ms() + 500;
-  while (any_client_pending() && now_ms() < end) {
-    struct pollfd pfd[MAX_CLIENTS];
-    for (int k = 0; k < nclients; k++) pfd[k] = (struct pollfd){clients[k].fd, POLLOUT, 0};
-    if (poll(pfd, (nfds_t)nclients, 100) <= 0) continue;
-    for (int k = nclients - 1; k >= 0; k--)
-      if (pfd[k].revents && client_flush(&clients[k]) < 0) client_close(k);
-  }
-  while (nclients > 0) client_close(nclients - 1);
+  close_clients();
   /* Durable only now, off the path of the exit status to the agent and the
      clients: the agent records the exit durably itself, and until it has,
      recover() finds it here (or, after a host crash left the file empty, a

@@ -151,7 +151,8 @@ export async function attachTo(socketPath: string): Promise<Attachment> {
 
   const stdin = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      if (socket.destroyed) return callback();
+      // Once the monitor has ended the connection (the process is gone), input has nowhere to go.
+      if (!socket.writable) return callback();
       let ok = true;
       for (let off = 0; off < chunk.length; off += MAX_STDIN_FRAME) {
         ok = socket.write(encodeFrame(Frame.Stdin, chunk.subarray(off, off + MAX_STDIN_FRAME)));
@@ -160,7 +161,7 @@ export async function attachTo(socketPath: string): Promise<Attachment> {
       else socket.once('drain', () => callback());
     },
     final(callback) {
-      if (!socket.destroyed) socket.write(encodeFrame(Frame.CloseStdin));
+      if (socket.writable) socket.write(encodeFrame(Frame.CloseStdin));
       callback();
     },
   });
@@ -171,7 +172,7 @@ export async function attachTo(socketPath: string): Promise<Attachment> {
     stdout,
     stderr,
     resize(cols, rows) {
-      if (!socket.destroyed) socket.write(resizeFrame(cols, rows));
+      if (socket.writable) socket.write(resizeFrame(cols, rows));
     },
     closed,
     detach() {

@@ -1,13 +1,17 @@
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { errorKind, silentLogger } from '@strata/kit';
 import { startProcess, tempDir, waitFor, type TestProcess } from '@strata/kit/testing';
+import { encodeFrame, Frame, FrameDecoder } from './attachment.js';
 import { createRuntime, type Runtime } from './runtime.js';
 import { isSameProcess, processStartTime, readMonitorRecord } from './state-files.js';
 import { ensureMonitorBuilt, writeTestBundle, writeTestRootfs } from './testing/index.js';
@@ -191,6 +195,48 @@ describe('container runtime with runc and strata-monitor', () => {
     expect((await collectLogs(id)).map((r) => r.log)).toEqual(['ping\n', 'pong\n']);
   });
 
+  it.each([
+    ['writes to it after the process ended (its close of stdin comes late)', false],
+    ['ends its side of the connection after its input', true],
+  ])('sends all output and the exit to a client that %s', async (_what, halfClose) => {
+    const id = newId();
+    await runtime.create(id, await bundle(id, ['sh', '-c', 'read line; echo "got $line"; echo oops >&2; exit 3']), { stdin: true });
+    await runtime.start(id);
+    const socket = connect({ path: join(stateRoot, id, 'attach.sock'), allowHalfOpen: halfClose });
+    try {
+      await once(socket, 'connect');
+      const errors: string[] = [];
+      socket.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message));
+      const received: Buffer[] = [];
+      const ended = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      if (halfClose) {
+        socket.end(Buffer.concat([encodeFrame(Frame.Stdin, Buffer.from('hi\n')), encodeFrame(Frame.CloseStdin)]));
+      } else {
+        // Nothing is read until the late frame is written: the output and the exit wait in the socket meanwhile.
+        socket.pause();
+        socket.write(encodeFrame(Frame.Stdin, Buffer.from('hi\n')));
+        expect((await runtime.wait(id)).exitCode).toBe(3);
+        await sleep(100);
+        socket.write(encodeFrame(Frame.CloseStdin));
+        await sleep(50);
+        socket.resume();
+      }
+      await ended;
+      const frames = new FrameDecoder().push(Buffer.concat(received));
+      const text = (type: number) => Buffer.concat(frames.filter((f) => f.type === type).map((f) => f.payload)).toString('utf8');
+      const exit = frames.find((f) => f.type === Frame.Exit);
+      expect({
+        errors,
+        stdout: text(Frame.Stdout),
+        stderr: text(Frame.Stderr),
+        exitCode: exit && (JSON.parse(exit.payload.toString('utf8')) as { exitCode: number }).exitCode,
+      }).toEqual({ errors: [], stdout: 'got hi\n', stderr: 'oops\n', exitCode: 3 });
+    } finally {
+      socket.destroy();
+    }
+  });
+
   it('keeps a log flood under the cap with a small monitor', { timeout: 60_000 }, async () => {
     const id = newId();
     const maxBytes = 1024 * 1024;
@@ -312,7 +358,7 @@ describe('container runtime with runc and strata-monitor', () => {
     expect(await readdir(join(stateRoot, id, 'exec'))).toEqual([]);
   });
 
-  it('keeps containers running across a SIGKILL of the runtime and reports each exit once', async () => {
+  it('keeps containers running across a SIGKILL of the runtime and reports each exit once', { timeout: 20_000 }, async () => {
     const longId = newId();
     const shortId = newId();
     const config = {
