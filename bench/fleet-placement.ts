@@ -27,7 +27,7 @@ import { register } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { connect } from '@nats-io/transport-node';
-import { ContainersService, NetworkMode, type ContainerSpec } from '@strata/api/containers/v1';
+import { ContainerSpec, ContainersService, NetworkMode } from '@strata/api/containers/v1';
 import type { Fleet } from '@strata/app-node-agent/testing';
 import { readTlsFiles } from '@strata/fleet-ca';
 import { createClient, type RpcClient } from '@strata/grpc-kit';
@@ -49,28 +49,7 @@ const IN_FLIGHT = 16;
 
 /** The spec of `strata run --rm -d IMAGE true`. */
 function trueSpec(image: string, name: string): ContainerSpec {
-  return {
-    image,
-    name,
-    cmd: ['true'],
-    entrypoint: [],
-    entrypointSet: false,
-    env: [],
-    workingDir: '',
-    user: '',
-    tty: false,
-    openStdin: false,
-    hostname: '',
-    ports: [],
-    networkMode: NetworkMode.NETWORK_MODE_BRIDGE,
-    resources: undefined,
-    autoRemove: true,
-    labels: {},
-    stopSignal: '',
-    stopTimeoutSeconds: 0,
-    platform: '',
-    userNamespace: false,
-  };
+  return ContainerSpec.fromPartial({ image, name, cmd: ['true'], networkMode: NetworkMode.NETWORK_MODE_BRIDGE, autoRemove: true });
 }
 
 interface Row {
