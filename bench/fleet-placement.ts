@@ -138,8 +138,8 @@ async function cliRun(fleet: Fleet, clients: ReadonlyMap<string, RpcClient>, n: 
   let errors = 0;
   const started = process.hrtime.bigint();
   for (let i = 0; i < n; i++) {
-    const args = [join(root, 'apps/cli/bin/strata.mjs'), 'run', '--rm', '-d', '--strategy', 'spread', '--name', `${tag}-${i}`];
-    const child = spawn(process.execPath, [...args, '--run-dir', fleet.host(0).runDir, fleet.image, 'true'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const args = ['run', '--rm', '-d', '--strategy', 'spread', '--name', `${tag}-${i}`];
+    const child = spawn(join(root, 'apps/cli/bin/strata'), [...args, '--run-dir', fleet.host(0).runDir, fleet.image, 'true'], { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     const [code] = (await once(child, 'exit')) as [number | null];

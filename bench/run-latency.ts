@@ -39,7 +39,8 @@ const execFileAsync = promisify(execFile);
 const runs = Number(process.argv[2] ?? 20);
 const profileRuns = Number(process.argv[3] ?? 3);
 const dir = workDir('run-latency');
-const strataBin = join(root, 'apps/cli/bin/strata.mjs');
+/** The `strata` command as npm installs it (the package's bin, a shell launcher of bin/strata.mjs). */
+const strataBin = join(root, 'apps/cli/bin/strata');
 const suffix = Math.random().toString(16).slice(2, 8);
 const ctrNamespace = `strata-bench-${suffix}`;
 
@@ -65,7 +66,7 @@ async function childCpu(fn: () => Promise<unknown>): Promise<number> {
 
 /** `strata run --rm IMAGE true` as a process; throws unless it exits 0 without output. */
 async function strataRun(stack: AgentStack): Promise<void> {
-  const { stdout, stderr } = await execFileAsync(process.execPath, [strataBin, 'run', '--run-dir', stack.runDir, '--rm', stack.image, 'true']);
+  const { stdout, stderr } = await execFileAsync(strataBin, ['run', '--run-dir', stack.runDir, '--rm', stack.image, 'true']);
   if (stdout !== '' || stderr !== '') throw new Error(`strata run printed:\n${stdout}${stderr}`);
 }
 
@@ -164,7 +165,7 @@ async function ctrRun(containerd: ContainerdProcess, image: string, id: string):
 /** Imports the stack's image into containerd from a `strata save` archive; returns the name containerd gave it. */
 async function importImage(stack: AgentStack, containerd: ContainerdProcess): Promise<string> {
   const archive = join(dir, 'busybox.tar');
-  await execFileAsync(process.execPath, [strataBin, 'save', '--run-dir', stack.runDir, '-o', archive, stack.image]);
+  await execFileAsync(strataBin, ['save', '--run-dir', stack.runDir, '-o', archive, stack.image]);
   await execFileAsync('ctr', ['-a', containerd.socket, '-n', ctrNamespace, 'image', 'import', archive]);
   const { stdout } = await execFileAsync('ctr', ['-a', containerd.socket, '-n', ctrNamespace, 'image', 'ls', '-q']);
   const name = stdout.trim().split('\n')[0];

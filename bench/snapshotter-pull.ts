@@ -69,7 +69,7 @@ async function startStrata(upstream: TestDistributionRegistry): Promise<{ stack:
 
 /** `strata pull` as a process; throws unless it extracted the layer. */
 async function strataPull(runDir: string, ref: string): Promise<void> {
-  const { stdout, stderr } = await execFileAsync(process.execPath, [join(root, 'apps/cli/bin/strata.mjs'), 'pull', ref, '--run-dir', runDir], {
+  const { stdout, stderr } = await execFileAsync(join(root, 'apps/cli/bin/strata'), ['pull', ref, '--run-dir', runDir], {
     timeout: 600_000,
   });
   if (stderr !== '' || !stdout.includes(': Pull complete\n') || !stdout.includes(': Extracting\n')) {

@@ -3,8 +3,8 @@
 // imports) into apps/cli/dist/ with esbuild, so a start loads plain
 // JavaScript instead of compiling TypeScript through tsx. npm packages stay
 // external (resolved from node_modules at run time) except the few listed in
-// bundledPackages; dynamic imports become chunks loaded only by the commands
-// that need them.
+// bundledPackages and what they import; dynamic imports become chunks loaded
+// only by the commands that need them.
 //
 // Beside the bundle it writes apps/cli/dist/inputs.json: every source file
 // that went into it. apps/cli/bin/strata.mjs runs the bundle only while none
@@ -49,22 +49,40 @@ const sourceUrls = {
 const libs = join(root, 'libs', '');
 const resolving = Symbol('resolving');
 /**
- * npm packages bundled rather than loaded from node_modules: pure ESM
- * packages that declare `"sideEffects": false`, so the bundle keeps only
- * what the CLI uses. @bufbuild/protobuf is the generated API's wire codec:
- * its `wire` entry loads some twenty modules (text format, reflection,
- * size-delimited streams; ~30 ms on every command that calls a service)
- * for the BinaryReader and BinaryWriter the generated code uses. The files
- * bundled are listed in inputs.json like the workspace's, so an upgrade
- * makes the bundle stale until it is built again.
+ * npm packages bundled rather than loaded from node_modules, with the
+ * packages they import (npmDependencyOf), except those in notBundled.
+ * - @bufbuild/protobuf is the generated API's wire codec: its `wire` entry
+ *   loads some twenty modules (text format, reflection, size-delimited
+ *   streams; ~30 ms on every command that calls a service) for the
+ *   BinaryReader and BinaryWriter the generated code uses. It is pure ESM
+ *   with `"sideEffects": false`, so the bundle keeps only what is used.
+ * - @grpc/grpc-js and pino are CommonJS spread over some 130 files that
+ *   Node.js would find, read, scan for exports and wrap one by one on every
+ *   command that calls a service (~40 ms of CPU on this 2-core machine).
+ *   Bundled, each is one piece of a chunk. CommonJS code calls `require`
+ *   for Node's own modules, which an ES module lacks: the banner gives every
+ *   chunk one (createRequire).
+ * The bundle lists each bundled package's package.json in inputs.json, so
+ * an upgrade (npm rewrites it) makes the bundle stale until it is built
+ * again.
  */
-const bundledPackages = ['@bufbuild/protobuf'];
-const isBundledPackage = (path) => bundledPackages.some((name) => path === name || path.startsWith(`${name}/`));
+const bundledPackages = ['@bufbuild/protobuf', '@grpc/grpc-js', 'pino'];
+/** Imported by a bundled package only where the CLI never goes: @grpc/grpc-js needs @grpc/proto-loader for channelz alone. */
+const notBundled = ['@grpc/proto-loader'];
+const packageOf = (specifier) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+const nodeModules = join(root, 'node_modules', '');
+/** Whether an import made by `importer` is one of a bundled package's own dependencies. */
+const npmDependencyOf = (importer) => importer.startsWith(nodeModules);
+const isBundledPackage = (specifier, importer) => {
+  const name = packageOf(specifier);
+  if (notBundled.includes(name)) return false;
+  return bundledPackages.includes(name) || npmDependencyOf(importer);
+};
 const workspaceModules = {
   name: 'workspace-modules',
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (args) => {
-      if (args.path.startsWith('@strata/') || args.path.startsWith('node:') || isBundledPackage(args.path)) return undefined;
+      if (args.path.startsWith('@strata/') || args.path.startsWith('node:') || isBundledPackage(args.path, args.importer)) return undefined;
       return { path: args.path, external: true, sideEffects: false };
     });
     b.onResolve({ filter: /.*/ }, async (args) => {
@@ -75,6 +93,13 @@ const workspaceModules = {
     });
   },
 };
+
+/** The package.json of the npm package a bundled file comes from (node_modules/<name>/package.json). */
+function packageJsonOf(path) {
+  const parts = path.slice('node_modules/'.length).split('/');
+  const name = parts.slice(0, parts[0].startsWith('@') ? 2 : 1).join('/');
+  return `node_modules/${name}/package.json`;
+}
 
 const started = new Date();
 rmSync(staging, { recursive: true, force: true });
@@ -95,11 +120,10 @@ try {
     metafile: true,
     logLevel: 'warning',
     legalComments: 'none',
+    banner: { js: "import { createRequire as __strataCreateRequire } from 'node:module'; const require = __strataCreateRequire(import.meta.url);" },
   });
-  const inputs = Object.keys(result.metafile.inputs)
-    .map((p) => relative(root, join(root, p)))
-    .filter((p) => !p.startsWith('node_modules/') || bundledPackages.some((name) => p.startsWith(`node_modules/${name}/`)))
-    .sort();
+  const files = Object.keys(result.metafile.inputs).map((p) => relative(root, join(root, p)));
+  const inputs = [...new Set(files.map((p) => (p.startsWith('node_modules/') ? packageJsonOf(p) : p)))].sort();
   writeFileSync(join(staging, 'inputs.json'), `${JSON.stringify({ inputs }, null, 1)}\n`);
   install();
 } finally {

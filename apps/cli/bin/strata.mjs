@@ -8,6 +8,13 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// Started by ./strata without NODE_EXTRA_CA_CERTS (see there): the variable
+// goes back into the environment the processes this one starts inherit.
+if (process.env.STRATA_NODE_EXTRA_CA_CERTS !== undefined) {
+  process.env.NODE_EXTRA_CA_CERTS = process.env.STRATA_NODE_EXTRA_CA_CERTS;
+  delete process.env.STRATA_NODE_EXTRA_CA_CERTS;
+}
+
 const dist = fileURLToPath(new URL('../dist/', import.meta.url));
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 

@@ -1,4 +1,4 @@
-import { chownSync, existsSync, statSync } from 'node:fs';
+import { chownSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { probeNats } from '@strata/events-nats';
@@ -8,7 +8,10 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { isRunning, stopProcess } from './stack/process-control.js';
 import { readUpState, upStatePath } from './stack/up-state.js';
 
-const strataBin = fileURLToPath(new URL('../bin/strata.mjs', import.meta.url));
+/** The `strata` command as npm installs it: the shell launcher of bin/strata.mjs. */
+const strataBin = fileURLToPath(new URL('../bin/strata', import.meta.url));
+/** Extra CA certificates the CLI is started with; the services it starts must get them (see bin/strata). */
+const extraCaCerts = '/etc/ssl/certs/ca-certificates.crt';
 
 interface UpJson {
   status: 'started' | 'already-running';
@@ -26,8 +29,8 @@ function strata(...args: string[]): Promise<{ code: number | string; out: string
 
 /** Runs strata under a wrapper command (e.g. setpriv to change the user), or directly when wrapper is empty. */
 async function strataAs(wrapper: string[], ...args: string[]): Promise<{ code: number | string; out: string; proc: TestProcess }> {
-  const [command, ...rest] = [...wrapper, process.execPath, strataBin, ...args] as [string, ...string[]];
-  const proc = startProcess(command, rest, { env: { ...process.env, STRATA_DEBUG: '1' } });
+  const [command, ...rest] = [...wrapper, strataBin, ...args] as [string, ...string[]];
+  const proc = startProcess(command, rest, { env: { ...process.env, STRATA_DEBUG: '1', NODE_EXTRA_CA_CERTS: extraCaCerts } });
   clis.push(proc);
   let out = '';
   proc.child.stdout?.on('data', (b: Buffer) => (out += b.toString('utf8')));
@@ -91,6 +94,10 @@ describe('strata up and down', () => {
     expect(isRunning(mirror!.pid)).toBe(true);
     expect(isRunning(snapshotter!.pid)).toBe(true);
     expect(isRunning(nodeAgent!.pid)).toBe(true);
+    // The launcher started the CLI's node without NODE_EXTRA_CA_CERTS; the services got it back.
+    for (const svc of [layerStore!, mirror!, snapshotter!, nodeAgent!]) {
+      expect(readFileSync(`/proc/${svc.pid}/environ`, 'utf8').split('\0')).toContain(`NODE_EXTRA_CA_CERTS=${extraCaCerts}`);
+    }
     await probeNats(`nats://127.0.0.1:${s.natsPort}`);
     expect(await checkHealth({ unixSocket: socket })).toBe('SERVING');
     expect(await checkHealth({ unixSocket: mirrorSocket })).toBe('SERVING');
@@ -121,7 +128,7 @@ describe('strata up and down', () => {
 
   it('stays in the foreground and stops the stack in reverse order on SIGTERM', async () => {
     const s = await stack('foreground');
-    const proc = startProcess(process.execPath, [strataBin, 'up', ...s.flags]);
+    const proc = startProcess(strataBin, ['up', ...s.flags]);
     clis.push(proc);
     await waitFor(
       () => proc.output().includes('press Ctrl-C'),
@@ -145,7 +152,7 @@ describe('strata up and down', () => {
 
   it('in the foreground, stops the whole stack and fails when a service dies', async () => {
     const s = await stack('dies');
-    const proc = startProcess(process.execPath, [strataBin, 'up', ...s.flags]);
+    const proc = startProcess(strataBin, ['up', ...s.flags]);
     clis.push(proc);
     await waitFor(
       () => proc.output().includes('press Ctrl-C'),
