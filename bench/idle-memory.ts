@@ -12,7 +12,7 @@
  */
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContainersService, NetworkMode, type ContainerSpec } from '@strata/api/containers/v1';
+import { ContainerSpec, ContainersService, NetworkMode } from '@strata/api/containers/v1';
 import type { RpcClient } from '@strata/grpc-kit';
 import { startAgentStack, type AgentStack } from './agent-stack.js';
 import { workDir } from './lib.js';
@@ -61,28 +61,7 @@ function monitorPids(under: string): number[] {
 
 /** The spec of `strata run -d IMAGE sleep 3600`. */
 function idleSpec(image: string): ContainerSpec {
-  return {
-    image,
-    name: '',
-    cmd: ['sleep', '3600'],
-    entrypoint: [],
-    entrypointSet: false,
-    env: [],
-    workingDir: '',
-    user: '',
-    tty: false,
-    openStdin: false,
-    hostname: '',
-    ports: [],
-    networkMode: NetworkMode.NETWORK_MODE_BRIDGE,
-    resources: undefined,
-    autoRemove: false,
-    labels: {},
-    stopSignal: '',
-    stopTimeoutSeconds: 0,
-    platform: '',
-    userNamespace: false,
-  };
+  return ContainerSpec.fromPartial({ image, cmd: ['sleep', '3600'], networkMode: NetworkMode.NETWORK_MODE_BRIDGE });
 }
 
 const mib = (kib: number | undefined) => (kib === undefined ? 'n/a' : `${(kib / 1024).toFixed(1)} MiB`);

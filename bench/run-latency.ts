@@ -26,7 +26,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { ContainersService, NetworkMode, type AttachResponse, type ContainerSpec } from '@strata/api/containers/v1';
+import { ContainerSpec, ContainersService, NetworkMode, type AttachResponse } from '@strata/api/containers/v1';
 import { writeTestBundle, writeTestRootfs } from '@strata/container-runtime/testing';
 import { createClient, waitForHealthy, type RpcClient } from '@strata/grpc-kit';
 import { startProcess, type TestProcess } from '@strata/kit/testing';
@@ -72,28 +72,7 @@ async function strataRun(stack: AgentStack): Promise<void> {
 
 /** The spec the CLI sends for `run --rm IMAGE true`. */
 function runSpec(image: string, autoRemove: boolean): ContainerSpec {
-  return {
-    image,
-    name: '',
-    cmd: ['true'],
-    entrypoint: [],
-    entrypointSet: false,
-    env: [],
-    workingDir: '',
-    user: '',
-    tty: false,
-    openStdin: false,
-    hostname: '',
-    ports: [],
-    networkMode: NetworkMode.NETWORK_MODE_BRIDGE,
-    resources: undefined,
-    autoRemove,
-    labels: {},
-    stopSignal: '',
-    stopTimeoutSeconds: 0,
-    platform: '',
-    userNamespace: false,
-  };
+  return ContainerSpec.fromPartial({ image, cmd: ['true'], networkMode: NetworkMode.NETWORK_MODE_BRIDGE, autoRemove });
 }
 
 /** Milliseconds since the epoch (the clock of strace -ttt). */

@@ -7,7 +7,7 @@ import {
   NetworkMode,
   type CommitResponse,
   type Container,
-  type ContainerSpec,
+  ContainerSpec,
 } from '@strata/api/containers/v1';
 import { ImagesService } from '@strata/api/images/v1';
 import { openCgroup } from '@strata/cgroups';
@@ -25,29 +25,8 @@ let layerStore: GrpcStore;
 let nc: NatsConnection;
 const received: CloudEvent[] = [];
 
-const spec = (over: Partial<ContainerSpec>): ContainerSpec => ({
-  image: stack.image,
-  name: '',
-  cmd: [],
-  entrypoint: [],
-  entrypointSet: false,
-  env: [],
-  workingDir: '',
-  user: '',
-  tty: false,
-  openStdin: false,
-  hostname: '',
-  ports: [],
-  networkMode: NetworkMode.NETWORK_MODE_NONE,
-  resources: undefined,
-  autoRemove: false,
-  labels: {},
-  stopSignal: '',
-  stopTimeoutSeconds: 0,
-  platform: '',
-  userNamespace: false,
-  ...over,
-});
+const spec = (over: Partial<ContainerSpec>): ContainerSpec =>
+  ContainerSpec.fromPartial({ image: stack.image, networkMode: NetworkMode.NETWORK_MODE_NONE, ...over });
 
 async function run(over: Partial<ContainerSpec>): Promise<Container> {
   const { container } = await client.unary(ContainersService.create, { spec: spec(over) });

@@ -11,7 +11,7 @@ import {
   Protocol,
   WaitCondition,
   type Container,
-  type ContainerSpec,
+  ContainerSpec,
   type AttachResponse,
   type ExecResponse,
 } from '@strata/api/containers/v1';
@@ -31,29 +31,8 @@ let nc: NatsConnection;
 const received: CloudEvent[] = [];
 const created: string[] = [];
 
-const spec = (over: Partial<ContainerSpec>): ContainerSpec => ({
-  image: stack.image,
-  name: '',
-  cmd: [],
-  entrypoint: [],
-  entrypointSet: false,
-  env: [],
-  workingDir: '',
-  user: '',
-  tty: false,
-  openStdin: false,
-  hostname: '',
-  ports: [],
-  networkMode: NetworkMode.NETWORK_MODE_BRIDGE,
-  resources: undefined,
-  autoRemove: false,
-  labels: {},
-  stopSignal: '',
-  stopTimeoutSeconds: 0,
-  platform: '',
-  userNamespace: false,
-  ...over,
-});
+const spec = (over: Partial<ContainerSpec>): ContainerSpec =>
+  ContainerSpec.fromPartial({ image: stack.image, networkMode: NetworkMode.NETWORK_MODE_BRIDGE, ...over });
 
 async function create(over: Partial<ContainerSpec>): Promise<Container> {
   const { container } = await client.unary(ContainersService.create, { spec: spec(over) });
