@@ -17,13 +17,18 @@
  * included) and tar + gzip (bash's `times` of its children).
  *
  * Target: commit ≤ 1.3× tar -czf.
- * Run: npm run bench -- commit [runs]
+ * Run: npm run bench -- commit [runs] [--cpu-prof]
+ *   --cpu-prof writes the V8 CPU profiles of the stack's Node.js services
+ *   (main thread, start to exit) to bench/.work/profiles/commit (kept),
+ *   named `<bin>-<pid>.cpuprofile`. Node refuses `--cpu-prof` in
+ *   NODE_OPTIONS, so the services are started with an `--import` of a
+ *   module that runs the inspector's profiler (PROFILER below).
  */
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
 import { promisify } from 'node:util';
-import { ContainersService, NetworkMode, type ContainerSpec } from '@strata/api/containers/v1';
+import { ContainerSpec, ContainersService, NetworkMode } from '@strata/api/containers/v1';
 import { silentLogger } from '@strata/kit';
 import { createGrpcSnapshotter } from '@strata/snapshots-grpc';
 import { startAgentStack, type AgentStack } from './agent-stack.js';
@@ -59,7 +64,26 @@ async function tarCzf(tarball: string, dir: string): Promise<number> {
   const children = stdout.trim().split('\n')[1]!.split(/\s+/);
   return children.map((t) => /^(\d+)m([\d.]+)s$/.exec(t)!).reduce((sum, m) => sum + Number(m[1]) * 60 + Number(m[2]), 0);
 }
-const runs = Number(process.argv[2] ?? 5);
+const args = process.argv.slice(2);
+const profile = args.includes('--cpu-prof');
+const runs = Number(args.find((a) => !a.startsWith('--')) ?? 5);
+const profiles = join(root, 'bench', '.work', 'profiles', 'commit');
+
+/** Preloaded into every service with --cpu-prof: profiles the main thread and writes the profile when the process exits. */
+const PROFILER = `
+import { Session } from 'node:inspector';
+import { writeFileSync } from 'node:fs';
+const session = new Session();
+session.connect();
+session.post('Profiler.enable');
+session.post('Profiler.start');
+process.on('exit', () => {
+  session.post('Profiler.stop', (err, result) => {
+    const bin = (process.argv[1] ?? 'node').split('/').pop().replace(/\\.m?js$/, '');
+    if (!err) writeFileSync(${JSON.stringify(profiles)} + '/' + bin + '-' + process.pid + '.cpuprofile', JSON.stringify(result.profile));
+  });
+});
+`;
 const FILES = 1000;
 const HALF = 25 * 1024;
 
@@ -70,31 +94,17 @@ const WRITER = [
   'i=$((i+1)); done; touch /ready; exec sleep 100000',
 ].join(' ');
 
-const spec = (image: string): ContainerSpec => ({
-  image,
-  name: 'commit-bench',
-  cmd: ['sh', '-c', WRITER],
-  entrypoint: [],
-  entrypointSet: false,
-  env: [],
-  workingDir: '',
-  user: '',
-  tty: false,
-  openStdin: false,
-  hostname: '',
-  ports: [],
-  networkMode: NetworkMode.NETWORK_MODE_NONE,
-  resources: undefined,
-  autoRemove: false,
-  labels: {},
-  stopSignal: '',
-  stopTimeoutSeconds: 0,
-  platform: '',
-  userNamespace: false,
-});
+const spec = (image: string): ContainerSpec =>
+  ContainerSpec.fromPartial({ image, name: 'commit-bench', cmd: ['sh', '-c', WRITER], networkMode: NetworkMode.NETWORK_MODE_NONE });
 
 const dir = workDir('commit');
 let stack: AgentStack | undefined;
+if (profile) {
+  mkdirSync(profiles, { recursive: true });
+  // The stack's services are spawned with this process's environment.
+  const preload = `data:text/javascript;base64,${Buffer.from(PROFILER).toString('base64')}`;
+  process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import=${preload}`.trim();
+}
 try {
   stack = await startAgentStack(join(dir, 'stack'));
   const client = stack.client();
@@ -144,6 +154,7 @@ try {
   console.log(`  CPU s per run: commit (all services) ${runsOf(strataCpu)}; tar + gzip ${runsOf(tarCpu)}; medians ${middle(strataCpu).toFixed(2)} vs ${middle(tarCpu).toFixed(2)}`);
   for (const [name, values] of serviceCpu) console.log(`    ${name.padEnd(16)} ${runsOf(values)}`);
   await client.unary(ContainersService.remove, { id, force: true });
+  if (profile) console.log(`  CPU profiles of the services (written when the stack stops): ${profiles}`);
 } finally {
   await stack?.stop();
   rmSync(dir, { recursive: true, force: true });

@@ -1,10 +1,11 @@
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmodSync, linkSync, mkdirSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { errorKind } from '@strata/kit';
 import { tempDir } from '@strata/kit/testing';
 import { MediaTypes, digestOf } from '@strata/oci';
-import { collectBytes, gunzip, tarBytes } from '@strata/tar';
+import { collectBytes, createParallelGzip, gunzip, tarBytes } from '@strata/tar';
 import { gnuTar } from '@strata/tar/testing';
 import { layerTarItems, type LayerItem } from '@strata/image-fixtures';
 import { applyLayer, type ApplyMode } from './apply-layer.js';
@@ -176,6 +177,36 @@ describe('diffLayer', () => {
     expect(first.result.entries).toBe(0);
     const second = await diffBytes({ mode: 'native', upper: child!, lower: parent! });
     expect(second.result).toEqual(first.result);
+  });
+
+  it('compresses the tar a 1 MiB piece at a time, so the same tree gives the same gzip bytes however the stream is read', async () => {
+    const [upper] = dirs('upper');
+    for (let i = 0; i < 24; i++) {
+      const text = Buffer.from(`file ${i}: ${'some repeated text '.repeat(8)}\n`.repeat(1200));
+      writeFileSync(`${upper}/f${i}`, Buffer.concat([randomBytes(100_000), text]));
+    }
+    const diff = diffLayer({ mode: 'overlay', upper: upper! });
+    const parts: Buffer[] = [];
+    for await (const part of diff.stream) {
+      parts.push(part as Buffer);
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const blob = Buffer.concat(parts);
+    const result = await diff.result;
+    const tar = Buffer.from(await gunzip(blob));
+    expect(tar.length).toBeGreaterThan(5 << 20);
+    expect({ digest: digestOf(blob), size: blob.length, diffId: digestOf(tar), uncompressedSize: tar.length }).toEqual({
+      digest: result.digest,
+      size: result.size,
+      diffId: result.diffId,
+      uncompressedSize: result.uncompressedSize,
+    });
+    const gzip = createParallelGzip({ level: 6 });
+    const expected = collectBytes(gzip);
+    for (let at = 0; at < tar.length; at += 1 << 20) gzip.write(tar.subarray(at, at + (1 << 20)));
+    gzip.end();
+    expect(Buffer.from(await expected).equals(blob)).toBe(true);
+    expect((await diffBytes({ mode: 'overlay', upper: upper! })).result).toEqual(result);
   });
 
   it.each([

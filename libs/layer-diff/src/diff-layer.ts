@@ -1,11 +1,12 @@
 import { constants, type BigIntStats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
-import { PassThrough, Transform, pipeline, type Readable, type Writable } from 'node:stream';
+import { PassThrough, Transform, pipeline, type Readable } from 'node:stream';
 import { internal, invalidArgument, isStrataError, notFound } from '@strata/kit';
-import { Digester, MediaTypes, type Digest } from '@strata/oci';
+import { MediaTypes, type Digest } from '@strata/oci';
 import { createParallelGzip, createTarPacker, type TarEntry, type TarPacker } from '@strata/tar';
 import type { ApplyMode } from './apply-layer.js';
 import { readTreeXattrs } from './fs-tools.js';
+import { createWorkerDigester, type WorkerDigester } from './hash-worker.js';
 
 /** What {@link diffLayer} compares. */
 export interface DiffLayerOptions {
@@ -260,30 +261,15 @@ async function checkDirectory(path: string, what: string): Promise<void> {
   if (!stats.isDirectory()) throw invalidArgument(`${what} ${path} is not a directory`);
 }
 
-/** Resolves when stream wants more writes, or is closed (the caller's next step then sees the failure). */
-function drained(stream: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    if (stream.destroyed) {
-      resolve();
-      return;
-    }
-    const done = () => {
-      stream.off('drain', done);
-      stream.off('close', done);
-      resolve();
-    };
-    stream.on('drain', done);
-    stream.on('close', done);
-  });
-}
-
-function hashing(digester: Digester, counter: { bytes: number }, highWaterMark: number, onFlush?: () => void): Transform {
+/** Passes chunks through unchanged, counting them and hashing them on the worker thread (waiting while it is behind). */
+function hashing(digester: WorkerDigester, counter: { bytes: number }, highWaterMark: number, onFlush?: () => void): Transform {
   return new Transform({
     highWaterMark,
     transform(chunk: Buffer, _encoding, callback) {
-      digester.update(chunk);
       counter.bytes += chunk.length;
-      callback(null, chunk);
+      const behind = digester.update(chunk);
+      if (behind === undefined) callback(null, chunk);
+      else behind.then(() => callback(null, chunk), callback);
     },
     flush(callback) {
       onFlush?.();
@@ -312,7 +298,9 @@ const TAR_CHUNK_BYTES = 1 << 20;
  * The tar is laid out in 1 MiB chunks with file data read ahead
  * (createTarPacker) and compressed a chunk per piece on several threads
  * (createParallelGzip: one gzip member, the same bytes for the same tree).
- * Both digests are computed while the stream is produced: pipe `stream`
+ * Both digests are computed while the stream is produced, on the hashing
+ * worker thread (createWorkerDigester), so that the event loop only lays
+ * out the tar and moves bytes: pipe `stream`
  * into a content Writer, then await `result` for the diff_id and the blob's
  * digest and size. `result` rejects (and `stream` is destroyed) with
  * NotFound / InvalidArgument when upper or lower is missing or not a
@@ -321,8 +309,8 @@ const TAR_CHUNK_BYTES = 1 << 20;
  */
 export function diffLayer(options: DiffLayerOptions): LayerDiff {
   const packer = createTarPacker({ chunkBytes: TAR_CHUNK_BYTES });
-  const tarDigester = new Digester();
-  const blobDigester = new Digester();
+  const tarDigester = createWorkerDigester();
+  const blobDigester = createWorkerDigester();
   const tarSize = { bytes: 0 };
   const blobSize = { bytes: 0 };
   let entries = 0;
@@ -340,36 +328,26 @@ export function diffLayer(options: DiffLayerOptions): LayerDiff {
   const fail = (err: unknown) => {
     const error = isStrataError(err) ? err : internal(`layer diff of ${options.upper} failed: ${(err as Error).message}`, { cause: err });
     rejectResult(error);
+    tarDigester.dispose();
+    blobDigester.dispose();
     if (!out.destroyed) out.destroy(error);
     if (!gzip.destroyed) gzip.destroy(error);
     if (!packer.stream.destroyed) packer.stream.destroy(error);
   };
   const finishBlob = () => {
     if (!walked) return;
-    resolveResult({
-      mediaType: MediaTypes.ociLayerGzip,
-      diffId: tarDigester.digest(),
-      digest: blobDigester.digest(),
-      size: blobSize.bytes,
-      uncompressedSize: tarSize.bytes,
-      entries,
-    });
+    Promise.all([tarDigester.digest(), blobDigester.digest()]).then(
+      ([diffId, digest]) =>
+        resolveResult({ mediaType: MediaTypes.ociLayerGzip, diffId, digest, size: blobSize.bytes, uncompressedSize: tarSize.bytes, entries }),
+      fail,
+    );
   };
-  pipeline(gzip, hashing(blobDigester, blobSize, TAR_CHUNK_BYTES, finishBlob), out, (err) => {
+  // pipe() hands each chunk of the packer to gzip as it was pushed (1 MiB, the last one shorter): one
+  // piece each, so the pieces, and the gzip bytes, depend only on the tar. (Reading the packer with
+  // read() or an async iterator instead would join whatever chunks are buffered into one piece.)
+  pipeline(packer.stream, hashing(tarDigester, tarSize, TAR_CHUNK_BYTES), gzip, hashing(blobDigester, blobSize, TAR_CHUNK_BYTES, finishBlob), out, (err) => {
     if (err) fail(err);
   });
-
-  /** Hashes each tar chunk and hands it to gzip, which gives it back to the packer once compressed. */
-  const compress = async () => {
-    for await (const chunk of packer.stream as AsyncIterable<Buffer>) {
-      tarDigester.update(chunk);
-      tarSize.bytes += chunk.length;
-      if (!gzip.write(chunk)) await drained(gzip);
-      if (gzip.destroyed) return;
-    }
-    gzip.end();
-  };
-  compress().catch(fail);
 
   const walk = async () => {
     await checkDirectory(options.upper, 'upper directory');
