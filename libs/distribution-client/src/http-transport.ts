@@ -187,23 +187,33 @@ export function createTransport(upstream: ResolvedUpstream, options: TransportOp
     return wrap(res, request.url);
   };
 
+  /*
+   * One idle timer per body, pushed back as each chunk is awaited (a timer
+   * and a race per chunk cost more than the rest of the loop). When it
+   * fires while a chunk is awaited, it destroys the body with Unavailable,
+   * which the awaited next() raises; while the consumer holds a chunk it
+   * only re-arms itself. It is unref'd: while a chunk is awaited the
+   * connection keeps the process alive, and an abandoned body does not.
+   */
   async function* chunks(response: HttpResponse, label: string): AsyncGenerator<Uint8Array> {
-    const iterator = response.body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const body = response.body;
+    const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     let received = 0;
+    let awaiting = false;
+    const timer = setTimeout(function stalled() {
+      if (!awaiting) {
+        timer.refresh();
+        return;
+      }
+      body.destroy(unavailable(`upstream ${upstream.host}: ${label}: no data from ${response.url.host} for ${options.timeoutMs} ms after ${received} bytes`));
+    }, options.timeoutMs).unref();
     try {
       while (true) {
-        let timer: NodeJS.Timeout | undefined;
-        const stalled = new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(unavailable(`upstream ${upstream.host}: ${label}: no data from ${response.url.host} for ${options.timeoutMs} ms after ${received} bytes`)),
-            options.timeoutMs,
-          );
-        });
         let step: IteratorResult<Buffer>;
-        const next = iterator.next();
-        next.catch(() => undefined);
+        awaiting = true;
+        timer.refresh();
         try {
-          step = await Promise.race([next, stalled]);
+          step = await iterator.next();
         } catch (err) {
           if (isStrataError(err)) throw err;
           throw unavailable(`upstream ${upstream.host}: ${label}: the connection broke after ${received} bytes: ${(err as Error).message}`, {
@@ -211,14 +221,15 @@ export function createTransport(upstream: ResolvedUpstream, options: TransportOp
             fields: { upstream: upstream.host },
           });
         } finally {
-          clearTimeout(timer);
+          awaiting = false;
         }
         if (step.done === true) return;
         received += step.value.length;
         yield step.value;
       }
     } finally {
-      if (!response.body.complete) response.body.destroy();
+      clearTimeout(timer);
+      if (!body.complete) body.destroy();
     }
   }
 

@@ -126,6 +126,12 @@ beforeAll(async () => {
       });
       return res.end(req.method === 'HEAD' ? undefined : manifest);
     }
+    if (kind === 'blobs' && repo === 'stalling') {
+      // A thousand bytes of the body, then nothing more.
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.length });
+      res.write(blob.subarray(0, 1000));
+      return;
+    }
     if (kind === 'blobs') {
       res.writeHead(307, { location: repo === 'loop' ? url.pathname : `${cdn.url}/cdn/${rest}?signature=abc` });
       return res.end();
@@ -214,6 +220,29 @@ describe('an upstream with Bearer tokens and redirects (local test servers)', ()
       authorization: undefined,
     });
     expect(cdn.seen.every((s) => s.authorization === undefined)).toBe(true);
+  });
+
+  it('fails a blob body that stops sending for the fetch timeout as Unavailable, and waits for a consumer that holds a chunk longer', async () => {
+    const upstream = client({ fetchTimeoutMs: 300 });
+    const stalled = await upstream.getBlob('stalling', blobDigest);
+    const host = `127.0.0.1:${registry.port}`;
+    let received = 0;
+    await expectError(
+      (async () => {
+        for await (const chunk of stalled.body) received += (chunk as Buffer).length;
+      })(),
+      'Unavailable',
+      `upstream ${host}: GET blob stalling@${blobDigest}: no data from ${host} for 300 ms after 1000 bytes`,
+    );
+    expect(received).toBe(1000);
+
+    const slow = await upstream.getBlob('app', blobDigest);
+    const parts: Buffer[] = [];
+    for await (const chunk of slow.body) {
+      if (parts.length === 0) await new Promise((resolve) => setTimeout(resolve, 700));
+      parts.push(Buffer.from(chunk as Buffer));
+    }
+    expect(Buffer.concat(parts).equals(blob)).toBe(true);
   });
 
   it('follows Link pagination of tags', async () => {

@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import {
   StrataError,
   failedPrecondition,
@@ -60,14 +59,22 @@ export interface FetchedManifest {
   size: number;
 }
 
+/**
+ * The body of a blob download: iterate it once. Iterating to the end, or
+ * breaking off, releases the connection; destroy() stops a download that
+ * is not (or no longer) iterated.
+ */
+export interface BlobBody extends AsyncIterable<Uint8Array> {
+  destroy(): void;
+}
+
 /** A blob download in progress. */
 export interface BlobDownload {
   /**
-   * The bytes from offset on, unverified: pass it through {@link verifyingStream}.
-   * Destroy it to stop the download. Fails with Unavailable when the
-   * connection breaks or stalls.
+   * The bytes from offset on, unverified: pass them through {@link verifyingStream}.
+   * Fails with Unavailable when the connection breaks or stalls.
    */
-  body: Readable;
+  body: BlobBody;
   /** The whole blob's size as the upstream declared it; undefined when it did not. */
   size: number | undefined;
   /** Where body starts. */
@@ -481,7 +488,9 @@ export function createUpstream(config: UpstreamConfig, options: UpstreamOptions)
         toSkip = 0;
       }
     }
-    return { body: Readable.from(skip > 0 ? skipping() : chunks, { objectMode: false }), size, offset };
+    // The generator itself, not a stream around it: one layer less for every chunk of a large blob.
+    const body: BlobBody = Object.assign(skip > 0 ? skipping() : chunks, { destroy: () => response.body.destroy() });
+    return { body, size, offset };
   };
 
   const listTags = async (repository: string, opts: { n?: number; last?: string } = {}): Promise<TagPage> => {
