@@ -46,6 +46,8 @@ export function connect(target: Target, options: { maxMessageBytes?: number; loc
     'grpc.max_reconnect_backoff_ms': 2_000,
     'grpc.enable_retries': 0,
     'grpc-node.flow_control_window': 16 * 1024 * 1024,
+    // Nothing reads the channel's channelz statistics: without them a call is not tracked per channel and subchannel.
+    'grpc.enable_channelz': 0,
     ...(options.localPool ? { 'grpc.use_local_subchannel_pool': 1 } : {}),
   };
   if ('unixSocket' in target) {

@@ -1,5 +1,8 @@
 import { execFile } from 'node:child_process';
-import { errnoOf, internal, syncDir } from '@strata/kit';
+import type { Dirent } from 'node:fs';
+import { open, readdir, rmdir, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoOf, internal } from '@strata/kit';
 
 export { errnoOf, ioFailure, syncDir, TEMP_FILE, writeFileDurably } from '@strata/kit';
 
@@ -11,13 +14,25 @@ export const FS_DIR_MODE = 0o755;
 /**
  * Flushes one directory, coalescing calls: a call made while a flush runs
  * waits for the next one, which starts when that ends, so many changes made
- * meanwhile share one flush.
+ * meanwhile share one flush. It keeps the directory open between flushes
+ * (one fsync per flush instead of open, fsync and close); close() lets go
+ * of it.
  */
 export class DirFlusher {
   private running: Promise<void> | undefined;
   private queued: Promise<void> | undefined;
+  private handle: Promise<FileHandle> | undefined;
 
   constructor(private readonly dir: string) {}
+
+  /** Closes the directory's descriptor once the flushes in progress are done; a later flush opens it again. */
+  async close(): Promise<void> {
+    await this.queued?.catch(() => undefined);
+    await this.running?.catch(() => undefined);
+    const handle = this.handle;
+    this.handle = undefined;
+    await (await handle?.catch(() => undefined))?.close();
+  }
 
   /** Resolves when every change made in the directory before the call is durable. */
   flush(): Promise<void> {
@@ -32,8 +47,20 @@ export class DirFlusher {
     return this.queued;
   }
 
+  private async sync(): Promise<void> {
+    this.handle ??= open(this.dir, 'r');
+    let fh: FileHandle;
+    try {
+      fh = await this.handle;
+    } catch (err) {
+      this.handle = undefined;
+      throw err;
+    }
+    await fh.sync();
+  }
+
   private start(): Promise<void> {
-    const running = syncDir(this.dir).finally(() => {
+    const running = this.sync().finally(() => {
       if (this.running === running) this.running = undefined;
     });
     this.running = running;
@@ -86,4 +113,41 @@ export class Mutex {
     this.tail = next.catch(() => undefined);
     return next;
   }
+}
+
+const ignoreMissing = (err: unknown): void => {
+  if (errnoOf(err) !== 'ENOENT') throw err;
+};
+
+/**
+ * Deletes the tree at path, like `rm -rf` (nothing when it is gone), one
+ * call at a time: a directory costs a readdir (with entry types) and an
+ * rmdir, a file an unlink — about half the calls of fs.rm's lstat-and-retry
+ * walk — and never more than one worker of the libuv pool is busy with it,
+ * so a deletion in the background leaves the pool to the calls in flight.
+ * Symlinks are removed, never followed. Raises what the file system raises.
+ */
+export async function removeTree(path: string): Promise<void> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(path, { withFileTypes: true });
+  } catch (err) {
+    if (errnoOf(err) === 'ENOTDIR') return unlink(path).catch(ignoreMissing);
+    return ignoreMissing(err);
+  }
+  for (const entry of entries) {
+    const child = join(path, entry.name);
+    if (entry.isDirectory()) {
+      await removeTree(child);
+      continue;
+    }
+    try {
+      await unlink(child);
+    } catch (err) {
+      // A file system that reports no entry types shows directories as unknown: unlink says EISDIR.
+      if (errnoOf(err) === 'EISDIR') await removeTree(child);
+      else ignoreMissing(err);
+    }
+  }
+  await rmdir(path).catch(ignoreMissing);
 }

@@ -27,7 +27,7 @@ import {
 } from '@strata/snapshots';
 import { diskUsage } from './disk-usage.js';
 import { createNativeDriver, createOverlayDriver, type Driver, type DriverSnapshot } from './drivers.js';
-import { errnoOf, FS_DIR_MODE, ioFailure, Mutex, PRIVATE_DIR_MODE, processAlive, syncDir, syncFileSystem } from './fs-io.js';
+import { errnoOf, FS_DIR_MODE, ioFailure, Mutex, PRIVATE_DIR_MODE, processAlive, removeTree, syncDir, syncFileSystem } from './fs-io.js';
 import { infoOf, MetadataDir, type SnapshotRecord } from './metadata.js';
 
 /** How a local snapshotter is set up. */
@@ -247,7 +247,7 @@ class DirectorySnapshotter implements LocalSnapshotter {
   private async deleteDirectory(key: string, id: number): Promise<void> {
     try {
       await this.metadata.flush();
-      await rm(join(this.snapshotsDir, String(id)), { recursive: true, force: true });
+      await removeTree(join(this.snapshotsDir, String(id)));
     } catch (err) {
       this.logger.warn({ key, id, err }, 'a removed snapshot left its directory; cleanup removes it');
     } finally {
@@ -296,6 +296,7 @@ class DirectorySnapshotter implements LocalSnapshotter {
     this.closed = true;
     await this.mutex.run(async () => undefined);
     await Promise.all([...this.pending]);
+    await this.metadata.close();
     await unlockRoot(this.root);
   }
 
@@ -325,8 +326,10 @@ class DirectorySnapshotter implements LocalSnapshotter {
     const dir = join(this.snapshotsDir, String(id));
     try {
       await mkdir(dir, { mode: PRIVATE_DIR_MODE });
-      await mkdir(join(dir, 'fs'), { mode: FS_DIR_MODE });
-      if (this.driver.layout === 'overlay') await mkdir(join(dir, 'work'), { mode: PRIVATE_DIR_MODE });
+      await Promise.all([
+        mkdir(join(dir, 'fs'), { mode: FS_DIR_MODE }),
+        this.driver.layout === 'overlay' ? mkdir(join(dir, 'work'), { mode: PRIVATE_DIR_MODE }) : undefined,
+      ]);
       const snapshot = this.driverSnapshot(record);
       await this.driver.populate(snapshot, this.snapshotsDir);
       await this.metadata.put(record, 'soon');

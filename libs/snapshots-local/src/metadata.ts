@@ -95,6 +95,11 @@ export class MetadataDir {
     return this.flusher.flush();
   }
 
+  /** Lets go of the directory's descriptor kept for flushes (after the last flush; a later one opens it again). */
+  close(): Promise<void> {
+    return this.flusher.close();
+  }
+
   /**
    * Reads every record. DataLoss naming the file when one cannot be parsed
    * (records are replaced atomically, so only a damaged disk does that).
