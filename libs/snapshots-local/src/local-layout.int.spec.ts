@@ -3,7 +3,7 @@ import { lstat, mkdir, readdir, readFile, rm, stat, symlink, link, writeFile, un
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isStrataError, silentLogger } from '@strata/kit';
-import { tempDir } from '@strata/kit/testing';
+import { tempDir, waitFor } from '@strata/kit/testing';
 import type { LocalSnapshotter } from '@strata/snapshots';
 import { raised } from '@strata/snapshots/testing';
 import { createLocalSnapshotter } from './local-snapshotter.js';
@@ -188,6 +188,24 @@ describe('durability and ownership', () => {
     await s.remove('a');
     await s.cleanup();
     await expect(stat(join(upper, '..'))).rejects.toThrow(/ENOENT/);
+  });
+
+  it('deletes removed directories once operations pause, and what still waits on close', async () => {
+    const s = await open('overlay');
+    const dirs: string[] = [];
+    const removeOne = async (key: string) => {
+      await s.prepare(key);
+      dirs.push(join((await s.directories(key)).upper!, '..'));
+      await s.remove(key);
+    };
+    const left = async () => (await Promise.all(dirs.map((d) => stat(d).then(() => d, () => undefined)))).filter((d) => d !== undefined);
+
+    await removeOne('quiet');
+    await waitFor(async () => (await left()).length === 0, () => 'the removed directory to go once operations pause', 5_000);
+
+    for (let i = 0; i < 20; i++) await removeOne(`busy-${i}`);
+    await s.close();
+    expect(await left()).toEqual([]);
   });
 });
 

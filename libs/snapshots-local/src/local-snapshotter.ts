@@ -28,6 +28,7 @@ import {
 import { diskUsage } from './disk-usage.js';
 import { createNativeDriver, createOverlayDriver, type Driver, type DriverSnapshot } from './drivers.js';
 import { errnoOf, FS_DIR_MODE, ioFailure, Mutex, PRIVATE_DIR_MODE, processAlive, removeTree, syncDir, syncFileSystem } from './fs-io.js';
+import { IdleDeleter } from './idle-deleter.js';
 import { infoOf, MetadataDir, type SnapshotRecord } from './metadata.js';
 
 /** How a local snapshotter is set up. */
@@ -58,6 +59,13 @@ interface Entry {
 const openRoots = new Set<string>();
 
 /**
+ * Removed snapshots' directories are deleted once no snapshot operation
+ * has come for this long, or when this many wait (see IdleDeleter).
+ */
+const DELETE_WHEN_IDLE_MS = 200;
+const DELETE_BACKLOG = 16;
+
+/**
  * Opens (creating if needed) a snapshotter whose snapshots are directories
  * under options.root, with the overlay or the native driver. It takes the
  * root for this process (a `lock` file with its pid), loads the metadata and
@@ -69,7 +77,9 @@ const openRoots = new Set<string>();
  * Operations that change metadata are serialized; a prepare's copy (native)
  * and a remove's deletion run outside that lock, so calls may be made
  * concurrently. A snapshot appears in the metadata only once its directory
- * is complete, and disappears from it before its directory is deleted.
+ * is complete, and disappears from it before its directory is deleted: in
+ * the background once snapshot operations pause for 200 ms or 16 removed
+ * directories wait, and at the latest by cleanup() and close().
  */
 export async function createLocalSnapshotter(options: LocalSnapshotterOptions): Promise<LocalSnapshotter> {
   const root = resolve(options.root);
@@ -129,6 +139,8 @@ class DirectorySnapshotter implements LocalSnapshotter {
   private readonly busy = new Set<number>();
   /** Background work: flushes and deletions of removed snapshots' directories. */
   private readonly pending = new Set<Promise<void>>();
+  /** Deletions of removed snapshots' directories, run when operations pause. */
+  private readonly deleter = new IdleDeleter({ idleMs: DELETE_WHEN_IDLE_MS, maxBacklog: DELETE_BACKLOG });
   private nextId = 1;
   private closed = false;
 
@@ -205,6 +217,7 @@ class DirectorySnapshotter implements LocalSnapshotter {
     const entry = this.get(key);
     if (entry.record.kind !== 'active') throw notActive(key, entry.record.kind);
     if (this.entries.has(name) || this.reserved.has(name)) throw snapshotExists(name);
+    this.deleter.touch();
     if (this.syncOnCommit) await syncFileSystem(this.fsDir(entry.record.id));
     await this.mutex.run(async () => {
       const current = this.get(key);
@@ -239,7 +252,7 @@ class DirectorySnapshotter implements LocalSnapshotter {
       }
       this.entries.delete(key);
       if (record.parent !== undefined) this.addChild(record.parent, -1);
-      this.background(this.deleteDirectory(key, record.id));
+      this.deleter.add(() => this.deleteDirectory(key, record.id));
     });
   }
 
@@ -273,6 +286,7 @@ class DirectorySnapshotter implements LocalSnapshotter {
 
   async cleanup(): Promise<void> {
     this.checkOpen();
+    await this.deleter.drain();
     await Promise.all([...this.pending]);
     await this.mutex.run(() => this.removeLeftovers());
     await this.metadata.removeStaleTemps(this.logger, false);
@@ -295,6 +309,7 @@ class DirectorySnapshotter implements LocalSnapshotter {
     if (this.closed) return;
     this.closed = true;
     await this.mutex.run(async () => undefined);
+    await this.deleter.drain();
     await Promise.all([...this.pending]);
     await this.metadata.close();
     await unlockRoot(this.root);
@@ -306,6 +321,7 @@ class DirectorySnapshotter implements LocalSnapshotter {
     if (parent !== undefined && parent !== '') validateKey(parent, 'parent');
     const parentName = parent === '' ? undefined : parent;
     const labels = validateLabels(options.labels ?? {});
+    this.deleter.touch();
     const id = await this.mutex.run(async () => {
       this.checkOpen();
       if (this.entries.has(key) || this.reserved.has(key)) throw snapshotExists(key);
