@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { finished } from 'node:stream/promises';
 import { pipeBlob, validateRef, type Provider, type Writer } from '@strata/content';
 import { failedPrecondition, invalidArgument, notFound, unimplemented, type Logger } from '@strata/kit';
 import { parseDigest } from '@strata/oci';
@@ -38,6 +39,49 @@ function parseRange(value: string | undefined): { offset: number; length?: numbe
   const last = Number(m[2]);
   if (last < offset) throw invalidArgument(`invalid Range ${JSON.stringify(value)}: the last byte is before the first`);
   return { offset, length: last - offset + 1 };
+}
+
+/** Writes of an upload's chunks that may wait in the Writer before reading the body pauses (chunks are up to 64 KiB). */
+const QUEUED_WRITES = 16;
+
+/**
+ * Appends the body of req to writer, each chunk handed to writer.write as
+ * it arrives ('data' events: no stream read and promise per chunk; the
+ * Writer keeps call order), reading paused while QUEUED_WRITES writes wait.
+ * Resolves once every byte is written; raises the first write's failure
+ * (the rest of the body is left unread) or the request's (a broken-off body).
+ */
+async function appendBody(req: IncomingMessage, writer: Writer): Promise<void> {
+  let queued = 0;
+  let last: Promise<void> = Promise.resolve();
+  let writeFailed!: (err: unknown) => void;
+  const failed = new Promise<never>((_resolve, reject) => {
+    writeFailed = reject;
+  });
+  failed.catch(() => undefined);
+  const onData = (chunk: Buffer) => {
+    queued++;
+    if (queued === QUEUED_WRITES) req.pause();
+    last = writer.write(chunk).then(
+      () => {
+        queued--;
+        if (queued === QUEUED_WRITES / 2 && req.isPaused()) req.resume();
+      },
+      (err: unknown) => {
+        req.off('data', onData);
+        req.pause();
+        writeFailed(err);
+      },
+    );
+  };
+  req.on('data', onData);
+  try {
+    // failed first: when a write failed, last has settled too.
+    await Promise.race([failed, finished(req)]);
+    await Promise.race([failed, last]);
+  } finally {
+    req.off('data', onData);
+  }
 }
 
 /**
@@ -80,7 +124,7 @@ export function createDataHandler(options: DataHandlerOptions): DataHandler {
     }
     entry.busy = true;
     try {
-      for await (const chunk of req) await writer.write(chunk as Buffer);
+      await appendBody(req, writer);
     } finally {
       entry.busy = false;
     }

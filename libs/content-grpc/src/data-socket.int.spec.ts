@@ -8,7 +8,7 @@ import { createMemoryMetadataStore, createMemoryStore, expectError, readBlob, wr
 import { createFsBlobProvider, createFsContent } from '@strata/content-fs';
 import { createServer } from '@strata/grpc-kit';
 import { silentLogger } from '@strata/kit';
-import { tempDir } from '@strata/kit/testing';
+import { tempDir, waitFor } from '@strata/kit/testing';
 import { digestOf, type Digest } from '@strata/oci';
 import { createContentService } from './content-service.js';
 import { startDataServer } from './data-server.js';
@@ -129,6 +129,48 @@ describe('the layer-store data socket', () => {
     });
     await w.write(Buffer.from('def'));
     expect((await w.commit()).digest).toBe(digestOf('abcdef'));
+  });
+
+  it('answers a PUT whose write the ingest refuses with that error, and the writer goes on', async () => {
+    const backend = createMemoryStore();
+    const { store, dataSocket } = await serve(backend);
+    const w = await store.writer({ ref: 'bounded', total: 4 });
+    const answer = await http(dataSocket, 'PUT', '/v1/ingests/bounded', { 'strata-offset': '0' }, Buffer.from('abcdef'));
+    expect(answer.status).toBe(412);
+    expect(JSON.parse(answer.body.toString())).toEqual({
+      kind: 'FailedPrecondition',
+      message: 'cannot write 6 bytes at offset 0 of bounded: that passes the announced total of 4 bytes',
+    });
+    await w.write(Buffer.from('abcd'));
+    expect((await w.commit()).digest).toBe(digestOf('abcd'));
+  });
+
+  it('keeps what a broken-off PUT delivered uncommitted, and lets the next PUT go on from the stored offset', async () => {
+    const backend = createMemoryStore();
+    const { store, dataSocket } = await serve(backend);
+    const w = await store.writer({ ref: 'broken' });
+    const sent = randomBytes(300_000);
+    await new Promise<void>((resolve) => {
+      const req = request({ socketPath: dataSocket, method: 'PUT', path: '/v1/ingests/broken', headers: { 'strata-offset': '0', 'content-length': String(2 * sent.length) } });
+      req.on('error', () => resolve());
+      req.write(sent, () => setTimeout(() => req.destroy(), 50));
+    });
+    // An empty PUT at the stored offset succeeds once the broken one has let the ingest go.
+    let stored = -1;
+    await waitFor(
+      async () => {
+        stored = (await backend.status('broken')).offset;
+        return (await http(dataSocket, 'PUT', '/v1/ingests/broken', { 'strata-offset': String(stored) })).status === 200;
+      },
+      () => 'the broken-off PUT to release the ingest',
+    );
+    expect(stored).toBeLessThanOrEqual(sent.length);
+    for await (const info of backend.walk()) throw new Error(`nothing may be committed, found ${info.digest}`);
+    const rest = randomBytes(1000);
+    const answer = await http(dataSocket, 'PUT', '/v1/ingests/broken', { 'strata-offset': String(stored) }, rest);
+    expect(JSON.parse(answer.body.toString())).toEqual({ offset: stored + rest.length });
+    expect((await backend.status('broken')).offset).toBe(stored + rest.length);
+    await w.close();
   });
 
   it.each([

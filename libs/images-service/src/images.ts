@@ -388,6 +388,9 @@ export function createImages(options: ImagesOptions): Images {
           fields: { digest: foreign.digest },
         });
       }
+      // Which layers are stored is asked while the lease changes (two round trips at once).
+      const presence = Promise.all(document.layers.map((layer) => stored(layer.digest)));
+      presence.catch(() => undefined);
       // Every digest of the image is held (one change of the lease) before any of its blobs is fetched, so none is committed unheld.
       lease = await leasing;
       await addHeld(lease, [head.digest, manifest.digest, document.config.digest, ...document.layers.map((l) => l.digest)]);
@@ -399,7 +402,7 @@ export function createImages(options: ImagesOptions): Images {
       const layerEvent = (value: LayerProgress): PullResponse => ({ event: { $case: 'layer', value } });
       const fetching = (async () => {
         const missing: Array<{ layer: Descriptor; index: number }> = [];
-        const present = await Promise.all(document.layers.map((layer) => stored(layer.digest)));
+        const present = await presence;
         document.layers.forEach((layer, index) => {
           const base = { digest: layer.digest, mediaType: layer.mediaType, index, total: layer.size };
           if (present[index]) {

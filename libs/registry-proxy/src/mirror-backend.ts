@@ -45,6 +45,9 @@ export interface MirrorBackendOptions {
   now?: () => number;
 }
 
+/** A resolved manifest, with its bytes when they were just fetched from the upstream. */
+type Resolved = ManifestHead & { bytes?: Uint8Array };
+
 /** Labels a manifest needs besides its references: media type, root, subject, artifact type, upstream, repository. */
 const OWN_LABELS = 6;
 
@@ -114,7 +117,7 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
   const maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
   const now = options.now ?? Date.now;
   const fetcher = createBlobFetcher({ store, logger, spoolDir: options.spoolDir ?? tmpdir() });
-  const manifestFetches = new Map<string, Promise<ManifestHead>>();
+  const manifestFetches = new Map<string, Promise<Resolved>>();
   const blobHeads = new Map<string, Promise<{ size: number } | undefined>>();
 
   const upstreamHost = (host: string): string | undefined => {
@@ -154,7 +157,7 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
     await releaseUnreferencedRoot(store, tags, digest);
   };
 
-  const fetchManifest = async (upstream: Upstream, repository: string, digest: Digest, tagged: boolean): Promise<ManifestHead> => {
+  const fetchManifest = async (upstream: Upstream, repository: string, digest: Digest, tagged: boolean): Promise<Resolved> => {
     const fetched = await upstream.getManifest(repository, digest);
     let parsed: ManifestDocument;
     let labels: Labels;
@@ -181,11 +184,15 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
     if (tagged || subject !== undefined) Object.assign(labels, rootLabel());
     await storeManifest(digest, fetched.bytes, labels);
     logger.debug({ upstream: upstream.host, repository, digest }, 'manifest cached');
-    return { digest, mediaType: parsed.mediaType, size: fetched.bytes.length };
+    return { digest, mediaType: parsed.mediaType, size: fetched.bytes.length, bytes: fetched.bytes };
   };
 
-  /** The manifest digest names, from the store or (once per upstream and digest at a time) from the upstream. */
-  const manifest = async (upstream: Upstream, repository: string, digest: Digest, tagged: boolean): Promise<ManifestHead> => {
+  /**
+   * The manifest digest names, from the store or (once per upstream and
+   * digest at a time) from the upstream; a fetched one comes with its bytes
+   * (verified and just stored), so getManifest need not read them back.
+   */
+  const manifest = async (upstream: Upstream, repository: string, digest: Digest, tagged: boolean): Promise<Resolved> => {
     const info = await infoOf(digest);
     const mediaType = info?.labels[MEDIA_TYPE_LABEL];
     if (info !== undefined && mediaType !== undefined) {
@@ -212,7 +219,7 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
       registryError('UNAVAILABLE', `${what} is not cached and upstream ${host} cannot serve it now (${err.message}); try again later`, { cause: err });
     const upstreamDown = (err: unknown): err is Error => isUnavailable(err) || isResourceExhausted(err);
 
-    const resolveTag = async (tag: string): Promise<ManifestHead> => {
+    const resolveTag = async (tag: string): Promise<Resolved> => {
       const cached = await tags.get(host, repository, tag);
       if (cached !== undefined && now() - cached.updatedAt.getTime() < ttlMs) return manifest(upstream, repository, cached.digest, true);
       let head: Awaited<ReturnType<Upstream['headManifest']>>;
@@ -233,19 +240,22 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
       return resolved;
     };
 
-    const resolveManifest: Repository['resolveManifest'] = (reference) =>
+    const resolve = (reference: Parameters<Repository['resolveManifest']>[0]): Promise<Resolved> =>
       reference.tag !== undefined ? resolveTag(reference.tag) : manifest(upstream, repository, reference.digest, false);
 
     return {
       name,
-      resolveManifest,
+      async resolveManifest(reference) {
+        const { digest, mediaType, size } = await resolve(reference);
+        return { digest, mediaType, size };
+      },
 
       async getManifest(reference) {
-        const head = await resolveManifest(reference);
+        const { bytes, ...head } = await resolve(reference);
         if (head.size > maxManifestBytes) {
           throw registryError('MANIFEST_INVALID', `manifest ${head.digest} is ${head.size} bytes, over the limit of ${maxManifestBytes} bytes`);
         }
-        return { ...head, bytes: await readBlob(store, head.digest) };
+        return { ...head, bytes: bytes ?? (await readBlob(store, head.digest)) };
       },
 
       async putManifest() {
