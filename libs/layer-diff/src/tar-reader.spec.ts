@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { errorKind } from '@strata/kit';
-import { tarBytes } from '@strata/tar';
+import { HEADER_FIELDS, headerChecksum, tarBytes } from '@strata/tar';
 import { endOfArchive, rawEntry, rawGnuLongName, rawPaxHeader } from '@strata/tar/testing';
 import { readTar, type TarHeader } from './tar-reader.js';
 
@@ -62,7 +62,22 @@ describe('readTar', () => {
     expect((await read(archive)).map((e) => e.uid)).toEqual([777, 777]);
   });
 
+  it('reads numbers with spaces and NULs around them, and a checksum written as the signed byte sum (old tars)', async () => {
+    const name = 'caf\u00e9-\u00fc';
+    const fields = { name, uid: ' 17 ', gid: '\0\0 21\0' };
+    const block = rawEntry(fields);
+    const [offset, length] = HEADER_FIELDS.checksum;
+    const high = block.subarray(0, 512).filter((b, i) => b > 127 && (i < offset || i >= offset + length)).length;
+    const signed = headerChecksum(block) - 256 * high;
+    const archive = raw(rawEntry({ ...fields, checksum: signed }));
+    expect((await read(archive)).map(({ name: n, uid }) => ({ name: n, uid }))).toEqual([{ name, uid: 0o17 }]);
+    expect(high).toBeGreaterThan(0);
+  });
+
   it.each([
+    ['a wrong header checksum', raw(rawEntry({ name: 'bad', checksum: 1234 })), 'InvalidArgument', 'tar entry "bad": header checksum does not match'],
+    ['a non-octal mode', raw(rawEntry({ name: 'm', mode: '12x' })), 'InvalidArgument', 'tar entry "m": mode "12x" is not an octal number'],
+    ['digits split by a space', raw(rawEntry({ name: 'g', gid: ' 1 2 ' })), 'InvalidArgument', 'tar entry "g": gid "1 2" is not an octal number'],
     ['a truncated archive', Buffer.concat([rawEntry({ name: 'cut' }, Buffer.from('0123456789'))]).subarray(0, 515), 'InvalidArgument', 'tar entry "cut": the archive ends 7 bytes before the end of its data'],
     ['a partial header', Buffer.alloc(100, 1), 'InvalidArgument', 'tar archive ends inside a header block'],
     ['a sparse file', raw(rawEntry({ name: 'sparse', typeflag: 'S' })), 'InvalidArgument', 'tar entry "sparse": unsupported entry type "S"'],

@@ -77,35 +77,60 @@ function describeName(name: string): string {
   return JSON.stringify(name.length > 120 ? `${name.slice(0, 120)}…` : name);
 }
 
-/** A numeric header field: octal text (spaces/NULs around it) or GNU base-256. */
+const SPACE = 0x20;
+const ZERO = 0x30;
+const SEVEN = 0x37;
+
+/**
+ * A numeric header field: octal text (spaces/NULs around it) or GNU
+ * base-256. entry is the raw entry name, quoted in messages.
+ */
 function parseNumber(block: Buffer, name: HeaderFieldName, entry: string): number {
-  const bytes = field(block, name);
-  const first = bytes[0] ?? 0;
+  const [offset, length] = HEADER_FIELDS[name];
+  const first = block[offset] ?? 0;
   if (first & 0x80) {
-    if (first === 0xff) throw invalidArgument(`tar entry ${entry}: ${name} is negative (base-256)`);
+    if (first === 0xff) throw invalidArgument(`tar entry ${describeName(entry)}: ${name} is negative (base-256)`);
     let value = BigInt(first & 0x7f);
-    for (let i = 1; i < bytes.length; i++) value = (value << 8n) | BigInt(bytes[i] ?? 0);
-    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidArgument(`tar entry ${entry}: ${name} ${value} is out of range`);
+    for (let i = offset + 1; i < offset + length; i++) value = (value << 8n) | BigInt(block[i] ?? 0);
+    if (value > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidArgument(`tar entry ${describeName(entry)}: ${name} ${value} is out of range`);
     return Number(value);
   }
-  const text = bytes.toString('latin1').replace(/^[ \0]+|[ \0]+$/g, '');
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text)) throw invalidArgument(`tar entry ${entry}: ${name} ${JSON.stringify(text)} is not an octal number`);
-  const value = parseInt(text, 8);
-  if (!Number.isSafeInteger(value)) throw invalidArgument(`tar entry ${entry}: ${name} ${text} is out of range`);
+  let start = offset;
+  let end = offset + length;
+  while (start < end && (block[start] === SPACE || block[start] === 0)) start++;
+  while (end > start && (block[end - 1] === SPACE || block[end - 1] === 0)) end--;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const digit = block[i]!;
+    if (digit < ZERO || digit > SEVEN) {
+      throw invalidArgument(`tar entry ${describeName(entry)}: ${name} ${JSON.stringify(block.toString('latin1', start, end))} is not an octal number`);
+    }
+    value = value * 8 + (digit - ZERO);
+  }
+  if (!Number.isSafeInteger(value)) throw invalidArgument(`tar entry ${describeName(entry)}: ${name} ${block.toString('latin1', start, end)} is out of range`);
   return value;
 }
 
+/**
+ * Whether stored is the header's checksum: the sum of its bytes with the
+ * checksum field read as spaces, unsigned or (as some old tars wrote it)
+ * signed. The signed sum is the unsigned one less 256 for every byte over 127.
+ */
 function checksumMatches(block: Buffer, stored: number): boolean {
   const [offset, length] = HEADER_FIELDS.checksum;
-  let unsigned = 0;
-  let signed = 0;
-  for (let i = 0; i < BLOCK_SIZE; i++) {
-    const b = i >= offset && i < offset + length ? 0x20 : block[i]!;
+  let unsigned = length * SPACE;
+  let high = 0;
+  for (let i = 0; i < offset; i++) {
+    const b = block[i]!;
     unsigned += b;
-    signed += b > 127 ? b - 256 : b;
+    high += b >> 7;
   }
-  return stored === unsigned || stored === signed;
+  for (let i = offset + length; i < BLOCK_SIZE; i++) {
+    const b = block[i]!;
+    unsigned += b;
+    high += b >> 7;
+  }
+  return stored === unsigned || stored === unsigned - 256 * high;
 }
 
 const TYPES: Readonly<Record<string, TarEntryType>> = {
@@ -130,15 +155,15 @@ function parsePax(body: Buffer, entry: string): PaxRecords {
     if (body[at] === 0) break;
     const space = body.indexOf(0x20, at);
     const lengthText = space === -1 ? '' : body.toString('latin1', at, space);
-    if (!/^[1-9][0-9]{0,8}$/.test(lengthText)) throw invalidArgument(`tar entry ${entry}: malformed PAX record length ${JSON.stringify(lengthText.slice(0, 20))}`);
+    if (!/^[1-9][0-9]{0,8}$/.test(lengthText)) throw invalidArgument(`tar entry ${describeName(entry)}: malformed PAX record length ${JSON.stringify(lengthText.slice(0, 20))}`);
     const length = Number(lengthText);
     const end = at + length;
-    if (end > body.length || body[end - 1] !== 0x0a) throw invalidArgument(`tar entry ${entry}: PAX record of ${length} bytes overruns its header`);
+    if (end > body.length || body[end - 1] !== 0x0a) throw invalidArgument(`tar entry ${describeName(entry)}: PAX record of ${length} bytes overruns its header`);
     const record = body.subarray(space + 1, end - 1);
     const equals = record.indexOf(0x3d);
-    if (equals <= 0) throw invalidArgument(`tar entry ${entry}: PAX record without key=value`);
+    if (equals <= 0) throw invalidArgument(`tar entry ${describeName(entry)}: PAX record without key=value`);
     const key = record.toString('utf8', 0, equals);
-    if (key.startsWith('GNU.sparse.')) throw invalidArgument(`tar entry ${entry}: sparse files (PAX ${key}) are not supported`);
+    if (key.startsWith('GNU.sparse.')) throw invalidArgument(`tar entry ${describeName(entry)}: sparse files (PAX ${key}) are not supported`);
     records.set(key, Buffer.from(record.subarray(equals + 1)));
     at = end;
   }
@@ -148,7 +173,7 @@ function parsePax(body: Buffer, entry: string): PaxRecords {
 function paxText(records: PaxRecords, key: string, entry: string): string | undefined {
   const value = records.get(key);
   if (value === undefined || value.length === 0) return undefined;
-  if (value.includes(0)) throw invalidArgument(`tar entry ${entry}: PAX ${key} contains NUL`);
+  if (value.includes(0)) throw invalidArgument(`tar entry ${describeName(entry)}: PAX ${key} contains NUL`);
   return decode(value);
 }
 
@@ -156,7 +181,7 @@ function paxInteger(records: PaxRecords, key: string, entry: string): number | u
   const text = paxText(records, key, entry);
   if (text === undefined) return undefined;
   if (!/^[0-9]{1,16}$/.test(text) || !Number.isSafeInteger(Number(text))) {
-    throw invalidArgument(`tar entry ${entry}: PAX ${key} ${JSON.stringify(text.slice(0, 40))} is not a whole number`);
+    throw invalidArgument(`tar entry ${describeName(entry)}: PAX ${key} ${JSON.stringify(text.slice(0, 40))} is not a whole number`);
   }
   return Number(text);
 }
@@ -164,22 +189,26 @@ function paxInteger(records: PaxRecords, key: string, entry: string): number | u
 function paxTime(records: PaxRecords, key: string, entry: string): number | undefined {
   const text = paxText(records, key, entry);
   if (text === undefined) return undefined;
-  if (!/^-?[0-9]{1,15}(\.[0-9]{1,9})?[0-9]*$/.test(text)) throw invalidArgument(`tar entry ${entry}: PAX ${key} ${JSON.stringify(text.slice(0, 40))} is not a time`);
+  if (!/^-?[0-9]{1,15}(\.[0-9]{1,9})?[0-9]*$/.test(text)) throw invalidArgument(`tar entry ${describeName(entry)}: PAX ${key} ${JSON.stringify(text.slice(0, 40))} is not a time`);
   return Number(text);
 }
 
 function checkPath(what: string, value: string, entry: string, limits: TarReaderLimits, isName: boolean): void {
-  if (value.includes('\0')) throw invalidArgument(`tar entry ${entry}: the ${what} contains NUL`);
+  if (value.includes('\0')) throw invalidArgument(`tar entry ${describeName(entry)}: the ${what} contains NUL`);
   const bytes = Buffer.byteLength(value);
-  if (bytes > limits.maxPathBytes) throw invalidArgument(`tar entry ${entry}: the ${what} is ${bytes} bytes, over the limit of ${limits.maxPathBytes}`);
+  if (bytes > limits.maxPathBytes) throw invalidArgument(`tar entry ${describeName(entry)}: the ${what} is ${bytes} bytes, over the limit of ${limits.maxPathBytes}`);
   if (!isName) return;
+  // A name of n bytes has at most (n + 1) / 2 components, none longer than n: short names are within both limits.
+  if (bytes <= limits.maxNameBytes && (bytes + 1) / 2 <= limits.maxDepth) return;
   const parts = value.split('/').filter((p) => p !== '' && p !== '.');
-  if (parts.length > limits.maxDepth) throw invalidArgument(`tar entry ${entry}: the name is ${parts.length} levels deep, over the limit of ${limits.maxDepth}`);
+  if (parts.length > limits.maxDepth) throw invalidArgument(`tar entry ${describeName(entry)}: the name is ${parts.length} levels deep, over the limit of ${limits.maxDepth}`);
   for (const part of parts) {
     const length = Buffer.byteLength(part);
-    if (length > limits.maxNameBytes) throw invalidArgument(`tar entry ${entry}: a name component is ${length} bytes, over the limit of ${limits.maxNameBytes}`);
+    if (length > limits.maxNameBytes) throw invalidArgument(`tar entry ${describeName(entry)}: a name component is ${length} bytes, over the limit of ${limits.maxNameBytes}`);
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /** Buffered reads of exact byte counts from a chunk iterator. */
 class ByteSource {
@@ -235,10 +264,16 @@ class ByteSource {
     return out;
   }
 
+  /** Takes up to n buffered bytes without copying (from the first buffered chunk); empty when nothing is buffered. */
+  takeBuffered(n: number): Buffer {
+    if (this.buffered === 0) return EMPTY;
+    return this.take(Math.min(n, this.chunks[0]!.length));
+  }
+
   /** Takes up to n bytes without copying, reading more when nothing is buffered; empty at the end. */
   async takeSome(n: number): Promise<Buffer> {
-    if (this.buffered === 0 && !(await this.fill(1))) return Buffer.alloc(0);
-    return this.take(Math.min(n, this.chunks[0]!.length));
+    if (this.buffered === 0 && !(await this.fill(1))) return EMPTY;
+    return this.takeBuffered(n);
   }
 
   /** Reads the source to its end, discarding everything. */
@@ -250,6 +285,11 @@ class ByteSource {
       if (next.done === true) this.ended = true;
     }
   }
+}
+
+function isZeroBlock(block: Buffer): boolean {
+  for (let i = 0; i < BLOCK_SIZE; i++) if (block[i] !== 0) return false;
+  return true;
 }
 
 const pad = (size: number): number => (BLOCK_SIZE - (size % BLOCK_SIZE)) % BLOCK_SIZE;
@@ -282,20 +322,20 @@ export async function* readTar(
   let longLink: string | undefined;
 
   const readBody = async (size: number, entry: string, what: string): Promise<Buffer> => {
-    if (size > caps.maxHeaderBytes) throw resourceExhausted(`tar entry ${entry}: ${what} of ${size} bytes is over the limit of ${caps.maxHeaderBytes}`);
+    if (size > caps.maxHeaderBytes) throw resourceExhausted(`tar entry ${describeName(entry)}: ${what} of ${size} bytes is over the limit of ${caps.maxHeaderBytes}`);
     const total = size + pad(size);
-    if (!(await bytes.fill(total))) throw invalidArgument(`tar entry ${entry}: the archive ends inside its ${what}`);
+    if (!(await bytes.fill(total))) throw invalidArgument(`tar entry ${describeName(entry)}: the archive ends inside its ${what}`);
     return Buffer.from(bytes.take(total).subarray(0, size));
   };
 
   try {
     for (;;) {
-      if (!(await bytes.fill(BLOCK_SIZE))) {
+      if (bytes.available < BLOCK_SIZE && !(await bytes.fill(BLOCK_SIZE))) {
         if (bytes.available === 0) break;
         throw invalidArgument('tar archive ends inside a header block');
       }
       const block = bytes.take(BLOCK_SIZE);
-      if (block.every((b) => b === 0)) break;
+      if (isZeroBlock(block)) break;
       headers++;
       if (headers > caps.maxEntries) throw resourceExhausted(`tar archive has more than ${caps.maxEntries} entries`);
 
@@ -308,10 +348,10 @@ export async function* readTar(
       }
       const headerName = decode(rawName);
       if (local.get('path')?.includes(0) === true) throw invalidArgument(`tar entry ${describeName(headerName)}: the PAX path contains NUL`);
-      const shown = describeName(longName ?? paxText(local, 'path', '') ?? headerName);
+      const shown = longName ?? paxText(local, 'path', '') ?? headerName;
 
       const storedChecksum = parseNumber(block, 'checksum', shown);
-      if (!checksumMatches(block, storedChecksum)) throw invalidArgument(`tar entry ${shown}: header checksum does not match`);
+      if (!checksumMatches(block, storedChecksum)) throw invalidArgument(`tar entry ${describeName(shown)}: header checksum does not match`);
 
       const flag = String.fromCharCode(block[HEADER_FIELDS.typeflag[0]]!);
       const headerSize = parseNumber(block, 'size', shown);
@@ -328,7 +368,7 @@ export async function* readTar(
       }
       if (flag === 'L' || flag === 'K') {
         if (headerSize > caps.maxPathBytes + 1) {
-          throw invalidArgument(`tar entry ${shown}: GNU long ${flag === 'L' ? 'name' : 'link'} is ${headerSize} bytes, over the limit of ${caps.maxPathBytes}`);
+          throw invalidArgument(`tar entry ${describeName(shown)}: GNU long ${flag === 'L' ? 'name' : 'link'} is ${headerSize} bytes, over the limit of ${caps.maxPathBytes}`);
         }
         const value = decode(cString(await readBody(headerSize, shown, 'GNU long-name record')));
         if (flag === 'L') longName = value;
@@ -337,21 +377,21 @@ export async function* readTar(
       }
 
       const type = TYPES[flag];
-      if (type === undefined) throw invalidArgument(`tar entry ${shown}: unsupported entry type ${JSON.stringify(flag)}`);
-      const records: PaxRecords = new Map([...global, ...local]);
+      if (type === undefined) throw invalidArgument(`tar entry ${describeName(shown)}: unsupported entry type ${JSON.stringify(flag)}`);
+      // The local records override the global ones; an empty local value removes the key. Without global records, local is used as it is (it is replaced below).
+      const records: PaxRecords = global.size === 0 ? local : new Map([...global, ...local]);
       for (const [k, v] of local) if (v.length === 0) records.delete(k);
 
       const name = paxText(records, 'path', shown) ?? longName ?? headerName;
-      const entry = describeName(name);
-      const linkname = paxText(records, 'linkpath', entry) ?? longLink ?? decode(cString(field(block, 'linkname')));
-      const size = paxInteger(records, 'size', entry) ?? headerSize;
+      const linkname = paxText(records, 'linkpath', name) ?? longLink ?? decode(cString(field(block, 'linkname')));
+      const size = paxInteger(records, 'size', name) ?? headerSize;
       const header: TarHeader = {
         name,
         type: type === 'file' && name.endsWith('/') && flag !== '7' ? 'directory' : type,
-        mode: parseNumber(block, 'mode', entry) & 0o7777,
-        uid: paxInteger(records, 'uid', entry) ?? parseNumber(block, 'uid', entry),
-        gid: paxInteger(records, 'gid', entry) ?? parseNumber(block, 'gid', entry),
-        mtime: paxTime(records, 'mtime', entry) ?? parseNumber(block, 'mtime', entry),
+        mode: parseNumber(block, 'mode', name) & 0o7777,
+        uid: paxInteger(records, 'uid', name) ?? parseNumber(block, 'uid', name),
+        gid: paxInteger(records, 'gid', name) ?? parseNumber(block, 'gid', name),
+        mtime: paxTime(records, 'mtime', name) ?? parseNumber(block, 'mtime', name),
         size: 0,
         linkname: '',
         devmajor: 0,
@@ -363,15 +403,15 @@ export async function* readTar(
       longLink = undefined;
 
       if (name === '') throw invalidArgument('tar entry with an empty name');
-      checkPath('name', name, entry, caps, true);
+      checkPath('name', name, name, caps, true);
       if (header.type === 'symlink' || header.type === 'hardlink') {
-        if (linkname === '') throw invalidArgument(`tar entry ${entry}: a ${header.type} without a target`);
-        checkPath('link target', linkname, entry, caps, false);
+        if (linkname === '') throw invalidArgument(`tar entry ${describeName(name)}: a ${header.type} without a target`);
+        checkPath('link target', linkname, name, caps, false);
         header.linkname = linkname;
       }
       if (header.type === 'char-device' || header.type === 'block-device') {
-        header.devmajor = parseNumber(block, 'devmajor', entry);
-        header.devminor = parseNumber(block, 'devminor', entry);
+        header.devmajor = parseNumber(block, 'devmajor', name);
+        header.devminor = parseNumber(block, 'devminor', name);
       }
       for (const [key, value] of records) {
         if (key.startsWith('SCHILY.xattr.') && key.length > 'SCHILY.xattr.'.length) header.xattrs[key.slice('SCHILY.xattr.'.length)] = value;
@@ -379,27 +419,29 @@ export async function* readTar(
 
       // Only regular files carry data; the size of other types is not read (as Go's archive/tar does).
       const dataSize = header.type === 'file' ? size : 0;
-      if (dataSize > caps.maxEntryBytes) throw resourceExhausted(`tar entry ${entry}: declares ${dataSize} bytes, over the limit of ${caps.maxEntryBytes}`);
+      if (dataSize > caps.maxEntryBytes) throw resourceExhausted(`tar entry ${describeName(name)}: declares ${dataSize} bytes, over the limit of ${caps.maxEntryBytes}`);
       header.size = dataSize;
 
       let left = dataSize;
       const data = async function* (): AsyncGenerator<Buffer> {
         while (left > 0) {
-          const chunk = await bytes.takeSome(left);
-          if (chunk.length === 0) throw invalidArgument(`tar entry ${entry}: the archive ends ${left} bytes before the end of its data`);
+          let chunk = bytes.takeBuffered(left);
+          if (chunk.length === 0) chunk = await bytes.takeSome(left);
+          if (chunk.length === 0) throw invalidArgument(`tar entry ${describeName(name)}: the archive ends ${left} bytes before the end of its data`);
           left -= chunk.length;
           yield chunk;
         }
       };
       yield { header, data };
       while (left > 0) {
-        const chunk = await bytes.takeSome(left);
-        if (chunk.length === 0) throw invalidArgument(`tar entry ${entry}: the archive ends ${left} bytes before the end of its data`);
+        let chunk = bytes.takeBuffered(left);
+        if (chunk.length === 0) chunk = await bytes.takeSome(left);
+        if (chunk.length === 0) throw invalidArgument(`tar entry ${describeName(name)}: the archive ends ${left} bytes before the end of its data`);
         left -= chunk.length;
       }
       const padding = pad(dataSize);
       if (padding > 0) {
-        if (!(await bytes.fill(padding))) throw invalidArgument(`tar entry ${entry}: the archive ends inside the padding of its data`);
+        if (bytes.available < padding && !(await bytes.fill(padding))) throw invalidArgument(`tar entry ${describeName(name)}: the archive ends inside the padding of its data`);
         bytes.take(padding);
       }
     }
