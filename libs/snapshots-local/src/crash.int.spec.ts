@@ -65,5 +65,6 @@ describe.each(['overlay', 'native'] as const)('a snapshotter killed while commit
     } finally {
       await snapshotter.close();
     }
-  });
+    // Three child processes start through tsx: seconds each on a loaded machine, not vitest's 5 s default for all.
+  }, 60_000);
 });
