@@ -159,16 +159,19 @@ describe('durability and ownership', () => {
     });
   });
 
-  it('removes leftover directories and temp files, and refuses a damaged record', async () => {
+  it('removes leftover directories, temp files and removed records, and refuses a damaged record', async () => {
     const s = await open('overlay');
     await s.prepare('a');
     await s.close();
     const root = join(dir.path, 'root');
     await mkdir(join(root, 'snapshots', '77', 'fs'), { recursive: true });
     await writeFile(join(root, 'metadata', '77.json.999999999.0123456789abcdef.tmp'), '{');
+    // A record a remove took out, whose purge a crash prevented: never loaded, and unlinked on start.
+    await writeFile(join(root, 'metadata', '76.json.removed'), '{"id":76,"key":"gone","kind":"active","labels":{},"created":"2026-01-01T00:00:00Z","updated":"2026-01-01T00:00:00Z"}');
     const again = await open('overlay');
     expect((await readdir(join(root, 'snapshots'))).sort()).toEqual(['1']);
     expect(await readdir(join(root, 'metadata'))).toEqual(['1.json']);
+    await expect(again.stat('gone')).rejects.toThrow(/not found/i);
     await mkdir(join(root, 'snapshots', '78'));
     await again.cleanup();
     expect(await readdir(join(root, 'snapshots'))).toEqual(['1']);
@@ -188,6 +191,7 @@ describe('durability and ownership', () => {
     await s.remove('a');
     await s.cleanup();
     await expect(stat(join(upper, '..'))).rejects.toThrow(/ENOENT/);
+    expect(await readdir(join(dir.path, 'root', 'metadata'))).toEqual([]);
   });
 
   it('deletes removed directories once operations pause, and what still waits on close', async () => {

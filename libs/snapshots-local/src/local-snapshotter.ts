@@ -261,6 +261,7 @@ class DirectorySnapshotter implements LocalSnapshotter {
     try {
       await this.metadata.flush();
       await removeTree(join(this.snapshotsDir, String(id)));
+      await this.metadata.purge(id);
     } catch (err) {
       this.logger.warn({ key, id, err }, 'a removed snapshot left its directory; cleanup removes it');
     } finally {

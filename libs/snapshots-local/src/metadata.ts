@@ -1,4 +1,4 @@
-import { readdir, readFile, unlink } from 'node:fs/promises';
+import { readdir, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StrataError, type Logger } from '@strata/kit';
 import { validateKey, validateLabels, type Info, type Kind, type Labels } from '@strata/snapshots';
@@ -30,6 +30,8 @@ export function infoOf(record: SnapshotRecord): Info {
 }
 
 const RECORD_FILE = /^(\d+)\.json$/;
+/** A record taken out by delete(), until purge() (or the next start) unlinks it. */
+const REMOVED_FILE = /^\d+\.json\.removed$/;
 const KINDS = new Set<string>(['active', 'view', 'committed']);
 
 function parseRecord(text: string, id: number): SnapshotRecord {
@@ -81,10 +83,25 @@ export class MetadataDir {
     if (durable === 'now') await this.flusher.flush();
   }
 
-  /** Removes a record; no error when absent. Durable after the next flush(). */
+  /**
+   * Takes a record out: renamed to `<id>.json.removed`, a name load()
+   * skips, for purge() to unlink later. A rename frees no disk blocks, where
+   * an unlink on a file system mounted with online discard waits for the
+   * disk to trim them (over a millisecond per record here). No error when
+   * absent. Durable after the next flush().
+   */
   async delete(id: number): Promise<void> {
     try {
-      await unlink(this.file(id));
+      await rename(this.file(id), `${this.file(id)}.removed`);
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOENT') throw err;
+    }
+  }
+
+  /** Unlinks what delete(id) left; no error when absent. */
+  async purge(id: number): Promise<void> {
+    try {
+      await unlink(`${this.file(id)}.removed`);
     } catch (err) {
       if (errnoOf(err) !== 'ENOENT') throw err;
     }
@@ -123,10 +140,20 @@ export class MetadataDir {
     return out;
   }
 
-  /** Removes temp files whose writer process is gone (or is this process: called when nothing writes). Returns how many. */
+  /**
+   * Removes temp files whose writer process is gone (or is this process:
+   * called when nothing writes), and records taken out that were never
+   * purged (purging one early is harmless). Returns how many files.
+   */
   async removeStaleTemps(logger: Logger, ownWritesIdle: boolean): Promise<number> {
     let removed = 0;
     for (const name of await readdir(this.dir)) {
+      if (REMOVED_FILE.test(name)) {
+        await unlink(join(this.dir, name)).catch((err: unknown) => {
+          if (errnoOf(err) !== 'ENOENT') throw err;
+        });
+        continue;
+      }
       const m = TEMP_FILE.exec(name);
       if (m === null) continue;
       const pid = Number(m[1]);
