@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { randomUUID } from 'node:crypto';
 import type { Labels } from '@strata/content';
+import { silentLogger } from '@strata/kit';
 import type { GrpcStore } from '@strata/content-grpc';
 import { parseDigest } from '@strata/oci';
 import { defineCommand } from '../framework/command.js';
@@ -13,8 +14,8 @@ import { formatFlag, printJson, runDirFlag } from './common-flags.js';
 
 /** The layer-store client for the socket under run-dir (gRPC loads only here); closed after fn. */
 async function withStore<T>(runDir: string, fn: (store: GrpcStore) => Promise<T>): Promise<T> {
-  const [{ createGrpcStore }, { pino }] = await Promise.all([import('@strata/content-grpc'), import('pino')]);
-  const store = createGrpcStore({ unixSocket: join(resolve(runDir), 'layer-store.sock') }, { logger: pino({ level: 'silent' }) });
+  const { createGrpcStore } = await import('@strata/content-grpc');
+  const store = createGrpcStore({ unixSocket: join(resolve(runDir), 'layer-store.sock') }, { logger: silentLogger() });
   try {
     return await fn(store);
   } finally {
