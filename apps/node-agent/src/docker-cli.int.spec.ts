@@ -184,7 +184,9 @@ describe('the docker CLI against the node-agent', () => {
   it('runs -it through a pseudo-terminal', async () => {
     const tty = inTerminal(['run', '-it', '--rm', stack.image, 'sh']);
     await waitFor(() => tty.output().includes('/ #'), () => `a prompt in ${JSON.stringify(tty.output())}`, 15_000);
-    tty.p.child.stdin?.write('[ -t 0 ] && echo is-a-tty-$((6*7)) $(busybox stty size)\n');
+    // The 20.10 client (API 1.41, no ConsoleSize at create) sets the terminal's size after start, as with Docker,
+    // so the shell may prompt before it has one: wait for a size (busybox stty fails while it is 0 rows).
+    tty.p.child.stdin?.write('until busybox stty size 2>/dev/null | busybox grep -q .; do sleep 0.1; done; [ -t 0 ] && echo is-a-tty-$((6*7)) $(busybox stty size)\n');
     await waitFor(() => tty.output().includes('is-a-tty-42 40 100'), () => `is-a-tty-42 40 100 in ${JSON.stringify(tty.output())}`, 15_000);
     tty.p.child.stdin?.write('exit 5\n');
     expect(await tty.p.exited).toBe(5);
