@@ -388,9 +388,6 @@ export function createImages(options: ImagesOptions): Images {
           fields: { digest: foreign.digest },
         });
       }
-      // Which layers are stored is asked while the lease changes (two round trips at once).
-      const presence = Promise.all(document.layers.map((layer) => stored(layer.digest)));
-      presence.catch(() => undefined);
       // Every digest of the image is held (one change of the lease) before any of its blobs is fetched, so none is committed unheld.
       lease = await leasing;
       await addHeld(lease, [head.digest, manifest.digest, document.config.digest, ...document.layers.map((l) => l.digest)]);
@@ -402,7 +399,8 @@ export function createImages(options: ImagesOptions): Images {
       const layerEvent = (value: LayerProgress): PullResponse => ({ event: { $case: 'layer', value } });
       const fetching = (async () => {
         const missing: Array<{ layer: Descriptor; index: number }> = [];
-        const present = await presence;
+        // Asked only once the lease holds every digest: a layer found stored before that could be collected meanwhile.
+        const present = await Promise.all(document.layers.map((layer) => stored(layer.digest)));
         document.layers.forEach((layer, index) => {
           const base = { digest: layer.digest, mediaType: layer.mediaType, index, total: layer.size };
           if (present[index]) {
