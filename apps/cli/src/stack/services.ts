@@ -25,6 +25,17 @@ export function serviceSocket(ctx: StackContext, name: string): string {
   return join(ctx.runDir, `${name}.sock`);
 }
 
+/**
+ * How `strata up` starts one of the repo's Node.js services: node with
+ * apps/<name>/bin/<name>.mjs, the stack's state and run directories and NATS,
+ * then extra. FailedPrecondition when the bin is missing.
+ */
+function appCommand(ctx: StackContext, name: string, extra: readonly string[] = []): { command: string; args: string[] } {
+  const bin = join(ctx.repoRoot, `apps/${name}/bin/${name}.mjs`);
+  if (!existsSync(bin)) throw failedPrecondition(`cannot start ${name}: ${bin} is missing`);
+  return { command: process.execPath, args: [bin, '--state-dir', ctx.stateDir, '--run-dir', ctx.runDir, '--nats-url', ctx.natsUrl, ...extra] };
+}
+
 /** NATS with JetStream, bound to 127.0.0.1, its store under `<stateDir>/nats`. */
 export const natsService: ServiceSpec = {
   name: 'nats',
@@ -59,14 +70,7 @@ async function grpcServing(socket: string): Promise<void> {
 /** The layer-store on the local filesystem, gRPC on `<runDir>/layer-store.sock`, events to NATS. */
 export const layerStoreService: ServiceSpec = {
   name: 'layer-store',
-  command: (ctx) => {
-    const bin = join(ctx.repoRoot, 'apps/layer-store/bin/layer-store.mjs');
-    if (!existsSync(bin)) throw failedPrecondition(`cannot start layer-store: ${bin} is missing`);
-    return {
-      command: process.execPath,
-      args: [bin, '--state-dir', ctx.stateDir, '--run-dir', ctx.runDir, '--nats-url', ctx.natsUrl],
-    };
-  },
+  command: (ctx) => appCommand(ctx, 'layer-store'),
   endpoints: (ctx) => [{ protocol: 'grpc', address: `unix:${serviceSocket(ctx, 'layer-store')}` }],
   conflict: (ctx) => socketConflict(ctx, 'layer-store'),
   probe: (ctx) => grpcServing(serviceSocket(ctx, 'layer-store')),
@@ -92,25 +96,7 @@ async function socketConflict(ctx: StackContext, name: string): Promise<string |
  */
 export const registryMirrorService: ServiceSpec = {
   name: 'registry-mirror',
-  command: (ctx) => {
-    const bin = join(ctx.repoRoot, 'apps/registry-mirror/bin/registry-mirror.mjs');
-    if (!existsSync(bin)) throw failedPrecondition(`cannot start registry-mirror: ${bin} is missing`);
-    return {
-      command: process.execPath,
-      args: [
-        bin,
-        '--state-dir',
-        ctx.stateDir,
-        '--run-dir',
-        ctx.runDir,
-        '--nats-url',
-        ctx.natsUrl,
-        '--listen',
-        `127.0.0.1:${ctx.mirrorPort}`,
-        ...sameHostLayerStoreArgs(ctx),
-      ],
-    };
-  },
+  command: (ctx) => appCommand(ctx, 'registry-mirror', ['--listen', `127.0.0.1:${ctx.mirrorPort}`, ...sameHostLayerStoreArgs(ctx)]),
   endpoints: (ctx) => [
     { protocol: 'http', address: ctx.mirrorUrl },
     { protocol: 'grpc', address: `unix:${serviceSocket(ctx, 'registry-mirror')}` },
@@ -139,23 +125,7 @@ export function rootRequired(uid: number | undefined, why: string): string | und
  */
 export const snapshotterService: ServiceSpec = {
   name: 'snapshotter',
-  command: (ctx) => {
-    const bin = join(ctx.repoRoot, 'apps/snapshotter/bin/snapshotter.mjs');
-    if (!existsSync(bin)) throw failedPrecondition(`cannot start snapshotter: ${bin} is missing`);
-    return {
-      command: process.execPath,
-      args: [
-        bin,
-        '--state-dir',
-        ctx.stateDir,
-        '--run-dir',
-        ctx.runDir,
-        '--nats-url',
-        ctx.natsUrl,
-        ...sameHostLayerStoreArgs(ctx),
-      ],
-    };
-  },
+  command: (ctx) => appCommand(ctx, 'snapshotter', sameHostLayerStoreArgs(ctx)),
   endpoints: (ctx) => [{ protocol: 'grpc', address: `unix:${serviceSocket(ctx, 'snapshotter')}` }],
   conflict: (ctx) => socketConflict(ctx, 'snapshotter'),
   unsupported: () => rootRequired(process.getuid?.(), 'layers hold files of every owner, and mounts need it'),
@@ -173,14 +143,7 @@ export const snapshotterService: ServiceSpec = {
  */
 export const nodeAgentService: ServiceSpec = {
   name: 'node-agent',
-  command: (ctx) => {
-    const bin = join(ctx.repoRoot, 'apps/node-agent/bin/node-agent.mjs');
-    if (!existsSync(bin)) throw failedPrecondition(`cannot start node-agent: ${bin} is missing`);
-    return {
-      command: process.execPath,
-      args: [bin, '--state-dir', ctx.stateDir, '--run-dir', ctx.runDir, '--nats-url', ctx.natsUrl],
-    };
-  },
+  command: (ctx) => appCommand(ctx, 'node-agent'),
   endpoints: (ctx) => [
     { protocol: 'grpc', address: `unix:${serviceSocket(ctx, 'node-agent')}` },
     { protocol: 'docker', address: `unix://${join(ctx.runDir, 'docker.sock')}` },
