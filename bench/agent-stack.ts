@@ -11,27 +11,24 @@
  * @strata/cgroups/testing, whose contract suite imports vitest, so it cannot
  * run outside vitest.)
  */
-import { execFile } from 'node:child_process';
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { ContainersService } from '@strata/api/containers/v1';
 import { createBridgeNetwork } from '@strata/container-network';
 import { uniqueNetworkNames } from '@strata/container-network/testing';
-import { ensureMonitorBuilt } from '@strata/container-runtime/testing';
+import { deleteRuncContainers, ensureMonitorBuilt } from '@strata/container-runtime/testing';
 import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testing';
 import { createClient, type RpcClient } from '@strata/grpc-kit';
 import { busyboxImage, pushImage } from '@strata/image-fixtures';
 import { isNotFound, silentLogger } from '@strata/kit';
-import { freePort, startProcess, type TestProcess } from '@strata/kit/testing';
-import { mountPoints, unmountAll } from '@strata/snapshots-local';
+import { createCleanup, freePort, startProcess, type TestProcess } from '@strata/kit/testing';
+import { unmountBelow } from '@strata/snapshots-local/testing';
 import type { ServiceSpec, StackContext } from '../apps/cli/src/stack/service.js';
 import { layerStoreService, nodeAgentService, registryMirrorService, snapshotterService } from '../apps/cli/src/stack/services.js';
 import { testCgroupParent } from '../libs/cgroups/src/testing/test-cgroups.js';
 import { root } from './lib.js';
 import { processHealthy } from '@strata/grpc-kit/testing';
 
-const execFileAsync = promisify(execFile);
 
 /** A running stack; see the module comment. */
 export interface AgentStack {
@@ -91,14 +88,7 @@ export async function startAgentStack(dir: string): Promise<AgentStack> {
   };
 
   async function cleanUp(): Promise<void> {
-    const errors: unknown[] = [];
-    const attempt = async (fn: () => Promise<unknown>) => {
-      try {
-        await fn();
-      } catch (err) {
-        errors.push(err);
-      }
-    };
+    const { attempt, done } = createCleanup('agent stack');
     for (const c of clients) c.close();
     if (ctx !== undefined) {
       const c = ctx;
@@ -118,19 +108,14 @@ export async function startAgentStack(dir: string): Promise<AgentStack> {
         }
       });
     }
-    await attempt(async () => {
-      const { stdout } = await execFileAsync('runc', ['--root', runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }));
-      for (const id of stdout.split('\n').filter(Boolean)) await execFileAsync('runc', ['--root', runcRoot, 'delete', '-f', id]).catch(() => undefined);
-    });
+    await attempt(() => deleteRuncContainers(runcRoot));
     await attempt(() => createBridgeNetwork({ stateDir: join(stateDir, 'node-agent', 'network'), logger: silentLogger(), ...network }).teardownBridge());
     await attempt(() => cgroup.remove());
-    await attempt(async () => {
-      for (const m of (await mountPoints()).filter((p) => p.startsWith(`${dir}/`)).reverse()) await unmountAll(m, { detach: true });
-    });
+    await attempt(() => unmountBelow(dir));
     for (const p of processes.reverse()) await attempt(() => p.stop('SIGTERM', 10_000));
     await attempt(async () => nats?.stop());
     rmSync(dir, { recursive: true, force: true });
-    if (errors.length > 0) throw new AggregateError(errors, `agent stack cleanup had ${errors.length} failure(s): ${errors.map(String).join('; ')}`);
+    done();
   }
 
   const stop = () => {

@@ -6,13 +6,13 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { testCgroupParent, type TestCgroupParent } from '@strata/cgroups/testing';
 import { uniqueNetworkNames, type UniqueNetworkNames } from '@strata/container-network/testing';
-import { ensureMonitorBuilt } from '@strata/container-runtime/testing';
+import { deleteRuncContainers, ensureMonitorBuilt } from '@strata/container-runtime/testing';
 import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testing';
 import { createFleetCa } from '@strata/fleet-ca';
 import { processHealthy } from '@strata/grpc-kit/testing';
 import { busyboxImage, pushImage, startDistributionRegistry, type BuiltImage, type TestDistributionRegistry } from '@strata/image-fixtures';
-import { freePort, startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
-import { mountPoints, unmountAll } from '@strata/snapshots-local';
+import { createCleanup, freePort, startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
+import { unmountBelow } from '@strata/snapshots-local/testing';
 
 const run = promisify(execFile);
 const bin = (app: string) => fileURLToPath(new URL(`../../../${app}/bin/${app}.mjs`, import.meta.url));
@@ -151,14 +151,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
   let stopped: Promise<void> | undefined;
 
   async function cleanUp(): Promise<void> {
-    const errors: unknown[] = [];
-    const attempt = async (fn: () => Promise<unknown>) => {
-      try {
-        await fn();
-      } catch (err) {
-        errors.push(err);
-      }
-    };
+    const { attempt, done } = createCleanup('fleet');
     for (const s of states) {
       if (s.agent) await attempt(() => s.agent!.stop('SIGKILL'));
       if (s.snapshotter) await attempt(() => s.snapshotter!.stop('SIGTERM', 5000));
@@ -166,14 +159,9 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     for (const s of states) {
       // Kills every container and monitor (they live in the host's cgroup parent) and removes the cgroups.
       await attempt(() => s.cgroup.remove());
-      await attempt(async () => {
-        const listed = await run('runc', ['--root', s.runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }));
-        for (const id of listed.stdout.split('\n').filter(Boolean)) await run('runc', ['--root', s.runcRoot, 'delete', '-f', id]).catch(() => undefined);
-      });
+      await attempt(() => deleteRuncContainers(s.runcRoot));
     }
-    await attempt(async () => {
-      for (const m of (await mountPoints()).filter((p) => p.startsWith(`${dir}/`)).reverse()) await unmountAll(m, { detach: true });
-    });
+    await attempt(() => unmountBelow(dir));
     await attempt(async () => {
       const names = (await sh('ip', ['netns', 'list'])).split('\n').map((l) => l.split(' ')[0] ?? '');
       const ours = states.flatMap((s) => [s.netns, ...names.filter((n) => n !== '' && n.startsWith(s.host.network.netnsPrefix))]);
@@ -191,7 +179,7 @@ export async function startFleet(options: FleetOptions): Promise<Fleet> {
     await attempt(async () => upstream?.stop());
     await attempt(async () => nats?.stop());
     scratch.remove();
-    if (errors.length > 0) throw new AggregateError(errors, `fleet cleanup had ${errors.length} failure(s): ${errors.map((e) => (e as Error).message).join('; ')}`);
+    done();
   }
 
   const fleet = {

@@ -6,13 +6,14 @@ import { promisify } from 'node:util';
 import { cgroupMounts, testCgroupParent, type TestCgroupParent } from '@strata/cgroups/testing';
 import { createBridgeNetwork } from '@strata/container-network';
 import { networkLeftovers, uniqueNetworkNames, type UniqueNetworkNames } from '@strata/container-network/testing';
-import { ensureMonitorBuilt } from '@strata/container-runtime/testing';
+import { deleteRuncContainers, ensureMonitorBuilt } from '@strata/container-runtime/testing';
 import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testing';
 import { createClient, type RpcClient } from '@strata/grpc-kit';
 import { busyboxImage, pushImage, type BuiltImage } from '@strata/image-fixtures';
 import { silentLogger, type Logger } from '@strata/kit';
-import { freePort, startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
-import { mountPoints, unmountAll } from '@strata/snapshots-local';
+import { createCleanup, freePort, startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
+import { mountPoints } from '@strata/snapshots-local';
+import { unmountBelow } from '@strata/snapshots-local/testing';
 import { loadNodeAgentConfig, type NodeAgentConfig } from '../config.js';
 import { startNodeAgent, type RunningNodeAgent } from '../node-agent.js';
 import { processHealthy } from '@strata/grpc-kit/testing';
@@ -109,14 +110,7 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
   const agentConfig = () => loadNodeAgentConfig(agentArgs(), {});
 
   async function cleanUp(): Promise<void> {
-    const errors: unknown[] = [];
-    const attempt = async (fn: () => Promise<unknown>) => {
-      try {
-        await fn();
-      } catch (err) {
-        errors.push(err);
-      }
-    };
+    const { attempt, done } = createCleanup('test stack');
     for (const p of agentProcesses) await attempt(() => p.stop('SIGKILL'));
     for (const c of clients) c.close();
     for (const a of agents) await attempt(() => a.stop(1000));
@@ -128,19 +122,14 @@ export async function startTestStack(options: TestStackOptions = {}): Promise<Te
         await cleaner.stop(1000);
       }
     });
-    await attempt(async () => {
-      const { stdout } = await run('runc', ['--root', runcRoot, 'list', '-q']).catch(() => ({ stdout: '' }));
-      for (const id of stdout.split('\n').filter(Boolean)) await run('runc', ['--root', runcRoot, 'delete', '-f', id]).catch(() => undefined);
-    });
+    await attempt(() => deleteRuncContainers(runcRoot));
     await attempt(() => createBridgeNetwork({ stateDir: join(stateDir, 'node-agent', 'network'), logger, ...network }).teardownBridge());
     await attempt(() => cgroup.remove());
-    await attempt(async () => {
-      for (const m of (await mountPoints()).filter((p) => p.startsWith(`${dir}/`)).reverse()) await unmountAll(m, { detach: true });
-    });
+    await attempt(() => unmountBelow(dir));
     for (const p of processes.reverse()) await attempt(() => p.stop('SIGTERM', 10_000));
     await attempt(async () => nats?.stop());
     scratch.remove();
-    if (errors.length > 0) throw new AggregateError(errors, `test stack cleanup had ${errors.length} failure(s)`);
+    done();
   }
 
   const stack: TestStack = {

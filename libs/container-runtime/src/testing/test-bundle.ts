@@ -46,3 +46,9 @@ export async function writeTestBundle(dir: string, options: TestBundleOptions): 
   await writeFile(path, JSON.stringify(spec, null, 2));
   return dir;
 }
+
+/** Force-deletes every container runc knows under root (a test's leftovers); nothing when runc lists none. */
+export async function deleteRuncContainers(root: string): Promise<void> {
+  const { stdout } = await run('runc', ['--root', root, 'list', '-q']).catch(() => ({ stdout: '' }));
+  for (const id of stdout.split('\n').filter(Boolean)) await run('runc', ['--root', root, 'delete', '-f', id]).catch(() => undefined);
+}

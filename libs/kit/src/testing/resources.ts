@@ -100,3 +100,34 @@ export async function waitFor(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/** Steps of a test fixture's teardown, see {@link createCleanup}. */
+export interface Cleanup {
+  /** Runs fn; a failure is kept for done() and the teardown goes on. */
+  attempt(fn: () => Promise<unknown>): Promise<void>;
+  /** Raises one AggregateError naming every failure of the attempts, if any. */
+  done(): void;
+}
+
+/**
+ * A teardown that runs every step whatever the others did (a stack's
+ * processes, mounts, cgroups and namespaces must all go even when one step
+ * fails), then reports the failures together, `what` naming the fixture.
+ */
+export function createCleanup(what: string): Cleanup {
+  const errors: unknown[] = [];
+  return {
+    async attempt(fn) {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+      }
+    },
+    done() {
+      if (errors.length > 0) {
+        throw new AggregateError(errors, `${what} cleanup had ${errors.length} failure(s): ${errors.map((e) => (e instanceof Error ? e.message : String(e))).join('; ')}`);
+      }
+    },
+  };
+}

@@ -1,6 +1,6 @@
 import { mkdir, rmdir } from 'node:fs/promises';
 import type { Snapshotter } from '@strata/snapshots';
-import { mountAll, unmountAll } from '../mount.js';
+import { mountAll, mountPoints, unmountAll } from '../mount.js';
 
 /** Timings of mountCycles, in milliseconds. */
 export interface CycleTimings {
@@ -38,4 +38,9 @@ export async function mountCycles(snapshotter: Snapshotter, parent: string, targ
   }
   const sorted = [...samples].sort((a, b) => a - b);
   return { samples, median: sorted[Math.floor(sorted.length / 2)] ?? 0 };
+}
+
+/** Detaches every mount point below dir, deepest first (a test's leftovers). */
+export async function unmountBelow(dir: string): Promise<void> {
+  for (const m of (await mountPoints()).filter((p) => p.startsWith(`${dir}/`)).reverse()) await unmountAll(m, { detach: true });
 }
