@@ -109,6 +109,29 @@ describe('collectGarbage', () => {
     expect((await leases.list()).map((l) => l.id)).toEqual(['late-pull']);
   });
 
+  it('keeps what a pull hands from its lease to a root label while the walk runs', async () => {
+    const { put, gc, stored, inner, leases } = setup((store, leaseManager) => ({
+      ...store,
+      async *walk(filters) {
+        // The walk reads the manifest without its root; then the pull roots it and drops its lease, as Images.Pull ends.
+        const seen = [];
+        for await (const info of store.walk(filters)) seen.push(info);
+        await store.update(manifest.digest, { [GC_ROOT_LABEL]: 'pulled' }, [`labels.${GC_ROOT_LABEL}`]);
+        await leaseManager.delete('pull');
+        yield* seen;
+      },
+    }));
+    const layer = await put('layer');
+    const manifest = await put('manifest', { [ref('layer')]: layer.digest });
+    const orphan = await put('orphan');
+    await leases.create({ id: 'pull' });
+    await leases.addResources('pull', [manifest.digest, layer.digest]);
+    await sleep(5);
+    expect((await gc()).deleted).toEqual([orphan.digest]);
+    expect(await stored()).toEqual([layer.digest, manifest.digest].sort());
+    expect((await inner.info(manifest.digest)).labels[GC_ROOT_LABEL]).toBe('pulled');
+  });
+
   it('skips a blob someone else deleted first', async () => {
     const { put, gc, inner, events } = setup((store) => ({
       ...store,

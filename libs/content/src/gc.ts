@@ -33,14 +33,19 @@ async function protectedDigests(store: Store, leases: LeaseManager, now: Date): 
  * One mark-and-sweep pass. Live: roots (label strata.gc.root), digests held
  * by unexpired leases or expected by open ingests, and everything reachable
  * from those through `strata.gc.ref.content*` labels. Deletes every other
- * blob committed before the pass started; leases and ingests are read again
- * just before the sweep, so what a pull protects meanwhile stays, together
- * with everything it references.
+ * blob committed before the pass started. Leases and ingests are read
+ * before the walk (what moves from a lease to a root label meanwhile stays)
+ * and again just before the sweep (what a pull protects meanwhile stays),
+ * each together with everything it references.
  */
 export async function collectGarbage(options: GarbageCollectOptions): Promise<GarbageCollectResult> {
   const { store, leases, logger, events, dryRun = false } = options;
   const started = new Date();
   const leasesExpired = dryRun ? 0 : await leases.expire(started);
+  // Read before the walk: a pull hands its blobs from its lease to a root
+  // label set before the lease goes, so what this read misses the walk sees
+  // rooted. (Read only after the walk, a hand-off during it lost both.)
+  const protectedBefore = await protectedDigests(store, leases, started);
   const all = new Map<Digest, Info>();
   for await (const info of store.walk()) all.set(info.digest, info);
 
@@ -58,7 +63,7 @@ export async function collectGarbage(options: GarbageCollectOptions): Promise<Ga
     }
   };
   const roots = [...all.values()].filter((info) => info.labels[GC_ROOT_LABEL] !== undefined).map((info) => info.digest);
-  mark([...(await protectedDigests(store, leases, started)), ...roots]);
+  mark([...protectedBefore, ...roots]);
   mark([...(await protectedDigests(store, leases, new Date()))]);
 
   const deleted: Digest[] = [];
