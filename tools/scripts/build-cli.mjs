@@ -1,17 +1,27 @@
 #!/usr/bin/env node
 // Bundles the `strata` command (apps/cli/src/main.ts and the workspace libs it
-// imports) into apps/cli/dist/ with esbuild, so a start loads plain
-// JavaScript instead of compiling TypeScript through tsx. npm packages stay
-// external (resolved from node_modules at run time) except the few listed in
-// bundledPackages and what they import; dynamic imports become chunks loaded
-// only by the commands that need them.
+// imports) into one CommonJS file, apps/cli/dist/strata.cjs, with esbuild, so
+// a start loads plain JavaScript instead of compiling TypeScript through tsx.
+// npm packages stay external (required from node_modules at run time) except
+// the few listed in bundledPackages and what they import. A dynamic import
+// stays lazy: its module is a function of the file that runs on first use.
+//
+// One file, not an ES module and its chunks, because apps/cli/bin/strata.cjs
+// runs it through vm.Script with a V8 code cache (Node.js 20 has no compile
+// cache for modules): a start deserializes the compiled functions instead of
+// compiling them, and loads no module graph. After installing the bundle the
+// build runs one command that loads gRPC (`strata ps` against a run dir with
+// no agent) and has the launcher write the cache, so it holds the functions a
+// command that calls a service needs, not only the top level.
 //
 // Beside the bundle it writes apps/cli/dist/inputs.json: every source file
-// that went into it. apps/cli/bin/strata.mjs runs the bundle only while none
-// of them is newer than it, so an edited source never runs stale code.
+// that went into it. The launcher runs the bundle only while none of them is
+// newer than it, so an edited source never runs stale code.
 //
 // Usage: node tools/scripts/build-cli.mjs   (npm run build:cli; setup.sh runs it)
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from 'esbuild';
@@ -39,12 +49,12 @@ const sourceUrls = {
 };
 
 /**
- * Bare imports of npm packages stay imports; workspace packages (@strata/*)
- * are bundled. Neither the libraries nor the npm packages they use are
- * imported for side effects, so a chunk leaves out the files and packages
- * whose exports it does not use: `export * from './logger.js'` in
- * @strata/kit does not load pino on every start, nor does createClient of
- * @strata/grpc-kit load grpc-health-check (which parses a .proto on import).
+ * Bare imports of npm packages stay imports (a `require` in the bundle);
+ * workspace packages (@strata/*) are bundled. Neither the libraries nor the
+ * npm packages they use are imported for side effects, so the bundle leaves
+ * out the files and packages whose exports it does not use: createClient of
+ * @strata/grpc-kit does not load grpc-health-check (which parses a .proto on
+ * import).
  */
 const libs = join(root, 'libs', '');
 const resolving = Symbol('resolving');
@@ -59,9 +69,7 @@ const resolving = Symbol('resolving');
  * - @grpc/grpc-js and pino are CommonJS spread over some 130 files that
  *   Node.js would find, read, scan for exports and wrap one by one on every
  *   command that calls a service (~40 ms of CPU on this 2-core machine).
- *   Bundled, each is one piece of a chunk. CommonJS code calls `require`
- *   for Node's own modules, which an ES module lacks: the banner gives every
- *   chunk one (createRequire).
+ *   Bundled, each is one piece of the file.
  * The bundle lists each bundled package's package.json in inputs.json, so
  * an upgrade (npm rewrites it) makes the bundle stale until it is built
  * again.
@@ -108,19 +116,19 @@ try {
     absWorkingDir: root,
     entryPoints: { strata: 'apps/cli/src/main.ts' },
     outdir: staging,
-    outExtension: { '.js': '.mjs' },
-    chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.cjs' },
     bundle: true,
-    splitting: true,
-    format: 'esm',
+    format: 'cjs',
     platform: 'node',
     target: 'node20',
+    // The launcher runs the bundle as a vm.Script, which has no loader for import(): an import() of an
+    // external package becomes a require (Node.js 20.19+ requires ES modules too).
+    supported: { 'dynamic-import': false },
     tsconfig: join(root, 'tsconfig.base.json'),
     plugins: [workspaceModules, sourceUrls],
     metafile: true,
     logLevel: 'warning',
     legalComments: 'none',
-    banner: { js: "import { createRequire as __strataCreateRequire } from 'node:module'; const require = __strataCreateRequire(import.meta.url);" },
   });
   const files = Object.keys(result.metafile.inputs).map((p) => relative(root, join(root, p)));
   const inputs = [...new Set(files.map((p) => (p.startsWith('node_modules/') ? packageJsonOf(p) : p)))].sort();
@@ -129,28 +137,40 @@ try {
 } finally {
   rmSync(staging, { recursive: true, force: true });
 }
+writeCodeCache();
 
 /**
- * Moves the staged build into outdir without a moment where a running
- * `strata` misses a file: chunks are named by content hash, so new ones are
- * added beside the old (a command started before this build still loads its
- * lazy chunks), then inputs.json and the entry are replaced by rename. The
- * entry's mtime is the build's start, so a source saved during the build
- * makes it stale. Chunks no build refers to are removed after an hour.
+ * Moves the staged build into outdir: inputs.json, then the bundle, each by
+ * rename, so a `strata` starting meanwhile reads one whole file. The
+ * bundle's mtime is the build's start, so a source saved during the build
+ * makes it stale. The old bundle's code cache goes with it, as does the ES
+ * module bundle of earlier builds (strata.mjs and its chunks).
  */
 function install() {
-  const chunks = join(outdir, 'chunks');
-  mkdirSync(chunks, { recursive: true });
-  const fresh = new Set(readdirSync(join(staging, 'chunks')));
-  for (const name of fresh) {
-    if (!existsSync(join(chunks, name))) renameSync(join(staging, 'chunks', name), join(chunks, name));
-    else utimesSync(join(chunks, name), new Date(), new Date());
-  }
+  mkdirSync(outdir, { recursive: true });
   renameSync(join(staging, 'inputs.json'), join(outdir, 'inputs.json'));
-  utimesSync(join(staging, 'strata.mjs'), started, started);
-  renameSync(join(staging, 'strata.mjs'), join(outdir, 'strata.mjs'));
-  const hourAgo = Date.now() - 3600_000;
-  for (const name of readdirSync(chunks)) {
-    if (!fresh.has(name) && statSync(join(chunks, name)).mtimeMs < hourAgo) rmSync(join(chunks, name), { force: true });
+  utimesSync(join(staging, 'strata.cjs'), started, started);
+  renameSync(join(staging, 'strata.cjs'), join(outdir, 'strata.cjs'));
+  for (const old of ['strata.cjs.cache', 'strata.mjs', 'chunks']) rmSync(join(outdir, old), { recursive: true, force: true });
+}
+
+/**
+ * Runs `strata ps` against a run dir without an agent (it loads gRPC and the
+ * generated API, connects and fails) with STRATA_WRITE_CODE_CACHE=1, so the
+ * launcher writes the code cache after it. Without a cache the CLI still
+ * runs and the launcher writes one itself: a failure here is only reported.
+ */
+function writeCodeCache() {
+  const runDir = mkdtempSync(join(tmpdir(), 'strata-build-cli-'));
+  try {
+    execFileSync(process.execPath, [join(root, 'apps', 'cli', 'bin', 'strata.cjs'), 'ps', '--run-dir', runDir], {
+      env: { PATH: process.env.PATH, HOME: runDir, STRATA_WRITE_CODE_CACHE: '1' },
+      stdio: 'ignore',
+    });
+  } catch {
+    // `ps` fails: nothing listens in runDir.
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
   }
+  if (!existsSync(join(outdir, 'strata.cjs.cache'))) console.warn('build-cli: the code cache was not written; the CLI compiles its bundle on each start until it is');
 }

@@ -3,7 +3,8 @@ import { strata } from './program.js';
 
 let interrupts: AbortController | undefined;
 
-process.exitCode = await runCli(strata, process.argv.slice(2), {
+// No top-level await: tools/scripts/build-cli.mjs bundles this module into a CommonJS file.
+void runCli(strata, process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
@@ -27,4 +28,6 @@ process.exitCode = await runCli(strata, process.argv.slice(2), {
     }
     return interrupts.signal;
   },
+}).then((code) => {
+  process.exitCode = code;
 });
