@@ -281,7 +281,11 @@ export const runCommand = defineCommand({
     }
     const spec = await specOf(io, args, f);
     return withPlacedNode(f, io, spec, async (client, api, local) => {
-      const container = await createContainer(client, api, spec, io, f.runDir, local);
+      // In the foreground, the module of the session attachAndStart opens loads while the agent creates the container.
+      const [container] = await Promise.all([
+        createContainer(client, api, spec, io, f.runDir, local),
+        f.detach ? undefined : import('./container-session.js'),
+      ]);
       if (f.detach) {
         await client.unary(api.start, { id: container.id });
         io.stdout.write(`${container.id}\n`);
