@@ -10,7 +10,7 @@
 // runs it through vm.Script with a V8 code cache (Node.js 20 has no compile
 // cache for modules): a start deserializes the compiled functions instead of
 // compiling them, and loads no module graph. After installing the bundle the
-// build runs one command that loads gRPC (`strata ps` against a run dir with
+// build runs one command that loads gRPC (`strata run` against a run dir with
 // no agent) and has the launcher write the cache, so it holds the functions a
 // command that calls a service needs, not only the top level.
 //
@@ -155,20 +155,21 @@ function install() {
 }
 
 /**
- * Runs `strata ps` against a run dir without an agent (it loads gRPC and the
- * generated API, connects and fails) with STRATA_WRITE_CODE_CACHE=1, so the
+ * Runs `strata run --rm busybox true` against a run dir without an agent
+ * (it builds the spec, loads gRPC, the generated API and the session
+ * module, connects and fails) with STRATA_WRITE_CODE_CACHE=1, so the
  * launcher writes the code cache after it. Without a cache the CLI still
  * runs and the launcher writes one itself: a failure here is only reported.
  */
 function writeCodeCache() {
   const runDir = mkdtempSync(join(tmpdir(), 'strata-build-cli-'));
   try {
-    execFileSync(process.execPath, [join(root, 'apps', 'cli', 'bin', 'strata.cjs'), 'ps', '--run-dir', runDir], {
+    execFileSync(process.execPath, [join(root, 'apps', 'cli', 'bin', 'strata.cjs'), 'run', '--rm', '--run-dir', runDir, 'busybox', 'true'], {
       env: { PATH: process.env.PATH, HOME: runDir, STRATA_WRITE_CODE_CACHE: '1' },
       stdio: 'ignore',
     });
   } catch {
-    // `ps` fails: nothing listens in runDir.
+    // `run` fails: nothing listens in runDir.
   } finally {
     rmSync(runDir, { recursive: true, force: true });
   }
