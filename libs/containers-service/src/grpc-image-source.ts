@@ -16,8 +16,9 @@ const set = (v: string) => (v === '' ? undefined : v);
 
 /**
  * The ImageSource of the registry-mirror's Images API through client (a
- * gRPC client of `<runDir>/registry-mirror.sock`). NotFound becomes "No
- * such image: ref"; other errors are the client's.
+ * gRPC client of `<runDir>/registry-mirror.sock`), asking without the
+ * image's names (which only inspect shows). NotFound becomes "No such
+ * image: ref"; other errors are the client's.
  */
 export function createGrpcImageSource(client: RpcClient): ImageSource {
   return {
@@ -25,7 +26,7 @@ export function createGrpcImageSource(client: RpcClient): ImageSource {
       const platform = platformOf(platformText);
       let image;
       try {
-        ({ image } = await client.unary(ImagesService.inspect, { ref, ...(platform === undefined ? {} : { platform }) }));
+        ({ image } = await client.unary(ImagesService.inspect, { ref, withoutNames: true, ...(platform === undefined ? {} : { platform }) }));
       } catch (err) {
         if (isNotFound(err)) throw notFound(`No such image: ${ref}`, { cause: err, fields: { ref } });
         throw err;

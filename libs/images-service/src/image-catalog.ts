@@ -16,6 +16,7 @@ import {
   type Platform,
 } from '@strata/oci';
 import { MEDIA_TYPE_LABEL, digestRefsOf, type DigestRef } from '@strata/registry-http';
+import { ParsedDocuments } from './parsed-documents.js';
 
 /** An image as stored: what its name points at, the platform's manifest, its config. */
 export interface StoredImage {
@@ -73,6 +74,8 @@ export interface ImageCatalogOptions {
   tags: TagStore;
   /** The platform an index resolves to when none is asked for. */
   hostPlatform: Platform;
+  /** Documents parsed by earlier catalogs (of earlier requests), kept across them; none by default. */
+  parsed?: ParsedDocuments;
 }
 
 /** Bytes of the image's blobs as stored: manifest, config and layers. */
@@ -88,6 +91,7 @@ export function configPlatform(config: ImageConfig): Platform {
 /** Creates a catalog over store and tags for one request. */
 export function createImageCatalog(options: ImageCatalogOptions): ImageCatalog {
   const { store, tags, hostPlatform } = options;
+  const parsed = options.parsed ?? new ParsedDocuments(0);
   const documents = new Map<Digest, Promise<{ descriptor: Descriptor; parsed: ManifestDocument } | undefined>>();
   const configs = new Map<Digest, Promise<ImageConfig | undefined>>();
   const images = new Map<string, Promise<StoredImage | undefined>>();
@@ -103,8 +107,11 @@ export function createImageCatalog(options: ImageCatalogOptions): ImageCatalog {
           mediaType = info.labels[MEDIA_TYPE_LABEL];
           size = info.size;
           if (mediaType === undefined) return undefined;
-          const bytes = await readBlob(store, digest);
-          return { descriptor: { mediaType, digest, size }, parsed: parseManifestDocument(bytes, mediaType, { expectedDigest: digest }) };
+          const document = await parsed.get(`manifest ${mediaType} ${digest}`, async () => {
+            const bytes = await readBlob(store, digest);
+            return { value: parseManifestDocument(bytes, mediaType, { expectedDigest: digest }), bytes: bytes.length };
+          });
+          return { descriptor: { mediaType, digest, size }, parsed: document };
         } catch (err) {
           if (isNotFound(err)) return undefined;
           throw err;
@@ -118,13 +125,15 @@ export function createImageCatalog(options: ImageCatalogOptions): ImageCatalog {
   const config = (digest: Digest) => {
     let pending = configs.get(digest);
     if (pending === undefined) {
-      pending = readBlob(store, digest).then(
-        (bytes) => parseImageConfig(bytes, { expectedDigest: digest }),
-        (err: unknown) => {
+      pending = parsed
+        .get(`config ${digest}`, async () => {
+          const bytes = await readBlob(store, digest);
+          return { value: parseImageConfig(bytes, { expectedDigest: digest }), bytes: bytes.length };
+        })
+        .catch((err: unknown) => {
           if (isNotFound(err)) return undefined;
           throw err;
-        },
-      );
+        });
       configs.set(digest, pending);
     }
     return pending;

@@ -225,6 +225,13 @@ describe('Inspect and History', () => {
     ]);
   });
 
+  it('leaves the names out when asked without them, and describes the image the same otherwise', async () => {
+    const full = (await images.inspect({ ref: name('single', 'v1') })).image;
+    const bare = (await images.inspect({ ref: name('single', 'v1'), withoutNames: true })).image;
+    expect(bare).toEqual({ ...full, repoTags: [], repoDigests: [] });
+    expect(full?.repoTags).toEqual([name('single', 'v1')]);
+  });
+
   it.each([
     ['the full id', () => single.config.digest],
     ['the bare id', () => single.config.digest.slice(7)],

@@ -81,6 +81,7 @@ import {
   type StoredImage,
   type TaggedImage,
 } from './image-catalog.js';
+import { ParsedDocuments } from './parsed-documents.js';
 import { createImageEvents } from './image-events.js';
 import { createImageTransfer } from './image-transfer.js';
 import { locate, parseImageRef, repositoryName, requestedPlatform, type ImageNaming, type RepositoryLocation } from './image-names.js';
@@ -142,7 +143,8 @@ export interface Images {
    */
   pull(request: PullRequest, signal?: AbortSignal): AsyncIterable<PullResponse>;
   list(request: ListRequest): Promise<ListResponse>;
-  inspect(request: InspectRequest): Promise<InspectResponse>;
+  /** Fields of request left out take their proto defaults (the host platform, with names). */
+  inspect(request: Pick<InspectRequest, 'ref'> & Partial<InspectRequest>): Promise<InspectResponse>;
   history(request: HistoryRequest): Promise<HistoryResponse>;
   tag(request: TagRequest): Promise<TagResponse>;
   delete(request: DeleteRequest): Promise<DeleteResponse>;
@@ -188,7 +190,9 @@ export function createImages(options: ImagesOptions): Images {
   const leaseSeconds = options.pullLeaseSeconds ?? 3600;
   const progressMs = options.progressIntervalMs ?? 100;
 
-  const catalog = (): ImageCatalog => createImageCatalog({ store, tags, hostPlatform: host });
+  // Manifests and configs parsed once serve every later request: inspect, list and a container's create read them again and again.
+  const parsed = new ParsedDocuments();
+  const catalog = (): ImageCatalog => createImageCatalog({ store, tags, hostPlatform: host, parsed });
   const recordName = (r: Pick<TagRecord, 'domain' | 'repository' | 'tag'>) => `${repositoryName(r.domain, r.repository, naming)}:${r.tag}`;
   const digestName = (r: Pick<DigestRef, 'domain' | 'repository' | 'digest'>) => `${repositoryName(r.domain, r.repository, naming)}@${r.digest}`;
   const namesOf = (records: readonly TagRecord[], refs: readonly DigestRef[] = []): ImageNames => ({
@@ -639,8 +643,8 @@ export function createImages(options: ImagesOptions): Images {
       const { platform, explicit } = requestedPlatform(request.platform, host);
       const cat = catalog();
       const image = await findImage(cat, request.ref, platform, explicit);
-      const records = await taggedWithId(cat, image.id);
-      const refs = await digestedWithId(cat, image.id);
+      if (request.withoutNames) return InspectResponse.fromPartial({ image: toProtoImage(image, namesOf([], [])) });
+      const [records, refs] = await Promise.all([taggedWithId(cat, image.id), digestedWithId(cat, image.id)]);
       return InspectResponse.fromPartial({ image: toProtoImage(image, namesOf(records.map((t) => t.record), refs.map((d) => d.ref))) });
     },
 
