@@ -1,6 +1,6 @@
 import { failedPrecondition, type Logger } from '@strata/kit';
 import { validateCgroupPath, DEFAULT_CGROUP_PARENT } from './cgroup-path.js';
-import { DEFAULT_CGROUP_ROOT, detectCgroupVersion, findV1Hierarchies, isCgroup2Mount, type CgroupVersion } from './detect.js';
+import { DEFAULT_CGROUP_ROOT, detectCgroupVersion, findV1Hierarchies, isCgroup2Mount, type CgroupVersion, type V1Hierarchy } from './detect.js';
 import { hostCpuCount, type Limit, type Limits, type LimitsUpdate } from './limits.js';
 import { createV1Cgroup } from './cgroup-v1.js';
 import { createV2Cgroup } from './cgroup-v2.js';
@@ -126,20 +126,43 @@ export async function openCgroup(path: string, options: CgroupOptions): Promise<
   const parent = options.parent ?? DEFAULT_CGROUP_PARENT;
   const segments = validateCgroupPath(path, parent);
   const root = options.root ?? DEFAULT_CGROUP_ROOT;
-  const version = options.version ?? (await detectCgroupVersion(root));
+  const layout = await mountLayout(root, options.version);
   const logger = options.logger.child({ cgroup: path });
   const hostCpus = options.hostCpus ?? hostCpuCount();
+  if (layout.version === 2) return createV2Cgroup({ path, segments, root, logger, hostCpus });
+  return createV1Cgroup({ path, segments, hierarchies: layout.hierarchies, unified: layout.unified, logger, hostCpus });
+}
+
+/** How the cgroup file systems under a root are mounted. */
+type MountLayout = { version: 2 } | { version: 1; hierarchies: V1Hierarchy[]; unified: string | undefined };
+
+const layouts = new Map<string, Promise<MountLayout>>();
+
+/**
+ * The layout under root, read once per process and root (a node's cgroup
+ * mounts do not change while it runs; reading them costs a statfs per
+ * hierarchy and a read of /proc/self/mountinfo, which grows with every
+ * container's mounts). A failed read is not kept.
+ */
+function mountLayout(root: string, forced: CgroupVersion | undefined): Promise<MountLayout> {
+  const key = `${root}\0${forced ?? ''}`;
+  let pending = layouts.get(key);
+  if (pending === undefined) {
+    pending = readMountLayout(root, forced);
+    layouts.set(key, pending);
+    pending.catch(() => layouts.delete(key));
+  }
+  return pending;
+}
+
+async function readMountLayout(root: string, forced: CgroupVersion | undefined): Promise<MountLayout> {
+  const version = forced ?? (await detectCgroupVersion(root));
   if (version === 2) {
-    if (!(await isCgroup2Mount(root))) {
-      throw failedPrecondition(`no cgroup2 file system is mounted at ${root}`);
-    }
-    return createV2Cgroup({ path, segments, root, logger, hostCpus });
+    if (!(await isCgroup2Mount(root))) throw failedPrecondition(`no cgroup2 file system is mounted at ${root}`);
+    return { version };
   }
   const hierarchies = await findV1Hierarchies(root);
-  if (hierarchies.length === 0) {
-    throw failedPrecondition(`no cgroup v1 hierarchies are mounted under ${root}`);
-  }
+  if (hierarchies.length === 0) throw failedPrecondition(`no cgroup v1 hierarchies are mounted under ${root}`);
   const unifiedMount = `${root}/unified`;
-  const unified = (await isCgroup2Mount(unifiedMount)) ? unifiedMount : undefined;
-  return createV1Cgroup({ path, segments, hierarchies, unified, logger, hostCpus });
+  return { version, hierarchies, unified: (await isCgroup2Mount(unifiedMount)) ? unifiedMount : undefined };
 }

@@ -296,29 +296,39 @@ describe('container runtime with runc and strata-monitor', () => {
     expect(empty).toEqual([]);
   });
 
-  it('hands each monitor to placeMonitor before its process exists', async () => {
-    const placed: Array<{ id: string; pid: number; hadProcess: boolean }> = [];
+  it('hands each monitor to placeMonitor and returns once it is placed; a failed placement removes what the monitor started', async () => {
+    const placed: Array<{ id: string; pid: number }> = [];
     const placing = createRuntime({
       stateRoot,
       runcRoot,
       logger: silentLogger(),
       placeMonitor: async (id, pid) => {
-        placed.push({ id, pid, hadProcess: (await readMonitorRecord(join(stateRoot, id)))?.pid !== 0 });
+        await sleep(150);
+        placed.push({ id, pid });
       },
     });
     const id = newId();
     const created = await placing.create(id, await bundle(id, ['sleep', '30']));
-    expect(placed).toEqual([{ id, pid: created.monitorPid, hadProcess: false }]);
+    expect(placed).toEqual([{ id, pid: created.monitorPid }]);
     await placing.start(id);
     const exec = await placing.exec(id, { args: ['true'], cwd: '/' });
+    expect(placed.map((p) => p.id)).toEqual([id, id]);
     exec.stdout.resume();
     exec.stderr.resume();
     expect((await exec.exited).exitCode).toBe(0);
-    expect(placed.map((p) => p.id)).toEqual([id, id]);
-    const refusing = createRuntime({ stateRoot, runcRoot, logger: silentLogger(), placeMonitor: () => Promise.reject(new Error('no cgroup')) });
+    const refusing = createRuntime({
+      stateRoot,
+      runcRoot,
+      logger: silentLogger(),
+      placeMonitor: async () => {
+        await sleep(150);
+        throw new Error('no cgroup');
+      },
+    });
     const other = newId();
-    await expect(refusing.create(other, await bundle(other, ['true']))).rejects.toThrow('no cgroup');
+    await expect(refusing.create(other, await bundle(other, ['sleep', '30']))).rejects.toThrow('no cgroup');
     await expect(stat(join(stateRoot, other))).rejects.toThrow();
+    await expect(stat(join(runcRoot, other))).rejects.toThrow();
   });
 
   it('kills with SIGTERM (trapped) and SIGKILL', async () => {

@@ -47,9 +47,10 @@ export interface RuntimeOptions {
   monitorPath?: string;
   /**
    * Called with each monitor's pid (the container's, and each exec's) as soon
-   * as it runs, before it creates the process: the agent moves it into a
-   * cgroup of its own so that a service manager killing the agent's cgroup
-   * leaves it alive. A rejection fails the create or exec.
+   * as it runs, while it starts runc: the agent moves it into a cgroup of its
+   * own so that a service manager killing the agent's cgroup leaves it
+   * alive. create, run and exec return once it resolved; a rejection fails
+   * them (the monitor and what it started are removed).
    */
   placeMonitor?: (id: string, monitorPid: number) => Promise<void>;
   logger: Logger;
@@ -396,8 +397,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   /**
    * Starts a monitor in dir, waits for its first message (it listens on its
-   * attach socket), places it, and runs beforeRunc while the monitor waits:
-   * the monitor forks runc only after both.
+   * attach socket), runs beforeRunc while the monitor waits (it forks runc
+   * only after that), and places it meanwhile; resolves once both are done.
    */
   async function startMonitor(id: string, dir: string, args: string[], beforeRunc?: () => Promise<void>): Promise<{ sync: SyncReader; monitorPid: number }> {
     const placeMonitor = options.placeMonitor;
@@ -429,15 +430,26 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     if (held) {
       const go = child.stdio[4] as Writable;
       go.on('error', () => undefined);
+      // The monitor is placed while it starts runc: a cgroup v1 move writes every hierarchy, each write waiting
+      // for an RCU grace period (5-45 ms in all), which would otherwise hold up every start and exec. runc moves
+      // the container's processes into the container's cgroup itself.
+      const placing = placeMonitor?.(id, first.monitorPid);
+      placing?.catch(() => undefined);
       try {
-        await placeMonitor?.(id, first.monitorPid);
         await beforeRunc?.();
       } catch (err) {
         go.destroy();
         sync.close();
+        await placing?.catch(() => undefined);
         throw err;
       }
       go.end('g');
+      try {
+        await placing;
+      } catch (err) {
+        sync.close();
+        throw err;
+      }
     }
     return { sync, monitorPid: first.monitorPid };
   }

@@ -44,7 +44,7 @@ import { commitContainer, type CommitBackend, type CommitRequest, type CommitRes
 import { DEFAULT_ID_RANGE, checkIdRange, mountIdmapped, type IdRange } from './idmapped-mounts.js';
 import { KeyedLock } from './keyed-lock.js';
 import { openMonitorCgroup } from './monitor-cgroups.js';
-import type { ImageSource, Unpacker } from './ports.js';
+import type { ImageInfo, ImageSource, Unpacker } from './ports.js';
 import { RecordStore } from './record-store.js';
 import { parseSignal } from './signals.js';
 
@@ -689,13 +689,6 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         const holder = [...records.values()].find((r) => r.name === name);
         if (holder !== undefined || reserved.has(name)) throw nameConflict(name, holder?.id ?? 'being created');
       }
-      const image = await images.inspect(input.image, input.platform);
-      const top = chainIds(image.diffIds).at(-1);
-      if (!(await unpackedHere(top))) {
-        for await (const _ of unpacker.unpack(image.manifest)) {
-          /* every layer is unpacked once the iteration ends */
-        }
-      }
       const id = generateContainerId((candidate) => records.has(candidate));
       const finalName = name ?? generateContainerName((n) => reserved.has(n) || [...records.values()].some((r) => r.name === n));
       if (reserved.has(finalName) || [...records.values()].some((r) => r.name === finalName)) throw nameConflict(finalName, 'being created');
@@ -711,14 +704,23 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         await mkdir(etcDir, { mode: 0o755 });
         if (input.userNamespace) await makeReachable(id);
         const hostname = input.hostname || id.slice(0, 12);
-        // The rootfs and the network do not depend on each other: made at the same time, both settled before
-        // anything else (so that a failure of one undoes the other too).
-        const [, attachment] = await allOrFirstError([
-          (async () => {
+        // The image (resolved, unpacked if need be, its snapshot prepared and mounted) and the network do not depend
+        // on each other: made at the same time, both settled before anything else (so that a failure of one, such as
+        // an image that is not there, undoes the other too).
+        const [image, attachment] = await allOrFirstError([
+          (async (): Promise<ImageInfo> => {
+            const found = await images.inspect(input.image, input.platform);
+            const top = chainIds(found.diffIds).at(-1);
+            if (!(await unpackedHere(top))) {
+              for await (const _ of unpacker.unpack(found.manifest)) {
+                /* every layer is unpacked once the iteration ends */
+              }
+            }
             const mounts = await snapshotter.prepare(id, top);
             steps.prepared = true;
             await mountRootfs(id, mounts, input.userNamespace);
             steps.mounted = true;
+            return found;
           })(),
           (async (): Promise<NetworkAttachment> => {
             const attached = await network.attach({

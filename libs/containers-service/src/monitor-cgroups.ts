@@ -22,9 +22,9 @@ export function openMonitorCgroup(cgroupParent: string, id: string, logger: Logg
 
 /**
  * The runtime's placeMonitor: creates the monitors' cgroup of the container
- * (in every hierarchy) and moves the monitor into it before it starts
- * anything. Raises what the cgroup driver raises (NotFound when the
- * monitor died meanwhile).
+ * (in every hierarchy) and moves the monitor into it (while the monitor
+ * starts runc, see the runtime). Raises what the cgroup driver raises
+ * (NotFound when the monitor died meanwhile).
  */
 export function monitorPlacer(cgroupParent: string, logger: Logger): (id: string, monitorPid: number) => Promise<void> {
   return async (id, monitorPid) => {
