@@ -10,14 +10,15 @@
 // apps/cli/dist/strata.cjs.cache, so a start deserializes the functions the
 // CLI runs instead of compiling them. The cache begins with the bundle's
 // size and mtime (V8 itself checks only the source's length); when it is
-// missing, stale or rejected by V8 (another node), the launcher writes a new
-// one when the command ends. STRATA_WRITE_CODE_CACHE=1 asks for one anyway
-// (the build does, after a command that loads gRPC). Writing replaces the
-// file by rename; a failure (a user who may not write dist/) is ignored.
+// missing, stale or rejected by V8 (another node, other V8 flags), the
+// launcher writes a new one when the command ends. STRATA_WRITE_CODE_CACHE=1
+// asks for one anyway (the build does, after a command that loads gRPC).
+// Writing replaces the file by rename; a failure (a user who may not write
+// dist/) is ignored.
 'use strict';
 /* global require, process, Buffer, __dirname -- eslint.config.mjs gives Node's globals to ES modules only */
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS file */
-const { readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
+const { closeSync, fstatSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { join } = require('node:path');
 const { Script } = require('node:vm');
@@ -35,14 +36,24 @@ const root = join(__dirname, '..', '..', '..', '/');
 const bundle = join(dist, 'strata.cjs');
 const codeCache = join(dist, 'strata.cjs.cache');
 
-/** The bundle's stats when it is there and no source in inputs.json is newer; otherwise undefined. */
+/**
+ * The bundle's text and the first line of its code cache (its size and
+ * mtime) when no source in inputs.json is newer; otherwise undefined. Both
+ * come from one open file, so a build replacing it meanwhile cannot pair
+ * one bundle's text with another's cache.
+ */
 function freshBundle() {
+  let fd;
   try {
-    const built = statSync(bundle);
+    fd = openSync(bundle);
+    const built = fstatSync(fd);
     const { inputs } = JSON.parse(readFileSync(join(dist, 'inputs.json'), 'utf8'));
-    return inputs.every((path) => statSync(root + path).mtimeMs <= built.mtimeMs) ? built : undefined;
+    if (!inputs.every((path) => statSync(root + path).mtimeMs <= built.mtimeMs)) return undefined;
+    return { source: readFileSync(fd, 'utf8'), key: `${built.size} ${built.mtimeMs}\n` };
   } catch {
     return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -56,20 +67,23 @@ function readCodeCache(key) {
   }
 }
 
+/** Replaces the code cache with key and script's cached data; never throws (it runs on exit). */
 function writeCodeCache(key, script) {
   const temp = `${codeCache}.${process.pid}`;
   try {
     writeFileSync(temp, Buffer.concat([Buffer.from(key, 'latin1'), script.createCachedData()]));
     renameSync(temp, codeCache);
   } catch {
-    rmSync(temp, { force: true });
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // dist/ refused this too.
+    }
   }
 }
 
 /** Runs the bundle as Node.js runs a CommonJS module, with the code cache. */
-function runBundle(built) {
-  const key = `${built.size} ${built.mtimeMs}\n`;
-  const source = readFileSync(bundle, 'utf8');
+function runBundle({ source, key }) {
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: bundle,
     cachedData: readCodeCache(key),
@@ -87,6 +101,6 @@ async function runSources() {
   await import('../src/main.ts');
 }
 
-const built = freshBundle();
-if (built !== undefined) runBundle(built);
+const fresh = freshBundle();
+if (fresh !== undefined) runBundle(fresh);
 else void runSources();
