@@ -1,0 +1,39 @@
+import { unavailable } from '@strata/kit';
+import { describe, expect, it, vi } from 'vitest';
+import type { CliIo } from '../framework/command.js';
+import { parseArgs } from '../framework/flags.js';
+import { runCommand } from './containers.js';
+
+/** What the command did, in order, and how the test ends the pending Create. */
+const agent = vi.hoisted(() => ({ events: [] as string[], failCreate: (_err: Error): void => undefined }));
+
+vi.mock('./container-session.js', async (importOriginal) => {
+  agent.events.push('session module loaded');
+  return importOriginal();
+});
+
+/** A Containers client whose Create stays pending until the test fails it. */
+vi.mock('../framework/rpc-client.js', () => ({
+  createClient: () => ({
+    unary: () => {
+      agent.events.push('Create called');
+      return new Promise((_resolve, reject) => {
+        agent.failCreate = reject;
+      });
+    },
+    close: () => undefined,
+  }),
+}));
+
+describe('strata run', () => {
+  it('loads the module of the session it opens next while the agent creates the container', async () => {
+    const env = { STRATA_CA_DIR: '/nonexistent/strata-containers-spec' };
+    const io: CliIo = { stdout: { write: () => true }, stderr: { write: () => true }, env, interrupts: () => new AbortController().signal };
+    const { flags, args } = parseArgs(['--rm', 'busybox', 'true'], runCommand.flags, { env });
+    const running = runCommand.run({ flags, args, io });
+
+    await vi.waitFor(() => expect(agent.events).toEqual(['Create called', 'session module loaded']));
+    agent.failCreate(unavailable('the agent went away'));
+    await expect(running).rejects.toThrow('the agent went away');
+  });
+});
