@@ -143,8 +143,7 @@ export interface Images {
    */
   pull(request: PullRequest, signal?: AbortSignal): AsyncIterable<PullResponse>;
   list(request: ListRequest): Promise<ListResponse>;
-  /** Fields of request left out take their proto defaults (the host platform, with names). */
-  inspect(request: Pick<InspectRequest, 'ref'> & Partial<InspectRequest>): Promise<InspectResponse>;
+  inspect(request: InspectRequest): Promise<InspectResponse>;
   history(request: HistoryRequest): Promise<HistoryResponse>;
   tag(request: TagRequest): Promise<TagResponse>;
   delete(request: DeleteRequest): Promise<DeleteResponse>;
