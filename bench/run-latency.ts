@@ -281,10 +281,10 @@ async function startTracedAgent(stack: AgentStack): Promise<{ client: RpcClient;
   return { client: createClient({ unixSocket: stack.agentSocket }), stop };
 }
 
-/** Whether apps/cli/bin/strata.mjs runs the bundle (no source newer than it), as the bin decides. */
+/** Whether the launcher (apps/cli/bin/strata.cjs) runs the bundle (no source newer than it), as it decides. */
 function cliBundleFresh(): boolean {
   try {
-    const built = statSync(join(root, 'apps/cli/dist/strata.mjs')).mtimeMs;
+    const built = statSync(join(root, 'apps/cli/dist/strata.cjs')).mtimeMs;
     const { inputs } = JSON.parse(readFileSync(join(root, 'apps/cli/dist/inputs.json'), 'utf8')) as { inputs: string[] };
     return inputs.every((path) => statSync(join(root, path)).mtimeMs <= built);
   } catch {
