@@ -33,7 +33,10 @@ const staging = `${outdir}.tmp-${process.pid}`;
 /**
  * Sources that locate files relative to themselves (`new URL('../x',
  * import.meta.url)`) keep doing so from their own place in the repo: each
- * workspace file's `import.meta.url` becomes its own file URL.
+ * workspace file's `import.meta.url` becomes its own file URL. A package
+ * a source loads only when first needed, `createRequire(import.meta.url)('x')`
+ * (pino in @strata/kit's logger), becomes a plain `require('x')` first, which
+ * esbuild bundles and still evaluates only at that call.
  */
 const workspace = ['apps', 'libs'].map((dir) => join(root, dir, ''));
 const sourceUrls = {
@@ -43,7 +46,10 @@ const sourceUrls = {
       if (!workspace.some((dir) => args.path.startsWith(dir))) return undefined;
       const text = readFileSync(args.path, 'utf8');
       if (!text.includes('import.meta.url')) return undefined;
-      return { contents: text.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
+      const contents = text
+        .replaceAll(/createRequire\(import\.meta\.url\)\((['"][^'"]+['"])\)/g, 'require($1)')
+        .replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href));
+      return { contents, loader: 'ts' };
     });
   },
 };

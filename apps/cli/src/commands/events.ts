@@ -1,6 +1,5 @@
 import { resolve } from 'node:path';
-import { unavailable } from '@strata/kit';
-import { pino } from 'pino';
+import { createLogger, unavailable } from '@strata/kit';
 import { defineCommand } from '../framework/command.js';
 import { flags } from '../framework/flags.js';
 import { readUpState } from '../stack/up-state.js';
@@ -71,7 +70,7 @@ export const eventsCommand = defineCommand({
     const url = resolveNatsUrl(f.natsUrl, f.runDir);
     const signal = io.interrupts();
     // Warnings (a message in the stream that is not a CloudEvent) go to stderr as JSON lines.
-    const logger = pino({ level: 'warn', base: undefined }, { write: (line: string) => io.stderr.write(line) });
+    const logger = createLogger({ name: 'strata-events', write: (line) => io.stderr.write(line) });
 
     const [{ connect }, { readEvents }] = await Promise.all([import('@nats-io/transport-node'), import('@strata/events-nats')]);
     let nc;
