@@ -60,8 +60,10 @@ export function createV1Cgroup(options: V1CgroupOptions): Cgroup {
     return dirs.filter((_, i) => exists[i]);
   };
 
+  const missing = () => notFound(`cgroup ${path} does not exist`, { fields: { cgroup: path } });
+
   async function requireExists(): Promise<void> {
-    if ((await existingDirs()).length === 0) throw notFound(`cgroup ${path} does not exist`, { fields: { cgroup: path } });
+    if ((await existingDirs()).length === 0) throw missing();
   }
 
   async function setMemory(limit: Limit): Promise<void> {
@@ -232,10 +234,15 @@ export function createV1Cgroup(options: V1CgroupOptions): Cgroup {
     },
 
     async oomKills() {
-      await requireExists();
       const mem = dirOf('memory');
-      if (mem === undefined) return 0;
-      const control = parseKeyedFile(await readRequired(join(mem, 'memory.oom_control'), path), 'memory.oom_control');
+      if (mem === undefined) {
+        await requireExists();
+        return 0;
+      }
+      // A cgroup that is not there has no memory.oom_control: NotFound without a stat per hierarchy first.
+      const text = await readOptional(join(mem, 'memory.oom_control'));
+      if (text === undefined) throw missing();
+      const control = parseKeyedFile(text, 'memory.oom_control');
       const count = oomKillCount(control);
       if (count === undefined) {
         throw failedPrecondition('this kernel does not count OOM kills in memory.oom_control (Linux 4.13 or later is needed)');
