@@ -94,8 +94,6 @@ export function createServer(options: ServerOptions): Server {
     'grpc.max_send_message_length': maxMessage,
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_timeout_ms': 20_000,
-    // Channelz (grpc-js's introspection service, which no Strata service exposes) would track every call and stream.
-    'grpc.enable_channelz': 0,
   });
   for (const s of services) grpcServer.addService(s.definition, s.implementation);
   health.addToServer(grpcServer);
