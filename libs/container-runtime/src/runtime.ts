@@ -398,9 +398,17 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   /**
    * Starts a monitor in dir, waits for its first message (it listens on its
    * attach socket), runs beforeRunc while the monitor waits (it forks runc
-   * only after that), and places it meanwhile; resolves once both are done.
+   * only after that) and places it meanwhile: placed settles with the
+   * placement, which the caller awaits once runc answered (a runc failure,
+   * after which the monitor exits, is the error to report, not the failed
+   * move of a monitor that is gone).
    */
-  async function startMonitor(id: string, dir: string, args: string[], beforeRunc?: () => Promise<void>): Promise<{ sync: SyncReader; monitorPid: number }> {
+  async function startMonitor(
+    id: string,
+    dir: string,
+    args: string[],
+    beforeRunc?: () => Promise<void>,
+  ): Promise<{ sync: SyncReader; monitorPid: number; placed: Promise<void> }> {
     const placeMonitor = options.placeMonitor;
     const held = placeMonitor !== undefined || beforeRunc !== undefined;
     const child = spawn(monitorPath, [...args, '--state-dir', dir, '--sync-fd', '3', ...(held ? ['--place-fd', '4'] : [])], {
@@ -433,25 +441,33 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       // The monitor is placed while it starts runc: a cgroup v1 move writes every hierarchy, each write waiting
       // for an RCU grace period (5-45 ms in all), which would otherwise hold up every start and exec. runc moves
       // the container's processes into the container's cgroup itself.
-      const placing = placeMonitor?.(id, first.monitorPid);
-      placing?.catch(() => undefined);
+      const placed = placeMonitor?.(id, first.monitorPid) ?? Promise.resolve();
+      placed.catch(() => undefined);
       try {
         await beforeRunc?.();
       } catch (err) {
         go.destroy();
         sync.close();
-        await placing?.catch(() => undefined);
+        await placed.catch(() => undefined);
         throw err;
       }
       go.end('g');
-      try {
-        await placing;
-      } catch (err) {
-        sync.close();
-        throw err;
-      }
+      return { sync, monitorPid: first.monitorPid, placed };
     }
-    return { sync, monitorPid: first.monitorPid };
+    return { sync, monitorPid: first.monitorPid, placed: Promise.resolve() };
+  }
+
+  /**
+   * Waits for a monitor's placement. A monitor that exited meanwhile (its
+   * process ended at once and nothing was attached) needs no cgroup: the
+   * NotFound of its move is no failure.
+   */
+  async function placedUnlessGone(placed: Promise<void>): Promise<void> {
+    try {
+      await placed;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
   }
 
   async function killMonitor(dir: string): Promise<void> {
@@ -541,13 +557,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       args.push('--log-dir', opts.logDir);
     }
     try {
-      const { sync, monitorPid } = await startMonitor(id, dir, args, opts.beforeStart);
+      const { sync, monitorPid, placed } = await startMonitor(id, dir, args, opts.beforeStart);
       try {
         const created = await sync.next(60_000);
         if (typeof created?.pid !== 'number') {
           const why = await runcFailure(dir, typeof created?.error === 'string' ? created.error : 'no answer');
           throw failedPrecondition(`cannot ${run ? 'run' : 'create'} container ${id}: ${why}`, { fields: { containerId: id } });
         }
+        await placedUnlessGone(placed);
         log.debug({ containerId: id, pid: created.pid, monitorPid }, run ? 'container started' : 'container created');
         return { id, pid: created.pid, monitorPid };
       } finally {
@@ -632,7 +649,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       args.push('--log-max-bytes', String(1024 * 1024), '--log-max-files', '1');
       let attachment: Attachment | undefined;
       try {
-        const { sync } = await startMonitor(id, execDir, args);
+        const { sync, placed } = await startMonitor(id, execDir, args);
         try {
           attachment = await attachTo(join(execDir, ATTACH_SOCKET));
           const started = await sync.next(60_000);
@@ -640,6 +657,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
             const why = await runcFailure(execDir, typeof started?.error === 'string' ? started.error : 'no answer');
             throw failedPrecondition(`cannot exec in container ${id}: ${why}`, { fields: { containerId: id } });
           }
+          await placedUnlessGone(placed);
           const live = attachment;
           const exited = (async () => {
             await live.closed;
