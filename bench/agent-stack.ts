@@ -29,7 +29,6 @@ import { testCgroupParent } from '../libs/cgroups/src/testing/test-cgroups.js';
 import { root } from './lib.js';
 import { processHealthy } from '@strata/grpc-kit/testing';
 
-
 /** A running stack; see the module comment. */
 export interface AgentStack {
   readonly runDir: string;

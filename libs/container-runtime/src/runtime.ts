@@ -439,8 +439,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const go = child.stdio[4] as Writable;
       go.on('error', () => undefined);
       // The monitor is placed while it starts runc: a cgroup v1 move writes every hierarchy, each write waiting
-      // for an RCU grace period (5-45 ms in all), which would otherwise hold up every start and exec. runc moves
-      // the container's processes into the container's cgroup itself.
+      // for an RCU grace period (5-45 ms in all), which then overlaps beforeRunc and runc's start instead of
+      // preceding them (a move still holds forks back while it runs). runc moves the container's processes
+      // into the container's cgroup itself.
       const placed = placeMonitor?.(id, first.monitorPid) ?? Promise.resolve();
       placed.catch(() => undefined);
       try {

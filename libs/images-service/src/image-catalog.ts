@@ -122,6 +122,7 @@ export function createImageCatalog(options: ImageCatalogOptions): ImageCatalog {
     return pending;
   };
 
+  /** The config digest names; a kept parse is used without asking the store (the manifest naming it was found there). */
   const config = (digest: Digest) => {
     let pending = configs.get(digest);
     if (pending === undefined) {
