@@ -45,6 +45,12 @@ export const nodeAgentSpec = {
   }),
   logMaxBytes: int('Size of a container log file before it rotates.', { default: 10 * 1024 * 1024, min: 4096, env: 'STRATA_LOG_MAX_BYTES' }),
   logMaxFiles: int('Log files kept per container, the current one included.', { default: 3, min: 1, max: 100, env: 'STRATA_LOG_MAX_FILES' }),
+  networkSpares: int('Bridge network attachments (namespace, veth, address) made ahead while the agent is idle, so a bridge container is created without waiting for them; 0 for none.', {
+    default: 2,
+    min: 0,
+    max: 64,
+    env: 'STRATA_NETWORK_SPARES',
+  }),
   runcRoot: optionalStr("runc's state root (runc --root); runc's default when unset.", { env: 'STRATA_RUNC_ROOT' }),
   usernsRange: str('Host ids of user-namespaced containers (run --userns): FIRST:COUNT, container ids 0..COUNT-1 become FIRST.. for uids and gids.', {
     default: '100000:65536',
@@ -85,6 +91,7 @@ export interface NodeAgentConfig {
   defaultPidsLimit: number;
   logMaxBytes: number;
   logMaxFiles: number;
+  networkSpares: number;
   runcRoot?: string;
   /** Host ids of user-namespaced containers. */
   userNamespaceRange: { hostId: number; size: number };
@@ -149,6 +156,7 @@ export function loadNodeAgentConfig(argv: readonly string[], env: Readonly<Recor
     defaultPidsLimit: raw.defaultPidsLimit,
     logMaxBytes: raw.logMaxBytes,
     logMaxFiles: raw.logMaxFiles,
+    networkSpares: raw.networkSpares,
     ...(raw.runcRoot === undefined ? {} : { runcRoot: resolve(raw.runcRoot) }),
     userNamespaceRange,
     heartbeatSeconds: raw.heartbeatSeconds,

@@ -16,6 +16,7 @@ import {
   type ExecResponse,
 } from '@strata/api/containers/v1';
 import { openCgroup } from '@strata/cgroups';
+import { createBridgeNetwork } from '@strata/container-network';
 import type { RpcClient } from '@strata/grpc-kit';
 import { errorKind, silentLogger, type CloudEvent } from '@strata/kit';
 import { waitFor } from '@strata/kit/testing';
@@ -502,6 +503,40 @@ describe('user namespaces', { timeout: 30_000 }, () => {
       kind: 'FailedPrecondition',
       message: "user namespaces work with --network none or host on this node: the bridge network namespace is not owned by the container's user namespace, so exec could not enter it",
     });
+  });
+});
+
+describe('network spares', { timeout: 60_000 }, () => {
+  /** The spare ids on the agent's durable network record (read afresh). */
+  const sparesOnRecord = () => createBridgeNetwork({ stateDir: join(stack.stateDir, 'node-agent', 'network'), logger: silentLogger(), ...stack.network }).spares();
+  async function twoSpares(): Promise<string[]> {
+    let ready: string[] = [];
+    await waitFor(async () => (ready = await sparesOnRecord()).length === 2, () => `two spares on record: ${JSON.stringify(ready)}`);
+    return ready;
+  }
+
+  it('creates a bridge container on a spare made ahead, and removes both with the container or the agent', async () => {
+    const ready = await twoSpares();
+    const c = await create({ cmd: ['true'] });
+    expect(ready).toContain(c.id);
+    expect(await sparesOnRecord()).not.toContain(c.id);
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    expect(container?.network?.ipAddress).toMatch(/^10\./);
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+    expect(await stack.leftovers([c.id])).toEqual([]);
+
+    const left = await twoSpares();
+    await agent.stop();
+    expect(await sparesOnRecord()).toEqual([]);
+    expect(await stack.leftovers(left)).toEqual([]);
+
+    // An agent SIGKILLed with spares ready: the next one removes them.
+    const proc = await stack.startAgentProcess();
+    const killed = await twoSpares();
+    await proc.stop('SIGKILL');
+    agent = await stack.startAgent();
+    await waitFor(async () => (await sparesOnRecord()).every((id) => !killed.includes(id)), () => 'the spares of the killed agent to go');
+    expect(await stack.leftovers(killed)).toEqual([]);
   });
 });
 

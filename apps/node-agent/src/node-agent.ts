@@ -138,6 +138,7 @@ export async function startNodeAgent(config: NodeAgentConfig, logger: Logger): P
       defaultPidsLimit: config.defaultPidsLimit,
       logMaxBytes: config.logMaxBytes,
       logMaxFiles: config.logMaxFiles,
+      networkSpares: config.networkSpares,
       nofileLimit,
       userNamespaceRange: config.userNamespaceRange,
       commit: { content: layerStore, leases: layerStore.leases, differ, tagger: createGrpcImageTagger(mirror) },

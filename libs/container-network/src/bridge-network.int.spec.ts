@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -252,6 +252,53 @@ describe('bridge network (real bridge, veths, netns and iptables)', () => {
       await Promise.all(made.map((m) => network.detach(m.id)));
     }
     expect(await networkLeftovers(network.config, made.map((m) => m.id))).toEqual([]);
+  });
+
+  it('readies a spare that a bridge attach claims without iproute2, with its ports and files, and that detach removes', async () => {
+    const id = newId();
+    await network.prepareSpare(id);
+    const ns = `${names.netnsPrefix}${id.slice(0, 12)}`;
+    expect(await network.spares()).toContain(id);
+    expect(await network.get(id)).toBeUndefined();
+    expect((await network.list()).map((x) => x.id)).not.toContain(id);
+    expect(await nsRun(ns, ['ip', '-4', '-o', 'addr', 'show', 'dev', 'eth0'])).toMatch(/inet 10\.\d+\.\d+\.\d+\/24/);
+    expect(await nsRun(ns, ['ip', 'route', 'show', 'default'])).toContain(`default via ${network.config.gateway}`);
+
+    const port = await freePort();
+    const etc = join(files.path, 'etc-spare');
+    await mkdir(etc);
+    const before = await stat(`/run/netns/${ns}`);
+    const claimed = await network.attach({ id, hostname: 'spare', ports: [`${port}:80`], etcDir: etc });
+    // The same namespace, not one made again.
+    expect((await stat(`/run/netns/${ns}`)).ino).toBe(before.ino);
+    expect(claimed.netnsPath).toBe(`/run/netns/${ns}`);
+    expect(await network.spares()).not.toContain(id);
+    expect(await readFile(join(etc, 'hostname'), 'utf8')).toBe('spare\n');
+    expect(await readFile(join(etc, 'hosts'), 'utf8')).toContain(`${claimed.ip}\tspare\n`);
+    await startHttpd(ns, 80, web);
+    expect(await get(`http://127.0.0.1:${port}/`)).toBe('hello from the container\n');
+
+    await network.detach(id);
+    expect(await networkLeftovers(network.config, [id])).toEqual([]);
+    expect(await network.get(id)).toBeUndefined();
+  });
+
+  it('removes a spare whose id is attached in another mode, and spares when the bridge is torn down', async () => {
+    const id = newId();
+    await network.prepareSpare(id);
+    const none = await network.attach({ id, mode: 'none' });
+    expect(none.ip).toBeUndefined();
+    expect(await nsRun(`${names.netnsPrefix}${id.slice(0, 12)}`, ['ip', '-o', 'link', 'show'])).not.toContain('eth0');
+    await network.detach(id);
+    expect(await networkLeftovers(network.config, [id])).toEqual([]);
+
+    const spare = newId();
+    await network.prepareSpare(spare);
+    expect(await network.spares()).toEqual([spare]);
+    // teardownBridge refuses while containers are attached, after it removed the spares.
+    await expect(network.teardownBridge()).rejects.toThrow(/still has \d+ attached container/);
+    expect(await network.spares()).toEqual([]);
+    expect(await networkLeftovers(network.config, [spare])).toEqual([]);
   });
 
   it('detaches after an agent restart from the durable record, even with parts already gone, and twice', async () => {

@@ -118,7 +118,7 @@ export interface BridgeNetwork {
    */
   ensureBridge(): Promise<void>;
   /**
-   * Removes the jumps, Strata's chains and the bridge. Raises
+   * Removes the spares, the jumps, Strata's chains and the bridge. Raises
    * FailedPrecondition while containers are attached. Leaves ip_forward on
    * (other bridges on the host may need it).
    */
@@ -134,15 +134,26 @@ export interface BridgeNetwork {
    */
   attach(request: AttachRequest): Promise<Attachment>;
   /**
+   * Readies a bridge attachment for a container not created yet, a spare:
+   * its namespace, the veth into the bridge, its address and default route,
+   * recorded durably like an attachment. A bridge attach of that id then
+   * claims it and only adds the ports, hostname and files, without running
+   * iproute2; detach removes a spare like any attachment. Raises like
+   * attach.
+   */
+  prepareSpare(id: string): Promise<void>;
+  /** The ids of the spares on record, those of an earlier process included. */
+  spares(): Promise<string[]>;
+  /**
    * Removes everything attach created for id (port rules, veth, namespace,
    * address), from the durable record; idempotent, also for ids never
    * attached. Raises Internal when a removal fails (the record is kept so a
    * retry finishes the job).
    */
   detach(id: string): Promise<void>;
-  /** The attachment of id, or undefined. */
+  /** The attachment of id (a spare is none), or undefined. */
   get(id: string): Promise<Attachment | undefined>;
-  /** Every attachment. */
+  /** Every attachment, the spares left out. */
   list(): Promise<Attachment[]>;
   /** The variant of the iptables program in use. */
   iptablesVariant(): Promise<IptablesVariant>;
@@ -437,25 +448,23 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
       ['link set lo up', ...(bridged ? [`addr add ${record.ip}/${subnet.prefixLength} dev eth0`, 'link set eth0 up', `route add default via ${gateway}`] : [])],
       { netns: ns },
     );
-    if (!bridged) return;
-    for (const p of record.ports) await iptables.ensureRule('nat', chains.dnat, dnatRule(record.id, record.ip!, p));
   }
 
-  async function doAttach(request: AttachRequest): Promise<Attachment> {
-    const id = validateId(request.id);
-    const mode = request.mode ?? 'bridge';
-    if (mode !== 'bridge' && mode !== 'none' && mode !== 'host') {
-      throw invalidArgument(`invalid network mode ${JSON.stringify(mode)}: use bridge, none or host`);
-    }
-    const hostname = validateHostname(request.hostname ?? id.slice(0, 12));
-    const requested = (request.ports ?? []).map((p) => (typeof p === 'string' ? parsePortMapping(p) : parsePortMapping(formatSpec(p))));
-    if (requested.length > 0 && mode !== 'bridge') {
-      throw invalidArgument(`published ports need the bridge network mode, not ${mode}`);
-    }
-    if (mode === 'bridge') await ensureBridge();
+  /** Adds the DNAT rule of each published port of a bridge attachment. */
+  async function publish(record: AttachmentRecord): Promise<void> {
+    if (record.ip === undefined) return;
+    for (const p of record.ports) await iptables.ensureRule('nat', chains.dnat, dnatRule(record.id, record.ip, p));
+  }
+
+  /**
+   * Records id's attachment durably (before anything is made, so that
+   * detach can undo a half-done one): its namespace and veth names, checked
+   * free, and in bridge mode an address and the host ports, picked.
+   */
+  function record(id: string, mode: NetworkMode, hostname: string, requested: readonly PortMapping[], spare: boolean): Promise<AttachmentRecord> {
     const netns = mode === 'host' ? undefined : `${netnsPrefix}${id.slice(0, 12)}`;
     const veth = mode === 'bridge' ? vethName(id) : undefined;
-    const record = await ipam.add(id, async ({ allocateIp, records }) => {
+    return ipam.add(id, async ({ allocateIp, records }) => {
       for (const other of records) {
         if ((netns !== undefined && other.netns === netns) || (veth !== undefined && other.veth === veth)) {
           throw failedPrecondition(`container ${id} shares its first 12 characters with attached container ${other.id}`);
@@ -470,22 +479,63 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
         r.veth = veth;
         r.ports = await resolvePorts(id, requested, records);
       }
+      if (spare) r.spare = true;
       return r;
     });
+  }
+
+  /** Makes id's spare its attachment: the hostname and the host ports picked, durably. */
+  function claim(id: string, hostname: string, requested: readonly PortMapping[]): Promise<AttachmentRecord> {
+    return ipam.update(id, async (spare, others) => {
+      const { spare: _was, ...claimed } = spare;
+      return { ...claimed, hostname, ports: await resolvePorts(id, requested, others) };
+    });
+  }
+
+  async function doPrepareSpare(id: string): Promise<void> {
+    await ensureBridge();
+    const spare = await record(validateId(id), 'bridge', '', [], true);
     try {
-      await plumb(record);
-      const attachment = attachmentOf(record);
+      await plumb(spare);
+      log.debug({ container: id, ip: spare.ip }, 'spare ready');
+    } catch (err) {
+      await undo(id).catch((undoErr: unknown) => log.error({ container: id, err: undoErr }, 'undoing a failed spare failed'));
+      throw isStrataError(err) ? err : internal(`readying a spare attachment ${id} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async function doAttach(request: AttachRequest): Promise<Attachment> {
+    const id = validateId(request.id);
+    const mode = request.mode ?? 'bridge';
+    if (mode !== 'bridge' && mode !== 'none' && mode !== 'host') {
+      throw invalidArgument(`invalid network mode ${JSON.stringify(mode)}: use bridge, none or host`);
+    }
+    const hostname = validateHostname(request.hostname ?? id.slice(0, 12));
+    const requested = (request.ports ?? []).map((p) => (typeof p === 'string' ? parsePortMapping(p) : parsePortMapping(formatSpec(p))));
+    if (requested.length > 0 && mode !== 'bridge') {
+      throw invalidArgument(`published ports need the bridge network mode, not ${mode}`);
+    }
+    if (mode === 'bridge') await ensureBridge();
+    // A spare of this id is claimed in bridge mode and removed otherwise.
+    const spare = (await ipam.get(id))?.spare === true;
+    if (spare && mode !== 'bridge') await undo(id);
+    const claimed = spare && mode === 'bridge';
+    const made = claimed ? await claim(id, hostname, requested) : await record(id, mode, hostname, requested, false);
+    try {
+      if (!claimed) await plumb(made);
+      await publish(made);
+      const attachment = attachmentOf(made);
       if (request.etcDir !== undefined) {
         attachment.etcFiles = await writeEtcFiles({
           dir: request.etcDir,
           hostname,
-          ...(record.ip === undefined ? {} : { address: record.ip }),
+          ...(made.ip === undefined ? {} : { address: made.ip }),
           hostResolvConf,
           keepLoopbackNameservers: mode === 'host',
           fallbackNameservers,
         });
       }
-      log.debug({ container: id, ip: record.ip, ports: record.ports.map(formatPublishedPort) }, 'attached');
+      log.debug({ container: id, ip: made.ip, ports: made.ports.map(formatPublishedPort), spare: claimed }, 'attached');
       return attachment;
     } catch (err) {
       await undo(id).catch((undoErr: unknown) => log.error({ container: id, err: undoErr }, 'undoing a failed attach failed'));
@@ -497,6 +547,7 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
     config,
     ensureBridge,
     async teardownBridge() {
+      for (const r of await ipam.list()) if (r.spare === true) await perId(r.id, () => undo(r.id));
       const attached = await ipam.list();
       if (attached.length > 0) {
         throw failedPrecondition(`bridge ${bridge} still has ${attached.length} attached container(s): detach them first`);
@@ -509,13 +560,17 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
       ensured = undefined;
     },
     attach: (request) => perId(request.id, () => doAttach(request)),
+    prepareSpare: (id) => perId(id, () => doPrepareSpare(id)),
+    async spares() {
+      return (await ipam.list()).filter((r) => r.spare === true).map((r) => r.id);
+    },
     detach: (id) => perId(id, () => undo(validateId(id))),
     async get(id) {
       const r = await ipam.get(id);
-      return r === undefined ? undefined : attachmentOf(r);
+      return r === undefined || r.spare === true ? undefined : attachmentOf(r);
     },
     async list() {
-      return (await ipam.list()).map(attachmentOf);
+      return (await ipam.list()).filter((r) => r.spare !== true).map(attachmentOf);
     },
     iptablesVariant: () => iptables.variant(),
   };

@@ -70,6 +70,26 @@ describe('Ipam', () => {
     expect((err as Error).message).toBe('container a already has a network attachment');
   });
 
+  it('updates a record durably with the others in view, and changes nothing when the change fails or there is no record', async () => {
+    const file = join(dir(), 'net.json');
+    const subnet = parseSubnet('10.9.0.0/24');
+    const ipam = new Ipam(file, subnet);
+    await ipam.add('a', async ({ allocateIp }) => ({ ...rec('a', allocateIp()), spare: true }));
+    await ipam.add('b', async ({ allocateIp }) => rec('b', allocateIp()));
+    const seen: string[] = [];
+    await ipam.update('a', async ({ spare: _spare, ...r }, others) => {
+      seen.push(...others.map((o) => o.id));
+      return { ...r, hostname: 'web' };
+    });
+    expect(seen).toEqual(['b']);
+    expect(await new Ipam(file, subnet).get('a')).toEqual({ id: 'a', mode: 'bridge', hostname: 'web', ip: '10.9.0.2', ports: [] });
+    await expect(ipam.update('a', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
+    expect((await ipam.get('a'))?.hostname).toBe('web');
+    const err = await failure(ipam.update('c', async (r) => r));
+    expect(errorKind(err)).toBe('NotFound');
+    expect((err as Error).message).toBe('container c has no network attachment');
+  });
+
   it('reports an unreadable state file', async () => {
     const file = join(dir(), 'net.json');
     await writeFile(file, '{not json');

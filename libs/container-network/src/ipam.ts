@@ -1,6 +1,6 @@
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { alreadyExists, internal, resourceExhausted, writeFileDurably } from '@strata/kit';
+import { alreadyExists, internal, notFound, resourceExhausted, writeFileDurably } from '@strata/kit';
 import type { PublishedPort } from './ports.js';
 import { formatIPv4, parseIPv4, subnetContains, type Subnet } from './subnet.js';
 
@@ -24,6 +24,11 @@ export interface AttachmentRecord {
   veth?: string;
   /** Published ports with their host ports picked. */
   ports: PublishedPort[];
+  /**
+   * A spare: a bridge attachment readied for a container not created yet
+   * (no hostname, no ports); attach of its id claims it.
+   */
+  spare?: true;
 }
 
 interface StateFile {
@@ -125,6 +130,24 @@ export class Ipam {
       await this.save(next);
       this.state = next;
       return record;
+    });
+  }
+
+  /**
+   * Replaces id's record with what change returns (given the record and
+   * every other record), durably. Raises NotFound when id has no record,
+   * and whatever change raises (then nothing changes).
+   */
+  update(id: string, change: (record: AttachmentRecord, others: readonly AttachmentRecord[]) => Promise<AttachmentRecord>): Promise<AttachmentRecord> {
+    return this.serialized(async () => {
+      const state = await this.load();
+      const record = state.attachments[id];
+      if (record === undefined) throw notFound(`container ${id} has no network attachment`, { fields: { container: id } });
+      const next = await change(record, Object.values(state.attachments).filter((r) => r.id !== id));
+      const changed: StateFile = { ...state, attachments: { ...state.attachments, [id]: next } };
+      await this.save(changed);
+      this.state = changed;
+      return next;
     });
   }
 

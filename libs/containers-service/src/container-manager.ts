@@ -46,6 +46,7 @@ import { KeyedLock } from './keyed-lock.js';
 import { openMonitorCgroup } from './monitor-cgroups.js';
 import type { ImageInfo, ImageSource, Unpacker } from './ports.js';
 import { RecordStore } from './record-store.js';
+import { createNetworkSpares } from './network-spares.js';
 import { parseSignal } from './signals.js';
 
 /** Settings of {@link createContainerManager}. */
@@ -81,6 +82,8 @@ export interface ContainerManagerOptions {
   oomPollMs?: number;
   /** The layer-store, Diff service and mirror commits use; without it commit raises Unimplemented. */
   commit?: CommitBackend;
+  /** Bridge attachments kept ready for the next containers (see createNetworkSpares); none by default. */
+  networkSpares?: number;
 }
 
 /** How a run (or an exec) ended. */
@@ -282,6 +285,12 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   const cpuSamples = new Map<string, { at: number; usage: number }>();
   const reserved = new Set<string>();
   let closed = false;
+  const spares = createNetworkSpares({
+    network,
+    count: options.networkSpares ?? 0,
+    newId: () => generateContainerId((candidate) => records.has(candidate)),
+    logger: log,
+  });
 
   const rootfsOf = (id: string) => join(store.containerDir(id), 'rootfs');
   const layersOf = (id: string) => join(store.containerDir(id), 'layers');
@@ -663,172 +672,182 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     return id;
   }
 
-  /** True when chainId (an image's top layer) is a committed snapshot on this host: its whole chain is unpacked. */
-  const unpackedHere = async (chainId: string | undefined): Promise<boolean> => {
-    if (chainId === undefined) return false;
+  /**
+   * Prepares the active snapshot key on the image's top chain ID. The image
+   * is unpacked only when that parent is missing on this host (prepare
+   * answers NotFound), so a container of an unpacked image costs one call.
+   */
+  const prepareOnImage = async (key: string, image: ImageInfo): Promise<Mount[]> => {
+    const top = chainIds(image.diffIds).at(-1);
     try {
-      return (await snapshotter.stat(chainId)).kind === 'committed';
+      return await snapshotter.prepare(key, top);
     } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
+      if (top === undefined || !isNotFound(err)) throw err;
     }
+    for await (const _ of unpacker.unpack(image.manifest)) {
+      /* every layer is unpacked once the iteration ends */
+    }
+    return snapshotter.prepare(key, top);
   };
 
-  const manager: ContainerManager = {
-    async create(input) {
-      const { name: _asked, ...specFields } = input;
-      const name = input.name === undefined || input.name === '' ? undefined : checkContainerName(input.name);
-      checkPorts(input.ports, input.networkMode);
-      if (input.userNamespace && input.networkMode === 'bridge') {
-        // The bridge's network namespace is made by the agent, so owned by the host's user namespace: runc (1.1) joins
-        // the container's user namespace first on exec and may then not join that network namespace (EPERM).
-        throw failedPrecondition('user namespaces work with --network none or host on this node: the bridge network namespace is not owned by the container\'s user namespace, so exec could not enter it');
-      }
-      if (input.stopSignal !== undefined && input.stopSignal !== '') parseSignal(input.stopSignal);
-      if (name !== undefined) {
-        const holder = [...records.values()].find((r) => r.name === name);
-        if (holder !== undefined || reserved.has(name)) throw nameConflict(name, holder?.id ?? 'being created');
-      }
-      const id = generateContainerId((candidate) => records.has(candidate));
-      const finalName = name ?? generateContainerName((n) => reserved.has(n) || [...records.values()].some((r) => r.name === n));
-      if (reserved.has(finalName) || [...records.values()].some((r) => r.name === finalName)) throw nameConflict(finalName, 'being created');
-      reserved.add(finalName);
-      const steps: { mounted?: boolean; prepared?: boolean; attached?: boolean } = {};
-      const clog = log.child({ containerId: id });
-      try {
-        const dir = store.containerDir(id);
-        const rootfs = rootfsOf(id);
-        const etcDir = join(dir, 'etc');
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        await mkdir(rootfs, { mode: 0o755 });
-        await mkdir(etcDir, { mode: 0o755 });
-        if (input.userNamespace) await makeReachable(id);
-        const hostname = input.hostname || id.slice(0, 12);
-        // The image (resolved, unpacked if need be, its snapshot prepared and mounted) and the network do not depend
-        // on each other: made at the same time, both settled before anything else (so that a failure of one, such as
-        // an image that is not there, undoes the other too).
-        const [image, attachment] = await allOrFirstError([
-          (async (): Promise<ImageInfo> => {
-            const found = await images.inspect(input.image, input.platform);
-            const top = chainIds(found.diffIds).at(-1);
-            if (!(await unpackedHere(top))) {
-              for await (const _ of unpacker.unpack(found.manifest)) {
-                /* every layer is unpacked once the iteration ends */
-              }
-            }
-            const mounts = await snapshotter.prepare(id, top);
-            steps.prepared = true;
-            await mountRootfs(id, mounts, input.userNamespace);
-            steps.mounted = true;
-            return found;
-          })(),
-          (async (): Promise<NetworkAttachment> => {
-            const attached = await network.attach({
-              id,
-              mode: input.networkMode,
-              hostname,
-              ports: input.ports.map((p) => ({ hostIp: p.hostIp || '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol })),
-              etcDir,
-            });
-            steps.attached = true;
-            return attached;
-          })(),
-        ] as const);
-        const files = attachment.etcFiles;
-        const spec = await buildRuntimeSpec({
-          containerId: id,
-          rootfs,
-          image: image.config,
-          ...(input.cmd.length > 0 ? { args: input.cmd } : {}),
-          ...(input.entrypoint === undefined ? {} : { entrypoint: input.entrypoint }),
-          env: input.env,
-          ...(input.workingDir ? { workingDir: input.workingDir } : {}),
-          ...(input.user ? { user: input.user } : {}),
-          tty: input.tty,
-          hostname,
-          // With a user namespace, runc makes the network namespace (owned by it, so exec can enter it).
-          network: input.networkMode === 'host' ? 'host' : attachment.netnsPath !== undefined && !input.userNamespace ? { path: attachment.netnsPath } : 'none',
-          resources: resourcesOf(input.resources),
-          cgroupsPath: `${cgroupParent}/${id}`,
-          ...(input.userNamespace ? { userNamespace: usernsMappings() } : {}),
-          ...(files === undefined ? {} : { files: { hosts: files.hosts, hostname: files.hostname, resolvConf: files.resolvConf } }),
-          ...(options.nofileLimit === undefined ? {} : { nofileLimit: options.nofileLimit }),
-        });
-        const stopSignal = input.stopSignal ? parseSignal(input.stopSignal) : parseStopSignal(image.config.StopSignal);
-        await writeSpec(id, spec);
-        const record: ContainerRecord = {
-          id,
-          name: finalName,
-          image: input.image,
-          imageId: image.id,
-          manifestDigest: image.manifest.digest,
-          created: nowIso(),
-          spec: { ...specFields, stopSignal },
-          state: createdState(),
-          network: {
+  async function create(input: ContainerSpec & { name?: string }): Promise<ContainerRecord> {
+    const { name: _asked, ...specFields } = input;
+    const name = input.name === undefined || input.name === '' ? undefined : checkContainerName(input.name);
+    checkPorts(input.ports, input.networkMode);
+    if (input.userNamespace && input.networkMode === 'bridge') {
+      // The bridge's network namespace is made by the agent, so owned by the host's user namespace: runc (1.1) joins
+      // the container's user namespace first on exec and may then not join that network namespace (EPERM).
+      throw failedPrecondition('user namespaces work with --network none or host on this node: the bridge network namespace is not owned by the container\'s user namespace, so exec could not enter it');
+    }
+    if (input.stopSignal !== undefined && input.stopSignal !== '') parseSignal(input.stopSignal);
+    if (name !== undefined) {
+      const holder = [...records.values()].find((r) => r.name === name);
+      if (holder !== undefined || reserved.has(name)) throw nameConflict(name, holder?.id ?? 'being created');
+    }
+    const finalName = name ?? generateContainerName((n) => reserved.has(n) || [...records.values()].some((r) => r.name === n));
+    if (reserved.has(finalName) || [...records.values()].some((r) => r.name === finalName)) throw nameConflict(finalName, 'being created');
+    reserved.add(finalName);
+    // A bridge container without a user namespace takes the id of a spare attachment when one is ready.
+    const spare = input.networkMode === 'bridge' && !input.userNamespace ? spares.take() : undefined;
+    const id = spare ?? generateContainerId((candidate) => records.has(candidate));
+    // A spare taken is detached on failure even before the attach claimed it.
+    const steps: { mounted?: boolean; prepared?: boolean; attached?: boolean } = { attached: spare !== undefined };
+    const clog = log.child({ containerId: id });
+    try {
+      const dir = store.containerDir(id);
+      const rootfs = rootfsOf(id);
+      const etcDir = join(dir, 'etc');
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await mkdir(rootfs, { mode: 0o755 });
+      await mkdir(etcDir, { mode: 0o755 });
+      if (input.userNamespace) await makeReachable(id);
+      const hostname = input.hostname || id.slice(0, 12);
+      // The image (resolved, unpacked if need be, its snapshot prepared and mounted) and the network do not depend
+      // on each other: made at the same time, both settled before anything else (so that a failure of one, such as
+      // an image that is not there, undoes the other too).
+      const [image, attachment] = await allOrFirstError([
+        (async (): Promise<ImageInfo> => {
+          const found = await images.inspect(input.image, input.platform);
+          const mounts = await prepareOnImage(id, found);
+          steps.prepared = true;
+          await mountRootfs(id, mounts, input.userNamespace);
+          steps.mounted = true;
+          return found;
+        })(),
+        (async (): Promise<NetworkAttachment> => {
+          const attached = await network.attach({
+            id,
             mode: input.networkMode,
-            ...(attachment.ip === undefined ? {} : { ipAddress: attachment.ip, gateway: attachment.gateway, prefixLength: attachment.prefixLength }),
-            ports: attachment.ports.map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol })),
-          },
-          command: [...spec.process.args],
-          node,
-          logPath: join(dir, 'log.json'),
-          snapshotKey: id,
-          restartCount: 0,
-          oomKillsSeen: 0,
-        };
-        await save(record);
-        events.publish('container.created', id, { id, name: finalName, image: input.image, imageId: image.id, node });
-        clog.info({ name: finalName, image: input.image }, 'container created');
+            hostname,
+            ports: input.ports.map((p) => ({ hostIp: p.hostIp || '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol })),
+            etcDir,
+          });
+          steps.attached = true;
+          return attached;
+        })(),
+      ] as const);
+      const files = attachment.etcFiles;
+      const spec = await buildRuntimeSpec({
+        containerId: id,
+        rootfs,
+        image: image.config,
+        ...(input.cmd.length > 0 ? { args: input.cmd } : {}),
+        ...(input.entrypoint === undefined ? {} : { entrypoint: input.entrypoint }),
+        env: input.env,
+        ...(input.workingDir ? { workingDir: input.workingDir } : {}),
+        ...(input.user ? { user: input.user } : {}),
+        tty: input.tty,
+        hostname,
+        // With a user namespace, runc makes the network namespace (owned by it, so exec can enter it).
+        network: input.networkMode === 'host' ? 'host' : attachment.netnsPath !== undefined && !input.userNamespace ? { path: attachment.netnsPath } : 'none',
+        resources: resourcesOf(input.resources),
+        cgroupsPath: `${cgroupParent}/${id}`,
+        ...(input.userNamespace ? { userNamespace: usernsMappings() } : {}),
+        ...(files === undefined ? {} : { files: { hosts: files.hosts, hostname: files.hostname, resolvConf: files.resolvConf } }),
+        ...(options.nofileLimit === undefined ? {} : { nofileLimit: options.nofileLimit }),
+      });
+      const stopSignal = input.stopSignal ? parseSignal(input.stopSignal) : parseStopSignal(image.config.StopSignal);
+      await writeSpec(id, spec);
+      const record: ContainerRecord = {
+        id,
+        name: finalName,
+        image: input.image,
+        imageId: image.id,
+        manifestDigest: image.manifest.digest,
+        created: nowIso(),
+        spec: { ...specFields, stopSignal },
+        state: createdState(),
+        network: {
+          mode: input.networkMode,
+          ...(attachment.ip === undefined ? {} : { ipAddress: attachment.ip, gateway: attachment.gateway, prefixLength: attachment.prefixLength }),
+          ports: attachment.ports.map((p) => ({ hostIp: p.hostIp, hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol })),
+        },
+        command: [...spec.process.args],
+        node,
+        logPath: join(dir, 'log.json'),
+        snapshotKey: id,
+        restartCount: 0,
+        oomKillsSeen: 0,
+      };
+      await save(record);
+      events.publish('container.created', id, { id, name: finalName, image: input.image, imageId: image.id, node });
+      clog.info({ name: finalName, image: input.image }, 'container created');
+      return record;
+    } catch (err) {
+      await undoCreate(id, steps);
+      throw err;
+    } finally {
+      reserved.delete(finalName);
+    }
+  }
+
+  async function start(ref: string): Promise<ContainerRecord> {
+    const { id } = find(ref);
+    return ops.run(id, async () => {
+      find(ref);
+      return lock.run(id, async () => {
+        let record = current(id);
+        if (isRunning(record)) return record;
+        checkStartable(record);
+        await ensureMounted(record);
+        if (record.state.startedAt !== undefined) await rt.delete(id, { force: true }).catch(() => undefined);
+        let pid: number;
+        try {
+          // One `runc run` under the monitor; before it, while the monitor waits, the run's end is watched (an
+          // attachment's end waits for it) and the pending attachments connect (so they see all output).
+          const started = await rt.run(id, bundleOf(id), {
+            tty: record.spec.tty,
+            stdin: record.spec.openStdin,
+            logDir: logDirOf(record),
+            ...(options.logMaxBytes === undefined ? {} : { logMaxBytes: options.logMaxBytes }),
+            ...(options.logMaxFiles === undefined ? {} : { logMaxFiles: options.logMaxFiles }),
+            beforeStart: async () => {
+              watch(id);
+              for (const attach of pendingAttach.get(id)?.splice(0) ?? []) await attach.connect().catch(() => undefined);
+            },
+          });
+          pid = started.pid;
+        } catch (err) {
+          const message = errorMessage(err);
+          watching.get(id)?.abort();
+          await rt.delete(id, { force: true }).catch(() => undefined);
+          await save(withStartFailure(record, message, startFailureCode(message), nowIso()));
+          signals.emit(`exit:${id}`);
+          throw isStrataError(err) ? err : failedPrecondition(`cannot start container ${id}: ${message}`, { cause: err });
+        }
+        record = await save(withStarted(record, pid, nowIso()));
+        events.publish('container.started', id, { id, name: record.name, pid, node });
+        signals.emit(`started:${id}`);
         return record;
-      } catch (err) {
-        await undoCreate(id, steps);
-        throw err;
-      } finally {
-        reserved.delete(finalName);
-      }
-    },
+      });
+    });
+  }
+
+  const manager: ContainerManager = {
+    create: (input) => spares.busy(() => create(input)),
 
     async start(ref) {
-      const { id } = find(ref);
-      return ops.run(id, async () => {
-        find(ref);
-        return lock.run(id, async () => {
-          let record = current(id);
-          if (isRunning(record)) return record;
-          checkStartable(record);
-          await ensureMounted(record);
-          if (record.state.startedAt !== undefined) await rt.delete(id, { force: true }).catch(() => undefined);
-          let pid: number;
-          try {
-            // One `runc run` under the monitor; before it, while the monitor waits, the run's end is watched (an
-            // attachment's end waits for it) and the pending attachments connect (so they see all output).
-            const started = await rt.run(id, bundleOf(id), {
-              tty: record.spec.tty,
-              stdin: record.spec.openStdin,
-              logDir: logDirOf(record),
-              ...(options.logMaxBytes === undefined ? {} : { logMaxBytes: options.logMaxBytes }),
-              ...(options.logMaxFiles === undefined ? {} : { logMaxFiles: options.logMaxFiles }),
-              beforeStart: async () => {
-                watch(id);
-                for (const attach of pendingAttach.get(id)?.splice(0) ?? []) await attach.connect().catch(() => undefined);
-              },
-            });
-            pid = started.pid;
-          } catch (err) {
-            const message = errorMessage(err);
-            watching.get(id)?.abort();
-            await rt.delete(id, { force: true }).catch(() => undefined);
-            await save(withStartFailure(record, message, startFailureCode(message), nowIso()));
-            signals.emit(`exit:${id}`);
-            throw isStrataError(err) ? err : failedPrecondition(`cannot start container ${id}: ${message}`, { cause: err });
-          }
-          record = await save(withStarted(record, pid, nowIso()));
-          events.publish('container.started', id, { id, name: record.name, pid, node });
-          signals.emit(`started:${id}`);
-          return record;
-        });
-      });
+      return spares.busy(() => start(ref));
     },
 
     async stop(ref, timeoutSeconds) {
@@ -1138,6 +1157,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         }, oomPollMs);
         oomTimer.unref();
       }
+      if (!closed) await spares.open().catch((err: unknown) => log.warn({ err }, 'cannot remove the spare network attachments of an earlier run'));
     },
 
     summary() {
@@ -1153,6 +1173,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     async close() {
       closed = true;
       clearInterval(oomTimer);
+      await spares.close();
       await oomPolling;
       for (const ac of watching.values()) ac.abort();
       watching.clear();

@@ -1,0 +1,110 @@
+import type { BridgeNetwork } from '@strata/container-network';
+import type { Logger } from '@strata/kit';
+
+/** How long the agent must have had no Create or Start running before a spare is made. */
+const QUIET_MS = 10;
+/** How long after a failure the next spare is tried. */
+const RETRY_MS = 30_000;
+
+/** Settings of {@link createNetworkSpares}. */
+export interface NetworkSparesOptions {
+  network: BridgeNetwork;
+  /** How many spares to keep ready; 0 makes none. */
+  count: number;
+  /** A fresh container id (not held by any container). */
+  newId: () => string;
+  logger: Logger;
+}
+
+/**
+ * Spare bridge attachments (BridgeNetwork.prepareSpare) made ahead under
+ * the ids of containers to come, so that a bridge Create takes one instead
+ * of waiting for iproute2 (two processes, most of a Create's time).
+ * Spares are made one at a time and only while no Create or Start runs
+ * (see busy), so that making one never delays a container being created or
+ * started. After a failure the next spare is tried 30 s later.
+ */
+export interface NetworkSpares {
+  /** The id of a ready spare, now the caller's (a container's id, or detach it); undefined when none is ready. */
+  take(): string | undefined;
+  /** Runs fn (a Create or a Start); no spare is begun while one runs. */
+  busy<T>(fn: () => Promise<T>): Promise<T>;
+  /** Removes the spares an earlier process left on record, then starts making spares. */
+  open(): Promise<void>;
+  /** Stops making spares and removes the ready ones. */
+  close(): Promise<void>;
+}
+
+export function createNetworkSpares(options: NetworkSparesOptions): NetworkSpares {
+  const { network, count, newId } = options;
+  const log = options.logger.child({ component: 'network-spares' });
+  const ready: string[] = [];
+  let running = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let making: Promise<void> | undefined;
+  let opened = false;
+  let closed = false;
+  /** performance.now() before which no spare is tried (after a failure). */
+  let retryAt = 0;
+
+  function schedule(): void {
+    if (!opened || closed || running > 0 || making !== undefined || ready.length >= count) return;
+    clearTimeout(timer);
+    timer = setTimeout(makeOne, Math.max(QUIET_MS, retryAt - performance.now()));
+    timer.unref();
+  }
+
+  function makeOne(): void {
+    timer = undefined;
+    if (closed || running > 0 || making !== undefined || ready.length >= count) return;
+    const id = newId();
+    making = network
+      .prepareSpare(id)
+      .then(async () => {
+        if (closed) await network.detach(id);
+        else ready.push(id);
+      })
+      .catch((err: unknown) => {
+        retryAt = performance.now() + RETRY_MS;
+        log.warn({ err }, 'cannot make a spare network attachment; a bridge Create sets up its own meanwhile (trying again in 30 s)');
+      })
+      .finally(() => {
+        making = undefined;
+        schedule();
+      });
+  }
+
+  return {
+    take() {
+      return ready.shift();
+    },
+
+    async busy(fn) {
+      running++;
+      clearTimeout(timer);
+      try {
+        return await fn();
+      } finally {
+        running--;
+        schedule();
+      }
+    },
+
+    async open() {
+      for (const id of await network.spares()) {
+        await network.detach(id).catch((err: unknown) => log.warn({ err, container: id }, 'cannot remove a spare network attachment of an earlier run'));
+      }
+      opened = true;
+      schedule();
+    },
+
+    async close() {
+      closed = true;
+      clearTimeout(timer);
+      await making;
+      for (const id of ready.splice(0)) {
+        await network.detach(id).catch((err: unknown) => log.warn({ err, container: id }, 'cannot remove a spare network attachment'));
+      }
+    },
+  };
+}
