@@ -308,8 +308,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     return r;
   };
 
-  async function save(record: ContainerRecord): Promise<ContainerRecord> {
-    await store.save(record);
+  async function save(record: ContainerRecord, options: { syncDirectory?: boolean } = {}): Promise<ContainerRecord> {
+    await store.save(record, options);
     records.set(record.id, record);
     return record;
   }
@@ -835,7 +835,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           signals.emit(`exit:${id}`);
           throw isStrataError(err) ? err : failedPrecondition(`cannot start container ${id}: ${message}`, { cause: err });
         }
-        record = await save(withStarted(record, pid, nowIso()));
+        // Recovery finds a running container through runc again, so a start need not wait for its rename to be flushed.
+        record = await save(withStarted(record, pid, nowIso()), { syncDirectory: false });
         events.publish('container.started', id, { id, name: record.name, pid, node });
         signals.emit(`started:${id}`);
         return record;

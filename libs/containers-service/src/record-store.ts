@@ -1,25 +1,16 @@
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeRecord, encodeRecord, type ContainerRecord } from '@strata/containers';
-import type { Logger } from '@strata/kit';
+import { writeFileDurably, type Logger } from '@strata/kit';
 
 /** File name of a container's record inside its directory. */
 export const RECORD_FILE = 'record.json';
 
-async function fsyncPath(path: string, flags = 'r'): Promise<void> {
-  const fh = await open(path, flags);
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
  * The durable records of the containers of a node: `<dir>/<id>/record.json`,
  * each written to a temporary file, synced and renamed over the old one
- * (then the directory synced), so a crash leaves the old or the new record,
- * never a torn one.
+ * (then, unless asked not to, the directory synced), so a crash leaves the
+ * old or the new record, never a torn one.
  */
 export class RecordStore {
   constructor(
@@ -32,21 +23,16 @@ export class RecordStore {
     return join(this.dir, id);
   }
 
-  /** Writes record durably; creates its directory (0700) when missing. */
-  async save(record: ContainerRecord): Promise<void> {
+  /**
+   * Writes record durably; creates its directory (0700) when missing. With
+   * syncDirectory false the replacement itself is not flushed: after a
+   * power loss the old record may be read (never a torn one), for a change
+   * that recovery derives again (a start: runc still knows the container).
+   */
+  async save(record: ContainerRecord, options: { syncDirectory?: boolean } = {}): Promise<void> {
     const dir = this.containerDir(record.id);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const path = join(dir, RECORD_FILE);
-    const temp = `${path}.tmp`;
-    const fh = await open(temp, 'w', 0o600);
-    try {
-      await fh.writeFile(encodeRecord(record));
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await rename(temp, path);
-    await fsyncPath(dir);
+    await writeFileDurably(join(dir, RECORD_FILE), encodeRecord(record), options.syncDirectory ?? true);
   }
 
   /** Every record on disk; unreadable ones are logged and left out. */
