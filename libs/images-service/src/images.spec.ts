@@ -5,8 +5,8 @@ import { createMemoryMetadataStore, createMemoryStore, expectError } from '@stra
 import { createMemoryTagStore } from '@strata/images/testing';
 import type { TagStore } from '@strata/images';
 import { buildImage, multiLayerImage, multiPlatformIndex, singleLayerImage, type BuiltArtifact, type BuiltImage, type BuiltIndex } from '@strata/image-fixtures';
-import { silentLogger } from '@strata/kit';
-import { createLocalBackend } from '@strata/registry-http';
+import { failedPrecondition, silentLogger } from '@strata/kit';
+import { createLocalBackend, type RegistryBackend } from '@strata/registry-http';
 import { createImageEvents } from './image-events.js';
 import { createImages, type Images } from './images.js';
 import { createRecordingEventSink, type RecordingEventSink } from './testing/index.js';
@@ -142,6 +142,89 @@ describe('Pull of an image already stored', () => {
     await images.delete({ ref: `${MIRROR}/local/multi@${multi.manifest.digest}`, force: false });
     const gc = await collectGarbage({ store, leases, logger });
     expect(gc.deleted.sort()).toEqual([multi.manifest.digest, ...multi.blobs.map((b) => b.digest)].sort());
+  });
+});
+
+describe('Pull of layers a mirroring repository fetches', () => {
+  /**
+   * Images over a local backend whose repositories also fetch blobs as a
+   * mirror's do: fetchBlob stores the blob (announcing size bytes, then
+   * failing with failure when given) and reports half and then all of it.
+   */
+  function mirroring(size: (actual: number) => number, failure?: Error) {
+    const fetched: string[] = [];
+    const opened: string[] = [];
+    const local = createLocalBackend({ store, tags, logger });
+    const backend: RegistryBackend = {
+      async repository(repoName, options) {
+        const repo = await local.repository(repoName, options);
+        return {
+          ...repo,
+          openBlob: (digest, range) => {
+            opened.push(digest);
+            return repo.openBlob(digest, range);
+          },
+          async fetchBlob(digest) {
+            fetched.push(digest);
+            const layer = multi.layers.find((l) => l.digest === digest)!;
+            return {
+              size: size(layer.size),
+              async wait(onProgress) {
+                onProgress?.(Math.floor(layer.size / 2));
+                if (failure !== undefined) throw failure;
+                await putBlob(store, digest, layer.bytes, {});
+                onProgress?.(layer.size);
+                return true;
+              },
+            };
+          },
+        };
+      },
+    };
+    const pulling = createImages({ store, tags, leases, backend, events, logger, localDomains: [MIRROR], hostPlatform: host, progressIntervalMs: 0 });
+    return { pulling, fetched, opened };
+  }
+
+  /** Pushes multi as local/multi:v1 and takes its layers out of the store again. */
+  async function pushWithoutLayers(): Promise<void> {
+    await push('multi', 'v1', multi);
+    for (const layer of multi.layers) await store.delete(layer.digest);
+  }
+
+  it('stores them through fetchBlob, reporting its progress, without reading them back', async () => {
+    await pushWithoutLayers();
+    const { pulling, fetched, opened } = mirroring((actual) => actual);
+    const out = await collect(pulling.pull({ ref: name('multi', 'v1') }));
+    expect(fetched.sort()).toEqual(multi.layers.map((l) => l.digest).sort());
+    expect(opened).toEqual([multi.config.digest]);
+    const statuses = (i: number) => out.flatMap((e) => (e.event?.$case === 'layer' && e.event.value.index === i ? [[e.event.value.status, e.event.value.offset]] : []));
+    const size = multi.layers[0]!.size;
+    expect(statuses(0)).toEqual([
+      [LayerStatus.LAYER_STATUS_WAITING, 0],
+      [LayerStatus.LAYER_STATUS_DOWNLOADING, 0],
+      [LayerStatus.LAYER_STATUS_DOWNLOADING, Math.floor(size / 2)],
+      [LayerStatus.LAYER_STATUS_VERIFYING, size],
+      [LayerStatus.LAYER_STATUS_STORED, size],
+      [LayerStatus.LAYER_STATUS_DONE, size],
+    ]);
+    const done = out.at(-1)?.event;
+    expect(done?.$case === 'done' && done.value.upToDate).toBe(false);
+    const layerBytes = multi.layers.reduce((sum, l) => sum + l.size, 0);
+    expect(events.of('image.pulled')[0]?.data).toMatchObject({ downloaded: layerBytes });
+    for (const layer of multi.layers) expect(await store.info(layer.digest)).toMatchObject({ size: layer.size });
+    expect(await leases.list()).toEqual([]);
+  });
+
+  it.each([
+    ['a size other than the manifest says', (actual: number) => actual + 1, undefined, 'FailedPrecondition', 'bytes upstream, not the'],
+    ['a failed fetch', (actual: number) => actual, failedPrecondition('content has digest sha256:0, not the expected one'), 'FailedPrecondition', 'content has digest sha256:0'],
+  ])('fails on %s, leaving the tag as it was and no lease', async (_case, size, failure, kind, message) => {
+    await pushWithoutLayers();
+    const { pulling } = mirroring(size, failure);
+    await expect(collect(pulling.pull({ ref: name('multi', 'v1') }))).rejects.toMatchObject({ kind, message: expect.stringContaining(message) });
+    expect((await tags.get('local', 'local/multi', 'v1'))?.digest).toBe(multi.manifest.digest);
+    expect(await leases.list()).toEqual([]);
+    expect(events.of('image.pulled')).toEqual([]);
   });
 });
 

@@ -418,27 +418,45 @@ export function createImages(options: ImagesOptions): Images {
           const base = { digest: layer.digest, mediaType: layer.mediaType, index, total: layer.size };
           const progress = (offset: number, status: LayerStatus) => queue.push(layerEvent({ ...base, offset, status }));
           progress(0, LayerStatus.LAYER_STATUS_DOWNLOADING);
-          const reader = await repo.openBlob(layer.digest);
-          if (reader.size !== layer.size) {
-            throw failedPrecondition(`layer ${layer.digest} has ${reader.size} bytes upstream, not the ${layer.size} its manifest says`, { fields: { digest: layer.digest } });
-          }
+          const sizeDiffers = (size: number) =>
+            failedPrecondition(`layer ${layer.digest} has ${size} bytes upstream, not the ${layer.size} its manifest says`, { fields: { digest: layer.digest } });
           let offset = 0;
           let last = Date.now();
-          for await (const chunk of reader.chunks) {
-            if (signal.aborted) throw canceled('the pull was canceled');
-            offset += chunk.length;
-            downloaded += chunk.length;
-            reader.release?.(chunk);
+          const received = (bytes: number) => {
+            downloaded += bytes - offset;
+            offset = bytes;
             if (Date.now() - last >= progressMs && offset < layer.size) {
               last = Date.now();
               progress(offset, LayerStatus.LAYER_STATUS_DOWNLOADING);
+            }
+          };
+          let stored = false;
+          if (repo.fetchBlob !== undefined) {
+            // A mirrored layer is stored by the fetch itself: the pull follows its progress instead of reading its bytes back.
+            const fetch = await repo.fetchBlob(layer.digest);
+            if (fetch.size !== layer.size) throw sizeDiffers(fetch.size);
+            try {
+              stored = await fetch.wait(received, signal);
+            } catch (err) {
+              if (signal.aborted) throw canceled('the pull was canceled', { cause: err });
+              throw err;
+            }
+          } else {
+            const reader = await repo.openBlob(layer.digest);
+            if (reader.size !== layer.size) throw sizeDiffers(reader.size);
+            let bytes = 0;
+            for await (const chunk of reader.chunks) {
+              if (signal.aborted) throw canceled('the pull was canceled');
+              bytes += chunk.length;
+              reader.release?.(chunk);
+              received(bytes);
             }
           }
           if (offset !== layer.size) {
             throw failedPrecondition(`layer ${layer.digest} ended after ${offset} of its ${layer.size} bytes`, { fields: { digest: layer.digest } });
           }
           progress(offset, LayerStatus.LAYER_STATUS_VERIFYING);
-          await waitStored(layer.digest, signal);
+          if (!stored) await waitStored(layer.digest, signal);
           progress(offset, LayerStatus.LAYER_STATUS_STORED);
           progress(offset, LayerStatus.LAYER_STATUS_DONE);
         };

@@ -82,6 +82,26 @@ export interface UploadChunk {
   length?: number;
 }
 
+/**
+ * A blob being fetched into the store (see Repository.fetchBlob), watched
+ * without reading its bytes.
+ */
+export interface BlobFetch {
+  /** The blob's size, as the source announced it. */
+  readonly size: number;
+  /**
+   * Resolves once the fetch is over, calling onProgress with the bytes
+   * received so far as they arrive: true when the fetch committed the blob
+   * to the store, false when its bytes matched the digest but another
+   * writer holds the blob's ingest (it is stored once that one commits).
+   * Rejects with the fetch's failure: FailedPrecondition when size or
+   * digest do not match (nothing is stored), Unavailable when the source
+   * broke off; Canceled when signal aborts (the fetch goes on for its
+   * other readers).
+   */
+  wait(onProgress?: (received: number) => void, signal?: AbortSignal): Promise<boolean>;
+}
+
 /** What pushed a manifest: its reference, bytes and Content-Type. */
 export interface ManifestPut {
   reference: ManifestReference;
@@ -151,6 +171,16 @@ export interface Repository {
    * statBlob's size first). BLOB_UNKNOWN when absent.
    */
   openBlob(digest: Digest, range?: BlobRange): Promise<BlobReader>;
+  /**
+   * Only in repositories that mirror another registry: stores a blob the
+   * caller found missing from the store, fetching it without handing its
+   * bytes over (a pull that only needs it stored need not read it back).
+   * Joins a running fetch of the blob or starts one, without looking at the
+   * store first; resolves once the source answered with the size.
+   * BLOB_UNKNOWN when the source has no such blob; UNAVAILABLE when it
+   * cannot be reached.
+   */
+  fetchBlob?(digest: Digest): Promise<BlobFetch>;
   /** Deletes a blob. BLOB_UNKNOWN when absent; UNSUPPORTED for a read-only repository. */
   deleteBlob(digest: Digest): Promise<void>;
   /**

@@ -134,6 +134,51 @@ describe('createBlobFetcher', () => {
     expect(await store.info(source.digest)).toMatchObject({ digest: source.digest, size: blob.size });
   });
 
+  it('stores a blob for fetch() without handing it over, sharing one upstream request with a reader', async () => {
+    const source = await pushLayer();
+    const store = createMemoryStore();
+    const fetcher = createBlobFetcher({ store, logger, spoolDir: scratch.path });
+    const [fetch, reader] = await Promise.all([fetcher.fetch(source), fetcher.open(source)]);
+    expect(fetch.size).toBe(blob.size);
+    const progress: number[] = [];
+    const [stored, read] = await Promise.all([fetch.wait((received) => progress.push(received)), readAll(reader.chunks)]);
+    expect(stored).toBe(true);
+    expect(read.equals(Buffer.from(blob.bytes))).toBe(true);
+    expect(progress.at(-1)).toBe(blob.size);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
+    expect(await store.info(source.digest)).toMatchObject({ digest: source.digest, size: blob.size });
+    await upstream.settleRequestLog();
+    expect(upstream.requestLog().filter((r) => r.method === 'GET' && r.path.includes('/blobs/'))).toHaveLength(1);
+  });
+
+  it.each([
+    ['a corrupted blob', true, false],
+    ['another fetch holding the ingest', false, true],
+  ])('fetch() of %s stores nothing and says so', async (_case, corrupt, holdIngest) => {
+    const source = await pushLayer(corrupt);
+    const store = createMemoryStore();
+    const held = holdIngest ? await store.writer({ ref: `proxy-${digestHex(source.digest)}` }) : undefined;
+    try {
+      const fetcher = createBlobFetcher({ store, logger, spoolDir: scratch.path });
+      const fetch = await fetcher.fetch(source);
+      if (corrupt) await expect(fetch.wait()).rejects.toMatchObject({ kind: 'FailedPrecondition', message: expect.stringContaining(mismatch(source)) });
+      else expect(await fetch.wait()).toBe(false);
+      await expect(store.info(source.digest)).rejects.toMatchObject({ kind: 'NotFound' });
+    } finally {
+      await held?.close();
+    }
+  });
+
+  it('stops waiting for a fetch when the signal aborts, and the fetch goes on for its reader', async () => {
+    const source = await pushLayer();
+    const fetcher = createBlobFetcher({ store: createMemoryStore(), logger, spoolDir: scratch.path });
+    const [fetch, reader] = await Promise.all([fetcher.fetch(source), fetcher.open(source)]);
+    const abort = new AbortController();
+    const waiting = fetch.wait(() => abort.abort(), abort.signal);
+    await expect(waiting).rejects.toMatchObject({ kind: 'Canceled', message: 'the fetch was canceled' });
+    expect((await readAll(reader.chunks)).equals(Buffer.from(blob.bytes))).toBe(true);
+  });
+
   it.each([
     ['the store verifies it', () => createMemoryStore(), false, true],
     ['another fetch holds the ingest (the fetch hashes while streaming)', () => createMemoryStore(), true, false],

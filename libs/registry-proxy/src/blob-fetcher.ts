@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { failedPrecondition, isAlreadyExists, isNotFound, isUnavailable, unavailable, type Logger } from '@strata/kit';
+import { canceled, failedPrecondition, isAlreadyExists, isNotFound, isUnavailable, unavailable, type Logger } from '@strata/kit';
 import type { BlobReader, Labels, Store, Writer } from '@strata/content';
 import { verifyingStream, type Upstream } from '@strata/distribution-client';
 import { Digester, digestHex, type Digest } from '@strata/oci';
+import type { BlobFetch } from '@strata/registry-http';
 
 /** Label of a blob or manifest cached from an upstream: the upstream's host. */
 export const UPSTREAM_LABEL = 'strata.registry.upstream';
@@ -123,6 +124,13 @@ export interface BlobFetcher {
    * takes chunks back for reuse (BlobReader.release).
    */
   open(source: BlobSource, range?: { offset: number; length?: number }): Promise<BlobReader>;
+  /**
+   * Stores the blob without reading it: joins the running fetch of the same
+   * upstream and digest, or starts one (the store is not asked first).
+   * Resolves, and rejects, as open does; the fetch's wait() then follows it
+   * to its end by its progress alone, without reading the spool.
+   */
+  fetch(source: BlobSource): Promise<BlobFetch>;
 }
 
 interface Fetch {
@@ -130,6 +138,8 @@ interface Fetch {
   written: number;
   /** The bytes are the digest's: readers may read all that is written, the final byte included. */
   verified: boolean;
+  /** The store committed the blob. */
+  committed: boolean;
   failure: unknown;
   ended: boolean;
   /** Readers iterating plus the fetch itself; the spool closes at 0. */
@@ -227,6 +237,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
           const info = await committing.commit({ expected: digest, total: fetch.size, labels });
           // The store verified size and digest of exactly the bytes the spool holds.
           fetch.verified = info.digest === digest && info.size === fetch.size;
+          fetch.committed = fetch.verified;
           logger.debug({ upstream: upstream.host, repository, digest, size: fetch.size }, 'blob cached');
         } catch (err) {
           if (!isAlreadyExists(err)) logger.warn({ err, digest }, 'cannot commit a fetched blob to the store; checking its digest here');
@@ -261,7 +272,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
         const path = join(spoolDir, `strata-proxy-${digestHex(digest).slice(0, 16)}-${randomUUID()}`);
         spool = await open(path, 'wx+', 0o600);
         await unlink(path);
-        const fetch: Fetch = { size, written: 0, verified: false, failure: undefined, ended: false, refs: 1, closed: false, spool, wake: [] };
+        const fetch: Fetch = { size, written: 0, verified: false, committed: false, failure: undefined, ended: false, refs: 1, closed: false, spool, wake: [] };
         run(key, fetch, source, download.body).catch((err: unknown) => logger.error({ err, digest }, 'blob fetch did not clean up'));
         return fetch;
       } catch (err) {
@@ -340,17 +351,47 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     }
   }
 
+  /** Follows fetch to its end (see BlobFetch.wait); no spool reads, so it holds no reference to the spool. */
+  const wait = async (fetch: Fetch, onProgress?: (received: number) => void, signal?: AbortSignal): Promise<boolean> => {
+    const onAbort = () => wakeAll(fetch);
+    signal?.addEventListener('abort', onAbort);
+    try {
+      for (let seen = 0; ; ) {
+        if (fetch.written > seen) {
+          seen = fetch.written;
+          onProgress?.(seen);
+        }
+        if (fetch.ended) break;
+        if (signal?.aborted === true) throw canceled('the fetch was canceled');
+        await new Promise<void>((resolve) => fetch.wake.push(resolve));
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+    if (fetch.failure !== undefined) throw fetch.failure;
+    return fetch.committed;
+  };
+
+  const joinOrStart = (source: BlobSource): Promise<Fetch> => {
+    const key = keyOf(source.upstream.host, source.digest);
+    return running.get(key) ?? start(key, source);
+  };
+
   return {
     inFlightSize(host, digest) {
       return running.get(keyOf(host, digest))?.then((fetch) => fetch.size);
     },
 
     async open(source, range) {
-      const key = keyOf(source.upstream.host, source.digest);
-      const fetch = await (running.get(key) ?? start(key, source));
+      const fetch = await joinOrStart(source);
       const offset = range?.offset ?? 0;
       const end = range?.length === undefined ? fetch.size : Math.min(fetch.size, offset + range.length);
       return { size: fetch.size, ...follower(fetch, source, offset, end) };
+    },
+
+    async fetch(source) {
+      const fetch = await joinOrStart(source);
+      return { size: fetch.size, wait: (onProgress, signal) => wait(fetch, onProgress, signal) };
     },
   };
 }

@@ -103,6 +103,7 @@ export function gcReferenceLabels(parsed: ManifestDocument, maxLabels = MAX_LABE
  * - serves blobs from the store, ranges included; a cold blob is fetched
  *   once per upstream and digest (see createBlobFetcher), streamed to every
  *   waiting request as it arrives and cached only when its digest matches;
+ *   fetchBlob stores one without reading it back (a pull's layers);
  * - lists tags from the upstream, or the cached ones when it is unavailable;
  *   referrers from what the cache holds;
  * - refuses pushes, deletes and mounts with UNSUPPORTED (405).
@@ -314,6 +315,16 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
         }
         try {
           return await fetcher.open({ upstream, repository, digest }, range);
+        } catch (err) {
+          if (isNotFound(err)) throw blobUnknown(digest);
+          if (upstreamDown(err)) throw unreachable(`blob ${name}@${digest}`, err);
+          throw err;
+        }
+      },
+
+      async fetchBlob(digest) {
+        try {
+          return await fetcher.fetch({ upstream, repository, digest });
         } catch (err) {
           if (isNotFound(err)) throw blobUnknown(digest);
           if (upstreamDown(err)) throw unreachable(`blob ${name}@${digest}`, err);
