@@ -24,6 +24,7 @@ describe('loadNodeAgentConfig', () => {
       defaultPidsLimit: 4096,
       logMaxBytes: 10 * 1024 * 1024,
       logMaxFiles: 3,
+      networkSpares: 2,
       userNamespaceRange: { hostId: 100000, size: 65536 },
       heartbeatSeconds: 5,
       advertiseAddress: '',
@@ -64,12 +65,12 @@ describe('loadNodeAgentConfig', () => {
   });
 
   it('takes sockets, runc root and limits from flags and the environment', () => {
-    const c = loadNodeAgentConfig(['--snapshotter-socket', '/x/s.sock', '--runc-root', '/x/runc', '--default-pids-limit', '-1', '--userns-range', '200000:131072'], {
+    const c = loadNodeAgentConfig(['--snapshotter-socket', '/x/s.sock', '--runc-root', '/x/runc', '--default-pids-limit', '-1', '--userns-range', '200000:131072', '--network-spares', '0'], {
       STRATA_MIRROR_SOCKET: '/x/m.sock',
       STRATA_LAYER_STORE_SOCKET: '/x/l.sock',
       STRATA_LOG_MAX_FILES: '5',
     });
-    expect(c).toMatchObject({ snapshotterSocket: '/x/s.sock', mirrorSocket: '/x/m.sock', layerStoreSocket: '/x/l.sock', runcRoot: '/x/runc', defaultPidsLimit: -1, logMaxFiles: 5, userNamespaceRange: { hostId: 200000, size: 131072 } });
+    expect(c).toMatchObject({ snapshotterSocket: '/x/s.sock', mirrorSocket: '/x/m.sock', layerStoreSocket: '/x/l.sock', runcRoot: '/x/runc', defaultPidsLimit: -1, logMaxFiles: 5, networkSpares: 0, userNamespaceRange: { hostId: 200000, size: 131072 } });
   });
 
   it.each([

@@ -158,6 +158,56 @@ describe('container runtime with runc and strata-monitor', () => {
     await expect(stat(join(stateRoot, other))).rejects.toThrow();
   });
 
+  it('runs with the monitor started ahead by prestart, and starts another for other options', async () => {
+    const id = newId();
+    const b = await bundle(id, ['sh', '-c', 'echo ahead']);
+    await runtime.prestart(id, b, { logMaxFiles: 2 });
+    const ahead = await readMonitorRecord(join(stateRoot, id));
+    expect(ahead?.pid).toBe(0);
+    const started = await runtime.run(id, b, { logMaxFiles: 2 });
+    expect(started.monitorPid).toBe(ahead?.monitorPid);
+    expect((await runtime.wait(id)).exitCode).toBe(0);
+    expect((await collectLogs(id)).map((r) => r.log)).toEqual(['ahead\n']);
+    await runtime.delete(id);
+
+    const other = newId();
+    const ob = await bundle(other, ['true']);
+    await runtime.prestart(other, ob, { logMaxFiles: 2 });
+    const first = await readMonitorRecord(join(stateRoot, other));
+    const rerun = await runtime.run(other, ob, { logMaxFiles: 3 });
+    expect(rerun.monitorPid).not.toBe(first?.monitorPid);
+    expect(await isSameProcess(first!.monitorPid, first!.monitorStartTime)).toBe(false);
+    expect((await runtime.wait(other)).exitCode).toBe(0);
+    await runtime.delete(other);
+  });
+
+  it('ends a monitor started ahead on delete, and a new runtime forgets one that never ran', async () => {
+    const id = newId();
+    await runtime.prestart(id, await bundle(id, ['true']));
+    const monitor = await readMonitorRecord(join(stateRoot, id));
+    const began = performance.now();
+    await runtime.delete(id).catch((err: unknown) => expect(errorKind(err)).toBe('NotFound'));
+    expect(performance.now() - began).toBeLessThan(2000);
+    await waitFor(async () => !(await isSameProcess(monitor!.monitorPid, monitor!.monitorStartTime)), () => 'the monitor to end');
+    await expect(stat(join(stateRoot, id))).rejects.toThrow();
+
+    // An agent that died while a monitor waited: the monitor ends, the next runtime reports no exit and runs the container.
+    const gone = newId();
+    const b = await bundle(gone, ['true']);
+    await runtime.prestart(gone, b);
+    const waiting = await readMonitorRecord(join(stateRoot, gone));
+    process.kill(waiting!.monitorPid, 'SIGKILL');
+    await waitFor(async () => !(await isSameProcess(waiting!.monitorPid, waiting!.monitorStartTime)), () => 'the monitor to end');
+    const next = createRuntime({ stateRoot, runcRoot, logger: silentLogger() });
+    const found = await next.recover();
+    expect(found.exited.map((e) => e.id)).not.toContain(gone);
+    expect(found.running.map((r) => r.id)).not.toContain(gone);
+    await expect(stat(join(stateRoot, gone))).rejects.toThrow();
+    await next.run(gone, b);
+    expect((await next.wait(gone)).exitCode).toBe(0);
+    await next.delete(gone);
+  });
+
   it('gives a TTY whose size follows resize', async () => {
     const id = newId();
     await runtime.create(id, await bundle(id, ['sh', '-c', 'tty; stty size; read line; stty size'], true), {

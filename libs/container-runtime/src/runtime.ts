@@ -197,6 +197,14 @@ export interface Runtime {
    * with runc's message also when the process cannot start.
    */
   run(id: string, bundle: string, options?: RunOptions): Promise<CreatedContainer>;
+  /**
+   * Starts the monitor of a later run ahead: it listens on its attach
+   * socket, is placed, and waits for run of the same id and options, which
+   * then only lets it start runc. One not run within a few seconds is ended
+   * and run starts another; delete ends it too. Raises what run raises
+   * before runc does (the bundle, the id in use, the monitor).
+   */
+  prestart(id: string, bundle: string, options?: CreateOptions): Promise<void>;
   /** `runc start`. Raises FailedPrecondition unless the container is created. */
   start(id: string): Promise<void>;
   /** `runc kill` (all processes with all). Raises FailedPrecondition when it does not run. */
@@ -361,10 +369,33 @@ class SyncReader {
     }
   }
 
+  /** True once the monitor closed the descriptor (or close was called) and every message was read. */
+  closed(): boolean {
+    return this.ended && this.lines.length === 0;
+  }
+
   close(): void {
     this.stream.destroy();
   }
 }
+
+/** A monitor as spawnMonitor started it. */
+interface SpawnedMonitor {
+  sync: SyncReader;
+  monitorPid: number;
+  /** Settles with its placement (at once when the runtime places no monitor). */
+  placed: Promise<void>;
+  /** A held monitor's place descriptor: a byte lets it start runc, its end makes it exit. */
+  go?: Writable;
+  /** performance.now() when a held monitor began to wait. */
+  since?: number;
+}
+
+/**
+ * How long a monitor started ahead is used: a held monitor exits after 10 s
+ * without its byte, so one close to that is ended and another started.
+ */
+const PRESTART_USABLE_MS = 8000;
 
 /** Creates a {@link Runtime}. Raises nothing until used. */
 export function createRuntime(options: RuntimeOptions): Runtime {
@@ -396,21 +427,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   }
 
   /**
-   * Starts a monitor in dir, waits for its first message (it listens on its
-   * attach socket), runs beforeRunc while the monitor waits (it forks runc
-   * only after that) and places it meanwhile: placed settles with the
-   * placement, which the caller awaits once runc answered (a runc failure,
-   * after which the monitor exits, is the error to report, not the failed
-   * move of a monitor that is gone).
+   * Starts a monitor in dir and waits for its first message (it listens on
+   * its attach socket). A held monitor waits for release before it forks
+   * runc, and is placed meanwhile: placed settles with the placement, which
+   * the caller awaits once runc answered (a runc failure, after which the
+   * monitor exits, is the error to report, not the failed move of a monitor
+   * that is gone).
    */
-  async function startMonitor(
-    id: string,
-    dir: string,
-    args: string[],
-    beforeRunc?: () => Promise<void>,
-  ): Promise<{ sync: SyncReader; monitorPid: number; placed: Promise<void> }> {
-    const placeMonitor = options.placeMonitor;
-    const held = placeMonitor !== undefined || beforeRunc !== undefined;
+  async function spawnMonitor(id: string, dir: string, args: string[], held: boolean): Promise<SpawnedMonitor> {
     const child = spawn(monitorPath, [...args, '--state-dir', dir, '--sync-fd', '3', ...(held ? ['--place-fd', '4'] : [])], {
       stdio: held ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'],
       detached: true,
@@ -435,27 +459,116 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const reason = typeof first?.error === 'string' ? first.error : stderr.trim() || 'no answer';
       throw internal(`the container monitor did not start: ${reason}`);
     }
-    if (held) {
-      const go = child.stdio[4] as Writable;
-      go.on('error', () => undefined);
-      // The monitor is placed while it starts runc: a cgroup v1 move writes every hierarchy, each write waiting
-      // for an RCU grace period (5-45 ms in all), which then overlaps beforeRunc and runc's start instead of
-      // preceding them (a move still holds forks back while it runs). runc moves the container's processes
-      // into the container's cgroup itself.
-      const placed = placeMonitor?.(id, first.monitorPid) ?? Promise.resolve();
-      placed.catch(() => undefined);
-      try {
-        await beforeRunc?.();
-      } catch (err) {
-        go.destroy();
-        sync.close();
-        await placed.catch(() => undefined);
-        throw err;
-      }
-      go.end('g');
-      return { sync, monitorPid: first.monitorPid, placed };
+    if (!held) return { sync, monitorPid: first.monitorPid, placed: Promise.resolve() };
+    const go = child.stdio[4] as Writable;
+    go.on('error', () => undefined);
+    // The monitor is placed while it waits and then starts runc: a cgroup v1 move writes every hierarchy, each
+    // write waiting for an RCU grace period (5-45 ms in all), which then overlaps the wait and runc's start
+    // instead of preceding them (a move still holds forks back while it runs). runc moves the container's
+    // processes into the container's cgroup itself.
+    const placed = options.placeMonitor?.(id, first.monitorPid) ?? Promise.resolve();
+    placed.catch(() => undefined);
+    return { sync, monitorPid: first.monitorPid, placed, go, since: performance.now() };
+  }
+
+  /** Lets a held monitor fork runc once beforeRunc ran; a failure of beforeRunc ends the monitor instead. */
+  async function release(monitor: SpawnedMonitor, beforeRunc?: () => Promise<void>): Promise<void> {
+    if (monitor.go === undefined) return;
+    try {
+      await beforeRunc?.();
+    } catch (err) {
+      abandon(monitor);
+      await monitor.placed.catch(() => undefined);
+      throw err;
     }
-    return { sync, monitorPid: first.monitorPid, placed: Promise.resolve() };
+    monitor.go.end('g');
+  }
+
+  /** Ends a held monitor that will not be released: it exits on the end of its place descriptor. */
+  function abandon(monitor: SpawnedMonitor): void {
+    monitor.go?.destroy();
+    monitor.sync.close();
+  }
+
+  /** Starts a monitor in dir (see spawnMonitor), held while beforeRunc runs and the agent places it. */
+  async function startMonitor(id: string, dir: string, args: string[], beforeRunc?: () => Promise<void>): Promise<SpawnedMonitor> {
+    const monitor = await spawnMonitor(id, dir, args, options.placeMonitor !== undefined || beforeRunc !== undefined);
+    await release(monitor, beforeRunc);
+    return monitor;
+  }
+
+  /** Monitors of runs started ahead (Runtime.prestart), with the arguments they were started with. */
+  const prestarted = new Map<string, Promise<{ monitor: SpawnedMonitor; args: string[] }>>();
+
+  /**
+   * The monitor started ahead for id when it still waits and was started
+   * with args; undefined otherwise, after ending one that cannot serve
+   * (another run's arguments, gone, or too close to its own timeout) and
+   * removing its state directory.
+   */
+  async function takePrestarted(id: string, args: readonly string[]): Promise<SpawnedMonitor | undefined> {
+    const pending = prestarted.get(id);
+    if (pending === undefined) return undefined;
+    prestarted.delete(id);
+    const ahead = await pending.catch(() => undefined);
+    if (ahead === undefined) return undefined;
+    const { monitor } = ahead;
+    const fresh = performance.now() - (monitor.since ?? 0) < PRESTART_USABLE_MS;
+    if (fresh && !monitor.sync.closed() && ahead.args.join('\0') === args.join('\0')) return monitor;
+    abandon(monitor);
+    const dir = stateDir(id);
+    await killMonitor(dir);
+    await rm(dir, { recursive: true, force: true });
+    return undefined;
+  }
+
+  /** Checks what a create or run of id is given and returns the monitor's arguments for it (see Runtime.create). */
+  async function monitorArgs(id: string, bundle: string, opts: CreateOptions, run: boolean): Promise<string[]> {
+    checkId(id);
+    checkPositive(opts.logMaxBytes, 'logMaxBytes');
+    checkPositive(opts.logMaxFiles, 'logMaxFiles');
+    if (!isAbsolute(bundle)) throw invalidArgument(`bundle path ${bundle} must be absolute`);
+    let spec: { process?: { terminal?: boolean } };
+    try {
+      spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as typeof spec;
+    } catch (cause) {
+      throw invalidArgument(`bundle ${bundle} has no readable config.json`, { cause });
+    }
+    const tty = opts.tty ?? false;
+    if ((spec.process?.terminal ?? false) !== tty) {
+      throw invalidArgument(
+        `bundle ${bundle}: process.terminal is ${spec.process?.terminal ?? false} but tty is ${tty}; make them agree`,
+      );
+    }
+    const args = ['--id', id, '--bundle', bundle, '--runc', runcPath];
+    if (options.runcRoot) args.push('--runc-root', options.runcRoot);
+    if (run) args.push('--run');
+    if (tty) args.push('--tty');
+    if (opts.stdin) args.push('--stdin');
+    args.push('--log-max-bytes', String(opts.logMaxBytes ?? 10 * 1024 * 1024));
+    args.push('--log-max-files', String(opts.logMaxFiles ?? 3));
+    if (opts.logDir !== undefined) {
+      if (!isAbsolute(opts.logDir)) throw invalidArgument(`log directory ${opts.logDir} must be absolute`);
+      await mkdir(opts.logDir, { recursive: true, mode: 0o700 });
+      args.push('--log-dir', opts.logDir);
+    }
+    return args;
+  }
+
+  /** Makes id's state directory. Raises AlreadyExists when runc or a state directory holds id. */
+  async function makeStateDir(id: string): Promise<string> {
+    if (await exists(join(options.runcRoot ?? '/run/runc', id))) throw alreadyExists(`container ${id} already exists`, { fields: { containerId: id } });
+    await mkdir(stateRoot, { recursive: true, mode: 0o700 });
+    const dir = stateDir(id);
+    try {
+      await mkdir(dir, { mode: 0o700 });
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw alreadyExists(`container ${id} already exists`, { cause, fields: { containerId: id } });
+      }
+      throw cause;
+    }
+    return dir;
   }
 
   /**
@@ -501,6 +614,19 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return { exit: await writeLostExit(dir, monitor?.pid ?? 0), monitor, alive: false };
   }
 
+  /** True when dir's monitor is gone without an exit record or a process, and runc does not know id. */
+  async function neverRan(id: string, dir: string): Promise<boolean> {
+    if ((await readExitRecord(dir)) !== undefined) return false;
+    const monitor = await readMonitorRecord(dir).catch(() => undefined);
+    if (monitor === undefined || monitor.pid !== 0 || (await monitorAlive(monitor))) return false;
+    try {
+      await runc.run(id, ['state', id]);
+      return false;
+    } catch (err) {
+      return isNotFound(err);
+    }
+  }
+
   async function waitExit(dir: string, signal?: AbortSignal): Promise<ExitRecord> {
     // Watching starts before the first look: an exit recorded between a look and the wait wakes the wait.
     const changes = new DirChanges(dir);
@@ -518,47 +644,18 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   /** create and run: a monitor running `runc create`, or with run `runc run --detach` (see Runtime.run). */
   async function createContainer(id: string, bundle: string, opts: RunOptions, run: boolean): Promise<CreatedContainer> {
-    checkId(id);
-    checkPositive(opts.logMaxBytes, 'logMaxBytes');
-    checkPositive(opts.logMaxFiles, 'logMaxFiles');
-    if (!isAbsolute(bundle)) throw invalidArgument(`bundle path ${bundle} must be absolute`);
-    let spec: { process?: { terminal?: boolean } };
+    const args = await monitorArgs(id, bundle, opts, run);
+    const ahead = run ? await takePrestarted(id, args) : undefined;
+    const dir = ahead === undefined ? await makeStateDir(id) : stateDir(id);
     try {
-      spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as typeof spec;
-    } catch (cause) {
-      throw invalidArgument(`bundle ${bundle} has no readable config.json`, { cause });
-    }
-    const tty = opts.tty ?? false;
-    if ((spec.process?.terminal ?? false) !== tty) {
-      throw invalidArgument(
-        `bundle ${bundle}: process.terminal is ${spec.process?.terminal ?? false} but tty is ${tty}; make them agree`,
-      );
-    }
-    if (await exists(join(options.runcRoot ?? '/run/runc', id))) throw alreadyExists(`container ${id} already exists`, { fields: { containerId: id } });
-    await mkdir(stateRoot, { recursive: true, mode: 0o700 });
-    const dir = stateDir(id);
-    try {
-      await mkdir(dir, { mode: 0o700 });
-    } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw alreadyExists(`container ${id} already exists`, { cause, fields: { containerId: id } });
+      let monitor: SpawnedMonitor;
+      if (ahead === undefined) {
+        monitor = await startMonitor(id, dir, args, opts.beforeStart);
+      } else {
+        monitor = ahead;
+        await release(monitor, opts.beforeStart);
       }
-      throw cause;
-    }
-    const args = ['--id', id, '--bundle', bundle, '--runc', runcPath];
-    if (options.runcRoot) args.push('--runc-root', options.runcRoot);
-    if (run) args.push('--run');
-    if (tty) args.push('--tty');
-    if (opts.stdin) args.push('--stdin');
-    args.push('--log-max-bytes', String(opts.logMaxBytes ?? 10 * 1024 * 1024));
-    args.push('--log-max-files', String(opts.logMaxFiles ?? 3));
-    if (opts.logDir !== undefined) {
-      if (!isAbsolute(opts.logDir)) throw invalidArgument(`log directory ${opts.logDir} must be absolute`);
-      await mkdir(opts.logDir, { recursive: true, mode: 0o700 });
-      args.push('--log-dir', opts.logDir);
-    }
-    try {
-      const { sync, monitorPid, placed } = await startMonitor(id, dir, args, opts.beforeStart);
+      const { sync, monitorPid, placed } = monitor;
       try {
         const created = await sync.next(60_000);
         if (typeof created?.pid !== 'number') {
@@ -566,7 +663,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
           throw failedPrecondition(`cannot ${run ? 'run' : 'create'} container ${id}: ${why}`, { fields: { containerId: id } });
         }
         await placedUnlessGone(placed);
-        log.debug({ containerId: id, pid: created.pid, monitorPid }, run ? 'container started' : 'container created');
+        log.debug({ containerId: id, pid: created.pid, monitorPid, ahead: ahead !== undefined }, run ? 'container started' : 'container created');
         return { id, pid: created.pid, monitorPid };
       } finally {
         sync.close();
@@ -583,6 +680,27 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     create: (id, bundle, opts = {}) => createContainer(id, bundle, opts, false),
 
     run: (id, bundle, opts = {}) => createContainer(id, bundle, opts, true),
+
+    async prestart(id, bundle, opts = {}) {
+      const pending = (async () => {
+        const args = await monitorArgs(id, bundle, opts, true);
+        const dir = await makeStateDir(id);
+        try {
+          return { monitor: await spawnMonitor(id, dir, args, true), args };
+        } catch (err) {
+          await killMonitor(dir);
+          await rm(dir, { recursive: true, force: true });
+          throw err;
+        }
+      })();
+      prestarted.set(id, pending);
+      try {
+        await pending;
+      } catch (err) {
+        if (prestarted.get(id) === pending) prestarted.delete(id);
+        throw err;
+      }
+    },
 
     async start(id) {
       await requireDir(id);
@@ -602,6 +720,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
     async delete(id, opts = {}) {
       checkId(id);
+      await takePrestarted(id, []);
       const dir = stateDir(id);
       const hasDir = await exists(dir);
       try {
@@ -755,6 +874,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       for (const id of names.sort()) {
         if (!ID.test(id)) continue;
         const dir = stateDir(id);
+        if (await neverRan(id, dir)) {
+          // A monitor started ahead, or held, that an earlier agent never let start runc: the container is still created.
+          await rm(dir, { recursive: true, force: true });
+          continue;
+        }
         const { exit, monitor, alive } = await settledExit(dir);
         if (alive && monitor) {
           result.running.push({

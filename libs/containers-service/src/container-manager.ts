@@ -5,7 +5,7 @@ import { dirname, isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openCgroup, type Cgroup, type LimitsUpdate } from '@strata/cgroups';
 import type { Attachment as NetworkAttachment, BridgeNetwork } from '@strata/container-network';
-import type { Attachment, ExecProcess, LogRecord, Runtime } from '@strata/container-runtime';
+import type { Attachment, CreateOptions, ExecProcess, LogRecord, Runtime } from '@strata/container-runtime';
 import {
   checkContainerName,
   checkRemovable,
@@ -477,6 +477,17 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     });
   }
 
+  /** The runtime's settings of a run of record. */
+  function runOptionsOf(record: ContainerRecord): CreateOptions {
+    return {
+      tty: record.spec.tty,
+      stdin: record.spec.openStdin,
+      logDir: logDirOf(record),
+      ...(options.logMaxBytes === undefined ? {} : { logMaxBytes: options.logMaxBytes }),
+      ...(options.logMaxFiles === undefined ? {} : { logMaxFiles: options.logMaxFiles }),
+    };
+  }
+
   async function undoCreate(id: string, steps: { mounted?: boolean; prepared?: boolean; attached?: boolean }): Promise<void> {
     const rootfs = rootfsOf(id);
     if (steps.attached) await network.detach(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot detach the network'));
@@ -790,6 +801,9 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         oomKillsSeen: 0,
       };
       await save(record);
+      // The monitor of the first start, started ahead while the client goes on (a run starts at once); whatever
+      // fails here fails that start again, which reports it.
+      rt.prestart(id, bundleOf(id), runOptionsOf(record)).catch((err: unknown) => clog.debug({ err }, 'cannot start the monitor ahead'));
       events.publish('container.created', id, { id, name: finalName, image: input.image, imageId: image.id, node });
       clog.info({ name: finalName, image: input.image }, 'container created');
       return record;
@@ -816,11 +830,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           // One `runc run` under the monitor; before it, while the monitor waits, the run's end is watched (an
           // attachment's end waits for it) and the pending attachments connect (so they see all output).
           const started = await rt.run(id, bundleOf(id), {
-            tty: record.spec.tty,
-            stdin: record.spec.openStdin,
-            logDir: logDirOf(record),
-            ...(options.logMaxBytes === undefined ? {} : { logMaxBytes: options.logMaxBytes }),
-            ...(options.logMaxFiles === undefined ? {} : { logMaxFiles: options.logMaxFiles }),
+            ...runOptionsOf(record),
             beforeStart: async () => {
               watch(id);
               for (const attach of pendingAttach.get(id)?.splice(0) ?? []) await attach.connect().catch(() => undefined);
