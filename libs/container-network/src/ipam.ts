@@ -49,8 +49,8 @@ export interface Allocation {
 
 /**
  * Address management and the durable record of attachments: one JSON file,
- * replaced atomically (temp file, fsync, rename, directory fsync) on every
- * change, so allocations survive a restart or a crash. Changes are applied
+ * replaced atomically (temp file, fsync, rename) on every change, so
+ * allocations survive a restart or a crash. Changes are applied
  * one at a time within the process. Only one process may own a state file.
  */
 export class Ipam {
@@ -85,9 +85,16 @@ export class Ipam {
     return this.state;
   }
 
+  /**
+   * Writes state through a flushed temp file renamed over the file, without
+   * flushing the directory: a process crash keeps the rename (the page cache
+   * survives it), and after a power loss the previous state may be read,
+   * never a torn one; what either describes (namespaces, veths, rules) is
+   * gone after a reboot anyway, and detach takes what is not there.
+   */
   private async save(state: StateFile): Promise<void> {
     await mkdir(dirname(this.file), { recursive: true, mode: 0o700 });
-    await writeFileDurably(this.file, JSON.stringify(state));
+    await writeFileDurably(this.file, JSON.stringify(state), false);
   }
 
   private serialized<T>(fn: () => Promise<T>): Promise<T> {
