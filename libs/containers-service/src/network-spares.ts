@@ -1,8 +1,11 @@
 import type { BridgeNetwork } from '@strata/container-network';
 import type { Logger } from '@strata/kit';
 
-/** How long the agent must have had no Create or Start running before a spare is made. */
-const QUIET_MS = 10;
+/**
+ * How long the agent must have had no Create or Start running before a
+ * spare is made: longer than a client takes from a Create to its Start.
+ */
+const QUIET_MS = 30;
 /** How long after a failure the next spare is tried. */
 const RETRY_MS = 30_000;
 
