@@ -522,12 +522,26 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return undefined;
   }
 
-  /** Checks what a create or run of id is given and returns the monitor's arguments for it (see Runtime.create). */
-  async function monitorArgs(id: string, bundle: string, opts: CreateOptions, run: boolean): Promise<string[]> {
+  /** The monitor's arguments for a create or run of id; raises InvalidArgument for what can be told without the bundle. */
+  function argsFor(id: string, bundle: string, opts: CreateOptions, run: boolean): string[] {
     checkId(id);
     checkPositive(opts.logMaxBytes, 'logMaxBytes');
     checkPositive(opts.logMaxFiles, 'logMaxFiles');
     if (!isAbsolute(bundle)) throw invalidArgument(`bundle path ${bundle} must be absolute`);
+    if (opts.logDir !== undefined && !isAbsolute(opts.logDir)) throw invalidArgument(`log directory ${opts.logDir} must be absolute`);
+    const args = ['--id', id, '--bundle', bundle, '--runc', runcPath];
+    if (options.runcRoot) args.push('--runc-root', options.runcRoot);
+    if (run) args.push('--run');
+    if (opts.tty) args.push('--tty');
+    if (opts.stdin) args.push('--stdin');
+    args.push('--log-max-bytes', String(opts.logMaxBytes ?? 10 * 1024 * 1024));
+    args.push('--log-max-files', String(opts.logMaxFiles ?? 3));
+    if (opts.logDir !== undefined) args.push('--log-dir', opts.logDir);
+    return args;
+  }
+
+  /** Checks the bundle against opts and makes the log directory (see Runtime.create). */
+  async function checkBundle(bundle: string, opts: CreateOptions): Promise<void> {
     let spec: { process?: { terminal?: boolean } };
     try {
       spec = JSON.parse(await readFile(join(bundle, 'config.json'), 'utf8')) as typeof spec;
@@ -540,19 +554,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         `bundle ${bundle}: process.terminal is ${spec.process?.terminal ?? false} but tty is ${tty}; make them agree`,
       );
     }
-    const args = ['--id', id, '--bundle', bundle, '--runc', runcPath];
-    if (options.runcRoot) args.push('--runc-root', options.runcRoot);
-    if (run) args.push('--run');
-    if (tty) args.push('--tty');
-    if (opts.stdin) args.push('--stdin');
-    args.push('--log-max-bytes', String(opts.logMaxBytes ?? 10 * 1024 * 1024));
-    args.push('--log-max-files', String(opts.logMaxFiles ?? 3));
-    if (opts.logDir !== undefined) {
-      if (!isAbsolute(opts.logDir)) throw invalidArgument(`log directory ${opts.logDir} must be absolute`);
-      await mkdir(opts.logDir, { recursive: true, mode: 0o700 });
-      args.push('--log-dir', opts.logDir);
-    }
-    return args;
+    if (opts.logDir !== undefined) await mkdir(opts.logDir, { recursive: true, mode: 0o700 });
   }
 
   /** Makes id's state directory. Raises AlreadyExists when runc or a state directory holds id. */
@@ -644,8 +646,10 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   /** create and run: a monitor running `runc create`, or with run `runc run --detach` (see Runtime.run). */
   async function createContainer(id: string, bundle: string, opts: RunOptions, run: boolean): Promise<CreatedContainer> {
-    const args = await monitorArgs(id, bundle, opts, run);
+    const args = argsFor(id, bundle, opts, run);
+    // A monitor started ahead was started after the same checks.
     const ahead = run ? await takePrestarted(id, args) : undefined;
+    if (ahead === undefined) await checkBundle(bundle, opts);
     const dir = ahead === undefined ? await makeStateDir(id) : stateDir(id);
     try {
       let monitor: SpawnedMonitor;
@@ -683,7 +687,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
     async prestart(id, bundle, opts = {}) {
       const pending = (async () => {
-        const args = await monitorArgs(id, bundle, opts, true);
+        const args = argsFor(id, bundle, opts, true);
+        await checkBundle(bundle, opts);
         const dir = await makeStateDir(id);
         try {
           return { monitor: await spawnMonitor(id, dir, args, true), args };
