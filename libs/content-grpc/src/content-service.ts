@@ -7,7 +7,7 @@ import {
   type WriteContentRequest,
   type WriteContentResponse,
 } from '@strata/api/content/v1';
-import { collectGarbage, publishingStore, validateRef, type LeaseManager, type Store, type Writer } from '@strata/content';
+import { collectGarbage, findInfo, publishingStore, validateRef, type LeaseManager, type Store, type Writer } from '@strata/content';
 import { bidiStream, serverStream, unary, type ServiceRegistration } from '@strata/grpc-kit';
 import { failedPrecondition, invalidArgument, type EventSink, type Logger } from '@strata/kit';
 import { parseDigest, type Digest } from '@strata/oci';
@@ -161,7 +161,12 @@ export function createContentService(backend: Store, leases: LeaseManager, optio
   };
 
   const content: ContentServer = {
-    info: unary(logger, async (req) => ({ info: toProtoInfo(await store.info(parseDigest(req.digest))) })),
+    info: unary(logger, async (req) => {
+      const digest = parseDigest(req.digest);
+      if (!req.missingOk) return { info: toProtoInfo(await store.info(digest)) };
+      const info = await findInfo(store, digest);
+      return { info: info === undefined ? undefined : toProtoInfo(info) };
+    }),
     update: unary(logger, async (req) => {
       if (req.info === undefined) throw invalidArgument('update needs info with the digest and the new labels');
       const digest = parseDigest(req.info.digest);

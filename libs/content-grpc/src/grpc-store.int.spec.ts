@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LeasesService } from '@strata/api/content/v1';
-import { digestOf } from '@strata/oci';
+import { digestOf, type Digest } from '@strata/oci';
 import { createLeaseManager, type LeaseManager, type Store } from '@strata/content';
 import { contentStoreSuite, createMemoryMetadataStore, createMemoryStore, expectError } from '@strata/content/testing';
 import { createServer } from '@strata/grpc-kit';
@@ -59,6 +59,38 @@ contentStoreSuite('grpc with the data socket and local fs reads', async () => {
   const root = join(dir.path, 'blobs');
   const { store, leases } = await createFsContent({ root, logger: silentLogger() });
   return serve(store, leases, dir, { data: true, localRoot: root });
+});
+
+describe('find against a layer-store without missing_ok', () => {
+  it('takes its NOT_FOUND for absence', async () => {
+    const dir = tempDir('content-grpc-old-info-');
+    const socket = join(dir.path, 'content.sock');
+    const logger = silentLogger();
+    const service = createContentService(createMemoryStore(), createLeaseManager(createMemoryMetadataStore()), { logger });
+    const asked: boolean[] = [];
+    // An older service reads only the digest.
+    const info: typeof service.content.info = (call, callback) => {
+      asked.push(call.request.missingOk);
+      call.request.missingOk = false;
+      service.content.info(call, callback);
+    };
+    const server = createServer({
+      logger,
+      services: service.registrations.map((r) => (r.implementation === service.content ? { definition: r.definition, implementation: { ...service.content, info } } : r)),
+      unixSocket: socket,
+    });
+    const client = createGrpcStore({ unixSocket: socket }, { logger });
+    try {
+      await server.start();
+      expect(await client.find(digestOf('absent'))).toBeUndefined();
+      expect(asked).toEqual([true]);
+      await expectError(client.find('sha256:nope' as Digest), 'InvalidArgument');
+    } finally {
+      await client.close();
+      await server.shutdown(1000);
+      dir.remove();
+    }
+  });
 });
 
 describe('addResources against a layer-store without AddResources', () => {

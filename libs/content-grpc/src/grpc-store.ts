@@ -36,6 +36,8 @@ export interface GrpcStoreOptions {
  */
 export interface GrpcStore extends Store {
   readonly leases: LeaseManager;
+  /** Info with missing_ok: an absent blob is an answer, not a NOT_FOUND (also from a layer-store without missing_ok). */
+  find(digest: Digest): Promise<Info | undefined>;
   /**
    * Runs one garbage collection pass in the service (see collectGarbage).
    * With dryRun, reports what it would delete.
@@ -149,7 +151,17 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
     leases,
     read,
     async info(digest) {
-      return fromProtoInfo((await client.unary(ContentService.info, { digest })).info);
+      return fromProtoInfo((await client.unary(ContentService.info, { digest, missingOk: false })).info);
+    },
+    async find(digest) {
+      try {
+        const { info } = await client.unary(ContentService.info, { digest, missingOk: true });
+        return info === undefined ? undefined : fromProtoInfo(info);
+      } catch (err) {
+        // A layer-store from before missing_ok answers NOT_FOUND.
+        if (isNotFound(err)) return undefined;
+        throw err;
+      }
     },
     async update(digest, labels, fieldPaths = []) {
       const info = { digest, size: 0, labels: { ...labels }, createdAt: undefined, updatedAt: undefined };

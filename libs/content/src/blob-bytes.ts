@@ -1,10 +1,25 @@
 import { randomUUID } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { isAlreadyExists } from '@strata/kit';
+import { isAlreadyExists, isNotFound } from '@strata/kit';
 import { digestHex, type Digest } from '@strata/oci';
-import type { Provider, Store, Writer } from './store.js';
-import type { BlobReader, Labels, ReadRange } from './types.js';
+import type { Manager, Provider, Store, Writer } from './store.js';
+import type { BlobReader, Info, Labels, ReadRange } from './types.js';
+
+/**
+ * The blob's Info, or undefined when it is absent: store.find when the
+ * store has it, else store.info with its NotFound taken as absence. Raises
+ * the store's other errors.
+ */
+export async function findInfo(store: Manager, digest: Digest): Promise<Info | undefined> {
+  if (store.find !== undefined) return store.find(digest);
+  try {
+    return await store.info(digest);
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
 
 /**
  * Stores small bytes held in memory (a manifest, a config) as the blob

@@ -1,4 +1,5 @@
 import type { EventSink } from '@strata/kit';
+import { findInfo } from './blob-bytes.js';
 import type { Store, Writer } from './store.js';
 
 /**
@@ -26,6 +27,7 @@ export function publishingStore(store: Store, events: EventSink): Store {
   return {
     read: (d, r) => store.read(d, r),
     info: (d) => store.info(d),
+    find: (d) => findInfo(store, d),
     update: (d, l, p) => store.update(d, l, p),
     walk: (f) => store.walk(f),
     status: (r) => store.status(r),

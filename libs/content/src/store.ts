@@ -64,6 +64,12 @@ export interface Manager {
   /** NotFound when absent. */
   info(digest: Digest): Promise<Info>;
   /**
+   * Info of the blob, or undefined when absent: info without its NotFound,
+   * for callers that expect absence (over gRPC an answer costs less than an
+   * error). Optional: {@link findInfo} falls back to info.
+   */
+  find?(digest: Digest): Promise<Info | undefined>;
+  /**
    * Replaces labels. fieldPaths `labels` or `labels.<key>` limit what
    * changes (a listed key absent from labels is removed); none means all
    * labels. NotFound when absent; InvalidArgument for other paths or

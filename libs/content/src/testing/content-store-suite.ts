@@ -7,7 +7,7 @@ import type { LeaseManager, Store, Writer } from '../store.js';
 import type { Info, WriterOptions } from '../types.js';
 import { applyLabelUpdate, MAX_LABEL_BYTES, validateRef } from '../validate.js';
 import { expectError, messageOf } from './expect-error.js';
-import { readBlob } from '../blob-bytes.js';
+import { findInfo, readBlob } from '../blob-bytes.js';
 import { randomBytesOf, writeBlob } from './write-blob.js';
 
 /** What contentStoreSuite's setup returns: a fresh, empty store and its leases. */
@@ -187,6 +187,13 @@ export function contentStoreSuite(name: string, setup: () => Promise<ContentStor
         ['update', (s: Store) => s.update(absent, { a: 'b' })],
       ])('%s of an absent blob is NotFound naming the digest', async (_op, call) => {
         await expectError(call(store()), 'NotFound', mentions(absent));
+      });
+
+      it('find (through findInfo) answers an absent blob with undefined and a stored one with its info; a malformed digest is InvalidArgument', async () => {
+        const info = await writeBlob(store(), data1000, { labels: { a: 'b' } });
+        expect(await findInfo(store(), absent)).toBeUndefined();
+        expect(await findInfo(store(), info.digest)).toEqual(await store().info(info.digest));
+        await expectError(findInfo(store(), 'sha256:../..' as Digest), 'InvalidArgument');
       });
 
       it('round-trips a 20 MiB blob written in uneven chunks', async () => {
