@@ -37,7 +37,7 @@ import {
   type EventSink,
   type Logger,
 } from '@strata/kit';
-import { GC_ROOT_LABEL, type LeaseManager, type Store } from '@strata/content';
+import { GC_ROOT_LABEL, findInfo, type LeaseManager, type Store } from '@strata/content';
 import type { RegistryClient } from '@strata/distribution-client';
 import type { TagRecord, TagStore } from '@strata/images';
 import {
@@ -201,15 +201,7 @@ export function createImages(options: ImagesOptions): Images {
   const imageEvents = createImageEvents({ events, localDomains: naming.localDomains });
   const publish = (change: ReferenceChange) => imageEvents.publish(change);
 
-  const stored = async (digest: Digest): Promise<boolean> => {
-    try {
-      await store.info(digest);
-      return true;
-    } catch (err) {
-      if (isNotFound(err)) return false;
-      throw err;
-    }
-  };
+  const stored = async (digest: Digest): Promise<boolean> => (await findInfo(store, digest)) !== undefined;
 
   const ensureRoot = async (digest: Digest): Promise<void> => {
     const info = await store.info(digest);

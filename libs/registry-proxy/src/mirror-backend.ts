@@ -1,6 +1,6 @@
 import { tmpdir } from 'node:os';
 import { isFailedPrecondition, isInvalidArgument, isNotFound, isResourceExhausted, isUnavailable, invalidArgument, type Logger } from '@strata/kit';
-import { GC_REF_CONTENT_PREFIX, GC_ROOT_LABEL, MAX_LABELS, type Info, type Labels, type Store, putBlob, readBlob } from '@strata/content';
+import { GC_REF_CONTENT_PREFIX, GC_ROOT_LABEL, MAX_LABELS, type Info, type Labels, type Store, findInfo, putBlob, readBlob } from '@strata/content';
 import type { TagStore } from '@strata/images';
 import type { RegistryClient, Upstream } from '@strata/distribution-client';
 import { MAX_MANIFEST_BYTES, parseManifestDocument, type Digest, type ManifestDocument } from '@strata/oci';
@@ -139,14 +139,7 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
   }
   const routing = { upstreamHost, hosts: upstreams.hosts(), ...(defaultUpstream === undefined ? {} : { defaultUpstream }) };
 
-  const infoOf = async (digest: Digest): Promise<Info | undefined> => {
-    try {
-      return await store.info(digest);
-    } catch (err) {
-      if (isNotFound(err)) return undefined;
-      throw err;
-    }
-  };
+  const infoOf = (digest: Digest): Promise<Info | undefined> => findInfo(store, digest);
 
   const storeManifest = (digest: Digest, bytes: Uint8Array, labels: Labels): Promise<void> =>
     putBlob(store, digest, bytes, labels, 'proxy-manifest');
