@@ -380,7 +380,10 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       if (isRunning(record) || record.state.status === 'created') {
         const checked = await checkOom(record);
         const oomKilled = checked.oom || (record.state.oomKilled && record.state.status !== 'created');
-        const exited = await save(withExited(checked.record, { exitCode: exit.exitCode, oomKilled, finishedAt: exit.finishedAt }));
+        // Told before it is on disk (inspect reads the records in memory): until the runtime's acknowledgement,
+        // after the save, a restarted agent takes the exit from the runtime again.
+        const exited = withExited(checked.record, { exitCode: exit.exitCode, oomKilled, finishedAt: exit.finishedAt });
+        records.set(id, exited);
         if (checked.oom) events.publish('container.oom', id, { id, name: exited.name, node });
         events.publish('container.exited', id, {
           id,
@@ -392,6 +395,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         });
         autoRemove = exited.spec.autoRemove;
         signals.emit(`recorded:${id}`);
+        await store.save(exited);
       } else {
         events.publish('container.exited', id, {
           id,
@@ -434,7 +438,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
 
   /**
    * Resolves once the record of id holds the exit that finished at
-   * finishedAt (saved and published; the runtime's acknowledgement may
+   * finishedAt (published; its save and the runtime's acknowledgement may
    * still be under way), or once the watch of its run ended without it (the
    * container was removed, or the watch gave up): what the record says then
    * is all there is.
