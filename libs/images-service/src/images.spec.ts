@@ -5,7 +5,7 @@ import { createMemoryMetadataStore, createMemoryStore, expectError } from '@stra
 import { createMemoryTagStore } from '@strata/images/testing';
 import type { TagStore } from '@strata/images';
 import { buildImage, multiLayerImage, multiPlatformIndex, singleLayerImage, type BuiltArtifact, type BuiltImage, type BuiltIndex } from '@strata/image-fixtures';
-import { failedPrecondition, silentLogger } from '@strata/kit';
+import { failedPrecondition, silentLogger, unavailable } from '@strata/kit';
 import { createLocalBackend, type RegistryBackend } from '@strata/registry-http';
 import { createImageEvents } from './image-events.js';
 import { createImages, type Images } from './images.js';
@@ -149,9 +149,10 @@ describe('Pull of layers a mirroring repository fetches', () => {
   /**
    * Images over a local backend whose repositories also fetch blobs as a
    * mirror's do: fetchBlob stores the blob (announcing size bytes, then
-   * failing with failure when given) and reports half and then all of it.
+   * failing with failure when given) and reports half and then all of it;
+   * getManifest answers with stored when asked to answer while storing.
    */
-  function mirroring(size: (actual: number) => number, failure?: Error) {
+  function mirroring(size: (actual: number) => number, failure?: Error, stored?: Promise<void>) {
     const fetched: string[] = [];
     const opened: string[] = [];
     const local = createLocalBackend({ store, tags, logger });
@@ -160,6 +161,10 @@ describe('Pull of layers a mirroring repository fetches', () => {
         const repo = await local.repository(repoName, options);
         return {
           ...repo,
+          async getManifest(reference, options) {
+            const content = await repo.getManifest(reference);
+            return options?.whileStoring === true && stored !== undefined ? { ...content, stored } : content;
+          },
           openBlob: (digest, range) => {
             opened.push(digest);
             return repo.openBlob(digest, range);
@@ -212,6 +217,28 @@ describe('Pull of layers a mirroring repository fetches', () => {
     const layerBytes = multi.layers.reduce((sum, l) => sum + l.size, 0);
     expect(events.of('image.pulled')[0]?.data).toMatchObject({ downloaded: layerBytes });
     for (const layer of multi.layers) expect(await store.info(layer.digest)).toMatchObject({ size: layer.size });
+    expect(await leases.list()).toEqual([]);
+  });
+
+  it('tags the image only once the manifest answered while storing is stored, and fails with the store\'s error', async () => {
+    await pushWithoutLayers();
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const { pulling } = mirroring((actual) => actual, undefined, gate);
+    let finished = false;
+    const pulled = collect(pulling.pull({ ref: name('multi', 'v1') })).finally(() => (finished = true));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(finished).toBe(false);
+    expect(events.of('image.pulled')).toEqual([]);
+    release();
+    expect((await pulled).at(-1)?.event?.$case).toBe('done');
+
+    for (const layer of multi.layers) await store.delete(layer.digest);
+    const refused = Promise.reject(unavailable('the layer-store is down'));
+    refused.catch(() => undefined);
+    const failing = mirroring((actual) => actual, undefined, refused);
+    await expect(collect(failing.pulling.pull({ ref: name('multi', 'v1') }))).rejects.toMatchObject({ kind: 'Unavailable', message: 'the layer-store is down' });
+    expect(events.of('image.pulled')).toHaveLength(1);
     expect(await leases.list()).toEqual([]);
   });
 

@@ -309,15 +309,21 @@ export function createImages(options: ImagesOptions): Images {
   /**
    * The platform's manifest of top (what the reference names, with its
    * bytes): top itself, or an index entry (nested indexes followed to
-   * MAX_INDEX_DEPTH).
+   * MAX_INDEX_DEPTH). The storing of each fetched child is added to storing.
    */
-  const selectManifest = async (repo: Repository, top: ManifestContent, platform: Platform): Promise<{ manifest: Descriptor; document: ImageManifest }> => {
+  const selectManifest = async (
+    repo: Repository,
+    top: ManifestContent,
+    platform: Platform,
+    storing: Array<Promise<void>>,
+  ): Promise<{ manifest: Descriptor; document: ImageManifest }> => {
     let content = top;
     for (let depth = 1; ; depth++) {
       const parsed = parseManifestDocument(content.bytes, content.mediaType, { expectedDigest: content.digest });
       if (parsed.kind === 'manifest') return { manifest: { mediaType: content.mediaType, digest: content.digest, size: content.size }, document: parsed.document };
       checkIndexDepth(depth, MAX_INDEX_DEPTH);
-      content = await repo.getManifest({ digest: selectPlatform(parsed.document, platform).digest });
+      content = await repo.getManifest({ digest: selectPlatform(parsed.document, platform).digest }, { whileStoring: true });
+      if (content.stored !== undefined) storing.push(content.stored);
     }
   };
 
@@ -372,11 +378,13 @@ export function createImages(options: ImagesOptions): Images {
       previousKnown = true;
       const repo = await backend.repository(loc.backendName, loc.ns === undefined ? {} : { ns: loc.ns });
       // One request for what the reference names and its bytes: a tag is resolved with a HEAD (see the backend), the bytes are read where they were stored.
-      const top = await repo.getManifest(ref.digest !== undefined ? { digest: ref.digest } : { tag: tag as string });
+      // A manifest just fetched is stored while the layers download: the tag and the root wait for it.
+      const top = await repo.getManifest(ref.digest !== undefined ? { digest: ref.digest } : { tag: tag as string }, { whileStoring: true });
+      const storing = top.stored === undefined ? [] : [top.stored];
       const head: ManifestHead = { digest: top.digest, mediaType: top.mediaType, size: top.size };
       const referencedBefore =
         ref.digest !== undefined && (await store.info(head.digest).then((i) => i.labels[digestRefLabel(loc.domain, loc.repository)] !== undefined, () => false));
-      const { manifest, document } = await selectManifest(repo, top, platform);
+      const { manifest, document } = await selectManifest(repo, top, platform, storing);
       const foreign = document.layers.find((layer) => (layer.urls ?? []).length > 0);
       if (foreign !== undefined) {
         throw failedPrecondition(`layer ${foreign.digest} of ${name} is a foreign layer (fetched from its own URLs), which this mirror does not follow`, {
@@ -502,6 +510,7 @@ export function createImages(options: ImagesOptions): Images {
       };
       for await (const event of queue) yield event;
 
+      await Promise.all(storing);
       let moved = false;
       const record: TagRecord | undefined =
         tag === undefined

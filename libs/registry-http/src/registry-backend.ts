@@ -50,6 +50,22 @@ export interface ManifestHead {
 /** A manifest or index with its bytes (at most the handler's manifest cap). */
 export interface ManifestContent extends ManifestHead {
   bytes: Uint8Array;
+  /**
+   * Only when asked for whileStoring and the manifest was just fetched:
+   * resolves once it is stored, rejects with the store's error.
+   */
+  stored?: Promise<void>;
+}
+
+/** How getManifest answers. */
+export interface GetManifestOptions {
+  /**
+   * A manifest the repository fetches from where it mirrors it is answered
+   * once verified, while it is being stored (see ManifestContent.stored),
+   * instead of after: for a caller that has more to do before it needs the
+   * manifest stored, and then awaits stored.
+   */
+  whileStoring?: boolean;
 }
 
 /** A stored blob. */
@@ -138,7 +154,7 @@ export interface Repository {
    */
   resolveManifest(reference: ManifestReference): Promise<ManifestHead>;
   /** The manifest with its bytes (GET); errors as resolveManifest. */
-  getManifest(reference: ManifestReference): Promise<ManifestContent>;
+  getManifest(reference: ManifestReference, options?: GetManifestOptions): Promise<ManifestContent>;
   /**
    * Stores a manifest and, for a tag reference, sets the tag.
    * MANIFEST_INVALID for a document parseManifestDocument refuses (or a

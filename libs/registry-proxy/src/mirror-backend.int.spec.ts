@@ -296,3 +296,62 @@ describe('the mirror backend against a distribution registry', () => {
     expect(upstream.requestLog().filter((r) => r.path.startsWith('/v2/') && r.path !== '/v2/')).toEqual([]);
   });
 });
+
+describe('getManifest while storing', () => {
+  it('answers a fetched manifest before it is stored when asked to, and only after it is otherwise', async () => {
+    const logger = silentLogger();
+    const root = tempDir('strata-registry-proxy-gated-');
+    const content = await createFsContent({ root: root.path, logger });
+    const upstreams = createRegistryClient({ upstreams: [{ host: upstream.host }], logger, fetchTimeoutMs: 5000 });
+    const tags = createMemoryTagStore();
+    cleanups.push(async () => {
+      upstreams.close();
+      await content.store.close();
+      await tags.close();
+      root.remove();
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const store: Store = {
+      ...content.store,
+      async writer(options) {
+        const w = await content.store.writer(options);
+        return {
+          ref: w.ref,
+          get offset() {
+            return w.offset;
+          },
+          status: () => w.status(),
+          write: (data) => w.write(data),
+          truncate: () => w.truncate(),
+          close: () => w.close(),
+          commit: async (commitOptions) => {
+            await gate;
+            return w.commit(commitOptions);
+          },
+        };
+      },
+    };
+    const local = createLocalBackend({ store, tags, logger });
+    const backend = createMirrorBackend({ store, tags, upstreams, local, defaultUpstream: upstream.host, spoolDir: scratch.path, logger });
+    const repo = await backend.repository('team/multi');
+
+    const early = await repo.getManifest({ tag: 'latest' }, { whileStoring: true });
+    expect(early.digest).toBe(multi.manifest.digest);
+    expect(Buffer.compare(Buffer.from(early.bytes), multi.manifest.bytes)).toBe(0);
+    await expect(content.store.info(multi.manifest.digest)).rejects.toMatchObject({ kind: 'NotFound' });
+    let waited = false;
+    const late = repo.getManifest({ digest: multi.manifest.digest }).then((m) => {
+      waited = true;
+      return m;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(waited).toBe(false);
+    release();
+    await early.stored;
+    expect((await content.store.info(multi.manifest.digest)).size).toBe(multi.manifest.bytes.length);
+    expect((await late).stored).toBeUndefined();
+    await upstream.settleRequestLog();
+    expect(upstream.requestLog().filter((r) => r.method === 'GET' && r.path.includes('/manifests/'))).toHaveLength(1);
+  });
+});

@@ -45,8 +45,8 @@ export interface MirrorBackendOptions {
   now?: () => number;
 }
 
-/** A resolved manifest, with its bytes when they were just fetched from the upstream. */
-type Resolved = ManifestHead & { bytes?: Uint8Array };
+/** A resolved manifest, with its bytes and the storing of them when they were just fetched from the upstream. */
+type Resolved = ManifestHead & { bytes?: Uint8Array; stored?: Promise<void> };
 
 /** Labels a manifest needs besides its references: media type, root, subject, artifact type, upstream, repository. */
 const OWN_LABELS = 6;
@@ -176,15 +176,17 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
       if (artifactType !== undefined) labels[ARTIFACT_TYPE_LABEL] = artifactType;
     }
     if (tagged || subject !== undefined) Object.assign(labels, rootLabel());
-    await storeManifest(digest, fetched.bytes, labels);
-    logger.debug({ upstream: upstream.host, repository, digest }, 'manifest cached');
-    return { digest, mediaType: parsed.mediaType, size: fetched.bytes.length, bytes: fetched.bytes };
+    const stored = storeManifest(digest, fetched.bytes, labels).then(() => logger.debug({ upstream: upstream.host, repository, digest }, 'manifest cached'));
+    // Whoever needs the manifest stored awaits this; the others need not observe a failure.
+    stored.catch(() => undefined);
+    return { digest, mediaType: parsed.mediaType, size: fetched.bytes.length, bytes: fetched.bytes, stored };
   };
 
   /**
    * The manifest digest names, from the store or (once per upstream and
-   * digest at a time) from the upstream; a fetched one comes with its bytes
-   * (verified and just stored), so getManifest need not read them back.
+   * digest at a time, until it is stored) from the upstream; a fetched one
+   * comes with its bytes (verified) and their storing, so getManifest need
+   * not read them back.
    */
   const manifest = async (upstream: Upstream, repository: string, digest: Digest, tagged: boolean): Promise<Resolved> => {
     const info = await infoOf(digest);
@@ -196,8 +198,12 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
     const key = `${upstream.host}@${digest}`;
     let pending = manifestFetches.get(key);
     if (pending === undefined) {
-      pending = fetchManifest(upstream, repository, digest, tagged).finally(() => manifestFetches.delete(key));
+      pending = fetchManifest(upstream, repository, digest, tagged);
       manifestFetches.set(key, pending);
+      pending
+        .then((resolved) => resolved.stored)
+        .catch(() => undefined)
+        .finally(() => manifestFetches.delete(key));
     }
     return pending;
   };
@@ -240,15 +246,18 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
     return {
       name,
       async resolveManifest(reference) {
-        const { digest, mediaType, size } = await resolve(reference);
+        const { digest, mediaType, size, stored } = await resolve(reference);
+        await stored;
         return { digest, mediaType, size };
       },
 
-      async getManifest(reference) {
-        const { bytes, ...head } = await resolve(reference);
+      async getManifest(reference, getOptions = {}) {
+        const { bytes, stored, ...head } = await resolve(reference);
         if (head.size > maxManifestBytes) {
           throw registryError('MANIFEST_INVALID', `manifest ${head.digest} is ${head.size} bytes, over the limit of ${maxManifestBytes} bytes`);
         }
+        if (stored !== undefined && getOptions.whileStoring === true) return { ...head, bytes: bytes ?? (await readBlob(store, head.digest)), stored };
+        await stored;
         return { ...head, bytes: bytes ?? (await readBlob(store, head.digest)) };
       },
 
