@@ -16,6 +16,7 @@ import { DaemonSet, Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { ConfigMap, Namespace, Secret, Service, type IContainer, type IPodSpec, type IPodTemplateSpec } from 'kubernetes-models/v1';
 import { parse, parseAllDocuments } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { NODE_AGENT_NODE_FLAGS } from './stack/services.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const run = promisify(execFile);
@@ -349,6 +350,7 @@ describe('deploy/kubernetes', () => {
       expect(hostPath(c.volumeMounts!.find((m) => m.mountPath === '/run/strata')!.name), name).toBe('/run/strata');
     }
     const agent = container(spec, 'node-agent');
+    expect(agent.env?.find((e) => e.name === 'NODE_OPTIONS')?.value).toBe(NODE_AGENT_NODE_FLAGS.join(' '));
     const mounts = Object.fromEntries(agent.volumeMounts!.map((m) => [m.mountPath, hostPath(m.name)]));
     expect(mounts).toMatchObject({
       '/run/netns': '/run/netns',
@@ -472,7 +474,8 @@ describe('deploy/systemd', () => {
 
   it.each(SERVICES.map((app) => [app] as const))('runs %s from its bin with an env file of its settings', (app) => {
     const service = readUnit(`strata-${app}.service`).Service!;
-    expect(service.ExecStart).toEqual([`/usr/bin/node /opt/strata/apps/${app}/bin/${app}.mjs`]);
+    const flags = app === 'node-agent' ? NODE_AGENT_NODE_FLAGS.map((f) => `${f} `).join('') : '';
+    expect(service.ExecStart).toEqual([`/usr/bin/node ${flags}/opt/strata/apps/${app}/bin/${app}.mjs`]);
     expect(existsSync(join(root, 'apps', app, 'bin', `${app}.mjs`))).toBe(true);
     expect(service.EnvironmentFile).toEqual([`/etc/strata/${app}.env`]);
     const env = readEnv(join(unitDir, 'env', `${app}.env`));
@@ -544,5 +547,9 @@ describe('docker-compose.yml settings', () => {
       env: Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, v.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, '$1')])),
     }));
     expect(await refusedByLoaders(invocations)).toEqual([]);
+  });
+
+  it('starts the node-agent with the Node.js flags `strata up` gives it', () => {
+    expect(compose.services['node-agent']?.environment?.NODE_OPTIONS).toBe(NODE_AGENT_NODE_FLAGS.join(' '));
   });
 });
