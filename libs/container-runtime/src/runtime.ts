@@ -200,9 +200,10 @@ export interface Runtime {
   /**
    * Starts the monitor of a later run ahead: it listens on its attach
    * socket, is placed, and waits for run of the same id and options, which
-   * then only lets it start runc. One not run within a few seconds is ended
-   * and run starts another; delete ends it too. Raises what run raises
-   * before runc does (the bundle, the id in use, the monitor).
+   * then checks the bundle (it need not be written yet) and lets the monitor
+   * start runc. One not run within a few seconds is ended and run starts
+   * another; delete ends it too. Raises InvalidArgument for bad options,
+   * AlreadyExists for an id in use, what starting the monitor raises.
    */
   prestart(id: string, bundle: string, options?: CreateOptions): Promise<void>;
   /** `runc start`. Raises FailedPrecondition unless the container is created. */
@@ -515,11 +516,16 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     const { monitor } = ahead;
     const fresh = performance.now() - (monitor.since ?? 0) < PRESTART_USABLE_MS;
     if (fresh && !monitor.sync.closed() && ahead.args.join('\0') === args.join('\0')) return monitor;
+    await endPrestarted(id, monitor);
+    return undefined;
+  }
+
+  /** Ends a monitor started ahead and removes its state directory. */
+  async function endPrestarted(id: string, monitor: SpawnedMonitor): Promise<void> {
     abandon(monitor);
     const dir = stateDir(id);
     await killMonitor(dir);
     await rm(dir, { recursive: true, force: true });
-    return undefined;
   }
 
   /** The monitor's arguments for a create or run of id; raises InvalidArgument for what can be told without the bundle. */
@@ -647,10 +653,18 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   /** create and run: a monitor running `runc create`, or with run `runc run --detach` (see Runtime.run). */
   async function createContainer(id: string, bundle: string, opts: RunOptions, run: boolean): Promise<CreatedContainer> {
     const args = argsFor(id, bundle, opts, run);
-    // A monitor started ahead was started after the same checks.
     const ahead = run ? await takePrestarted(id, args) : undefined;
-    if (ahead === undefined) await checkBundle(bundle, opts);
-    const dir = ahead === undefined ? await makeStateDir(id) : stateDir(id);
+    try {
+      await checkBundle(bundle, opts);
+    } catch (err) {
+      if (ahead !== undefined) await endPrestarted(id, ahead);
+      throw err;
+    }
+    return runMonitor(id, ahead === undefined ? await makeStateDir(id) : stateDir(id), args, opts, run, ahead);
+  }
+
+  /** Runs the monitor (the one started ahead, or a new one) in dir until runc answered (see createContainer). */
+  async function runMonitor(id: string, dir: string, args: string[], opts: RunOptions, run: boolean, ahead: SpawnedMonitor | undefined): Promise<CreatedContainer> {
     try {
       let monitor: SpawnedMonitor;
       if (ahead === undefined) {
@@ -688,7 +702,6 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     async prestart(id, bundle, opts = {}) {
       const pending = (async () => {
         const args = argsFor(id, bundle, opts, true);
-        await checkBundle(bundle, opts);
         const dir = await makeStateDir(id);
         try {
           return { monitor: await spawnMonitor(id, dir, args, true), args };

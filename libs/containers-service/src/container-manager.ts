@@ -263,6 +263,14 @@ async function allOrFirstError<T extends readonly unknown[]>(promises: { readonl
   return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
+/** What a Create made so far, for undoing it. */
+interface CreateSteps {
+  mounted?: boolean;
+  prepared?: boolean;
+  attached?: boolean;
+  prestarted?: boolean;
+}
+
 /** Creates the manager; call recover() before serving. Raises nothing itself. */
 export function createContainerManager(options: ContainerManagerOptions): ContainerManager {
   const { node, images, unpacker, snapshotter, network, events, runtime: rt } = options;
@@ -481,19 +489,20 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     });
   }
 
-  /** The runtime's settings of a run of record. */
-  function runOptionsOf(record: ContainerRecord): CreateOptions {
+  /** The runtime's settings of a run of a container with spec whose log is in logDir. */
+  function runOptionsOf(spec: Pick<ContainerSpec, 'tty' | 'openStdin'>, logDir: string): CreateOptions {
     return {
-      tty: record.spec.tty,
-      stdin: record.spec.openStdin,
-      logDir: logDirOf(record),
+      tty: spec.tty,
+      stdin: spec.openStdin,
+      logDir,
       ...(options.logMaxBytes === undefined ? {} : { logMaxBytes: options.logMaxBytes }),
       ...(options.logMaxFiles === undefined ? {} : { logMaxFiles: options.logMaxFiles }),
     };
   }
 
-  async function undoCreate(id: string, steps: { mounted?: boolean; prepared?: boolean; attached?: boolean }): Promise<void> {
+  async function undoCreate(id: string, steps: CreateSteps): Promise<void> {
     const rootfs = rootfsOf(id);
+    if (steps.prestarted) await rt.delete(id, { force: true }).catch(() => undefined);
     if (steps.attached) await network.detach(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot detach the network'));
     if (steps.mounted) await unmountRootfs(id).catch((err: unknown) => log.warn({ err, containerId: id, rootfs }, 'cannot unmount'));
     if (steps.prepared) await snapshotter.remove(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot remove the snapshot'));
@@ -726,7 +735,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     const spare = input.networkMode === 'bridge' && !input.userNamespace ? spares.take() : undefined;
     const id = spare ?? generateContainerId((candidate) => records.has(candidate));
     // A spare taken is detached on failure even before the attach claimed it.
-    const steps: { mounted?: boolean; prepared?: boolean; attached?: boolean } = { attached: spare !== undefined };
+    const steps: CreateSteps = { attached: spare !== undefined };
     const clog = log.child({ containerId: id });
     try {
       const dir = store.containerDir(id);
@@ -735,6 +744,10 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await mkdir(rootfs, { mode: 0o755 });
       await mkdir(etcDir, { mode: 0o755 });
+      // The monitor of the first start, started ahead while the image, the network and the bundle are made (a
+      // run starts at once); whatever fails here fails that start again, which reports it.
+      steps.prestarted = true;
+      rt.prestart(id, dir, runOptionsOf(input, dir)).catch((err: unknown) => clog.debug({ err }, 'cannot start the monitor ahead'));
       if (input.userNamespace) await makeReachable(id);
       const hostname = input.hostname || id.slice(0, 12);
       // The image (resolved, unpacked if need be, its snapshot prepared and mounted) and the network do not depend
@@ -805,9 +818,6 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         oomKillsSeen: 0,
       };
       await save(record);
-      // The monitor of the first start, started ahead while the client goes on (a run starts at once); whatever
-      // fails here fails that start again, which reports it.
-      rt.prestart(id, bundleOf(id), runOptionsOf(record)).catch((err: unknown) => clog.debug({ err }, 'cannot start the monitor ahead'));
       events.publish('container.created', id, { id, name: finalName, image: input.image, imageId: image.id, node });
       clog.info({ name: finalName, image: input.image }, 'container created');
       return record;
@@ -834,7 +844,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           // One `runc run` under the monitor; before it, while the monitor waits, the run's end is watched (an
           // attachment's end waits for it) and the pending attachments connect (so they see all output).
           const started = await rt.run(id, bundleOf(id), {
-            ...runOptionsOf(record),
+            ...runOptionsOf(record.spec, logDirOf(record)),
             beforeStart: async () => {
               watch(id);
               for (const attach of pendingAttach.get(id)?.splice(0) ?? []) await attach.connect().catch(() => undefined);
