@@ -433,7 +433,7 @@ export function createImages(options: ImagesOptions): Images {
           let stored = false;
           if (repo.fetchBlob !== undefined) {
             // A mirrored layer is stored by the fetch itself: the pull follows its progress instead of reading its bytes back.
-            const fetch = await repo.fetchBlob(layer.digest);
+            const fetch = await repo.fetchBlob(layer.digest, layer.size);
             if (fetch.size !== layer.size) throw sizeDiffers(fetch.size);
             try {
               stored = await fetch.wait(received, signal);

@@ -192,11 +192,12 @@ export interface Repository {
    * caller found missing from the store, fetching it without handing its
    * bytes over (a pull that only needs it stored need not read it back).
    * Joins a running fetch of the blob or starts one, without looking at the
-   * store first; resolves once the source answered with the size.
-   * BLOB_UNKNOWN when the source has no such blob; UNAVAILABLE when it
-   * cannot be reached.
+   * store first; resolves once the source answered with the size. size,
+   * when the caller knows it (a manifest's descriptor), lets the store's
+   * ingest be opened while the source answers. BLOB_UNKNOWN when the source
+   * has no such blob; UNAVAILABLE when it cannot be reached.
    */
-  fetchBlob?(digest: Digest): Promise<BlobFetch>;
+  fetchBlob?(digest: Digest, size?: number): Promise<BlobFetch>;
   /** Deletes a blob. BLOB_UNKNOWN when absent; UNSUPPORTED for a read-only repository. */
   deleteBlob(digest: Digest): Promise<void>;
   /**

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { internal, silentLogger } from '@strata/kit';
 import { tempDir, waitFor } from '@strata/kit/testing';
-import type { Store, Writer } from '@strata/content';
-import { createMemoryStore } from '@strata/content/testing';
+import type { Store } from '@strata/content';
+import { createMemoryStore, wrapWriters } from '@strata/content/testing';
 import { createRegistryClient, type RegistryClient } from '@strata/distribution-client';
 import { buildImage, pushImage, startDistributionRegistry, type BuiltLayer, type TestDistributionRegistry } from '@strata/image-fixtures';
 import { digestHex } from '@strata/oci';
@@ -38,28 +38,6 @@ async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const chunk of chunks) parts.push(Buffer.from(chunk));
   return Buffer.concat(parts);
-}
-
-/** store, with the writers it opens changed by wrap (each method delegates unless wrap replaces it). */
-function wrapWriters(store: Store, wrap: (writer: Writer) => Partial<Writer>): Store {
-  return {
-    ...store,
-    async writer(options) {
-      const writer = await store.writer(options);
-      const changed = wrap(writer);
-      return {
-        ref: writer.ref,
-        get offset() {
-          return writer.offset;
-        },
-        status: changed.status ?? (() => writer.status()),
-        write: changed.write ?? ((data) => writer.write(data)),
-        commit: changed.commit ?? ((options) => writer.commit(options)),
-        truncate: changed.truncate ?? (() => writer.truncate()),
-        close: changed.close ?? (() => writer.close()),
-      };
-    },
-  };
 }
 
 const mismatch = (source: BlobSource) => `blob ${source.repository}@${source.digest} from upstream ${upstream.host}: content has digest`;
@@ -151,22 +129,38 @@ describe('createBlobFetcher', () => {
     expect(upstream.requestLog().filter((r) => r.method === 'GET' && r.path.includes('/blobs/'))).toHaveLength(1);
   });
 
-  it.each([
-    ['a corrupted blob', true, false],
-    ['another fetch holding the ingest', false, true],
-  ])('fetch() of %s stores nothing and says so', async (_case, corrupt, holdIngest) => {
-    const source = await pushLayer(corrupt);
+  it('opens the ingest while the upstream answers when the size is known, and discards it when the upstream has no such blob', async () => {
+    const source = await pushLayer();
+    const opened: Array<number | undefined> = [];
     const store = createMemoryStore();
-    const held = holdIngest ? await store.writer({ ref: `proxy-${digestHex(source.digest)}` }) : undefined;
-    try {
-      const fetcher = createBlobFetcher({ store, logger, spoolDir: scratch.path });
-      const fetch = await fetcher.fetch(source);
-      if (corrupt) await expect(fetch.wait()).rejects.toMatchObject({ kind: 'FailedPrecondition', message: expect.stringContaining(mismatch(source)) });
-      else expect(await fetch.wait()).toBe(false);
-      await expect(store.info(source.digest)).rejects.toMatchObject({ kind: 'NotFound' });
-    } finally {
-      await held?.close();
-    }
+    const recording: Store = {
+      ...store,
+      writer: (options) => {
+        opened.push(options.total);
+        return store.writer(options);
+      },
+    };
+    const fetcher = createBlobFetcher({ store: recording, logger, spoolDir: scratch.path });
+    const absent = { ...source, digest: `sha256:${'0'.repeat(64)}` as typeof source.digest, size: 1234 };
+    await expect(fetcher.fetch(absent)).rejects.toMatchObject({ kind: 'NotFound' });
+    expect(opened).toEqual([1234]);
+    expect(await recording.listStatuses()).toEqual([]);
+
+    const fetch = await fetcher.fetch({ ...source, size: blob.size });
+    expect(await fetch.wait()).toBe(true);
+    expect(opened).toEqual([1234, blob.size]);
+    expect(await recording.info(source.digest)).toMatchObject({ size: blob.size });
+  });
+
+  it('stores a blob whose upstream size differs from the expected one under its own size', async () => {
+    const source = await pushLayer();
+    const store = createMemoryStore();
+    const fetcher = createBlobFetcher({ store, logger, spoolDir: scratch.path });
+    const fetch = await fetcher.fetch({ ...source, size: blob.size + 5 });
+    expect(fetch.size).toBe(blob.size);
+    expect(await fetch.wait()).toBe(true);
+    expect(await store.info(source.digest)).toMatchObject({ size: blob.size });
+    expect(await store.listStatuses()).toEqual([]);
   });
 
   it('stops waiting for a fetch when the signal aborts, and the fetch goes on for its reader', async () => {
@@ -203,18 +197,28 @@ describe('createBlobFetcher', () => {
       false,
       false,
     ],
-  ])('serves a good blob and refuses a corrupted one, caching nothing unverified, when %s', async (_case, makeStore, holdIngest, caches) => {
-    for (const corrupt of [false, true]) {
+  ])('serves a good blob and refuses a corrupted one to a reader and to fetch(), caching nothing unverified, when %s', async (_case, makeStore, holdIngest, caches) => {
+    for (const [corrupt, way] of [
+      [false, 'open'],
+      [true, 'open'],
+      [false, 'fetch'],
+      [true, 'fetch'],
+    ] as const) {
       const source = await pushLayer(corrupt);
       const store = makeStore();
       const held = holdIngest ? await store.writer({ ref: `proxy-${digestHex(source.digest)}` }) : undefined;
       try {
         const fetcher = createBlobFetcher({ store, logger, spoolDir: scratch.path });
-        const reader = await fetcher.open(source);
-        if (corrupt) {
-          await expect(readAll(reader.chunks)).rejects.toMatchObject({ kind: 'FailedPrecondition', message: expect.stringContaining(mismatch(source)) });
+        const refused = { kind: 'FailedPrecondition', message: expect.stringContaining(mismatch(source)) };
+        if (way === 'fetch') {
+          // fetch() says whether the fetch committed the blob.
+          const fetch = await fetcher.fetch(source);
+          if (corrupt) await expect(fetch.wait()).rejects.toMatchObject(refused);
+          else expect(await fetch.wait()).toBe(caches);
         } else {
-          expect(Buffer.compare(await readAll(reader.chunks), Buffer.from(blob.bytes))).toBe(0);
+          const reader = await fetcher.open(source);
+          if (corrupt) await expect(readAll(reader.chunks)).rejects.toMatchObject(refused);
+          else expect(Buffer.compare(await readAll(reader.chunks), Buffer.from(blob.bytes))).toBe(0);
         }
         // A fetch ends once readers are served; a second open starts another one or reads the store.
         await waitFor(() => fetcher.inFlightSize(upstream.host, source.digest) === undefined, () => 'the fetch to end');

@@ -100,6 +100,12 @@ export interface BlobSource {
   /** Its repository at the upstream. */
   repository: string;
   digest: Digest;
+  /**
+   * The size the caller expects (from a manifest's descriptor): the store's
+   * ingest is then opened while the upstream answers, not after. An
+   * upstream that announces another size gets an ingest of its own size.
+   */
+  size?: number;
 }
 
 /**
@@ -204,10 +210,14 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     });
   };
 
-  const run = async (key: string, fetch: Fetch, source: BlobSource, body: AsyncIterable<Uint8Array>) => {
+  const run = async (key: string, fetch: Fetch, source: BlobSource, body: AsyncIterable<Uint8Array>, opening: Promise<Writer | undefined> | undefined) => {
     const { upstream, repository, digest } = source;
     const label = `blob ${repository}@${digest} from upstream ${upstream.host}`;
-    let writer = await openWriter(source, fetch.size);
+    let writer = await opening;
+    if (source.size !== fetch.size) {
+      if (writer !== undefined) await discard(writer);
+      writer = await openWriter(source, fetch.size);
+    }
     // With an ingest, the store's commit checks the digest (it hashes what it stores anyway); without one, the fetch hashes as it streams.
     const hashing = writer === undefined;
     try {
@@ -262,7 +272,16 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
   const start = (key: string, source: BlobSource): Promise<Fetch> => {
     const { upstream, repository, digest } = source;
     const starting = (async () => {
-      const download = await upstream.getBlob(repository, digest);
+      // openWriter settles without raising (undefined when the store takes no ingest).
+      const opening = source.size === undefined ? undefined : openWriter(source, source.size);
+      let download: Awaited<ReturnType<Upstream['getBlob']>>;
+      try {
+        download = await upstream.getBlob(repository, digest);
+      } catch (err) {
+        const early = await opening;
+        if (early !== undefined) await discard(early);
+        throw err;
+      }
       let spool: FileHandle | undefined;
       try {
         const size = download.size ?? (await upstream.headBlob(repository, digest))?.size;
@@ -273,11 +292,13 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
         spool = await open(path, 'wx+', 0o600);
         await unlink(path);
         const fetch: Fetch = { size, written: 0, verified: false, committed: false, failure: undefined, ended: false, refs: 1, closed: false, spool, wake: [] };
-        run(key, fetch, source, download.body).catch((err: unknown) => logger.error({ err, digest }, 'blob fetch did not clean up'));
+        run(key, fetch, source, download.body, opening).catch((err: unknown) => logger.error({ err, digest }, 'blob fetch did not clean up'));
         return fetch;
       } catch (err) {
         download.body.destroy();
         await spool?.close();
+        const early = await opening;
+        if (early !== undefined) await discard(early);
         throw err;
       }
     })();

@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@strata/kit';
 import { tempDir, waitFor } from '@strata/kit/testing';
 import { createFsContent } from '@strata/content-fs';
+import { wrapWriters } from '@strata/content/testing';
 import { createMemoryTagStore } from '@strata/images/testing';
 import { createRegistryClient } from '@strata/distribution-client';
 import {
@@ -312,26 +313,12 @@ describe('getManifest while storing', () => {
     });
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const store: Store = {
-      ...content.store,
-      async writer(options) {
-        const w = await content.store.writer(options);
-        return {
-          ref: w.ref,
-          get offset() {
-            return w.offset;
-          },
-          status: () => w.status(),
-          write: (data) => w.write(data),
-          truncate: () => w.truncate(),
-          close: () => w.close(),
-          commit: async (commitOptions) => {
-            await gate;
-            return w.commit(commitOptions);
-          },
-        };
+    const store = wrapWriters(content.store, (writer) => ({
+      async commit(commitOptions) {
+        await gate;
+        return writer.commit(commitOptions);
       },
-    };
+    }));
     const local = createLocalBackend({ store, tags, logger });
     const backend = createMirrorBackend({ store, tags, upstreams, local, defaultUpstream: upstream.host, spoolDir: scratch.path, logger });
     const repo = await backend.repository('team/multi');

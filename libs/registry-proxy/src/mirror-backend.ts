@@ -324,9 +324,9 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
         }
       },
 
-      async fetchBlob(digest) {
+      async fetchBlob(digest, size) {
         try {
-          return await fetcher.fetch({ upstream, repository, digest });
+          return await fetcher.fetch({ upstream, repository, digest, ...(size === undefined ? {} : { size }) });
         } catch (err) {
           if (isNotFound(err)) throw blobUnknown(digest);
           if (upstreamDown(err)) throw unreachable(`blob ${name}@${digest}`, err);
