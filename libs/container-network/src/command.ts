@@ -1,5 +1,4 @@
-import { execFile } from 'node:child_process';
-import { internal, unavailable } from '@strata/kit';
+import { internal, runProgram, unavailable } from '@strata/kit';
 
 /** What a finished command printed and how it ended. */
 export interface CommandResult {
@@ -12,28 +11,15 @@ export interface CommandResult {
 const TIMEOUT_MS = 30_000;
 
 /**
- * Runs file with args (execFile: no shell, arguments passed as they are),
- * input (if any) on its stdin, and resolves with its result whatever the
- * exit code. Raises Unavailable when the program is not installed.
+ * Runs file with args (runProgram: no shell, arguments passed as they are,
+ * started off the event loop), input (if any) on its stdin, and resolves
+ * with its result whatever the exit code. Raises Unavailable when the
+ * program is not installed.
  */
-export function runCommand(file: string, args: readonly string[], input?: string): Promise<CommandResult> {
-  return new Promise((resolve, reject) => {
-    const child = execFile(file, args, { timeout: TIMEOUT_MS, maxBuffer: 64 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err === null) {
-        resolve({ code: 0, stdout, stderr });
-        return;
-      }
-      const code = (err as { code?: unknown }).code;
-      if (code === 'ENOENT') {
-        reject(unavailable(`${file} is not installed: install the Debian package that provides it`, { cause: err }));
-        return;
-      }
-      resolve({ code: typeof code === 'number' ? code : -1, stdout, stderr: stderr === '' ? err.message : stderr });
-    });
-    // A program that exits without reading all its input makes the pipe fail: its exit status tells what happened.
-    child.stdin?.on('error', () => undefined);
-    child.stdin?.end(input ?? '');
-  });
+export async function runCommand(file: string, args: readonly string[], input?: string): Promise<CommandResult> {
+  const result = await runProgram(file, args, { input: input ?? '', timeoutMs: TIMEOUT_MS });
+  if (result.error === 'ENOENT') throw unavailable(`${file} is not installed: install the Debian package that provides it`);
+  return { code: result.code, stdout: result.stdout, stderr: result.stderr === '' && result.message !== undefined ? result.message : result.stderr };
 }
 
 /** Runs file with args (and input on stdin) and resolves with stdout; a non-zero exit raises Internal carrying the command, its input and its stderr. */

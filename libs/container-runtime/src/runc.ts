@@ -1,5 +1,4 @@
-import { execFile } from 'node:child_process';
-import { failedPrecondition, internal, notFound, type StrataError } from '@strata/kit';
+import { failedPrecondition, internal, notFound, runProgram, type StrataError } from '@strata/kit';
 
 /** Settings of {@link createRunc}. */
 export interface RuncOptions {
@@ -53,21 +52,13 @@ export function createRunc(options: RuncOptions): Runc {
   const globalArgs = options.root ? ['--root', options.root] : [];
   return {
     globalArgs,
-    run(id, args) {
-      return new Promise((resolve, reject) => {
-        execFile(
-          options.path,
-          [...globalArgs, ...args],
-          { maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
-          (err, stdout, stderr) => {
-            if (!err) return resolve(stdout);
-            if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-              return reject(failedPrecondition(`runc binary ${options.path} not found; install Debian's runc`, { cause: err }));
-            }
-            reject(classify(id, args[0] ?? '', runcErrorMessage(stderr), err));
-          },
-        );
-      });
+    async run(id, args) {
+      // Started off the event loop (runProgram): the agent runs runc for every container.
+      const result = await runProgram(options.path, [...globalArgs, ...args], { maxBuffer: 16 * 1024 * 1024 });
+      if (result.code === 0 && result.error === undefined) return result.stdout;
+      if (result.error === 'ENOENT') throw failedPrecondition(`runc binary ${options.path} not found; install Debian's runc`);
+      const cause = new Error(result.message ?? `runc exited with ${result.code}`);
+      throw classify(id, args[0] ?? '', runcErrorMessage(result.stderr) || (result.message ?? ''), cause);
     },
   };
 }

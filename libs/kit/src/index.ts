@@ -3,3 +3,4 @@ export * from './config.js';
 export * from './logger.js';
 export * from './events.js';
 export * from './durable-fs.js';
+export * from './run-program.js';
