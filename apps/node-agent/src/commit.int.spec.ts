@@ -5,6 +5,7 @@ import {
   ContainersService,
   ContainerStatus,
   NetworkMode,
+  WaitCondition,
   type CommitResponse,
   type Container,
   ContainerSpec,
@@ -115,6 +116,24 @@ describe('Containers.Commit', { timeout: 60_000 }, () => {
       node: 'test-node',
     });
     await client.unary(ContainersService.remove, { id: c.id, force: true });
+  });
+
+  it('runs the image a tag names now, after the tag moved to another image', async () => {
+    const ref = `moving-${process.pid}:1`;
+    const seen: string[] = [];
+    for (const name of ['first', 'second']) {
+      const base = await run({ cmd: ['sh', '-c', `echo ${name} > /made; exec sleep 60`] });
+      await waitFor(() => existsSync(join(stack.stateDir, 'node-agent', 'containers', base.id, 'rootfs', 'made')), () => 'the file to be written');
+      await client.unary(ContainersService.commit, { id: base.id, reference: ref, message: '', author: '', changes: [], pause: false });
+      await client.unary(ContainersService.remove, { id: base.id, force: true });
+      const c = await run({ image: ref, cmd: ['cat', '/made'] });
+      const { status } = await client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+      let out = '';
+      for await (const r of client.serverStream(ContainersService.logs, { id: c.id, follow: false, tail: -1 })) out += r.data.toString('utf8');
+      seen.push(`${status?.exitCode} ${out}`);
+      await client.unary(ContainersService.remove, { id: c.id, force: true });
+    }
+    expect(seen).toEqual(['0 first\n', '0 second\n']);
   });
 
   it('leaves the container running unfrozen with pause false', async () => {

@@ -714,6 +714,36 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     return snapshotter.prepare(key, top);
   };
 
+  /** The top chain ID an image reference (and platform) last resolved to on this node; the newest 256. */
+  const lastTops = new Map<string, string>();
+
+  /**
+   * The image ref names, and the active snapshot key prepared on its top
+   * chain ID (see prepareOnImage). While ref is resolved, the snapshot is
+   * already prepared on the top it had last time; when that moved, the
+   * snapshot is removed and made again on the right one.
+   */
+  async function imageAndSnapshot(key: string, ref: string, platform: string | undefined): Promise<{ image: ImageInfo; mounts: Mount[] }> {
+    const memo = `${ref} ${platform ?? ''}`;
+    const guess = lastTops.get(memo);
+    const early = guess === undefined ? undefined : snapshotter.prepare(key, guess).catch(() => undefined);
+    let image: ImageInfo;
+    try {
+      image = await images.inspect(ref, platform);
+    } catch (err) {
+      if ((await early) !== undefined) await snapshotter.remove(key).catch(() => undefined);
+      throw err;
+    }
+    const top = chainIds(image.diffIds).at(-1);
+    lastTops.delete(memo);
+    if (top !== undefined) lastTops.set(memo, top);
+    if (lastTops.size > 256) lastTops.delete(lastTops.keys().next().value!);
+    const mounts = await early;
+    if (mounts !== undefined && guess === top) return { image, mounts };
+    if (mounts !== undefined) await snapshotter.remove(key);
+    return { image, mounts: await prepareOnImage(key, image) };
+  }
+
   async function create(input: ContainerSpec & { name?: string }): Promise<ContainerRecord> {
     const { name: _asked, ...specFields } = input;
     const name = input.name === undefined || input.name === '' ? undefined : checkContainerName(input.name);
@@ -755,8 +785,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       // an image that is not there, undoes the other too).
       const [image, attachment] = await allOrFirstError([
         (async (): Promise<ImageInfo> => {
-          const found = await images.inspect(input.image, input.platform);
-          const mounts = await prepareOnImage(id, found);
+          const { image: found, mounts } = await imageAndSnapshot(id, input.image, input.platform);
           steps.prepared = true;
           await mountRootfs(id, mounts, input.userNamespace);
           steps.mounted = true;
