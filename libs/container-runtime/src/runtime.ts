@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
 import { access, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
@@ -13,6 +12,7 @@ import {
   invalidArgument,
   isNotFound,
   notFound,
+  startProgram,
   type Logger,
 } from '@strata/kit';
 import { attachTo, connectUnix, resizeFrame, type Attachment } from './attachment.js';
@@ -436,33 +436,34 @@ export function createRuntime(options: RuntimeOptions): Runtime {
    * that is gone).
    */
   async function spawnMonitor(id: string, dir: string, args: string[], held: boolean): Promise<SpawnedMonitor> {
-    const child = spawn(monitorPath, [...args, '--state-dir', dir, '--sync-fd', '3', ...(held ? ['--place-fd', '4'] : [])], {
-      stdio: held ? ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'],
-      detached: true,
-    });
-    let stderr = '';
-    child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    const spawned = await new Promise<Error | undefined>((resolve) => {
-      child.once('spawn', () => resolve(undefined));
-      child.once('error', (err) => resolve(err));
-    });
-    if (spawned) {
+    let pipes: (Readable | Writable)[];
+    try {
+      // Started off the event loop (startProgram): a monitor is started for every container and exec.
+      pipes = await startProgram(monitorPath, [...args, '--state-dir', dir, '--sync-fd', '3', ...(held ? ['--place-fd', '4'] : [])], {
+        pipes: held ? ['read', 'read', 'write'] : ['read', 'read'],
+        detached: true,
+      });
+    } catch (err) {
       throw failedPrecondition(
-        `cannot start the container monitor ${monitorPath}: ${spawned.message}; build it with tools/scripts/setup.sh`,
-        { cause: spawned },
+        `cannot start the container monitor ${monitorPath}: ${(err as Error).message}; build it with tools/scripts/setup.sh`,
+        { cause: err },
       );
     }
-    child.unref();
-    const sync = new SyncReader(child.stdio[3] as Readable);
+    const [stderrPipe, syncPipe, goPipe] = pipes as [Readable, Readable, Writable | undefined];
+    let stderr = '';
+    stderrPipe.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    const sync = new SyncReader(syncPipe);
     const first = await sync.next(10_000);
     if (typeof first?.monitorPid !== 'number') {
       sync.close();
       const reason = typeof first?.error === 'string' ? first.error : stderr.trim() || 'no answer';
       throw internal(`the container monitor did not start: ${reason}`);
     }
-    if (!held) return { sync, monitorPid: first.monitorPid, placed: Promise.resolve() };
-    const go = child.stdio[4] as Writable;
+    if (!held || goPipe === undefined) return { sync, monitorPid: first.monitorPid, placed: Promise.resolve() };
+    const go = goPipe;
     go.on('error', () => undefined);
+    // A monitor that ended while held (its wait timed out) leaves nothing to tell it.
+    syncPipe.once('close', () => go.destroy());
     // The monitor is placed while it waits and then starts runc: a cgroup v1 move writes every hierarchy, each
     // write waiting for an RCU grace period (5-45 ms in all), which then overlaps the wait and runc's start
     // instead of preceding them (a move still holds forks back while it runs). runc moves the container's
