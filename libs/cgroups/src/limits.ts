@@ -49,9 +49,16 @@ export function parseMemory(text: string): number {
   return bytes;
 }
 
-/** The number of CPUs of this host, the upper bound of `cpus`. */
+let cpuCount: number | undefined;
+
+/**
+ * The number of CPUs of this host, the upper bound of `cpus`; read once per
+ * process (os.cpus() parses /proc/cpuinfo, ~1.5 ms, and every cgroup opened
+ * asks).
+ */
 export function hostCpuCount(): number {
-  return Math.max(1, hostCpuList().length);
+  cpuCount ??= Math.max(1, hostCpuList().length);
+  return cpuCount;
 }
 
 /**
