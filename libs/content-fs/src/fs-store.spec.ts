@@ -9,6 +9,7 @@ import type { Store } from '@strata/content';
 import { contentStoreSuite, expectError, randomBytesOf, readBlob, writeBlob } from '@strata/content/testing';
 import { createFsContent } from './fs-content.js';
 import { createFsStore } from './fs-store.js';
+import { sharedHashPool } from './hash-pool.js';
 import { ownerOf } from './ingest-lock.js';
 
 contentStoreSuite('fs', async () => {
@@ -286,6 +287,18 @@ describe('fs content store', () => {
     }
     await settle();
     expect(openFds()).toBe(before);
+  });
+
+  it('has a hashing worker running from open until the last store closes', async () => {
+    expect(sharedHashPool().running).toBe(0);
+    const first = await open();
+    expect(sharedHashPool().running).toBe(1);
+    const second = await open();
+    await first.close();
+    expect(sharedHashPool().running).toBe(1);
+    await writeBlob(second, randomBytesOf(3 * 1024 * 1024));
+    await second.close();
+    expect(sharedHashPool().running).toBe(0);
   });
 
   it('hard-links nothing but verified blobs', async () => {

@@ -27,7 +27,7 @@ import { acquireIngestLock } from './ingest-lock.js';
 import { createFsMetadataStore } from './fs-metadata-store.js';
 import { BLOB_MODE, DIR_MODE, errnoOf, ioFailure, KeyedMutex, removeStaleTemps, syncDir } from './fs-io.js';
 import { FsWriter, readIngestMeta, type WriterContext } from './fs-writer.js';
-import { sharedHashPool } from './hash-pool.js';
+import { holdSharedHashPool } from './hash-pool.js';
 import { blobNotFound, readBlobFile, wholeNumber } from './blob-file.js';
 
 /** What createFsStore and createFsContent open. */
@@ -99,7 +99,9 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
 
   const active = new Map<string, FsWriter | 'opening'>();
   const labelLocks = new KeyedMutex();
-  const hashes = sharedHashPool();
+  // Held from open to close: the first blob written does not wait for a hashing thread to start.
+  const hashHold = holdSharedHashPool();
+  const hashes = hashHold.pool;
   let closed = false;
 
   const blobPath = (digest: Digest) => blobPathOf(layout.blobs, digest);
@@ -336,6 +338,7 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
       for (const w of [...active.values()]) {
         if (w instanceof FsWriter) await w.close().catch((err: unknown) => logger.warn({ err, ref: w.ref }, 'closing a writer failed'));
       }
+      await hashHold.release();
     },
   };
 }

@@ -66,6 +66,24 @@ describe('hash pool', () => {
     s.dispose();
   });
 
+  it('warms one worker, which close stops and a later warm starts again', async () => {
+    const pool = createHashPool(2);
+    pools.push(pool);
+    expect(pool.running).toBe(0);
+    pool.warm();
+    pool.warm();
+    expect(pool.running).toBe(1);
+    const s = pool.stream();
+    await s.update(Buffer.from('warm'));
+    expect(await s.digest()).toBe(digestOf('warm'));
+    s.dispose();
+    expect(pool.running).toBe(1);
+    await pool.close();
+    expect(pool.running).toBe(0);
+    pool.warm();
+    expect(pool.running).toBe(1);
+  });
+
   it('fails pending and later work with Internal once closed', async () => {
     const pool = createHashPool(1);
     const s = pool.stream();

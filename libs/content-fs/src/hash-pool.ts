@@ -126,7 +126,15 @@ export interface HashStream {
 export interface HashPool {
   /** A new stream, placed on the least busy worker. */
   stream(): HashStream;
-  /** Stops the workers; streams still open fail with Internal. */
+  /**
+   * Starts a worker now when none is running, so that the first stream does
+   * not wait for a thread to boot (40–60 ms). An idle worker does not keep
+   * the process alive.
+   */
+  warm(): void;
+  /** How many workers are running. */
+  readonly running: number;
+  /** Stops the workers; streams still open fail with Internal. A later stream or warm starts new ones. */
   close(): Promise<void>;
 }
 
@@ -139,8 +147,11 @@ export interface HashPool {
 export function createHashPool(size = Math.min(4, Math.max(1, availableParallelism()))): HashPool {
   const workers: HashWorker[] = [];
   let nextId = 0;
-  const pick = (): HashWorker => {
+  const prune = () => {
     for (let i = workers.length - 1; i >= 0; i--) if (workers[i]!.dead !== undefined) workers.splice(i, 1);
+  };
+  const pick = (): HashWorker => {
+    prune();
     if (workers.length < size) {
       const idle = workers.find((w) => w.streams === 0);
       if (idle !== undefined) return idle;
@@ -151,6 +162,14 @@ export function createHashPool(size = Math.min(4, Math.max(1, availableParalleli
     return workers.reduce((a, b) => (b.streams < a.streams ? b : a));
   };
   return {
+    warm() {
+      prune();
+      if (workers.length === 0 && size > 0) workers.push(new HashWorker());
+    },
+    get running() {
+      prune();
+      return workers.length;
+    },
     stream() {
       const worker = pick();
       const id = nextId++;
@@ -228,13 +247,34 @@ export function inlineHashStream(): HashStream {
 }
 
 let shared: HashPool | undefined;
+let holders = 0;
 
 /**
  * The process's hashing pool, shared by every fs store (like libuv's thread
- * pool): started on first use, never closed; its workers keep the process
- * alive only while they have work.
+ * pool); its workers keep the process alive only while they have work.
  */
 export function sharedHashPool(): HashPool {
   shared ??= createHashPool();
   return shared;
+}
+
+/**
+ * A hold on the shared pool for an open store: it warms the pool (one
+ * worker) now, so that the first blob written after a service starts does
+ * not pay for starting a thread; release() stops the pool's workers once
+ * no store holds it any more. Calling release again does nothing.
+ */
+export function holdSharedHashPool(): { pool: HashPool; release(): Promise<void> } {
+  const pool = sharedHashPool();
+  holders++;
+  pool.warm();
+  let released = false;
+  return {
+    pool,
+    async release() {
+      if (released) return;
+      released = true;
+      if (--holders === 0) await pool.close();
+    },
+  };
 }
