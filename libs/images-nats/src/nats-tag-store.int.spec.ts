@@ -95,6 +95,25 @@ describe('createNatsTagStore', () => {
     }
   });
 
+  it('opens its bucket as soon as it is connected, before any operation', async () => {
+    const bucket = `eager_${++buckets}`;
+    newStore({ bucket });
+    const nc = await connect({ servers: server.url });
+    try {
+      const kvm = new Kvm(nc);
+      await waitFor(
+        async () => {
+          for await (const status of kvm.list()) if (status.bucket === bucket) return true;
+          return false;
+        },
+        () => `the bucket ${bucket} to be created`,
+        5000,
+      );
+    } finally {
+      await nc.close();
+    }
+  });
+
   it('raises DataLoss from get and skips in list for a value that is not a tag record', async () => {
     const bucket = `corrupt_${++buckets}`;
     const store = newStore({ bucket });

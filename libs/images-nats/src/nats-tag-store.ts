@@ -73,7 +73,8 @@ const BUCKET_NAME = /^[-\w]+$/;
  * keep one exact): it reads every tag in the bucket, so its cost grows with
  * the number of tags — fine for deletes, its user, not for a hot path.
  *
- * It returns at once and connects in the background. An operation waits up
+ * It returns at once and connects, then opens the bucket, in the background
+ * (again after each reconnection). An operation waits up
  * to connectWaitMs for a connection; when NATS is still unreachable, or
  * does not answer, or the connection drops while it runs, it raises
  * Unavailable with a sentence naming the servers; the next operation after
@@ -130,6 +131,11 @@ export function createNatsTagStore(options: NatsTagStoreOptions): TagStore {
       await handle.changed(left);
       nc = handle.current();
     }
+    return { nc, kv: await bucketOf(nc) };
+  }
+
+  /** The bucket opened on nc, opened again for a new connection and after a failed open. */
+  function bucketOf(nc: NatsConnection): Promise<KV> {
     const generation = handle.generation();
     if (cached === undefined || cached.nc !== nc || cached.generation !== generation) {
       const entry = { nc, generation, kv: openBucket(nc) };
@@ -138,8 +144,21 @@ export function createNatsTagStore(options: NatsTagStoreOptions): TagStore {
         if (cached === entry) cached = undefined;
       });
     }
-    return { nc, kv: await cached.kv };
+    return cached.kv;
   }
+
+  // The bucket is opened as soon as NATS is connected (and again on each
+  // reconnection), so the first operation does not wait for it (~40 ms). A
+  // failure is logged; the next operation tries again.
+  const openInBackground = () => {
+    const nc = handle.current();
+    if (closed || nc === undefined) return;
+    bucketOf(nc).catch((err: unknown) => {
+      if (!closed) log.warn({ err: (err as Error)?.message }, 'cannot open the image index yet; the next operation tries again');
+    });
+  };
+  const stopOpening = handle.onChange(openInBackground);
+  openInBackground();
 
   /** Runs op against the bucket; what NATS raises becomes Unavailable, and a dropped connection ends the wait. */
   async function run<T>(op: (session: Session) => Promise<T>): Promise<T> {
@@ -279,6 +298,7 @@ export function createNatsTagStore(options: NatsTagStoreOptions): TagStore {
     async close() {
       if (closed) return;
       closed = true;
+      stopOpening();
       cached = undefined;
       if (owned) await handle.close();
     },
