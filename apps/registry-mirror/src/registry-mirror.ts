@@ -7,7 +7,7 @@ import { createNatsEventSink } from '@strata/events-nats';
 import { createServer, type Server } from '@strata/grpc-kit';
 import { createImageEvents, createImagesService, type ImageEvents } from '@strata/images-service';
 import { createNatsTagStore } from '@strata/images-nats';
-import { failedPrecondition, type Logger } from '@strata/kit';
+import { failedPrecondition, isFailedPrecondition, type Logger } from '@strata/kit';
 import { createLocalBackend, createRegistryHandler, startRegistryServer, type RegistryServer } from '@strata/registry-http';
 import { createMirrorBackend } from '@strata/registry-proxy';
 import type { RegistryMirrorConfig } from './config.js';
@@ -62,9 +62,10 @@ export function localDomainsOf(url: string): string[] {
  * `image.tagged`, `image.deleted`) to NATS with source
  * `strata/registry-mirror/<node>`, from the Images API and from pushes and
  * manifest deletes of local repositories over HTTP alike. Blobs being fetched upstream are spooled
- * under `<stateDir>/registry-mirror/spool`. The layer-store and NATS are
- * reached on first use: while they are down, requests fail with 503 and
- * the mirror stays up. Raises FailedPrecondition when the HTTP address or
+ * under `<stateDir>/registry-mirror/spool`. The layer-store and NATS (and
+ * the image index bucket) are connected to in the background as it starts,
+ * so the first request does not wait for them: while they are down,
+ * requests fail with 503 and the mirror stays up. Raises FailedPrecondition when the HTTP address or
  * the socket is taken, InvalidArgument for upstreams the registry client
  * refuses; whatever was opened is closed again then.
  */
@@ -80,6 +81,16 @@ export async function startRegistryMirror(config: RegistryMirrorConfig, logger: 
       ...(config.layerStoreRoot === undefined ? {} : { localBlobs: createFsBlobProvider({ root: config.layerStoreRoot }) }),
     },
   );
+  // Connected now, in the background, so that the first pull does not wait
+  // for the channel; a layer-store still starting is waited for a while, one
+  // that is down is reached on first use as before.
+  store.connect().then(
+    () => logger.debug('connected to the layer-store'),
+    (err: unknown) => {
+      if (!isFailedPrecondition(err)) logger.warn({ err }, 'the layer-store is not reachable yet; requests will try again');
+    },
+  );
+  // Opens the image index bucket in the background as soon as NATS is connected.
   const tags = createNatsTagStore({ servers: config.natsUrl, logger });
   const events = createNatsEventSink({ ...config.events, servers: config.natsUrl, source: `strata/registry-mirror/${config.node}`, logger: logger.child({ component: 'events' }) });
   const closeClients = async () => {

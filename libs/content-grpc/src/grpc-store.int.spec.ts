@@ -120,3 +120,27 @@ describe('addResources against a layer-store without AddResources', () => {
     }
   });
 });
+
+describe('connect', () => {
+  it('waits for a service that starts later, gives up after timeoutMs, and refuses once closed', async () => {
+    const dir = tempDir('content-grpc-connect-');
+    const socket = join(dir.path, 'content.sock');
+    const logger = silentLogger();
+    const service = createContentService(createMemoryStore(), createLeaseManager(createMemoryMetadataStore()), { logger });
+    const server = createServer({ logger, services: service.registrations, unixSocket: socket });
+    const client = createGrpcStore({ unixSocket: socket }, { logger });
+    try {
+      await expectError(client.connect(300), 'Unavailable');
+      const connected = client.connect(10_000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await server.start();
+      await connected;
+      await client.close();
+      await expectError(client.connect(), 'FailedPrecondition', `the client of unix:${socket} was closed`);
+    } finally {
+      await client.close();
+      await server.shutdown(1000);
+      dir.remove();
+    }
+  });
+});

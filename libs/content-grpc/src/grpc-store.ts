@@ -1,8 +1,8 @@
 import { ContentService, LeasesService, type ReadContentResponse } from '@strata/api/content/v1';
 import type { BlobReader, GarbageCollectResult, Info, LeaseManager, Provider, ReadRange, Store } from '@strata/content';
 import { createClient, type Target } from '@strata/grpc-kit';
-import { internal, invalidArgument, isNotFound, isUnimplemented, type Logger } from '@strata/kit';
-import { parseDigest, type Digest } from '@strata/oci';
+import { failedPrecondition, internal, invalidArgument, isNotFound, isUnavailable, isUnimplemented, type Logger } from '@strata/kit';
+import { digestOf, parseDigest, type Digest } from '@strata/oci';
 import { fromProtoInfo, fromProtoLease, fromProtoStatus, serverDigest } from './convert.js';
 import { createDataClient } from './data-client.js';
 import { openRemoteWriter, type RemoteWriter } from './remote-writer.js';
@@ -43,7 +43,18 @@ export interface GrpcStore extends Store {
    * With dryRun, reports what it would delete.
    */
   garbageCollect(options?: { dryRun?: boolean }): Promise<GarbageCollectResult>;
+  /**
+   * Connects now instead of at the first call, so that call does not wait
+   * for the channel: one cheap call (Info of the empty blob, missing_ok),
+   * tried again every 200 ms while the service is unavailable, for up to
+   * timeoutMs (10 s by default). Resolves once the service answered (any
+   * answer but Unavailable); raises Unavailable, naming the target, when it
+   * did not in time, and FailedPrecondition when the store is closed first.
+   */
+  connect(timeoutMs?: number): Promise<void>;
 }
+
+const CONNECT_RETRY_MS = 200;
 
 const ttlOf = (ttlSeconds: number | undefined): number => {
   if (ttlSeconds === undefined || ttlSeconds === 0) return 0;
@@ -55,8 +66,9 @@ const ttlOf = (ttlSeconds: number | undefined): number => {
 
 /**
  * Creates the gRPC client of the Content and Leases services at target (a
- * unix socket, or TCP with mutual TLS). It connects on first use; close()
- * cancels open writers (their ingests stay for a resume) and the channel.
+ * unix socket, or TCP with mutual TLS). It connects on first use, or on
+ * connect(); close() cancels open writers (their ingests stay for a
+ * resume) and the channel.
  * With options.dataSocket and options.localBlobs, blob bytes take the bulk
  * paths of a layer-store on the same host (gRPC stays the control API).
  */
@@ -64,6 +76,7 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
   const client = createClient(target);
   const logger = options.logger.child({ target: client.name });
   const writers = new Set<RemoteWriter>();
+  let closed = false;
 
   const data = options.dataSocket === undefined ? undefined : createDataClient(options.dataSocket);
   const { localBlobs } = options;
@@ -193,7 +206,24 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
       const res = await client.unary(ContentService.garbageCollect, { dryRun: gcOptions.dryRun ?? false });
       return { deleted: res.deleted.map(serverDigest), bytesFreed: res.bytesFreed, leasesExpired: res.leasesExpired };
     },
+    async connect(timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      const empty = digestOf('');
+      for (;;) {
+        if (closed) throw failedPrecondition(`the client of ${client.name} was closed`);
+        try {
+          await client.unary(ContentService.info, { digest: empty, missingOk: true }, { deadline: Math.max(deadline, Date.now() + 1000) });
+          return;
+        } catch (err) {
+          if (closed) throw failedPrecondition(`the client of ${client.name} was closed`);
+          if (!isUnavailable(err)) return;
+          if (Date.now() + CONNECT_RETRY_MS >= deadline) throw err;
+        }
+        await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS).unref());
+      }
+    },
     async close() {
+      closed = true;
       if (writers.size > 0) logger.debug({ writers: writers.size }, 'closing with open writers; their ingests stay for a resume');
       for (const w of writers) w.cancel();
       writers.clear();
