@@ -151,18 +151,19 @@ export function createV1Cgroup(options: V1CgroupOptions): Cgroup {
     async addProcess(pid) {
       const dirs = await existingDirs();
       if (dirs.length === 0) throw notFound(`cgroup ${path} does not exist`, { fields: { cgroup: path } });
-      await settleAll(
-        dirs.map(async (dir) => {
-          try {
-            await writeControl(join(dir, 'cgroup.procs'), String(pid), path);
-          } catch (err) {
-            if (errnoOf((err as Error).cause) === 'ESRCH') {
-              throw notFound(`process ${pid} does not exist`, { fields: { cgroup: path, pid }, cause: err });
-            }
-            throw err;
+      // One hierarchy after the other: the kernel moves a process under one global lock anyway (each move waiting
+      // for an RCU grace period), and writes side by side would only hold that many threads of libuv's pool of 4,
+      // which every file operation of the process shares, while they wait their turn.
+      for (const dir of dirs) {
+        try {
+          await writeControl(join(dir, 'cgroup.procs'), String(pid), path);
+        } catch (err) {
+          if (errnoOf((err as Error).cause) === 'ESRCH') {
+            throw notFound(`process ${pid} does not exist`, { fields: { cgroup: path, pid }, cause: err });
           }
-        }),
-      );
+          throw err;
+        }
+      }
     },
 
     async setLimits(update: LimitsUpdate) {
