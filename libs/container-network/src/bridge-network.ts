@@ -516,25 +516,38 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
       throw invalidArgument(`published ports need the bridge network mode, not ${mode}`);
     }
     if (mode === 'bridge') await ensureBridge();
-    // A spare of this id is claimed in bridge mode and removed otherwise.
-    const spare = (await ipam.get(id))?.spare === true;
+    const etcFiles = (address: string | undefined): Promise<EtcFiles | undefined> =>
+      request.etcDir === undefined
+        ? Promise.resolve(undefined)
+        : writeEtcFiles({
+            dir: request.etcDir,
+            hostname,
+            ...(address === undefined ? {} : { address }),
+            hostResolvConf,
+            keepLoopbackNameservers: mode === 'host',
+            fallbackNameservers,
+          });
+    // A spare of this id is claimed in bridge mode (its files written meanwhile: its address is known) and removed
+    // otherwise.
+    const held = await ipam.get(id);
+    const spare = held?.spare === true;
     if (spare && mode !== 'bridge') await undo(id);
     const claimed = spare && mode === 'bridge';
-    const made = claimed ? await claim(id, hostname, requested) : await record(id, mode, hostname, requested, false);
+    const early = claimed ? etcFiles(held.ip) : undefined;
+    early?.catch(() => undefined);
+    let made: AttachmentRecord;
+    try {
+      made = claimed ? await claim(id, hostname, requested) : await record(id, mode, hostname, requested, false);
+    } catch (err) {
+      await early?.catch(() => undefined);
+      throw err;
+    }
     try {
       if (!claimed) await plumb(made);
       await publish(made);
       const attachment = attachmentOf(made);
-      if (request.etcDir !== undefined) {
-        attachment.etcFiles = await writeEtcFiles({
-          dir: request.etcDir,
-          hostname,
-          ...(made.ip === undefined ? {} : { address: made.ip }),
-          hostResolvConf,
-          keepLoopbackNameservers: mode === 'host',
-          fallbackNameservers,
-        });
-      }
+      const files = await (early ?? etcFiles(made.ip));
+      if (files !== undefined) attachment.etcFiles = files;
       log.debug({ container: id, ip: made.ip, ports: made.ports.map(formatPublishedPort), spare: claimed }, 'attached');
       return attachment;
     } catch (err) {
