@@ -461,7 +461,7 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
    * detach can undo a half-done one): its namespace and veth names, checked
    * free, and in bridge mode an address and the host ports, picked.
    */
-  function record(id: string, mode: NetworkMode, hostname: string, requested: readonly PortMapping[], spare: boolean): Promise<AttachmentRecord> {
+  function recordAttachment(id: string, mode: NetworkMode, hostname: string, requested: readonly PortMapping[], spare: boolean): Promise<AttachmentRecord> {
     const netns = mode === 'host' ? undefined : `${netnsPrefix}${id.slice(0, 12)}`;
     const veth = mode === 'bridge' ? vethName(id) : undefined;
     return ipam.add(id, async ({ allocateIp, records }) => {
@@ -494,7 +494,7 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
 
   async function doPrepareSpare(id: string): Promise<void> {
     await ensureBridge();
-    const spare = await record(validateId(id), 'bridge', '', [], true);
+    const spare = await recordAttachment(validateId(id), 'bridge', '', [], true);
     try {
       await plumb(spare);
       log.debug({ container: id, ip: spare.ip }, 'spare ready');
@@ -537,7 +537,7 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
     early?.catch(() => undefined);
     let made: AttachmentRecord;
     try {
-      made = claimed ? await claim(id, hostname, requested) : await record(id, mode, hostname, requested, false);
+      made = claimed ? await claim(id, hostname, requested) : await recordAttachment(id, mode, hostname, requested, false);
     } catch (err) {
       await early?.catch(() => undefined);
       throw err;

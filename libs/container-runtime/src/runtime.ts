@@ -502,6 +502,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   /** Monitors of runs started ahead (Runtime.prestart), with the arguments they were started with. */
   const prestarted = new Map<string, Promise<{ monitor: SpawnedMonitor; args: string[] }>>();
 
+  /** Takes id's monitor started ahead out of the map: the monitor, or undefined when there is none (or it failed to start). */
+  async function claimPrestarted(id: string): Promise<{ monitor: SpawnedMonitor; args: string[] } | undefined> {
+    const pending = prestarted.get(id);
+    if (pending === undefined) return undefined;
+    prestarted.delete(id);
+    return pending.catch(() => undefined);
+  }
+
   /**
    * The monitor started ahead for id when it still waits and was started
    * with args; undefined otherwise, after ending one that cannot serve
@@ -509,10 +517,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
    * removing its state directory.
    */
   async function takePrestarted(id: string, args: readonly string[]): Promise<SpawnedMonitor | undefined> {
-    const pending = prestarted.get(id);
-    if (pending === undefined) return undefined;
-    prestarted.delete(id);
-    const ahead = await pending.catch(() => undefined);
+    const ahead = await claimPrestarted(id);
     if (ahead === undefined) return undefined;
     const { monitor } = ahead;
     const fresh = performance.now() - (monitor.since ?? 0) < PRESTART_USABLE_MS;
@@ -739,7 +744,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
     async delete(id, opts = {}) {
       checkId(id);
-      await takePrestarted(id, []);
+      const ahead = await claimPrestarted(id);
+      if (ahead !== undefined) await endPrestarted(id, ahead.monitor);
       const dir = stateDir(id);
       const hasDir = await exists(dir);
       try {

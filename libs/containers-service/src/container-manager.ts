@@ -900,9 +900,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   const manager: ContainerManager = {
     create: (input) => spares.busy(() => create(input)),
 
-    async start(ref) {
-      return spares.busy(() => start(ref));
-    },
+    start: (ref) => spares.busy(() => start(ref)),
 
     async stop(ref, timeoutSeconds) {
       const { id } = find(ref);

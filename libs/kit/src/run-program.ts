@@ -188,6 +188,8 @@ export function startProgram(file: string, args: readonly string[], options: Sta
       } else if (message.event === 'end') {
         streams.get(message.fd)?.end();
       } else {
+        // Without pipes nothing more is told about it.
+        if (made.length === 0) done();
         resolve(made);
       }
     });
@@ -221,7 +223,6 @@ export function startProgram(file: string, args: readonly string[], options: Sta
         },
       });
     });
-    if (made.length === 0) open = 1;
     w.postMessage({ op: 'start', id, file, args: [...args], pipes: [...options.pipes], detached: options.detached === true });
   });
 }
