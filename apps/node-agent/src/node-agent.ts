@@ -8,6 +8,7 @@ import { createRuntime } from '@strata/container-runtime';
 import {
   createContainerManager,
   createContainersService,
+  createCachedImageSource,
   createGrpcImageSource,
   createGrpcImageTagger,
   monitorPlacer,
@@ -16,6 +17,7 @@ import {
 } from '@strata/containers-service';
 import { createGrpcStore } from '@strata/content-grpc';
 import { createGrpcDiffer } from '@strata/diff-service';
+import { createImageIndexRevision } from '@strata/images-nats';
 import type { DockerApiServer } from '@strata/docker-api';
 import { createClient, createServer, type RpcClient } from '@strata/grpc-kit';
 import { discardEvents, failedPrecondition, type EventSink, type Logger } from '@strata/kit';
@@ -95,7 +97,12 @@ export async function startNodeAgent(config: NodeAgentConfig, logger: Logger): P
   const differ = createGrpcDiffer({ unixSocket: config.snapshotterSocket }, { logger });
   const mirror = createClient({ unixSocket: config.mirrorSocket });
   const layerStore = createGrpcStore({ unixSocket: config.layerStoreSocket }, { logger });
+  // Images resolved through the mirror are kept while the image index does not change (see createCachedImageSource).
+  const indexRevision = config.natsUrl === '' ? undefined : createImageIndexRevision({ servers: config.natsUrl, logger });
+  const imageSource =
+    indexRevision === undefined ? createGrpcImageSource(mirror) : createCachedImageSource(createGrpcImageSource(mirror), { revision: () => indexRevision.current() });
   const closeClients = async () => {
+    await indexRevision?.close();
     differ.close();
     mirror.close();
     await layerStore.close();
@@ -122,7 +129,7 @@ export async function startNodeAgent(config: NodeAgentConfig, logger: Logger): P
     manager = createContainerManager({
       dir: config.root,
       node: config.node,
-      images: createGrpcImageSource(mirror),
+      images: imageSource,
       unpacker: differ,
       snapshotter,
       runtime: createRuntime({

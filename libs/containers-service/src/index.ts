@@ -1,5 +1,6 @@
 export * from './ports.js';
 export * from './grpc-image-source.js';
+export * from './cached-image-source.js';
 export * from './record-store.js';
 export * from './signals.js';
 export * from './container-manager.js';
