@@ -283,6 +283,31 @@ describe('bridge network (real bridge, veths, netns and iptables)', () => {
     expect(await network.get(id)).toBeUndefined();
   });
 
+  it('claims a spare without ports while its record is written, and with ports only once it is', async () => {
+    const stateFile = join(state.path, `${names.bridge}.json`);
+    const onDisk = async (id: string) => (JSON.parse(await readFile(stateFile, 'utf8')) as { attachments: Record<string, { hostname: string }> }).attachments[id];
+    const [quiet, published] = [newId(), newId()];
+    await network.prepareSpare(quiet);
+    await network.prepareSpare(published);
+    try {
+      const a = await network.attach({ id: quiet, hostname: 'quiet' });
+      expect(a.recorded).toBeInstanceOf(Promise);
+      expect((await network.get(quiet))?.hostname).toBe('quiet');
+      await a.recorded;
+      expect((await onDisk(quiet))?.hostname).toBe('quiet');
+
+      const port = await freePort();
+      const b = await network.attach({ id: published, hostname: 'published', ports: [`${port}:80`] });
+      // The rule exists, so the record was on disk before attach resolved.
+      expect((await onDisk(published))?.hostname).toBe('published');
+      await expect(b.recorded).resolves.toBeUndefined();
+    } finally {
+      await network.detach(quiet);
+      await network.detach(published);
+    }
+    expect(await networkLeftovers(network.config, [quiet, published])).toEqual([]);
+  });
+
   it('removes a spare whose id is attached in another mode, and spares when the bridge is torn down', async () => {
     const id = newId();
     await network.prepareSpare(id);

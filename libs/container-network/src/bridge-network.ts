@@ -99,6 +99,14 @@ export interface Attachment {
   ports: PublishedPort[];
   /** Files written when the request had an etcDir. */
   etcFiles?: EtcFiles;
+  /**
+   * Set by attach when it resolved before the attachment's record was on
+   * disk (a spare claimed without published ports: nothing was made from
+   * it); settles once it is, rejecting when the write failed. A caller
+   * awaits it before it records anything that relies on the attachment
+   * after a crash (the container itself).
+   */
+  recorded?: Promise<void>;
 }
 
 /**
@@ -125,7 +133,9 @@ export interface BridgeNetwork {
   teardownBridge(): Promise<void>;
   /**
    * Sets up a container's networking and records it durably first, so that
-   * detach can undo a half-done attach after a crash. A failed attach undoes
+   * detach can undo a half-done attach after a crash (the claim of a spare
+   * without published ports makes nothing: attach resolves while it is
+   * written, see Attachment.recorded). A failed attach undoes
    * what it did. Raises InvalidArgument for a bad id, hostname, port mapping
    * or host address, or ports outside bridge mode; AlreadyExists when the id
    * is attached; FailedPrecondition when a host port is already allocated
@@ -484,8 +494,11 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
     });
   }
 
-  /** Makes id's spare its attachment: the hostname and the host ports picked, durably. */
-  function claim(id: string, hostname: string, requested: readonly PortMapping[]): Promise<AttachmentRecord> {
+  /**
+   * Makes id's spare its attachment: the hostname and the host ports
+   * picked, in effect at once; saved settles once that is on disk.
+   */
+  function claim(id: string, hostname: string, requested: readonly PortMapping[]): Promise<{ record: AttachmentRecord; saved: Promise<void> }> {
     return ipam.update(id, async (spare, others) => {
       const { spare: _was, ...claimed } = spare;
       return { ...claimed, hostname, ports: await resolvePorts(id, requested, others) };
@@ -536,8 +549,16 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
     const early = claimed ? etcFiles(held.ip) : undefined;
     early?.catch(() => undefined);
     let made: AttachmentRecord;
+    let recorded: Promise<void> | undefined;
     try {
-      made = claimed ? await claim(id, hostname, requested) : await recordAttachment(id, mode, hostname, requested, false);
+      if (claimed) {
+        ({ record: made, saved: recorded } = await claim(id, hostname, requested));
+        recorded.catch(() => undefined);
+        // Rules are made from a record on disk only (detach finds them there after a crash).
+        if (made.ports.length > 0) await recorded;
+      } else {
+        made = await recordAttachment(id, mode, hostname, requested, false);
+      }
     } catch (err) {
       await early?.catch(() => undefined);
       throw err;
@@ -548,6 +569,7 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
       const attachment = attachmentOf(made);
       const files = await (early ?? etcFiles(made.ip));
       if (files !== undefined) attachment.etcFiles = files;
+      if (recorded !== undefined) attachment.recorded = recorded;
       log.debug({ container: id, ip: made.ip, ports: made.ports.map(formatPublishedPort), spare: claimed }, 'attached');
       return attachment;
     } catch (err) {

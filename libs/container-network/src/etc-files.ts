@@ -83,23 +83,29 @@ export interface EtcFilesOptions {
  */
 export async function writeEtcFiles(options: EtcFilesOptions): Promise<EtcFiles> {
   validateHostname(options.hostname);
-  let hostResolv = '';
-  try {
-    hostResolv = await readFile(options.hostResolvConf, 'utf8');
-  } catch (err) {
-    if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
-  }
-  const resolv =
-    options.keepLoopbackNameservers && /^\s*nameserver\s/m.test(hostResolv)
-      ? hostResolv
-      : containerResolvConf(hostResolv, options.fallbackNameservers);
   const files: EtcFiles = {
     hosts: join(options.dir, 'hosts'),
     hostname: join(options.dir, 'hostname'),
     resolvConf: join(options.dir, 'resolv.conf'),
   };
-  await writeFile(files.hosts, containerHosts(options.hostname, options.address), { mode: 0o644 });
-  await writeFile(files.hostname, `${options.hostname}\n`, { mode: 0o644 });
-  await writeFile(files.resolvConf, resolv, { mode: 0o644 });
+  const resolvConf = async () => {
+    let hostResolv = '';
+    try {
+      hostResolv = await readFile(options.hostResolvConf, 'utf8');
+    } catch (err) {
+      if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
+    }
+    const resolv =
+      options.keepLoopbackNameservers && /^\s*nameserver\s/m.test(hostResolv)
+        ? hostResolv
+        : containerResolvConf(hostResolv, options.fallbackNameservers);
+    await writeFile(files.resolvConf, resolv, { mode: 0o644 });
+  };
+  // Three small files side by side (each is an open, a write and a close in libuv's pool).
+  await Promise.all([
+    writeFile(files.hosts, containerHosts(options.hostname, options.address), { mode: 0o644 }),
+    writeFile(files.hostname, `${options.hostname}\n`, { mode: 0o644 }),
+    resolvConf(),
+  ]);
   return files;
 }

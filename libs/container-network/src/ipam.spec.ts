@@ -1,4 +1,4 @@
-import { readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { errorKind } from '@strata/kit';
@@ -70,24 +70,44 @@ describe('Ipam', () => {
     expect((err as Error).message).toBe('container a already has a network attachment');
   });
 
-  it('updates a record durably with the others in view, and changes nothing when the change fails or there is no record', async () => {
+  it('updates a record with the others in view, saved after it is in effect, and changes nothing when the change fails or there is no record', async () => {
     const file = join(dir(), 'net.json');
     const subnet = parseSubnet('10.9.0.0/24');
     const ipam = new Ipam(file, subnet);
     await ipam.add('a', async ({ allocateIp }) => ({ ...rec('a', allocateIp()), spare: true }));
     await ipam.add('b', async ({ allocateIp }) => rec('b', allocateIp()));
     const seen: string[] = [];
-    await ipam.update('a', async ({ spare: _spare, ...r }, others) => {
+    const { record, saved } = await ipam.update('a', async ({ spare: _spare, ...r }, others) => {
       seen.push(...others.map((o) => o.id));
       return { ...r, hostname: 'web' };
     });
     expect(seen).toEqual(['b']);
+    expect(record.hostname).toBe('web');
+    // In effect before it is on disk: the next operations see it, and write after it.
+    expect((await ipam.get('a'))?.hostname).toBe('web');
+    await saved;
     expect(await new Ipam(file, subnet).get('a')).toEqual({ id: 'a', mode: 'bridge', hostname: 'web', ip: '10.9.0.2', ports: [] });
     await expect(ipam.update('a', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
     expect((await ipam.get('a'))?.hostname).toBe('web');
     const err = await failure(ipam.update('c', async (r) => r));
     expect(errorKind(err)).toBe('NotFound');
     expect((err as Error).message).toBe('container c has no network attachment');
+  });
+
+  it('reads the file again when an update cannot be saved, and rejects saved', async () => {
+    const root = dir();
+    const file = join(root, 'state', 'net.json');
+    const subnet = parseSubnet('10.9.0.0/24');
+    const ipam = new Ipam(file, subnet);
+    await ipam.add('a', async ({ allocateIp }) => ({ ...rec('a', allocateIp()), spare: true }));
+    // The state directory replaced by a file: the temp file cannot be made.
+    await rm(join(root, 'state'), { recursive: true });
+    await writeFile(join(root, 'state'), 'not a directory');
+    const { saved } = await ipam.update('a', async ({ spare: _spare, ...r }) => ({ ...r, hostname: 'web' }));
+    await expect(saved).rejects.toThrow();
+    await rm(join(root, 'state'));
+    await mkdir(join(root, 'state'));
+    expect(await ipam.get('a')).toBeUndefined();
   });
 
   it('reports an unreadable state file', async () => {

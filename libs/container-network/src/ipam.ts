@@ -142,19 +142,39 @@ export class Ipam {
 
   /**
    * Replaces id's record with what change returns (given the record and
-   * every other record), durably. Raises NotFound when id has no record,
-   * and whatever change raises (then nothing changes).
+   * every other record). Resolves as soon as the new record is in effect
+   * (every later operation sees it), with `saved` settling once it is on
+   * disk; later operations write only after that. When the write fails,
+   * saved rejects and the state is read from the file again. Raises
+   * NotFound when id has no record, and whatever change raises (then
+   * nothing changes).
    */
-  update(id: string, change: (record: AttachmentRecord, others: readonly AttachmentRecord[]) => Promise<AttachmentRecord>): Promise<AttachmentRecord> {
-    return this.serialized(async () => {
-      const state = await this.load();
-      const record = state.attachments[id];
-      if (record === undefined) throw notFound(`container ${id} has no network attachment`, { fields: { container: id } });
-      const next = await change(record, Object.values(state.attachments).filter((r) => r.id !== id));
-      const changed: StateFile = { ...state, attachments: { ...state.attachments, [id]: next } };
-      await this.save(changed);
-      this.state = changed;
-      return next;
+  update(
+    id: string,
+    change: (record: AttachmentRecord, others: readonly AttachmentRecord[]) => Promise<AttachmentRecord>,
+  ): Promise<{ record: AttachmentRecord; saved: Promise<void> }> {
+    return new Promise((resolve, reject) => {
+      void this.serialized(async () => {
+        let changed: StateFile;
+        let next: AttachmentRecord;
+        try {
+          const state = await this.load();
+          const record = state.attachments[id];
+          if (record === undefined) throw notFound(`container ${id} has no network attachment`, { fields: { container: id } });
+          next = await change(record, Object.values(state.attachments).filter((r) => r.id !== id));
+          changed = { ...state, attachments: { ...state.attachments, [id]: next } };
+        } catch (err) {
+          reject(err);
+          return;
+        }
+        this.state = changed;
+        const saved = this.save(changed);
+        saved.catch(() => {
+          if (this.state === changed) this.state = undefined;
+        });
+        resolve({ record: next, saved });
+        await saved;
+      });
     });
   }
 

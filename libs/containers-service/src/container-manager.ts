@@ -846,6 +846,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         restartCount: 0,
         oomKillsSeen: 0,
       };
+      // The claim of a spare attachment is written while the spec is made; the container is recorded after it.
+      await attachment.recorded;
       await save(record);
       events.publish('container.created', id, { id, name: finalName, image: input.image, imageId: image.id, node });
       clog.info({ name: finalName, image: input.image }, 'container created');

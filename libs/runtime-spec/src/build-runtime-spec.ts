@@ -462,9 +462,13 @@ export async function buildRuntimeSpec(options: RuntimeSpecOptions): Promise<Run
   const stopSignal = parseStopSignal(image?.StopSignal);
   const tty = options.tty === true;
 
-  const user: ResolvedUser = await resolveUser(options.rootfs, options.user ?? image?.User ?? '');
+  // The user and the working directory are looked up side by side; a bad user is reported first.
+  const resolving = resolveUser(options.rootfs, options.user ?? image?.User ?? '');
+  const preparing = prepareWorkingDir(options.rootfs, options.workingDir || image?.WorkingDir || '/', mappedRoot(options.userNamespace));
+  preparing.catch(() => undefined);
+  const user: ResolvedUser = await resolving;
   const env = processEnv(image?.Env, options.env, { hostname, home: user.home, tty });
-  const cwd = await prepareWorkingDir(options.rootfs, options.workingDir || image?.WorkingDir || '/', mappedRoot(options.userNamespace));
+  const cwd = await preparing;
 
   const process: SpecProcess = {
     terminal: tty,

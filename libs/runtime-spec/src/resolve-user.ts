@@ -133,7 +133,6 @@ export function resolveUserFromFiles(spec: string, passwd: string | undefined, g
  * that are not regular or are too large.
  */
 export async function resolveUser(rootfs: string, spec: string): Promise<ResolvedUser> {
-  const passwd = await readRootFile(rootfs, '/etc/passwd');
-  const group = await readRootFile(rootfs, '/etc/group');
+  const [passwd, group] = await Promise.all([readRootFile(rootfs, '/etc/passwd'), readRootFile(rootfs, '/etc/group')]);
   return resolveUserFromFiles(spec, passwd?.toString('utf8'), group?.toString('utf8'));
 }
