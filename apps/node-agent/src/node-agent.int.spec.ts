@@ -20,6 +20,7 @@ import { createBridgeNetwork } from '@strata/container-network';
 import type { RpcClient } from '@strata/grpc-kit';
 import { errorKind, silentLogger, type CloudEvent } from '@strata/kit';
 import { waitFor } from '@strata/kit/testing';
+import { createGrpcSnapshotter } from '@strata/snapshots-grpc';
 import { mountPoints, unmountAll } from '@strata/snapshots-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunningNodeAgent } from './node-agent.js';
@@ -516,27 +517,55 @@ describe('network spares', { timeout: 60_000 }, () => {
   }
 
   it('creates a bridge container on a spare made ahead, and removes both with the container or the agent', async () => {
-    const ready = await twoSpares();
-    const c = await create({ cmd: ['true'] });
-    expect(ready).toContain(c.id);
-    expect(await sparesOnRecord()).not.toContain(c.id);
-    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
-    expect(container?.network?.ipAddress).toMatch(/^10\./);
-    await client.unary(ContainersService.remove, { id: c.id, force: true });
-    expect(await stack.leftovers([c.id])).toEqual([]);
+    const snapshots = createGrpcSnapshotter({ unixSocket: join(stack.runDir, 'snapshotter.sock') }, { logger: silentLogger() });
+    /** The keys of the active snapshots among ids. */
+    const activeOf = async (ids: readonly string[]) => {
+      const keys: string[] = [];
+      for await (const info of snapshots.list(['kind==active'])) if (ids.includes(info.name)) keys.push(info.name);
+      return keys.sort();
+    };
+    try {
+      const ready = await twoSpares();
+      const c = await create({ cmd: ['true'] });
+      expect(ready).toContain(c.id);
+      expect(await sparesOnRecord()).not.toContain(c.id);
+      const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+      expect(container?.network?.ipAddress).toMatch(/^10\./);
+      await client.unary(ContainersService.remove, { id: c.id, force: true });
+      expect(await stack.leftovers([c.id])).toEqual([]);
 
-    const left = await twoSpares();
-    await agent.stop();
-    expect(await sparesOnRecord()).toEqual([]);
-    expect(await stack.leftovers(left)).toEqual([]);
+      // The spares made after a Create have their snapshot on that image's top ready; a Create takes it as its own.
+      const older = await create({ cmd: ['true'] });
+      expect(ready).toContain(older.id);
+      await client.unary(ContainersService.remove, { id: older.id, force: true });
+      const withSnapshots = await twoSpares();
+      await waitFor(async () => (await activeOf(withSnapshots)).length === 2, () => 'the spares made after a Create to have snapshots');
+      const next = await run({ cmd: ['cat', '/etc/hostname'] });
+      expect(withSnapshots).toContain(next.id);
+      expect(await activeOf([next.id])).toEqual([next.id]);
+      await client.unary(ContainersService.wait, { id: next.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+      expect(await output(next.id)).toBe(`${next.id.slice(0, 12)}\n`);
+      await client.unary(ContainersService.remove, { id: next.id, force: true });
+      expect(await activeOf([next.id])).toEqual([]);
 
-    // An agent SIGKILLed with spares ready: the next one removes them.
-    const proc = await stack.startAgentProcess();
-    const killed = await twoSpares();
-    await proc.stop('SIGKILL');
-    agent = await stack.startAgent();
-    await waitFor(async () => (await sparesOnRecord()).every((id) => !killed.includes(id)), () => 'the spares of the killed agent to go');
-    expect(await stack.leftovers(killed)).toEqual([]);
+      const left = await twoSpares();
+      await waitFor(async () => (await activeOf(left)).length === 2, () => 'both spares to have snapshots');
+      await agent.stop();
+      expect(await sparesOnRecord()).toEqual([]);
+      expect(await stack.leftovers(left)).toEqual([]);
+      expect(await activeOf(left)).toEqual([]);
+
+      // An agent SIGKILLed with spares ready: the next one removes them, snapshots included.
+      const proc = await stack.startAgentProcess();
+      const killed = await twoSpares();
+      await proc.stop('SIGKILL');
+      agent = await stack.startAgent();
+      await waitFor(async () => (await sparesOnRecord()).every((id) => !killed.includes(id)), () => 'the spares of the killed agent to go');
+      expect(await stack.leftovers(killed)).toEqual([]);
+      expect(await activeOf(killed)).toEqual([]);
+    } finally {
+      await snapshots.close();
+    }
   });
 });
 

@@ -293,11 +293,39 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   const cpuSamples = new Map<string, { at: number; usage: number }>();
   const reserved = new Set<string>();
   let closed = false;
+  /** The top chain ID the last Create's image had: the spares' snapshots are prepared on it. */
+  let lastTop: string | undefined;
+  /**
+   * Active snapshots made ahead for spares, keyed by the spare's id (the
+   * snapshot key of the container that takes it): the parent each was
+   * prepared on, and its mounts (undefined when the prepare failed).
+   */
+  const spareSnapshots = new Map<string, { parent: string; mounts: Promise<Mount[] | undefined> }>();
   const spares = createNetworkSpares({
     network,
     count: options.networkSpares ?? 0,
     newId: () => generateContainerId((candidate) => records.has(candidate)),
     logger: log,
+    // A container of the image run last takes its snapshot ready: Create then neither asks the snapshotter nor
+    // waits for it (it is made here, while the agent is idle).
+    readied: async (id) => {
+      const parent = lastTop;
+      if (parent === undefined) return;
+      const mounts = snapshotter.prepare(id, parent).catch((err: unknown) => {
+        log.debug({ err, containerId: id }, 'cannot prepare a spare snapshot');
+        return undefined;
+      });
+      spareSnapshots.set(id, { parent, mounts });
+      await mounts;
+    },
+    discarded: async (id) => {
+      spareSnapshots.delete(id);
+      try {
+        await snapshotter.remove(id);
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+      }
+    },
   });
 
   const rootfsOf = (id: string) => join(store.containerDir(id), 'rootfs');
@@ -505,7 +533,11 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     if (steps.prestarted) await rt.delete(id, { force: true }).catch(() => undefined);
     if (steps.attached) await network.detach(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot detach the network'));
     if (steps.mounted) await unmountRootfs(id).catch((err: unknown) => log.warn({ err, containerId: id, rootfs }, 'cannot unmount'));
-    if (steps.prepared) await snapshotter.remove(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot remove the snapshot'));
+    if (steps.prepared) {
+      await snapshotter.remove(id).catch((err: unknown) => {
+        if (!isNotFound(err)) log.warn({ err, containerId: id }, 'cannot remove the snapshot');
+      });
+    }
     if (!(await hasMounts(id))) await store.remove(id);
   }
 
@@ -725,8 +757,11 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
    */
   async function imageAndSnapshot(key: string, ref: string, platform: string | undefined): Promise<{ image: ImageInfo; mounts: Mount[] }> {
     const memo = `${ref} ${platform ?? ''}`;
-    const guess = lastTops.get(memo);
-    const early = guess === undefined ? undefined : snapshotter.prepare(key, guess).catch(() => undefined);
+    // A spare's snapshot (key is the spare's id) is the guess when there is one.
+    const spare = spareSnapshots.get(key);
+    spareSnapshots.delete(key);
+    const guess = spare?.parent ?? lastTops.get(memo);
+    const early = spare?.mounts ?? (guess === undefined ? undefined : snapshotter.prepare(key, guess).catch(() => undefined));
     let image: ImageInfo;
     try {
       image = await images.inspect(ref, platform);
@@ -737,6 +772,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     const top = chainIds(image.diffIds).at(-1);
     lastTops.delete(memo);
     if (top !== undefined) lastTops.set(memo, top);
+    lastTop = top ?? lastTop;
     if (lastTops.size > 256) lastTops.delete(lastTops.keys().next().value!);
     const mounts = await early;
     if (mounts !== undefined && guess === top) return { image, mounts };
@@ -764,8 +800,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     // A bridge container without a user namespace takes the id of a spare attachment when one is ready.
     const spare = input.networkMode === 'bridge' && !input.userNamespace ? spares.take() : undefined;
     const id = spare ?? generateContainerId((candidate) => records.has(candidate));
-    // A spare taken is detached on failure even before the attach claimed it.
-    const steps: CreateSteps = { attached: spare !== undefined };
+    // A spare taken is detached on failure even before the attach claimed it, and its snapshot removed.
+    const steps: CreateSteps = { attached: spare !== undefined, prepared: spare !== undefined && spareSnapshots.has(spare) };
     const clog = log.child({ containerId: id });
     try {
       const dir = store.containerDir(id);

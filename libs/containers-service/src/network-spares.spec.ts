@@ -93,6 +93,38 @@ describe('network spares', () => {
     expect(late.take()).toBeUndefined();
   });
 
+  it('readies the rest of a spare before handing it out, and discards it before its attachment', async () => {
+    const { network, calls } = fakeNetwork(['old']);
+    let failNext = false;
+    const spares = createNetworkSpares({
+      network,
+      count: 2,
+      newId: ids(),
+      logger: silentLogger(),
+      readied: async (id) => {
+        calls.push(`ready ${id}`);
+        if (failNext) throw new Error('snapshotter down');
+      },
+      discarded: async (id) => {
+        calls.push(`discard ${id}`);
+      },
+    });
+    await spares.open();
+    await until(() => calls.length === 6);
+    expect(calls).toEqual(['discard old', 'detach old', 'prepare id1', 'ready id1', 'prepare id2', 'ready id2']);
+    expect(spares.take()).toBe('id1');
+    // A spare whose rest cannot be readied is kept (a Create then does that part itself).
+    failNext = true;
+    await spares.busy(async () => undefined);
+    await until(() => calls.length === 8);
+    expect(spares.take()).toBe('id2');
+    failNext = false;
+    await spares.busy(async () => undefined);
+    await until(() => calls.length === 10);
+    await spares.close();
+    expect(calls.slice(6)).toEqual(['prepare id3', 'ready id3', 'prepare id4', 'ready id4', 'discard id3', 'detach id3', 'discard id4', 'detach id4']);
+  });
+
   it('makes none with a count of 0, but removes an earlier run\'s', async () => {
     const { network, calls } = fakeNetwork(['old']);
     const spares = createNetworkSpares({ network, count: 0, newId: ids(), logger: silentLogger() });

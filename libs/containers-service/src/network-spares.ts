@@ -17,6 +17,17 @@ export interface NetworkSparesOptions {
   /** A fresh container id (not held by any container). */
   newId: () => string;
   logger: Logger;
+  /**
+   * More to ready for a spare once its attachment is made (the agent
+   * prepares its snapshot); what it raises is logged, the spare kept.
+   */
+  readied?: (id: string) => Promise<void>;
+  /**
+   * Undoes readied for a spare that goes without being taken (closed, or
+   * left by an earlier process), before its attachment is removed; what
+   * it raises is logged.
+   */
+  discarded?: (id: string) => Promise<void>;
 }
 
 /**
@@ -64,7 +75,8 @@ export function createNetworkSpares(options: NetworkSparesOptions): NetworkSpare
     making = network
       .prepareSpare(id)
       .then(async () => {
-        if (closed) await network.detach(id);
+        await options.readied?.(id).catch((err: unknown) => log.warn({ err, container: id }, 'cannot ready the rest of a spare'));
+        if (closed) await discard(id);
         else ready.push(id);
       })
       .catch((err: unknown) => {
@@ -75,6 +87,12 @@ export function createNetworkSpares(options: NetworkSparesOptions): NetworkSpare
         making = undefined;
         schedule();
       });
+  }
+
+  /** Removes a spare that was not taken: what readied made, then its attachment. */
+  async function discard(id: string): Promise<void> {
+    await options.discarded?.(id).catch((err: unknown) => log.warn({ err, container: id }, 'cannot remove what a spare had readied'));
+    await network.detach(id);
   }
 
   return {
@@ -95,7 +113,7 @@ export function createNetworkSpares(options: NetworkSparesOptions): NetworkSpare
 
     async open() {
       for (const id of await network.spares()) {
-        await network.detach(id).catch((err: unknown) => log.warn({ err, container: id }, 'cannot remove a spare network attachment of an earlier run'));
+        await discard(id).catch((err: unknown) => log.warn({ err, container: id }, 'cannot remove a spare network attachment of an earlier run'));
       }
       opened = true;
       schedule();
@@ -106,7 +124,7 @@ export function createNetworkSpares(options: NetworkSparesOptions): NetworkSpare
       clearTimeout(timer);
       await making;
       for (const id of ready.splice(0)) {
-        await network.detach(id).catch((err: unknown) => log.warn({ err, container: id }, 'cannot remove a spare network attachment'));
+        await discard(id).catch((err: unknown) => log.warn({ err, container: id }, 'cannot remove a spare network attachment'));
       }
     },
   };
