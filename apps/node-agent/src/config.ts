@@ -45,7 +45,7 @@ export const nodeAgentSpec = {
   }),
   logMaxBytes: int('Size of a container log file before it rotates.', { default: 10 * 1024 * 1024, min: 4096, env: 'STRATA_LOG_MAX_BYTES' }),
   logMaxFiles: int('Log files kept per container, the current one included.', { default: 3, min: 1, max: 100, env: 'STRATA_LOG_MAX_FILES' }),
-  networkSpares: int('Bridge network attachments (namespace, veth, address) made ahead while the agent is idle, so a bridge container is created without waiting for them; 0 for none.', {
+  networkSpares: int('Bridge network attachments (namespace, veth, address) made ahead while the agent is idle, each with an active snapshot on the image run last, so a bridge container is created without waiting for them; 0 for none.', {
     default: 2,
     min: 0,
     max: 64,
