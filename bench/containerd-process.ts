@@ -17,12 +17,12 @@ export interface ContainerdProcess {
   /** Its gRPC socket (`ctr -a`). */
   socket: string;
   pid: number;
-  /** SIGTERM by pid (SIGKILL after 30 s), then removes its directory. */
+  /** SIGTERM by pid (SIGKILL after 30 s), then removes its directory (unless keepState). */
   stop(): Promise<void>;
 }
 
-/** Starts containerd under base (emptied first) and waits until `ctr version` answers. */
-export async function startContainerd(base: string): Promise<ContainerdProcess> {
+/** Starts containerd under base (emptied first) and waits until `ctr version` answers; keepState leaves base to the caller at stop. */
+export async function startContainerd(base: string, options: { keepState?: boolean } = {}): Promise<ContainerdProcess> {
   rmSync(base, { recursive: true, force: true });
   mkdirSync(base, { recursive: true, mode: 0o700 });
   const socket = join(base, 'containerd.sock');
@@ -50,7 +50,7 @@ export async function startContainerd(base: string): Promise<ContainerdProcess> 
   const p: TestProcess = startProcess('containerd', ['--config', config]);
   const stop = async () => {
     await p.stop('SIGTERM', 30_000);
-    rmSync(base, { recursive: true, force: true });
+    if (options.keepState !== true) rmSync(base, { recursive: true, force: true });
   };
   try {
     await waitFor(

@@ -10,7 +10,7 @@ import { freePort, startProcess, waitFor, type TestProcess } from '@strata/kit/t
 import type { Digest } from '@strata/oci';
 import type { ServiceSpec, StackContext } from '../apps/cli/src/stack/service.js';
 import { layerStoreService, registryMirrorService } from '../apps/cli/src/stack/services.js';
-import { root } from './lib.js';
+import { root, type SameHostLayerStorePaths } from './lib.js';
 import { processHealthy } from '@strata/grpc-kit/testing';
 
 /** The name the mirror knows the bench's upstream by: pull `<mirror>/upstream.bench/<repository>:<tag>`. */
@@ -27,13 +27,15 @@ export interface MirrorStack {
   /** The mirror's gRPC socket. */
   readonly socket: string;
   readonly layerStoreSocket: string;
+  /** The layer-store's data socket and blob root, as `strata up` passes them to services on its host. */
+  readonly sameHost: SameHostLayerStorePaths;
   /** Process ids of the mirror and the layer-store (for CPU accounting). */
   readonly pids: { mirror: number; layerStore: number };
   /** What the mirror and the layer-store wrote to stdout and stderr so far (their logs; the first MiB). */
   output(): { mirror: string; layerStore: string };
   /** Resolves once every digest is committed in the layer-store (a cold fetch commits just after its last bytes). */
   waitCached(digests: readonly Digest[], timeoutMs?: number): Promise<void>;
-  /** Stops the mirror, the layer-store and NATS (by pid) and removes the state. */
+  /** Stops the mirror, the layer-store and NATS (by pid) and removes the state (unless keepState). */
   stop(): Promise<void>;
 }
 
@@ -41,6 +43,8 @@ export interface MirrorStack {
 export interface MirrorStackOptions {
   /** Node flags for the mirror and layer-store processes, e.g. `--cpu-prof --cpu-prof-dir=DIR`. */
   nodeArgs?: readonly string[];
+  /** Leave the state directory in place at stop (the caller removes it later). */
+  keepState?: boolean;
 }
 
 /**
@@ -62,7 +66,7 @@ export async function startMirrorStack(dir: string, upstream: TestDistributionRe
   const stopAll = async () => {
     for (const p of processes.reverse()) await p.stop('SIGTERM', 10_000);
     await nats?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    if (options.keepState !== true) rmSync(dir, { recursive: true, force: true });
   };
   try {
     nats = await startNatsServer();
@@ -97,6 +101,7 @@ export async function startMirrorStack(dir: string, upstream: TestDistributionRe
       host,
       socket,
       layerStoreSocket,
+      sameHost: { dataSocket: join(runDir, 'layer-store.data.sock'), root: join(state, 'layer-store') },
       pids: { mirror: mirror.pid, layerStore: layerStore.pid },
       output: () => ({ mirror: mirror.output(), layerStore: layerStore.output() }),
       async waitCached(digests, timeoutMs = 60_000) {
