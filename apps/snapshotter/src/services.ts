@@ -1,3 +1,4 @@
+import type { IngestFollower } from '@strata/content';
 import type { GrpcStore } from '@strata/content-grpc';
 import { createDiffer, createDiffService } from '@strata/diff-service';
 import type { ServiceRegistration } from '@strata/grpc-kit';
@@ -11,6 +12,8 @@ export interface SnapshotterParts {
   snapshotter: LocalSnapshotter;
   /** The layer-store client, where layer blobs are read from and diffs written to. */
   store: GrpcStore;
+  /** Reads the layer-store's ingests as they are written (a layer-store on this host): an unpack then applies a layer while it downloads. */
+  follower?: IngestFollower;
   /** The sink of the process (source `strata/snapshotter/<node>`). */
   events: EventSink;
   logger: Logger;
@@ -23,7 +26,13 @@ export interface SnapshotterParts {
  */
 export function snapshotterServices(parts: SnapshotterParts): ServiceRegistration[] {
   const { snapshotter, store, logger } = parts;
-  const differ = createDiffer({ snapshotter, content: store, leases: store.leases, logger: logger.child({ component: 'differ' }) });
+  const differ = createDiffer({
+    snapshotter,
+    content: store,
+    leases: store.leases,
+    ...(parts.follower === undefined ? {} : { follower: parts.follower }),
+    logger: logger.child({ component: 'differ' }),
+  });
   return [
     createSnapshotsService(snapshotter, { logger: logger.child({ service: 'snapshots' }) }),
     ...createDiffService(differ, { logger: logger.child({ service: 'diff' }) }).registrations,

@@ -1,4 +1,4 @@
-import { createFsBlobProvider } from '@strata/content-fs';
+import { createFsBlobProvider, createFsIngestFollower } from '@strata/content-fs';
 import { createGrpcStore, type GrpcStore } from '@strata/content-grpc';
 import { createServer } from '@strata/grpc-kit';
 import { discardEvents, type EventSink, type Logger } from '@strata/kit';
@@ -85,7 +85,13 @@ export async function startSnapshotter(config: SnapshotterConfig, logger: Logger
       ...(config.layerStoreRoot === undefined ? {} : { localBlobs: createFsBlobProvider({ root: config.layerStoreRoot }) }),
     },
   );
-  const server = createServer({ logger, services: snapshotterServices({ snapshotter, store, events, logger }), unixSocket: config.socket });
+  // With the layer-store's root on this host, an unpack reads a layer that a pull is still downloading as it is written.
+  const follower = config.layerStoreRoot === undefined ? undefined : createFsIngestFollower({ root: config.layerStoreRoot });
+  const server = createServer({
+    logger,
+    services: snapshotterServices({ snapshotter, store, events, logger, ...(follower === undefined ? {} : { follower }) }),
+    unixSocket: config.socket,
+  });
   const closeParts = async () => {
     try {
       await local.close();

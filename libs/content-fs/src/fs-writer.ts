@@ -244,7 +244,7 @@ export class FsWriter implements Writer {
       this.buffered = 0;
       await this.settle();
       try {
-        await this.fh!.truncate(0);
+        await this.replaceFile();
       } catch (err) {
         this.failure = err;
         throw ioFailure(err, `cannot truncate ingest ${this.ref}`);
@@ -322,6 +322,29 @@ export class FsWriter implements Writer {
         await this.finish(true);
       }
     });
+  }
+
+  /**
+   * Puts an empty file in place of the ingest's data file: the old one is
+   * never cut, so a file that holds an ingest's bytes is only ever appended
+   * to (what createFsIngestFollower relies on: a follower of the old file
+   * sees it lose its last link, discarded).
+   */
+  private async replaceFile(): Promise<void> {
+    const dataPath = join(this.dir, 'data');
+    const tmp = tempPathFor(dataPath);
+    const fresh = await open(tmp, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE);
+    try {
+      await rename(tmp, dataPath);
+    } catch (err) {
+      await fresh.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw err;
+    }
+    const old = this.fh;
+    this.fh = fresh;
+    this.sinceSync = 0;
+    await old?.close();
   }
 
   private serial<T>(task: () => Promise<T>): Promise<T> {

@@ -144,3 +144,39 @@ export interface MetadataStore {
   /** Keys under prefix, in no order. */
   list(prefix: string): Promise<string[]>;
 }
+
+/**
+ * A blob read while an ingest still writes it (see IngestFollower): the
+ * bytes as they are stored, not yet known to be the digest's.
+ */
+export interface FollowedBlob extends BlobReader {
+  /**
+   * Resolves once the store has committed the blob followed, with its
+   * digest and size, made of the very bytes the chunks gave (the chunks
+   * then were a prefix of it, or all of it): only then may anything made
+   * from them be kept. FailedPrecondition when the ingest was discarded
+   * (a digest or size mismatch, an abort), rewritten (a truncate), or
+   * committed as other bytes; Unavailable when the ingest made no progress
+   * for the follower's stall time; Canceled when signal aborts. Releases
+   * the reader either way.
+   */
+  confirm(signal?: AbortSignal): Promise<void>;
+  /** Releases the reader without confirming (the chunks end); safe to call more than once. */
+  close(): Promise<void>;
+}
+
+/**
+ * Reads blobs while they are being written: a reader on the store's host
+ * that gets bytes as an ingest stores them, e.g. to unpack a layer while
+ * it downloads.
+ *
+ * follow: the blob digest of size bytes as the ingest ref writes it. The
+ * chunks yield bytes as they are stored, waiting for more until size bytes
+ * came; they fail when the ingest is discarded or rewritten, or stalls.
+ * Nothing the chunks gave is verified until confirm() resolved. NotFound
+ * when no ingest has the ref (it may have been committed meanwhile: read
+ * the blob then); InvalidArgument for a malformed ref or digest.
+ */
+export interface IngestFollower {
+  follow(ref: string, digest: Digest, size: number, options?: { signal?: AbortSignal }): Promise<FollowedBlob>;
+}

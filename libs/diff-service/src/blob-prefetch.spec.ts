@@ -62,4 +62,31 @@ describe('prefetchBlob', () => {
     expect(state.released).toBe(true);
     expect(state.read).toBe(7);
   });
+
+  it('aborts the signal of a source still waiting for its blob when canceled, and closes a source that was not confirmed', async () => {
+    let aborted = false;
+    const blob = prefetchBlob(
+      (signal) =>
+        new Promise((_resolve, reject) => {
+          signal.addEventListener('abort', () => {
+            aborted = true;
+            reject(notFound('blob sha256:x not found'));
+          });
+        }),
+      100,
+    );
+    await blob.cancel();
+    expect(aborted).toBe(true);
+
+    const closed: string[] = [];
+    const { open } = source(2, 10);
+    const withClose = (name: string) => async () => ({ ...(await open()), confirm: async () => void closed.push(`${name} confirmed`), close: async () => void closed.push(`${name} closed`) });
+    const unconfirmed = prefetchBlob(withClose('a'), 100);
+    await unconfirmed.cancel();
+    const confirmed = prefetchBlob(withClose('b'), 100);
+    for await (const _ of confirmed.chunks);
+    await confirmed.confirm();
+    await confirmed.cancel();
+    expect(closed).toEqual(['a closed', 'b confirmed']);
+  });
 });

@@ -1,8 +1,8 @@
 import { mkdir, readdir, rm, symlink, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { putBlob, type LeaseManager, type Store } from '@strata/content';
-import { createFsContent } from '@strata/content-fs';
+import { putBlob, type LeaseManager, type Store, type Writer } from '@strata/content';
+import { createFsContent, createFsIngestFollower } from '@strata/content-fs';
 import { buildImage, multiLayerImage, multiPlatformIndex, MULTI_LAYER_VIEW, type BuiltImage } from '@strata/image-fixtures';
 import { silentLogger, type ErrorKind } from '@strata/kit';
 import { tempDir } from '@strata/kit/testing';
@@ -324,5 +324,141 @@ describe('unpack of a chain ID taken by an active snapshot', () => {
       await store.close();
       dir.remove();
     }
+  });
+});
+
+describe.each([
+  ['followed as they are written', true],
+  ['read once committed', false],
+] as const)('unpack of an image a pull is still storing, layers %s', (_name, follows) => {
+  let dir: { path: string; remove: () => void };
+  let snapshotter: LocalSnapshotter;
+  let store: Store;
+  let leases: LeaseManager;
+  let differ: Differ;
+  let image: BuiltImage;
+  const writers: Writer[] = [];
+  const mounted: string[] = [];
+
+  beforeAll(async () => {
+    image = await multiLayerImage();
+  });
+
+  beforeEach(async () => {
+    dir = tempDir('strata-diff-pending-');
+    snapshotter = await createLocalSnapshotter({ root: join(dir.path, 'snapshots'), driver: 'overlay', logger, syncOnCommit: false });
+    ({ store, leases } = await createFsContent({ root: join(dir.path, 'content'), logger }));
+    differ = createDiffer({
+      snapshotter,
+      content: store,
+      leases,
+      logger,
+      ...(follows ? { follower: createFsIngestFollower({ root: join(dir.path, 'content') }) } : {}),
+    });
+  });
+
+  afterEach(async () => {
+    try {
+      for (const target of mounted.splice(0)) await unmountAll(target, { detach: true });
+      for (const w of writers.splice(0)) await w.close().catch(() => undefined);
+      await snapshotter.close();
+      await store.close();
+    } finally {
+      dir.remove();
+    }
+  });
+
+  /** Opens the ingest of every layer as a pull does (ref, expected digest and size) and writes the first half of each. */
+  const startLayers = async (bytesOf: (i: number) => Uint8Array): Promise<Writer[]> => {
+    const opened: Writer[] = [];
+    for (const [i, layer] of image.layers.entries()) {
+      const writer = await store.writer({ ref: `proxy-${layer.digest.slice(7)}`, expected: layer.digest, total: layer.size });
+      writers.push(writer);
+      opened.push(writer);
+      await writer.write(bytesOf(i).subarray(0, layer.size >> 1));
+    }
+    return opened;
+  };
+
+  const committedNames = async () => (await collect(snapshotter.list())).filter((i) => i.kind === 'committed').map((i) => i.name);
+
+  it('starts before the layers are stored, commits each layer only after its blob, and shows the merged view', async () => {
+    const chains = chainIds(image.configDocument.rootfs.diff_ids);
+    const layerWriters = await startLayers((i) => image.layers[i]!.bytes);
+    // The manifest's store is still under way too: the unpack waits for it.
+    const manifestWriter = await store.writer({ ref: 'proxy-manifest', expected: image.manifest.digest, total: image.manifest.size });
+    writers.push(manifestWriter);
+    const events: string[] = [];
+    const unpacking = collect(differ.unpack(image.descriptor)).then((all) => {
+      events.push('unpack done');
+      return all;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(events).toEqual([]);
+    await putBlob(store, image.config.digest, image.config.bytes, {});
+    await manifestWriter.write(image.manifest.bytes);
+    await manifestWriter.commit();
+    for (const [i, writer] of layerWriters.entries()) {
+      const layer = image.layers[i]!;
+      await writer.write(layer.bytes.subarray(layer.size >> 1));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      // Every byte is written, the blob not committed: its layer is not committed either.
+      expect(await committedNames()).not.toContain(chains[i]);
+      events.push(`blob ${i}`);
+      await writer.commit();
+    }
+    expect(statuses(await unpacking)).toEqual(['0:APPLYING', '0:COMMITTED', '1:APPLYING', '1:COMMITTED', '2:APPLYING', '2:COMMITTED']);
+    expect(events).toEqual(['blob 0', 'blob 1', 'blob 2', 'unpack done']);
+    const target = join(dir.path, 'mnt');
+    await mkdir(target);
+    mounted.push(target);
+    await snapshotter.view('view', chains[2]);
+    await mountAll(await snapshotter.mounts('view'), target);
+    expect(await viewMismatches(target, MULTI_LAYER_VIEW)).toEqual([]);
+    expect(await leases.list()).toEqual([]);
+  });
+
+  it('removes the layer and commits nothing when the bytes written are not the blob (the store discards the ingest)', async () => {
+    const chains = chainIds(image.configDocument.rootfs.diff_ids);
+    await putBlob(store, image.manifest.digest, image.manifest.bytes, {});
+    await putBlob(store, image.config.digest, image.config.bytes, {});
+    // Layer 1 arrives with another gzip MTIME: the same tar (it applies, its diff_id matches), another digest.
+    const tampered = Buffer.from(image.layers[1]!.bytes);
+    expect(image.layers[1]!.mediaType).toMatch(/gzip$/);
+    tampered[4] = (tampered[4] as number) ^ 0xff;
+    const layerWriters = await startLayers((i) => (i === 1 ? tampered : image.layers[i]!.bytes));
+    const events: UnpackProgress[] = [];
+    const failure = raised(async () => {
+      for await (const event of differ.unpack(image.descriptor)) events.push(event);
+    });
+    await layerWriters[0]!.write(image.layers[0]!.bytes.subarray(image.layers[0]!.size >> 1));
+    await layerWriters[0]!.commit();
+    for (let i = 0; !statuses(events).includes('1:APPLYING'); i++) {
+      if (i > 300) throw new Error(`the unpack did not reach layer 1: ${statuses(events).join(', ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // Its read-ahead, opened while layer 0 was applied, has long found the ingest.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await layerWriters[1]!.write(tampered.subarray(tampered.length >> 1));
+    await expect(layerWriters[1]!.commit()).rejects.toThrow(/expected sha256:/);
+    const digest = image.layers[1]!.digest;
+    // Followed, the bytes were applied (or the discard came first) and are refused; waited for, the blob never came.
+    expect(await failure).toEqual(
+      follows
+        ? { kind: 'FailedPrecondition', message: expect.stringMatching(new RegExp(`^the ingest proxy-[a-f0-9]{64} of blob ${digest} was discarded or rewritten after \\d+ bytes: its bytes are not the blob's$`)) }
+        : { kind: 'NotFound', message: `layer ${digest}: blob ${digest} not found` },
+    );
+    expect(statuses(events)).toEqual(['0:APPLYING', '0:COMMITTED', '1:APPLYING']);
+    await snapshotter.cleanup();
+    expect(await committedNames()).toEqual([chains[0]]);
+    expect((await collect(snapshotter.list())).filter((i) => i.kind !== 'committed')).toEqual([]);
+    expect(await leases.list()).toEqual([]);
+  });
+
+  it('raises NotFound for a layer that is neither stored nor being written', async () => {
+    await putBlob(store, image.manifest.digest, image.manifest.bytes, {});
+    await putBlob(store, image.config.digest, image.config.bytes, {});
+    expect(await raised(() => collect(differ.unpack(image.descriptor)))).toEqual({ kind: 'NotFound', message: `blob ${image.layers[0]!.digest} not found` });
+    expect(await collect(snapshotter.list())).toEqual([]);
   });
 });

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { validateLabels, type BlobReader, type Labels, type LeaseManager, type Store } from '@strata/content';
+import { validateLabels, type BlobReader, type IngestFollower, type Labels, type LeaseManager, type Store } from '@strata/content';
 import { failedPrecondition, invalidArgument, isAlreadyExists, type Logger } from '@strata/kit';
 import {
   applyLayer,
@@ -17,6 +17,7 @@ import { Digester, layerCompression, MediaTypes, parseDigest, type Descriptor, t
 import type { LocalSnapshotter, SnapshotDirectories } from '@strata/snapshots';
 import { KeyedLock } from './keyed-lock.js';
 import { checkLayerDescriptor } from './layer-descriptor.js';
+import { openPendingBlob, type PendingBlob } from './pending-blob.js';
 import { unpackImage } from './unpack.js';
 
 /** Where one layer of an unpack is (see UnpackStatus in diff.proto). */
@@ -117,6 +118,16 @@ export interface Differ {
    * With a LeaseManager, a lease holds the manifest, config and layers
    * until the unpack ends.
    *
+   * A blob not stored yet whose ingest the content store is writing (a
+   * pull still downloading it, so an unpack may start as soon as the pull
+   * resolved the image) is waited for: the manifest and config until
+   * committed; a layer is read as it is written when the differ has an
+   * IngestFollower (a layer-store on this host), and its snapshot is
+   * committed only once the store committed the blob from exactly the
+   * bytes applied — when it did not (a digest or size mismatch discards the
+   * ingest), the snapshot is removed and the unpack fails
+   * (FailedPrecondition).
+   *
    * InvalidArgument for an index ("unpack needs an image manifest, got an
    * index"), a malformed manifest or config (digests are checked), or a
    * config whose diff_ids do not match the layers in number; NotFound for a
@@ -151,6 +162,15 @@ export interface DifferOptions {
   leaseTtlSeconds?: number;
   /** Caps of applyLayer beyond its defaults. */
   limits?: Partial<ApplyLimits>;
+  /**
+   * Reads the content store's ingests as they are written (createFsIngestFollower
+   * of @strata/content-fs over the root of a layer-store on this host): an
+   * unpack then applies a layer while it downloads. Without it, a layer
+   * still being written is read once committed.
+   */
+  follower?: IngestFollower;
+  /** How long an unpack waits for a blob being written to be committed (without a follower); 60 s by default. */
+  pendingWaitMs?: number;
 }
 
 /** What unpack shares with the differ; internal to this library (not exported by its index). */
@@ -164,6 +184,8 @@ export interface DifferContext {
   leaseTtlSeconds: number;
   /** Opens a layer blob after checking its descriptor against the store. */
   openLayer(layer: Descriptor): Promise<BlobReader>;
+  /** Opens a blob that may still be being written (see openPendingBlob); with a size (a layer's), followed as it is written when the differ can, and checked against it. */
+  openPending(digest: Digest, size?: number, signal?: AbortSignal): Promise<PendingBlob>;
   /** Applies blob into the active snapshot key (already checked to be active). */
   applyBlob(layer: Descriptor, dirs: SnapshotDirectories, diffId: Digest, blob: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<Descriptor>;
 }
@@ -202,6 +224,21 @@ export function createDiffer(options: DifferOptions): Differ {
     return reader;
   };
 
+  const openPending: DifferContext['openPending'] = async (digest, size, signal) => {
+    const blob = await openPendingBlob(content, digest, {
+      ...(options.follower === undefined ? {} : { follower: options.follower }),
+      ...(size === undefined ? {} : { size }),
+      ...(options.pendingWaitMs === undefined ? {} : { waitMs: options.pendingWaitMs }),
+      ...(signal === undefined ? {} : { signal }),
+    });
+    if (size !== undefined && blob.size !== size) {
+      await blob.close();
+      for await (const _ of blob.chunks) break;
+      throw invalidArgument(`layer ${digest} is ${blob.size} bytes in the content store, but its descriptor says ${size}`, { fields: { digest } });
+    }
+    return blob;
+  };
+
   const applyBlob: DifferContext['applyBlob'] = async (layer, dirs, diffId, blob, signal) => {
     const target = dirs.upper as string;
     const applied = await applyLayer({
@@ -237,6 +274,7 @@ export function createDiffer(options: DifferOptions): Differ {
     prefetchBytes: options.prefetchBytes ?? 32 * 1024 * 1024,
     leaseTtlSeconds: options.leaseTtlSeconds ?? 3600,
     openLayer,
+    openPending,
     applyBlob,
   };
 

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Provider } from '@strata/content';
 import { canceled, failedPrecondition, invalidArgument, isAlreadyExists, isNotFound, type Logger } from '@strata/kit';
 import {
   chainIds,
@@ -15,13 +14,14 @@ import type { LocalSnapshotter } from '@strata/snapshots';
 import { prefetchBlob, type PrefetchedBlob } from './blob-prefetch.js';
 import type { DifferContext, UnpackProgress, UnpackStatus } from './differ.js';
 import { checkLayerDescriptor } from './layer-descriptor.js';
+import type { PendingBlob } from './pending-blob.js';
 import { EXTRACT_LABEL, LAYER_DIFF_ID_LABEL, LAYER_DIGEST_LABEL, SNAPSHOT_REF_LABEL } from './snapshot-labels.js';
 
 const NOT_A_MANIFEST = 'unpack needs an image manifest, got an index';
 
-/** Reads a manifest or config into memory, refusing one over MAX_MANIFEST_BYTES before reading it. */
-async function readDocument(content: Provider, digest: Digest, label: string): Promise<Buffer> {
-  const reader = await content.read(digest);
+/** Reads a manifest or config into memory (once committed, when a pull is still storing it), refusing one over MAX_MANIFEST_BYTES before reading it. */
+async function readDocument(ctx: DifferContext, digest: Digest, label: string, signal: AbortSignal | undefined): Promise<Buffer> {
+  const reader = await ctx.openPending(digest, undefined, signal);
   if (reader.size > MAX_MANIFEST_BYTES) {
     for await (const _ of reader.chunks) break;
     throw invalidArgument(`${label} ${digest} is ${reader.size} bytes, over the limit of ${MAX_MANIFEST_BYTES} bytes`, { fields: { digest } });
@@ -57,17 +57,17 @@ interface Layer {
 }
 
 /** The image's layers with their diff_ids and chain IDs, after the lease holds the manifest, config and layers. */
-async function readImage(ctx: DifferContext, manifest: Descriptor, hold: (digest: Digest) => Promise<void>): Promise<Layer[]> {
+async function readImage(ctx: DifferContext, manifest: Descriptor, hold: (digest: Digest) => Promise<void>, signal: AbortSignal | undefined): Promise<Layer[]> {
   const digest = parseDigest(manifest.digest);
   if (isIndexMediaType(manifest.mediaType)) throw invalidArgument(NOT_A_MANIFEST, { fields: { digest } });
   await hold(digest);
-  const document = parseManifestDocument(await readDocument(ctx.content, digest, 'manifest'), manifest.mediaType || undefined, {
+  const document = parseManifestDocument(await readDocument(ctx, digest, 'manifest', signal), manifest.mediaType || undefined, {
     expectedDigest: digest,
   });
   if (document.kind === 'index') throw invalidArgument(NOT_A_MANIFEST, { fields: { digest } });
   const { config, layers } = document.document;
   await hold(config.digest);
-  const configDocument = parseImageConfig(await readDocument(ctx.content, config.digest, 'image config'), { expectedDigest: config.digest });
+  const configDocument = parseImageConfig(await readDocument(ctx, config.digest, 'image config', signal), { expectedDigest: config.digest });
   const diffIds = configDocument.rootfs.diff_ids;
   if (diffIds.length !== layers.length) {
     throw invalidArgument(`image ${digest} has ${layers.length} layers but its config lists ${diffIds.length} diff_ids`, { fields: { digest } });
@@ -105,14 +105,15 @@ export async function* unpackImage(ctx: DifferContext, manifest: Descriptor, sig
       }
       await ctx.leases.addResource(leaseId, digest);
     };
-    const layers = await readImage(ctx, manifest, hold);
+    const layers = await readImage(ctx, manifest, hold, signal);
 
     /** Starts reading layers[i] ahead unless it is unpacked already (or its state is unclear: the loop reports that) or the pipeline is off. */
     const readAhead = async (i: number): Promise<void> => {
       const layer = layers[i];
       if (layer === undefined || ctx.prefetchBytes <= 0) return;
       if (await isUnpacked(ctx.snapshotter, layer.chainId).catch(() => true)) return;
-      ahead = { layer, blob: prefetchBlob(() => ctx.openLayer(layer.descriptor), ctx.prefetchBytes) };
+      const open = (stop: AbortSignal) => ctx.openPending(layer.descriptor.digest, layer.descriptor.size, signal === undefined ? stop : AbortSignal.any([stop, signal]));
+      ahead = { layer, blob: prefetchBlob(open, ctx.prefetchBytes) };
     };
 
     for (const layer of layers) {
@@ -172,12 +173,15 @@ async function* applyLayerOf(
     throw err;
   }
   let committed = false;
+  let opened: PendingBlob | undefined;
   try {
     yield progress('APPLYING');
     await readAhead(layer.index + 1);
-    const blob = prefetched?.chunks ?? (await ctx.openLayer(layer.descriptor)).chunks;
+    const blob = prefetched ?? (opened = await ctx.openPending(layer.descriptor.digest, layer.descriptor.size, signal));
     const dirs = await snapshotter.directories(key);
-    await ctx.applyBlob(layer.descriptor, dirs, layer.diffId, blob, signal);
+    await ctx.applyBlob(layer.descriptor, dirs, layer.diffId, blob.chunks, signal);
+    // A layer read while its ingest was written is kept only once the store committed the blob from those very bytes.
+    await blob.confirm(signal);
     try {
       await snapshotter.commit(layer.chainId, key, {
         labels: {
@@ -195,6 +199,7 @@ async function* applyLayerOf(
     }
   } finally {
     await prefetched?.cancel();
+    await opened?.close();
     if (!committed) {
       await snapshotter.remove(key).catch((err: unknown) => logger.warn({ err, key }, 'cannot remove the snapshot of a failed unpack'));
     }

@@ -1,10 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import type { DiffService } from '@strata/api/diff/v1';
+import type { DiffService, UnpackResponse } from '@strata/api/diff/v1';
 import type { ImagesService, Platform as ProtoPlatform } from '@strata/api/images/v1';
 import type { Descriptor as ProtoDescriptor } from '@strata/api/types/v1';
 import type { RpcClient } from '@strata/grpc-kit';
-import { aborted, isStrataError } from '@strata/kit';
+import { aborted, isFailedPrecondition, isNotFound, isStrataError, isUnavailable } from '@strata/kit';
 import { parsePlatform, parseReference } from '@strata/oci';
 import { defineCommand } from '../framework/command.js';
 import { flags, type Flag } from '../framework/flags.js';
@@ -51,6 +51,63 @@ async function withDiff<T>(socket: string, fn: (client: RpcClient, api: DiffServ
     client.close();
   }
 }
+
+/** An Unpack started while its pull runs; see {@link startUnpack}. */
+interface EarlyUnpack {
+  /**
+   * Shows the events so far through onEvent, then each as it comes, until
+   * the unpack ends; resolves with its failure ({ error }) or undefined.
+   */
+  finish(onEvent: (event: UnpackResponse) => void): Promise<{ error: unknown } | undefined>;
+  /** Ends the call (the snapshotter removes the layer it was applying). */
+  cancel(): void;
+}
+
+/**
+ * Starts Diff.Unpack of manifest on the snapshotter at socket now, while
+ * the pull still downloads the layers: the snapshotter waits for blobs
+ * being stored and applies a layer as the layer-store writes it, keeping
+ * it only once the layer-store committed the blob (see Differ.unpack).
+ * Its events wait until finish(), so the output reads as when the unpack
+ * follows the pull.
+ */
+function startUnpack(socket: string, manifest: ProtoDescriptor): EarlyUnpack {
+  const held: UnpackResponse[] = [];
+  let show: ((event: UnpackResponse) => void) | undefined;
+  let client: RpcClient | undefined;
+  let canceled = false;
+  const done = (async () => {
+    const [{ createClient }, { DiffService: api }] = await Promise.all([import('../framework/rpc-client.js'), import('@strata/api/diff/v1')]);
+    if (canceled) return;
+    client = createClient({ unixSocket: socket });
+    try {
+      for await (const event of client.serverStream(api.unpack, { manifest })) {
+        if (show === undefined) held.push(event);
+        else show(event);
+      }
+    } finally {
+      client.close();
+    }
+  })();
+  done.catch(() => undefined);
+  return {
+    async finish(onEvent) {
+      for (const event of held.splice(0)) onEvent(event);
+      show = onEvent;
+      return done.then(
+        () => undefined,
+        (error: unknown) => ({ error }),
+      );
+    },
+    cancel() {
+      canceled = true;
+      client?.close();
+    },
+  };
+}
+
+/** Failures of an unpack started during its pull that an unpack after it may not have: a blob not there yet, a layer read from bytes the layer-store did not commit. */
+const retriedAfterPull = (err: unknown) => isNotFound(err) || isFailedPrecondition(err) || isUnavailable(err);
 
 /** True when path is a unix socket (a snapshotter that runs, or one that left it behind). */
 async function isSocket(path: string): Promise<boolean> {
@@ -106,25 +163,43 @@ export const pullCommand = defineCommand({
       : createPullProgress({ out: io.stdout, tty: io.stdout.isTTY === true, columns: io.stdout.columns, unpack });
     let finished = false;
     let manifest: ProtoDescriptor | undefined;
-    await withImages(f.runDir, async (client, api) => {
-      for await (const event of client.serverStream(api.pull, { ref: text, platform })) {
-        progress?.update(event);
-        if (event.event?.$case === 'resolved') manifest = event.event.value.manifest;
-        if (event.event?.$case === 'done') finished = true;
-      }
-      if (finished && unpack && (manifest === undefined || manifest.digest === '')) {
-        manifest = (await client.unary(api.inspect, { ref: text, platform })).image?.manifest;
-      }
-    });
-    if (!finished) throw aborted(`the pull of ${ref.familiar()} ended before it was done; run it again`, { fields: { ref: text } });
+    // The unpack starts once the pull resolved the image, so layers are applied while they download.
+    let early: EarlyUnpack | undefined;
+    try {
+      await withImages(f.runDir, async (client, api) => {
+        for await (const event of client.serverStream(api.pull, { ref: text, platform })) {
+          progress?.update(event);
+          if (event.event?.$case === 'resolved') {
+            manifest = event.event.value.manifest;
+            if (unpack && early === undefined && manifest !== undefined && manifest.digest !== '') early = startUnpack(snapshotterSocket, manifest);
+          }
+          if (event.event?.$case === 'done') finished = true;
+        }
+        if (finished && unpack && (manifest === undefined || manifest.digest === '')) {
+          manifest = (await client.unary(api.inspect, { ref: text, platform })).image?.manifest;
+        }
+      });
+    } catch (err) {
+      early?.cancel();
+      throw err;
+    }
+    if (!finished) {
+      early?.cancel();
+      throw aborted(`the pull of ${ref.familiar()} ended before it was done; run it again`, { fields: { ref: text } });
+    }
     if (unpack) {
       if (manifest === undefined || manifest.digest === '') {
         throw aborted(`the registry-mirror named no manifest for ${ref.familiar()}, so it was pulled but not unpacked; run the pull again`);
       }
-      const request = { manifest };
-      await withDiff(snapshotterSocket, async (client, api) => {
-        for await (const event of client.serverStream(api.unpack, request)) progress?.unpack(event);
-      });
+      const failed = await early?.finish((event) => progress?.unpack(event));
+      if (failed !== undefined && !retriedAfterPull(failed.error)) throw failed.error;
+      if (early === undefined || failed !== undefined) {
+        // Now that every blob is stored: layers the early unpack committed are found unpacked.
+        const request = { manifest };
+        await withDiff(snapshotterSocket, async (client, api) => {
+          for await (const event of client.serverStream(api.unpack, request)) progress?.unpack(event);
+        });
+      }
     } else if (!f.noUnpack) {
       io.stderr.write(`strata: not unpacked: no snapshotter at ${snapshotterSocket} (strata up starts it as root; --no-unpack skips this)\n`);
     }

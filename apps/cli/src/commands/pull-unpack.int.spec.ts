@@ -80,7 +80,9 @@ beforeAll(async () => {
   ]);
   processes.push(mirror);
   await processHealthy(mirror, join(runDir, 'registry-mirror.sock'), 'registry-mirror');
-  const snapshotter = startProcess(process.execPath, [snapshotterBin, ...common]);
+  // As `strata up` starts it: the layer-store's data socket and root, so an unpack reads layers while the pull stores them.
+  const sameHost = ['--layer-store-data-socket', join(runDir, 'layer-store.data.sock'), '--layer-store-root', join(state, 'layer-store')];
+  const snapshotter = startProcess(process.execPath, [snapshotterBin, ...common, ...sameHost]);
   processes.push(snapshotter);
   await processHealthy(snapshotter, join(runDir, 'snapshotter.sock'), 'snapshotter');
   snapshots = createGrpcSnapshotter({ unixSocket: join(runDir, 'snapshotter.sock') }, { logger: silentLogger() });

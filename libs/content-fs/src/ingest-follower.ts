@@ -1,0 +1,164 @@
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { lstat, open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { canceled, failedPrecondition, notFound, unavailable } from '@strata/kit';
+import { parseDigest, type Digest } from '@strata/oci';
+import { validateRef, type FollowedBlob, type IngestFollower } from '@strata/content';
+import { READ_CHUNK, wholeNumber } from './blob-file.js';
+import { errnoOf, ioFailure } from './fs-io.js';
+
+/** What createFsIngestFollower reads, and how long it waits. */
+export interface FsIngestFollowerOptions {
+  /** Root of a filesystem content store (createFsStore's root), written by another process or this one. */
+  root: string;
+  /** How long an ingest may make no progress (no new bytes, no commit) before a follower gives up (Unavailable); 60 s by default. */
+  stallMs?: number;
+}
+
+/** Longest pause between two looks at an ingest that has no new bytes yet. */
+const MAX_POLL_MS = 20;
+
+const sleep = (ms: number, signal: AbortSignal | undefined) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
+
+/**
+ * An IngestFollower over the ingests of a filesystem content store on this
+ * host (see createFsStore's layout): it opens the ingest's `data` file
+ * read-only and reads it as it grows, polling (1–20 ms) when it has read
+ * all there is. The store only ever appends to an ingest's file (a
+ * truncate or a restart replaces it with a new file), and commits an
+ * ingest by linking that very file, once verified, as
+ * `blobs/sha256/<hex>`; so confirm() holds the bytes read for the blob's
+ * exactly when the blob's file is the file followed (same device and
+ * inode) with the expected size. A followed file that lost its last link
+ * was discarded (a mismatch at commit, an abort, a truncate). It creates
+ * and writes nothing.
+ */
+export function createFsIngestFollower(options: FsIngestFollowerOptions): IngestFollower {
+  const blobs = join(options.root, 'blobs', 'sha256');
+  const ingests = join(options.root, 'ingest');
+  const stallMs = options.stallMs ?? 60_000;
+
+  return {
+    async follow(refText, digestText, sizeValue, followOptions = {}) {
+      const ref = validateRef(refText);
+      const digest = parseDigest(digestText);
+      const size = wholeNumber(sizeValue, 'size');
+      const dataPath = join(ingests, createHash('sha256').update(ref).digest('hex'), 'data');
+      let fh: FileHandle;
+      try {
+        fh = await open(dataPath, constants.O_RDONLY | constants.O_NOFOLLOW);
+      } catch (err) {
+        if (errnoOf(err) === 'ENOENT' || errnoOf(err) === 'ENOTDIR') throw notFound(`no ingest with ref ${ref}`, { fields: { ref } });
+        throw ioFailure(err, `cannot follow ingest ${ref}`);
+      }
+      return followFile(fh, { ref, digest, size, blobPath: join(blobs, digest.slice('sha256:'.length)), stallMs, signal: followOptions.signal });
+    },
+  };
+}
+
+interface Followed {
+  ref: string;
+  digest: Digest;
+  size: number;
+  blobPath: string;
+  stallMs: number;
+  signal: AbortSignal | undefined;
+}
+
+function followFile(fh: FileHandle, f: Followed): FollowedBlob {
+  const { ref, digest, size } = f;
+  let closed = false;
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closed = true;
+    closing ??= fh.close().catch(() => undefined);
+    return closing;
+  };
+  const discarded = (position: number) =>
+    failedPrecondition(`the ingest ${ref} of blob ${digest} was discarded or rewritten after ${position} bytes: its bytes are not the blob's`, {
+      fields: { ref, digest },
+    });
+  const aborted = (signal: AbortSignal | undefined) => {
+    if (signal?.aborted === true) throw canceled(`reading the ingest ${ref} of blob ${digest} was canceled`, { fields: { ref, digest } });
+  };
+  const stalled = (what: string) =>
+    unavailable(`the ingest ${ref} of blob ${digest} ${what} for ${f.stallMs >= 1000 ? `${Math.round(f.stallMs / 1000)} s` : `${f.stallMs} ms`}; pull it again`, {
+      fields: { ref, digest },
+    });
+
+  async function* chunks(): AsyncGenerator<Uint8Array> {
+    let position = 0;
+    let progressAt = Date.now();
+    let delay = 1;
+    try {
+      while (position < size && !closed) {
+        aborted(f.signal);
+        const buffer = Buffer.allocUnsafeSlow(Math.min(READ_CHUNK, size - position));
+        const { bytesRead } = await fh.read(buffer, 0, buffer.length, position);
+        if (bytesRead > 0) {
+          position += bytesRead;
+          progressAt = Date.now();
+          delay = 1;
+          yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
+          continue;
+        }
+        const st = await fh.stat();
+        if (st.nlink === 0 || st.size < position) throw discarded(position);
+        if (Date.now() - progressAt > f.stallMs) throw stalled(`had no new bytes after ${position} of ${size}`);
+        await sleep(delay, f.signal);
+        delay = Math.min(delay * 2, MAX_POLL_MS);
+      }
+    } catch (err) {
+      await close();
+      throw err;
+    }
+  }
+
+  return {
+    size,
+    chunks: chunks(),
+    close,
+    async confirm(signal) {
+      try {
+        const followed = await fh.stat();
+        let seen = followed.size;
+        let progressAt = Date.now();
+        for (let delay = 1; ; delay = Math.min(delay * 2, MAX_POLL_MS)) {
+          aborted(signal);
+          const blob = await lstat(f.blobPath).catch((err: unknown) => {
+            if (errnoOf(err) === 'ENOENT') return undefined;
+            throw ioFailure(err, `cannot look at blob ${digest}`);
+          });
+          if (blob !== undefined) {
+            if (blob.isFile() && blob.dev === followed.dev && blob.ino === followed.ino && blob.size === size) return;
+            throw failedPrecondition(`blob ${digest} was committed, but not from the bytes of ingest ${ref} that were read; read the blob itself`, {
+              fields: { ref, digest },
+            });
+          }
+          // Looked at after the blob: a commit links the blob before it removes the ingest.
+          const now = await fh.stat();
+          if (now.nlink === 0) throw discarded(now.size);
+          if (now.size !== seen) {
+            seen = now.size;
+            progressAt = Date.now();
+          } else if (Date.now() - progressAt > f.stallMs) {
+            throw stalled(`was not committed after ${now.size} bytes`);
+          }
+          await sleep(delay, signal);
+        }
+      } finally {
+        await close();
+      }
+    },
+  };
+}
