@@ -529,9 +529,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   /** Ends a monitor started ahead and removes its state directory. */
   async function endPrestarted(id: string, monitor: SpawnedMonitor): Promise<void> {
     abandon(monitor);
-    const dir = stateDir(id);
-    await killMonitor(dir);
-    await rm(dir, { recursive: true, force: true });
+    await removeStateDir(stateDir(id));
   }
 
   /** The monitor's arguments for a create or run of id; raises InvalidArgument for what can be told without the bundle. */
@@ -598,15 +596,27 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }
   }
 
+  /**
+   * Kills dir's monitor and waits (up to 2 s) until it is gone: one that was
+   * still ending (writing into dir) when the caller gave up on it would
+   * otherwise fill dir while it is removed.
+   */
   async function killMonitor(dir: string): Promise<void> {
     const monitor = await readMonitorRecord(dir).catch(() => undefined);
-    if (monitor && (await isSameProcess(monitor.monitorPid, monitor.monitorStartTime))) {
-      try {
-        process.kill(monitor.monitorPid, 'SIGKILL');
-      } catch {
-        /* gone already */
-      }
+    if (!monitor || !(await isSameProcess(monitor.monitorPid, monitor.monitorStartTime))) return;
+    try {
+      process.kill(monitor.monitorPid, 'SIGKILL');
+    } catch {
+      return;
     }
+    const deadline = Date.now() + 2000;
+    while ((await isSameProcess(monitor.monitorPid, monitor.monitorStartTime)) && Date.now() < deadline) await sleep(5);
+  }
+
+  /** Removes a state directory (its monitor killed first); what a process still ending adds meanwhile is retried. */
+  async function removeStateDir(dir: string): Promise<void> {
+    await killMonitor(dir);
+    await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
   }
 
   async function monitorAlive(monitor: MonitorRecord | undefined): Promise<boolean> {
@@ -693,9 +703,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         sync.close();
       }
     } catch (err) {
-      await killMonitor(dir);
-      await runc.run(id, ['delete', '--force', id]).catch(() => undefined);
-      await rm(dir, { recursive: true, force: true });
+      // What failed is the error to report, not a failure of the cleanup after it.
+      try {
+        await killMonitor(dir);
+        await runc.run(id, ['delete', '--force', id]).catch(() => undefined);
+        await removeStateDir(dir);
+      } catch (cleanupErr) {
+        log.warn({ err: cleanupErr, containerId: id }, 'cannot remove the state of a container that failed to start');
+      }
       throw err;
     }
   }
@@ -712,8 +727,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         try {
           return { monitor: await spawnMonitor(id, dir, args, true), args };
         } catch (err) {
-          await killMonitor(dir);
-          await rm(dir, { recursive: true, force: true });
+          await removeStateDir(dir).catch((cleanupErr: unknown) => log.warn({ err: cleanupErr, containerId: id }, 'cannot remove the state of a monitor that did not start'));
           throw err;
         }
       })();
@@ -757,8 +771,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const monitor = await readMonitorRecord(dir).catch(() => undefined);
       const deadline = Date.now() + 5000;
       while ((await monitorAlive(monitor)) && Date.now() < deadline) await sleep(20);
-      await killMonitor(dir);
-      await rm(dir, { recursive: true, force: true });
+      await removeStateDir(dir);
       log.debug({ containerId: id }, 'container deleted');
     },
 
@@ -825,8 +838,9 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         }
       } catch (err) {
         attachment?.detach();
-        await killMonitor(execDir);
-        await rm(execDir, { recursive: true, force: true });
+        await removeStateDir(execDir).catch((cleanupErr: unknown) =>
+          log.warn({ err: cleanupErr, containerId: id, execId }, 'cannot remove the state of an exec that failed to start'),
+        );
         throw err;
       }
     },
