@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { lstat, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canceled, failedPrecondition, notFound, unavailable } from '@strata/kit';
+import { canceled, failedPrecondition, notFound, pause, unavailable } from '@strata/kit';
 import { parseDigest, type Digest } from '@strata/oci';
 import { validateRef, type FollowedBlob, type IngestFollower } from '@strata/content';
 import { READ_CHUNK, wholeNumber } from './blob-file.js';
@@ -18,17 +18,6 @@ export interface FsIngestFollowerOptions {
 
 /** Longest pause between two looks at an ingest that has no new bytes yet. */
 const MAX_POLL_MS = 20;
-
-const sleep = (ms: number, signal: AbortSignal | undefined) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 /**
  * An IngestFollower over the ingests of a filesystem content store on this
@@ -115,7 +104,7 @@ function followFile(fh: FileHandle, f: Followed): FollowedBlob {
         const st = await fh.stat();
         if (st.nlink === 0 || st.size < position) throw discarded(position);
         if (Date.now() - progressAt > f.stallMs) throw stalled(`had no new bytes after ${position} of ${size}`);
-        await sleep(delay, f.signal);
+        await pause(delay, f.signal);
         delay = Math.min(delay * 2, MAX_POLL_MS);
       }
     } catch (err) {
@@ -154,7 +143,7 @@ function followFile(fh: FileHandle, f: Followed): FollowedBlob {
           } else if (Date.now() - progressAt > f.stallMs) {
             throw stalled(`was not committed after ${now.size} bytes`);
           }
-          await sleep(delay, signal);
+          await pause(delay, signal);
         }
       } finally {
         await close();

@@ -1,5 +1,5 @@
 import type { BlobReader, IngestFollower, Store } from '@strata/content';
-import { canceled, isNotFound, unavailable } from '@strata/kit';
+import { canceled, isNotFound, pause, unavailable } from '@strata/kit';
 import type { Digest } from '@strata/oci';
 
 /**
@@ -31,18 +31,6 @@ export interface PendingBlobOptions {
   waitMs?: number;
   signal?: AbortSignal;
 }
-
-/** Resolves after ms, or at once when signal aborts. */
-const sleep = (ms: number, signal: AbortSignal | undefined) =>
-  new Promise<void>((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
 
 const committed = (reader: BlobReader): PendingBlob => ({
   size: reader.size,
@@ -86,6 +74,6 @@ export async function openPendingBlob(content: Store, digest: Digest, options: P
     if (Date.now() > deadline) {
       throw unavailable(`blob ${digest} is being written to the layer-store but was not committed in time; pull it again`, { fields: { digest } });
     }
-    await sleep(delay, signal);
+    await pause(delay, signal);
   }
 }

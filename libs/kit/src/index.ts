@@ -4,3 +4,4 @@ export * from './logger.js';
 export * from './events.js';
 export * from './durable-fs.js';
 export * from './run-program.js';
+export * from './pause.js';
