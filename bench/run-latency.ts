@@ -20,14 +20,24 @@
  * their durations, and the median per step.
  *
  * Targets: CLI ≤ 1.5× ctr; agent-side ≤ 1.5× raw runc.
+ *
+ * Like for like (informational): every Strata container gets a default
+ * seccomp profile, as Docker's do, while `runc spec`'s bundle and `ctr run`
+ * have none. runc compiles the profile into BPF with libseccomp at every
+ * start (10–15 ms here). So the bench also times `runc run` of the same
+ * bundle with Strata's default profile (@strata/runtime-spec) and
+ * `ctr run --rm --seccomp` (containerd's default profile), and prints the
+ * ratios against those without a target: they show the agent's and the
+ * CLI's own overhead apart from the profile's cost.
  * Run: npm run bench -- run [runs] [profile-runs]
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ContainerSpec, ContainersService, NetworkMode, type AttachResponse } from '@strata/api/containers/v1';
 import { writeTestBundle, writeTestRootfs } from '@strata/container-runtime/testing';
+import { defaultSeccompProfile } from '@strata/runtime-spec';
 import { createClient, waitForHealthy, type RpcClient } from '@strata/grpc-kit';
 import { startProcess, type TestProcess } from '@strata/kit/testing';
 import { cgroupMounts } from '../libs/cgroups/src/testing/test-cgroups.js';
@@ -137,8 +147,17 @@ async function runcRun(runcRoot: string, bundle: string, id: string): Promise<vo
 }
 
 /** `ctr run --rm IMAGE ID true` in the bench's namespace. */
-async function ctrRun(containerd: ContainerdProcess, image: string, id: string): Promise<void> {
-  await execFileAsync('ctr', ['-a', containerd.socket, '-n', ctrNamespace, 'run', '--rm', image, id, 'true']);
+async function ctrRun(containerd: ContainerdProcess, image: string, id: string, seccomp = false): Promise<void> {
+  await execFileAsync('ctr', ['-a', containerd.socket, '-n', ctrNamespace, 'run', '--rm', ...(seccomp ? ['--seccomp'] : []), image, id, 'true']);
+}
+
+/** A copy of bundle (the same rootfs) whose config.json also carries Strata's default seccomp profile, as the agent's specs do. */
+async function withSeccomp(bundle: string, copy: string): Promise<string> {
+  mkdirSync(copy, { recursive: true });
+  const spec = JSON.parse(readFileSync(join(bundle, 'config.json'), 'utf8')) as { linux: Record<string, unknown> };
+  spec.linux.seccomp = defaultSeccompProfile();
+  writeFileSync(join(copy, 'config.json'), JSON.stringify(spec, null, 2));
+  return copy;
 }
 
 /** Imports the stack's image into containerd from a `strata save` archive; returns the name containerd gave it. */
@@ -306,6 +325,7 @@ try {
   const rootfs = join(dir, 'rootfs');
   await writeTestRootfs(rootfs);
   const bundle = await writeTestBundle(join(dir, 'bundle'), { rootfs, args: ['true'] });
+  const seccompBundle = await withSeccomp(bundle, join(dir, 'bundle-seccomp'));
   const runcRoot = join(dir, 'runc');
 
   let ctrImage = '';
@@ -313,17 +333,22 @@ try {
     containerd = await startContainerd(join(dir, 'containerd'));
     ctrImage = await importImage(stack, containerd);
     await ctrRun(containerd, ctrImage, `warm-${suffix}`);
+    await ctrRun(containerd, ctrImage, `warm-seccomp-${suffix}`, true);
   } catch (err) {
     ctrSkipped = (err as Error).message.split('\n').slice(0, 3).join(' ');
     console.log(`  ctr column skipped: ${ctrSkipped}`);
   }
   await runcRun(runcRoot, bundle, `warm-${suffix}`);
+  await runcRun(runcRoot, seccompBundle, `warm-seccomp-${suffix}`);
   await agentRun(client, stack.image);
 
   const cli: number[] = [];
   const cliRemoval: number[] = [];
   const ctr: number[] = [];
   const runc: number[] = [];
+  /** The like-for-like references: runc and ctr with a default seccomp profile too (see the module comment). */
+  const runcSeccomp: number[] = [];
+  const ctrSeccomp: number[] = [];
   const agentSide: number[] = [];
   const agentRemove: number[] = [];
   const cpu = { runc: [] as number[], ctr: [] as number[], cli: [] as number[], agent: [] as number[] };
@@ -333,7 +358,9 @@ try {
     cpu.runc.push(await childCpu(async () => runc.push(await timed(() => runcRun(runcRoot, bundle, `bench-${suffix}-${i}`)))));
     if (containerd !== undefined && ctrSkipped === undefined) {
       cpu.ctr.push(await childCpu(async () => ctr.push(await timed(() => ctrRun(containerd!, ctrImage, `bench-${suffix}-${i}`)))));
+      ctrSeccomp.push(await timed(() => ctrRun(containerd!, ctrImage, `bench-seccomp-${suffix}-${i}`, true)));
     }
+    runcSeccomp.push(await timed(() => runcRun(runcRoot, seccompBundle, `bench-seccomp-${suffix}-${i}`)));
     cpu.cli.push(await childCpu(async () => cli.push(await timed(() => strataRun(stack!)))));
     cliRemoval.push(await timed(() => agentEmpty(client)));
     const before = agentCpu();
@@ -353,8 +380,16 @@ try {
     `  CPU medians (user + system, 10 ms ticks): runc run ${cpuText(cpu.runc)}; ctr (the client alone) ${cpuText(cpu.ctr)}; ` +
       `strata CLI ${cpuText(cpu.cli)}; node-agent Create→exit and Remove, with the ip and runc processes it ran (not the monitors) ${cpuText(cpu.agent)}`,
   );
-  if (ctr.length > 0) reportSeconds('strata run --rm vs ctr run --rm', middle(cli), middle(ctr), 1.5);
+  console.log(
+    `  like for like, each reference with a default seccomp profile as Strata's containers have (no target): runc run ${ms(runcSeccomp)}` +
+      `${ctrSeccomp.length > 0 ? `, ctr run --rm --seccomp ${ms(ctrSeccomp)}` : ''} (medians)`,
+  );
+  if (ctr.length > 0) {
+    reportSeconds('strata run --rm vs ctr run --rm', middle(cli), middle(ctr), 1.5);
+    reportSeconds('  the same vs ctr run --seccomp', middle(cli), middle(ctrSeccomp));
+  }
   reportSeconds('agent Create→exit vs runc run', middle(agentSide), middle(runc), 1.5);
+  reportSeconds('  the same vs runc run + seccomp', middle(agentSide), middle(runcSeccomp));
 
   if (profileRuns > 0) {
     await stack.stopAgent();
