@@ -136,6 +136,7 @@ try {
     logLevel: 'warning',
     legalComments: 'none',
   });
+  asciiOnly(join(staging, 'strata.cjs'));
   const files = Object.keys(result.metafile.inputs).map((p) => relative(root, join(root, p)));
   const inputs = [...new Set(files.map((p) => (p.startsWith('node_modules/') ? packageJsonOf(p) : p)))].sort();
   writeFileSync(join(staging, 'inputs.json'), `${JSON.stringify({ inputs }, null, 1)}\n`);
@@ -144,6 +145,20 @@ try {
   rmSync(staging, { recursive: true, force: true });
 }
 writeCodeCache();
+
+/**
+ * Rewrites every non-ASCII character of the bundle as a \\uXXXX escape (each
+ * UTF-16 unit of one outside the BMP). esbuild escapes those of string
+ * literals itself, not those of comments and regular expressions; an
+ * escape means the same character in a regular expression, an identifier
+ * or a template, and nothing in a comment. The launcher then reads the
+ * bundle as latin1 into a one-byte string (see apps/cli/bin/strata.cjs).
+ */
+function asciiOnly(path) {
+  const source = readFileSync(path, 'utf8');
+  const ascii = source.replaceAll(/[^\0-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (ascii !== source) writeFileSync(path, ascii);
+}
 
 /**
  * Moves the staged build into outdir: inputs.json, then the bundle, each by

@@ -18,6 +18,7 @@
 'use strict';
 /* global require, process, Buffer, __dirname -- eslint.config.mjs gives Node's globals to ES modules only */
 /* eslint-disable @typescript-eslint/no-require-imports -- a CommonJS file */
+const { isAscii } = require('node:buffer');
 const { closeSync, fstatSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } = require('node:fs');
 const { createRequire } = require('node:module');
 const { join } = require('node:path');
@@ -49,12 +50,22 @@ function freshBundle() {
     const built = fstatSync(fd);
     const { inputs } = JSON.parse(readFileSync(join(dist, 'inputs.json'), 'utf8'));
     if (!inputs.every((path) => statSync(root + path).mtimeMs <= built.mtimeMs)) return undefined;
-    return { source: readFileSync(fd, 'utf8'), key: `${built.size} ${built.mtimeMs}\n` };
+    return { source: text(readFileSync(fd)), key: `${built.size} ${built.mtimeMs}\n` };
   } catch {
     return undefined;
   } finally {
     if (fd !== undefined) closeSync(fd);
   }
+}
+
+/**
+ * The bundle's bytes as a string. The build writes it in ASCII, which
+ * decodes as latin1 into a one-byte string: ~1.5 ms for the 1.7 MB bundle,
+ * where UTF-8 decoding takes ~5 ms and, for a file with any other
+ * character, makes a two-byte string of twice the size.
+ */
+function text(bytes) {
+  return isAscii(bytes) ? bytes.latin1Slice(0, bytes.length) : bytes.toString('utf8');
 }
 
 /** The code cache's data when its first line is key; otherwise undefined. */

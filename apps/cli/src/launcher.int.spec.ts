@@ -1,3 +1,4 @@
+import { isAscii } from 'node:buffer';
 import { execFile, execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -164,6 +165,19 @@ describe('the code cache of the bundle (bin/strata.cjs)', () => {
     expect(help).toEqual({ code: 0, stdout: expect.stringMatching(usage), stderr: '' });
     expect(statSync(cache).isDirectory()).toBe(true);
     expect(readdirSync(dist).sort()).toEqual(['inputs.json', 'strata.cjs', 'strata.cjs.cache']);
+  });
+
+  it('reads a bundle as UTF-8 when it is not ASCII (the build writes ASCII, read as latin1)', async () => {
+    expect(isAscii(readFileSync(join(repo, 'apps', 'cli', 'dist', 'strata.cjs')))).toBe(true);
+    const original = readFileSync(bundle);
+    try {
+      writeFileSync(bundle, "process.stdout.write('h\u00e9llo ' + /\u00b5s/.test('5µs') + ' µs ✓\\n');\n");
+      expect(await run(fixtureBin, [])).toEqual({ code: 0, stdout: 'héllo true µs ✓\n', stderr: '' });
+      writeFileSync(bundle, "process.stdout.write('h\\u00e9llo ' + /\\u00b5s/.test('5\\u00b5s') + '\\n');\n");
+      expect(await run(fixtureBin, [])).toEqual({ code: 0, stdout: 'héllo true\n', stderr: '' });
+    } finally {
+      writeFileSync(bundle, original);
+    }
   });
 
   it('runs the TypeScript sources through tsx when a source is newer than the bundle, without a cache', async () => {
