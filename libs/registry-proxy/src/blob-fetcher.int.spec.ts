@@ -173,11 +173,86 @@ describe('createBlobFetcher', () => {
     expect((await readAll(reader.chunks)).equals(Buffer.from(blob.bytes))).toBe(true);
   });
 
+  it('writes no spool for fetch(): a reader that joins it gets the blob from the store once it is committed', async () => {
+    const source = await pushLayer();
+    let committing = false;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const store = wrapWriters(createMemoryStore(), (writer) => ({
+      async commit(options) {
+        committing = true;
+        await gate;
+        return writer.commit(options);
+      },
+    }));
+    // A spool could not be created here: fetch() must not try.
+    const fetcher = createBlobFetcher({ store, logger, spoolDir: join(scratch.path, 'absent') });
+    const fetch = await fetcher.fetch(source);
+    const stored = fetch.wait();
+    await waitFor(() => committing, () => 'the fetch to commit');
+    const [whole, range] = await Promise.all([fetcher.open(source), fetcher.open(source, { offset: 1000, length: 1_500_000 })]);
+    expect([whole.size, range.size]).toEqual([blob.size, blob.size]);
+    const reading = Promise.all([readAll(whole.chunks), readAll(range.chunks)]);
+    const first = await Promise.race([reading.then(() => 'bytes'), new Promise((resolve) => setTimeout(() => resolve('waiting'), 200))]);
+    expect(first).toBe('waiting');
+    release();
+    const [all, part] = await reading;
+    expect(Buffer.compare(all, Buffer.from(blob.bytes))).toBe(0);
+    expect(Buffer.compare(part, Buffer.from(blob.bytes).subarray(1000, 1_501_000))).toBe(0);
+    expect(await stored).toBe(true);
+    await upstream.settleRequestLog();
+    expect(upstream.requestLog().filter((r) => r.method === 'GET' && r.path.includes('/blobs/'))).toHaveLength(1);
+  });
+
   it.each([
-    ['the store verifies it', () => createMemoryStore(), false, true],
-    ['another fetch holds the ingest (the fetch hashes while streaming)', () => createMemoryStore(), true, false],
+    ['the blob is corrupted upstream', true, () => createMemoryStore(), { kind: 'FailedPrecondition', message: 'content has digest' }],
     [
-      'a store write fails midway (the fetch hashes its spool)',
+      'a store write fails',
+      false,
+      () => wrapWriters(createMemoryStore(), () => ({ write: () => Promise.reject(internal('disk on fire')) })),
+      { kind: 'Unavailable', message: 'the store did not take it (disk on fire); nothing was cached, pull it again' },
+    ],
+    [
+      'the commit fails',
+      false,
+      () => wrapWriters(createMemoryStore(), () => ({ commit: () => Promise.reject(internal('metadata store down')) })),
+      { kind: 'Unavailable', message: 'the store did not take it (metadata store down); nothing was cached, pull it again' },
+    ],
+  ])('fails fetch() and a reader that joined it when %s, caching nothing', async (_case, corrupt, makeStore, failure) => {
+    const source = await pushLayer(corrupt);
+    const store = makeStore();
+    const fetcher = createBlobFetcher({ store, logger, spoolDir: join(scratch.path, 'absent') });
+    const fetch = await fetcher.fetch(source);
+    const reader = await fetcher.open(source);
+    const expected = { kind: failure.kind, message: expect.stringContaining(`blob ${source.repository}@${source.digest} from upstream ${upstream.host}: ${failure.message}`) };
+    await Promise.all([expect(fetch.wait()).rejects.toMatchObject(expected), expect(readAll(reader.chunks)).rejects.toMatchObject(expected)]);
+    await expect(store.info(source.digest)).rejects.toMatchObject({ kind: 'NotFound' });
+    expect(await store.listStatuses()).toEqual([]);
+  });
+
+  it('tells a reader that joined fetch() when the blob was not committed (another fetch held its ingest)', async () => {
+    const source = await pushLayer();
+    const store = createMemoryStore();
+    const held = await store.writer({ ref: `proxy-${digestHex(source.digest)}` });
+    try {
+      const fetcher = createBlobFetcher({ store, logger, spoolDir: join(scratch.path, 'absent') });
+      const fetch = await fetcher.fetch(source);
+      const reader = await fetcher.open(source);
+      expect(await fetch.wait()).toBe(false);
+      await expect(readAll(reader.chunks)).rejects.toMatchObject({
+        kind: 'Unavailable',
+        message: `upstream ${upstream.host}: blob ${source.repository}@${source.digest} was fetched, but not committed to the store (another fetch holds its ingest, or the store failed); try again`,
+      });
+    } finally {
+      await held.close();
+    }
+  });
+
+  it.each([
+    ['the store verifies it', () => createMemoryStore(), false, true, undefined],
+    ['another fetch holds the ingest (the fetch hashes while streaming)', () => createMemoryStore(), true, false, undefined],
+    [
+      "a store write fails midway (a reader's fetch hashes its spool; fetch() has none and fails)",
       () => {
         let written = 0;
         return wrapWriters(createMemoryStore(), (writer) => ({
@@ -190,14 +265,16 @@ describe('createBlobFetcher', () => {
       },
       false,
       false,
+      'disk on fire',
     ],
     [
-      'the commit fails (the fetch hashes its spool)',
+      "the commit fails (a reader's fetch hashes its spool; fetch() has none and fails)",
       () => wrapWriters(createMemoryStore(), () => ({ commit: () => Promise.reject(internal('metadata store down')) })),
       false,
       false,
+      'metadata store down',
     ],
-  ])('serves a good blob and refuses a corrupted one to a reader and to fetch(), caching nothing unverified, when %s', async (_case, makeStore, holdIngest, caches) => {
+  ])('serves a good blob and refuses a corrupted one to a reader and to fetch(), caching nothing unverified, when %s', async (_case, makeStore, holdIngest, caches, storeFailure) => {
     for (const [corrupt, way] of [
       [false, 'open'],
       [true, 'open'],
@@ -211,9 +288,11 @@ describe('createBlobFetcher', () => {
         const fetcher = createBlobFetcher({ store, logger, spoolDir: scratch.path });
         const refused = { kind: 'FailedPrecondition', message: expect.stringContaining(mismatch(source)) };
         if (way === 'fetch') {
-          // fetch() says whether the fetch committed the blob.
+          // fetch() says whether the fetch committed the blob; with no spool, a store that fails fails it.
           const fetch = await fetcher.fetch(source);
-          if (corrupt) await expect(fetch.wait()).rejects.toMatchObject(refused);
+          if (storeFailure !== undefined) {
+            await expect(fetch.wait()).rejects.toMatchObject({ kind: 'Unavailable', message: expect.stringContaining(`the store did not take it (${storeFailure})`) });
+          } else if (corrupt) await expect(fetch.wait()).rejects.toMatchObject(refused);
           else expect(await fetch.wait()).toBe(caches);
         } else {
           const reader = await fetcher.open(source);

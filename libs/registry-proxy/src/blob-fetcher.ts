@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { canceled, failedPrecondition, isAlreadyExists, isNotFound, isUnavailable, unavailable, type Logger } from '@strata/kit';
+import { canceled, failedPrecondition, isAlreadyExists, isFailedPrecondition, isNotFound, isUnavailable, unavailable, type Logger } from '@strata/kit';
 import type { BlobReader, Labels, Store, Writer } from '@strata/content';
 import { verifyingStream, type Upstream } from '@strata/distribution-client';
 import { Digester, digestHex, type Digest } from '@strata/oci';
@@ -67,6 +67,10 @@ async function* sizeChecked(body: AsyncIterable<Uint8Array>, size: number, label
   if (received < size) throw failedPrecondition(`${label}: body ended after ${received} of ${size} bytes`, { fields: { size, received } });
 }
 
+/** The FailedPrecondition of content whose digest is actual, not digest. */
+const digestMismatch = (label: string, digest: Digest, size: number, actual: string) =>
+  failedPrecondition(`${label}: content has digest ${actual}, not the expected ${digest}; nothing of it may be kept`, { fields: { digest, size, actual } });
+
 /** FailedPrecondition unless the size bytes of the spool hash to digest. */
 async function verifySpool(spool: FileHandle, digest: Digest, size: number, label: string): Promise<void> {
   const digester = new Digester();
@@ -78,11 +82,26 @@ async function verifySpool(spool: FileHandle, digest: Digest, size: number, labe
     position += bytesRead;
   }
   const actual = digester.digest();
-  if (actual !== digest) {
-    throw failedPrecondition(`${label}: content has digest ${actual}, not the expected ${digest}; nothing of it may be kept`, {
-      fields: { digest, size, actual },
+  if (actual !== digest) throw digestMismatch(label, digest, size, actual);
+}
+
+/**
+ * What a fetch without a spool raises when the store did not take the blob
+ * (err from a write or the commit): nothing else has checked its bytes. A
+ * FailedPrecondition of the commit is a mismatch (sizeChecked has seen the
+ * size); anything else is Unavailable.
+ */
+function notStored(label: string, digest: Digest, size: number, err: unknown) {
+  const reason = err instanceof Error ? err.message : String(err);
+  if (isFailedPrecondition(err)) {
+    const actual = err.fields['digest'];
+    if (typeof actual === 'string' && actual !== digest) return digestMismatch(label, digest, size, actual);
+    return failedPrecondition(`${label}: the store refused its content as not the expected ${digest} (${reason}); nothing of it may be kept`, {
+      fields: { digest, size },
+      cause: err,
     });
   }
+  return unavailable(`${label}: the store did not take it (${reason}); nothing was cached, pull it again`, { fields: { digest, size }, cause: err });
 }
 
 /** Settings of {@link createBlobFetcher}. */
@@ -119,7 +138,9 @@ export interface BlobFetcher {
    * Reads the blob (or range) while it is fetched: joins the running fetch
    * of the same upstream and digest, or starts one. Resolves once the
    * upstream has answered with the blob's size; the bytes then arrive as the
-   * upstream sends them. Nothing is cached unless size and digest match,
+   * upstream sends them, or, from a fetch that fetch() started (which keeps
+   * no spool), from the store once that fetch is over: its failure, or
+   * Unavailable when it did not commit the blob. Nothing is cached unless size and digest match,
    * and the final byte reaches a reader only after that check (the store's
    * commit, or the fetch's own hash), so no reader gets a whole blob that
    * differs from its digest: the iteration fails instead
@@ -134,7 +155,11 @@ export interface BlobFetcher {
    * Stores the blob without reading it: joins the running fetch of the same
    * upstream and digest, or starts one (the store is not asked first).
    * Resolves, and rejects, as open does; the fetch's wait() then follows it
-   * to its end by its progress alone, without reading the spool.
+   * to its end by its progress alone. A fetch this starts keeps no spool:
+   * the store hashes the bytes, and when it fails to take them (a write or
+   * the commit) the fetch fails (Unavailable; FailedPrecondition for a
+   * mismatch) rather than hashing them itself. A reader that joins such a
+   * fetch gets its bytes once it is over, from the store.
    */
   fetch(source: BlobSource): Promise<BlobFetch>;
 }
@@ -151,24 +176,28 @@ interface Fetch {
   /** Readers iterating plus the fetch itself; the spool closes at 0. */
   refs: number;
   closed: boolean;
-  spool: FileHandle;
+  /** Undefined for a fetch started by fetch(): its readers read the store once it is over. */
+  spool: FileHandle | undefined;
   wake: Array<() => void>;
 }
 
 /**
  * Creates the single-flight fetcher. Each fetch streams the upstream's body,
  * in pieces of about 1 MiB, into a store ingest (`proxy-<hex>`, with the
- * expected digest and size) and an unlinked spool file; readers tail the
- * spool by offset, so memory stays bounded by one read buffer per reader
- * whatever the blob's size. A slow reader does not slow the fetch. The
- * bytes are hashed once: by the store, whose commit verifies them, the
- * final byte held back from readers until it succeeded; when the fetch has
- * no ingest (another replica holds it) it hashes them itself while
- * streaming ({@link verifyingStream}); when a store write or the commit
- * fails, it hashes the spool before releasing the final byte. In those
- * cases the fetch still serves its readers and commits nothing.
- * Committed blobs are labelled with {@link UPSTREAM_LABEL} and
- * {@link UPSTREAM_REPOSITORY_LABEL}.
+ * expected digest and size) and, when open() started it, an unlinked spool
+ * file; readers tail the spool by offset, so memory stays bounded by one
+ * read buffer per reader whatever the blob's size. A slow reader does not
+ * slow the fetch. The bytes are hashed once: by the store, whose commit
+ * verifies them, the final byte held back from readers until it succeeded;
+ * when the fetch has no ingest (another replica holds it) it hashes them
+ * itself while streaming ({@link verifyingStream}); when a store write or
+ * the commit fails, it hashes the spool before releasing the final byte.
+ * In those cases the fetch still serves its readers and commits nothing.
+ * A fetch started by fetch() has no reader to serve and writes no spool (a
+ * pull's layers are written once, to the store): it fails when the store
+ * does not take the bytes, and readers that join it wait for its end and
+ * read the blob from the store. Committed blobs are labelled with
+ * {@link UPSTREAM_LABEL} and {@link UPSTREAM_REPOSITORY_LABEL}.
  */
 export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
   const { store, logger, spoolDir } = options;
@@ -183,7 +212,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     fetch.refs--;
     if (fetch.refs === 0 && fetch.ended && !fetch.closed) {
       fetch.closed = true;
-      await fetch.spool.close();
+      await fetch.spool?.close();
     }
   };
 
@@ -220,6 +249,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     }
     // With an ingest, the store's commit checks the digest (it hashes what it stores anyway); without one, the fetch hashes as it streams.
     const hashing = writer === undefined;
+    const { spool } = fetch;
     try {
       const checked = hashing ? verifyingStream(body, digest, fetch.size, { label }) : sizeChecked(body, fetch.size, label);
       for await (const chunk of batches(checked as AsyncIterable<Uint8Array>)) {
@@ -228,13 +258,15 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
           () => undefined,
           (err: unknown) => err,
         );
-        await fetch.spool.write(chunk, 0, chunk.length, fetch.written);
+        if (spool !== undefined) await spool.write(chunk, 0, chunk.length, fetch.written);
         fetch.written += chunk.length;
         // verifyingStream passes the final bytes on only once the digest matched.
         if (hashing && fetch.written === fetch.size) fetch.verified = true;
         wakeAll(fetch);
         const failed = await stored;
         if (writer === undefined || failed === undefined) continue;
+        // Without a spool no bytes are left to hash: the fetch has failed.
+        if (spool === undefined) throw notStored(label, digest, fetch.size, failed);
         logger.warn({ err: failed, digest }, 'cannot write a fetched blob to the store; serving it without caching it');
         await discard(writer);
         writer = undefined;
@@ -250,12 +282,14 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
           fetch.committed = fetch.verified;
           logger.debug({ upstream: upstream.host, repository, digest, size: fetch.size }, 'blob cached');
         } catch (err) {
-          if (!isAlreadyExists(err)) logger.warn({ err, digest }, 'cannot commit a fetched blob to the store; checking its digest here');
           await discard(committing);
+          // Another writer committed the blob: it is stored, from bytes the store has verified.
+          if (spool === undefined && !isAlreadyExists(err)) throw notStored(label, digest, fetch.size, err);
+          if (!isAlreadyExists(err)) logger.warn({ err, digest }, 'cannot commit a fetched blob to the store; checking its digest here');
         }
       }
       // No verdict from the store (no ingest, a failed write or commit): hash what the readers get.
-      if (!fetch.verified) await verifySpool(fetch.spool, digest, fetch.size, label);
+      if (!fetch.verified && spool !== undefined) await verifySpool(spool, digest, fetch.size, label);
       fetch.verified = true;
     } catch (err) {
       fetch.failure = err;
@@ -269,7 +303,8 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     }
   };
 
-  const start = (key: string, source: BlobSource): Promise<Fetch> => {
+  /** Starts the fetch of key; with spooled, its bytes also go to a spool for readers. */
+  const start = (key: string, source: BlobSource, spooled: boolean): Promise<Fetch> => {
     const { upstream, repository, digest } = source;
     const starting = (async () => {
       // openWriter settles without raising (undefined when the store takes no ingest).
@@ -288,9 +323,11 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
         if (size === undefined) {
           throw unavailable(`upstream ${upstream.host}: blob ${repository}@${digest} has no size: the upstream sent no Content-Length and no longer has it`);
         }
-        const path = join(spoolDir, `strata-proxy-${digestHex(digest).slice(0, 16)}-${randomUUID()}`);
-        spool = await open(path, 'wx+', 0o600);
-        await unlink(path);
+        if (spooled) {
+          const path = join(spoolDir, `strata-proxy-${digestHex(digest).slice(0, 16)}-${randomUUID()}`);
+          spool = await open(path, 'wx+', 0o600);
+          await unlink(path);
+        }
         const fetch: Fetch = { size, written: 0, verified: false, committed: false, failure: undefined, ended: false, refs: 1, closed: false, spool, wake: [] };
         run(key, fetch, source, download.body, opening).catch((err: unknown) => logger.error({ err, digest }, 'blob fetch did not clean up'));
         return fetch;
@@ -313,8 +350,8 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
    * One reader's view of a fetch: the spool's bytes in pieces read into
    * READ_CHUNK buffers that release() hands back for reuse (a consumer that
    * releases, like pipeBlob, makes a whole blob cost a few buffers instead
-   * of one per MiB); once the fetch is over, the store's reader, whose
-   * release it passes on.
+   * of one per MiB); once the fetch is over, or when it has no spool after
+   * its end, the store's reader, whose release it passes on.
    */
   const follower = (fetch: Fetch, source: BlobSource, start: number, end: number): Omit<BlobReader, 'size'> => {
     const spare: Buffer[] = [];
@@ -340,9 +377,20 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     end: number,
     buffers: { take: () => Buffer; lend: (buffer: Buffer) => void; stored: (reader: BlobReader) => void },
   ): AsyncGenerator<Uint8Array> {
-    if (fetch.closed) {
+    const { spool } = fetch;
+    if (spool === undefined || fetch.closed) {
+      while (!fetch.ended) await new Promise<void>((resolve) => fetch.wake.push(resolve));
       if (fetch.failure !== undefined) throw fetch.failure;
-      const reader = await store.read(source.digest, { offset: start, length: end - start });
+      let reader: BlobReader;
+      try {
+        reader = await store.read(source.digest, { offset: start, length: end - start });
+      } catch (err) {
+        if (!isNotFound(err)) throw err;
+        throw unavailable(
+          `upstream ${source.upstream.host}: blob ${source.repository}@${source.digest} was fetched, but not committed to the store (another fetch holds its ingest, or the store failed); try again`,
+          { fields: { digest: source.digest }, cause: err },
+        );
+      }
       buffers.stored(reader);
       yield* reader.chunks;
       return;
@@ -356,7 +404,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
         const readable = fetch.verified ? fetch.written : Math.min(fetch.written, fetch.size - 1);
         if (position < readable) {
           const buffer = buffers.take();
-          const { bytesRead } = await fetch.spool.read(buffer, 0, Math.min(READ_CHUNK, readable - position, end - position), position);
+          const { bytesRead } = await spool.read(buffer, 0, Math.min(READ_CHUNK, readable - position, end - position), position);
           position += bytesRead;
           buffers.lend(buffer);
           yield buffer.subarray(0, bytesRead);
@@ -372,7 +420,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     }
   }
 
-  /** Follows fetch to its end (see BlobFetch.wait); no spool reads, so it holds no reference to the spool. */
+  /** Follows fetch to its end (see BlobFetch.wait) by its progress; it holds no reference to the spool. */
   const wait = async (fetch: Fetch, onProgress?: (received: number) => void, signal?: AbortSignal): Promise<boolean> => {
     const onAbort = () => wakeAll(fetch);
     signal?.addEventListener('abort', onAbort);
@@ -393,9 +441,10 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     return fetch.committed;
   };
 
-  const joinOrStart = (source: BlobSource): Promise<Fetch> => {
+  /** Joins the running fetch of source or starts one, with a spool when spooled. */
+  const joinOrStart = (source: BlobSource, spooled: boolean): Promise<Fetch> => {
     const key = keyOf(source.upstream.host, source.digest);
-    return running.get(key) ?? start(key, source);
+    return running.get(key) ?? start(key, source, spooled);
   };
 
   return {
@@ -404,14 +453,14 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     },
 
     async open(source, range) {
-      const fetch = await joinOrStart(source);
+      const fetch = await joinOrStart(source, true);
       const offset = range?.offset ?? 0;
       const end = range?.length === undefined ? fetch.size : Math.min(fetch.size, offset + range.length);
       return { size: fetch.size, ...follower(fetch, source, offset, end) };
     },
 
     async fetch(source) {
-      const fetch = await joinOrStart(source);
+      const fetch = await joinOrStart(source, false);
       return { size: fetch.size, wait: (onProgress, signal) => wait(fetch, onProgress, signal) };
     },
   };
