@@ -1,4 +1,4 @@
-import { Agent, request, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Agent, request, type AgentOptions, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { BlobReader, ReadRange } from '@strata/content';
 import { internal, invalidArgument, unavailable, type StrataError } from '@strata/kit';
 import type { Digest } from '@strata/oci';
@@ -114,7 +114,10 @@ class PutUpload implements Upload {
  */
 export function createDataClient(socketPath: string): DataClient {
   const name = `unix:${socketPath}`;
-  const agent = new Agent({ keepAlive: true, maxFreeSockets: 16 });
+  // No TLS on a unix socket, so no server name: an empty one spares the agent its check of every request's host for an IP
+  // address, whose IPv6 regular expression took ~6 ms to compile at a process's first request (a cold pull's first read).
+  const agentOptions: AgentOptions & { servername: string } = { keepAlive: true, maxFreeSockets: 16, servername: '' };
+  const agent = new Agent(agentOptions);
   return {
     name,
     async read(digest, range = {}) {
