@@ -6,6 +6,7 @@ import { contentLength, parseContentRange, parseRange, readCappedBody } from './
 import type { RegistryBackend, Repository, UploadChunk, UploadStatus } from './registry-backend.js';
 import { errorBody, registryError, toRegistryErrorResponse, type RouteErrorDefaults } from './registry-error.js';
 import { ENDPOINT_ERRORS, routeRequest, validateDigest, validateName, type Route } from './routes.js';
+import { createSharedBlobReads, type SharedBlobReadsOptions } from './shared-blob-reads.js';
 
 /** Settings of {@link createRegistryHandler}. */
 export interface RegistryHandlerOptions {
@@ -14,6 +15,8 @@ export interface RegistryHandlerOptions {
   logger: Logger;
   /** Largest manifest accepted on PUT; {@link MAX_MANIFEST_BYTES} (4 MiB) by default. Larger: 413 MANIFEST_INVALID. */
   maxManifestBytes?: number;
+  /** Memory for the pieces of blobs that responses send at the same time ({@link createSharedBlobReads}); its defaults by default. */
+  sharedReads?: SharedBlobReadsOptions;
 }
 
 /** A node:http request listener. */
@@ -40,13 +43,15 @@ const API_VERSION = 'registry/2.0';
  * sees it. Errors are answered with the spec's JSON body
  * `{"errors":[{"code","message","detail"}]}` and status; unexpected errors
  * are a 500 UNKNOWN with a generic message and the cause in the log. Blob
- * bodies are streamed both ways, never buffered whole; manifests are
+ * bodies are streamed both ways, never buffered whole (responses sending
+ * the same blob at once share its pieces: {@link createSharedBlobReads}); manifests are
  * buffered up to maxManifestBytes. A request body the handler does not read
  * closes the connection after the answer.
  */
 export function createRegistryHandler(options: RegistryHandlerOptions): RegistryHandler {
   const { backend, logger } = options;
   const maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
+  const sharedReads = createSharedBlobReads(options.sharedReads);
 
   const fail = (req: IncomingMessage, res: ServerResponse, err: unknown, defaults: RouteErrorDefaults = {}) => {
     const answer = toRegistryErrorResponse(err, defaults);
@@ -149,7 +154,7 @@ export function createRegistryHandler(options: RegistryHandlerOptions): Registry
     const length = partial ? range.end - range.start + 1 : head.size;
     const headers = { ...base, 'Content-Length': length, ...(partial ? { 'Content-Range': `bytes ${start}-${start + length - 1}/${head.size}` } : {}) };
     if (req.method === 'HEAD') return send(res, partial ? 206 : 200, headers);
-    const reader = await repo.openBlob(route.digest, partial ? { offset: start, length } : undefined);
+    const reader = await sharedReads.open(head.digest, head.size, { offset: start, length }, (r) => repo.openBlob(route.digest, r));
     res.statusCode = partial ? 206 : 200;
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     try {

@@ -1,0 +1,157 @@
+import type { BlobReader } from '@strata/content';
+import { internal, invalidArgument } from '@strata/kit';
+import type { BlobRange } from './registry-backend.js';
+
+/** Settings of {@link createSharedBlobReads}. */
+export interface SharedBlobReadsOptions {
+  /** Most bytes of pieces kept at once (pieces being read count too); 0 turns sharing off. 64 MiB by default. */
+  budgetBytes?: number;
+  /** Size of the aligned pieces a blob is read and kept in. 1 MiB by default. */
+  pieceBytes?: number;
+}
+
+/** A range of a blob with its length known, as a response sends it. */
+export type SentRange = Required<BlobRange>;
+
+/** Opens a blob, or the range given, for reading (Repository.openBlob of one repository and digest). */
+export type OpenBlob = (range?: SentRange) => Promise<BlobReader>;
+
+/**
+ * Reads of one blob shared by the responses that send it at the same time
+ * (see {@link createSharedBlobReads}).
+ */
+export interface SharedBlobReads {
+  /**
+   * A reader of range of the blob digest of size bytes. While no other
+   * response reads digest, it is open's own (over the whole blob when range
+   * covers it, as the caller would have opened it); while others do, its
+   * chunks are pieces shared with them, each read through open once.
+   */
+  open(digest: string, size: number, range: SentRange, open: OpenBlob): Promise<BlobReader>;
+  /** Bytes of pieces held now (kept or being read). */
+  heldBytes(): number;
+}
+
+interface Piece {
+  bytes: Promise<Buffer>;
+  size: number;
+}
+
+/**
+ * When many clients pull the same layer at once (a fleet's nodes starting
+ * the same image), each response read the blob's file on its own: one
+ * copy from the page cache into memory per response and per byte, beside
+ * the copy into its socket. This keeps the blob's aligned pieces (pieceBytes)
+ * in memory while a second response reads the same digest, in a
+ * least-recently-used set of at most budgetBytes: responses moving through
+ * the blob together read each piece once. The first response keeps its
+ * own reader (its buffers recycled, see BlobReader.release); a blob that
+ * only one response reads never enters the set.
+ *
+ * Pieces are read through the caller's open with a range, so what a
+ * repository checks on open (a blob that is still being fetched from an
+ * upstream, released only once its digest matched) holds for each piece;
+ * a piece that fails to read fails the responses waiting for it and is not
+ * kept. Content is addressed by digest, so a piece one repository read
+ * serves another's response only after that repository has found the same
+ * digest (the caller's statBlob).
+ */
+export function createSharedBlobReads(options: SharedBlobReadsOptions = {}): SharedBlobReads {
+  const budget = options.budgetBytes ?? 64 * 1024 * 1024;
+  const pieceBytes = options.pieceBytes ?? 1024 * 1024;
+  if (!Number.isSafeInteger(budget) || budget < 0) throw invalidArgument(`shared blob reads: budget ${budget} is not a byte count`);
+  if (!Number.isSafeInteger(pieceBytes) || pieceBytes < 1) throw invalidArgument(`shared blob reads: piece size ${pieceBytes} is not a positive byte count`);
+  /** Responses iterating a reader, by digest. */
+  const readers = new Map<string, number>();
+  /** Pieces by `<digest>@<index>`, least recently used first. */
+  const pieces = new Map<string, Piece>();
+  let held = 0;
+
+  const evict = () => {
+    for (const [key, piece] of pieces) {
+      if (held <= budget) return;
+      pieces.delete(key);
+      held -= piece.size;
+    }
+  };
+
+  const drop = (key: string, piece: Piece) => {
+    if (pieces.get(key) !== piece) return;
+    pieces.delete(key);
+    held -= piece.size;
+  };
+
+  /** The piece's bytes: kept, being read for another response, or read now through open. */
+  const piece = (digest: string, size: number, index: number, open: OpenBlob): Promise<Buffer> => {
+    const key = `${digest}@${index}`;
+    const kept = pieces.get(key);
+    if (kept !== undefined) {
+      pieces.delete(key);
+      pieces.set(key, kept);
+      return kept.bytes;
+    }
+    const offset = index * pieceBytes;
+    const length = Math.min(pieceBytes, size - offset);
+    const entry: Piece = { size: length, bytes: readWhole(open, { offset, length }) };
+    pieces.set(key, entry);
+    held += length;
+    entry.bytes.catch(() => drop(key, entry));
+    evict();
+    return entry.bytes;
+  };
+
+  /** Counts the response as a reader of digest while it iterates chunks. */
+  async function* counted(digest: string, chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    readers.set(digest, (readers.get(digest) ?? 0) + 1);
+    try {
+      yield* chunks;
+    } finally {
+      const left = (readers.get(digest) ?? 1) - 1;
+      if (left === 0) readers.delete(digest);
+      else readers.set(digest, left);
+    }
+  }
+
+  async function* shared(digest: string, size: number, range: SentRange, open: OpenBlob): AsyncGenerator<Uint8Array> {
+    const end = range.offset + range.length;
+    for (let position = range.offset; position < end; ) {
+      const index = Math.floor(position / pieceBytes);
+      const bytes = await piece(digest, size, index, open);
+      const from = position - index * pieceBytes;
+      const to = Math.min(bytes.length, end - index * pieceBytes);
+      if (to <= from) throw internal(`piece ${index} of blob ${digest} has ${bytes.length} bytes, fewer than the ${from + 1} needed`);
+      yield bytes.subarray(from, to);
+      position += to - from;
+    }
+  }
+
+  return {
+    async open(digest, size, range, open) {
+      const whole = range.offset === 0 && range.length === size;
+      if (budget === 0 || (readers.get(digest) ?? 0) === 0 || range.length === 0) {
+        const reader = await open(whole ? undefined : range);
+        return { ...reader, chunks: counted(digest, reader.chunks) };
+      }
+      return { size, chunks: counted(digest, shared(digest, size, range, open)) };
+    },
+    heldBytes: () => held,
+  };
+}
+
+/**
+ * The bytes of range as one buffer: the reader's single chunk itself when it
+ * yields one of the whole length. Chunks are never released, so the reader
+ * never reads into their memory again (BlobReader.release) and they can be
+ * kept.
+ */
+async function readWhole(open: OpenBlob, range: SentRange): Promise<Buffer> {
+  const reader = await open(range);
+  const parts: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of reader.chunks) {
+    parts.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    length += chunk.byteLength;
+  }
+  if (length !== range.length) throw internal(`a blob read at offset ${range.offset} gave ${length} bytes, not the ${range.length} asked for`);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
+}
