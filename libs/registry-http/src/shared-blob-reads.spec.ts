@@ -37,18 +37,19 @@ async function bytesOf(reader: BlobReader): Promise<Buffer> {
 }
 
 /**
- * A reader whose first chunk has been taken (so it counts as a response
- * reading the blob), with the rest of its bytes to come.
+ * A reader whose first chunk has been taken, so it counts as a response
+ * reading the blob until finish() has read the rest.
  */
-async function started(reader: BlobReader): Promise<{ rest: Promise<Buffer> }> {
+async function started(reader: BlobReader): Promise<{ finish: () => Promise<Buffer> }> {
   const iterator = reader.chunks[Symbol.asyncIterator]();
   const first = await iterator.next();
-  const rest = (async () => {
-    const parts: Buffer[] = first.done ? [] : [Buffer.from(first.value)];
-    for (let n = await iterator.next(); !n.done; n = await iterator.next()) parts.push(Buffer.from(n.value));
-    return Buffer.concat(parts);
-  })();
-  return { rest };
+  return {
+    async finish() {
+      const parts: Buffer[] = first.done ? [] : [Buffer.from(first.value)];
+      for (let n = await iterator.next(); !n.done; n = await iterator.next()) parts.push(Buffer.from(n.value));
+      return Buffer.concat(parts);
+    },
+  };
 }
 
 const shared = (options: SharedBlobReadsOptions = {}) => createSharedBlobReads({ pieceBytes: PIECE, ...options });
@@ -73,13 +74,14 @@ describe('createSharedBlobReads', () => {
     const open = counting(digest);
     const first = await started(await reads.open(digest, bytes.length, { offset: 0, length: bytes.length }, open));
     const others = await Promise.all(Array.from({ length: 7 }, () => reads.open(digest, bytes.length, { offset: 0, length: bytes.length }, open)));
-    const results = await Promise.all([first.rest, ...others.map(bytesOf)]);
+    const results = await Promise.all([first.finish(), ...others.map(bytesOf)]);
 
     for (const result of results) expect(createHash('sha256').update(result).digest('hex')).toBe(digest.slice('sha256:'.length));
     // The first response's own read of the whole blob, then the 11 pieces once each.
     expect(open.calls[0]).toBeUndefined();
     expect(open.calls.slice(1)).toEqual(Array.from({ length: 11 }, (_, i) => ({ offset: i * PIECE, length: i < 10 ? PIECE : 123 })));
-    expect(reads.heldBytes()).toBe(bytes.length);
+    // Kept while they read it; gone with the last of them.
+    expect(reads.heldBytes()).toBe(0);
   });
 
   it('sends a shared range that starts and ends inside pieces', async () => {
@@ -91,7 +93,7 @@ describe('createSharedBlobReads', () => {
     const part = await bytesOf(await reads.open(digest, bytes.length, range, open));
     expect(same(part, bytes.subarray(range.offset, range.offset + range.length))).toBe(true);
     expect(open.calls.slice(1)).toEqual([1, 2, 3].map((i) => ({ offset: i * PIECE, length: PIECE })));
-    expect(same(await first.rest, bytes)).toBe(true);
+    expect(same(await first.finish(), bytes)).toBe(true);
 
     // The lone response's range goes to the repository as asked.
     const lone = counting(digest);
@@ -118,7 +120,7 @@ describe('createSharedBlobReads', () => {
     // One after the other: the third finds only the last two pieces kept.
     expect(same(await watched(second), bytes)).toBe(true);
     expect(same(await watched(third), bytes)).toBe(true);
-    expect(same(await first.rest, bytes)).toBe(true);
+    expect(same(await first.finish(), bytes)).toBe(true);
     expect(most).toBeLessThanOrEqual(2 * PIECE);
     expect(open.calls.length).toBe(1 + 8 + 8);
   });
@@ -134,11 +136,14 @@ describe('createSharedBlobReads', () => {
       expect(result).toMatchObject({ status: 'rejected', reason: { message: `read of {"offset":${2 * PIECE},"length":${PIECE}} failed` } });
     }
     expect(reads.heldBytes()).toBe(2 * PIECE);
+    expect(same(await first.finish(), bytes)).toBe(true);
+    expect(reads.heldBytes()).toBe(0);
 
     broken = false;
+    const next = await started(await reads.open(digest, bytes.length, { offset: 0, length: bytes.length }, open));
     const again = await reads.open(digest, bytes.length, { offset: 0, length: bytes.length }, open);
     expect(same(await bytesOf(again), bytes)).toBe(true);
-    expect(same(await first.rest, bytes)).toBe(true);
+    expect(same(await next.finish(), bytes)).toBe(true);
   });
 
   it('shares nothing with a budget of 0, and refuses settings that are not byte counts', async () => {
@@ -147,7 +152,7 @@ describe('createSharedBlobReads', () => {
     const open = counting(digest);
     const first = await started(await reads.open(digest, bytes.length, { offset: 0, length: bytes.length }, open));
     expect(same(await bytesOf(await reads.open(digest, bytes.length, { offset: 0, length: bytes.length }, open)), bytes)).toBe(true);
-    expect(same(await first.rest, bytes)).toBe(true);
+    expect(same(await first.finish(), bytes)).toBe(true);
     expect(open.calls).toEqual([undefined, undefined]);
 
     expect(() => createSharedBlobReads({ budgetBytes: -1 })).toThrow('shared blob reads: budget -1 is not a byte count');

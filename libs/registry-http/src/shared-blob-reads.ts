@@ -28,7 +28,7 @@ export interface SharedBlobReads {
    * chunks are pieces shared with them, each read through open once.
    */
   open(digest: string, size: number, range: SentRange, open: OpenBlob): Promise<BlobReader>;
-  /** Bytes of pieces held now (kept or being read). */
+  /** Bytes of pieces held now (kept or being read); 0 while no two responses read one blob. */
   heldBytes(): number;
 }
 
@@ -44,7 +44,8 @@ interface Piece {
  * the copy into its socket. This keeps the blob's aligned pieces (pieceBytes)
  * in memory while a second response reads the same digest, in a
  * least-recently-used set of at most budgetBytes: responses moving through
- * the blob together read each piece once. The first response keeps its
+ * the blob together read each piece once. The pieces go once no response
+ * reads the blob any more. The first response keeps its
  * own reader (its buffers recycled, see BlobReader.release); a blob that
  * only one response reads never enters the set.
  *
@@ -81,6 +82,11 @@ export function createSharedBlobReads(options: SharedBlobReadsOptions = {}): Sha
     held -= piece.size;
   };
 
+  /** Drops the pieces of digest: no response reads it any more. */
+  const forget = (digest: string) => {
+    for (const [key, piece] of pieces) if (key.startsWith(`${digest}@`)) drop(key, piece);
+  };
+
   /** The piece's bytes: kept, being read for another response, or read now through open. */
   const piece = (digest: string, size: number, index: number, open: OpenBlob): Promise<Buffer> => {
     const key = `${digest}@${index}`;
@@ -107,8 +113,11 @@ export function createSharedBlobReads(options: SharedBlobReadsOptions = {}): Sha
       yield* chunks;
     } finally {
       const left = (readers.get(digest) ?? 1) - 1;
-      if (left === 0) readers.delete(digest);
-      else readers.set(digest, left);
+      if (left > 0) readers.set(digest, left);
+      else {
+        readers.delete(digest);
+        forget(digest);
+      }
     }
   }
 
