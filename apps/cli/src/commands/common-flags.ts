@@ -1,4 +1,7 @@
-import { flags } from '../framework/flags.js';
+import { flags, type Flag } from '../framework/flags.js';
+import { parseInspectFormat, parseListFormat, type InspectFormat, type ListFormat } from '../framework/output-format.js';
+
+export { printJson } from '../framework/output-format.js';
 
 /** `--state-dir`: where services keep their state and logs. */
 export const stateDirFlag = flags.string('Directory for state and logs', {
@@ -14,10 +17,33 @@ export const runDirFlag = flags.string('Directory for sockets and up.json', {
   default: '/run/strata',
 });
 
-/** `--format`: tables for people, JSON for programs. */
+/** `--format`: tables for people, JSON for programs (commands that list nothing; listing commands take {@link listFormatFlag}). */
 export const formatFlag = flags.oneOf('Output format', ['table', 'json'], { default: 'table' });
 
-/** Writes value as indented JSON and a newline. */
-export function printJson(out: { write(text: string): unknown }, value: unknown): void {
-  out.write(JSON.stringify(value, null, 2) + '\n');
-}
+/**
+ * `--format` of the listing commands, as `docker ps` takes it: `table`,
+ * `json`, `table TEMPLATE` or TEMPLATE (see parseListFormat); a template
+ * that does not parse is an InvalidArgument (exit 1, as Docker).
+ */
+export const listFormatFlag: Flag<ListFormat> = {
+  description:
+    "Output format: table, json, 'table TEMPLATE' (a Go template, with a header row and aligned columns; \\t between them) " +
+    "or 'TEMPLATE' (one line per row), e.g. '{{.ID}}\\t{{.Names}}'",
+  placeholder: 'FORMAT',
+  initial: 'table',
+  shownDefault: 'table',
+  parse: (raw) => parseListFormat(raw),
+};
+
+/**
+ * `-f`/`--format` of the inspect commands, as `docker inspect` takes it:
+ * `json` (the JSON array, as without the flag) or a Go template run on
+ * each object; a template that does not parse is an InvalidArgument.
+ */
+export const inspectFormatFlag: Flag<InspectFormat | undefined> = {
+  description: "Format output: 'json', or a Go template run on each object, e.g. '{{.State.Status}}' or '{{json .Config.Env}}'",
+  short: 'f',
+  placeholder: 'FORMAT',
+  initial: undefined,
+  parse: (raw) => parseInspectFormat(raw),
+};

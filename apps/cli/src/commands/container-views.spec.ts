@@ -10,6 +10,7 @@ import {
   inspectView,
   portsText,
   psCells,
+  psFields,
   psRows,
   statsCells,
   statsRows,
@@ -147,5 +148,16 @@ describe('statsRows', () => {
     expect(formatTable(STATS_HEADERS, rows.slice(0, 1).map(statsCells))).toBe(
       'CONTAINER ID  NAME  CPU %   MEM USAGE / LIMIT  MEM %  PIDS\n' + 'aaaaaaaaaaaa  web   12.35%  1.5MiB / 64MiB     2.34%  3\n',
     );
+  });
+});
+
+describe('psFields', () => {
+  it("adds Docker's Mounts and Label method to a row", () => {
+    const c = container({ spec: ContainerSpec.fromPartial({ labels: { tier: 'front' } }) });
+    const [row] = psRows([c], { now });
+    const fields = psFields(row!, c) as Record<string, unknown>;
+    expect(fields).toMatchObject({ ...row, Mounts: '' });
+    expect((fields['Label'] as (key: string) => string)('tier')).toBe('front');
+    expect((fields['Label'] as (key: string) => string)('nope')).toBe('');
   });
 });

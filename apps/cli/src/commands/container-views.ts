@@ -121,6 +121,33 @@ export function psCells(row: PsRow): string[] {
   return [row.ID, row.Image, row.Command, row.RunningFor, row.Status, row.Ports, row.Names];
 }
 
+/** Docker's headers of the fields a `ps --format 'table TEMPLATE'` names. */
+export const PS_FIELD_HEADERS: Readonly<Record<string, string>> = {
+  ID: 'CONTAINER ID',
+  Image: 'IMAGE',
+  Command: 'COMMAND',
+  CreatedAt: 'CREATED AT',
+  RunningFor: 'CREATED',
+  Ports: 'PORTS',
+  State: 'STATE',
+  Status: 'STATUS',
+  Names: 'NAMES',
+  Labels: 'LABELS',
+  Mounts: 'MOUNTS',
+  Networks: 'NETWORKS',
+  Node: 'NODE',
+};
+
+/**
+ * What a `ps --format` template sees for container's row: the row's fields,
+ * `Mounts` (empty: a Strata container has no volumes) and, as Docker's, the
+ * method `Label "KEY"`: that label's value, or empty.
+ */
+export function psFields(row: PsRow, container: Container): object {
+  const labels = container.spec?.labels ?? {};
+  return { ...row, Mounts: '', Label: (key: unknown) => labels[String(key)] ?? '' };
+}
+
 /**
  * A container as `strata inspect` shows it: the Docker Engine API's inspect
  * shape (`docker inspect`; see @strata/docker-api's inspectView, with the
@@ -159,6 +186,16 @@ export function statsRows(stats: readonly ContainerStats[], options: { noTrunc?:
 
 /** The headers of `strata stats`, in column order. */
 export const STATS_HEADERS = ['container id', 'name', 'cpu %', 'mem usage / limit', 'mem %', 'pids'] as const;
+
+/** Docker's headers of the fields a `stats --format 'table TEMPLATE'` names. */
+export const STATS_FIELD_HEADERS: Readonly<Record<string, string>> = {
+  ID: 'CONTAINER ID',
+  Name: 'NAME',
+  CPUPerc: 'CPU %',
+  MemUsage: 'MEM USAGE / LIMIT',
+  MemPerc: 'MEM %',
+  PIDs: 'PIDS',
+};
 
 /** The cells of a {@link StatsRow} under {@link STATS_HEADERS}. */
 export function statsCells(row: StatsRow): string[] {

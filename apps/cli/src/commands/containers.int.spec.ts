@@ -193,6 +193,37 @@ describe('a detached container', () => {
     expect(body).toBe('hello-from-httpd\n');
   });
 
+  it("prints Docker's templates with inspect -f and ps --format", async () => {
+    const c = await inspect(name);
+    const bindings = c.NetworkSettings.Ports['80/tcp'] ?? [];
+    expect(bindings.length).toBeGreaterThan(0);
+    const hostPort = bindings[0]!.HostPort;
+
+    expect(await cli('inspect', '-f', '{{.State.Status}} {{.Name}}', name)).toEqual({ code: 0, out: `running /${name}\n`, err: '' });
+    expect(await cli('inspect', '--format', '{{json .Config.Env}}', name)).toMatchObject({ code: 0, out: expect.stringMatching(/^\[.*"A=1".*\]\n$/) });
+    const ports = await cli('inspect', '-f', '{{range $p, $b := .NetworkSettings.Ports}}{{$p}}={{(index $b 0).HostPort}} {{end}}', name);
+    expect(ports).toEqual({ code: 0, out: `80/tcp=${hostPort} \n`, err: '' });
+    expect((JSON.parse((await cli('inspect', '--format', 'json', name)).out) as Inspected[]).map((i) => i.Id)).toEqual([id]);
+    const two = await cli('inspect', '-f', '{{.Name}}', name, 'no-such-container-here');
+    expect(two).toMatchObject({ code: 1, out: `/${name}\n`, err: expect.stringMatching(/No such container/) });
+    const field = await cli('inspect', '-f', '{{.State.Nope}}', name);
+    expect(field).toMatchObject({ code: 1, out: '', err: expect.stringMatching(/^strata: template: :1:2: executing at <\.State\.Nope>: can't evaluate field Nope \(the fields of \.State are Status, Running/) });
+    expect(await cli('inspect', '-f', '{{.Id', name)).toEqual({ code: 1, out: '', err: 'strata: template parsing error: template: :1:0: unclosed action\n' });
+
+    const table = await cli('ps', '--filter', `name=${name}`, '--format', 'table {{.ID}}\\t{{.Names}}\\t{{.State}}');
+    expect(table.code).toBe(0);
+    expect(table.out.split('\n')).toEqual([
+      expect.stringMatching(/^CONTAINER ID +NAMES +STATE$/),
+      expect.stringMatching(new RegExp(`^${id.slice(0, 12)} +${name} +running$`)),
+      '',
+    ]);
+    expect(await cli('ps', '--filter', `name=${name}`, '--format', '{{.Names}}\\t{{.Ports}}')).toEqual({
+      code: 0,
+      out: `${name}\t${bindings.map((b) => `${b.HostIp}:${b.HostPort}->80/tcp`).join(', ')}\n`,
+      err: '',
+    });
+  });
+
   it('shows its logs', async () => {
     const r = await cli('logs', name);
     expect(r).toMatchObject({ code: 0, out: 'started\n' });

@@ -10,7 +10,8 @@ import { flags, parseArgs } from '../framework/flags.js';
 import { formatTable } from '../framework/table.js';
 import { fleetFlags, type FleetFlagValues, type NodeClients } from '../fleet/node-clients.js';
 import type { PlacementFlagValues } from '../fleet/placed-node.js';
-import { printJson, runDirFlag } from './common-flags.js';
+import { printInspected, printList } from '../framework/output-format.js';
+import { inspectFormatFlag, listFormatFlag, printJson, runDirFlag } from './common-flags.js';
 import {
   EXIT_CLI_ERROR,
   checkPsFilter,
@@ -435,27 +436,34 @@ export const psCommand = defineCommand({
     'Lists running containers (all with -a), newest first. Filters: id, name, label=KEY[=VALUE], status ' +
     '(created|running|paused|exited|dead), ancestor=IMAGE, exited=CODE; the same key ORs, different keys AND. ' +
     '--all-nodes asks every ready node of the fleet in parallel (this one through its socket, the others over mutual TLS) ' +
-    'and adds a NODE column; a node that does not answer is reported on stderr and makes the exit code 1.',
+    'and adds a NODE column; a node that does not answer is reported on stderr and makes the exit code 1. ' +
+    "A --format template sees Docker's fields: .ID, .Image, .Command, .CreatedAt, .RunningFor, .Ports, .State, .Status, " +
+    '.Names, .Labels, .Label "KEY", .Mounts, .Networks (and .Node with --all-nodes).',
   exitCodes: containerExitCodes,
   flags: {
     all: flags.switch('Show all containers (default shows just running)', { short: 'a' }),
     quiet: flags.switch('Only display container IDs', { short: 'q' }),
     noTrunc: flags.switch("Don't truncate output"),
     filter: flags.list('Filter output based on conditions provided', { short: 'f', placeholder: 'KEY=VALUE' }),
-    format: flags.oneOf('Output format', ['table', 'json'], { default: 'table' }),
+    format: listFormatFlag,
     allNodes: flags.switch("List the containers of every ready node of the fleet, with a NODE column"),
     runDir: runDirFlag,
     ...fleetFlags,
   },
   async run({ flags: f, io }) {
     const filters = f.filter.map(checkPsFilter);
-    const { PS_HEADERS, psCells, psRows } = await import('./container-views.js');
+    const { PS_FIELD_HEADERS, PS_HEADERS, psCells, psFields, psRows } = await import('./container-views.js');
     if (!f.allNodes) {
       const { containers } = await withContainers(f.runDir, (client, api) => client.unary(api.list, { all: f.all, filters }));
       const rows = psRows(containers, { noTrunc: f.noTrunc });
       if (f.quiet) io.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
-      else if (f.format === 'json') printJson(io.stdout, rows);
-      else io.stdout.write(formatTable(PS_HEADERS, rows.map(psCells)));
+      else {
+        printList(io.stdout, f.format, rows, {
+          table: (all) => formatTable(PS_HEADERS, all.map(psCells)),
+          fields: (row, i) => psFields(row, containers[i]!),
+          headers: PS_FIELD_HEADERS,
+        });
+      }
       return 0;
     }
     const { containers, failed } = await withFleet(f, io, async (_on, api, fleet) => {
@@ -474,8 +482,13 @@ export const psCommand = defineCommand({
     });
     const rows = psRows(containers, { noTrunc: f.noTrunc }).map((row, i) => ({ ...row, Node: containers[i]!.node }));
     if (f.quiet) io.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
-    else if (f.format === 'json') printJson(io.stdout, rows);
-    else io.stdout.write(formatTable([...PS_HEADERS, 'node'], rows.map((r) => [...psCells(r), r.Node])));
+    else {
+      printList(io.stdout, f.format, rows, {
+        table: (all) => formatTable([...PS_HEADERS, 'node'], all.map((r) => [...psCells(r), r.Node])),
+        fields: (row, i) => psFields(row, containers[i]!),
+        headers: PS_FIELD_HEADERS,
+      });
+    }
     return failed ? 1 : 0;
   },
 });
@@ -487,12 +500,14 @@ export const inspectCommand = defineCommand({
   description:
     'Prints a JSON array with one object per container, shaped like `docker inspect` (Config merged with the image ' +
     'config when the registry-mirror has it). A container that is not there is reported on stderr and makes the ' +
-    'exit code 1; the others are still printed.',
+    "exit code 1; the others are still printed. With -f TEMPLATE, a Go template over that object's fields prints " +
+    "a line per container instead, as `docker inspect -f '{{.State.Status}}'` (`{{json .Config.Env}}`, " +
+    '`{{index .Config.Labels "KEY"}}`, `{{range $p, $b := .NetworkSettings.Ports}}...{{end}}`); a field it does not have is an error.',
   usage: 'CONTAINER...',
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
   exitCodes: containerExitCodes,
-  flags: { runDir: runDirFlag, ...fleetFlags },
+  flags: { format: inspectFormatFlag, runDir: runDirFlag, ...fleetFlags },
   async run({ flags: f, args, io }) {
     const found: Container[] = [];
     const code = await withFleet(f, io, (on, api) =>
@@ -503,8 +518,9 @@ export const inspectCommand = defineCommand({
     );
     const { inspectView } = await import('./container-views.js');
     const configs = await imageConfigs(f.runDir, found);
-    printJson(
+    printInspected(
       io.stdout,
+      f.format,
       found.map((c) => inspectView(c, configs.get(c.imageId))),
     );
     return code;
@@ -650,7 +666,8 @@ export const statsCommand = defineCommand({
   summary: 'Display a live stream of container(s) resource usage statistics',
   description:
     'Shows CPU, memory and process counts of the named containers (every running one by default), once a second ' +
-    'until interrupted, or once with --no-stream. --format json prints a JSON array per sample.',
+    'until interrupted, or once with --no-stream. --format json prints a JSON array per sample; a --format template ' +
+    "sees Docker's fields .ID, .Name, .CPUPerc, .MemUsage, .MemPerc, .PIDs.",
   usage: '[CONTAINER...]',
   minArgs: 0,
   maxArgs: Number.MAX_SAFE_INTEGER,
@@ -658,12 +675,12 @@ export const statsCommand = defineCommand({
   flags: {
     noStream: flags.switch('Disable streaming stats and only pull the first result'),
     noTrunc: flags.switch("Don't truncate output"),
-    format: flags.oneOf('Output format', ['table', 'json'], { default: 'table' }),
+    format: listFormatFlag,
     runDir: runDirFlag,
     ...fleetFlags,
   },
   async run({ flags: f, args, io }) {
-    const { STATS_HEADERS, statsCells, statsRows } = await import('./container-views.js');
+    const { STATS_FIELD_HEADERS, STATS_HEADERS, statsCells, statsRows } = await import('./container-views.js');
     // Named containers are looked for on the fleet by the first one: they must share its node.
     await withFleet(f, io, (on, api) => on(args[0] ?? '', async (client) => {
       for await (const sample of client.serverStream(api.stats, { ids: args, stream: !f.noStream })) {
@@ -674,7 +691,7 @@ export const statsCommand = defineCommand({
         } else {
           // On a terminal each sample replaces the previous one, as `docker stats` does.
           if (!f.noStream && io.stdout.isTTY) io.stdout.write('\x1b[2J\x1b[H');
-          io.stdout.write(formatTable(STATS_HEADERS, rows.map(statsCells)));
+          printList(io.stdout, f.format, rows, { table: (all) => formatTable(STATS_HEADERS, all.map(statsCells)), headers: STATS_FIELD_HEADERS });
         }
         if (f.noStream) break;
       }

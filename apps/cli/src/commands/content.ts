@@ -10,7 +10,8 @@ import { defineCommand } from '../framework/command.js';
 import { flags } from '../framework/flags.js';
 import { formatTable } from '../framework/table.js';
 import { UsageError } from '../framework/usage-error.js';
-import { formatFlag, printJson, runDirFlag } from './common-flags.js';
+import { printList } from '../framework/output-format.js';
+import { formatFlag, listFormatFlag, printJson, runDirFlag } from './common-flags.js';
 
 /** The layer-store client for the socket under run-dir (gRPC loads only here); closed after fn. */
 async function withStore<T>(runDir: string, fn: (store: GrpcStore) => Promise<T>): Promise<T> {
@@ -51,27 +52,25 @@ const labelFlag = flags.list('Label KEY=VALUE (repeatable)', { placeholder: 'KEY
 export const contentLsCommand = defineCommand({
   name: 'content ls',
   summary: 'List blobs in the layer-store',
-  description: 'Filters are field==value, field!=value, field~=regexp over digest, size and labels.<key>.',
-  flags: { filter: flags.list('Filter (repeatable)', { placeholder: 'FILTER' }), runDir: runDirFlag, format: formatFlag },
+  description:
+    'Filters are field==value, field!=value, field~=regexp over digest, size and labels.<key>. A --format template ' +
+    'sees the fields of --format json: .digest, .size, .createdAt, .labels.',
+  flags: { filter: flags.list('Filter (repeatable)', { placeholder: 'FILTER' }), runDir: runDirFlag, format: listFormatFlag },
   async run({ flags: f, io }) {
     const infos = await withStore(f.runDir, async (store) => {
       const out = [];
       for await (const info of store.walk(f.filter)) out.push(info);
       return out;
     });
-    if (f.format === 'json') {
-      printJson(io.stdout, infos);
-      return;
-    }
-    const rows = infos.map((i) => [
+    const cells = (i: (typeof infos)[number]) => [
       i.digest,
       humanSize(i.size),
       i.createdAt.toISOString(),
       Object.entries(i.labels)
         .map(([k, v]) => `${k}=${v}`)
         .join(','),
-    ]);
-    io.stdout.write(formatTable(['digest', 'size', 'created', 'labels'], rows));
+    ];
+    printList(io.stdout, f.format, infos, { table: (all) => formatTable(['digest', 'size', 'created', 'labels'], all.map(cells)) });
   },
 });
 

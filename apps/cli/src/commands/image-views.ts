@@ -77,6 +77,17 @@ export interface ImageRow {
   Size: string;
 }
 
+/** Docker's headers of the fields an `images --format 'table TEMPLATE'` names. */
+export const IMAGE_FIELD_HEADERS: Readonly<Record<string, string>> = {
+  ID: 'IMAGE ID',
+  Repository: 'REPOSITORY',
+  Tag: 'TAG',
+  Digest: 'DIGEST',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  Size: 'SIZE',
+};
+
 /** Settings of {@link imageRows}. */
 export interface ImageRowsOptions {
   /** One row per digest of a repository (`--digests`); otherwise one per tag. */
@@ -146,6 +157,16 @@ export interface HistoryRow {
   Size: string;
   Comment: string;
 }
+
+/** Docker's headers of the fields a `history --format 'table TEMPLATE'` names. */
+export const HISTORY_FIELD_HEADERS: Readonly<Record<string, string>> = {
+  ID: 'IMAGE',
+  CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT',
+  CreatedBy: 'CREATED BY',
+  Size: 'SIZE',
+  Comment: 'COMMENT',
+};
 
 /** Settings of {@link historyRows}. */
 export interface HistoryRowsOptions {

@@ -255,6 +255,31 @@ describe('strata images, image inspect, history, tag and rmi', () => {
     expect(r.err).toMatch(/^strata: .+\n$/);
   });
 
+  it("prints Docker's --format templates: images rows and table, image inspect -f, history", async () => {
+    const ref = `${UPSTREAM}/team/busybox:1.36`;
+    expect(await cli(['images', '--format', '{{.Repository}}:{{.Tag}}', ref])).toEqual({ code: 0, out: `${ref}\n`, err: '' });
+    const table = await cli(['images', '--format', 'table {{.ID}}\\t{{.Repository}}\\t{{.Size}}', ref]);
+    expect(table).toEqual({
+      code: 0,
+      out: [
+        `IMAGE ID      REPOSITORY${' '.repeat(`${UPSTREAM}/team/busybox`.length - 'REPOSITORY'.length)}  SIZE`,
+        `${shortId(busybox.config.digest)}  ${UPSTREAM}/team/busybox  ${humanSize(storedSize(busybox))}`,
+        '',
+      ].join('\n'),
+      err: '',
+    });
+    expect(await cli(['image', 'inspect', '-f', '{{.Id}} {{json .Config.Cmd}} {{.Os}}/{{.Architecture}}', BUSYBOX])).toEqual({
+      code: 0,
+      out: `${busybox.config.digest} ["sh"] linux/amd64\n`,
+      err: '',
+    });
+    const missing = await cli(['image', 'inspect', '--format', '{{.Config.Nope}}', BUSYBOX]);
+    expect(missing).toMatchObject({ code: 1, out: '' });
+    expect(missing.err).toMatch(/^strata: template: :1:2: executing at <\.Config\.Nope>: can't evaluate field Nope \(the fields of \.Config are .*Cmd/);
+    const steps = await cli(['history', '--format', '{{.ID}}', BUSYBOX]);
+    expect(steps.out.split('\n')[0]).toBe(shortId(busybox.config.digest));
+  });
+
   it('shows the history newest first, as a table and as JSON', async () => {
     const steps = busybox.configDocument.history ?? [];
     const table = await cli(['history', BUSYBOX]);

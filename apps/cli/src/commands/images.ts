@@ -9,10 +9,13 @@ import { parsePlatform, parseReference } from '@strata/oci';
 import { defineCommand } from '../framework/command.js';
 import { flags, type Flag } from '../framework/flags.js';
 import { formatTable } from '../framework/table.js';
-import { formatFlag, printJson, runDirFlag } from './common-flags.js';
+import { printInspected, printList } from '../framework/output-format.js';
+import { inspectFormatFlag, listFormatFlag, runDirFlag } from './common-flags.js';
 import {
   checkImageName,
   familiarRef,
+  HISTORY_FIELD_HEADERS,
+  IMAGE_FIELD_HEADERS,
   historyRows,
   imageRows,
   inspectView,
@@ -214,7 +217,8 @@ export const imagesCommand = defineCommand({
   summary: 'List images',
   description:
     'Lists the images the registry-mirror holds, newest first. Filters: reference=PATTERN, label=KEY[=VALUE], ' +
-    'before=IMAGE, since=IMAGE; a REPOSITORY[:TAG] argument is a reference filter.',
+    'before=IMAGE, since=IMAGE; a REPOSITORY[:TAG] argument is a reference filter. A --format template sees ' +
+    "Docker's fields .ID, .Repository, .Tag, .Digest, .CreatedSince, .CreatedAt, .Size.",
   usage: '[REPOSITORY[:TAG]]',
   minArgs: 0,
   maxArgs: 1,
@@ -223,7 +227,7 @@ export const imagesCommand = defineCommand({
     digests: flags.switch('Show digests'),
     noTrunc: noTruncFlag,
     quiet: flags.switch('Only show image IDs', { short: 'q' }),
-    format: formatFlag,
+    format: listFormatFlag,
     runDir: runDirFlag,
   },
   async run({ flags: f, args, io }) {
@@ -234,13 +238,11 @@ export const imagesCommand = defineCommand({
       io.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
       return;
     }
-    if (f.format === 'json') {
-      printJson(io.stdout, rows);
-      return;
-    }
     const headers = ['repository', 'tag', ...(f.digests ? ['digest'] : []), 'image id', 'created', 'size'];
-    const cells = rows.map((r) => [r.Repository, r.Tag, ...(f.digests ? [r.Digest] : []), r.ID, r.CreatedSince, r.Size]);
-    io.stdout.write(formatTable(headers, cells));
+    printList(io.stdout, f.format, rows, {
+      table: (all) => formatTable(headers, all.map((r) => [r.Repository, r.Tag, ...(f.digests ? [r.Digest] : []), r.ID, r.CreatedSince, r.Size])),
+      headers: IMAGE_FIELD_HEADERS,
+    });
   },
 });
 
@@ -250,11 +252,13 @@ export const imageInspectCommand = defineCommand({
   summary: 'Display detailed information on one or more images',
   description:
     'Prints a JSON array with one object per image, shaped like `docker image inspect`. An image that is not here is ' +
-    'reported on stderr and makes the exit code 1; the others are still printed.',
+    'reported on stderr and makes the exit code 1; the others are still printed. With -f TEMPLATE, a Go template ' +
+    "over that object's fields prints a line per image instead, as `docker image inspect -f '{{.Id}} {{.Size}}'`; " +
+    'a field it does not have is an error.',
   usage: 'IMAGE...',
   minArgs: 1,
   maxArgs: 1000,
-  flags: { platform: platformFlag, runDir: runDirFlag },
+  flags: { format: inspectFormatFlag, platform: platformFlag, runDir: runDirFlag },
   async run({ flags: f, args, io }) {
     const names = args.map(checkImageName);
     const platform = platformOf(f.platform);
@@ -272,7 +276,7 @@ export const imageInspectCommand = defineCommand({
         }
       }
     });
-    printJson(io.stdout, found);
+    printInspected(io.stdout, f.format, found);
     return failed ? 1 : 0;
   },
 });
@@ -281,10 +285,13 @@ export const imageInspectCommand = defineCommand({
 export const historyCommand = defineCommand({
   name: 'history',
   summary: 'Show the history of an image',
+  description:
+    "Shows the steps that built IMAGE, newest first. A --format template sees Docker's fields .ID, .CreatedSince, " +
+    '.CreatedAt, .CreatedBy, .Size, .Comment.',
   usage: 'IMAGE',
   minArgs: 1,
   maxArgs: 1,
-  flags: { human: humanFlag, noTrunc: noTruncFlag, format: formatFlag, platform: platformFlag, runDir: runDirFlag },
+  flags: { human: humanFlag, noTrunc: noTruncFlag, format: listFormatFlag, platform: platformFlag, runDir: runDirFlag },
   async run({ flags: f, args, io }) {
     const ref = checkImageName(args[0]!);
     const platform = platformOf(f.platform);
@@ -292,16 +299,10 @@ export const historyCommand = defineCommand({
       Promise.all([client.unary(api.inspect, { ref, platform }), client.unary(api.history, { ref, platform })]),
     );
     const rows = historyRows(history.history, { imageId: inspected.image?.id ?? '', noTrunc: f.noTrunc, human: f.human });
-    if (f.format === 'json') {
-      printJson(io.stdout, rows);
-      return;
-    }
-    io.stdout.write(
-      formatTable(
-        ['image', 'created', 'created by', 'size', 'comment'],
-        rows.map((r) => [r.ID, r.CreatedSince, r.CreatedBy, r.Size, r.Comment]),
-      ),
-    );
+    printList(io.stdout, f.format, rows, {
+      table: (all) => formatTable(['image', 'created', 'created by', 'size', 'comment'], all.map((r) => [r.ID, r.CreatedSince, r.CreatedBy, r.Size, r.Comment])),
+      headers: HISTORY_FIELD_HEADERS,
+    });
   },
 });
 

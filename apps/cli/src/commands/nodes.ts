@@ -3,7 +3,8 @@ import { defineCommand } from '../framework/command.js';
 import { binarySize } from '../framework/human-units.js';
 import { formatTable } from '../framework/table.js';
 import { natsFlag } from '../fleet/node-clients.js';
-import { formatFlag, printJson, runDirFlag } from './common-flags.js';
+import { printList } from '../framework/output-format.js';
+import { listFormatFlag, runDirFlag } from './common-flags.js';
 
 /** Columns of `strata nodes`. */
 export const NODES_HEADERS = ['NAME', 'ADDRESS', 'STATUS', 'CPUS', 'MEMORY', 'CONTAINERS', 'LABELS'] as const;
@@ -54,16 +55,16 @@ export const nodesCommand = defineCommand({
   description:
     "Lists every node that heartbeats into NATS (the strata_nodes bucket), by name: the address its agent serves on, " +
     'its status (Down when it has not heartbeated for three intervals), CPUs, MEMORY as the limits of its running ' +
-    'containers over the host memory, CONTAINERS as running/all, and its labels.',
-  flags: { format: formatFlag, nats: natsFlag, runDir: runDirFlag },
+    'containers over the host memory, CONTAINERS as running/all, and its labels. A --format template sees the fields ' +
+    'of --format json: .name, .address, .status, .cpus, .memoryBytes, .runningContainers, .labels...',
+  flags: { format: listFormatFlag, nats: natsFlag, runDir: runDirFlag },
   async run({ flags: f, io }) {
     const { createNodeClients, localNodeName } = await import('../fleet/node-clients.js');
     const { resolveNatsUrl } = await import('./events.js');
     const fleet = createNodeClients({ natsUrl: resolveNatsUrl(f.nats, f.runDir), runDir: f.runDir, localNode: localNodeName(io.env) });
     try {
       const nodes = await fleet.nodes();
-      if (f.format === 'json') printJson(io.stdout, nodes.map(nodeJson));
-      else io.stdout.write(formatTable(NODES_HEADERS, nodes.map(nodeCells)));
+      printList(io.stdout, f.format, nodes.map(nodeJson), { table: () => formatTable(NODES_HEADERS, nodes.map(nodeCells)) });
     } finally {
       await fleet.close();
     }
