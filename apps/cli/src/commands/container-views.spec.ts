@@ -8,6 +8,8 @@ import {
   STATS_HEADERS,
   commandText,
   inspectView,
+  parsePrivatePort,
+  portLines,
   portsText,
   psCells,
   psFields,
@@ -159,5 +161,35 @@ describe('psFields', () => {
     expect(fields).toMatchObject({ ...row, Mounts: '' });
     expect((fields['Label'] as (key: string) => string)('tier')).toBe('front');
     expect((fields['Label'] as (key: string) => string)('nope')).toBe('');
+  });
+});
+
+describe('parsePrivatePort', () => {
+  it.each([
+    ['80', '80/tcp'],
+    ['80/tcp', '80/tcp'],
+    ['53/UDP', '53/udp'],
+    ['0080', '80/tcp'],
+  ])('%s is %s', (text, key) => {
+    expect(parsePrivatePort(text)).toBe(key);
+  });
+
+  it.each(['http', '80/icmp', '70000', '', '80/'])('refuses %j', (text) => {
+    expect(() => parsePrivatePort(text)).toThrow(`invalid port ${JSON.stringify(text)}: expected PRIVATE_PORT[/PROTO], e.g. 80 or 53/udp`);
+  });
+});
+
+describe('portLines', () => {
+  const ports = [port(37361, 80), port(9000, 443), port(5353, 53, UDP, '127.0.0.1'), port(37362, 80, TCP, '::')];
+
+  it('lists every published port as docker port does, naturally sorted', () => {
+    expect(portLines(ports)).toEqual(['53/udp -> 127.0.0.1:5353', '80/tcp -> 0.0.0.0:37361', '80/tcp -> [::]:37362', '443/tcp -> 0.0.0.0:9000']);
+  });
+
+  it('gives the host addresses of one private port, none when it is not published', () => {
+    expect(portLines(ports, '80/tcp')).toEqual(['0.0.0.0:37361', '[::]:37362']);
+    expect(portLines(ports, '53/udp')).toEqual(['127.0.0.1:5353']);
+    expect(portLines(ports, '53/tcp')).toEqual([]);
+    expect(portLines([port(8080, 80, TCP, '')], '80/tcp')).toEqual(['0.0.0.0:8080']);
   });
 });

@@ -1,6 +1,7 @@
 import type { Container, ContainerStats, PortMapping } from '@strata/api/containers/v1';
 import type { ContainerConfig } from '@strata/api/images/v1';
 import { inspectView as dockerInspectView, networkName, protocolName, SHORT_ID_LENGTH, stateName, statusText } from '@strata/docker-api/views';
+import { invalidArgument } from '@strata/kit';
 import { binarySize, ellipsis, rfc3339, timeAgo } from '../framework/human-units.js';
 
 /** Width `docker ps` cuts COMMAND to without --no-trunc. */
@@ -200,4 +201,45 @@ export const STATS_FIELD_HEADERS: Readonly<Record<string, string>> = {
 /** The cells of a {@link StatsRow} under {@link STATS_HEADERS}. */
 export function statsCells(row: StatsRow): string[] {
   return [row.ID, row.Name, row.CPUPerc, row.MemUsage, row.MemPerc, row.PIDs];
+}
+
+/** Go's sort.NaturalLess order: runs of digits compare as numbers, the rest character by character. */
+function naturalCompare(a: string, b: string): number {
+  const parts = (text: string) => text.match(/\d+|\D+/g) ?? [];
+  const [pa, pb] = [parts(a), parts(b)];
+  for (let i = 0; i < Math.min(pa.length, pb.length); i++) {
+    const [x, y] = [pa[i]!, pb[i]!];
+    const numeric = /^\d/.test(x) && /^\d/.test(y);
+    const order = numeric ? Number(x) - Number(y) : x < y ? -1 : x > y ? 1 : 0;
+    if (order !== 0) return order;
+  }
+  return pa.length - pb.length;
+}
+
+/**
+ * A private port of `docker port` (`80`, `80/tcp`, `53/udp`) as its key in
+ * NetworkSettings.Ports (`80/tcp`: tcp when no protocol is given). Raises
+ * InvalidArgument for anything else.
+ */
+export function parsePrivatePort(text: string): string {
+  const m = /^(\d{1,5})(?:\/(tcp|udp|sctp))?$/i.exec(text);
+  if (m === null || Number(m[1]) > 65535) throw invalidArgument(`invalid port ${JSON.stringify(text)}: expected PRIVATE_PORT[/PROTO], e.g. 80 or 53/udp`);
+  return `${Number(m[1])}/${(m[2] ?? 'tcp').toLowerCase()}`;
+}
+
+/**
+ * The lines of `docker port`, naturally sorted as Docker sorts them:
+ * `80/tcp -> 0.0.0.0:37361` for each published port, or with privatePort
+ * (a key from {@link parsePrivatePort}) only its host addresses
+ * (`0.0.0.0:37361`), none when it is not published.
+ */
+export function portLines(ports: readonly PortMapping[], privatePort?: string): string[] {
+  const lines: string[] = [];
+  for (const p of ports) {
+    const key = `${p.containerPort}/${protocolName(p.protocol)}`;
+    const address = joinHostPort(hostIpOf(p), p.hostPort);
+    if (privatePort === undefined) lines.push(`${key} -> ${address}`);
+    else if (key === privatePort) lines.push(address);
+  }
+  return lines.sort(naturalCompare);
 }

@@ -224,6 +224,18 @@ describe('a detached container', () => {
     });
   });
 
+  it('lists its published ports with port, as docker port does', async () => {
+    const bindings = (await inspect(name)).NetworkSettings.Ports['80/tcp'] ?? [];
+    expect(bindings.length).toBeGreaterThan(0);
+    expect(await cli('port', name)).toEqual({ code: 0, out: bindings.map((b) => `80/tcp -> ${b.HostIp}:${b.HostPort}\n`).join(''), err: '' });
+    expect(await cli('port', id.slice(0, 12), '80/tcp')).toEqual({
+      code: 0,
+      out: bindings.map((b) => `${b.HostIp}:${b.HostPort}\n`).join(''),
+      err: '',
+    });
+    expect(await cli('port', name, '81')).toEqual({ code: 1, out: '', err: `strata: no public port '81/tcp' published for ${name}\n` });
+  });
+
   it('shows its logs', async () => {
     const r = await cli('logs', name);
     expect(r).toMatchObject({ code: 0, out: 'started\n' });

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Container, ContainersService, ContainerSpec, ExitStatus } from '@strata/api/containers/v1';
 import type { RpcClient } from '@strata/grpc-kit';
-import { invalidArgument, isNotFound, isStrataError } from '@strata/kit';
+import { invalidArgument, isNotFound, isStrataError, notFound } from '@strata/kit';
 import { parseReference } from '@strata/oci';
 import { defineCommand, type CliIo } from '../framework/command.js';
 import { flags, parseArgs } from '../framework/flags.js';
@@ -527,6 +527,31 @@ export const inspectCommand = defineCommand({
   },
 });
 
+/** `strata port CONTAINER [PRIVATE_PORT[/PROTO]]`: the published ports, as `docker port`. */
+export const portCommand = defineCommand({
+  name: 'port',
+  summary: 'List port mappings or a specific mapping for the container',
+  description:
+    'Prints each published port of CONTAINER as `80/tcp -> 0.0.0.0:37361`; with PRIVATE_PORT (tcp when no protocol ' +
+    'is given) only its host addresses, and exit code 1 when it is not published.',
+  usage: 'CONTAINER [PRIVATE_PORT[/PROTO]]',
+  minArgs: 1,
+  maxArgs: 2,
+  exitCodes: containerExitCodes,
+  flags: { runDir: runDirFlag, ...fleetFlags },
+  async run({ flags: f, args, io }) {
+    const [name, privateText] = args as [string, string | undefined];
+    const { parsePrivatePort, portLines } = await import('./container-views.js');
+    const privatePort = privateText === undefined ? undefined : parsePrivatePort(privateText);
+    const { container } = await withFleet(f, io, (on, api) => on(name, (client) => client.unary(api.inspect, { id: name })));
+    const lines = portLines(container?.network?.ports ?? [], privatePort);
+    if (privatePort !== undefined && lines.length === 0) {
+      throw notFound(`no public port '${privatePort}' published for ${name}`, { fields: { container: name, port: privatePort } });
+    }
+    io.stdout.write(lines.map((line) => `${line}\n`).join(''));
+  },
+});
+
 /** The image configs of containers' images from the registry-mirror; those it cannot give are left out. */
 async function imageConfigs(runDir: string, containers: readonly Container[]) {
   const { withImages } = await import('./images.js');
@@ -732,6 +757,7 @@ export const containerCommands = [
   rmCommand,
   psCommand,
   inspectCommand,
+  portCommand,
   logsCommand,
   execCommand,
   waitCommand,
