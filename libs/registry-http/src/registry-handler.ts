@@ -134,7 +134,8 @@ export function createRegistryHandler(options: RegistryHandlerOptions): Registry
     }
   };
 
-  const serveBlob = async (req: IncomingMessage, res: ServerResponse, repo: Repository, route: Extract<Route, { endpoint: 'blob' }>) => {
+  /** scope: how the client addressed the repository (its ns and name), so responses share only the pieces of one repository's blob. */
+  const serveBlob = async (req: IncomingMessage, res: ServerResponse, repo: Repository, route: Extract<Route, { endpoint: 'blob' }>, scope: string) => {
     if (req.method === 'DELETE') {
       await repo.deleteBlob(route.digest);
       return send(res, 202, {});
@@ -154,7 +155,7 @@ export function createRegistryHandler(options: RegistryHandlerOptions): Registry
     const length = partial ? range.end - range.start + 1 : head.size;
     const headers = { ...base, 'Content-Length': length, ...(partial ? { 'Content-Range': `bytes ${start}-${start + length - 1}/${head.size}` } : {}) };
     if (req.method === 'HEAD') return send(res, partial ? 206 : 200, headers);
-    const reader = await sharedReads.open(head.digest, head.size, { offset: start, length }, (r) => repo.openBlob(route.digest, r));
+    const reader = await sharedReads.open(`${scope} ${head.digest}`, head.size, { offset: start, length }, (r) => repo.openBlob(route.digest, r));
     res.statusCode = partial ? 206 : 200;
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     try {
@@ -264,7 +265,7 @@ export function createRegistryHandler(options: RegistryHandlerOptions): Registry
         case 'manifest':
           return await serveManifest(req, res, repo, route);
         case 'blob':
-          return await serveBlob(req, res, repo, route);
+          return await serveBlob(req, res, repo, route, `${ns ?? ''} ${route.name}`);
         case 'uploads':
           return await startUpload(req, res, repo, query);
         case 'upload':

@@ -84,6 +84,18 @@ describe('createSharedBlobReads', () => {
     expect(reads.heldBytes()).toBe(0);
   });
 
+  it('shares nothing between two keys of one digest (two repositories, two upstreams)', async () => {
+    const { digest, bytes } = await blob(3 * PIECE);
+    const reads = shared();
+    const open = counting(digest);
+    const first = await started(await reads.open(`upstream-a repo ${digest}`, bytes.length, { offset: 0, length: bytes.length }, open));
+    const other = await reads.open(`upstream-b repo ${digest}`, bytes.length, { offset: 0, length: bytes.length }, open);
+    expect(same(await bytesOf(other), bytes)).toBe(true);
+    expect(same(await first.finish(), bytes)).toBe(true);
+    expect(open.calls).toEqual([undefined, undefined]);
+    expect(reads.heldBytes()).toBe(0);
+  });
+
   it('sends a shared range that starts and ends inside pieces', async () => {
     const { digest, bytes } = await blob(6 * PIECE);
     const reads = shared();

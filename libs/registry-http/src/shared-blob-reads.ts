@@ -22,12 +22,13 @@ export type OpenBlob = (range?: SentRange) => Promise<BlobReader>;
  */
 export interface SharedBlobReads {
   /**
-   * A reader of range of the blob digest of size bytes. While no other
-   * response reads digest, it is open's own (over the whole blob when range
-   * covers it, as the caller would have opened it); while others do, its
-   * chunks are pieces shared with them, each read through open once.
+   * A reader of range of the blob of size bytes that key names (its
+   * repository, as the client addressed it, and its digest). While no other
+   * response reads the same key, it is open's own (over the whole blob when
+   * range covers it, as the caller would have opened it); while others do,
+   * its chunks are pieces shared with them, each read through open once.
    */
-  open(digest: string, size: number, range: SentRange, open: OpenBlob): Promise<BlobReader>;
+  open(key: string, size: number, range: SentRange, open: OpenBlob): Promise<BlobReader>;
   /** Bytes of pieces held now (kept or being read); 0 while no two responses read one blob. */
   heldBytes(): number;
 }
@@ -42,7 +43,7 @@ interface Piece {
  * the same image), each response read the blob's file on its own: one
  * copy from the page cache into memory per response and per byte, beside
  * the copy into its socket. This keeps the blob's aligned pieces (pieceBytes)
- * in memory while a second response reads the same digest, in a
+ * in memory while a second response reads the same blob, in a
  * least-recently-used set of at most budgetBytes: responses moving through
  * the blob together read each piece once. The pieces go once no response
  * reads the blob any more. The first response keeps its
@@ -53,95 +54,95 @@ interface Piece {
  * repository checks on open (a blob that is still being fetched from an
  * upstream, released only once its digest matched) holds for each piece;
  * a piece that fails to read fails the responses waiting for it and is not
- * kept. Content is addressed by digest, so a piece one repository read
- * serves another's response only after that repository has found the same
- * digest (the caller's statBlob).
+ * kept. The caller keys a blob by its repository as well as its digest:
+ * a blob that one upstream is still sending is only checked against its
+ * digest at its end, so the responses of another repository (another
+ * upstream) never wait for, or get, its pieces.
  */
 export function createSharedBlobReads(options: SharedBlobReadsOptions = {}): SharedBlobReads {
   const budget = options.budgetBytes ?? 64 * 1024 * 1024;
   const pieceBytes = options.pieceBytes ?? 1024 * 1024;
   if (!Number.isSafeInteger(budget) || budget < 0) throw invalidArgument(`shared blob reads: budget ${budget} is not a byte count`);
   if (!Number.isSafeInteger(pieceBytes) || pieceBytes < 1) throw invalidArgument(`shared blob reads: piece size ${pieceBytes} is not a positive byte count`);
-  /** Responses iterating a reader, by digest. */
+  /** Responses iterating a reader, by blob key. */
   const readers = new Map<string, number>();
-  /** Pieces by `<digest>@<index>`, least recently used first. */
+  /** Pieces by `<blob key>@<index>`, least recently used first. */
   const pieces = new Map<string, Piece>();
   let held = 0;
 
-  const evict = () => {
-    for (const [key, piece] of pieces) {
-      if (held <= budget) return;
-      pieces.delete(key);
-      held -= piece.size;
-    }
-  };
-
-  const drop = (key: string, piece: Piece) => {
-    if (pieces.get(key) !== piece) return;
-    pieces.delete(key);
+  const drop = (pieceKey: string, piece: Piece) => {
+    if (pieces.get(pieceKey) !== piece) return;
+    pieces.delete(pieceKey);
     held -= piece.size;
   };
 
-  /** Drops the pieces of digest: no response reads it any more. */
-  const forget = (digest: string) => {
-    for (const [key, piece] of pieces) if (key.startsWith(`${digest}@`)) drop(key, piece);
+  const evict = () => {
+    for (const [pieceKey, piece] of pieces) {
+      if (held <= budget) return;
+      drop(pieceKey, piece);
+    }
+  };
+
+  /** Drops the pieces of a blob no response reads any more. */
+  const forget = (blob: string) => {
+    for (const [pieceKey, piece] of pieces) if (pieceKey.startsWith(`${blob}@`)) drop(pieceKey, piece);
   };
 
   /** The piece's bytes: kept, being read for another response, or read now through open. */
-  const piece = (digest: string, size: number, index: number, open: OpenBlob): Promise<Buffer> => {
-    const key = `${digest}@${index}`;
-    const kept = pieces.get(key);
+  const piece = (blob: string, size: number, index: number, open: OpenBlob): Promise<Buffer> => {
+    const pieceKey = `${blob}@${index}`;
+    const kept = pieces.get(pieceKey);
     if (kept !== undefined) {
-      pieces.delete(key);
-      pieces.set(key, kept);
+      pieces.delete(pieceKey);
+      pieces.set(pieceKey, kept);
       return kept.bytes;
     }
     const offset = index * pieceBytes;
     const length = Math.min(pieceBytes, size - offset);
     const entry: Piece = { size: length, bytes: readWhole(open, { offset, length }) };
-    pieces.set(key, entry);
+    pieces.set(pieceKey, entry);
     held += length;
-    entry.bytes.catch(() => drop(key, entry));
+    entry.bytes.catch(() => drop(pieceKey, entry));
     evict();
     return entry.bytes;
   };
 
-  /** Counts the response as a reader of digest while it iterates chunks. */
-  async function* counted(digest: string, chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    readers.set(digest, (readers.get(digest) ?? 0) + 1);
+  /** Counts the response as a reader of blob while it iterates chunks. */
+  async function* counted(blob: string, chunks: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+    readers.set(blob, (readers.get(blob) ?? 0) + 1);
     try {
       yield* chunks;
     } finally {
-      const left = (readers.get(digest) ?? 1) - 1;
-      if (left > 0) readers.set(digest, left);
+      const left = (readers.get(blob) ?? 1) - 1;
+      if (left > 0) readers.set(blob, left);
       else {
-        readers.delete(digest);
-        forget(digest);
+        readers.delete(blob);
+        forget(blob);
       }
     }
   }
 
-  async function* shared(digest: string, size: number, range: SentRange, open: OpenBlob): AsyncGenerator<Uint8Array> {
+  async function* shared(blob: string, size: number, range: SentRange, open: OpenBlob): AsyncGenerator<Uint8Array> {
     const end = range.offset + range.length;
     for (let position = range.offset; position < end; ) {
       const index = Math.floor(position / pieceBytes);
-      const bytes = await piece(digest, size, index, open);
+      const bytes = await piece(blob, size, index, open);
       const from = position - index * pieceBytes;
       const to = Math.min(bytes.length, end - index * pieceBytes);
-      if (to <= from) throw internal(`piece ${index} of blob ${digest} has ${bytes.length} bytes, fewer than the ${from + 1} needed`);
+      if (to <= from) throw internal(`piece ${index} of blob ${blob} has ${bytes.length} bytes, fewer than the ${from + 1} needed`);
       yield bytes.subarray(from, to);
       position += to - from;
     }
   }
 
   return {
-    async open(digest, size, range, open) {
+    async open(key, size, range, open) {
       const whole = range.offset === 0 && range.length === size;
-      if (budget === 0 || (readers.get(digest) ?? 0) === 0 || range.length === 0) {
+      if (budget === 0 || (readers.get(key) ?? 0) === 0 || range.length === 0) {
         const reader = await open(whole ? undefined : range);
-        return { ...reader, chunks: counted(digest, reader.chunks) };
+        return { ...reader, chunks: counted(key, reader.chunks) };
       }
-      return { size, chunks: counted(digest, shared(digest, size, range, open)) };
+      return { size, chunks: counted(key, shared(key, size, range, open)) };
     },
     heldBytes: () => held,
   };
