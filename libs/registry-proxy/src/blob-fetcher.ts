@@ -140,11 +140,11 @@ export interface BlobFetcher {
    * upstream has answered with the blob's size; the bytes then arrive as the
    * upstream sends them, or, from a fetch that fetch() started (which keeps
    * no spool), from the store once that fetch is over: its failure, or
-   * Unavailable when it did not commit the blob. Nothing is cached unless size and digest match,
-   * and the final byte reaches a reader only after that check (the store's
-   * commit, or the fetch's own hash), so no reader gets a whole blob that
-   * differs from its digest: the iteration fails instead
-   * (FailedPrecondition), as it does when the upstream breaks off
+   * Unavailable when it did not commit the blob. Nothing is cached unless
+   * size and digest match, and the final byte reaches a reader only after
+   * that check (the store's commit, or the fetch's own hash), so no reader
+   * gets a whole blob that differs from its digest: the iteration fails
+   * instead (FailedPrecondition), as it does when the upstream breaks off
    * (Unavailable). When the store takes the blob, it is committed before
    * its final byte reaches the readers. Errors of the upstream's answer
    * (NotFound, Unavailable, …) reject the promise. The reader's release
@@ -283,12 +283,14 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
           logger.debug({ upstream: upstream.host, repository, digest, size: fetch.size }, 'blob cached');
         } catch (err) {
           await discard(committing);
-          // Another writer committed the blob: it is stored, from bytes the store has verified.
-          if (spool === undefined && !isAlreadyExists(err)) throw notStored(label, digest, fetch.size, err);
-          if (!isAlreadyExists(err)) logger.warn({ err, digest }, 'cannot commit a fetched blob to the store; checking its digest here');
+          // AlreadyExists: another writer committed the blob, from bytes the store verified.
+          if (!isAlreadyExists(err)) {
+            if (spool === undefined) throw notStored(label, digest, fetch.size, err);
+            logger.warn({ err, digest }, 'cannot commit a fetched blob to the store; checking its digest here');
+          }
         }
       }
-      // No verdict from the store (no ingest, a failed write or commit): hash what the readers get.
+      // No verdict from the store (no ingest, a failed write or commit): hash what the readers get (a fetch without a spool has none).
       if (!fetch.verified && spool !== undefined) await verifySpool(spool, digest, fetch.size, label);
       fetch.verified = true;
     } catch (err) {
