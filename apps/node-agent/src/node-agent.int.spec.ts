@@ -1,4 +1,4 @@
-import { chmod, readFile, stat } from 'node:fs/promises';
+import { chmod, readdir, readFile, stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
@@ -16,6 +16,7 @@ import {
   type ExecResponse,
 } from '@strata/api/containers/v1';
 import { openCgroup } from '@strata/cgroups';
+import { cgroupMounts } from '@strata/cgroups/testing';
 import { createBridgeNetwork } from '@strata/container-network';
 import type { RpcClient } from '@strata/grpc-kit';
 import { errorKind, silentLogger, type CloudEvent } from '@strata/kit';
@@ -234,6 +235,28 @@ describe('errors', { timeout: 30_000 }, () => {
       (err: unknown) => err,
     );
     expect({ kind: errorKind(e), message: (e as Error).message }).toEqual({ kind, message: message() });
+  });
+
+  it('leaves no cgroup of the monitor started ahead when a create fails', async () => {
+    // Create starts the monitor of the first run ahead, placed in <parent>/monitors/<id>; a failed create removes it.
+    const monitorCgroups = async () => {
+      const names = new Set<string>();
+      for (const mount of await cgroupMounts()) {
+        for (const name of await readdir(join(mount, stack.cgroupParent, 'monitors')).catch(() => [] as string[])) {
+          if (/^[0-9a-f]{64}$/.test(name)) names.add(name);
+        }
+      }
+      return names;
+    };
+    const before = await monitorCgroups();
+    const failures = [];
+    for (const over of [{ image: `${stack.image}-missing` }, { cmd: ['true'], user: 'no-such-user' }, { cmd: ['true'], workingDir: '/etc/passwd' }]) {
+      failures.push(await create(over).then(() => 'created', (err: unknown) => errorKind(err)));
+    }
+    expect(failures).toEqual(['NotFound', 'InvalidArgument', 'InvalidArgument']);
+    const { containers } = await client.unary(ContainersService.list, { all: true, filters: [] });
+    const ids = new Set(containers.map((c) => c.id));
+    expect([...(await monitorCgroups())].filter((name) => !before.has(name) && !ids.has(name))).toEqual([]);
   });
 
   it('refuses a taken name and an ambiguous prefix', async () => {

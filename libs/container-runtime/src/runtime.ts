@@ -526,9 +526,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return undefined;
   }
 
-  /** Ends a monitor started ahead and removes its state directory. */
+  /**
+   * Ends a monitor started ahead and removes its state directory, once its
+   * placement settled: a caller that removes the monitor's cgroup next does
+   * not race a placement still creating it.
+   */
   async function endPrestarted(id: string, monitor: SpawnedMonitor): Promise<void> {
     abandon(monitor);
+    await monitor.placed.catch(() => undefined);
     await removeStateDir(stateDir(id));
   }
 

@@ -528,9 +528,20 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     };
   }
 
+  /** Kills what is left in the monitors' cgroup of id (see monitor-cgroups.ts) and removes it in every hierarchy. */
+  async function removeMonitorCgroup(id: string): Promise<void> {
+    const monitors = await openMonitorCgroup(cgroupParent, id, log);
+    await monitors.killAll();
+    await monitors.remove();
+  }
+
   async function undoCreate(id: string, steps: CreateSteps): Promise<void> {
     const rootfs = rootfsOf(id);
-    if (steps.prestarted) await rt.delete(id, { force: true }).catch(() => undefined);
+    if (steps.prestarted) {
+      // The monitor started ahead was placed in its own cgroup: it goes with the monitor.
+      await rt.delete(id, { force: true }).catch(() => undefined);
+      await removeMonitorCgroup(id).catch((err: unknown) => log.warn({ err, containerId: id }, "cannot remove the monitors' cgroup"));
+    }
     if (steps.attached) await network.detach(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot detach the network'));
     if (steps.mounted) await unmountRootfs(id).catch((err: unknown) => log.warn({ err, containerId: id, rootfs }, 'cannot unmount'));
     if (steps.prepared) {
@@ -653,15 +664,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           log.warn({ err, containerId: id }, 'cannot remove the cgroup');
         }
       })(),
-      (async () => {
-        try {
-          const monitors = await openMonitorCgroup(cgroupParent, id, log);
-          await monitors.killAll();
-          await monitors.remove();
-        } catch (err) {
-          log.warn({ err, containerId: id }, "cannot remove the monitors' cgroup");
-        }
-      })(),
+      removeMonitorCgroup(id).catch((err: unknown) => log.warn({ err, containerId: id }, "cannot remove the monitors' cgroup")),
       network.detach(id),
       (async () => {
         await unmountRootfs(id);
