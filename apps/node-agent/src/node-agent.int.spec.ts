@@ -1,5 +1,6 @@
 import { chmod, readdir, readFile, stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
@@ -229,6 +230,24 @@ describe('errors', { timeout: 30_000 }, () => {
     ['create of an unknown image', () => create({ image: `${stack.image}-missing` }), 'NotFound', () => `No such image: ${stack.image}-missing`],
     ['a bad name', () => create({ name: '-bad' }), 'InvalidArgument', () => 'Invalid container name (-bad), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed'],
     ['kill with an unknown signal', () => client.unary(ContainersService.kill, { id: created[0]!, signal: 'SIGNOPE' }), 'InvalidArgument', () => 'invalid signal: SIGNOPE'],
+    [
+      'create with more CPUs than the host has',
+      () => create({ cmd: ['true'], resources: { cpus: cpus().length + 1, memoryBytes: 0, pidsLimit: 0 } }),
+      'InvalidArgument',
+      () => `invalid cpus ${cpus().length + 1}: this host has only ${cpus().length} CPUs`,
+    ],
+    [
+      'update of a stopped container with more CPUs than the host has',
+      () => client.unary(ContainersService.update, { id: created[0]!, resources: { cpus: cpus().length + 1, memoryBytes: 0, pidsLimit: 0 } }),
+      'InvalidArgument',
+      () => `invalid cpus ${cpus().length + 1}: this host has only ${cpus().length} CPUs`,
+    ],
+    [
+      'create with less memory than 6 MiB',
+      () => create({ cmd: ['true'], resources: { cpus: 0, memoryBytes: 1024 * 1024, pidsLimit: 0 } }),
+      'InvalidArgument',
+      () => 'invalid memory limit 1048576: the minimum is 6 MiB (6291456 bytes)',
+    ],
   ])('%s', async (_what, call, kind, message) => {
     const e = await call().then(
       () => undefined,

@@ -3,7 +3,7 @@ import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/
 import { totalmem } from 'node:os';
 import { dirname, isAbsolute, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { openCgroup, type Cgroup, type LimitsUpdate } from '@strata/cgroups';
+import { openCgroup, validateLimits, type Cgroup, type LimitsUpdate } from '@strata/cgroups';
 import type { Attachment as NetworkAttachment, BridgeNetwork } from '@strata/container-network';
 import type { Attachment, CreateOptions, ExecProcess, LogRecord, Runtime } from '@strata/container-runtime';
 import {
@@ -165,7 +165,8 @@ export interface ContainerManager {
    * Makes a container: image lookup (NotFound "No such image: x"), unpack,
    * snapshot, rootfs mount, network (with its /etc files), runtime spec,
    * bundle and durable record; publishes container.created. InvalidArgument
-   * for malformed options, AlreadyExists for a name in use,
+   * for malformed options (limits out of range: cpus above this host's
+   * count, memory under 6 MiB), AlreadyExists for a name in use,
    * FailedPrecondition for a host port in use, or for a user namespace the
    * host cannot give (no idmapped mounts of the layers, a state directory
    * others cannot search: the message says what it lacks) or with the
@@ -213,7 +214,11 @@ export interface ContainerManager {
   wait(ref: string, condition: WaitCondition, signal?: AbortSignal): Promise<ExitStatus>;
   /** One sample per container named (every running one when refs is empty). */
   stats(refs: readonly string[]): Promise<ContainerStatsSample[]>;
-  /** Changes limits (zero/undefined fields stay); InvalidArgument for what the cgroup refuses. */
+  /**
+   * Changes limits (zero/undefined fields stay), of a stopped container too;
+   * InvalidArgument for limits out of range (cpus above this host's count
+   * included) and for what the cgroup refuses.
+   */
   update(ref: string, resources: ResourceSpec): Promise<ContainerRecord>;
   /** Makes an image of the container's changes and tags it (see commitContainer); publishes container.committed. */
   commit(ref: string, request: CommitRequest): Promise<CommitResult>;
@@ -249,6 +254,20 @@ function checkPorts(ports: readonly PortSpec[], mode: ContainerSpec['networkMode
   if (ports.length > 0 && mode !== 'bridge') {
     throw invalidArgument(`published ports need the bridge network; the container asks for network ${mode}`);
   }
+}
+
+/**
+ * Checks the limits a container asks for with the cgroup rules before
+ * anything is made or written: memory at least 6 MiB, cpus from 0.01 to
+ * this host's CPU count (a larger CFS quota is no limit at all, and would
+ * count as CPUs the node has given away). Zero fields are unset.
+ * InvalidArgument naming the value.
+ */
+function checkResources(resources: ResourceSpec): void {
+  validateLimits({
+    ...(resources.memoryBytes ? { memoryBytes: resources.memoryBytes } : {}),
+    ...(resources.cpus ? { cpus: resources.cpus } : {}),
+  });
 }
 
 /**
@@ -787,6 +806,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     const { name: _asked, ...specFields } = input;
     const name = input.name === undefined || input.name === '' ? undefined : checkContainerName(input.name);
     checkPorts(input.ports, input.networkMode);
+    checkResources(input.resources);
     if (input.userNamespace && input.networkMode === 'bridge') {
       // The bridge's network namespace is made by the agent, so owned by the host's user namespace: runc (1.1) joins
       // the container's user namespace first on exec and may then not join that network namespace (EPERM).
@@ -1151,6 +1171,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
 
     async update(ref, resources) {
       const { id } = find(ref);
+      checkResources(resources);
       return lock.run(id, async () => {
         const record = current(id);
         const update: LimitsUpdate = {};
