@@ -329,6 +329,13 @@ describe('create, start, kill, rm -f', () => {
     expect({ ...r, out: r.out.replace(/[ \t]+/g, ' ') }).toEqual({ code: 0, out: '0\n 0 100000 65536\n', err: '' });
   });
 
+  it('rm -f of a container that is not there says so on stderr and exits 0, as docker rm -f; rm without -f exits 1', async () => {
+    const name = names('gone');
+    await cli('create', '--name', name, stack.image, 'true');
+    expect(await cli('rm', '-f', 'no-such-container', name)).toEqual({ code: 0, out: `${name}\n`, err: 'strata: No such container: no-such-container\n' });
+    expect(await cli('rm', 'no-such-container')).toEqual({ code: 1, out: '', err: 'strata: No such container: no-such-container\n' });
+  });
+
   it('rm refuses a running container without -f', async () => {
     const name = names('busy');
     await cli('run', '-d', '--name', name, stack.image, 'sleep', '1000');

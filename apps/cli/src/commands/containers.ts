@@ -412,7 +412,9 @@ export const killCommand = defineCommand({
 export const rmCommand = defineCommand({
   name: 'rm',
   summary: 'Remove one or more containers',
-  description: 'Removes each container with its writable layer, network, cgroup and logs; a running one needs --force.',
+  description:
+    'Removes each container with its writable layer, network, cgroup and logs; a running one needs --force. With ' +
+    '--force, as `docker rm -f`, a container that is not there is reported on stderr but does not make the exit code 1.',
   usage: 'CONTAINER...',
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
@@ -421,7 +423,13 @@ export const rmCommand = defineCommand({
   async run({ flags: f, args, io }) {
     return withFleet(f, io, (on, api) =>
       forEach(io, args, async (id) => {
-        await on(id, (client) => client.unary(api.remove, { id, force: f.force }));
+        try {
+          await on(id, (client) => client.unary(api.remove, { id, force: f.force }));
+        } catch (err) {
+          if (!f.force || !isNotFound(err)) throw err;
+          io.stderr.write(`strata: ${err.message}\n`);
+          return;
+        }
         io.stdout.write(`${id}\n`);
       }),
     );
