@@ -336,6 +336,26 @@ describe('create, start, kill, rm -f', () => {
     expect(await cli('rm', 'no-such-container')).toEqual({ code: 1, out: '', err: 'strata: No such container: no-such-container\n' });
   });
 
+  it('ps -n N and -l show the newest containers that pass the filters, whatever their state', async () => {
+    const prefix = names('newest');
+    const [first, second, third] = [`${prefix}-1`, `${prefix}-2`, `${prefix}-3`];
+    await cli('create', '--name', first, stack.image, 'true');
+    await cli('run', '-d', '--name', second, stack.image, 'sleep', '1000');
+    await cli('create', '--name', third, stack.image, 'true');
+    const listed = async (...argv: string[]) => (await cli('ps', '--filter', `name=${prefix}`, '--format', '{{.Names}}', ...argv)).out;
+    try {
+      expect(await listed()).toBe(`${second}\n`);
+      expect(await listed('-n', '2')).toBe(`${third}\n${second}\n`);
+      expect(await listed('--last', '5')).toBe(`${third}\n${second}\n${first}\n`);
+      expect(await listed('-l')).toBe(`${third}\n`);
+      expect(await listed('-l', '--filter', 'status=running')).toBe(`${second}\n`);
+      expect((await cli('ps', '-lq', '--no-trunc', '--filter', `name=${prefix}`)).out).toBe(`${(await inspect(third)).Id}\n`);
+      expect(await cli('ps', '-n', 'two')).toEqual({ code: 125, out: '', err: expect.stringMatching(/^strata: flag -n needs a whole number/) });
+    } finally {
+      await cli('rm', '-f', first, second, third);
+    }
+  });
+
   it('rm refuses a running container without -f', async () => {
     const name = names('busy');
     await cli('run', '-d', '--name', name, stack.image, 'sleep', '1000');

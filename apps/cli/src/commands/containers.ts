@@ -441,7 +441,7 @@ export const psCommand = defineCommand({
   name: 'ps',
   summary: 'List containers',
   description:
-    'Lists running containers (all with -a), newest first. Filters: id, name, label=KEY[=VALUE], status ' +
+    'Lists running containers (all with -a), newest first; -n N the N newest and -l the newest, whatever their state. Filters: id, name, label=KEY[=VALUE], status ' +
     '(created|running|paused|exited|dead), ancestor=IMAGE, exited=CODE; the same key ORs, different keys AND. ' +
     '--all-nodes asks every ready node of the fleet in parallel (this one through its socket, the others over mutual TLS) ' +
     'and adds a NODE column; a node that does not answer is reported on stderr and makes the exit code 1. ' +
@@ -450,6 +450,8 @@ export const psCommand = defineCommand({
   exitCodes: containerExitCodes,
   flags: {
     all: flags.switch('Show all containers (default shows just running)', { short: 'a' }),
+    last: flags.int('Show n last created containers (includes all states)', { short: 'n', default: -1, min: -1 }),
+    latest: flags.switch('Show the latest created container (includes all states)', { short: 'l' }),
     quiet: flags.switch('Only display container IDs', { short: 'q' }),
     noTrunc: flags.switch("Don't truncate output"),
     filter: flags.list('Filter output based on conditions provided', { short: 'f', placeholder: 'KEY=VALUE' }),
@@ -461,8 +463,12 @@ export const psCommand = defineCommand({
   async run({ flags: f, io }) {
     const filters = f.filter.map(checkPsFilter);
     const { PS_FIELD_HEADERS, PS_HEADERS, psCells, psFields, psRows } = await import('./container-views.js');
+    // Docker's -n N and -l (-n 1): the newest N that pass the filters, whatever their state.
+    const limit = f.last === -1 && f.latest ? 1 : f.last;
+    const all = f.all || limit > 0;
+    const newest = (containers: Container[]) => (limit > 0 ? containers.slice(0, limit) : containers);
     if (!f.allNodes) {
-      const { containers } = await withContainers(f.runDir, (client, api) => client.unary(api.list, { all: f.all, filters }));
+      const containers = newest((await withContainers(f.runDir, (client, api) => client.unary(api.list, { all, filters }))).containers);
       const rows = psRows(containers, { noTrunc: f.noTrunc });
       if (f.quiet) io.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
       else {
@@ -475,7 +481,7 @@ export const psCommand = defineCommand({
       return 0;
     }
     const { containers, failed } = await withFleet(f, io, async (_on, api, fleet) => {
-      const answers = await fleet.each(async (client) => (await client.unary(api.list, { all: f.all, filters }, { deadline: Date.now() + 10_000 })).containers);
+      const answers = await fleet.each(async (client) => (await client.unary(api.list, { all, filters }, { deadline: Date.now() + 10_000 })).containers);
       const byId = new Map<string, Container>();
       let failures = 0;
       for (const answer of answers.sort((a, b) => (a.node.name < b.node.name ? -1 : 1))) {
@@ -486,7 +492,7 @@ export const psCommand = defineCommand({
           for (const c of answer.value) byId.set(c.id, c.node === '' ? { ...c, node: answer.node.name } : c);
         }
       }
-      return { containers: [...byId.values()].sort((a, b) => (b.created?.getTime() ?? 0) - (a.created?.getTime() ?? 0)), failed: failures > 0 };
+      return { containers: newest([...byId.values()].sort((a, b) => (b.created?.getTime() ?? 0) - (a.created?.getTime() ?? 0))), failed: failures > 0 };
     });
     const rows = psRows(containers, { noTrunc: f.noTrunc }).map((row, i) => ({ ...row, Node: containers[i]!.node }));
     if (f.quiet) io.stdout.write(rows.map((r) => `${r.ID}\n`).join(''));
