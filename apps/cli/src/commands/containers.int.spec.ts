@@ -356,6 +356,29 @@ describe('create, start, kill, rm -f', () => {
     }
   });
 
+  it('restart stops a running container within -t and starts it again, starts an exited one, and the logs keep every run', async () => {
+    const name = names('restart');
+    await cli('run', '-d', '--name', name, stack.image, 'sh', '-c', 'trap "" TERM; echo run; while true; do sleep 0.1; done');
+    try {
+      const first = await inspect(name);
+      const began = Date.now();
+      expect(await cli('restart', '-t', '1', name, 'no-such-container')).toEqual({ code: 1, out: `${name}\n`, err: 'strata: No such container: no-such-container\n' });
+      // The process ignores SIGTERM: killed after the second -t gives it.
+      expect(Date.now() - began).toBeGreaterThanOrEqual(1000);
+      const second = await inspect(name);
+      expect(second.State).toMatchObject({ Status: 'running', Running: true });
+      expect(second.State.Pid).not.toBe(first.State.Pid);
+      expect(await cli('kill', name)).toMatchObject({ code: 0 });
+      expect((await cli('wait', name)).out).toBe('137\n');
+      expect(await cli('restart', name)).toEqual({ code: 0, out: `${name}\n`, err: '' });
+      expect((await inspect(name)).State.Running).toBe(true);
+      let logs = '';
+      await waitFor(async () => (logs = (await cli('logs', name)).out) === 'run\nrun\nrun\n', () => `three runs in the logs, not ${JSON.stringify(logs)}`);
+    } finally {
+      await cli('rm', '-f', name);
+    }
+  });
+
   it('rm refuses a running container without -f', async () => {
     const name = names('busy');
     await cli('run', '-d', '--name', name, stack.image, 'sleep', '1000');

@@ -354,6 +354,16 @@ export const startCommand = defineCommand({
   },
 });
 
+/** `stop -t` and `restart -t`: -1 waits for ever, as Docker's; unset takes the container's stop timeout. */
+const stopTimeFlag = checkedFlag(
+  "Seconds to wait before killing the container (the container's stop timeout, 10 by default)",
+  (raw) => {
+    if (!/^-?\d+$/.test(raw) || Number(raw) < -1 || Number(raw) > 2 ** 31 - 1) throw invalidArgument('expected a whole number of seconds');
+    return Number(raw);
+  },
+  { short: 't', placeholder: 'SECONDS' },
+);
+
 /** `strata stop [-t S] CONTAINER…`. */
 export const stopCommand = defineCommand({
   name: 'stop',
@@ -363,22 +373,37 @@ export const stopCommand = defineCommand({
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
   exitCodes: containerExitCodes,
-  flags: {
-    time: checkedFlag(
-      "Seconds to wait before killing the container (the container's stop timeout, 10 by default)",
-      (raw) => {
-        if (!/^-?\d+$/.test(raw) || Number(raw) < -1 || Number(raw) > 2 ** 31 - 1) throw invalidArgument('expected a whole number of seconds');
-        return Number(raw);
-      },
-      { short: 't', placeholder: 'SECONDS' },
-    ),
-    runDir: runDirFlag,
-    ...fleetFlags,
-  },
+  flags: { time: stopTimeFlag, runDir: runDirFlag, ...fleetFlags },
   async run({ flags: f, args, io }) {
     return withFleet(f, io, (on, api) =>
       forEach(io, args, async (id) => {
         await on(id, (client) => client.unary(api.stop, { id, ...(f.time === undefined ? {} : { timeoutSeconds: f.time }) }));
+        io.stdout.write(`${id}\n`);
+      }),
+    );
+  },
+});
+
+/** `strata restart [-t S] CONTAINER…`: stop (when running), then start, as `docker restart`. */
+export const restartCommand = defineCommand({
+  name: 'restart',
+  summary: 'Restart one or more containers',
+  description:
+    "Stops each running CONTAINER as stop does (its stop signal, up to --time seconds, then SIGKILL) and starts it " +
+    'again; a created or exited one is just started. Prints each name as given; the logs keep the output of every ' +
+    'run. A failure is reported on stderr and makes the exit code 1; the others are still restarted.',
+  usage: 'CONTAINER...',
+  minArgs: 1,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  exitCodes: containerExitCodes,
+  flags: { time: stopTimeFlag, runDir: runDirFlag, ...fleetFlags },
+  async run({ flags: f, args, io }) {
+    return withFleet(f, io, (on, api) =>
+      forEach(io, args, async (id) => {
+        await on(id, async (client) => {
+          await client.unary(api.stop, { id, ...(f.time === undefined ? {} : { timeoutSeconds: f.time }) });
+          await client.unary(api.start, { id });
+        });
         io.stdout.write(`${id}\n`);
       }),
     );
@@ -767,6 +792,7 @@ export const containerCommands = [
   createCommand,
   startCommand,
   stopCommand,
+  restartCommand,
   killCommand,
   rmCommand,
   psCommand,
