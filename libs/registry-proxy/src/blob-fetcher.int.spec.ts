@@ -126,7 +126,7 @@ describe('createBlobFetcher', () => {
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
     expect(await store.info(source.digest)).toMatchObject({ digest: source.digest, size: blob.size });
     await upstream.settleRequestLog();
-    expect(upstream.requestLog().filter((r) => r.method === 'GET' && r.path.includes('/blobs/'))).toHaveLength(1);
+    expect(upstream.requestLog().filter((r) => r.method === 'GET' && r.path.includes(`/v2/${source.repository}/blobs/`))).toHaveLength(1);
   });
 
   it('opens the ingest while the upstream answers when the size is known, and discards it when the upstream has no such blob', async () => {
@@ -201,7 +201,7 @@ describe('createBlobFetcher', () => {
     expect(Buffer.compare(part, Buffer.from(blob.bytes).subarray(1000, 1_501_000))).toBe(0);
     expect(await stored).toBe(true);
     await upstream.settleRequestLog();
-    expect(upstream.requestLog().filter((r) => r.method === 'GET' && r.path.includes('/blobs/'))).toHaveLength(1);
+    expect(upstream.requestLog().filter((r) => r.method === 'GET' && r.path.includes(`/v2/${source.repository}/blobs/`))).toHaveLength(1);
   });
 
   it.each([
