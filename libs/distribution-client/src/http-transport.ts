@@ -11,6 +11,10 @@ export const MAX_REDIRECTS = 5;
 
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 
+/** Chunks of a body read ahead of its consumer before reading pauses (about 1 MiB of 64 KiB reads). */
+const BODY_QUEUE = 16;
+const EMPTY = Buffer.alloc(0);
+
 /** A request body: bytes (replayable on redirects and auth retries) or a stream (sent once). */
 export type RequestBody = Uint8Array | AsyncIterable<Uint8Array>;
 
@@ -188,16 +192,51 @@ export function createTransport(upstream: ResolvedUpstream, options: TransportOp
   };
 
   /*
-   * One idle timer per body, pushed back as each chunk is awaited (a timer
-   * and a race per chunk cost more than the rest of the loop). When it
-   * fires while a chunk is awaited, it destroys the body with Unavailable,
-   * which the awaited next() raises; while the consumer holds a chunk it
-   * only re-arms itself. It is unref'd: while a chunk is awaited the
-   * connection keeps the process alive, and an abandoned body does not.
+   * The body's 'data' events fill a queue the generator drains (Node's
+   * async iterator of a stream costs a few promises and read() calls more
+   * per chunk, ~10-30 ms of CPU for a 105 MB blob's 1600 chunks). Reading
+   * pauses while BODY_QUEUE chunks wait. One idle timer per body, pushed
+   * back as each chunk is awaited (a timer and a race per chunk cost more
+   * than the rest of the loop). When it fires while a chunk is awaited, it
+   * destroys the body with Unavailable, which the awaited chunk raises;
+   * while the consumer holds a chunk it only re-arms itself. It is unref'd:
+   * while a chunk is awaited the connection keeps the process alive, and an
+   * abandoned body does not.
    */
   async function* chunks(response: HttpResponse, label: string): AsyncGenerator<Uint8Array> {
     const body = response.body;
-    const iterator = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const queue: Buffer[] = [];
+    let head = 0;
+    let ended = false;
+    let failure: { error: unknown } | undefined;
+    let wake: (() => void) | undefined;
+    const notify = () => {
+      const resolve = wake;
+      wake = undefined;
+      resolve?.();
+    };
+    const onData = (chunk: Buffer) => {
+      queue.push(chunk);
+      if (queue.length - head >= BODY_QUEUE) body.pause();
+      notify();
+    };
+    const onEnd = () => {
+      ended = true;
+      notify();
+    };
+    const onError = (error: unknown) => {
+      failure ??= { error };
+      notify();
+    };
+    const onClose = () => {
+      if (!body.complete) failure ??= { error: new Error('the body ended early') };
+      ended = true;
+      notify();
+    };
+    body.on('data', onData);
+    body.on('end', onEnd);
+    body.on('error', onError);
+    body.on('close', onClose);
     let received = 0;
     let awaiting = false;
     const timer = setTimeout(function stalled() {
@@ -209,26 +248,41 @@ export function createTransport(upstream: ResolvedUpstream, options: TransportOp
     }, options.timeoutMs).unref();
     try {
       while (true) {
-        let step: IteratorResult<Buffer>;
-        awaiting = true;
-        timer.refresh();
-        try {
-          step = await iterator.next();
-        } catch (err) {
+        if (head < queue.length) {
+          const chunk = queue[head] as Buffer;
+          queue[head++] = EMPTY;
+          if (head === queue.length) {
+            queue.length = 0;
+            head = 0;
+            if (body.isPaused() && !ended) body.resume();
+          }
+          received += chunk.length;
+          yield chunk;
+          continue;
+        }
+        if (failure !== undefined) {
+          const err = failure.error;
           if (isStrataError(err)) throw err;
           throw unavailable(`upstream ${upstream.host}: ${label}: the connection broke after ${received} bytes: ${(err as Error).message}`, {
             cause: err,
             fields: { upstream: upstream.host },
           });
+        }
+        if (ended) return;
+        awaiting = true;
+        timer.refresh();
+        try {
+          await new Promise<void>((resolve) => (wake = resolve));
         } finally {
           awaiting = false;
         }
-        if (step.done === true) return;
-        received += step.value.length;
-        yield step.value;
       }
     } finally {
       clearTimeout(timer);
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('error', onError);
+      body.off('close', onClose);
       if (!body.complete) body.destroy();
     }
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -66,6 +67,9 @@ const manifest = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: Media
 const manifestDigest = digestOf(manifest);
 const blob = Buffer.alloc(100_000, 'strata');
 const blobDigest = digestOf(blob);
+/** A body of many socket reads, more than the transport reads ahead of a slow consumer. */
+const large = randomBytes(4_000_000);
+const largeDigest = digestOf(large);
 const allTags = ['a', 'b', 'c', 'd', 'e'];
 const credentials = { username: 'mirror', password: 's3cret' };
 const basicOfCredentials = `Basic ${Buffer.from('mirror:s3cret').toString('base64')}`;
@@ -125,6 +129,16 @@ beforeAll(async () => {
         'docker-content-digest': repo === 'lying' ? digestOf('something else') : manifestDigest,
       });
       return res.end(req.method === 'HEAD' ? undefined : manifest);
+    }
+    if (kind === 'blobs' && repo === 'large') {
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': large.length });
+      return res.end(large);
+    }
+    if (kind === 'blobs' && repo === 'breaking') {
+      // A thousand bytes of the body, then the connection ends.
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': blob.length });
+      res.write(blob.subarray(0, 1000), () => setTimeout(() => res.socket?.destroy(), 50));
+      return;
     }
     if (kind === 'blobs' && repo === 'stalling') {
       // A thousand bytes of the body, then nothing more.
@@ -243,6 +257,30 @@ describe('an upstream with Bearer tokens and redirects (local test servers)', ()
       parts.push(Buffer.from(chunk as Buffer));
     }
     expect(Buffer.concat(parts).equals(blob)).toBe(true);
+  });
+
+  it('reads a body whole for a consumer slower than the upstream, and fails one whose connection breaks as Unavailable', async () => {
+    const upstream = client();
+    const download = await upstream.getBlob('large', largeDigest);
+    const parts: Buffer[] = [];
+    for await (const chunk of download.body) {
+      // Meanwhile the upstream sends on: reading pauses with a full read-ahead, and resumes.
+      if (parts.length < 3) await new Promise((resolve) => setTimeout(resolve, 100));
+      parts.push(Buffer.from(chunk));
+    }
+    expect(Buffer.concat(parts).equals(large)).toBe(true);
+
+    const broken = await upstream.getBlob('breaking', blobDigest);
+    const host = `127.0.0.1:${registry.port}`;
+    let received = 0;
+    const reading = (async () => {
+      for await (const chunk of broken.body) received += chunk.length;
+    })();
+    await expect(reading).rejects.toMatchObject({
+      kind: 'Unavailable',
+      message: expect.stringContaining(`upstream ${host}: GET blob breaking@${blobDigest}: the connection broke after 1000 bytes: `),
+    });
+    expect(received).toBe(1000);
   });
 
   it('follows Link pagination of tags', async () => {
