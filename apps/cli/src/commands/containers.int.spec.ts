@@ -205,7 +205,7 @@ describe('a detached container', () => {
     expect(ports).toEqual({ code: 0, out: `80/tcp=${hostPort} \n`, err: '' });
     expect((JSON.parse((await cli('inspect', '--format', 'json', name)).out) as Inspected[]).map((i) => i.Id)).toEqual([id]);
     const two = await cli('inspect', '-f', '{{.Name}}', name, 'no-such-container-here');
-    expect(two).toMatchObject({ code: 1, out: `/${name}\n`, err: expect.stringMatching(/No such container/) });
+    expect(two).toEqual({ code: 1, out: `/${name}\n`, err: 'strata: No such object: no-such-container-here\n' });
     const field = await cli('inspect', '-f', '{{.State.Nope}}', name);
     expect(field).toMatchObject({ code: 1, out: '', err: expect.stringMatching(/^strata: template: :1:2: executing at <\.State\.Nope>: can't evaluate field Nope \(the fields of \.State are Status, Running/) });
     expect(await cli('inspect', '-f', '{{.Id', name)).toEqual({ code: 1, out: '', err: 'strata: template parsing error: template: :1:0: unclosed action\n' });
@@ -222,6 +222,14 @@ describe('a detached container', () => {
       out: `${name}\t${bindings.map((b) => `${b.HostIp}:${b.HostPort}->80/tcp`).join(', ')}\n`,
       err: '',
     });
+  });
+
+  it('is inspected beside an image by name, as docker inspect does; --type picks the kind', async () => {
+    const image = stack.busybox.config.digest;
+    expect(await cli('inspect', '-f', '{{.Id}}', name, stack.image)).toEqual({ code: 0, out: `${id}\n${image}\n`, err: '' });
+    expect(await cli('inspect', '--type', 'image', '-f', '{{.Id}}', stack.image, name)).toEqual({ code: 1, out: `${image}\n`, err: `strata: No such image: ${name}:latest\n` });
+    expect(await cli('inspect', '--type', 'container', '-f', '{{.Id}}', stack.image)).toEqual({ code: 1, out: '', err: `strata: No such container: ${stack.image}\n` });
+    expect(await cli('inspect', '--type', 'volume', name)).toMatchObject({ code: 125, out: '', err: expect.stringMatching(/^strata: invalid argument "volume" for --type/) });
   });
 
   it('lists its published ports with port, as docker port does', async () => {
@@ -289,7 +297,7 @@ describe('a detached container', () => {
     const gone = await cli('inspect', name);
     expect(gone.code).toBe(1);
     expect(gone.out).toBe('[]\n');
-    expect(gone.err).toMatch(/No such container/);
+    expect(gone.err).toBe(`strata: No such object: ${name}\n`);
   });
 });
 

@@ -3,7 +3,7 @@ import { join, resolve } from 'node:path';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Container, ContainersService, ContainerSpec, ExitStatus } from '@strata/api/containers/v1';
 import type { RpcClient } from '@strata/grpc-kit';
-import { invalidArgument, isNotFound, isStrataError, notFound } from '@strata/kit';
+import { invalidArgument, isNotFound, isStrataError, isUnavailable, notFound } from '@strata/kit';
 import { parseReference } from '@strata/oci';
 import { defineCommand, type CliIo } from '../framework/command.js';
 import { flags, parseArgs } from '../framework/flags.js';
@@ -532,35 +532,80 @@ export const psCommand = defineCommand({
   },
 });
 
-/** `strata inspect CONTAINER…`: containers as `docker inspect` shows them. */
+/** `inspect --type`: the kind of object to look for. */
+function parseInspectType(text: string): 'container' | 'image' {
+  if (text !== 'container' && text !== 'image') throw invalidArgument(`"${text}" is not a valid value for --type: use container or image`);
+  return text;
+}
+
+/** `strata inspect NAME…`: containers (and images) as `docker inspect` shows them. */
 export const inspectCommand = defineCommand({
   name: 'inspect',
-  summary: 'Return low-level information on containers',
+  summary: 'Return low-level information on containers or images',
   description:
-    'Prints a JSON array with one object per container, shaped like `docker inspect` (Config merged with the image ' +
-    'config when the registry-mirror has it). A container that is not there is reported on stderr and makes the ' +
-    "exit code 1; the others are still printed. With -f TEMPLATE, a Go template over that object's fields prints " +
-    "a line per container instead, as `docker inspect -f '{{.State.Status}}'` (`{{json .Config.Env}}`, " +
+    'Prints a JSON array with one object per name, in the order given: a container shaped like `docker inspect` shows ' +
+    'it (Config merged with the image config when the registry-mirror has it) or, for a name that is no container, ' +
+    'the image of that name as `strata image inspect` shows it; --type container or --type image looks for that ' +
+    'kind only. A name that is neither is reported on stderr (`No such object: NAME`) and makes the exit code 1; ' +
+    "the others are still printed. With -f TEMPLATE, a Go template over that object's fields prints " +
+    "a line per object instead, as `docker inspect -f '{{.State.Status}}'` (`{{json .Config.Env}}`, " +
     '`{{index .Config.Labels "KEY"}}`, `{{range $p, $b := .NetworkSettings.Ports}}...{{end}}`); a field it does not have is an error.',
-  usage: 'CONTAINER...',
+  usage: 'NAME...',
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
   exitCodes: containerExitCodes,
-  flags: { format: inspectFormatFlag, runDir: runDirFlag, ...fleetFlags },
+  flags: {
+    format: inspectFormatFlag,
+    type: checkedFlag('Only inspect objects of the given type: container or image', parseInspectType, { placeholder: 'TYPE' }),
+    runDir: runDirFlag,
+    ...fleetFlags,
+  },
   async run({ flags: f, args, io }) {
-    const found: Container[] = [];
-    const code = await withFleet(f, io, (on, api) =>
-      forEach(io, args, async (id) => {
-        const { container } = await on(id, (client) => client.unary(api.inspect, { id }));
-        if (container !== undefined) found.push(container);
-      }),
-    );
+    const views = new Map<number, unknown>();
+    const containers: Array<{ at: number; container: Container }> = [];
+    /** The names to look for as images, with the error to report when there is none (without --type). */
+    const images: Array<{ at: number; containerError?: Error }> = [];
+    let code = 0;
+    const report = (err: Error) => {
+      io.stderr.write(`strata: ${err.message}\n`);
+      code = 1;
+    };
+    if (f.type === 'image') images.push(...args.map((_, at) => ({ at })));
+    else {
+      await withFleet(f, io, async (on, api) => {
+        for (const [at, id] of args.entries()) {
+          try {
+            const { container } = await on(id, (client) => client.unary(api.inspect, { id }));
+            if (container !== undefined) containers.push({ at, container });
+          } catch (err) {
+            if (!isStrataError(err) || err.kind === 'Unavailable') throw err;
+            if (f.type === undefined && isNotFound(err)) images.push({ at, containerError: err });
+            else report(err);
+          }
+        }
+      });
+    }
     const { inspectView } = await import('./container-views.js');
-    const configs = await imageConfigs(f.runDir, found);
+    const configs = await imageConfigs(f.runDir, containers.map((c) => c.container));
+    for (const { at, container } of containers) views.set(at, inspectView(container, configs.get(container.imageId)));
+    if (images.length > 0) {
+      const { inspectImages } = await import('./images.js');
+      // Without --type, a mirror that cannot be asked leaves the containers' own errors.
+      const answers = await inspectImages(f.runDir, images.map(({ at }) => args[at]!)).catch((err: unknown) => {
+        if (f.type === 'image' || !isUnavailable(err)) throw err;
+        return undefined;
+      });
+      images.forEach(({ at, containerError }, i) => {
+        const answer = answers?.[i];
+        if (answer === undefined) report(containerError!);
+        else if (answer.error === undefined) views.set(at, answer.view);
+        else report(containerError === undefined ? answer.error : notFound(`No such object: ${args[at]!}`, { fields: { name: args[at]! } }));
+      });
+    }
     printInspected(
       io.stdout,
       f.format,
-      found.map((c) => inspectView(c, configs.get(c.imageId))),
+      args.flatMap((_, at) => (views.has(at) ? [views.get(at)] : [])),
     );
     return code;
   },

@@ -4,7 +4,7 @@ import type { DiffService, UnpackResponse } from '@strata/api/diff/v1';
 import type { ImagesService, Platform as ProtoPlatform } from '@strata/api/images/v1';
 import type { Descriptor as ProtoDescriptor } from '@strata/api/types/v1';
 import type { RpcClient } from '@strata/grpc-kit';
-import { aborted, isFailedPrecondition, isNotFound, isStrataError, isUnavailable } from '@strata/kit';
+import { aborted, isFailedPrecondition, isNotFound, isStrataError, isUnavailable, notFound } from '@strata/kit';
 import { parsePlatform, parseReference } from '@strata/oci';
 import { defineCommand } from '../framework/command.js';
 import { flags, type Flag } from '../framework/flags.js';
@@ -261,25 +261,46 @@ export const imageInspectCommand = defineCommand({
   flags: { format: inspectFormatFlag, platform: platformFlag, runDir: runDirFlag },
   async run({ flags: f, args, io }) {
     const names = args.map(checkImageName);
-    const platform = platformOf(f.platform);
     const found: unknown[] = [];
     let failed = false;
-    await withImages(f.runDir, async (client, api) => {
-      for (const ref of names) {
-        try {
-          const { image } = await client.unary(api.inspect, { ref, platform });
-          if (image !== undefined) found.push(inspectView(image));
-        } catch (err) {
-          if (!isStrataError(err) || err.kind === 'Unavailable') throw err;
-          io.stderr.write(`strata: ${err.message}\n`);
-          failed = true;
-        }
+    for (const answer of await inspectImages(f.runDir, names, platformOf(f.platform))) {
+      if (answer.error === undefined) found.push(answer.view);
+      else {
+        io.stderr.write(`strata: ${answer.error.message}\n`);
+        failed = true;
       }
-    });
+    }
     printInspected(io.stdout, f.format, found);
     return failed ? 1 : 0;
   },
 });
+
+/**
+ * Each of refs as `docker image inspect` shows it, through the
+ * registry-mirror under runDir, in the order given: its view, or the error
+ * that says why there is none (NotFound `No such image: x`,
+ * InvalidArgument for a malformed reference). Raises what is not about
+ * one image, such as an unreachable mirror (Unavailable).
+ */
+export async function inspectImages(
+  runDir: string,
+  refs: readonly string[],
+  platform?: ProtoPlatform,
+): Promise<Array<{ view: unknown; error?: undefined } | { view?: undefined; error: Error }>> {
+  return withImages(runDir, async (client, api) => {
+    const answers: Array<{ view: unknown; error?: undefined } | { view?: undefined; error: Error }> = [];
+    for (const ref of refs) {
+      try {
+        const { image } = await client.unary(api.inspect, { ref: checkImageName(ref), platform });
+        answers.push(image === undefined ? { error: notFound(`No such image: ${ref}`) } : { view: inspectView(image) });
+      } catch (err) {
+        if (!isStrataError(err) || err.kind === 'Unavailable') throw err;
+        answers.push({ error: err });
+      }
+    }
+    return answers;
+  });
+}
 
 /** `strata history REF`: the steps that built an image, newest first. */
 export const historyCommand = defineCommand({
