@@ -204,6 +204,8 @@ describe('the docker CLI against the node-agent', () => {
       const tail = await docker.run(['logs', '--tail', '2', '-t', name]);
       expect(tail.out).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z out4\n$/);
       expect(tail.err).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z err4\n$/);
+      // tail=0 is no line at all (the Containers API's tail 0 means all).
+      expect(await docker.run(['logs', '--tail', '0', name])).toEqual({ code: 0, out: '', err: '' });
       expect(await docker.run(['wait', name])).toEqual({ code: 0, out: '0\n', err: '' });
     } finally {
       await docker.run(['rm', '-f', name]);

@@ -183,7 +183,13 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
       // Docker reads a negative tail as all (testcontainers' log wait strategy sends tail=-1).
       tail = tailText.startsWith('-') ? -1 : Math.min(Number(tailText), 2 ** 31 - 1);
     }
-    const since = queryTime(query, 'since');
+    let since = queryTime(query, 'since');
+    // tail=0 is no recorded line (with follow: only what comes next), where the Containers API's tail 0 means all:
+    // the records from now on instead.
+    if (tail === 0) {
+      since = new Date(Math.max(Date.now(), since?.getTime() ?? 0));
+      tail = -1;
+    }
     const until = queryTime(query, 'until');
     const follow = queryBool(query, 'follow');
     const timestamps = queryBool(query, 'timestamps');

@@ -387,6 +387,31 @@ describe('create, start, kill, rm -f', () => {
     }
   });
 
+  it('logs --tail 0 shows no recorded line, and with -f only what the container writes next, until it exits', async () => {
+    const done = names('tail0-done');
+    const ticking = names('tail0-ticking');
+    try {
+      expect((await strataRun('run', '--name', done, stack.image, 'sh', '-c', 'echo old; echo old-err >&2')).code).toBe(0);
+      expect(await cli('logs', done)).toEqual({ code: 0, out: 'old\n', err: 'old-err\n' });
+      expect(await cli('logs', '--tail', '0', done)).toEqual({ code: 0, out: '', err: '' });
+      expect(await cli('logs', '-f', '--tail', '0', done)).toEqual({ code: 0, out: '', err: '' });
+      expect(await cli('logs', '--tail', '1', done)).toEqual({ code: 0, out: '', err: 'old-err\n' });
+      expect(await cli('logs', '--tail', '0', 'no-such-container')).toEqual({ code: 1, out: '', err: 'strata: No such container: no-such-container\n' });
+
+      await cli('run', '-d', '--name', ticking, stack.image, 'sh', '-c', 'echo old; while true; do echo tick; sleep 0.2; done');
+      await waitFor(async () => (await cli('logs', ticking)).out.includes('tick'), () => 'the first tick');
+      const follower = strataProcess('logs', '-f', '--tail', '0', ticking);
+      let out = '';
+      follower.child.stdout?.on('data', (b: Buffer) => (out += b.toString('utf8')));
+      await waitFor(() => out.includes('tick'), () => `a tick in ${JSON.stringify(out)}: ${follower.output()}`, 30_000);
+      expect(await cli('stop', '-t', '1', ticking)).toMatchObject({ code: 0 });
+      expect(await follower.exited).toBe(0);
+      expect(out).toMatch(/^(tick\n)+$/);
+    } finally {
+      await cli('rm', '-f', done, ticking);
+    }
+  });
+
   it('rm refuses a running container without -f', async () => {
     const name = names('busy');
     await cli('run', '-d', '--name', name, stack.image, 'sleep', '1000');

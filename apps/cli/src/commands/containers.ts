@@ -661,7 +661,9 @@ function logTime(time: Date | undefined): string {
 export const logsCommand = defineCommand({
   name: 'logs',
   summary: 'Fetch the logs of a container',
-  description: "Writes the container's recorded stdout and stderr to the CLI's; --follow keeps writing until it exits.",
+  description:
+    "Writes the container's recorded stdout and stderr to the CLI's; --follow keeps writing until it exits. --tail 0 " +
+    'writes no recorded line (with --follow, only the output from now on).',
   usage: 'CONTAINER',
   minArgs: 1,
   maxArgs: 1,
@@ -680,7 +682,10 @@ export const logsCommand = defineCommand({
       const { parseEventTime } = await import('./events-time.js');
       since = parseEventTime(f.since, '--since');
     }
-    const request = { id: args[0]!, follow: f.follow, tail: f.tail ?? -1, ...(since === undefined ? {} : { since }) };
+    // Docker's --tail 0 shows no recorded line (with -f: only what comes next); the API's tail 0 means all, so
+    // it asks for the records from now on instead.
+    if (f.tail === 0) since = new Date(Math.max(Date.now(), since?.getTime() ?? 0));
+    const request = { id: args[0]!, follow: f.follow, tail: f.tail || -1, ...(since === undefined ? {} : { since }) };
     await withFleet(f, io, async (on, api) => {
       const { Stream } = await import('@strata/api/containers/v1');
       await on(request.id, async (client) => {
