@@ -7,6 +7,7 @@ import {
   checkPsFilter,
   commandFailureExitCode,
   containerFlags,
+  notATerminal,
   parseCpus,
   parseEnvEntry,
   parseEnvFile,
@@ -158,6 +159,7 @@ describe('commandFailureExitCode', () => {
     [internal('exec /etc: is a directory'), 126],
     [internal('something else'), 125],
     [unavailable('no such file or directory: /run/strata/node-agent.sock'), 125],
+    [notATerminal(), 1],
   ])('%s → %d', (err, code) => expect(commandFailureExitCode(err)).toBe(code));
 
   it('takes the fallback for other errors', () => expect(commandFailureExitCode(internal('x'), 1)).toBe(1));

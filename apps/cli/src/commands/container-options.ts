@@ -1,5 +1,5 @@
 import { constants } from 'node:os';
-import { invalidArgument, isUnavailable } from '@strata/kit';
+import { failedPrecondition, invalidArgument, isStrataError, isUnavailable, type StrataError } from '@strata/kit';
 import { parseConstraint, STRATEGIES, type Constraint, type Strategy } from '@strata/placement';
 import { flags, type Flag } from '../framework/flags.js';
 import { UsageError } from '../framework/usage-error.js';
@@ -12,14 +12,24 @@ export const EXIT_CANNOT_RUN = 126;
 export const EXIT_NOT_FOUND = 127;
 
 /**
+ * The error of `run -it` and `exec -it` when stdin is not a terminal, with
+ * Docker's sentence; {@link commandFailureExitCode} gives it exit code 1,
+ * as Docker's CLI does (not run's 125).
+ */
+export function notATerminal(): StrataError {
+  return failedPrecondition('the input device is not a TTY; run without -t, or from a terminal', { fields: { stdin: 'not a terminal' } });
+}
+
+/**
  * The exit code for an error of `run`, `create` or `exec`, as Docker picks
  * it from the daemon's message: 127 when the command is not found, 126
- * when it cannot be run (permission denied, a directory), otherwise
- * fallback (125 for run and create). An unreachable agent is always
- * fallback.
+ * when it cannot be run (permission denied, a directory), 1 for
+ * {@link notATerminal}, otherwise fallback (125 for run and create). An
+ * unreachable agent is always fallback.
  */
 export function commandFailureExitCode(err: unknown, fallback = EXIT_CLI_ERROR): number {
   if (isUnavailable(err)) return fallback;
+  if (isStrataError(err) && err.fields['stdin'] === 'not a terminal') return 1;
   const message = err instanceof Error ? err.message : String(err);
   if (/executable file not found|no such file or directory/i.test(message)) return EXIT_NOT_FOUND;
   if (/permission denied|is a directory/i.test(message)) return EXIT_CANNOT_RUN;

@@ -2,6 +2,8 @@ import { unavailable } from '@strata/kit';
 import { describe, expect, it, vi } from 'vitest';
 import type { CliIo } from '../framework/command.js';
 import { parseArgs } from '../framework/flags.js';
+import { runCli } from '../framework/run-cli.js';
+import { strata } from '../program.js';
 import { runCommand } from './containers.js';
 
 /** What the command did, in order, and how the test ends the pending Create. */
@@ -35,5 +37,19 @@ describe('strata run', () => {
     await vi.waitFor(() => expect(agent.events).toEqual(['Create called', 'session module loaded']));
     agent.failCreate(unavailable('the agent went away'));
     await expect(running).rejects.toThrow('the agent went away');
+  });
+
+  it.each([
+    ['run', ['run', '-it', 'busybox', 'sh']],
+    ['exec', ['exec', '-it', 'box', 'sh']],
+  ])("%s -it exits 1 before any call when stdin is not a terminal, as Docker's does", async (_command, argv) => {
+    const env = { STRATA_CA_DIR: '/nonexistent/strata-containers-spec' };
+    let err = '';
+    const stdin = Object.assign((async function* () {})(), { isTTY: false });
+    const io: CliIo = { stdin, stdout: { write: () => true }, stderr: { write: (t) => (err += t.toString()) }, env, interrupts: () => new AbortController().signal };
+    const calls = agent.events.length;
+    expect(await runCli(strata, argv, io)).toBe(1);
+    expect(err).toBe('strata: the input device is not a TTY; run without -t, or from a terminal\n');
+    expect(agent.events.slice(calls)).toEqual([]);
   });
 });

@@ -18,6 +18,7 @@ import {
   checkedFlag,
   commandFailureExitCode,
   containerFlags,
+  notATerminal,
   parseEnvEntry,
   parseSignal,
   parseTail,
@@ -278,7 +279,7 @@ export const runCommand = defineCommand({
   flags: { detach: detachFlag, ...containerFlags, runDir: runDirFlag, ...fleetFlags },
   async run({ flags: f, args, io }) {
     if (f.interactive && f.tty && !f.detach && io.stdin !== undefined && io.stdin.isTTY !== true) {
-      throw invalidArgument('the input device is not a TTY; run without -t, or from a terminal');
+      throw notATerminal();
     }
     const spec = await specOf(io, args, f);
     return withPlacedNode(f, io, spec, async (client, api, local) => {
@@ -724,7 +725,7 @@ export const execCommand = defineCommand({
   async run({ flags: f, args, io }) {
     const [id, ...command] = args;
     if (f.interactive && f.tty && !f.detach && io.stdin !== undefined && io.stdin.isTTY !== true) {
-      throw invalidArgument('the input device is not a TTY; run without -t, or from a terminal');
+      throw notATerminal();
     }
     const env = f.env.map((entry) => parseEnvEntry(entry, io.env));
     const stdin = f.interactive && !f.detach;
