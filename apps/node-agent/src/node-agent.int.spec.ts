@@ -357,6 +357,34 @@ describe('attach, update, stats and auto-remove', { timeout: 30_000 }, () => {
   });
 });
 
+describe('auto-remove containers whose process cannot start', { timeout: 30_000 }, () => {
+  it('removes one before Start answers, leaving nothing, and Wait(REMOVED) returns its exit', async () => {
+    const c = await create({ cmd: ['no-such-command'], autoRemove: true });
+    const waiting = client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_REMOVED });
+    await new Promise((r) => setTimeout(r, 100));
+    const e = await client.unary(ContainersService.start, { id: c.id }).then(
+      () => undefined,
+      (err: unknown) => ({ kind: errorKind(err), message: (err as Error).message }),
+    );
+    expect(e).toEqual({ kind: 'FailedPrecondition', message: expect.stringMatching(/no-such-command.*executable file not found/) });
+    const gone = await client.unary(ContainersService.inspect, { id: c.id }).then(
+      () => undefined,
+      (err: unknown) => errorKind(err),
+    );
+    expect(gone).toBe('NotFound');
+    expect((await waiting).status?.exitCode).toBe(127);
+    await waitFor(() => eventsOf('container.deleted', c.id).length === 1, () => 'container.deleted');
+    expect(await stack.leftovers([c.id])).toEqual([]);
+  });
+
+  it('keeps one that is not auto-remove, with the exit code and error of the failed start', async () => {
+    const c = await create({ cmd: ['no-such-command'] });
+    await client.unary(ContainersService.start, { id: c.id }).catch(() => undefined);
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    expect(container?.state).toMatchObject({ exitCode: 127, error: expect.stringMatching(/no-such-command/) });
+  });
+});
+
 describe('after a host reboot', { timeout: 30_000 }, () => {
   it('mounts the rootfs of a container again when it is started', async () => {
     const c = await run({ cmd: ['sh', '-c', 'echo $(cat /marker 2>/dev/null) run; echo kept > /marker'] });

@@ -178,7 +178,8 @@ export interface ContainerManager {
    * Runs a created or exited container's process (re-mounting its rootfs
    * when a reboot unmounted it); publishes container.started. A running one
    * is left alone. FailedPrecondition for a dead or removing container or
-   * when runc refuses (the record then says why, exit code 126/127/128).
+   * when runc refuses (the record then says why, exit code 126/127/128; an
+   * auto-remove container is removed before the error is raised).
    */
   start(ref: string): Promise<ContainerRecord>;
   /**
@@ -921,6 +922,21 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
 
   async function start(ref: string): Promise<ContainerRecord> {
     const { id } = find(ref);
+    let runFailed = false;
+    try {
+      return await startNow(id, ref, () => (runFailed = true));
+    } catch (err) {
+      // As Docker's daemon does: an auto-remove container whose process could not be started is removed, before
+      // the caller hears of it (`run -d --rm` of a command that is not there leaves nothing).
+      if (runFailed && records.get(id)?.spec.autoRemove === true && !closed) {
+        await manager.remove(id, true).catch((removeErr: unknown) => log.warn({ err: removeErr, containerId: id }, 'cannot auto-remove the container'));
+      }
+      throw err;
+    }
+  }
+
+  /** Starts container id (see ContainerManager.start) under its `ops` lock; calls runFailed when runc refused the run. */
+  async function startNow(id: string, ref: string, runFailed: () => void): Promise<ContainerRecord> {
     return ops.run(id, async () => {
       find(ref);
       return lock.run(id, async () => {
@@ -946,6 +962,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           watching.get(id)?.abort();
           await rt.delete(id, { force: true }).catch(() => undefined);
           await save(withStartFailure(record, message, startFailureCode(message), nowIso()));
+          runFailed();
           signals.emit(`exit:${id}`);
           throw isStrataError(err) ? err : failedPrecondition(`cannot start container ${id}: ${message}`, { cause: err });
         }

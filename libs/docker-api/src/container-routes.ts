@@ -303,15 +303,9 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
           ctx.json(304);
           return;
         }
-        try {
-          await containers.unary(ContainersService.start, { id: container.id });
-        } catch (err) {
-          // Docker removes an auto-remove container whose start failed; a client waiting for "removed" ends then.
-          if (container.spec?.autoRemove) {
-            await containers.unary(ContainersService.remove, { id: container.id, force: true }).catch((cause) => ctx.logger.warn({ err: cause }, 'cannot remove an auto-remove container that failed to start'));
-          }
-          throw err;
-        }
+        // An auto-remove container whose process cannot start is removed by the agent before Start answers, as
+        // Docker's daemon does: a client waiting for "removed" ends then.
+        await containers.unary(ContainersService.start, { id: container.id });
         ctx.json(204);
       },
     },

@@ -412,6 +412,13 @@ describe('create, start, kill, rm -f', () => {
     }
   });
 
+  it('run -d --rm of a command that cannot start exits 127 and leaves no container, as docker run -d --rm', async () => {
+    const name = names('drm');
+    const r = await cli('run', '-d', '--rm', '--name', name, stack.image, 'no-such-command');
+    expect({ code: r.code, out: r.out, err: r.err }).toEqual({ code: 127, out: '', err: expect.stringMatching(/^strata: .*no-such-command.*executable file not found/) });
+    expect(await cli('ps', '-a', '-q', '--filter', `name=${name}`)).toEqual({ code: 0, out: '', err: '' });
+  });
+
   it('rm refuses a running container without -f', async () => {
     const name = names('busy');
     await cli('run', '-d', '--name', name, stack.image, 'sleep', '1000');
