@@ -211,6 +211,8 @@ describe('containerFlags', () => {
     [['--constraint', 'zone'], 'invalid argument "zone" for --constraint: invalid constraint "zone": expected key=value or key!=value'],
     [['--constraint', 'node.zone=a'], 'invalid argument "node.zone=a" for --constraint: invalid constraint key "node.zone": the node attributes are node.name and node.labels.<label>'],
     [['--strategy', 'random'], 'invalid argument "random" for --strategy: unknown placement strategy: use memory, spread, binpack'],
+    [['-e', '=x'], 'invalid argument "=x" for -e: invalid environment variable: =x'],
+    [['--env', 'A B=1'], "invalid argument \"A B=1\" for --env: variable 'A B' contains whitespaces"],
   ])('%j is a usage error: %s', (argv, message) => {
     let caught: unknown;
     try {

@@ -63,6 +63,30 @@ export function parseEnvEntry(entry: string, env: Readonly<Record<string, string
 }
 
 /**
+ * `-e` of `run`, `create` and `exec`: repeatable, each value checked as
+ * {@link parseEnvEntry} checks it when parsed, so a malformed one is a
+ * usage error (exit 125, as Docker's flag error); a bare `KEY` takes its
+ * value when the command runs.
+ */
+export function envFlag(description: string): Flag<string[]> {
+  return {
+    description,
+    short: 'e',
+    placeholder: 'KEY=VALUE',
+    repeatable: true,
+    initial: [],
+    parse(raw, name, previous) {
+      try {
+        parseEnvEntry(raw, {});
+      } catch (err) {
+        throw new UsageError(`invalid argument ${JSON.stringify(raw)} for ${name}: ${(err as Error).message}`);
+      }
+      return [...previous, raw];
+    },
+  };
+}
+
+/**
  * The entries of an `--env-file` as Docker reads it: one `KEY=value` or
  * `KEY` per line (see {@link parseEnvEntry}), leading whitespace ignored,
  * empty lines and lines starting with `#` skipped. Raises InvalidArgument
@@ -226,7 +250,7 @@ export const containerFlags = {
   tty: flags.switch('Allocate a pseudo-TTY', { short: 't' }),
   rm: flags.switch('Automatically remove the container when it exits'),
   name: checkedFlag('Assign a name to the container', checkContainerName, { placeholder: 'NAME' }),
-  env: flags.list('Set environment variables (KEY=VALUE, or KEY to take its value here)', { short: 'e', placeholder: 'KEY=VALUE' }),
+  env: envFlag('Set environment variables (KEY=VALUE, or KEY to take its value here)'),
   envFile: flags.list('Read in a file of environment variables', { placeholder: 'FILE' }),
   workdir: flags.string('Working directory inside the container', { short: 'w', placeholder: 'DIR' }),
   user: flags.string('Username or UID (format: <name|uid>[:<group|gid>])', { short: 'u', placeholder: 'USER' }),

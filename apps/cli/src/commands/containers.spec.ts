@@ -52,4 +52,14 @@ describe('strata run', () => {
     expect(err).toBe('strata: the input device is not a TTY; run without -t, or from a terminal\n');
     expect(agent.events.slice(calls)).toEqual([]);
   });
+
+  it('exec -e with a malformed variable is a usage error: 125 before any call, as Docker\'s flag error', async () => {
+    const env = { STRATA_CA_DIR: '/nonexistent/strata-containers-spec' };
+    let err = '';
+    const io: CliIo = { stdout: { write: () => true }, stderr: { write: (t) => (err += t.toString()) }, env, interrupts: () => new AbortController().signal };
+    const calls = agent.events.length;
+    expect(await runCli(strata, ['exec', '-e', '=x', 'box', 'true'], io)).toBe(125);
+    expect(err).toBe("strata: invalid argument \"=x\" for -e: invalid environment variable: =x; see 'strata exec --help'\n");
+    expect(agent.events.slice(calls)).toEqual([]);
+  });
 });
