@@ -1,7 +1,7 @@
 import { ImagesService, type Platform } from '@strata/api/images/v1';
 import type { RpcClient } from '@strata/grpc-kit';
 import { invalidArgument, isNotFound, notFound } from '@strata/kit';
-import { parseDigest, type ContainerConfig } from '@strata/oci';
+import { compatiblePlatforms, formatPlatform, normalizePlatform, parseDigest, parsePlatform, type ContainerConfig, type Platform as OciPlatform } from '@strata/oci';
 import type { ImageInfo, ImageSource } from './ports.js';
 
 function platformOf(text: string | undefined): Platform | undefined {
@@ -11,6 +11,25 @@ function platformOf(text: string | undefined): Platform | undefined {
   return { os, architecture, variant };
 }
 
+/**
+ * Raises NotFound with Docker's sentence when the image the mirror gave
+ * for ref (whose own platform is actual; os and architecture empty when
+ * the config does not say) is not one the platform asked for can run: the
+ * mirror picks from an index but returns a single-platform manifest
+ * whatever the platform asked.
+ */
+function checkPlatform(ref: string, asked: string, actual: { os: string; architecture: string; variant: string }): void {
+  if (actual.os === '' || actual.architecture === '') return;
+  const wanted = parsePlatform(asked);
+  const got = normalizePlatform({ os: actual.os, architecture: actual.architecture, ...(actual.variant === '' ? {} : { variant: actual.variant }) });
+  const same = (p: OciPlatform) => p.os === got.os && p.architecture === got.architecture && (p.variant ?? '') === (got.variant ?? '');
+  if (compatiblePlatforms(wanted).some(same)) return;
+  throw notFound(
+    `image with reference ${ref} was found but does not match the specified platform: wanted ${formatPlatform(wanted)}, actual: ${formatPlatform(got)}`,
+    { fields: { ref, platform: formatPlatform(wanted) } },
+  );
+}
+
 const nonEmpty = <T>(list: T[]) => (list.length === 0 ? undefined : list);
 const set = (v: string) => (v === '' ? undefined : v);
 
@@ -18,7 +37,10 @@ const set = (v: string) => (v === '' ? undefined : v);
  * The ImageSource of the registry-mirror's Images API through client (a
  * gRPC client of `<runDir>/registry-mirror.sock`), asking without the
  * image's names (which only inspect shows). NotFound becomes "No such
- * image: ref"; other errors are the client's.
+ * image: ref"; an image whose platform the one asked for cannot run is
+ * NotFound with Docker's `image with reference … was found but does not
+ * match the specified platform` (see checkPlatform); other errors are the
+ * client's.
  */
 export function createGrpcImageSource(client: RpcClient): ImageSource {
   return {
@@ -32,6 +54,7 @@ export function createGrpcImageSource(client: RpcClient): ImageSource {
         throw err;
       }
       if (image?.manifest === undefined) throw notFound(`No such image: ${ref}`, { fields: { ref } });
+      if (platform !== undefined) checkPlatform(ref, platformText!, image);
       const c = image.config;
       const config: ContainerConfig = {};
       if (c !== undefined) {

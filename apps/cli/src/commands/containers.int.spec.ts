@@ -136,6 +136,16 @@ describe('strata run in the foreground', () => {
     expect(r.err).toContain(`Unable to find image '${missing}' locally\n`);
   });
 
+  it('refuses an image of another platform than --platform asks for, with 125, as docker run', async () => {
+    const r = await cli('run', '--rm', '--platform', 'linux/s390x', stack.image, 'true');
+    expect(r).toEqual({
+      code: 125,
+      out: '',
+      err: expect.stringMatching(new RegExp(`^strata: image with reference ${stack.image.replace(/[.]/g, '\\.')} was found but does not match the specified platform: wanted linux/s390x, actual: linux/`)),
+    });
+    expect((await cli('ps', '-a', '-q', '--filter', `ancestor=${stack.image}`, '--filter', 'status=created')).out).toBe('');
+  });
+
   it('fails before any call for bad values, with 125', async () => {
     for (const argv of [['--memory', '12x'], ['-p', '99999:80'], ['--cpus', '-1']]) {
       const r = await cli('run', ...argv, stack.image);
