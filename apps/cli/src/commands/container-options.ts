@@ -202,7 +202,7 @@ export function checkedFlag<T>(
 }
 
 /** `--memory`: kept as written; parsed with the cgroup rules when the command runs (they load only then). */
-const memoryFlag = flags.string('Memory limit (e.g. 64m, 1.5g; at least 6m)', { short: 'm', placeholder: 'BYTES' });
+const memoryFlag = flags.string('Memory limit (e.g. 64m, 1.5g; at least 6m, 0 for none)', { short: 'm', placeholder: 'BYTES' });
 const cpusFlag = checkedFlag('Number of CPUs (e.g. 0.5)', parseCpus, { placeholder: 'DECIMAL' });
 const pidsLimitFlag = checkedFlag('Tune container pids limit (-1 for unlimited)', parsePidsLimit, { placeholder: 'N' });
 

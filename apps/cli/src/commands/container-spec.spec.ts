@@ -37,6 +37,9 @@ describe('toResources', () => {
     [{ memory: '64m' }, { memoryBytes: 64 * 1024 * 1024, cpus: 0, pidsLimit: 0 }],
     [{ cpus: 0.5, pidsLimit: 100 }, { memoryBytes: 0, cpus: 0.5, pidsLimit: 100 }],
     [{ memory: '1g', cpus: 2, pidsLimit: -1 }, { memoryBytes: 1024 ** 3, cpus: 2, pidsLimit: -1 }],
+    // Docker's -m 0: no limit (and no change for update).
+    [{ memory: '0' }, { memoryBytes: 0, cpus: 0, pidsLimit: 0 }],
+    [{ memory: '0m', cpus: 0.5 }, { memoryBytes: 0, cpus: 0.5, pidsLimit: 0 }],
   ])('%j', (flags, resources) => expect(toResources(flags)).toEqual(resources));
 
   it.each([

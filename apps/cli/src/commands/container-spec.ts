@@ -59,18 +59,15 @@ export function toPortMapping(text: string): PortMapping {
 
 /**
  * The API's Resources of the resource flags, checked with the cgroup rules
- * (memory as Docker writes it and at least 6 MiB, cpus at least 0.01; the
- * node checks its own CPU count); undefined when none is given. Raises
- * InvalidArgument naming the value.
+ * (memory as Docker writes it and at least 6 MiB, or 0 for no limit as
+ * Docker's `-m 0`; cpus at least 0.01, the node checks its own CPU count);
+ * undefined when none is given. Raises InvalidArgument naming the value.
  */
 export function toResources(flags: ResourceFlagValues): Resources | undefined {
   const { memory, cpus, pidsLimit } = flags;
   if (memory === undefined && cpus === undefined && pidsLimit === undefined) return undefined;
   const memoryBytes = memory === undefined ? undefined : parseMemory(memory);
-  validateLimits(
-    { ...(memoryBytes === undefined ? {} : { memoryBytes }), ...(cpus === undefined ? {} : { cpus }) },
-    Number.POSITIVE_INFINITY,
-  );
+  validateLimits({ ...(memoryBytes ? { memoryBytes } : {}), ...(cpus === undefined ? {} : { cpus }) }, Number.POSITIVE_INFINITY);
   return { memoryBytes: memoryBytes ?? 0, cpus: cpus ?? 0, pidsLimit: pidsLimit ?? 0 };
 }
 
