@@ -37,6 +37,13 @@ describe('the strata launcher (bin/strata)', () => {
     expect(launched.stderr).toBe('');
   });
 
+  it("passes node's own flags on to the command: --env-file is strata run's, not node's", async () => {
+    // Node.js 20 takes --env-file even after the script's name unless `--` ends its options.
+    const result = await run(launcher, ['run', '--env-file', '/nonexistent/strata-launcher-test/x.env', '--run-dir', dir.path, 'busybox', 'true']);
+    expect(result).toEqual({ code: 125, stdout: '', stderr: expect.stringContaining('cannot read --env-file /nonexistent/strata-launcher-test/x.env: ENOENT') });
+    expect(result.stderr).not.toContain('node:');
+  });
+
   it('runs through a symbolic link, as npm links it into node_modules/.bin, and passes the arguments and exit code on', async () => {
     const link = join(dir.path, 'strata');
     symlinkSync(launcher, link);
