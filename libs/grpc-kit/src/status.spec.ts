@@ -30,8 +30,19 @@ describe('toGrpcStatus and fromGrpcError', () => {
       name: 'UNAVAILABLE from the channel',
       err: serviceError(Code.UNAVAILABLE, 'No connection established. Last error: connect ENOENT /run/x.sock'),
       kind: 'Unavailable',
-      message:
-        'cannot reach unix:/run/x.sock: No connection established. Last error: connect ENOENT /run/x.sock; check that the service is running and the address is right',
+      message: 'cannot reach unix:/run/x.sock: connect ENOENT /run/x.sock; check that the service is running and the address is right',
+    },
+    {
+      name: "UNAVAILABLE from the channel, with grpc-js's resolution note",
+      err: serviceError(Code.UNAVAILABLE, 'No connection established. Last error: Error: connect ECONNREFUSED 127.0.0.1:7443. Resolution note: '),
+      kind: 'Unavailable',
+      message: 'cannot reach unix:/run/x.sock: connect ECONNREFUSED 127.0.0.1:7443; check that the service is running and the address is right',
+    },
+    {
+      name: 'UNAVAILABLE from the channel, in other words',
+      err: serviceError(Code.UNAVAILABLE, 'Connection dropped'),
+      kind: 'Unavailable',
+      message: 'cannot reach unix:/run/x.sock: Connection dropped; check that the service is running and the address is right',
     },
     {
       name: 'a deadline from the channel',

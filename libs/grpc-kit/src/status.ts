@@ -77,6 +77,16 @@ function fieldsFrom(metadata: Metadata | undefined): ErrorFields {
 }
 
 /**
+ * What grpc-js says about a connection that failed, without its own
+ * wording around it: `No connection established. Last error: Error: connect
+ * ENOENT /run/x.sock. Resolution note: ` is `connect ENOENT /run/x.sock`.
+ */
+function connectionFailure(details: string): string {
+  const last = /Last error: (?:Error: )?(.*?)(?:\. Resolution note: .*)?$/s.exec(details)?.[1]?.trim();
+  return last || details || 'connection failed';
+}
+
+/**
  * Translates an error of a gRPC call into the StrataError of the matching
  * kind, with the server's message and fields. A status the server did not
  * choose (no Strata trailer) and that means the call never reached it —
@@ -95,7 +105,7 @@ export function fromGrpcError(err: unknown, target?: string): StrataError {
   const where = target === undefined ? 'the service' : target;
   let message = err.details;
   if (!fromServer && kind === 'Unavailable') {
-    message = `cannot reach ${where}: ${err.details || 'connection failed'}; check that the service is running and the address is right`;
+    message = `cannot reach ${where}: ${connectionFailure(err.details)}; check that the service is running and the address is right`;
   } else if (!fromServer && kind === 'DeadlineExceeded') {
     message = `no answer from ${where} in time: ${err.details}`;
   } else if (!fromServer && kind === 'Canceled') {
