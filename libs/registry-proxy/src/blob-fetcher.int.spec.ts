@@ -42,6 +42,21 @@ async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<Buffer> {
 
 const mismatch = (source: BlobSource) => `blob ${source.repository}@${source.digest} from upstream ${upstream.host}: content has digest`;
 
+/** A memory store whose commits wait until release() is called; committing() says whether one has begun. */
+function gatedCommits() {
+  let committing = false;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const store = wrapWriters(createMemoryStore(), (writer) => ({
+    async commit(options) {
+      committing = true;
+      await gate;
+      return writer.commit(options);
+    },
+  }));
+  return { store, committing: () => committing, release };
+}
+
 beforeAll(async () => {
   upstream = await startDistributionRegistry();
   client = createRegistryClient({ upstreams: [{ host: upstream.host }], logger, fetchTimeoutMs: 5000 });
@@ -76,16 +91,7 @@ describe('createBlobFetcher', () => {
 
   it('commits the blob before its final byte reaches a reader', async () => {
     const source = await pushLayer();
-    let committing = false;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const store = wrapWriters(createMemoryStore(), (writer) => ({
-      async commit(options) {
-        committing = true;
-        await gate;
-        return writer.commit(options);
-      },
-    }));
+    const { store, committing, release } = gatedCommits();
     const fetcher = createBlobFetcher({ store, logger, spoolDir: scratch.path });
     const reader = await fetcher.open(source);
     expect(reader.size).toBe(blob.size);
@@ -99,7 +105,7 @@ describe('createBlobFetcher', () => {
       got += (next.value as Uint8Array).length;
     }
     expect(got).toBe(blob.size - 1);
-    await waitFor(() => committing, () => 'the fetch to commit');
+    await waitFor(committing, () => 'the fetch to commit');
     const last = chunks.next();
     const first = await Promise.race([last.then(() => 'byte'), new Promise((resolve) => setTimeout(() => resolve('held back'), 200))]);
     expect(first).toBe('held back');
@@ -175,21 +181,12 @@ describe('createBlobFetcher', () => {
 
   it('writes no spool for fetch(): a reader that joins it gets the blob from the store once it is committed', async () => {
     const source = await pushLayer();
-    let committing = false;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const store = wrapWriters(createMemoryStore(), (writer) => ({
-      async commit(options) {
-        committing = true;
-        await gate;
-        return writer.commit(options);
-      },
-    }));
+    const { store, committing, release } = gatedCommits();
     // A spool could not be created here: fetch() must not try.
     const fetcher = createBlobFetcher({ store, logger, spoolDir: join(scratch.path, 'absent') });
     const fetch = await fetcher.fetch(source);
     const stored = fetch.wait();
-    await waitFor(() => committing, () => 'the fetch to commit');
+    await waitFor(committing, () => 'the fetch to commit');
     const [whole, range] = await Promise.all([fetcher.open(source), fetcher.open(source, { offset: 1000, length: 1_500_000 })]);
     expect([whole.size, range.size]).toEqual([blob.size, blob.size]);
     const reading = Promise.all([readAll(whole.chunks), readAll(range.chunks)]);

@@ -366,6 +366,9 @@ const stopTimeFlag = checkedFlag(
   { short: 't', placeholder: 'SECONDS' },
 );
 
+/** The Stop request for id with stop's and restart's --time. */
+const stopRequest = (id: string, time: number | undefined) => ({ id, ...(time === undefined ? {} : { timeoutSeconds: time }) });
+
 /** `strata stop [-t S] CONTAINER…`. */
 export const stopCommand = defineCommand({
   name: 'stop',
@@ -379,7 +382,7 @@ export const stopCommand = defineCommand({
   async run({ flags: f, args, io }) {
     return withFleet(f, io, (on, api) =>
       forEach(io, args, async (id) => {
-        await on(id, (client) => client.unary(api.stop, { id, ...(f.time === undefined ? {} : { timeoutSeconds: f.time }) }));
+        await on(id, (client) => client.unary(api.stop, stopRequest(id, f.time)));
         io.stdout.write(`${id}\n`);
       }),
     );
@@ -403,7 +406,7 @@ export const restartCommand = defineCommand({
     return withFleet(f, io, (on, api) =>
       forEach(io, args, async (id) => {
         await on(id, async (client) => {
-          await client.unary(api.stop, { id, ...(f.time === undefined ? {} : { timeoutSeconds: f.time }) });
+          await client.unary(api.stop, stopRequest(id, f.time));
           await client.unary(api.start, { id });
         });
         io.stdout.write(`${id}\n`);
