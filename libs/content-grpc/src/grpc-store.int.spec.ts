@@ -143,4 +143,27 @@ describe('connect', () => {
       dir.remove();
     }
   });
+
+  it('holds the calls made while it waits for a service still starting, instead of failing them with the last connection error', async () => {
+    const dir = tempDir('content-grpc-connect-');
+    const socket = join(dir.path, 'content.sock');
+    const logger = silentLogger();
+    const service = createContentService(createMemoryStore(), createLeaseManager(createMemoryMetadataStore()), { logger });
+    const server = createServer({ logger, services: service.registrations, unixSocket: socket });
+    const client = createGrpcStore({ unixSocket: socket }, { logger });
+    try {
+      const connected = client.connect(10_000);
+      // The channel has failed to connect (no socket yet) and waits to try again.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const calls = Promise.all([client.find(digestOf('absent')), client.writer({ ref: 'early' }).then((w) => w.close())]);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await server.start();
+      await connected;
+      expect(await calls).toEqual([undefined, undefined]);
+    } finally {
+      await client.close();
+      await server.shutdown(1000);
+      dir.remove();
+    }
+  });
 });

@@ -75,6 +75,20 @@ const ttlOf = (ttlSeconds: number | undefined): number => {
 export function createGrpcStore(target: Target, options: GrpcStoreOptions): GrpcStore {
   const client = createClient(target);
   const logger = options.logger.child({ target: client.name });
+  /**
+   * connect() while it runs: a call made meanwhile (a layer-store still
+   * starting) waits for it, then goes ahead either way. Without the wait it
+   * failed at once with the channel's last error (ENOENT of a socket not
+   * made yet) during the channel's reconnect backoff.
+   */
+  let connecting: Promise<void> | undefined;
+  const connected = async () => {
+    if (connecting !== undefined) await connecting.catch(() => undefined);
+  };
+  const unary: typeof client.unary = async (method, request, callOptions) => {
+    await connected();
+    return client.unary(method, request, callOptions);
+  };
   const writers = new Set<RemoteWriter>();
   let closed = false;
 
@@ -82,6 +96,7 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
   const { localBlobs } = options;
 
   const grpcRead = async (digest: Digest, range: ReadRange = {}): Promise<BlobReader> => {
+    await connected();
     const stream = client.serverStream(contentDefinition.read, { digest, offset: range.offset ?? 0, size: range.length ?? 0 });
     const iterator = stream[Symbol.asyncIterator]();
     const first = await iterator.next();
@@ -112,27 +127,29 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
         if (!isNotFound(err)) throw err;
       }
     }
-    return data === undefined ? grpcRead(digest, range) : data.read(parseDigest(digest), range);
+    if (data === undefined) return grpcRead(digest, range);
+    await connected();
+    return data.read(parseDigest(digest), range);
   };
 
   const leases: LeaseManager = {
     async create({ id, ttlSeconds, labels }) {
-      const res = await client.unary(LeasesService.create, { id: id ?? '', ttlSeconds: ttlOf(ttlSeconds), labels: { ...(labels ?? {}) } });
+      const res = await unary(LeasesService.create, { id: id ?? '', ttlSeconds: ttlOf(ttlSeconds), labels: { ...(labels ?? {}) } });
       return fromProtoLease(res.lease);
     },
     async delete(id) {
-      await client.unary(LeasesService.delete, { id });
+      await unary(LeasesService.delete, { id });
     },
     async list() {
-      return (await client.unary(LeasesService.list, { heldAt: undefined })).leases.map(fromProtoLease);
+      return (await unary(LeasesService.list, { heldAt: undefined })).leases.map(fromProtoLease);
     },
     async addResource(id, digest) {
-      await client.unary(LeasesService.addResource, { leaseId: id, digest });
+      await unary(LeasesService.addResource, { leaseId: id, digest });
     },
     async addResources(id, digests) {
       const all = digests.map((d) => parseDigest(d));
       try {
-        await client.unary(LeasesService.addResources, { leaseId: id, digests: all });
+        await unary(LeasesService.addResources, { leaseId: id, digests: all });
       } catch (err) {
         if (!isUnimplemented(err)) throw err;
         // A layer-store from before AddResources: one call per digest (then not one change: an error may leave some added).
@@ -140,10 +157,10 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
       }
     },
     async deleteResource(id, digest) {
-      await client.unary(LeasesService.deleteResource, { leaseId: id, digest });
+      await unary(LeasesService.deleteResource, { leaseId: id, digest });
     },
     async held(now = new Date()) {
-      return new Set((await client.unary(LeasesService.list, { heldAt: now })).held.map(serverDigest));
+      return new Set((await unary(LeasesService.list, { heldAt: now })).held.map(serverDigest));
     },
     async expire(now = new Date()) {
       let n = 0;
@@ -164,11 +181,11 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
     leases,
     read,
     async info(digest) {
-      return fromProtoInfo((await client.unary(ContentService.info, { digest, missingOk: false })).info);
+      return fromProtoInfo((await unary(ContentService.info, { digest, missingOk: false })).info);
     },
     async find(digest) {
       try {
-        const { info } = await client.unary(ContentService.info, { digest, missingOk: true });
+        const { info } = await unary(ContentService.info, { digest, missingOk: true });
         return info === undefined ? undefined : fromProtoInfo(info);
       } catch (err) {
         // A layer-store from before missing_ok answers NOT_FOUND.
@@ -178,48 +195,58 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
     },
     async update(digest, labels, fieldPaths = []) {
       const info = { digest, size: 0, labels: { ...labels }, createdAt: undefined, updatedAt: undefined };
-      return fromProtoInfo((await client.unary(ContentService.update, { info, updateMask: [...fieldPaths] })).info);
+      return fromProtoInfo((await unary(ContentService.update, { info, updateMask: [...fieldPaths] })).info);
     },
     async *walk(filters = []): AsyncIterable<Info> {
+      await connected();
       for await (const batch of client.serverStream(ContentService.list, { filters: [...filters] })) {
         for (const info of batch.info) yield fromProtoInfo(info);
       }
     },
     async delete(digest) {
-      await client.unary(ContentService.delete, { digest });
+      await unary(ContentService.delete, { digest });
     },
     async writer(writerOptions) {
+      await connected();
       const writer: RemoteWriter = await openRemoteWriter(client, writerOptions, () => writers.delete(writer), data);
       writers.add(writer);
       return writer;
     },
     async status(ref) {
-      return fromProtoStatus((await client.unary(ContentService.status, { ref })).status);
+      return fromProtoStatus((await unary(ContentService.status, { ref })).status);
     },
     async listStatuses(filters = []) {
-      return (await client.unary(ContentService.listStatuses, { filters: [...filters] })).statuses.map(fromProtoStatus);
+      return (await unary(ContentService.listStatuses, { filters: [...filters] })).statuses.map(fromProtoStatus);
     },
     async abort(ref) {
-      await client.unary(ContentService.abort, { ref });
+      await unary(ContentService.abort, { ref });
     },
     async garbageCollect(gcOptions = {}) {
-      const res = await client.unary(ContentService.garbageCollect, { dryRun: gcOptions.dryRun ?? false });
+      const res = await unary(ContentService.garbageCollect, { dryRun: gcOptions.dryRun ?? false });
       return { deleted: res.deleted.map(serverDigest), bytesFreed: res.bytesFreed, leasesExpired: res.leasesExpired };
     },
     async connect(timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       const empty = digestOf('');
-      for (;;) {
-        if (closed) throw failedPrecondition(`the client of ${client.name} was closed`);
-        try {
-          await client.unary(ContentService.info, { digest: empty, missingOk: true }, { deadline: Math.max(deadline, Date.now() + 1000) });
-          return;
-        } catch (err) {
+      const attempt = (async () => {
+        for (;;) {
           if (closed) throw failedPrecondition(`the client of ${client.name} was closed`);
-          if (!isUnavailable(err)) return;
-          if (Date.now() + CONNECT_RETRY_MS >= deadline) throw err;
+          try {
+            await client.unary(ContentService.info, { digest: empty, missingOk: true }, { deadline: Math.max(deadline, Date.now() + 1000) });
+            return;
+          } catch (err) {
+            if (closed) throw failedPrecondition(`the client of ${client.name} was closed`);
+            if (!isUnavailable(err)) return;
+            if (Date.now() + CONNECT_RETRY_MS >= deadline) throw err;
+          }
+          await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS).unref());
         }
-        await new Promise((resolve) => setTimeout(resolve, CONNECT_RETRY_MS).unref());
+      })();
+      connecting ??= attempt;
+      try {
+        await attempt;
+      } finally {
+        if (connecting === attempt) connecting = undefined;
       }
     },
     async close() {
