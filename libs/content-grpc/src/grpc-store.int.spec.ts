@@ -122,13 +122,24 @@ describe('addResources against a layer-store without AddResources', () => {
 });
 
 describe('connect', () => {
-  it('waits for a service that starts later, gives up after timeoutMs, and refuses once closed', async () => {
+  /** A content service that is not started yet and a client of its socket; stop() removes both. */
+  function notStartedYet() {
     const dir = tempDir('content-grpc-connect-');
     const socket = join(dir.path, 'content.sock');
     const logger = silentLogger();
     const service = createContentService(createMemoryStore(), createLeaseManager(createMemoryMetadataStore()), { logger });
     const server = createServer({ logger, services: service.registrations, unixSocket: socket });
     const client = createGrpcStore({ unixSocket: socket }, { logger });
+    const stop = async () => {
+      await client.close();
+      await server.shutdown(1000);
+      dir.remove();
+    };
+    return { socket, server, client, stop };
+  }
+
+  it('waits for a service that starts later, gives up after timeoutMs, and refuses once closed', async () => {
+    const { socket, server, client, stop } = notStartedYet();
     try {
       await expectError(client.connect(300), 'Unavailable');
       const connected = client.connect(10_000);
@@ -138,19 +149,12 @@ describe('connect', () => {
       await client.close();
       await expectError(client.connect(), 'FailedPrecondition', `the client of unix:${socket} was closed`);
     } finally {
-      await client.close();
-      await server.shutdown(1000);
-      dir.remove();
+      await stop();
     }
   });
 
   it('holds the calls made while it waits for a service still starting, instead of failing them with the last connection error', async () => {
-    const dir = tempDir('content-grpc-connect-');
-    const socket = join(dir.path, 'content.sock');
-    const logger = silentLogger();
-    const service = createContentService(createMemoryStore(), createLeaseManager(createMemoryMetadataStore()), { logger });
-    const server = createServer({ logger, services: service.registrations, unixSocket: socket });
-    const client = createGrpcStore({ unixSocket: socket }, { logger });
+    const { server, client, stop } = notStartedYet();
     try {
       const connected = client.connect(10_000);
       // The channel has failed to connect (no socket yet) and waits to try again.
@@ -161,9 +165,7 @@ describe('connect', () => {
       await connected;
       expect(await calls).toEqual([undefined, undefined]);
     } finally {
-      await client.close();
-      await server.shutdown(1000);
-      dir.remove();
+      await stop();
     }
   });
 });
