@@ -181,6 +181,40 @@ describe('the docker CLI against the node-agent', () => {
     expect(left).toEqual({ code: 0, out: '', err: '' });
   }, 60_000);
 
+  // As with Docker: a container whose process cannot start stays "created", with the exit code and error; `docker
+  // wait` answers at once, it can be started again and removed without -f.
+  it('keeps a container whose command is not found created, as docker does', async () => {
+    const name = names('notfound');
+    try {
+      const run = await docker.run(['run', '--name', name, stack.image, 'no-such-command']);
+      expect(run.code).toBe(127);
+      expect(run.err).toMatch(/^docker: Error response from daemon: .*no-such-command.*not found/m);
+      const ps = await docker.run(['ps', '-a', '--filter', `name=${name}`, '--filter', 'status=created', '--format', '{{.Names}} {{.State}} {{.Status}}']);
+      expect(ps).toEqual({ code: 0, out: `${name} created Created\n`, err: '' });
+      const notFound = expect.stringMatching(/no-such-command.*executable file not found/);
+      const inspect = JSON.parse((await docker.run(['inspect', name])).out) as Array<{ State: Record<string, unknown> }>;
+      expect(inspect[0]!.State).toMatchObject({
+        Status: 'created',
+        Running: false,
+        Pid: 0,
+        ExitCode: 127,
+        Error: notFound,
+        StartedAt: '0001-01-01T00:00:00Z',
+        FinishedAt: '0001-01-01T00:00:00Z',
+      });
+      expect(await docker.run(['wait', name])).toEqual({ code: 0, out: '127\n', err: '' });
+      const waited = await dockerRequest(stack.dockerSocket, 'POST', `/v1.43/containers/${name}/wait`);
+      expect(waited.json()).toEqual({ StatusCode: 127, Error: { Message: notFound } });
+      const again = await docker.run(['start', name]);
+      expect(again.code).toBe(1);
+      expect(again.err).toMatch(/no-such-command.*not found/);
+      expect((await docker.run(['ps', '-a', '--filter', `name=${name}`, '--format', '{{.State}}'])).out).toBe('created\n');
+      expect(await docker.run(['rm', name])).toEqual({ code: 0, out: `${name}\n`, err: '' });
+    } finally {
+      await docker.run(['rm', '-f', name]);
+    }
+  }, 60_000);
+
   it('runs -it through a pseudo-terminal', async () => {
     const tty = inTerminal(['run', '-it', '--rm', stack.image, 'sh']);
     await waitFor(() => tty.output().includes('/ #'), () => `a prompt in ${JSON.stringify(tty.output())}`, 15_000);

@@ -377,11 +377,80 @@ describe('auto-remove containers whose process cannot start', { timeout: 30_000 
     expect(await stack.leftovers([c.id])).toEqual([]);
   });
 
-  it('keeps one that is not auto-remove, with the exit code and error of the failed start', async () => {
+});
+
+/** Start of id, which must fail: its error kind and message. */
+async function failedStart(id: string): Promise<{ kind: string | undefined; message: string } | undefined> {
+  return client.unary(ContainersService.start, { id }).then(
+    () => undefined,
+    (err: unknown) => ({ kind: errorKind(err), message: (err as Error).message }),
+  );
+}
+
+// moby's containerStart records the error and exit code (127/126/128) of a start that failed and changes nothing
+// else: the state stays "created" (State.Status comes from StartedAt), no "die" is emitted, and the container can be
+// started again, or removed without force. A wait for the next exit goes on waiting (the failure closes no stop
+// channel), one for not-running answers at once with the code and the error.
+describe('containers whose process cannot start, as Docker', { timeout: 40_000 }, () => {
+  const notFound = expect.stringMatching(/no-such-command.*executable file not found/);
+
+  it('stay created with the exit code and error, publish no exit, start again and are removed without force', async () => {
     const c = await create({ cmd: ['no-such-command'] });
-    await client.unary(ContainersService.start, { id: c.id }).catch(() => undefined);
+    const nextExit = client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NEXT_EXIT });
+    let nextExitEnded = false;
+    void nextExit.finally(() => (nextExitEnded = true)).catch(() => undefined);
+    expect(await failedStart(c.id)).toEqual({ kind: 'FailedPrecondition', message: notFound });
     const { container } = await client.unary(ContainersService.inspect, { id: c.id });
-    expect(container?.state).toMatchObject({ exitCode: 127, error: expect.stringMatching(/no-such-command/) });
+    expect(container?.state).toEqual({ status: ContainerStatus.CONTAINER_STATUS_CREATED, pid: 0, exitCode: 127, oomKilled: false, error: notFound });
+    const { containers: listed } = await client.unary(ContainersService.list, { all: false, filters: ['status=created', `id=${c.id}`] });
+    expect(listed.map((l) => l.id)).toEqual([c.id]);
+    const { status } = await client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+    expect(status).toEqual({ exitCode: 127, oomKilled: false, error: notFound });
+
+    expect(await failedStart(c.id)).toEqual({ kind: 'FailedPrecondition', message: notFound });
+    expect((await client.unary(ContainersService.inspect, { id: c.id })).container?.state?.status).toBe(ContainerStatus.CONTAINER_STATUS_CREATED);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(nextExitEnded).toBe(false);
+    expect(eventsOf('container.exited', c.id)).toEqual([]);
+    expect(eventsOf('container.started', c.id)).toEqual([]);
+
+    await client.unary(ContainersService.remove, { id: c.id, force: false });
+    expect((await nextExit).status).toEqual({ exitCode: 127, oomKilled: false, error: '' });
+    expect(eventsOf('container.exited', c.id)).toEqual([]);
+    expect(await stack.leftovers([c.id])).toEqual([]);
+  });
+
+  it('keep a container that ran before exited, with its last run and the code of the failed start', async () => {
+    // The run removes the command the next start needs.
+    const c = await run({ cmd: ['sh', '-c', 'rm /bin/sh'] });
+    const { status: ran } = await client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NEXT_EXIT });
+    expect(ran?.exitCode).toBe(0);
+    await waitFor(() => eventsOf('container.exited', c.id).length === 1, () => 'container.exited');
+    const before = (await client.unary(ContainersService.inspect, { id: c.id })).container!.state!;
+    const nextExit = client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NEXT_EXIT });
+    let nextExitEnded = false;
+    void nextExit.finally(() => (nextExitEnded = true)).catch(() => undefined);
+    expect(await failedStart(c.id)).toEqual({ kind: 'FailedPrecondition', message: expect.stringMatching(/sh.*(no such file or directory|not found)/) });
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    expect(container?.state).toEqual({ ...before, exitCode: 127, error: expect.stringMatching(/sh/) });
+    await new Promise((r) => setTimeout(r, 300));
+    expect(nextExitEnded).toBe(false);
+    expect(eventsOf('container.exited', c.id)).toHaveLength(1);
+    await client.unary(ContainersService.remove, { id: c.id, force: false });
+    expect((await nextExit).status?.exitCode).toBe(127);
+    expect(await stack.leftovers([c.id])).toEqual([]);
+  });
+
+  it('stay created across an agent restart', async () => {
+    const c = await create({ cmd: ['no-such-command'] });
+    expect(await failedStart(c.id)).toEqual({ kind: 'FailedPrecondition', message: notFound });
+    await agent.stop();
+    agent = await stack.startAgent();
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    expect(container?.state).toEqual({ status: ContainerStatus.CONTAINER_STATUS_CREATED, pid: 0, exitCode: 127, oomKilled: false, error: notFound });
+    expect(eventsOf('container.exited', c.id)).toEqual([]);
+    await client.unary(ContainersService.remove, { id: c.id, force: false });
+    expect(await stack.leftovers([c.id])).toEqual([]);
   });
 });
 

@@ -92,6 +92,8 @@ export interface ExitStatus {
   oomKilled: boolean;
   /** RFC 3339. */
   finishedAt?: string;
+  /** Wait only: why the last start failed (the record's error), as Docker's wait answers it; unset after a run. */
+  error?: string;
 }
 
 /** What Wait waits for. */
@@ -178,8 +180,11 @@ export interface ContainerManager {
    * Runs a created or exited container's process (re-mounting its rootfs
    * when a reboot unmounted it); publishes container.started. A running one
    * is left alone. FailedPrecondition for a dead or removing container or
-   * when runc refuses (the record then says why, exit code 126/127/128; an
-   * auto-remove container is removed before the error is raised).
+   * when runc refuses: the record then says why (error, exit code
+   * 126/127/128) and, as with Docker, keeps its status (created when it
+   * never ran), may be started again and removed without force; nothing
+   * ran, so no container.exited (Docker emits no `die`). An auto-remove
+   * container is removed before the error is raised.
    */
   start(ref: string): Promise<ContainerRecord>;
   /**
@@ -211,7 +216,13 @@ export interface ContainerManager {
   attach(ref: string, options?: { signal?: AbortSignal; ready?: () => void }): Promise<ContainerAttachment>;
   /** Runs a process in a running container; publishes exec.started and exec.exited. */
   exec(ref: string, request: ExecRequest): Promise<RunningExec>;
-  /** Waits for the condition and returns the last run's exit status. */
+  /**
+   * Waits for the condition and returns the last run's exit status, as
+   * Docker's: not-running returns at once for a container that does not run
+   * (a created one too), with the error of a start that failed; a failed
+   * start is no exit, so next-exit waits on for a run that ends or the
+   * removal; removed returns the exit code without the error.
+   */
   wait(ref: string, condition: WaitCondition, signal?: AbortSignal): Promise<ExitStatus>;
   /** One sample per container named (every running one when refs is empty). */
   stats(refs: readonly string[]): Promise<ContainerStatsSample[]>;
@@ -390,8 +401,9 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     await rename(`${path}.tmp`, path);
   }
 
-  function exitOf(record: ContainerRecord): ExitStatus {
-    return { exitCode: record.state.exitCode, oomKilled: record.state.oomKilled, ...(record.state.finishedAt ? { finishedAt: record.state.finishedAt } : {}) };
+  function exitOf(record: ContainerRecord, withError = true): ExitStatus {
+    const { exitCode, oomKilled, finishedAt, error } = record.state;
+    return { exitCode, oomKilled, ...(finishedAt ? { finishedAt } : {}), ...(withError && error !== '' ? { error } : {}) };
   }
 
   /** Counts OOM kills not seen yet: the record with the new count, and whether there were any (publish container.oom once saved). */
@@ -946,6 +958,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         await ensureMounted(record);
         if (record.state.startedAt !== undefined) await rt.delete(id, { force: true }).catch(() => undefined);
         let pid: number;
+        let watched: AbortController | undefined;
         try {
           // One `runc run` under the monitor; before it, while the monitor waits, the run's end is watched (an
           // attachment's end waits for it) and the pending attachments connect (so they see all output).
@@ -953,17 +966,21 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
             ...runOptionsOf(record.spec, logDirOf(record)),
             beforeStart: async () => {
               watch(id);
+              watched = watching.get(id);
               for (const attach of pendingAttach.get(id)?.splice(0) ?? []) await attach.connect().catch(() => undefined);
             },
           });
           pid = started.pid;
         } catch (err) {
           const message = errorMessage(err);
-          watching.get(id)?.abort();
+          // The monitor's end of a run that never started is no exit, also when the watch has it already.
+          watched?.abort();
           await rt.delete(id, { force: true }).catch(() => undefined);
-          await save(withStartFailure(record, message, startFailureCode(message), nowIso()));
+          // Docker's record of a failed start: exit code and error, status as it was. Nothing ran, so there is no
+          // exit to publish (Docker's daemon emits no `die` then) nor to end a next-exit wait with.
+          await save(withStartFailure(record, message, startFailureCode(message)));
           runFailed();
-          signals.emit(`exit:${id}`);
+          signals.emit(`start-failed:${id}`);
           throw isStrataError(err) ? err : failedPrecondition(`cannot start container ${id}: ${message}`, { cause: err });
         }
         // Recovery finds a running container through runc again, so a start need not wait for its rename to be flushed.
@@ -1120,31 +1137,35 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     async wait(ref, condition, signal) {
       const record = find(ref);
       const id = record.id;
-      if (condition === 'removed') {
-        let last = record;
-        const track = () => {
-          last = records.get(id) ?? last;
-        };
-        signals.on(`exit:${id}`, track);
-        try {
+      if (condition === 'not-running' && !isRunning(record)) return exitOf(record);
+      // The record as last seen, answered once the container is removed: Docker's removal clears the error, so the
+      // exit code of the last run or failed start is all there is then.
+      let last = record;
+      const track = () => {
+        last = records.get(id) ?? last;
+      };
+      signals.on(`exit:${id}`, track);
+      signals.on(`start-failed:${id}`, track);
+      try {
+        if (condition === 'removed') {
           const removed = next('removed', id, signal);
           if (!records.has(id)) {
             removed.catch(() => undefined);
-            return exitOf(last);
+            return exitOf(last, false);
           }
           await removed;
-          return exitOf(last);
-        } finally {
-          signals.off(`exit:${id}`, track);
+          return exitOf(last, false);
         }
+        for (;;) {
+          await next('exit', id, signal);
+          const after = records.get(id);
+          if (after === undefined) return exitOf(last, false);
+          if (condition === 'not-running' || after.state.status === 'exited') return exitOf(after);
+        }
+      } finally {
+        signals.off(`exit:${id}`, track);
+        signals.off(`start-failed:${id}`, track);
       }
-      if (condition === 'not-running' && !isRunning(record)) return exitOf(record);
-      const exited = next('exit', id, signal);
-      await exited;
-      const after = records.get(id);
-      if (after === undefined) return exitOf(record);
-      if (condition === 'next-exit' && after.state.status !== 'exited') return manager.wait(id, condition, signal);
-      return exitOf(after);
     },
 
     async stats(refs) {

@@ -24,7 +24,12 @@ export interface ContainersServiceOptions {
 }
 
 function exitToProto(exit: ExitStatus): ProtoExitStatus {
-  return { exitCode: exit.exitCode, oomKilled: exit.oomKilled, finishedAt: exit.finishedAt === undefined ? undefined : new Date(exit.finishedAt) };
+  return {
+    exitCode: exit.exitCode,
+    oomKilled: exit.oomKilled,
+    finishedAt: exit.finishedAt === undefined ? undefined : new Date(exit.finishedAt),
+    error: exit.error ?? '',
+  };
 }
 
 function conditionOf(c: ProtoWaitCondition): WaitCondition {

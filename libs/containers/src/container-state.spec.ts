@@ -1,6 +1,6 @@
 import { errorKind } from '@strata/kit';
 import { describe, expect, it } from 'vitest';
-import { checkRemovable, checkStartable, describeStatus, startFailureCode, withExited, withStarted } from './container-state.js';
+import { checkRemovable, checkStartable, describeStatus, startFailureCode, withExited, withStartFailure, withStarted } from './container-state.js';
 import { decodeRecord, encodeRecord } from './record-format.js';
 import { recordFixture } from './testing/record-fixture.js';
 
@@ -38,6 +38,33 @@ describe('container state', () => {
   ])('refuses to start a %s container', (status, error, message) => {
     const r = recordFixture({ state: { status: status as 'dead', pid: 0, exitCode: 0, oomKilled: false, error } });
     expect(raised(() => checkStartable(r))).toEqual({ kind: 'FailedPrecondition', message });
+  });
+
+  // moby's containerStart records the error and exit code of a start that failed and leaves the rest: State.Status
+  // is derived from StartedAt (created until a run started, exited after), FinishedAt stays the last run's.
+  it('keeps a container whose first start failed created, with the exit code and error, as Docker', () => {
+    const failed = withStartFailure(recordFixture(), 'exec: "nope": executable file not found in $PATH', 127);
+    expect(failed.state).toEqual({ status: 'created', pid: 0, exitCode: 127, oomKilled: false, error: 'exec: "nope": executable file not found in $PATH' });
+    expect(describeStatus(failed.state)).toBe('Created');
+    expect(raised(() => checkStartable(failed))).toBeUndefined();
+    expect(raised(() => checkRemovable(failed, false))).toBeUndefined();
+    const retried = withStarted(failed, 42, '2024-01-01T00:00:01Z');
+    expect(retried).toMatchObject({ restartCount: 0, state: { status: 'running', exitCode: 0, error: '' } });
+  });
+
+  it('keeps a container that ran before exited with its last run\'s times when a start fails, as Docker', () => {
+    const ran = withExited(withStarted(recordFixture(), 42, '2024-01-01T00:00:01Z'), { exitCode: 0, oomKilled: false, finishedAt: '2024-01-01T00:00:02Z' });
+    const failed = withStartFailure(ran, 'exec: "sh": executable file not found in $PATH', 127);
+    expect(failed.state).toEqual({
+      status: 'exited',
+      pid: 0,
+      exitCode: 127,
+      oomKilled: false,
+      startedAt: '2024-01-01T00:00:01Z',
+      finishedAt: '2024-01-01T00:00:02Z',
+      error: 'exec: "sh": executable file not found in $PATH',
+    });
+    expect(describeStatus(failed.state, new Date('2024-01-01T00:00:07Z'))).toBe('Exited (127) 5 seconds ago');
   });
 
   it.each([

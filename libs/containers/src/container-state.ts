@@ -62,9 +62,17 @@ export function withExited(record: ContainerRecord, exit: RunExit): ContainerRec
   };
 }
 
-/** The record with a failure to start recorded: exited with code 128 (Docker's 126/127 come from runc's message) and error. */
-export function withStartFailure(record: ContainerRecord, error: string, exitCode: number, now: string): ContainerRecord {
-  return { ...record, state: { ...record.state, status: 'exited', pid: 0, exitCode, error, finishedAt: now } };
+/**
+ * The record after its process could not be started: exitCode (see
+ * {@link startFailureCode}) and error recorded, as Docker's daemon records
+ * them. Nothing ran, so, as Docker derives the state from StartedAt, a
+ * container never started stays `created` and one that ran before stays
+ * `exited`; startedAt and finishedAt keep the last run's (none for a
+ * container never started).
+ */
+export function withStartFailure(record: ContainerRecord, error: string, exitCode: number): ContainerRecord {
+  const status = record.state.startedAt === undefined ? 'created' : 'exited';
+  return { ...record, state: { ...record.state, status, pid: 0, exitCode, error } };
 }
 
 /**

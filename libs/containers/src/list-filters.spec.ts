@@ -1,5 +1,6 @@
 import { errorKind } from '@strata/kit';
 import { describe, expect, it } from 'vitest';
+import { withStartFailure } from './container-state.js';
 import { listContainers, parseListFilters } from './list-filters.js';
 import { recordFixture } from './testing/record-fixture.js';
 
@@ -42,6 +43,18 @@ describe('listContainers', () => {
     [{ all: true, filters: ['name=web', 'status=exited'] }, []],
   ])('%j lists %j', (opts, expected) => {
     expect(names(opts)).toEqual(expected);
+  });
+
+  // As moby's list: a container whose start failed is created (its exit code matches no exited= filter, which
+  // needs a run that started).
+  it.each([
+    [{ all: true }, ['failed']],
+    [{ filters: ['status=created'] }, ['failed']],
+    [{ filters: ['status=exited'] }, []],
+    [{ filters: ['exited=127'] }, []],
+  ])('%j of a container whose start failed lists %j', (opts, expected) => {
+    const failed = withStartFailure(recordFixture({ name: 'failed' }), 'exec: "nope": executable file not found in $PATH', 127);
+    expect(listContainers([failed], opts).map((r) => r.name)).toEqual(expected);
   });
 
   it.each([

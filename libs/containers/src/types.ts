@@ -54,7 +54,7 @@ export interface ContainerState {
   status: ContainerStatus;
   /** Host pid of the process while it runs; 0 otherwise. */
   pid: number;
-  /** Exit code of the last run (128+N when killed by signal N). */
+  /** Exit code of the last run (128+N when killed by signal N), or of the last start that failed (126, 127, 128). */
   exitCode: number;
   oomKilled: boolean;
   startedAt?: string;

@@ -248,7 +248,8 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
     let body: unknown;
     try {
       const { status } = await cancellableUnary(call);
-      body = { StatusCode: status?.exitCode ?? 0, Error: null };
+      // Docker's answer carries the container's error (why its last start failed) when it has one.
+      body = { StatusCode: status?.exitCode ?? 0, Error: status?.error ? { Message: status.error } : null };
     } catch (err) {
       if (ctx.res.destroyed) return;
       body = { StatusCode: -1, Error: { Message: (err as Error).message } };
