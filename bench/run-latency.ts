@@ -85,7 +85,8 @@ function runSpec(image: string, autoRemove: boolean): ContainerSpec {
   return ContainerSpec.fromPartial({ image, cmd: ['true'], networkMode: NetworkMode.NETWORK_MODE_BRIDGE, autoRemove });
 }
 
-/** Milliseconds since the epoch (the clock of strace -ttt). */
+/** Milliseconds since the epoch (the clock of strace -ttt), with fractions. */
+const epochMs = () => performance.timeOrigin + performance.now();
 type Marks = Record<'create' | 'created' | 'attached' | 'started' | 'exited' | 'removed', number>;
 
 /**
@@ -97,19 +98,19 @@ type Marks = Record<'create' | 'created' | 'attached' | 'started' | 'exited' | '
 async function agentRun(client: RpcClient, image: string): Promise<{ seconds: number; removeSeconds: number; marks: Marks }> {
   const marks = {} as Marks;
   const start = process.hrtime.bigint();
-  marks.create = Date.now();
+  marks.create = epochMs();
   const { container } = await client.unary(ContainersService.create, { spec: runSpec(image, false) });
   const id = container!.id;
-  marks.created = Date.now();
+  marks.created = epochMs();
   const call = client.bidiStream(ContainersService.attach);
   try {
     const responses = call[Symbol.asyncIterator]() as AsyncIterator<AttachResponse>;
     call.write({ message: { $case: 'open', value: { id, stdin: false } } });
     const ready = await responses.next();
     if (ready.done || ready.value.message?.$case !== 'stdout') throw new Error('Attach ended before it was ready');
-    marks.attached = Date.now();
+    marks.attached = epochMs();
     await client.unary(ContainersService.start, { id });
-    marks.started = Date.now();
+    marks.started = epochMs();
     let exitCode: number | undefined;
     for (;;) {
       const n = await responses.next();
@@ -117,13 +118,13 @@ async function agentRun(client: RpcClient, image: string): Promise<{ seconds: nu
       if (n.value.message?.$case === 'exit') exitCode = n.value.message.value.exitCode;
     }
     if (exitCode !== 0) throw new Error(`the container ended with ${exitCode ?? 'no exit status'}`);
-    marks.exited = Date.now();
+    marks.exited = epochMs();
   } finally {
     call.end();
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const removeSeconds = await timed(() => client.unary(ContainersService.remove, { id, force: true }));
-  marks.removed = Date.now();
+  marks.removed = epochMs();
   return { seconds, removeSeconds, marks };
 }
 
@@ -351,6 +352,7 @@ try {
   const ctrSeccomp: number[] = [];
   const agentSide: number[] = [];
   const agentRemove: number[] = [];
+  const agentMarks: Marks[] = [];
   const cpu = { runc: [] as number[], ctr: [] as number[], cli: [] as number[], agent: [] as number[] };
   const agentPid = stack.agent()?.pid;
   const agentCpu = () => (agentPid === undefined ? 0 : cpuMs(agentPid).own + cpuMs(agentPid).children);
@@ -368,12 +370,18 @@ try {
     cpu.agent.push(agentCpu() - before);
     agentSide.push(a.seconds);
     agentRemove.push(a.removeSeconds);
+    agentMarks.push(a.marks);
   }
   if (!cliBundleFresh()) console.log('  (a CLI source changed during the runs: some strata runs went through tsx instead of the bundle)');
   const ms = (values: number[]) => `${(middle(values) * 1000).toFixed(0)} ms`;
   console.log(
     `  medians: runc run ${ms(runc)}; ctr run --rm ${ctr.length > 0 ? ms(ctr) : 'skipped'}; strata run --rm ${ms(cli)} (+ ${ms(cliRemoval)} until the agent removed it); ` +
       `agent Create→exit ${ms(agentSide)}, Remove ${ms(agentRemove)}`,
+  );
+  const step = (from: keyof Marks, to: keyof Marks) => `${middle(agentMarks.map((m) => m[to] - m[from])).toFixed(1)} ms`;
+  console.log(
+    `  agent's steps (medians): Create ${step('create', 'created')}, Attach until ready ${step('created', 'attached')}, ` +
+      `Start ${step('attached', 'started')}, exit status after Start ${step('started', 'exited')}`,
   );
   const cpuText = (values: number[]) => (values.length === 0 ? 'skipped' : `${middle(values).toFixed(0)} ms`);
   console.log(
