@@ -99,6 +99,22 @@ describe('strata run in the foreground', () => {
     expect({ code: r.code, err: r.err }).toEqual({ code: 127, err: expect.stringMatching(/no-such-command.*executable file not found/) });
   });
 
+  it('keeps the container of a command that is not found created, as docker run does: ps, inspect, wait, start, rm', async () => {
+    const name = names('notfound');
+    const r = await strataRun('run', '--name', name, stack.image, 'no-such-command');
+    expect({ code: r.code, err: r.err }).toEqual({ code: 127, err: expect.stringMatching(/no-such-command.*executable file not found/) });
+    const ps = (...filters: string[]) => cli('ps', ...filters.flatMap((f) => ['--filter', f]), '--format', '{{.Names}} {{.State}} {{.Status}}');
+    expect(await ps(`name=${name}`, 'status=created')).toEqual({ code: 0, out: `${name} created Created\n`, err: '' });
+    expect((await ps(`name=${name}`, 'status=exited')).out).toBe('');
+    const state = await cli('inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.StartedAt}} {{.State.FinishedAt}} {{.State.Error}}', name);
+    expect(state.out).toMatch(/^created 127 0001-01-01T00:00:00Z 0001-01-01T00:00:00Z .*no-such-command.*executable file not found/);
+    expect(await cli('wait', name)).toEqual({ code: 0, out: '127\n', err: '' });
+    const again = await cli('start', name);
+    expect({ code: again.code, err: again.err }).toEqual({ code: 1, err: expect.stringMatching(/^strata: .*no-such-command.*executable file not found/) });
+    expect((await ps(`name=${name}`)).out).toBe('');
+    expect(await cli('rm', name)).toEqual({ code: 0, out: `${name}\n`, err: '' });
+  });
+
   it('passes -e, -w, -u and --hostname', async () => {
     const r = await strataRun(
       ...['run', '--rm', '-e', 'GREETING=hi', '-w', '/tmp', '-u', 'nobody', '--hostname', 'box', stack.image],

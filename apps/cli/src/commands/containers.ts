@@ -270,7 +270,8 @@ export const runCommand = defineCommand({
     "the foreground the CLI attaches first, streams the container's output and exits with its exit code; -d prints " +
     "the container's full id instead. -it gives the container a terminal: local keys (Ctrl-C included) and window " +
     'size go to it. Without -t, SIGINT and SIGTERM to the CLI go to the container. Errors of the CLI or the node-agent ' +
-    'exit with 125, a command that cannot run with 126, one not found with 127. ' +
+    'exit with 125, a command that cannot run with 126, one not found with 127; as with Docker, the container of such ' +
+    'a command stays (created, with that exit code and the error in ps and inspect) unless --rm. ' +
     PLACEMENT_HELP,
   usage: 'IMAGE [COMMAND] [ARG...]',
   minArgs: 1,
@@ -328,7 +329,8 @@ export const startCommand = defineCommand({
   summary: 'Start one or more stopped containers',
   description:
     'Starts each CONTAINER and prints its name as given. With -a (or -i) the CLI attaches to one container first, ' +
-    'streams its output and exits with its exit code.',
+    'streams its output and exits with its exit code. As with Docker, a container whose process cannot start keeps ' +
+    'its state (created when it never ran) with the exit code (126, 127) and error, and can be started again.',
   usage: 'CONTAINER...',
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
@@ -763,6 +765,9 @@ export const execCommand = defineCommand({
 export const waitCommand = defineCommand({
   name: 'wait',
   summary: 'Block until one or more containers stop, then print their exit codes',
+  description:
+    "Waits until each CONTAINER does not run and prints its exit code, at once for one that does not run: as Docker's, " +
+    'for a container whose process could not start, the exit code of that start (126, 127).',
   usage: 'CONTAINER...',
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
