@@ -9,23 +9,12 @@ import { readTlsFiles } from '@strata/fleet-ca';
 import { checkHealth, waitForHealthy, type TlsMaterial } from '@strata/grpc-kit';
 import { errorKind, silentLogger } from '@strata/kit';
 import { freePort, startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
-import type { CliIo } from '../framework/command.js';
-import { runCli } from '../framework/run-cli.js';
-import { strata } from '../program.js';
+import { runCaptured, type CapturedRun } from '../testing/run-captured.js';
 
 const layerStoreBin = fileURLToPath(new URL('../../../layer-store/bin/layer-store.mjs', import.meta.url));
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: { write: (t: string) => (out += t) },
-    stderr: { write: (t: string) => (err += t) },
-    env: {},
-    interrupts: () => new AbortController().signal,
-  };
-  const code = await runCli(strata, argv, io);
-  return { code, out, err };
+async function cli(...argv: string[]): Promise<CapturedRun> {
+  return runCaptured(argv);
 }
 
 const mode = (path: string) => statSync(path).mode & 0o777;

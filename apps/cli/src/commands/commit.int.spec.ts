@@ -6,32 +6,17 @@ import { createGrpcStore, type GrpcStore } from '@strata/content-grpc';
 import { silentLogger } from '@strata/kit';
 import { waitFor } from '@strata/kit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '../framework/command.js';
-import { runCli } from '../framework/run-cli.js';
-import { strata } from '../program.js';
+import { runCaptured, type CapturedRun } from '../testing/run-captured.js';
 
 let stack: TestStack;
 let layerStore: GrpcStore;
 
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
+type Result = CapturedRun;
 
 /** Runs the CLI in this process against the test stack; `--run-dir` goes right after the command's words. */
 async function cli(...argv: string[]): Promise<Result> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: { write: (t) => (out += t.toString()) },
-    stderr: { write: (t) => (err += t.toString()) },
-    env: {},
-    interrupts: () => new AbortController().signal,
-  };
   const words = argv[0] === 'image' ? 2 : 1;
-  const code = await runCli(strata, [...argv.slice(0, words), '--run-dir', stack.runDir, ...argv.slice(words)], io);
-  return { code, out, err };
+  return runCaptured([...argv.slice(0, words), '--run-dir', stack.runDir, ...argv.slice(words)]);
 }
 
 /** Runs the CLI and expects success; returns stdout. */

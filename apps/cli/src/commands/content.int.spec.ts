@@ -4,27 +4,16 @@ import { waitForHealthy } from '@strata/grpc-kit';
 import { startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
 import { digestOf } from '@strata/oci';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '../framework/command.js';
-import { runCli } from '../framework/run-cli.js';
-import { strata } from '../program.js';
 import { humanSize } from './content.js';
+import { runCaptured, type CapturedRun } from '../testing/run-captured.js';
 
 const layerStoreBin = fileURLToPath(new URL('../../../layer-store/bin/layer-store.mjs', import.meta.url));
 const dir = tempDir('strata-cli-content-');
 const runDir = `${dir.path}/run`;
 let service: TestProcess | undefined;
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: { write: (t: string) => (out += t) },
-    stderr: { write: (t: string) => (err += t) },
-    env: {},
-    interrupts: () => new AbortController().signal,
-  };
-  const code = await runCli(strata, [...argv, '--run-dir', runDir], io);
-  return { code, out, err };
+async function cli(...argv: string[]): Promise<CapturedRun> {
+  return runCaptured([...argv, '--run-dir', runDir]);
 }
 
 beforeAll(async () => {

@@ -4,11 +4,9 @@ import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testin
 import { parseCloudEvent, silentLogger, type CloudEvent } from '@strata/kit';
 import { freePort, startProcess, tempDir, waitFor, type TestProcess } from '@strata/kit/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '../framework/command.js';
-import { runCli } from '../framework/run-cli.js';
-import { strata } from '../program.js';
 import { writeUpState } from '../stack/up-state.js';
 import { DEFAULT_NATS_URL, resolveNatsUrl } from './events.js';
+import { runCaptured, type CapturedRun } from '../testing/run-captured.js';
 
 const strataBin = fileURLToPath(new URL('../../bin/strata.mjs', import.meta.url));
 
@@ -37,17 +35,8 @@ async function published(sink: NatsEventSink, n: number): Promise<void> {
   await waitFor(() => sink.stats().published === n && sink.stats().buffered === 0, () => `${n} events published (${JSON.stringify(sink.stats())})`);
 }
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: { write: (t: string) => (out += t) },
-    stderr: { write: (t: string) => (err += t) },
-    env: {},
-    interrupts: () => new AbortController().signal,
-  };
-  const code = await runCli(strata, argv, io);
-  return { code, out, err };
+async function cli(...argv: string[]): Promise<CapturedRun> {
+  return runCaptured(argv);
 }
 
 const T0 = '2026-11-28T03:25:25.000Z';

@@ -9,11 +9,9 @@ import { busyboxImage, buildImage, pushImage, startDistributionRegistry, writeBu
 import { freePort, startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
 import { createDirectoryTar, tarBytes } from '@strata/tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '../framework/command.js';
 import { shortId } from '../framework/human-units.js';
-import { runCli } from '../framework/run-cli.js';
-import { strata } from '../program.js';
 import { processHealthy } from '@strata/grpc-kit/testing';
+import { runCaptured, type CapturedRun } from '../testing/run-captured.js';
 
 const run = promisify(execFile);
 const strataBin = fileURLToPath(new URL('../../bin/strata.mjs', import.meta.url));
@@ -34,23 +32,10 @@ const BUSYBOX = `${UPSTREAM}/team/busybox:1.36`;
 const runDirs = { a: join(scratch.path, 'a', 'run'), b: join(scratch.path, 'b', 'run') };
 type StackName = keyof typeof runDirs;
 
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
+type Result = CapturedRun;
 
 async function cli(stack: StackName, argv: string[], options: { tty?: boolean } = {}): Promise<Result> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: { write: (t: string) => (out += t), ...(options.tty ? { isTTY: true, columns: 200 } : {}) },
-    stderr: { write: (t: string) => (err += t) },
-    env: {},
-    interrupts: () => new AbortController().signal,
-  };
-  const code = await runCli(strata, [...argv, '--run-dir', runDirs[stack]], io);
-  return { code, out, err };
+  return runCaptured([...argv, '--run-dir', runDirs[stack]], options);
 }
 
 /** Runs the `strata` executable with stdin from a file (or nothing) and stdout collected as bytes. */

@@ -13,11 +13,9 @@ import {
 } from '@strata/image-fixtures';
 import { freePort, startProcess, tempDir, type TestProcess } from '@strata/kit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '../framework/command.js';
 import { humanSize, shortId } from '../framework/human-units.js';
-import { runCli } from '../framework/run-cli.js';
-import { strata } from '../program.js';
 import { processHealthy } from '@strata/grpc-kit/testing';
+import { runCaptured, type CapturedRun } from '../testing/run-captured.js';
 
 const strataBin = fileURLToPath(new URL('../../bin/strata.mjs', import.meta.url));
 const mirrorBin = fileURLToPath(new URL('../../../registry-mirror/bin/registry-mirror.mjs', import.meta.url));
@@ -42,24 +40,11 @@ const MULTI = `${UPSTREAM}/team/multi:1`;
 /** What a pull says on stderr here: this stack has no snapshotter (pull-unpack.int.spec.ts runs one). */
 const NOT_UNPACKED = `strata: not unpacked: no snapshotter at ${runDir}/snapshotter.sock (strata up starts it as root; --no-unpack skips this)\n`;
 
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
+type Result = CapturedRun;
 
 /** Runs the CLI in this process against the stack under runDir. */
 async function cli(argv: string[], options: { tty?: boolean } = {}): Promise<Result> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: { write: (t: string) => (out += t), ...(options.tty ? { isTTY: true, columns: 200 } : {}) },
-    stderr: { write: (t: string) => (err += t) },
-    env: {},
-    interrupts: () => new AbortController().signal,
-  };
-  const code = await runCli(strata, [...argv, '--run-dir', runDir], io);
-  return { code, out, err };
+  return runCaptured([...argv, '--run-dir', runDir], options);
 }
 
 /** Runs the `strata` executable with stdout and stderr on pipes (not a terminal). */
@@ -124,16 +109,7 @@ describe('strata pull', () => {
     [['history', 'Busybox'], 'strata: invalid reference format: repository name must be lowercase\n'],
   ])('%j fails with exit code 1 and Docker\'s text before any request', async (argv, message) => {
     // A run dir without sockets: a request would fail with "cannot reach …" instead.
-    let out = '';
-    let err = '';
-    const io: CliIo = {
-      stdout: { write: (t: string) => (out += t) },
-      stderr: { write: (t: string) => (err += t) },
-      env: {},
-      interrupts: () => new AbortController().signal,
-    };
-    expect(await runCli(strata, [...argv, '--run-dir', join(scratch.path, 'nothing-here')], io)).toBe(1);
-    expect({ out, err }).toEqual({ out: '', err: message });
+    expect(await runCaptured([...argv, '--run-dir', join(scratch.path, 'nothing-here')])).toEqual({ code: 1, out: '', err: message });
   });
 
   it('exits 1 for strata pull Busybox as an executable too', async () => {

@@ -9,9 +9,7 @@ import { buildImage, DEBIAN_BUSYBOX, pushImage } from '@strata/image-fixtures';
 import { silentLogger, type CloudEvent } from '@strata/kit';
 import { waitFor } from '@strata/kit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '../framework/command.js';
-import { runCli } from '../framework/run-cli.js';
-import { strata } from '../program.js';
+import { runCaptured, type CapturedRun } from '../testing/run-captured.js';
 
 let fleet: Fleet;
 let nc: NatsConnection;
@@ -19,30 +17,18 @@ let sub: Subscription;
 const started = new Date();
 const nodeEvents: Array<{ at: number; event: CloudEvent }> = [];
 
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
+type Result = CapturedRun;
 
 /** Runs the CLI in this process as on host `from` (its run dir, node name), with the fleet's client certificate. */
 async function cli(from: number, ...argv: string[]): Promise<Result> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: { write: (t) => (out += t.toString()) },
-    stderr: { write: (t) => (err += t.toString()) },
-    env: {
-      STRATA_NODE: fleet.host(from).name,
-      STRATA_NATS_URL: fleet.nats.url,
-      STRATA_TLS_CERT: fleet.clientTls.cert,
-      STRATA_TLS_KEY: fleet.clientTls.key,
-      STRATA_TLS_CA: fleet.clientTls.ca,
-    },
-    interrupts: () => new AbortController().signal,
+  const env = {
+    STRATA_NODE: fleet.host(from).name,
+    STRATA_NATS_URL: fleet.nats.url,
+    STRATA_TLS_CERT: fleet.clientTls.cert,
+    STRATA_TLS_KEY: fleet.clientTls.key,
+    STRATA_TLS_CA: fleet.clientTls.ca,
   };
-  const code = await runCli(strata, [argv[0]!, '--run-dir', fleet.host(from).runDir, ...argv.slice(1)], io);
-  return { code, out, err };
+  return runCaptured([argv[0]!, '--run-dir', fleet.host(from).runDir, ...argv.slice(1)], { env });
 }
 
 interface NodeJson {
