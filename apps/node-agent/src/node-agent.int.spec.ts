@@ -1,7 +1,8 @@
-import { chmod, readdir, readFile, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect as natsConnect, type Msg, type NatsConnection } from '@nats-io/transport-node';
@@ -353,6 +354,31 @@ describe('attach, update, stats and auto-remove', { timeout: 30_000 }, () => {
     const { status } = await waiting;
     expect(status?.exitCode).toBe(5);
     await waitFor(() => eventsOf('container.deleted', c.id).length === 1, () => 'container.deleted');
+    expect(await stack.leftovers([c.id])).toEqual([]);
+  });
+
+  it('ends a Wait(REMOVED) with the error of a removal that failed, as Docker does; a retry removes it', async () => {
+    const c = await create({ cmd: ['true'] });
+    // A mount the agent did not make, in the container's directory: the removal refuses to delete its files.
+    const busy = join(dirname(c.logPath), 'busy');
+    await mkdir(busy);
+    execFileSync('mount', ['-t', 'tmpfs', 'strata-test', busy]);
+    try {
+      const waiting = client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_REMOVED }).then(
+        () => 'removed',
+        (err: unknown) => ({ kind: errorKind(err), message: (err as Error).message }),
+      );
+      await new Promise((r) => setTimeout(r, 100));
+      const failed = await client.unary(ContainersService.remove, { id: c.id, force: true }).then(
+        () => 'removed',
+        (err: unknown) => errorKind(err),
+      );
+      expect(failed).toBe('FailedPrecondition');
+      expect(await waiting).toEqual({ kind: 'FailedPrecondition', message: expect.stringContaining('still mounted') });
+    } finally {
+      execFileSync('umount', [busy]);
+    }
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
     expect(await stack.leftovers([c.id])).toEqual([]);
   });
 });

@@ -535,16 +535,20 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   function next(kind: 'exit' | 'removed' | 'started', id: string, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve, reject) => {
       const name = `${kind}:${id}`;
-      const onAbort = () => {
+      // A removal that fails rejects a wait for the removal with its error.
+      const failure = kind === 'removed' ? `removal-failed:${id}` : undefined;
+      const settle = (fn: () => void) => {
         signals.off(name, done);
-        reject(signal?.reason ?? new Error('aborted'));
-      };
-      const done = () => {
+        if (failure !== undefined) signals.off(failure, failed);
         signal?.removeEventListener('abort', onAbort);
-        resolve();
+        fn();
       };
+      const onAbort = () => settle(() => reject(signal?.reason ?? new Error('aborted')));
+      const done = () => settle(resolve);
+      const failed = (err: unknown) => settle(() => reject(err));
       if (signal?.aborted) return onAbort();
       signals.once(name, done);
+      if (failure !== undefined) signals.once(failure, failed);
       signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -675,18 +679,20 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   }
 
   /**
-   * Removes what a container has on the node. Once runc has deleted it (its
-   * processes killed), the cgroups, the network and the rootfs (unmount,
-   * then the snapshot) are independent and go at the same time; the files
-   * go last, once all of them succeeded (the first failure is raised, the
-   * record stays `removing` and a retry or recover finishes the job).
+   * Removes what a container has on the node, once its processes are gone
+   * (removeNow kills them first): runc's state, the cgroups, the network
+   * and the rootfs (unmount, then the snapshot) are independent and go at
+   * the same time; the files go last, once all of them succeeded (the first
+   * failure is raised, the record stays `removing` and a retry or recover
+   * finishes the job).
    */
   async function teardown(record: ContainerRecord): Promise<void> {
     const id = record.id;
-    await rt.delete(id, { force: true }).catch((err: unknown) => {
-      if (!isNotFound(err)) log.warn({ err, containerId: id }, 'runtime delete failed');
-    });
+    // runc's and the agent's removal of the cgroup both take a directory that is gone already as done.
     await allOrFirstError([
+      rt.delete(id, { force: true }).catch((err: unknown) => {
+        if (!isNotFound(err)) log.warn({ err, containerId: id }, 'runtime delete failed');
+      }),
       (async () => {
         try {
           const cg = await cgroupOf(id);
@@ -751,7 +757,13 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       checkRemovable(latest, force);
       const removing = await save({ ...latest, state: { ...latest.state, status: 'removing' } });
       watching.get(id)?.abort();
-      await teardown(removing);
+      try {
+        await teardown(removing);
+      } catch (err) {
+        // As Docker's daemon: a removal that failed ends the waits for the removal, with its error.
+        signals.emit(`removal-failed:${id}`, err);
+        throw err;
+      }
       records.delete(id);
       for (const pending of pendingAttach.get(id)?.splice(0) ?? []) pending.fail(failedPrecondition(`container ${id} was removed`));
       pendingAttach.delete(id);

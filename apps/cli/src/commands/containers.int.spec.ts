@@ -94,6 +94,14 @@ describe('strata run in the foreground', () => {
     expect(await cli('rm', name)).toMatchObject({ code: 0 });
   });
 
+  it('with --rm ends once the container is removed, as docker run does: its name is free again at once', async () => {
+    const name = names('rm-name');
+    for (const code of [0, 4]) {
+      expect((await strataRun('run', '--rm', '--name', name, stack.image, 'sh', '-c', `exit ${code}`)).code).toBe(code);
+      expect(await cli('ps', '-a', '-q', '--filter', `name=${name}`)).toEqual({ code: 0, out: '', err: '' });
+    }
+  });
+
   it('reports a command that is not found with 127', async () => {
     const r = await strataRun('run', '--rm', stack.image, 'no-such-command');
     expect({ code: r.code, err: r.err }).toEqual({ code: 127, err: expect.stringMatching(/no-such-command.*executable file not found/) });

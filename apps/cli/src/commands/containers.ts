@@ -230,9 +230,12 @@ async function attachAndStart(
   client: RpcClient,
   api: ContainersService,
   io: CliIo,
-  container: { id: string; tty: boolean; stdin: boolean },
+  container: { id: string; tty: boolean; stdin: boolean; autoRemove?: boolean },
 ): Promise<number> {
   const { id, tty } = container;
+  // As Docker's CLI does for --rm: the command ends once the agent has removed the container (its name is free
+  // again), not at its exit. The wait is asked before Start, so the removal cannot come first.
+  const removed = container.autoRemove === true ? waitRemoved(client, api, id) : undefined;
   const s = await session(client, client.bidiStream(api.attach), { message: { $case: 'open', value: { id, stdin: container.stdin } } }, {
     io,
     tty,
@@ -247,10 +250,25 @@ async function attachAndStart(
     await client.unary(api.start, { id });
     s.sendSize();
     const status: ExitStatus = await s.exited;
+    const removal = await removed;
+    if (removal !== undefined) throw removal;
     return status.exitCode;
   } finally {
     s.close();
   }
+}
+
+/**
+ * Settles once container id is removed, with undefined (also when it is
+ * gone already) or the error the agent's wait ended with (its removal
+ * failed); never rejects.
+ */
+async function waitRemoved(client: RpcClient, api: ContainersService, id: string): Promise<Error | undefined> {
+  const { WaitCondition } = await import('@strata/api/containers/v1');
+  return client.unary(api.wait, { id, condition: WaitCondition.WAIT_CONDITION_REMOVED }).then(
+    () => undefined,
+    (err: Error) => (isNotFound(err) ? undefined : err),
+  );
 }
 
 /** How `run` and `create` choose the node, for their help. */
@@ -296,7 +314,7 @@ export const runCommand = defineCommand({
         return 0;
       }
       try {
-        return await attachAndStart(client, api, io, { id: container.id, tty: f.tty, stdin: f.interactive });
+        return await attachAndStart(client, api, io, { id: container.id, tty: f.tty, stdin: f.interactive, autoRemove: f.rm });
       } catch (err) {
         if (f.rm) await client.unary(api.remove, { id: container.id, force: true }).catch(() => undefined);
         throw err;
