@@ -1,9 +1,11 @@
 import { get } from 'node:http';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDockerCli, dockerRequest, rawExchange, type DockerCli } from '@strata/docker-api/testing';
 import { pushImage, webImage } from '@strata/image-fixtures';
-import { startProcess, waitFor, type TestProcess } from '@strata/kit/testing';
+import { startProcess, tempDir, waitFor, type TestProcess } from '@strata/kit/testing';
 import { startTestStack, type TestStack } from './testing/test-stack.js';
 
 let stack: TestStack;
@@ -273,4 +275,32 @@ describe('the docker CLI against the node-agent', () => {
     expect(agent.child.exitCode).toBeNull();
     expect((await docker.run(['version', '--format', '{{.Server.APIVersion}}'])).out).toBe('1.44\n');
   }, 30_000);
+});
+
+describe('mounts with the docker CLI', () => {
+  it('runs with -v, --mount and --tmpfs, and docker inspect shows them as Docker does', async () => {
+    const dir = tempDir('strata-docker-mounts-');
+    try {
+      writeFileSync(join(dir.path, 'f'), 'from the host\n');
+      const name = names('mounts');
+      const script = 'cat /data/f; touch /data/x 2>&1 | grep -o "Read-only file system"; echo out > /m/y; grep -o " /t tmpfs [a-z,]*" /proc/mounts';
+      const ran = await docker.run(['run', '--name', name, '-v', `${dir.path}:/data:ro`, '--mount', `type=bind,src=${dir.path},dst=/m`, '--tmpfs', '/t', stack.image, 'sh', '-c', script]);
+      expect(ran).toMatchObject({ code: 0, out: 'from the host\nRead-only file system\n /t tmpfs rw,nosuid,nodev,noexec,relatime\n' });
+      expect(readFileSync(join(dir.path, 'y'), 'utf8')).toBe('out\n');
+      const mounts = await docker.run(['inspect', '-f', '{{json .Mounts}} {{json .HostConfig.Binds}} {{json .HostConfig.Tmpfs}}', name]);
+      expect(mounts.out.trim().split(' ').map((j) => JSON.parse(j) as unknown)).toEqual([
+        [
+          { Type: 'bind', Source: dir.path, Destination: '/data', Mode: 'ro', RW: false, Propagation: 'rprivate' },
+          { Type: 'bind', Source: dir.path, Destination: '/m', Mode: '', RW: true, Propagation: 'rprivate' },
+        ],
+        [`${dir.path}:/data:ro`],
+        { '/t': '' },
+      ]);
+      expect((await docker.run(['rm', name])).code).toBe(0);
+      const bad = await docker.run(['run', '--rm', '-v', `${dir.path}:/data:rx`, stack.image, 'true']);
+      expect(bad).toMatchObject({ code: 125, err: expect.stringMatching(/^docker: Error response from daemon: invalid mode: rx\.?\n/) });
+    } finally {
+      dir.remove();
+    }
+  }, 60_000);
 });

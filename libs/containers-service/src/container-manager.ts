@@ -41,6 +41,7 @@ import { buildExecProcess, buildRuntimeSpec, parseStopSignal, specResources, typ
 import type { Mount, Snapshotter } from '@strata/snapshots';
 import { mountAll, mountPoints, unmountAll } from '@strata/snapshots-local';
 import { commitContainer, type CommitBackend, type CommitRequest, type CommitResult } from './commit.js';
+import { prepareMounts, runtimeMounts } from './container-mounts.js';
 import { DEFAULT_ID_RANGE, checkIdRange, mountIdmapped, type IdRange } from './idmapped-mounts.js';
 import { KeyedLock } from './keyed-lock.js';
 import { openMonitorCgroup } from './monitor-cgroups.js';
@@ -168,7 +169,8 @@ export interface ContainerManager {
    * snapshot, rootfs mount, network (with its /etc files), runtime spec,
    * bundle and durable record; publishes container.created. InvalidArgument
    * for malformed options (limits out of range: cpus above this host's
-   * count, memory under 6 MiB), AlreadyExists for a name in use,
+   * count, memory under 6 MiB; mounts as prepareMounts checks them: a
+   * missing bind source of a `--mount`, a `-v` one is created), AlreadyExists for a name in use,
    * FailedPrecondition for a host port in use, or for a user namespace the
    * host cannot give (no idmapped mounts of the layers, a state directory
    * others cannot search: the message says what it lacks) or with the
@@ -838,6 +840,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       throw failedPrecondition('user namespaces work with --network none or host on this node: the bridge network namespace is not owned by the container\'s user namespace, so exec could not enter it');
     }
     if (input.stopSignal !== undefined && input.stopSignal !== '') parseSignal(input.stopSignal);
+    const mounts = await prepareMounts(input.mounts);
     if (name !== undefined) {
       const holder = [...records.values()].find((r) => r.name === name);
       if (holder !== undefined || reserved.has(name)) throw nameConflict(name, holder?.id ?? 'being created');
@@ -905,6 +908,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         cgroupsPath: `${cgroupParent}/${id}`,
         ...(input.userNamespace ? { userNamespace: usernsMappings() } : {}),
         ...(files === undefined ? {} : { files: { hosts: files.hosts, hostname: files.hostname, resolvConf: files.resolvConf } }),
+        mounts: runtimeMounts(mounts),
         ...(options.nofileLimit === undefined ? {} : { nofileLimit: options.nofileLimit }),
       });
       const stopSignal = input.stopSignal ? parseSignal(input.stopSignal) : parseStopSignal(image.config.StopSignal);
@@ -916,7 +920,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         imageId: image.id,
         manifestDigest: image.manifest.digest,
         created: nowIso(),
-        spec: { ...specFields, stopSignal },
+        spec: { ...specFields, stopSignal, mounts },
         state: createdState(),
         network: {
           mode: input.networkMode,

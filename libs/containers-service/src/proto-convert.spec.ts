@@ -1,4 +1,4 @@
-import { ContainerStatus, NetworkMode, Protocol, type ContainerSpec as ProtoSpec } from '@strata/api/containers/v1';
+import { ContainerStatus, MountType, NetworkMode, Protocol, type ContainerSpec as ProtoSpec } from '@strata/api/containers/v1';
 import { recordFixture } from '@strata/containers/testing';
 import { errorKind } from '@strata/kit';
 import { describe, expect, it } from 'vitest';
@@ -26,6 +26,7 @@ const base: ProtoSpec = {
   stopTimeoutSeconds: 0,
   platform: '',
   userNamespace: false,
+  mounts: [],
 };
 
 const raised = (fn: () => unknown) => {
@@ -51,6 +52,7 @@ describe('specFromProto', () => {
       autoRemove: false,
       labels: {},
       userNamespace: false,
+      mounts: [],
     });
     const full = specFromProto({
       ...base,
@@ -74,8 +76,31 @@ describe('specFromProto', () => {
     ['no spec', undefined, 'the container spec is missing'],
     ['no image', { ...base, image: '' }, 'an image is required'],
     ['an unknown mode', { ...base, networkMode: 9 as NetworkMode }, 'unknown network mode 9: use bridge, none or host'],
+    [
+      'a mount without type',
+      { ...base, mounts: [{ type: MountType.MOUNT_TYPE_UNSPECIFIED, source: '', target: '/x', readOnly: false, mode: '', createMountpoint: false, tmpfsSizeBytes: 0, tmpfsMode: 0 }] },
+      'unknown mount type 0 for /x: use bind, volume or tmpfs',
+    ],
   ])('refuses %s', (_what, spec, message) => {
     expect(raised(() => specFromProto(spec))).toEqual({ kind: 'InvalidArgument', message });
+  });
+});
+
+describe('mounts', () => {
+  it('round-trip between the wire and the record', () => {
+    const mounts = [
+      { type: MountType.MOUNT_TYPE_BIND, source: '/srv', target: '/data', readOnly: true, mode: 'ro', createMountpoint: true, tmpfsSizeBytes: 0, tmpfsMode: 0 },
+      { type: MountType.MOUNT_TYPE_TMPFS, source: '', target: '/run', readOnly: false, createMountpoint: false, tmpfsSizeBytes: 1 << 20, tmpfsMode: 0o700 },
+      { type: MountType.MOUNT_TYPE_TMPFS, source: '', target: '/t', readOnly: false, createMountpoint: false, tmpfsSizeBytes: 0, tmpfsMode: 0, tmpfsOptions: '' },
+    ];
+    const spec = specFromProto({ ...base, mounts });
+    expect(spec.mounts).toEqual([
+      { type: 'bind', source: '/srv', target: '/data', readOnly: true, mode: 'ro', createMountpoint: true },
+      { type: 'tmpfs', source: '', target: '/run', readOnly: false, tmpfsSizeBytes: 1 << 20, tmpfsMode: 0o700 },
+      { type: 'tmpfs', source: '', target: '/t', readOnly: false, tmpfsOptions: '' },
+    ]);
+    const { name: _name, ...fields } = spec;
+    expect(containerToProto(recordFixture({ spec: fields })).spec?.mounts).toEqual(mounts);
   });
 });
 

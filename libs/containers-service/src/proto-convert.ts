@@ -4,9 +4,11 @@ import {
   Protocol as ProtoProtocol,
   type Container,
   type ContainerSpec as ProtoSpec,
+  type Mount as ProtoMount,
   type PortMapping,
 } from '@strata/api/containers/v1';
-import type { ContainerRecord, ContainerSpec, ContainerStatus, NetworkMode, PortSpec } from '@strata/containers';
+import type { ContainerRecord, ContainerSpec, ContainerStatus, MountSpec, MountType, NetworkMode, PortSpec } from '@strata/containers';
+import { mountToWire, mountTypeName } from '@strata/docker-api/views';
 import { invalidArgument } from '@strata/kit';
 
 const STATUS: Record<ContainerStatus, ProtoStatus> = {
@@ -58,9 +60,26 @@ function portToProto(p: PortSpec): PortMapping {
 const opt = <K extends string, V>(key: K, value: V | undefined | '' | 0): Partial<Record<K, V>> =>
   value === undefined || value === '' || value === 0 ? {} : ({ [key]: value } as Record<K, V>);
 
+function mountFromProto(m: ProtoMount): MountSpec {
+  const type = mountTypeName(m.type);
+  if (type === '') throw invalidArgument(`unknown mount type ${String(m.type)} for ${m.target}: use bind, volume or tmpfs`);
+  return {
+    type: type as MountType,
+    source: m.source,
+    target: m.target,
+    readOnly: m.readOnly,
+    ...(m.mode === undefined ? {} : { mode: m.mode }),
+    ...(m.createMountpoint ? { createMountpoint: true } : {}),
+    ...opt('tmpfsSizeBytes', m.tmpfsSizeBytes),
+    ...opt('tmpfsMode', m.tmpfsMode),
+    ...(m.tmpfsOptions === undefined ? {} : { tmpfsOptions: m.tmpfsOptions }),
+  };
+}
+
 /**
  * The domain spec of a CreateRequest's spec. InvalidArgument when it is
- * missing, has no image, or names an unknown network mode or protocol.
+ * missing, has no image, or names an unknown network mode, protocol or
+ * mount type.
  */
 export function specFromProto(spec: ProtoSpec | undefined): ContainerSpec & { name?: string } {
   if (spec === undefined) throw invalidArgument('the container spec is missing');
@@ -90,6 +109,7 @@ export function specFromProto(spec: ProtoSpec | undefined): ContainerSpec & { na
     ...opt('stopTimeoutSeconds', spec.stopTimeoutSeconds),
     ...opt('platform', spec.platform),
     userNamespace: spec.userNamespace,
+    mounts: spec.mounts.map(mountFromProto),
   };
 }
 
@@ -116,6 +136,7 @@ function specToProto(record: ContainerRecord): ProtoSpec {
     stopTimeoutSeconds: s.stopTimeoutSeconds ?? 0,
     platform: s.platform ?? '',
     userNamespace: s.userNamespace,
+    mounts: s.mounts.map(mountToWire),
   };
 }
 

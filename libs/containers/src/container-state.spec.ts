@@ -91,12 +91,30 @@ describe('record format', () => {
     expect(decodeRecord(encodeRecord(r))).toEqual(r);
   });
 
+  it('reads a version 1 record (before mounts) as a container without mounts', () => {
+    const { mounts: _none, ...oldSpec } = recordFixture().spec;
+    const old = JSON.stringify({ version: 1, ...recordFixture(), spec: oldSpec });
+    expect(decodeRecord(old).spec.mounts).toEqual([]);
+    expect(encodeRecord(decodeRecord(old))).toContain('"version": 2');
+  });
+
+  it('round-trips mounts', () => {
+    const mounts = [
+      { type: 'bind' as const, source: '/srv/data', target: '/data', readOnly: true, mode: 'ro', createMountpoint: true },
+      { type: 'tmpfs' as const, source: '', target: '/run', readOnly: false, tmpfsSizeBytes: 1 << 20, tmpfsMode: 0o700 },
+    ];
+    const r = recordFixture({ spec: { ...recordFixture().spec, mounts } });
+    expect(decodeRecord(encodeRecord(r)).spec.mounts).toEqual(mounts);
+  });
+
   it.each([
     ['{', 'container record f: not JSON'],
     ['[]', 'container record f: not a JSON object'],
-    ['{"version":2}', 'container record f: unknown format version 2'],
+    ['{"version":3}', 'container record f: unknown format version 3'],
     [JSON.stringify({ ...recordFixture(), version: 1, id: '../x' }), 'container record f: bad id'],
     [JSON.stringify({ ...recordFixture(), version: 1, state: { status: 'zombie' } }), 'container record f: bad state'],
+    [JSON.stringify({ ...recordFixture(), version: 2, spec: { ...recordFixture().spec, mounts: [{ type: 'nfs' }] } }), 'container record f: bad mounts'],
+    [JSON.stringify({ ...recordFixture(), version: 2, spec: { ...recordFixture().spec, mounts: undefined } }), 'container record f: bad mounts'],
   ])('refuses %s', (text, message) => {
     const got = raised(() => decodeRecord(text, 'f'));
     expect(got?.kind).toBe('InvalidArgument');

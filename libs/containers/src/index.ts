@@ -5,3 +5,4 @@ export * from './resolve-container.js';
 export * from './container-state.js';
 export * from './list-filters.js';
 export * from './record-format.js';
+export * from './mounts.js';

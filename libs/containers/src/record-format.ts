@@ -1,10 +1,15 @@
 import { invalidArgument } from '@strata/kit';
 import { CONTAINER_ID } from './container-id.js';
 import { CONTAINER_NAME } from './container-name.js';
+import { MOUNT_TYPES } from './mounts.js';
 import { CONTAINER_STATUSES, type ContainerRecord } from './types.js';
 
-/** Version of the record format written by {@link encodeRecord}. */
-export const RECORD_VERSION = 1;
+/**
+ * Version of the record format written by {@link encodeRecord}. Version 2
+ * added spec.mounts; version 1 records are read as containers without
+ * mounts.
+ */
+export const RECORD_VERSION = 2;
 
 /** The durable form of a record: one JSON document with its format version. */
 export function encodeRecord(record: ContainerRecord): string {
@@ -13,6 +18,12 @@ export function encodeRecord(record: ContainerRecord): string {
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const isStrings = (v: unknown): v is string[] => Array.isArray(v) && v.every((s) => typeof s === 'string');
+const isMount = (v: unknown): boolean =>
+  isObject(v) &&
+  (MOUNT_TYPES as readonly unknown[]).includes(v.type) &&
+  typeof v.source === 'string' &&
+  typeof v.target === 'string' &&
+  typeof v.readOnly === 'boolean';
 
 /**
  * Reads a record written by {@link encodeRecord}, checking what the agent
@@ -29,9 +40,10 @@ export function decodeRecord(text: string, what = 'file'): ContainerRecord {
     throw invalidArgument(`container record ${what}: not JSON: ${(cause as Error).message}`, { cause });
   }
   if (!isObject(value)) throw fail('not a JSON object');
-  if (value.version !== RECORD_VERSION) throw fail(`unknown format version ${JSON.stringify(value.version)}`);
-  const { version: _version, ...rest } = value;
+  if (value.version !== 1 && value.version !== RECORD_VERSION) throw fail(`unknown format version ${JSON.stringify(value.version)}`);
+  const { version, ...rest } = value;
   const r = rest as unknown as ContainerRecord;
+  if (version === 1 && isObject(r.spec)) r.spec.mounts = [];
   if (typeof r.id !== 'string' || !CONTAINER_ID.test(r.id)) throw fail('bad id');
   if (typeof r.name !== 'string' || !CONTAINER_NAME.test(r.name)) throw fail('bad name');
   for (const key of ['image', 'imageId', 'manifestDigest', 'created', 'node', 'logPath', 'snapshotKey'] as const) {
@@ -41,6 +53,7 @@ export function decodeRecord(text: string, what = 'file'): ContainerRecord {
     throw fail('bad spec');
   }
   if (!isObject(r.spec.resources) || !isObject(r.spec.labels)) throw fail('bad spec');
+  if (!Array.isArray(r.spec.mounts) || !r.spec.mounts.every(isMount)) throw fail('bad mounts');
   if (!isObject(r.state) || !(CONTAINER_STATUSES as readonly unknown[]).includes(r.state.status)) throw fail('bad state');
   if (typeof r.state.pid !== 'number' || typeof r.state.exitCode !== 'number' || typeof r.state.oomKilled !== 'boolean') throw fail('bad state');
   if (!isObject(r.network) || !Array.isArray(r.network.ports)) throw fail('bad network');

@@ -1,3 +1,5 @@
+import type { MountSpec } from './mounts.js';
+
 /** Where a container is in its life (`docker inspect` State.Status). */
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'exited' | 'removing' | 'dead';
 
@@ -47,6 +49,8 @@ export interface ContainerSpec {
   /** `os/arch[/variant]` of the image; the node's when unset. */
   platform?: string;
   userNamespace: boolean;
+  /** Binds, volumes and tmpfs mounts (`-v`, `--mount`, `--tmpfs`), checked with checkMounts. */
+  mounts: MountSpec[];
 }
 
 /** A container's runtime state (`docker inspect` State). Times are RFC 3339 strings. */

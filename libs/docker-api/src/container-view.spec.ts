@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ContainerSpec, ContainerStatus, NetworkMode, Protocol, type Container, ContainerState } from '@strata/api/containers/v1';
+import { ContainerSpec, ContainerStatus, MountType, NetworkMode, Protocol, type Container, ContainerState } from '@strata/api/containers/v1';
 import { ContainerConfig } from '@strata/api/images/v1';
 import { inspectView, listView, stateName, statusText } from './container-view.js';
 import { humanDuration, rfc3339, rfc3339Nano } from './human-time.js';
@@ -115,6 +115,34 @@ describe('inspectView', () => {
       Config: Record<string, unknown>;
     };
     expect([view.Config['Cmd'], view.Config['Entrypoint']]).toEqual([null, ['sh']]);
+  });
+
+  it('shows -v, --mount and --tmpfs as Docker: Mounts, HostConfig.Binds, HostConfig.Mounts and HostConfig.Tmpfs', () => {
+    const mounts = [
+      { type: MountType.MOUNT_TYPE_BIND, source: '/srv/a', target: '/a', readOnly: true, mode: 'ro', createMountpoint: true },
+      { type: MountType.MOUNT_TYPE_BIND, source: '/srv/b', target: '/b', readOnly: false, mode: '', createMountpoint: true },
+      { type: MountType.MOUNT_TYPE_BIND, source: '/srv/c', target: '/c', readOnly: true },
+      { type: MountType.MOUNT_TYPE_TMPFS, source: '', target: '/t', readOnly: false, tmpfsSizeBytes: 1 << 20 },
+      { type: MountType.MOUNT_TYPE_TMPFS, source: '', target: '/run', readOnly: false, tmpfsOptions: 'exec' },
+    ];
+    const c = container({ spec: ContainerSpec.fromPartial({ image: 'busybox', mounts }) });
+    const view = inspectView(c) as { Mounts: unknown; HostConfig: Record<string, unknown> };
+    expect(view.Mounts).toEqual([
+      { Type: 'bind', Source: '/srv/a', Destination: '/a', Mode: 'ro', RW: false, Propagation: 'rprivate' },
+      { Type: 'bind', Source: '/srv/b', Destination: '/b', Mode: '', RW: true, Propagation: 'rprivate' },
+      { Type: 'bind', Source: '/srv/c', Destination: '/c', Mode: '', RW: false, Propagation: 'rprivate' },
+      { Type: 'tmpfs', Source: '', Destination: '/t', Mode: '', RW: true, Propagation: '' },
+    ]);
+    expect(view.HostConfig).toMatchObject({
+      Binds: ['/srv/a:/a:ro', '/srv/b:/b'],
+      Mounts: [
+        { Type: 'bind', Source: '/srv/c', Target: '/c', ReadOnly: true },
+        { Type: 'tmpfs', Target: '/t', TmpfsOptions: { SizeBytes: 1 << 20 } },
+      ],
+      Tmpfs: { '/run': 'exec' },
+    });
+    expect((listView(c) as { Mounts: unknown[] }).Mounts).toHaveLength(4);
+    expect(inspectView(container())).toMatchObject({ Mounts: [], HostConfig: { Binds: null } });
   });
 
   it('shows an exited, OOM-killed container without spec or network', () => {

@@ -1,6 +1,7 @@
 import { ContainerStatus, NetworkMode, Protocol, type Container, type ContainerState, type PortMapping } from '@strata/api/containers/v1';
 import type { ContainerConfig } from '@strata/api/images/v1';
 import { humanDuration, rfc3339 } from './human-time.js';
+import { hostConfigMounts, mountPointsView } from './mount-views.js';
 
 /** Hex digits of a short container id. */
 export const SHORT_ID_LENGTH = 12;
@@ -182,7 +183,7 @@ export function inspectView(container: Container, image?: ContainerConfig): Reco
     AppArmorProfile: '',
     ExecIDs: null,
     HostConfig: {
-      Binds: null,
+      ...hostConfigMounts(spec?.mounts ?? []),
       NetworkMode: network,
       PortBindings: bindings,
       RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
@@ -199,7 +200,7 @@ export function inspectView(container: Container, image?: ContainerConfig): Reco
       UsernsMode: spec?.userNamespace ? 'private' : '',
     },
     GraphDriver: { Name: 'overlayfs', Data: null },
-    Mounts: [],
+    Mounts: mountPointsView(spec?.mounts ?? []),
     Config: {
       Hostname: spec?.hostname || container.id.slice(0, SHORT_ID_LENGTH),
       Domainname: '',
@@ -280,6 +281,6 @@ export function listView(container: Container, now: Date = new Date()): Record<s
     Status: statusText(container.state, now),
     HostConfig: { NetworkMode: network },
     NetworkSettings: { Networks: { [network]: bridgeNetwork(container) } },
-    Mounts: [],
+    Mounts: mountPointsView(container.spec?.mounts ?? []),
   };
 }

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { ContainerSpec, NetworkMode, Protocol } from '@strata/api/containers/v1';
+import { ContainerSpec, MountType, NetworkMode, Protocol } from '@strata/api/containers/v1';
+import { isStrataError } from '@strata/kit';
 import { createSpec } from './create-spec.js';
-import { isDockerError } from './docker-error.js';
+import { dockerStatusOf, isDockerError } from './docker-error.js';
 
 /** What the docker CLI 20.10 sends for `docker run -d -p 0:80 -e A=1 IMAGE`, zero values included. */
 const cliBody = {
@@ -80,7 +81,7 @@ function refusal(fn: () => unknown): { status: number; message: string } {
   try {
     fn();
   } catch (err) {
-    if (isDockerError(err)) return { status: err.status, message: err.message };
+    if (isDockerError(err) || isStrataError(err)) return { status: dockerStatusOf(err), message: err.message };
     throw err;
   }
   throw new Error('expected a DockerError');
@@ -97,6 +98,32 @@ describe('createSpec', () => {
       networkMode: NetworkMode.NETWORK_MODE_BRIDGE,
     });
     expect(createSpec({ body: cliBody, name: 'web', platform: '' })).toEqual(expected);
+  });
+
+  it('maps Binds, Mounts and Tmpfs', () => {
+    const spec = createSpec({
+      body: {
+        Image: 'busybox',
+        HostConfig: {
+          Binds: ['/srv/a:/a:ro', '/srv/b:/b'],
+          Mounts: [
+            { Type: 'bind', Source: '/srv/c', Target: '/c', ReadOnly: true, BindOptions: { Propagation: '' } },
+            { Type: 'tmpfs', Target: '/t', TmpfsOptions: { SizeBytes: 1 << 20, Mode: 0o700 } },
+          ],
+          Tmpfs: { '/run': 'exec' },
+        },
+      },
+      name: '',
+      platform: '',
+    });
+    const base = { createMountpoint: false, tmpfsSizeBytes: 0, tmpfsMode: 0 };
+    expect(spec.mounts).toEqual([
+      { ...base, type: MountType.MOUNT_TYPE_BIND, source: '/srv/a', target: '/a', readOnly: true, mode: 'ro', createMountpoint: true },
+      { ...base, type: MountType.MOUNT_TYPE_BIND, source: '/srv/b', target: '/b', readOnly: false, mode: '', createMountpoint: true },
+      { ...base, type: MountType.MOUNT_TYPE_BIND, source: '/srv/c', target: '/c', readOnly: true },
+      { ...base, type: MountType.MOUNT_TYPE_TMPFS, source: '', target: '/t', readOnly: false, tmpfsSizeBytes: 1 << 20, tmpfsMode: 0o700 },
+      { ...base, type: MountType.MOUNT_TYPE_TMPFS, source: '', target: '/run', readOnly: false, tmpfsOptions: 'exec' },
+    ]);
   });
 
   it('maps commands, terminal, limits, network and removal', () => {
@@ -173,7 +200,17 @@ describe('createSpec', () => {
     [{}, 'invalid Image: an image is required'],
     [{ Image: 'x', Volumes: { '/data': {} } }, "unsupported option Volumes: Strata's Docker API does not implement it; leave it unset"],
     [{ Image: 'x', Healthcheck: { Test: ['CMD', 'true'] } }, "unsupported option Healthcheck: Strata's Docker API does not implement it; leave it unset"],
-    [{ Image: 'x', HostConfig: { Binds: ['/tmp:/x'] } }, "unsupported option HostConfig.Binds: Strata's Docker API does not implement it; leave it unset"],
+    [{ Image: 'x', HostConfig: { Binds: ['/tmp:/x:rx'] } }, 'invalid mode: rx'],
+    [{ Image: 'x', HostConfig: { Binds: ['/tmp:/'] } }, `invalid volume specification: '/tmp:/': invalid mount config for type "bind": invalid specification: destination can't be '/'`],
+    [{ Image: 'x', HostConfig: { Binds: ['/a:/x'], Tmpfs: { '/x': '' } } }, 'Duplicate mount point: /x'],
+    [{ Image: 'x', HostConfig: { Tmpfs: { '/t': 'size=1m,bogus' } } }, 'invalid tmpfs option ["bogus"]'],
+    [{ Image: 'x', HostConfig: { Mounts: [{ Type: 'npipe', Target: '/x' }] } }, 'invalid mount config for type "npipe": mount type unknown'],
+    [{ Image: 'x', HostConfig: { Mounts: [{ Type: 'bind', Target: '/x' }] } }, 'invalid mount config for type "bind": field Source must not be empty'],
+    [{ Image: 'x', HostConfig: { Mounts: [{ Type: 'tmpfs', Target: 'x' }] } }, `invalid mount config for type "tmpfs": invalid mount path: 'x' mount path must be absolute`],
+    [
+      { Image: 'x', HostConfig: { Mounts: [{ Type: 'bind', Source: '/a', Target: '/x', BindOptions: { Propagation: 'rshared' } }] } },
+      "unsupported option HostConfig.Mounts[0].BindOptions.Propagation: rshared (Strata's binds are rprivate)",
+    ],
     [{ Image: 'x', HostConfig: { Privileged: true } }, "unsupported option HostConfig.Privileged: Strata's Docker API does not implement it; leave it unset"],
     [{ Image: 'x', HostConfig: { CapAdd: ['NET_ADMIN'] } }, "unsupported option HostConfig.CapAdd: Strata's Docker API does not implement it; leave it unset"],
     [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'always' } } }, 'unsupported option HostConfig.RestartPolicy: restart policy always is not implemented; use "no"'],

@@ -1,5 +1,7 @@
-import { NetworkMode, Protocol, type ContainerSpec, type PortMapping, type Resources } from '@strata/api/containers/v1';
+import { NetworkMode, Protocol, type ContainerSpec, type Mount, type PortMapping, type Resources } from '@strata/api/containers/v1';
+import { checkMounts, parseTmpfsSpec, parseVolumeSpec, type MountSpec } from '@strata/containers';
 import { dockerError } from './docker-error.js';
+import { mountToWire } from './mount-views.js';
 
 /** Config fields of `POST /containers/create` that are mapped onto the ContainerSpec. */
 const SUPPORTED_CONFIG = new Set([
@@ -13,6 +15,7 @@ const SUPPORTED_CONFIG = new Set([
 const SUPPORTED_HOST_CONFIG = new Set([
   'PortBindings', 'PublishAllPorts', 'Memory', 'NanoCpus', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'NetworkMode', 'AutoRemove',
   'UsernsMode', 'RestartPolicy', 'LogConfig', 'Isolation', 'CgroupnsMode', 'ConsoleSize', 'MemorySwappiness', 'MemorySwap',
+  'Binds', 'Mounts', 'Tmpfs',
 ]);
 
 /** Values a field may have and still mean "not asked for" (Docker clients send many zero values). */
@@ -152,6 +155,52 @@ function checkHostDefaults(host: Json): void {
   }
 }
 
+const MOUNT_FIELDS = new Set(['Type', 'Source', 'Target', 'ReadOnly', 'Consistency', 'BindOptions', 'VolumeOptions', 'TmpfsOptions']);
+
+/** One entry of HostConfig.Mounts (Docker's mount.Mount) as a mount; DockerError 400 for what Strata does not do. */
+function mountOf(value: unknown, at: string): MountSpec {
+  if (!isObject(value)) throw dockerError(400, `invalid ${at}: expected an object with Type, Source, Target`);
+  refuseUnsupported(value, MOUNT_FIELDS, `${at}.`);
+  const type = field(value, 'Type', `${at}.`, isString, 'a string') ?? '';
+  if (type !== 'bind' && type !== 'tmpfs' && type !== 'volume') throw dockerError(400, `invalid mount config for type "${type}": mount type unknown`);
+  const bind = field(value, 'BindOptions', `${at}.`, isObject, 'an object') ?? {};
+  refuseUnsupported(bind, new Set(['Propagation', 'CreateMountpoint']), `${at}.BindOptions.`);
+  const propagation = field(bind, 'Propagation', `${at}.BindOptions.`, isString, 'a string') ?? '';
+  if (!['', 'rprivate'].includes(propagation)) throw dockerError(400, `unsupported option ${at}.BindOptions.Propagation: ${propagation} (Strata's binds are rprivate)`);
+  const tmpfs = field(value, 'TmpfsOptions', `${at}.`, isObject, 'an object') ?? {};
+  refuseUnsupported(tmpfs, new Set(['SizeBytes', 'Mode']), `${at}.TmpfsOptions.`);
+  const sizeBytes = field(tmpfs, 'SizeBytes', `${at}.TmpfsOptions.`, isInt, 'an integer number of bytes');
+  const mode = field(tmpfs, 'Mode', `${at}.TmpfsOptions.`, isInt, 'an integer (file mode bits)');
+  const createMountpoint = field(bind, 'CreateMountpoint', `${at}.BindOptions.`, isBool, 'a boolean') === true;
+  return {
+    type,
+    source: field(value, 'Source', `${at}.`, isString, 'a string') ?? '',
+    target: field(value, 'Target', `${at}.`, isString, 'a string') ?? '',
+    readOnly: field(value, 'ReadOnly', `${at}.`, isBool, 'a boolean') ?? false,
+    ...(createMountpoint ? { createMountpoint } : {}),
+    ...(sizeBytes ? { tmpfsSizeBytes: sizeBytes } : {}),
+    ...(mode ? { tmpfsMode: mode } : {}),
+  };
+}
+
+/**
+ * The mounts of HostConfig: Binds (`-v` values, read as Docker's daemon
+ * reads them), Mounts (`--mount`) and Tmpfs (`--tmpfs`: target → options),
+ * checked together (no two on one target).
+ */
+function mountsOf(host: Json): Mount[] {
+  const binds = field(host, 'Binds', 'HostConfig.', isStrings, 'a list of strings') ?? [];
+  const mounts = host['Mounts'] ?? [];
+  if (!Array.isArray(mounts)) throw dockerError(400, 'invalid HostConfig.Mounts: expected a list of mounts');
+  const tmpfs = field(host, 'Tmpfs', 'HostConfig.', isStringMap, 'an object of path to options') ?? {};
+  const all = [
+    ...binds.map(parseVolumeSpec),
+    ...mounts.map((m: unknown, i) => mountOf(m, `HostConfig.Mounts[${i}]`)),
+    ...Object.entries(tmpfs).map(([target, options]) => parseTmpfsSpec(options === '' ? target : `${target}:${options}`)),
+  ];
+  return checkMounts(all).map(mountToWire);
+}
+
 /** What {@link createSpec} needs besides the request body. */
 export interface CreateSpecInput {
   /** The body of `POST /containers/create`. */
@@ -172,7 +221,8 @@ export interface CreateSpecInput {
  * free port), PublishAllPorts (every exposed port of body and image on a
  * free port), Memory, NanoCpus or CpuQuota/CpuPeriod, PidsLimit (null or 0:
  * the node's default, unlike Docker's none; -1: none), NetworkMode (default, bridge, none,
- * host), AutoRemove, UsernsMode private. DockerError 400 naming the field
+ * host), AutoRemove, UsernsMode private, Binds, Mounts (bind, tmpfs) and
+ * Tmpfs with Docker's rules and texts (see checkMounts). DockerError 400 naming the field
  * for a malformed value or for any other option set to something else than
  * its zero value ("unsupported option HostConfig.Binds: …").
  */
@@ -241,5 +291,6 @@ export function createSpec(input: CreateSpecInput): ContainerSpec {
     stopTimeoutSeconds: stopTimeout !== undefined && stopTimeout > 0 ? stopTimeout : 0,
     platform: input.platform,
     userNamespace: host['UsernsMode'] === 'private',
+    mounts: mountsOf(host),
   };
 }

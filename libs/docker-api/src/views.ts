@@ -7,3 +7,4 @@
 export * from './container-view.js';
 export * from './image-views.js';
 export * from './human-time.js';
+export * from './mount-views.js';

@@ -363,6 +363,34 @@ describe('buildRuntimeSpec', () => {
     expect(existsSync(join(rootfs, 'proc/self'))).toBe(false);
   });
 
+  it("adds the user's mounts with Docker's options, parents first, over a default mount of the same destination", async () => {
+    const spec = await buildRuntimeSpec(
+      options({
+        mounts: [
+          { type: 'tmpfs', destination: '/data/tmp', readOnly: false, sizeBytes: 64 << 20, mode: 0o1770 },
+          { type: 'bind', source: '/srv/data', destination: '/data', readOnly: true },
+          { type: 'bind', source: '/srv/logs', destination: '/logs', readOnly: false },
+          { type: 'tmpfs', destination: '/dev/shm', readOnly: false, options: 'exec,size=1m,size=2m' },
+        ],
+      }),
+    );
+    const own = spec.mounts.slice(-4);
+    expect(own).toEqual([
+      { destination: '/data', type: 'bind', source: '/srv/data', options: ['rbind', 'ro', 'rprivate'] },
+      { destination: '/logs', type: 'bind', source: '/srv/logs', options: ['rbind', 'rprivate'] },
+      { destination: '/data/tmp', type: 'tmpfs', source: 'tmpfs', options: ['noexec', 'nosuid', 'nodev', 'rprivate', 'mode=1770', 'size=64m'] },
+      { destination: '/dev/shm', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'rprivate', 'exec', 'size=2m'] },
+    ]);
+    expect(spec.mounts.filter((m) => m.destination === '/dev/shm')).toHaveLength(1);
+  });
+
+  it.each([
+    ['a relative destination', { type: 'bind', source: '/srv', destination: 'data', readOnly: false }, 'invalid mount destination "data": it must be an absolute path'],
+    ['a relative bind source', { type: 'bind', source: 'srv', destination: '/data', readOnly: false }, 'the source of the mount on /data must be an absolute host path, not "srv"'],
+  ] as const)('refuses a mount with %s', async (_name, mount, message) => {
+    expect(await failure(() => buildRuntimeSpec(options({ mounts: [mount] })))).toEqual({ kind: 'InvalidArgument', message });
+  });
+
   it('refuses a working directory that is a file', async () => {
     writeFileSync(join(rootfs, 'file'), 'x');
     expect(await failure(() => buildRuntimeSpec(options({ workingDir: '/file' })))).toEqual({

@@ -54,6 +54,16 @@ export interface ContainerFiles {
   resolvConf?: string;
 }
 
+/**
+ * A mount the user asked for (`-v`, `--mount`, `--tmpfs`): a host path
+ * bound (rbind, rprivate, ro when readOnly) or a fresh tmpfs (nosuid,
+ * nodev, noexec, rprivate, as Docker's, then its own options: `exec` and
+ * the like override those, a later `size=` an earlier one).
+ */
+export type UserMount =
+  | { type: 'bind'; source: string; destination: string; readOnly: boolean }
+  | { type: 'tmpfs'; destination: string; readOnly: boolean; sizeBytes?: number; mode?: number; options?: string };
+
 /** uid and gid maps of a user namespace. */
 export interface UserNamespaceMappings {
   uidMappings: IdMapping[];
@@ -91,6 +101,8 @@ export interface RuntimeSpecOptions {
   /** Run in a user namespace with these maps (the root file system must be owned by the mapped ids). */
   userNamespace?: UserNamespaceMappings;
   files?: ContainerFiles;
+  /** Binds and tmpfs mounts; one on the destination of a default mount (/dev/shm, /etc/hosts…) replaces it. */
+  mounts?: UserMount[];
   /** The open-files limit (soft and hard); {@link DEFAULT_NOFILE_LIMIT} when unset (see {@link grantableNofileLimit}). */
   nofileLimit?: number;
   /** The seccomp profile; {@link defaultSeccompProfile} when unset, `unconfined` for none. */
@@ -386,6 +398,69 @@ function specMounts(options: RuntimeSpecOptions): SpecMount[] {
   return mounts;
 }
 
+/** Docker's default options of a tmpfs, before its own. */
+const TMPFS_DEFAULTS = ['noexec', 'nosuid', 'nodev', 'rprivate'];
+const PROPAGATIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
+const NEGATABLE = new Set(['exec', 'suid', 'dev', 'atime', 'diratime', 'relatime', 'strictatime', 'mand']);
+
+/** What an option sets, so that a later option setting the same thing replaces it (`exec` after `noexec`, `size=`). */
+function optionGroup(option: string): string {
+  const eq = option.indexOf('=');
+  if (eq >= 0) return option.slice(0, eq);
+  if (option === 'ro' || option === 'rw') return 'rw';
+  if (PROPAGATIONS.has(option)) return 'propagation';
+  return option.startsWith('no') && NEGATABLE.has(option.slice(2)) ? option.slice(2) : option;
+}
+
+/** Options in order, each replacing an earlier one of its group (Docker's MergeTmpfsOptions). */
+function mergeOptions(options: readonly string[]): string[] {
+  const byGroup = new Map<string, string>();
+  for (const option of options) {
+    const group = optionGroup(option);
+    byGroup.delete(group);
+    byGroup.set(group, option);
+  }
+  return [...byGroup.values()];
+}
+
+/** Docker's size text of a tmpfs: the largest of g, m, k that divides it, or bytes. */
+function sizeText(bytes: number): string {
+  for (const [suffix, unit] of [['g', 1 << 30], ['m', 1 << 20], ['k', 1 << 10]] as const) if (bytes % unit === 0) return `${bytes / unit}${suffix}`;
+  return String(bytes);
+}
+
+function userMount(m: UserMount): SpecMount {
+  const destination = m.destination;
+  if (typeof destination !== 'string' || !isAbsolute(destination) || destination.includes('\0')) {
+    throw invalidArgument(`invalid mount destination "${String(destination)}": it must be an absolute path`);
+  }
+  if (m.type === 'bind') {
+    checkHostFile(m.source, `the source of the mount on ${destination}`);
+    return { destination, type: 'bind', source: m.source, options: ['rbind', ...(m.readOnly ? ['ro'] : []), 'rprivate'] };
+  }
+  const own = [
+    ...(m.readOnly ? ['ro'] : []),
+    ...(m.mode === undefined ? [] : [`mode=${m.mode.toString(8)}`]),
+    ...(m.sizeBytes === undefined ? [] : [`size=${sizeText(m.sizeBytes)}`]),
+    ...(m.options === undefined || m.options === '' ? [] : m.options.split(',')),
+  ];
+  if (own.some((o) => o.includes('\0'))) throw invalidArgument(`invalid options of the tmpfs on ${destination}: an option contains a NUL byte`);
+  return { destination, type: 'tmpfs', source: 'tmpfs', options: mergeOptions([...TMPFS_DEFAULTS, ...own]) };
+}
+
+/**
+ * The default mounts with the user's after them, parents before children
+ * (Docker sorts by path depth); a default mount whose destination a user
+ * mount takes is left out.
+ */
+function withUserMounts(defaults: SpecMount[], mounts: readonly UserMount[] | undefined): SpecMount[] {
+  if (mounts === undefined || mounts.length === 0) return defaults;
+  const depth = (p: string) => p.split('/').filter(Boolean).length;
+  const own = mounts.map(userMount).sort((a, b) => depth(a.destination) - depth(b.destination));
+  const taken = new Set(own.map((m) => m.destination));
+  return [...defaults.filter((m) => !taken.has(m.destination)), ...own];
+}
+
 function specNamespaces(options: RuntimeSpecOptions): SpecNamespace[] {
   const namespaces: SpecNamespace[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
   const network = options.network;
@@ -428,7 +503,8 @@ function mappedRoot(userns: UserNamespaceMappings | undefined): { uid: number; g
  * namespaces pid, ipc, uts, mount and network (unless `host`), user with
  * mappings, cgroup on request; mounts for /proc, /dev, /dev/pts, /dev/shm,
  * /dev/mqueue, /sys (ro), /sys/fs/cgroup (ro) and bind mounts of the given
- * /etc/hosts, /etc/hostname and /etc/resolv.conf.
+ * /etc/hosts, /etc/hostname and /etc/resolv.conf; then the user's mounts
+ * (see {@link UserMount}), parents first.
  *
  * It reads the rootfs (hostile input): the user is resolved against its
  * /etc/passwd and /etc/group ({@link resolveUser}); and it writes to it:
@@ -440,7 +516,8 @@ function mappedRoot(userns: UserNamespaceMappings | undefined): { uid: number; g
  * command, a bad container id, hostname, environment entry, working
  * directory (relative, or under /proc, /sys or /dev), user or group that
  * the image does not know, limits, cgroups path, network namespace, id
- * mappings, host file paths, stop signal, and unreadable passwd/group files.
+ * mappings, host file paths, mount paths, stop signal, and unreadable
+ * passwd/group files.
  */
 export async function buildRuntimeSpec(options: RuntimeSpecOptions): Promise<RuntimeSpec> {
   if (typeof options.containerId !== 'string' || !CONTAINER_ID.test(options.containerId)) {
@@ -458,7 +535,7 @@ export async function buildRuntimeSpec(options: RuntimeSpecOptions): Promise<Run
   }
   const namespaces = specNamespaces(options);
   const resources = specResources(options.resources);
-  const mounts = specMounts(options);
+  const mounts = withUserMounts(specMounts(options), options.mounts);
   const stopSignal = parseStopSignal(image?.StopSignal);
   const tty = options.tty === true;
 

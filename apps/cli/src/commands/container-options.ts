@@ -283,6 +283,11 @@ export const containerFlags = {
     { placeholder: 'SECONDS' },
   ),
   platform: flags.string('Platform of the image os/arch[/variant] (the node\'s by default)', { placeholder: 'OS/ARCH[/VARIANT]' }),
+  volume: flags.list('Bind mount a volume: /host/path:/ctr/path[:ro] (a missing host directory is created)', { short: 'v', placeholder: 'LIST' }),
+  mount: flags.list('Attach a filesystem mount: type=bind,source=/host,target=/ctr[,readonly] or type=tmpfs,target=/ctr[,tmpfs-size=64m]', {
+    placeholder: 'MOUNT',
+  }),
+  tmpfs: flags.list('Mount a tmpfs directory: /ctr/path[:options] (noexec, nosuid, nodev unless the options say otherwise)', { placeholder: 'PATH' }),
   ...placementFlags,
 };
 

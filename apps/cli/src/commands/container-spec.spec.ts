@@ -1,4 +1,4 @@
-import { NetworkMode, Protocol } from '@strata/api/containers/v1';
+import { MountType, NetworkMode, Protocol } from '@strata/api/containers/v1';
 import { errorKind } from '@strata/kit';
 import { describe, expect, it } from 'vitest';
 import { buildContainerSpec, toPortMapping, toResources, type SpecFlagValues } from './container-spec.js';
@@ -71,6 +71,7 @@ describe('buildContainerSpec', () => {
       stopTimeoutSeconds: 0,
       platform: '',
       userNamespace: false,
+      mounts: [],
     });
   });
 
@@ -123,7 +124,24 @@ describe('buildContainerSpec', () => {
       stopTimeoutSeconds: 3,
       platform: 'linux/arm64',
       userNamespace: true,
+      mounts: [],
     });
+  });
+
+  it('maps -v, --mount and --tmpfs, relative sources against cwd', () => {
+    const spec = buildContainerSpec({
+      image: 'x',
+      command: [],
+      flags: { ...base, volume: ['./data:/data:ro'], mount: ['type=tmpfs,dst=/t,tmpfs-size=1m'], tmpfs: ['/run:exec'] },
+      envFiles: [],
+      env: {},
+      cwd: '/home/u',
+    });
+    expect(spec.mounts).toEqual([
+      { type: MountType.MOUNT_TYPE_BIND, source: '/home/u/data', target: '/data', readOnly: true, mode: 'ro', createMountpoint: true, tmpfsSizeBytes: 0, tmpfsMode: 0 },
+      { type: MountType.MOUNT_TYPE_TMPFS, source: '', target: '/t', readOnly: false, createMountpoint: false, tmpfsSizeBytes: 1 << 20, tmpfsMode: 0 },
+      { type: MountType.MOUNT_TYPE_TMPFS, source: '', target: '/run', readOnly: false, createMountpoint: false, tmpfsSizeBytes: 0, tmpfsMode: 0, tmpfsOptions: 'exec' },
+    ]);
   });
 
   it('clears the entrypoint with an empty --entrypoint', () => {
@@ -135,6 +153,9 @@ describe('buildContainerSpec', () => {
     [{ publish: ['80'], network: 'host' as const }, 'published ports (-p) need the bridge network, not --network host'],
     [{ platform: 'linux/' }, 'invalid platform "linux/": expected os[/arch[/variant]], e.g. linux/arm64'],
     [{ env: ['=1'] }, 'invalid environment variable: =1'],
+    [{ volume: ['/a:/b:rx'] }, 'invalid mode: rx'],
+    [{ mount: ['type=bind,src=/a'] }, 'invalid argument "type=bind,src=/a" for "--mount" flag: target is required'],
+    [{ tmpfs: ['/t:bogus'] }, 'invalid tmpfs option ["bogus"]'],
   ])('%j is refused', (flags, message) => {
     const failure = fails(() => buildContainerSpec({ image: 'x', command: [], flags: { ...base, ...flags }, envFiles: [], env: {} }));
     expect(failure.kind).toBe('InvalidArgument');

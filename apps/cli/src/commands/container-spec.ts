@@ -1,9 +1,11 @@
 import { NetworkMode, Protocol, type ContainerSpec, type PortMapping, type Resources } from '@strata/api/containers/v1';
 import { parseMemory, validateLimits } from '@strata/cgroups';
 import { parsePortMapping } from '@strata/container-network';
+import { mountToWire } from '@strata/docker-api/views';
 import { invalidArgument } from '@strata/kit';
 import { parsePlatform } from '@strata/oci';
 import { parseEnvEntry, parseEnvFile, parseLabels } from './container-options.js';
+import { mountsOfFlags } from './mount-options.js';
 
 /** The resource flags as the command line gave them (`--memory` as written, the others parsed). */
 export interface ResourceFlagValues {
@@ -31,6 +33,12 @@ export interface SpecFlagValues extends ResourceFlagValues {
   stopSignal?: string | undefined;
   stopTimeout?: number | undefined;
   platform?: string | undefined;
+  /** `-v` values. */
+  volume?: string[];
+  /** `--mount` values. */
+  mount?: string[];
+  /** `--tmpfs` values. */
+  tmpfs?: string[];
 }
 
 /** What {@link buildContainerSpec} makes a spec of. */
@@ -44,6 +52,8 @@ export interface SpecInput {
   envFiles: ReadonlyArray<{ path: string; text: string }>;
   /** The CLI's environment, for bare `-e KEY`. */
   env: Readonly<Record<string, string | undefined>>;
+  /** What `-v ./x:/x` and `--mount src=./x` are relative to; the process's working directory by default. */
+  cwd?: string;
 }
 
 /** A `-p` value as the API's PortMapping; InvalidArgument (from the network rules) when malformed. */
@@ -77,8 +87,10 @@ const NETWORK_MODES = { bridge: NetworkMode.NETWORK_MODE_BRIDGE, none: NetworkMo
  * The ContainerSpec that `run`/`create` asks the node-agent for, from the
  * command line: env files first then `-e` (later wins, as in Docker),
  * `--entrypoint ""` clearing the image's entrypoint, `-p` parsed, limits
- * checked, `--platform` parsed. Raises InvalidArgument for the first bad
- * value, before anything is sent; `-p` with `--network host|none` too.
+ * checked, `--platform` parsed, `-v`, `--mount` and `--tmpfs` read as
+ * Docker reads them (see mountsOfFlags; the node checks them together).
+ * Raises InvalidArgument for the first bad value, before anything is
+ * sent; `-p` with `--network host|none` too.
  */
 export function buildContainerSpec(input: SpecInput): ContainerSpec {
   const { flags: f } = input;
@@ -92,6 +104,7 @@ export function buildContainerSpec(input: SpecInput): ContainerSpec {
   }
   if (f.platform !== undefined) parsePlatform(f.platform);
   const resources = toResources(f);
+  const mounts = mountsOfFlags({ volume: f.volume ?? [], mount: f.mount ?? [], tmpfs: f.tmpfs ?? [] }, input.cwd ?? process.cwd());
   return {
     image: input.image,
     name: f.name ?? '',
@@ -113,5 +126,6 @@ export function buildContainerSpec(input: SpecInput): ContainerSpec {
     stopTimeoutSeconds: f.stopTimeout ?? 0,
     platform: f.platform ?? '',
     userNamespace: f.userns === 'private',
+    mounts: mounts.map(mountToWire),
   };
 }

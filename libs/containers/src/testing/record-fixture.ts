@@ -23,6 +23,7 @@ export function recordFixture(overrides: Partial<ContainerRecord> = {}): Contain
       autoRemove: false,
       labels: {},
       userNamespace: false,
+      mounts: [],
     },
     state: createdState(),
     network: { mode: 'bridge', ports: [] },

@@ -1,0 +1,101 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ContainerSpec, ContainersService, MountType, NetworkMode, WaitCondition, type Container, type Mount } from '@strata/api/containers/v1';
+import type { RpcClient } from '@strata/grpc-kit';
+import { errorKind } from '@strata/kit';
+import { tempDir } from '@strata/kit/testing';
+import { mountPoints } from '@strata/snapshots-local';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestStack, type TestStack } from './testing/test-stack.js';
+
+let stack: TestStack;
+let client: RpcClient;
+let host: ReturnType<typeof tempDir>;
+
+const mount = (m: Partial<Mount>): Mount => ({ type: MountType.MOUNT_TYPE_BIND, source: '', target: '', readOnly: false, createMountpoint: false, tmpfsSizeBytes: 0, tmpfsMode: 0, ...m });
+
+/** Runs cmd in a new container with mounts until it exits; its exit code and output. */
+async function runWith(mounts: Mount[], cmd: string[]): Promise<{ container: Container; code: number; out: string }> {
+  const spec = ContainerSpec.fromPartial({ image: stack.image, networkMode: NetworkMode.NETWORK_MODE_NONE, cmd, mounts });
+  const { container } = await client.unary(ContainersService.create, { spec });
+  await client.unary(ContainersService.start, { id: container!.id });
+  const { status } = await client.unary(ContainersService.wait, { id: container!.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+  let out = '';
+  for await (const r of client.serverStream(ContainersService.logs, { id: container!.id, follow: false, tail: -1 })) out += r.data.toString('utf8');
+  return { container: container!, code: status!.exitCode, out };
+}
+
+const failure = async (p: Promise<unknown>) => p.then(() => undefined, (err: unknown) => ({ kind: errorKind(err), message: (err as Error).message }));
+
+beforeAll(async () => {
+  host = tempDir('strata-mounts-');
+  stack = await startTestStack();
+  await stack.startAgent();
+  client = stack.client();
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  host?.remove();
+}, 120_000);
+
+describe('bind mounts and tmpfs', { timeout: 30_000 }, () => {
+  it('shares files both ways through a bind mount, and leaves no mount behind on the host', async () => {
+    const dir = join(host.path, 'shared');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'from-host'), 'hello from the host\n');
+    const { container, code, out } = await runWith([mount({ source: dir, target: '/data' })], ['sh', '-c', 'cat /data/from-host && echo written > /data/from-ctr']);
+    expect({ code, out }).toEqual({ code: 0, out: 'hello from the host\n' });
+    expect(readFileSync(join(dir, 'from-ctr'), 'utf8')).toBe('written\n');
+    const { container: inspected } = await client.unary(ContainersService.inspect, { id: container.id });
+    expect(inspected?.spec?.mounts).toEqual([mount({ source: dir, target: '/data' })]);
+    await client.unary(ContainersService.remove, { id: container.id, force: false });
+    expect((await mountPoints()).filter((p) => p.startsWith(host.path) || p.includes(container.id))).toEqual([]);
+  });
+
+  it('refuses writes to a read-only bind with EROFS', async () => {
+    const dir = join(host.path, 'ro');
+    mkdirSync(dir);
+    const { code, out } = await runWith([mount({ source: dir, target: '/ro', readOnly: true, mode: 'ro' })], ['sh', '-c', 'touch /ro/x 2>&1; echo code=$?']);
+    expect(code).toBe(0);
+    expect(out).toMatch(/Read-only file system\ncode=1\n$/);
+    expect(existsSync(join(dir, 'x'))).toBe(false);
+  });
+
+  it('creates a missing source of a -v bind, and refuses one of a --mount', async () => {
+    const made = join(host.path, 'made/by/v');
+    const { code } = await runWith([mount({ source: made, target: '/v', mode: '', createMountpoint: true })], ['true']);
+    expect(code).toBe(0);
+    expect(existsSync(made)).toBe(true);
+    const missing = join(host.path, 'missing');
+    const spec = ContainerSpec.fromPartial({ image: stack.image, networkMode: NetworkMode.NETWORK_MODE_NONE, mounts: [mount({ source: missing, target: '/m' })] });
+    expect(await failure(client.unary(ContainersService.create, { spec }))).toEqual({
+      kind: 'InvalidArgument',
+      message: `invalid mount config for type "bind": bind source path does not exist: ${missing}`,
+    });
+    expect(existsSync(missing)).toBe(false);
+  });
+
+  it('refuses two mounts on one target', async () => {
+    const spec = ContainerSpec.fromPartial({
+      image: stack.image,
+      mounts: [mount({ source: host.path, target: '/x' }), mount({ type: MountType.MOUNT_TYPE_TMPFS, target: '/x/' })],
+    });
+    expect(await failure(client.unary(ContainersService.create, { spec }))).toEqual({ kind: 'InvalidArgument', message: 'Duplicate mount point: /x' });
+  });
+
+  it("mounts a tmpfs with Docker's options and its size and mode", async () => {
+    const { code, out } = await runWith(
+      [
+        mount({ type: MountType.MOUNT_TYPE_TMPFS, target: '/t', tmpfsSizeBytes: 2 << 20, tmpfsMode: 0o1770 }),
+        mount({ type: MountType.MOUNT_TYPE_TMPFS, target: '/run/x', tmpfsOptions: 'exec,size=1m' }),
+      ],
+      ['sh', '-c', 'grep -E " /t | /run/x " /proc/mounts; stat -c %a /t'],
+    );
+    expect(code).toBe(0);
+    const lines = out.trim().split('\n');
+    expect(lines[0]).toMatch(/^tmpfs \/t tmpfs rw,nosuid,nodev,noexec,relatime,size=2048k,mode=1770/);
+    expect(lines[1]).toMatch(/^tmpfs \/run\/x tmpfs rw,nosuid,nodev,relatime,size=1024k/);
+    expect(lines[2]).toBe('1770');
+  });
+});
