@@ -690,11 +690,15 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
    */
   async function teardown(record: ContainerRecord): Promise<void> {
     const id = record.id;
-    // runc's and the agent's removal of the cgroup both take a directory that is gone already as done.
+    // runc's and the agent's removal of the cgroup both take a directory that is gone already as done; the
+    // monitors' cgroup can go once the runtime's delete has seen the monitor end.
     await allOrFirstError([
-      rt.delete(id, { force: true }).catch((err: unknown) => {
-        if (!isNotFound(err)) log.warn({ err, containerId: id }, 'runtime delete failed');
-      }),
+      (async () => {
+        await rt.delete(id, { force: true }).catch((err: unknown) => {
+          if (!isNotFound(err)) log.warn({ err, containerId: id }, 'runtime delete failed');
+        });
+        await removeMonitorCgroup(id).catch((err: unknown) => log.warn({ err, containerId: id }, "cannot remove the monitors' cgroup"));
+      })(),
       (async () => {
         try {
           const cg = await cgroupOf(id);
@@ -704,7 +708,6 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           log.warn({ err, containerId: id }, 'cannot remove the cgroup');
         }
       })(),
-      removeMonitorCgroup(id).catch((err: unknown) => log.warn({ err, containerId: id }, "cannot remove the monitors' cgroup")),
       network.detach(id),
       (async () => {
         await unmountRootfs(id);
@@ -757,7 +760,9 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       const latest = records.get(id);
       if (latest === undefined) return;
       checkRemovable(latest, force);
-      const removing = await save({ ...latest, state: { ...latest.state, status: 'removing' } });
+      // Its rename need not be flushed: the removal is idempotent, so a record that reads as it was before (after a
+      // power loss) is removed again as well.
+      const removing = await save({ ...latest, state: { ...latest.state, status: 'removing' } }, { syncDirectory: false });
       watching.get(id)?.abort();
       try {
         await teardown(removing);

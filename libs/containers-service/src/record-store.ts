@@ -1,10 +1,14 @@
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeRecord, encodeRecord, type ContainerRecord } from '@strata/containers';
-import { writeFileDurably, type Logger } from '@strata/kit';
+import { errnoOf, writeFileDurably, type Logger } from '@strata/kit';
 
 /** File name of a container's record inside its directory. */
 export const RECORD_FILE = 'record.json';
+
+/** Directories of removed containers whose files are still being deleted: `.removed-<id>-<8 hex>`. */
+const REMOVED_DIR = /^\.removed-/;
 
 /**
  * The durable records of the containers of a node: `<dir>/<id>/record.json`,
@@ -35,11 +39,19 @@ export class RecordStore {
     await writeFileDurably(join(dir, RECORD_FILE), encodeRecord(record), options.syncDirectory ?? true);
   }
 
-  /** Every record on disk; unreadable ones are logged and left out. */
+  /**
+   * Every record on disk; unreadable ones are logged and left out. The
+   * files of containers whose removal an earlier process did not finish
+   * deleting go now, in the background.
+   */
   async loadAll(): Promise<ContainerRecord[]> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const out: ContainerRecord[] = [];
     for (const name of await readdir(this.dir)) {
+      if (REMOVED_DIR.test(name)) {
+        this.deleteInBackground(join(this.dir, name));
+        continue;
+      }
       const path = join(this.dir, name, RECORD_FILE);
       try {
         out.push(decodeRecord(await readFile(path, 'utf8'), path));
@@ -51,8 +63,24 @@ export class RecordStore {
     return out;
   }
 
-  /** Removes a container's directory with everything in it (nothing may be mounted there any more). */
+  /**
+   * Removes a container's directory with everything in it (nothing may be
+   * mounted there any more): renamed away at once, so the record is gone
+   * when this resolves, its files then deleted in the background (by
+   * loadAll after a crash).
+   */
   async remove(id: string): Promise<void> {
-    await rm(this.containerDir(id), { recursive: true, force: true });
+    const removed = join(this.dir, `.removed-${id}-${randomBytes(4).toString('hex')}`);
+    try {
+      await rename(this.containerDir(id), removed);
+    } catch (err) {
+      if (errnoOf(err) === 'ENOENT') return;
+      throw err;
+    }
+    this.deleteInBackground(removed);
+  }
+
+  private deleteInBackground(dir: string): void {
+    rm(dir, { recursive: true, force: true }).catch((err: unknown) => this.logger.warn({ err, dir }, "cannot delete a removed container's files"));
   }
 }
