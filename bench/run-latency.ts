@@ -11,9 +11,11 @@
  * agent with its own bridge, chains, netns prefix, cgroup parent and runc
  * root).
  * containerd runs as its own instance (bench/containerd-process.ts) in its
- * own namespace. The four run alternately; medians of N runs. Removal with
- * --rm happens in the agent after the CLI returned; the bench waits for it
- * (untimed) before the next run, and prints its median separately.
+ * own namespace. The four run alternately; medians of N runs. Like
+ * `docker run --rm` and `ctr run --rm`, `strata run --rm` ends once the
+ * container is removed, so both CLI times include the removal; the agent's
+ * part ends at the exit status (its Remove is timed apart), and the raw
+ * `runc run` ends when runc has deleted its container.
  *
  * Then a profile of the agent's part: a node-agent under `strace -f -e trace=execve,mount,umount2` runs P more containers;
  * the bench prints, per RPC, the commands and mounts the agent made with
@@ -139,9 +141,14 @@ async function agentEmpty(client: RpcClient): Promise<void> {
 }
 
 /** `runc run` of the bundle, attached, in its own runc root; runc deletes the container at exit. */
-async function runcRun(runcRoot: string, bundle: string, id: string): Promise<void> {
+/**
+ * `runc run` of bundle as id; returns the seconds of that command alone. A
+ * foreground run deletes its container when it ends; the `runc delete` after
+ * it (a no-op then, or the cleanup of a run that failed) is not timed.
+ */
+async function runcRun(runcRoot: string, bundle: string, id: string): Promise<number> {
   try {
-    await execFileAsync('runc', ['--root', runcRoot, 'run', '--bundle', bundle, id]);
+    return await timed(() => execFileAsync('runc', ['--root', runcRoot, 'run', '--bundle', bundle, id]));
   } finally {
     await execFileAsync('runc', ['--root', runcRoot, 'delete', '-f', id]).catch(() => undefined);
   }
@@ -357,12 +364,12 @@ try {
   const agentPid = stack.agent()?.pid;
   const agentCpu = () => (agentPid === undefined ? 0 : cpuMs(agentPid).own + cpuMs(agentPid).children);
   for (let i = 0; i < runs; i++) {
-    cpu.runc.push(await childCpu(async () => runc.push(await timed(() => runcRun(runcRoot, bundle, `bench-${suffix}-${i}`)))));
+    cpu.runc.push(await childCpu(async () => runc.push(await runcRun(runcRoot, bundle, `bench-${suffix}-${i}`))));
     if (containerd !== undefined && ctrSkipped === undefined) {
       cpu.ctr.push(await childCpu(async () => ctr.push(await timed(() => ctrRun(containerd!, ctrImage, `bench-${suffix}-${i}`)))));
       ctrSeccomp.push(await timed(() => ctrRun(containerd!, ctrImage, `bench-seccomp-${suffix}-${i}`, true)));
     }
-    runcSeccomp.push(await timed(() => runcRun(runcRoot, seccompBundle, `bench-seccomp-${suffix}-${i}`)));
+    runcSeccomp.push(await runcRun(runcRoot, seccompBundle, `bench-seccomp-${suffix}-${i}`));
     cpu.cli.push(await childCpu(async () => cli.push(await timed(() => strataRun(stack!)))));
     cliRemoval.push(await timed(() => agentEmpty(client)));
     const before = agentCpu();
@@ -375,7 +382,7 @@ try {
   if (!cliBundleFresh()) console.log('  (a CLI source changed during the runs: some strata runs went through tsx instead of the bundle)');
   const ms = (values: number[]) => `${(middle(values) * 1000).toFixed(0)} ms`;
   console.log(
-    `  medians: runc run ${ms(runc)}; ctr run --rm ${ctr.length > 0 ? ms(ctr) : 'skipped'}; strata run --rm ${ms(cli)} (+ ${ms(cliRemoval)} until the agent removed it); ` +
+    `  medians: runc run ${ms(runc)}; ctr run --rm ${ctr.length > 0 ? ms(ctr) : 'skipped'}; strata run --rm ${ms(cli)} (then ${ms(cliRemoval)} until the agent listed no container); ` +
       `agent Create→exit ${ms(agentSide)}, Remove ${ms(agentRemove)}`,
   );
   const step = (from: keyof Marks, to: keyof Marks) => `${middle(agentMarks.map((m) => m[to] - m[from])).toFixed(1)} ms`;
