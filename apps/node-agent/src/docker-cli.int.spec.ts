@@ -210,6 +210,9 @@ describe('the docker CLI against the node-agent', () => {
       const again = await docker.run(['start', name]);
       expect(again.code).toBe(1);
       expect(again.err).toMatch(/no-such-command.*not found/);
+      // Docker answers a command not found (exit code 127) or not executable (126) with 400, another failure with 500.
+      const answered = await dockerRequest(stack.dockerSocket, 'POST', `/v1.43/containers/${name}/start`);
+      expect({ status: answered.status, body: answered.json() }).toEqual({ status: 400, body: { message: notFound } });
       expect((await docker.run(['ps', '-a', '--filter', `name=${name}`, '--format', '{{.State}}'])).out).toBe('created\n');
       expect(await docker.run(['rm', name])).toEqual({ code: 0, out: `${name}\n`, err: '' });
     } finally {

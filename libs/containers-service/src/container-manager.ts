@@ -9,6 +9,7 @@ import type { Attachment, CreateOptions, ExecProcess, LogRecord, Runtime } from 
 import {
   checkContainerName,
   checkRemovable,
+  checkRestartPolicy,
   checkStartable,
   createdState,
   generateContainerId,
@@ -25,6 +26,7 @@ import {
   type ContainerSpec,
   type PortSpec,
   type ResourceSpec,
+  type RestartPolicy,
 } from '@strata/containers';
 import {
   failedPrecondition,
@@ -174,8 +176,10 @@ export interface ContainerManager {
    * FailedPrecondition for a host port in use, or for a user namespace the
    * host cannot give (no idmapped mounts of the layers, a state directory
    * others cannot search: the message says what it lacks) or with the
-   * bridge network (user namespaces take --network none or host). Nothing
-   * is left behind on failure.
+   * bridge network (user namespaces take --network none or host). A restart
+   * policy is checked with checkRestartPolicy, and refused for an
+   * auto-remove container ("can't create 'AutoRemove' container with
+   * restart policy"). Nothing is left behind on failure.
    */
   create(spec: ContainerSpec & { name?: string }): Promise<ContainerRecord>;
   /**
@@ -229,11 +233,14 @@ export interface ContainerManager {
   /** One sample per container named (every running one when refs is empty). */
   stats(refs: readonly string[]): Promise<ContainerStatsSample[]>;
   /**
-   * Changes limits (zero/undefined fields stay), of a stopped container too;
-   * InvalidArgument for limits out of range (cpus above this host's count
-   * included) and for what the cgroup refuses.
+   * Changes limits (zero/undefined fields stay) and, when given, the restart
+   * policy, of a stopped container too; InvalidArgument for limits out of
+   * range (cpus above this host's count included), for what the cgroup
+   * refuses, and for a restart policy other than `no` of an auto-remove
+   * container (Docker's "Restart policy cannot be updated because
+   * AutoRemove is enabled for the container").
    */
-  update(ref: string, resources: ResourceSpec): Promise<ContainerRecord>;
+  update(ref: string, resources: ResourceSpec, restartPolicy?: RestartPolicy): Promise<ContainerRecord>;
   /** Makes an image of the container's changes and tags it (see commitContainer); publishes container.committed. */
   commit(ref: string, request: CommitRequest): Promise<CommitResult>;
   /**
@@ -296,8 +303,21 @@ async function allOrFirstError<T extends readonly unknown[]>(promises: { readonl
   return settled.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
+/**
+ * Checks a restart policy (see checkRestartPolicy) and that an auto-remove
+ * container has none but `no`, as Docker's daemon does: InvalidArgument
+ * with conflict as the message then.
+ */
+function checkAutoRemovePolicy(autoRemove: boolean, policy: RestartPolicy | undefined, conflict: string): void {
+  if (policy === undefined) return;
+  checkRestartPolicy(policy);
+  if (autoRemove && policy.name !== 'no') throw invalidArgument(conflict);
+}
+
 /** What a Create made so far, for undoing it. */
 interface CreateSteps {
+  /** Volumes made for the container. */
+  volumes?: string[];
   mounted?: boolean;
   prepared?: boolean;
   attached?: boolean;
@@ -846,6 +866,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     }
     if (input.stopSignal !== undefined && input.stopSignal !== '') parseSignal(input.stopSignal);
     const mounts = await prepareMounts(input.mounts);
+    checkAutoRemovePolicy(input.autoRemove, input.restartPolicy, "can't create 'AutoRemove' container with restart policy");
     if (name !== undefined) {
       const holder = [...records.values()].find((r) => r.name === name);
       if (holder !== undefined || reserved.has(name)) throw nameConflict(name, holder?.id ?? 'being created');
@@ -1228,11 +1249,14 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       return out;
     },
 
-    async update(ref, resources) {
+    async update(ref, resources, restartPolicy) {
       const { id } = find(ref);
       checkResources(resources);
       return lock.run(id, async () => {
         const record = current(id);
+        checkAutoRemovePolicy(record.spec.autoRemove, restartPolicy, 'Restart policy cannot be updated because AutoRemove is enabled for the container');
+        const policySpec = restartPolicy === undefined ? {} : { restartPolicy };
+        if (!resources.memoryBytes && !resources.cpus && !resources.pidsLimit) return save({ ...record, spec: { ...record.spec, ...policySpec } });
         const update: LimitsUpdate = {};
         if (resources.memoryBytes) update.memoryBytes = resources.memoryBytes;
         if (resources.cpus) update.cpus = resources.cpus;
@@ -1253,7 +1277,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         const spec = await readSpec(id);
         spec.linux.resources = { ...spec.linux.resources, ...specLimits };
         await writeSpec(id, spec);
-        return save({ ...record, spec: { ...record.spec, resources: merged } });
+        return save({ ...record, spec: { ...record.spec, resources: merged, ...policySpec } });
       });
     },
 

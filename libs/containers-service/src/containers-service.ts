@@ -10,7 +10,9 @@ import {
   type ExecResponse,
   type ExitStatus as ProtoExitStatus,
   type StatsResponse,
+  type UpdateRequest,
 } from '@strata/api/containers/v1';
+import { restartPolicyFromWire } from '@strata/docker-api/views';
 import { bidiStream, serverStream, unary, type ServiceRegistration } from '@strata/grpc-kit';
 import { invalidArgument, type Logger } from '@strata/kit';
 import type { ContainerManager, ExitStatus, WaitCondition } from './container-manager.js';
@@ -117,15 +119,19 @@ export function createContainersService(manager: ContainerManager, options: Cont
           }
         })();
       }),
-      update: unary(logger, async (req: { id: string; resources?: { memoryBytes: number; cpus: number; pidsLimit: number } }) => {
+      update: unary(logger, async (req: UpdateRequest) => {
         const r = req.resources;
         return {
           container: containerToProto(
-            await manager.update(req.id, {
-              ...(r?.memoryBytes ? { memoryBytes: r.memoryBytes } : {}),
-              ...(r?.cpus ? { cpus: r.cpus } : {}),
-              ...(r?.pidsLimit ? { pidsLimit: r.pidsLimit } : {}),
-            }),
+            await manager.update(
+              req.id,
+              {
+                ...(r?.memoryBytes ? { memoryBytes: r.memoryBytes } : {}),
+                ...(r?.cpus ? { cpus: r.cpus } : {}),
+                ...(r?.pidsLimit ? { pidsLimit: r.pidsLimit } : {}),
+              },
+              req.restartPolicy === undefined ? undefined : restartPolicyFromWire(req.restartPolicy),
+            ),
           ),
         };
       }),

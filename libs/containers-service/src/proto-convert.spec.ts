@@ -1,4 +1,4 @@
-import { ContainerStatus, MountType, NetworkMode, Protocol, type ContainerSpec as ProtoSpec } from '@strata/api/containers/v1';
+import { ContainerStatus, MountType, NetworkMode, Protocol, RestartPolicyName, type ContainerSpec as ProtoSpec } from '@strata/api/containers/v1';
 import { recordFixture } from '@strata/containers/testing';
 import { errorKind } from '@strata/kit';
 import { describe, expect, it } from 'vitest';
@@ -119,6 +119,26 @@ describe('containerToProto', () => {
     });
     expect(c).toMatchObject({ id: r.id, name: r.name, created: new Date(r.created), network: { mode: NetworkMode.NETWORK_MODE_BRIDGE, ipAddress: '' } });
     expect(c.spec).toMatchObject({ image: 'busybox', entrypointSet: false, networkMode: NetworkMode.NETWORK_MODE_BRIDGE });
+  });
+});
+
+describe('restart policies', () => {
+  it('round-trip between the wire and the record, restart count and restarting status included', () => {
+    const spec = specFromProto({ ...base, restartPolicy: { name: RestartPolicyName.RESTART_POLICY_NAME_ON_FAILURE, maximumRetryCount: 2 } });
+    expect(spec.restartPolicy).toEqual({ name: 'on-failure', maximumRetryCount: 2 });
+    expect(specFromProto(base).restartPolicy).toBeUndefined();
+    const r = recordFixture({ spec: { ...recordFixture().spec, restartPolicy: { name: 'always', maximumRetryCount: 0 } }, restartCount: 3 });
+    const c = containerToProto({ ...r, state: { ...r.state, status: 'restarting' } });
+    expect(c).toMatchObject({ restartCount: 3, state: { status: ContainerStatus.CONTAINER_STATUS_RESTARTING } });
+    expect(c.spec?.restartPolicy).toEqual({ name: RestartPolicyName.RESTART_POLICY_NAME_ALWAYS, maximumRetryCount: 0 });
+  });
+
+  it.each([
+    [{ name: RestartPolicyName.RESTART_POLICY_NAME_ALWAYS, maximumRetryCount: 1 }, "invalid restart policy: maximum retry count can only be used with 'on-failure'"],
+    [{ name: RestartPolicyName.RESTART_POLICY_NAME_ON_FAILURE, maximumRetryCount: -1 }, 'invalid restart policy: maximum retry count cannot be negative'],
+    [{ name: 99 as RestartPolicyName, maximumRetryCount: 0 }, "invalid restart policy: unknown policy '99'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"],
+  ])('refuses %j', (restartPolicy, message) => {
+    expect(raised(() => specFromProto({ ...base, restartPolicy }))).toEqual({ kind: 'InvalidArgument', message });
   });
 });
 

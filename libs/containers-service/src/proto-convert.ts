@@ -8,7 +8,7 @@ import {
   type PortMapping,
 } from '@strata/api/containers/v1';
 import type { ContainerRecord, ContainerSpec, ContainerStatus, MountSpec, MountType, NetworkMode, PortSpec } from '@strata/containers';
-import { mountToWire, mountTypeName } from '@strata/docker-api/views';
+import { mountToWire, mountTypeName, restartPolicyFromWire, restartPolicyToWire } from '@strata/docker-api/views';
 import { invalidArgument } from '@strata/kit';
 
 const STATUS: Record<ContainerStatus, ProtoStatus> = {
@@ -18,6 +18,7 @@ const STATUS: Record<ContainerStatus, ProtoStatus> = {
   exited: ProtoStatus.CONTAINER_STATUS_EXITED,
   removing: ProtoStatus.CONTAINER_STATUS_REMOVING,
   dead: ProtoStatus.CONTAINER_STATUS_DEAD,
+  restarting: ProtoStatus.CONTAINER_STATUS_RESTARTING,
 };
 
 const MODE: Record<NetworkMode, ProtoNetworkMode> = {
@@ -104,6 +105,7 @@ export function specFromProto(spec: ProtoSpec | undefined): ContainerSpec & { na
       ...opt('pidsLimit', r?.pidsLimit),
     },
     autoRemove: spec.autoRemove,
+    ...(spec.restartPolicy === undefined ? {} : { restartPolicy: restartPolicyFromWire(spec.restartPolicy) }),
     labels: { ...spec.labels },
     ...opt('stopSignal', spec.stopSignal),
     ...opt('stopTimeoutSeconds', spec.stopTimeoutSeconds),
@@ -131,6 +133,7 @@ function specToProto(record: ContainerRecord): ProtoSpec {
     networkMode: MODE[s.networkMode],
     resources: { memoryBytes: s.resources.memoryBytes ?? 0, cpus: s.resources.cpus ?? 0, pidsLimit: s.resources.pidsLimit ?? 0 },
     autoRemove: s.autoRemove,
+    ...(s.restartPolicy === undefined ? {} : { restartPolicy: restartPolicyToWire(s.restartPolicy) }),
     labels: { ...s.labels },
     stopSignal: s.stopSignal ?? '',
     stopTimeoutSeconds: s.stopTimeoutSeconds ?? 0,

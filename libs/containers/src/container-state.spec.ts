@@ -1,6 +1,6 @@
 import { errorKind } from '@strata/kit';
 import { describe, expect, it } from 'vitest';
-import { checkRemovable, checkStartable, describeStatus, startFailureCode, withExited, withStartFailure, withStarted } from './container-state.js';
+import { checkRemovable, checkStartable, describeStatus, startFailureCode, withExited, withRestarting, withStartFailure, withStarted } from './container-state.js';
 import { decodeRecord, encodeRecord } from './record-format.js';
 import { recordFixture } from './testing/record-fixture.js';
 
@@ -14,18 +14,34 @@ const raised = (fn: () => unknown) => {
 };
 
 describe('container state', () => {
-  it('counts restarts from the second start and resets the OOM count', () => {
+  it('resets the OOM count on each start', () => {
     const once = withStarted(recordFixture(), 42, '2024-01-01T00:00:01Z');
     expect(once.state).toEqual({ status: 'running', pid: 42, exitCode: 0, oomKilled: false, startedAt: '2024-01-01T00:00:01Z', error: '' });
     expect(once.restartCount).toBe(0);
     const ended = withExited({ ...once, oomKillsSeen: 2 }, { exitCode: 137, oomKilled: true, finishedAt: '2024-01-01T00:00:02Z' });
     expect(ended.state).toMatchObject({ status: 'exited', pid: 0, exitCode: 137, oomKilled: true, finishedAt: '2024-01-01T00:00:02Z' });
     const again = withStarted(ended, 43, '2024-01-01T00:00:03Z');
-    expect(again).toMatchObject({ restartCount: 1, oomKillsSeen: 0, state: { status: 'running', oomKilled: false } });
+    expect(again).toMatchObject({ restartCount: 0, oomKillsSeen: 0, state: { status: 'running', oomKilled: false } });
+  });
+
+  // moby: RestartCount++ when the restart manager decides to restart; a start by hand (ResetRestartManager) sets it
+  // to 0 and clears HasBeenManuallyStopped.
+  it('counts restarts by the policy, and a start by hand resets the count and the manual stop', () => {
+    const ran = withStarted(recordFixture(), 42, '2024-01-01T00:00:01Z');
+    const restarting = withRestarting(ran, { exitCode: 3, oomKilled: false, finishedAt: '2024-01-01T00:00:02Z' });
+    expect(restarting).toMatchObject({ restartCount: 1, state: { status: 'restarting', pid: 0, exitCode: 3, finishedAt: '2024-01-01T00:00:02Z' } });
+    expect(describeStatus(restarting.state, new Date('2024-01-01T00:00:04Z'))).toBe('Restarting (3) 2 seconds ago');
+    const byPolicy = withStarted(restarting, 43, '2024-01-01T00:00:03Z', true);
+    expect(byPolicy).toMatchObject({ restartCount: 1, state: { status: 'running', pid: 43, exitCode: 0 } });
+    const stopped = withExited({ ...byPolicy, manuallyStopped: true }, { exitCode: 143, oomKilled: false, finishedAt: '2024-01-01T00:00:04Z' });
+    const byHand = withStarted(stopped, 44, '2024-01-01T00:00:05Z');
+    expect(byHand.restartCount).toBe(0);
+    expect(byHand.manuallyStopped).toBeUndefined();
   });
 
   it.each([
     ['a running container without force', 'running', false, "cannot remove container \"/test_container\": container is running: stop the container before removing or force remove"],
+    ['a restarting container without force', 'restarting', false, "cannot remove container \"/test_container\": container is restarting: stop the container before removing or force remove"],
   ])('refuses to remove %s', (_what, status, force, message) => {
     const r = recordFixture({ state: { status: status as 'running', pid: 1, exitCode: 0, oomKilled: false, error: '' } });
     expect(raised(() => checkRemovable(r, force))).toEqual({ kind: 'FailedPrecondition', message });

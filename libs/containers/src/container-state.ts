@@ -36,22 +36,38 @@ export function checkStartable(record: ContainerRecord): void {
  * FailedPrecondition with Docker's text otherwise.
  */
 export function checkRemovable(record: ContainerRecord, force: boolean): void {
-  if (isRunning(record) && !force) {
+  if ((isRunning(record) || record.state.status === 'restarting') && !force) {
+    const status = record.state.status === 'paused' ? 'running' : record.state.status;
     throw failedPrecondition(
-      `cannot remove container "/${record.name}": container is running: stop the container before removing or force remove`,
+      `cannot remove container "/${record.name}": container is ${status}: stop the container before removing or force remove`,
       { fields: { containerId: record.id } },
     );
   }
 }
 
-/** The record after its process started with pid at time now: running, restart count up, OOM count reset. */
-export function withStarted(record: ContainerRecord, pid: number, now: string): ContainerRecord {
+/**
+ * The record after its process started with pid at time now: running, OOM
+ * count reset. A start by hand (not by the restart policy) resets the
+ * restart count and the manual stop, as Docker's does.
+ */
+export function withStarted(record: ContainerRecord, pid: number, now: string, byPolicy = false): ContainerRecord {
+  const { manuallyStopped: _stopped, ...rest } = record;
   return {
-    ...record,
+    ...(byPolicy ? record : rest),
     state: { status: 'running', pid, exitCode: 0, oomKilled: false, startedAt: now, error: '' },
-    restartCount: record.restartCount + (record.state.startedAt === undefined ? 0 : 1),
+    restartCount: byPolicy ? record.restartCount : 0,
     oomKillsSeen: 0,
   };
+}
+
+/**
+ * The record after its process ended when the restart policy starts it
+ * again after a delay: restarting, with the run's exit, and one restart
+ * more counted (Docker counts it when it decides).
+ */
+export function withRestarting(record: ContainerRecord, exit: RunExit): ContainerRecord {
+  const exited = withExited(record, exit);
+  return { ...exited, state: { ...exited.state, status: 'restarting' }, restartCount: record.restartCount + 1 };
 }
 
 /** The record after its process ended. */
@@ -92,6 +108,8 @@ export function describeStatus(state: ContainerState, now: Date = new Date()): s
   switch (state.status) {
     case 'created':
       return 'Created';
+    case 'restarting':
+      return `Restarting (${state.exitCode}) ${ago(state.finishedAt)} ago`;
     case 'running':
       return `Up ${ago(state.startedAt)}`;
     case 'paused':

@@ -5,4 +5,5 @@ export * from './resolve-container.js';
 export * from './container-state.js';
 export * from './list-filters.js';
 export * from './record-format.js';
+export * from './restart-policy.js';
 export * from './mounts.js';

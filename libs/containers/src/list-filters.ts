@@ -77,7 +77,7 @@ export function matchesFilters(record: ContainerRecord, f: ListFilters): boolean
 }
 
 /**
- * The containers `ps` shows, newest first: running (and paused) ones, or
+ * The containers `ps` shows, newest first: running (paused, restarting) ones, or
  * all with all; a status or exited filter implies all, as Docker does.
  * Raises what parseListFilters raises.
  */
@@ -85,6 +85,6 @@ export function listContainers(records: Iterable<ContainerRecord>, options: { al
   const f = parseListFilters(options.filters ?? []);
   const all = options.all === true || f.status.length > 0 || f.exited.length > 0;
   return [...records]
-    .filter((r) => (all || r.state.status === 'running' || r.state.status === 'paused') && matchesFilters(r, f))
+    .filter((r) => (all || ['running', 'paused', 'restarting'].includes(r.state.status)) && matchesFilters(r, f))
     .sort((a, b) => Date.parse(b.created) - Date.parse(a.created) || b.id.localeCompare(a.id));
 }

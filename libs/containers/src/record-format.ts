@@ -2,6 +2,7 @@ import { invalidArgument } from '@strata/kit';
 import { CONTAINER_ID } from './container-id.js';
 import { CONTAINER_NAME } from './container-name.js';
 import { MOUNT_TYPES } from './mounts.js';
+import { RESTART_POLICY_NAMES } from './restart-policy.js';
 import { CONTAINER_STATUSES, type ContainerRecord } from './types.js';
 
 /**
@@ -24,6 +25,9 @@ const isMount = (v: unknown): boolean =>
   typeof v.source === 'string' &&
   typeof v.target === 'string' &&
   typeof v.readOnly === 'boolean';
+
+const isRestartPolicy = (v: unknown): boolean =>
+  isObject(v) && (RESTART_POLICY_NAMES as readonly unknown[]).includes(v.name) && Number.isInteger(v.maximumRetryCount);
 
 /**
  * Reads a record written by {@link encodeRecord}, checking what the agent
@@ -54,6 +58,9 @@ export function decodeRecord(text: string, what = 'file'): ContainerRecord {
   }
   if (!isObject(r.spec.resources) || !isObject(r.spec.labels)) throw fail('bad spec');
   if (!Array.isArray(r.spec.mounts) || !r.spec.mounts.every(isMount)) throw fail('bad mounts');
+  // A record without a restart policy (written before there were any) reads as `no`.
+  if (r.spec.restartPolicy !== undefined && !isRestartPolicy(r.spec.restartPolicy)) throw fail('bad restart policy');
+  if (r.manuallyStopped !== undefined && typeof r.manuallyStopped !== 'boolean') throw fail('bad manuallyStopped');
   if (!isObject(r.state) || !(CONTAINER_STATUSES as readonly unknown[]).includes(r.state.status)) throw fail('bad state');
   if (typeof r.state.pid !== 'number' || typeof r.state.exitCode !== 'number' || typeof r.state.oomKilled !== 'boolean') throw fail('bad state');
   if (!isObject(r.network) || !Array.isArray(r.network.ports)) throw fail('bad network');

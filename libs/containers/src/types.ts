@@ -1,10 +1,14 @@
 import type { MountSpec } from './mounts.js';
 
-/** Where a container is in its life (`docker inspect` State.Status). */
-export type ContainerStatus = 'created' | 'running' | 'paused' | 'exited' | 'removing' | 'dead';
+/**
+ * Where a container is in its life (`docker inspect` State.Status);
+ * restarting: its process ended and the restart policy starts it again
+ * after a delay.
+ */
+export type ContainerStatus = 'created' | 'restarting' | 'running' | 'paused' | 'exited' | 'removing' | 'dead';
 
 /** Every status, in the order `docker ps --filter status=` lists them. */
-export const CONTAINER_STATUSES: readonly ContainerStatus[] = ['created', 'running', 'paused', 'exited', 'removing', 'dead'];
+export const CONTAINER_STATUSES: readonly ContainerStatus[] = ['created', 'restarting', 'running', 'paused', 'exited', 'removing', 'dead'];
 
 /** How a container is networked: its own namespace on the node's bridge, loopback only, or the host's. */
 export type NetworkMode = 'bridge' | 'none' | 'host';
@@ -15,6 +19,16 @@ export interface PortSpec {
   hostPort: number;
   containerPort: number;
   protocol: 'tcp' | 'udp';
+}
+
+/** Docker's restart policy names (`--restart`). */
+export type RestartPolicyName = 'no' | 'always' | 'unless-stopped' | 'on-failure';
+
+/** What happens when a container's process ends (Docker's HostConfig.RestartPolicy); see restart-policy.ts. */
+export interface RestartPolicy {
+  name: RestartPolicyName;
+  /** on-failure only: restarts allowed before it stays exited; 0 for no limit. */
+  maximumRetryCount: number;
 }
 
 /** The cgroup limits asked for. Undefined fields: no memory or CPU limit, the node's default pids limit; pidsLimit -1: none. */
@@ -42,6 +56,8 @@ export interface ContainerSpec {
   networkMode: NetworkMode;
   resources: ResourceSpec;
   autoRemove: boolean;
+  /** What happens when its process ends (`--restart`); `no` when unset. */
+  restartPolicy?: RestartPolicy;
   labels: Record<string, string>;
   stopSignal?: string;
   /** Seconds Stop waits before SIGKILL; 10 when unset. */
@@ -98,8 +114,14 @@ export interface ContainerRecord {
   node: string;
   logPath: string;
   snapshotKey: string;
-  /** Times it was started. */
+  /** Restarts made by the restart policy since the last start by hand (Docker's RestartCount). */
   restartCount: number;
+  /**
+   * Stopped by stop or kill since the last start by hand (Docker's
+   * HasBeenManuallyStopped): an unless-stopped container is not started
+   * again, also when the agent starts. Unset: false.
+   */
+  manuallyStopped?: boolean;
   /** The cgroup's OOM-kill count already reported for the current run. */
   oomKillsSeen: number;
 }

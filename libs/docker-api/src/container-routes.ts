@@ -1,7 +1,9 @@
 import type { ServerResponse } from 'node:http';
-import { ContainersService, Stream, WaitCondition, type Container, type TerminalSize } from '@strata/api/containers/v1';
+import { ContainersService, ContainerStatus, Stream, WaitCondition, type Container, type TerminalSize } from '@strata/api/containers/v1';
 import { ImagesService, type ContainerConfig } from '@strata/api/images/v1';
-import { createSpec } from './create-spec.js';
+import { startFailureCode } from '@strata/containers';
+import { isFailedPrecondition } from '@strata/kit';
+import { createSpec, refuseUnsupported, resourcesOf, restartPolicyOf } from './create-spec.js';
 import { inspectView, isRunning, listView } from './container-view.js';
 import { dockerError } from './docker-error.js';
 import { queryBool, queryFilters, queryInt } from './docker-query.js';
@@ -76,13 +78,16 @@ class Attachments {
   }
 }
 
+/** Fields of `POST /containers/{id}/update` that are mapped onto the UpdateRequest. */
+const UPDATE_FIELDS = new Set(['Memory', 'NanoCpus', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'RestartPolicy']);
+
 /**
- * The container endpoints: create, start, stop, restart, kill, wait, attach
- * (taken over with `101 UPGRADED`), resize, logs, inspect, list, delete, each
+ * The container endpoints: create, start, stop, restart, kill, wait, update,
+ * attach (taken over with `101 UPGRADED`), resize, logs, inspect, list, delete, each
  * one or more Containers rpcs of the node-agent. Errors: the node-agent's
  * (NotFound "No such container: …" → 404, FailedPrecondition → 409,
- * InvalidArgument → 400), and DockerError 400 naming an unsupported field,
- * filter or query parameter.
+ * InvalidArgument → 400; a failed start 400 or 500 as Docker's), and
+ * DockerError 400 naming an unsupported field, filter or query parameter.
  */
 export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
   const { containers } = deps;
@@ -222,12 +227,46 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
     ctx.res.end();
   }
 
+  /**
+   * The error a failed start answers, as Docker's: a process that could not
+   * be found or run (the record's exit code 127 or 126) is the client's
+   * mistake, 400; any other failure of the runtime 500. A container dead or
+   * being removed keeps the agent's 409.
+   */
+  async function startError(id: string, err: unknown): Promise<unknown> {
+    if (!isFailedPrecondition(err)) return err;
+    let exitCode = startFailureCode((err as Error).message);
+    try {
+      const state = (await inspect(id)).state;
+      const status = state?.status;
+      if (status === ContainerStatus.CONTAINER_STATUS_DEAD || status === ContainerStatus.CONTAINER_STATUS_REMOVING) return err;
+      exitCode = state?.exitCode ?? exitCode;
+    } catch {
+      // Removed meanwhile (an auto-remove container): the message tells.
+    }
+    return dockerError(exitCode === 126 || exitCode === 127 ? 400 : 500, (err as Error).message, { cause: err });
+  }
+
+  /** `POST /containers/{id}/update`: resources (Memory, NanoCpus, CpuQuota/CpuPeriod, PidsLimit) and RestartPolicy. */
+  async function update(ctx: DockerContext): Promise<void> {
+    const body = await ctx.readJson<Record<string, unknown>>();
+    refuseUnsupported(body, UPDATE_FIELDS, '');
+    const resources = resourcesOf(body);
+    const restartPolicy = restartPolicyOf(body);
+    await containers.unary(ContainersService.update, {
+      id: ctx.params['id'] as string,
+      ...(resources === undefined ? {} : { resources }),
+      ...(restartPolicy === undefined ? {} : { restartPolicy }),
+    });
+    ctx.json(200, { Warnings: [] });
+  }
+
   /** stop (304 when not running) or restart (`t`: seconds before SIGKILL; -1 or absent: the container's own). */
   async function stop(ctx: DockerContext, restart: boolean): Promise<void> {
     refuseQuery(ctx.query, 'signal', "the stop signal is the container's own (StopSignal at create)");
     const timeout = queryInt(ctx.query, 't', { min: -1, max: 2 ** 31 - 1 });
     const container = await inspect(ctx.params['id'] as string);
-    if (!restart && !isRunning(container.state)) {
+    if (!restart && !isRunning(container.state) && container.state?.status !== ContainerStatus.CONTAINER_STATUS_RESTARTING) {
       ctx.json(304);
       return;
     }
@@ -300,13 +339,17 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
       async handle(ctx) {
         if (ctx.query.get('detachKeys')) throw dockerError(400, 'unsupported query parameter detachKeys: detaching with keys is not implemented');
         const container = await inspect(ctx.params['id'] as string);
-        if (isRunning(container.state)) {
+        if (isRunning(container.state) || container.state?.status === ContainerStatus.CONTAINER_STATUS_RESTARTING) {
           ctx.json(304);
           return;
         }
         // An auto-remove container whose process cannot start is removed by the agent before Start answers, as
         // Docker's daemon does: a client waiting for "removed" ends then.
-        await containers.unary(ContainersService.start, { id: container.id });
+        try {
+          await containers.unary(ContainersService.start, { id: container.id });
+        } catch (err) {
+          throw await startError(container.id, err);
+        }
         ctx.json(204);
       },
     },
@@ -321,6 +364,7 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
       },
     },
     { method: 'POST', path: '/containers/{id}/wait', handle: wait },
+    { method: 'POST', path: '/containers/{id}/update', handle: update },
     { method: 'POST', path: '/containers/{id}/attach', handle: attach },
     { method: 'POST', path: '/containers/{id}/resize', handle: resize },
     { method: 'GET', path: '/containers/{id}/logs', handle: logs },

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ContainerSpec, ContainerStatus, MountType, NetworkMode, Protocol, type Container, ContainerState } from '@strata/api/containers/v1';
+import { ContainerSpec, ContainerStatus, MountType, NetworkMode, Protocol, RestartPolicyName, type Container, ContainerState } from '@strata/api/containers/v1';
 import { ContainerConfig } from '@strata/api/images/v1';
 import { inspectView, listView, stateName, statusText } from './container-view.js';
 import { humanDuration, rfc3339, rfc3339Nano } from './human-time.js';
@@ -158,6 +158,27 @@ describe('inspectView', () => {
   });
 });
 
+describe('restart policy views', () => {
+  // moby's SetRestarting keeps Running true: a restarting container is running for stop, rm and ps.
+  it('shows a restarting container as Docker: Running and Restarting, its policy and count in HostConfig and RestartCount', () => {
+    const c = container({
+      state: { status: ContainerStatus.CONTAINER_STATUS_RESTARTING, pid: 0, exitCode: 3, oomKilled: false, startedAt: ago(3_000), finishedAt: ago(1_000), error: '' },
+      restartCount: 2,
+    });
+    c.spec!.restartPolicy = { name: RestartPolicyName.RESTART_POLICY_NAME_ON_FAILURE, maximumRetryCount: 5 };
+    expect(inspectView(c)).toMatchObject({
+      State: { Status: 'restarting', Running: true, Restarting: true, Paused: false, Pid: 0, ExitCode: 3 },
+      RestartCount: 2,
+      HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: 5 } },
+    });
+    expect(listView(c, now)).toMatchObject({ State: 'restarting', Status: 'Restarting (3) 1 second ago' });
+  });
+
+  it('shows no policy as Docker shows it: no, 0', () => {
+    expect(inspectView(container())).toMatchObject({ State: { Restarting: false }, HostConfig: { RestartPolicy: { Name: 'no', MaximumRetryCount: 0 } } });
+  });
+});
+
 describe('statusText', () => {
   it.each([
     ['created', state({}), 'Created'],
@@ -178,6 +199,11 @@ describe('statusText', () => {
     ['exited, never started', state({ status: ContainerStatus.CONTAINER_STATUS_EXITED }), 'Created'],
     ['removing', state({ status: ContainerStatus.CONTAINER_STATUS_REMOVING }), 'Removal In Progress'],
     ['dead', state({ status: ContainerStatus.CONTAINER_STATUS_DEAD }), 'Dead'],
+    [
+      'restarting',
+      state({ status: ContainerStatus.CONTAINER_STATUS_RESTARTING, exitCode: 3, startedAt: ago(9_000), finishedAt: ago(2_000) }),
+      'Restarting (3) 2 seconds ago',
+    ],
     ['no state', undefined, 'Created'],
   ])('%s: %s', (_what, s, text) => expect(statusText(s, now)).toBe(text));
 });
@@ -188,6 +214,7 @@ describe('stateName', () => {
     [ContainerStatus.CONTAINER_STATUS_RUNNING, 'running'],
     [ContainerStatus.CONTAINER_STATUS_EXITED, 'exited'],
     [ContainerStatus.CONTAINER_STATUS_DEAD, 'dead'],
+    [ContainerStatus.CONTAINER_STATUS_RESTARTING, 'restarting'],
     [undefined, 'unknown'],
   ])('%s is %s', (status, name) => expect(stateName(status)).toBe(name));
 });

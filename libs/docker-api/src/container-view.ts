@@ -1,6 +1,7 @@
 import { ContainerStatus, NetworkMode, Protocol, type Container, type ContainerState, type PortMapping } from '@strata/api/containers/v1';
 import type { ContainerConfig } from '@strata/api/images/v1';
 import { humanDuration, rfc3339 } from './human-time.js';
+import { restartPolicyView } from './restart-views.js';
 import { hostConfigMounts, mountPointsView } from './mount-views.js';
 
 /** Hex digits of a short container id. */
@@ -16,6 +17,7 @@ const STATE_NAMES: Record<ContainerStatus, string> = {
   [ContainerStatus.CONTAINER_STATUS_EXITED]: 'exited',
   [ContainerStatus.CONTAINER_STATUS_REMOVING]: 'removing',
   [ContainerStatus.CONTAINER_STATUS_DEAD]: 'dead',
+  [ContainerStatus.CONTAINER_STATUS_RESTARTING]: 'restarting',
   [ContainerStatus.UNRECOGNIZED]: 'unknown',
 };
 
@@ -32,7 +34,7 @@ export function isRunning(state: ContainerState | undefined): boolean {
 /**
  * The status text of `docker ps` (the API list's `Status`): `Created`,
  * `Up 3 seconds`, `Up 2 minutes (Paused)`, `Exited (0) 2 minutes ago`,
- * `Removal In Progress`, `Dead`; empty for an exited container without a
+ * `Restarting (1) 2 seconds ago`, `Removal In Progress`, `Dead`; empty for an exited container without a
  * finish time.
  */
 export function statusText(state: ContainerState | undefined, now: Date = new Date()): string {
@@ -46,6 +48,8 @@ export function statusText(state: ContainerState | undefined, now: Date = new Da
       return 'Removal In Progress';
     case ContainerStatus.CONTAINER_STATUS_DEAD:
       return 'Dead';
+    case ContainerStatus.CONTAINER_STATUS_RESTARTING:
+      return `Restarting (${state.exitCode}) ${since(state.finishedAt)} ago`;
     case ContainerStatus.CONTAINER_STATUS_EXITED:
       if (state.startedAt === undefined) return 'Created';
       return state.finishedAt === undefined ? '' : `Exited (${state.exitCode}) ${since(state.finishedAt)} ago`;
@@ -158,9 +162,10 @@ export function inspectView(container: Container, image?: ContainerConfig): Reco
     Args: container.command.slice(1),
     State: {
       Status: stateName(status),
-      Running: isRunning(state),
+      // Docker's restarting container is still Running (its restart manager runs it).
+      Running: isRunning(state) || status === ContainerStatus.CONTAINER_STATUS_RESTARTING,
       Paused: status === ContainerStatus.CONTAINER_STATUS_PAUSED,
-      Restarting: false,
+      Restarting: status === ContainerStatus.CONTAINER_STATUS_RESTARTING,
       OOMKilled: state?.oomKilled ?? false,
       Dead: status === ContainerStatus.CONTAINER_STATUS_DEAD,
       Pid: state?.pid ?? 0,
@@ -186,7 +191,7 @@ export function inspectView(container: Container, image?: ContainerConfig): Reco
       ...hostConfigMounts(spec?.mounts ?? []),
       NetworkMode: network,
       PortBindings: bindings,
-      RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+      RestartPolicy: restartPolicyView(spec?.restartPolicy),
       AutoRemove: spec?.autoRemove ?? false,
       LogConfig: { Type: 'json-file', Config: {} },
       Privileged: false,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ContainerSpec, MountType, NetworkMode, Protocol } from '@strata/api/containers/v1';
+import { ContainerSpec, MountType, NetworkMode, Protocol, RestartPolicyName } from '@strata/api/containers/v1';
 import { isStrataError } from '@strata/kit';
 import { createSpec } from './create-spec.js';
 import { dockerStatusOf, isDockerError } from './docker-error.js';
@@ -213,7 +213,10 @@ describe('createSpec', () => {
     ],
     [{ Image: 'x', HostConfig: { Privileged: true } }, "unsupported option HostConfig.Privileged: Strata's Docker API does not implement it; leave it unset"],
     [{ Image: 'x', HostConfig: { CapAdd: ['NET_ADMIN'] } }, "unsupported option HostConfig.CapAdd: Strata's Docker API does not implement it; leave it unset"],
-    [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'always' } } }, 'unsupported option HostConfig.RestartPolicy: restart policy always is not implemented; use "no"'],
+    [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'sometimes' } } }, "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"],
+    [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'always', MaximumRetryCount: 2 } } }, "invalid restart policy: maximum retry count can only be used with 'on-failure'"],
+    [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: -2 } } }, 'invalid restart policy: maximum retry count cannot be negative'],
+    [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'always' }, AutoRemove: true } }, "can't create 'AutoRemove' container with restart policy"],
     [{ Image: 'x', HostConfig: { LogConfig: { Type: 'syslog' } } }, 'unsupported option HostConfig.LogConfig: log driver syslog is not implemented; use json-file'],
     [{ Image: 'x', HostConfig: { MemorySwap: 1 << 30 } }, 'unsupported option HostConfig.MemorySwap: swap limits are not implemented; leave it unset'],
     [{ Image: 'x', HostConfig: { NetworkMode: 'container:abc' } }, 'unsupported option HostConfig.NetworkMode: container:abc (Strata has default, bridge, host and none)'],
@@ -229,5 +232,16 @@ describe('createSpec', () => {
     [{ Image: 'x', HostConfig: { NetworkMode: 'none', PortBindings: { '80/tcp': [{ HostPort: '80' }] } } }, 'invalid HostConfig.PortBindings: published ports need the bridge network, not none'],
   ])('refuses %j with 400', (body, message) => {
     expect(refusal(() => createSpec({ body, name: '', platform: '' }))).toEqual({ status: 400, message });
+  });
+
+  it.each([
+    [{ Name: 'always' }, { name: RestartPolicyName.RESTART_POLICY_NAME_ALWAYS, maximumRetryCount: 0 }],
+    [{ Name: 'unless-stopped', MaximumRetryCount: 0 }, { name: RestartPolicyName.RESTART_POLICY_NAME_UNLESS_STOPPED, maximumRetryCount: 0 }],
+    [{ Name: 'on-failure', MaximumRetryCount: 3 }, { name: RestartPolicyName.RESTART_POLICY_NAME_ON_FAILURE, maximumRetryCount: 3 }],
+    [{ Name: 'no', MaximumRetryCount: 0 }, undefined],
+    // Docker before 25 sent an empty name with any count: no policy.
+    [{ Name: '', MaximumRetryCount: 5 }, undefined],
+  ])('maps RestartPolicy %j', (policy, restartPolicy) => {
+    expect(createSpec({ body: { Image: 'x', HostConfig: { RestartPolicy: policy } }, name: '', platform: '' }).restartPolicy).toEqual(restartPolicy);
   });
 });

@@ -1,7 +1,8 @@
-import { NetworkMode, Protocol, type ContainerSpec, type Mount, type PortMapping, type Resources } from '@strata/api/containers/v1';
-import { checkMounts, parseTmpfsSpec, parseVolumeSpec, type MountSpec } from '@strata/containers';
+import { NetworkMode, Protocol, RestartPolicyName, type ContainerSpec, type RestartPolicy, type Mount, type PortMapping, type Resources } from '@strata/api/containers/v1';
+import { checkMounts, checkRestartPolicy, parseTmpfsSpec, parseVolumeSpec, type MountSpec } from '@strata/containers';
 import { dockerError } from './docker-error.js';
 import { mountToWire } from './mount-views.js';
+import { restartPolicyToWire } from './restart-views.js';
 
 /** Config fields of `POST /containers/create` that are mapped onto the ContainerSpec. */
 const SUPPORTED_CONFIG = new Set([
@@ -27,7 +28,8 @@ function isUnset(value: unknown): boolean {
   return false;
 }
 
-function refuseUnsupported(object: Record<string, unknown>, supported: Set<string>, prefix: string): void {
+/** DockerError 400 "unsupported option <prefix><key>" for the first field not in supported that is set (not a zero value). */
+export function refuseUnsupported(object: Record<string, unknown>, supported: Set<string>, prefix: string): void {
   for (const [key, value] of Object.entries(object)) {
     if (!supported.has(key) && !isUnset(value)) {
       throw dockerError(400, `unsupported option ${prefix}${key}: Strata's Docker API does not implement it; leave it unset`);
@@ -107,7 +109,12 @@ const NETWORK_MODES: Record<string, NetworkMode> = {
   host: NetworkMode.NETWORK_MODE_HOST,
 };
 
-function resourcesOf(host: Json): Resources | undefined {
+/**
+ * The Resources of a HostConfig (or of an update's body): Memory, NanoCpus
+ * or CpuQuota/CpuPeriod, PidsLimit; undefined when none is set.
+ * DockerError 400 naming the field for a malformed value.
+ */
+export function resourcesOf(host: Json): Resources | undefined {
   const memory = field(host, 'Memory', 'HostConfig.', isInt, 'an integer number of bytes') ?? 0;
   const nanoCpus = field(host, 'NanoCpus', 'HostConfig.', isInt, 'an integer') ?? 0;
   const quota = field(host, 'CpuQuota', 'HostConfig.', isInt, 'an integer') ?? 0;
@@ -129,10 +136,6 @@ function resourcesOf(host: Json): Resources | undefined {
 }
 
 function checkHostDefaults(host: Json): void {
-  const restart = host['RestartPolicy'];
-  if (isObject(restart) && !['', 'no', undefined, null].includes(restart['Name'] as string)) {
-    throw dockerError(400, `unsupported option HostConfig.RestartPolicy: restart policy ${String(restart['Name'])} is not implemented; use "no"`);
-  }
   const log = host['LogConfig'];
   if (isObject(log) && !['', 'json-file', undefined, null].includes(log['Type'] as string)) {
     throw dockerError(400, `unsupported option HostConfig.LogConfig: log driver ${String(log['Type'])} is not implemented; use json-file`);
@@ -201,6 +204,26 @@ function mountsOf(host: Json): Mount[] {
   return checkMounts(all).map(mountToWire);
 }
 
+/**
+ * The RestartPolicy {Name, MaximumRetryCount} of a HostConfig (or of an
+ * update's body), checked with the daemon's rules and texts ("invalid
+ * restart policy: unknown policy 'x'; …": InvalidArgument, a 400);
+ * undefined when unset. An empty Name is `no`, as the daemon reads it.
+ */
+export function restartPolicyOf(object: Json): RestartPolicy | undefined {
+  const value = field(object, 'RestartPolicy', 'HostConfig.', isObject, 'an object with Name and MaximumRetryCount');
+  if (value === undefined) return undefined;
+  const name = field(value, 'Name', 'HostConfig.RestartPolicy.', isString, 'a string') ?? '';
+  const maximumRetryCount = field(value, 'MaximumRetryCount', 'HostConfig.RestartPolicy.', isInt, 'an integer') ?? 0;
+  // Before Docker 25 the CLI sent an empty name with any count: the daemon still reads that as no policy.
+  if (name === '') return undefined;
+  try {
+    return restartPolicyToWire(checkRestartPolicy({ name, maximumRetryCount }));
+  } catch (err) {
+    throw dockerError(400, (err as Error).message, { cause: err });
+  }
+}
+
 /** What {@link createSpec} needs besides the request body. */
 export interface CreateSpecInput {
   /** The body of `POST /containers/create`. */
@@ -221,7 +244,9 @@ export interface CreateSpecInput {
  * free port), PublishAllPorts (every exposed port of body and image on a
  * free port), Memory, NanoCpus or CpuQuota/CpuPeriod, PidsLimit (null or 0:
  * the node's default, unlike Docker's none; -1: none), NetworkMode (default, bridge, none,
- * host), AutoRemove, UsernsMode private, Binds, Mounts (bind, tmpfs) and
+ * host), AutoRemove, RestartPolicy (see restartPolicyOf; not with
+ * AutoRemove: "can't create 'AutoRemove' container with restart policy"),
+ * UsernsMode private, Binds, Mounts (bind, tmpfs) and
  * Tmpfs with Docker's rules and texts (see checkMounts). DockerError 400 naming the field
  * for a malformed value or for any other option set to something else than
  * its zero value ("unsupported option HostConfig.Binds: …").
@@ -270,6 +295,11 @@ export function createSpec(input: CreateSpecInput): ContainerSpec {
   }
   const resources = resourcesOf(host);
   const stopTimeout = field(body, 'StopTimeout', '', isInt, 'an integer number of seconds');
+  const autoRemove = field(host, 'AutoRemove', 'HostConfig.', isBool, 'a boolean') ?? false;
+  const asked = restartPolicyOf(host);
+  // `no` (what the docker CLI sends by default) is the same as none.
+  const restartPolicy = asked?.name === RestartPolicyName.RESTART_POLICY_NAME_NO ? undefined : asked;
+  if (autoRemove && restartPolicy !== undefined) throw dockerError(400, "can't create 'AutoRemove' container with restart policy");
   return {
     image,
     name: input.name,
@@ -285,7 +315,8 @@ export function createSpec(input: CreateSpecInput): ContainerSpec {
     ports,
     networkMode,
     ...(resources === undefined ? {} : { resources }),
-    autoRemove: field(host, 'AutoRemove', 'HostConfig.', isBool, 'a boolean') ?? false,
+    autoRemove,
+    ...(restartPolicy === undefined ? {} : { restartPolicy }),
     labels: field(body, 'Labels', '', isStringMap, 'an object of strings') ?? {},
     stopSignal: field(body, 'StopSignal', '', isString, 'a string') ?? '',
     stopTimeoutSeconds: stopTimeout !== undefined && stopTimeout > 0 ? stopTimeout : 0,

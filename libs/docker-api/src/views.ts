@@ -6,5 +6,6 @@
  */
 export * from './container-view.js';
 export * from './image-views.js';
+export * from './restart-views.js';
 export * from './human-time.js';
 export * from './mount-views.js';

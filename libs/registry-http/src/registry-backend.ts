@@ -183,8 +183,9 @@ export interface Repository {
   /** A blob's size (HEAD). BLOB_UNKNOWN when absent. */
   statBlob(digest: Digest): Promise<BlobHead>;
   /**
-   * Opens a blob, or range of it (the handler validates the range against
-   * statBlob's size first). BLOB_UNKNOWN when absent.
+   * Opens a blob, or range of it (the handler validates a range against
+   * statBlob's size first; a whole blob it opens without asking statBlob,
+   * taking the size from the reader). BLOB_UNKNOWN when absent.
    */
   openBlob(digest: Digest, range?: BlobRange): Promise<BlobReader>;
   /**

@@ -4,7 +4,11 @@ import { GC_ROOT_LABEL } from '@strata/content';
 import { readBlob, randomBytesOf, writeBlob } from '@strata/content/testing';
 import { buildImage, pushImage, type BuiltImage } from '@strata/image-fixtures';
 import { MediaTypes, digestOf, type Descriptor, type Digest, type ImageIndex } from '@strata/oci';
+import { silentLogger } from '@strata/kit';
 import { waitFor } from '@strata/kit/testing';
+import type { RegistryBackend } from './registry-backend.js';
+import { createRegistryHandler } from './registry-handler.js';
+import { startRegistryServer } from './registry-server.js';
 import { startTestRegistry, type TestRegistry } from './testing/test-registry.js';
 
 const image: BuiltImage = await buildImage({
@@ -567,5 +571,83 @@ describe('hostile and malformed requests', () => {
     const res = await api(`/v2/app/web/manifests/${digestOf('none')}`, { method: 'HEAD' });
     expect(res.status).toBe(404);
     expect(await res.text()).toBe('');
+  });
+});
+
+/**
+ * A handler over the test registry's local backend whose repositories
+ * record the manifest and blob calls they get and, like a mirror's, answer
+ * a manifest asked for whileStoring with a `stored` that settles only when
+ * settle() is called, and any other manifest GET only after that.
+ */
+async function startWatchedRegistry() {
+  const calls: string[] = [];
+  let settle!: (err?: Error) => void;
+  const stored = new Promise<void>((resolve, reject) => (settle = (err) => (err === undefined ? resolve() : reject(err))));
+  const backend: RegistryBackend = {
+    async repository(name, options) {
+      const repo = await registry.backend.repository(name, options);
+      return {
+        ...repo,
+        async getManifest(reference, getOptions) {
+          const manifest = await repo.getManifest(reference);
+          calls.push(getOptions?.whileStoring === true ? 'getManifest whileStoring' : 'getManifest');
+          if (getOptions?.whileStoring === true) return { ...manifest, stored };
+          await stored;
+          return manifest;
+        },
+        statBlob(digest) {
+          calls.push('statBlob');
+          return repo.statBlob(digest);
+        },
+        openBlob(digest, range) {
+          calls.push(range === undefined ? 'openBlob' : `openBlob ${range.offset}+${range.length}`);
+          return repo.openBlob(digest, range);
+        },
+      };
+    },
+  };
+  const server = await startRegistryServer({ port: 0, handler: createRegistryHandler({ backend, logger: silentLogger() }), logger: silentLogger() });
+  return { url: server.url, calls, settle, close: () => server.close() };
+}
+
+describe('the work a pull asks of the backend', () => {
+  it('answers a manifest GET while the backend is still storing it, and keeps serving when storing fails', async () => {
+    const watched = await startWatchedRegistry();
+    try {
+      const get = await fetch(`${watched.url}/v2/app/web/manifests/v1`);
+      expect(get.status).toBe(200);
+      expect(Buffer.compare(Buffer.from(await get.arrayBuffer()), image.manifest.bytes)).toBe(0);
+      expect(watched.calls).toEqual(['getManifest whileStoring']);
+      watched.settle(new Error('store down'));
+      expect((await fetch(`${watched.url}/v2/`)).status).toBe(200);
+    } finally {
+      await watched.close();
+    }
+  });
+
+  it('opens a whole blob for a GET without looking up its size first, and looks it up for a range or a HEAD', async () => {
+    const watched = await startWatchedRegistry();
+    try {
+      const layer = image.layers[0]!;
+      const whole = await fetch(`${watched.url}/v2/app/web/blobs/${layer.digest}`);
+      expect(whole.status).toBe(200);
+      expect(whole.headers.get('content-length')).toBe(String(layer.size));
+      expect(whole.headers.get('docker-content-digest')).toBe(layer.digest);
+      expect(Buffer.compare(Buffer.from(await whole.arrayBuffer()), layer.bytes)).toBe(0);
+      expect(watched.calls).toEqual(['openBlob']);
+
+      const range = await fetch(`${watched.url}/v2/app/web/blobs/${layer.digest}`, { headers: { range: 'bytes=0-9' } });
+      expect(range.status).toBe(206);
+      await range.arrayBuffer();
+      const head = await fetch(`${watched.url}/v2/app/web/blobs/${layer.digest}`, { method: 'HEAD' });
+      expect(head.headers.get('content-length')).toBe(String(layer.size));
+      expect(watched.calls).toEqual(['openBlob', 'statBlob', 'openBlob 0+10', 'statBlob']);
+
+      const unknown = await fetch(`${watched.url}/v2/app/web/blobs/${digestOf('none')}`);
+      expect(await errorOf(unknown)).toEqual({ status: 404, code: 'BLOB_UNKNOWN', message: `blob unknown: ${digestOf('none')} not found` });
+    } finally {
+      await watched.close();
+    }
   });
 });

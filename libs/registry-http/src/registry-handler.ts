@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeBlob } from '@strata/content';
+import { pipeBlob, type BlobReader } from '@strata/content';
 import { isNotFound, type Logger } from '@strata/kit';
 import { MAX_MANIFEST_BYTES, MediaTypes, isDomain, type ImageIndex } from '@strata/oci';
 import { contentLength, parseContentRange, parseRange, readCappedBody } from './http-io.js';
 import type { RegistryBackend, Repository, UploadChunk, UploadStatus } from './registry-backend.js';
 import { errorBody, registryError, toRegistryErrorResponse, type RouteErrorDefaults } from './registry-error.js';
 import { ENDPOINT_ERRORS, routeRequest, validateDigest, validateName, type Route } from './routes.js';
-import { createSharedBlobReads, type SharedBlobReadsOptions } from './shared-blob-reads.js';
+import { createSharedBlobReads, type SentRange, type SharedBlobReadsOptions } from './shared-blob-reads.js';
 
 /** Settings of {@link createRegistryHandler}. */
 export interface RegistryHandlerOptions {
@@ -113,7 +113,9 @@ export function createRegistryHandler(options: RegistryHandlerOptions): Registry
         return send(res, 200, { 'Content-Type': head.mediaType, 'Docker-Content-Digest': head.digest, 'Content-Length': head.size });
       }
       case 'GET': {
-        const manifest = await repo.getManifest(route.reference);
+        // A manifest just fetched from an upstream is verified already: the client need not wait while the store takes it.
+        const manifest = await repo.getManifest(route.reference, { whileStoring: true });
+        manifest.stored?.catch((err: unknown) => logger.warn({ err, digest: manifest.digest }, 'a served manifest was not stored'));
         return send(res, 200, { 'Content-Type': manifest.mediaType, 'Docker-Content-Digest': manifest.digest }, manifest.bytes);
       }
       case 'PUT': {
@@ -141,8 +143,16 @@ export function createRegistryHandler(options: RegistryHandlerOptions): Registry
       return send(res, 202, {});
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') throw methodNotAllowed(req, 'GET, HEAD, DELETE');
+    const key = `${scope} ${route.digest}`;
+    const open = (r?: SentRange) => repo.openBlob(route.digest, r);
+    const base = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': route.digest, 'Accept-Ranges': 'bytes', ETag: `"${route.digest}"` };
+    // A whole blob that no other response reads: its reader brings the size, so the blob is not looked up twice.
+    const alone = req.method === 'GET' && header(req, 'range') === undefined ? sharedReads.openAlone(key, open) : undefined;
+    if (alone !== undefined) {
+      const reader = await alone;
+      return sendBlob(res, route.digest, reader, 200, { ...base, 'Content-Length': reader.size });
+    }
     const head = await repo.statBlob(route.digest);
-    const base = { 'Content-Type': 'application/octet-stream', 'Docker-Content-Digest': head.digest, 'Accept-Ranges': 'bytes', ETag: `"${head.digest}"` };
     const range = parseRange(header(req, 'range'), head.size);
     if (range.kind === 'unsatisfiable') {
       throw registryError('RANGE_INVALID', `range ${header(req, 'range') ?? ''} is outside blob ${head.digest} of ${head.size} bytes`, {
@@ -155,14 +165,19 @@ export function createRegistryHandler(options: RegistryHandlerOptions): Registry
     const length = partial ? range.end - range.start + 1 : head.size;
     const headers = { ...base, 'Content-Length': length, ...(partial ? { 'Content-Range': `bytes ${start}-${start + length - 1}/${head.size}` } : {}) };
     if (req.method === 'HEAD') return send(res, partial ? 206 : 200, headers);
-    const reader = await sharedReads.open(`${scope} ${head.digest}`, head.size, { offset: start, length }, (r) => repo.openBlob(route.digest, r));
-    res.statusCode = partial ? 206 : 200;
+    const reader = await sharedReads.open(key, head.size, { offset: start, length }, open);
+    return sendBlob(res, route.digest, reader, partial ? 206 : 200, headers);
+  };
+
+  /** Answers with status, headers and the reader's bytes; a response that breaks off is destroyed. */
+  const sendBlob = async (res: ServerResponse, digest: string, reader: BlobReader, status: number, headers: Record<string, string | number>) => {
+    res.statusCode = status;
     for (const [k, v] of Object.entries(headers)) res.setHeader(k, v);
     try {
       await pipeBlob(reader, res);
     } catch (err) {
       if (res.writableFinished) return;
-      logger.debug({ err, digest: route.digest }, 'blob response ended early');
+      logger.debug({ err, digest }, 'blob response ended early');
       res.destroy();
     }
   };

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { BlobReader } from '@strata/content';
 import { createMemoryStore, randomBytesOf, writeBlob } from '@strata/content/testing';
-import type { Digest } from '@strata/oci';
+import { digestOf, type Digest } from '@strata/oci';
 import { createSharedBlobReads, type OpenBlob, type SentRange, type SharedBlobReadsOptions } from './shared-blob-reads.js';
 import { startTestRegistry } from './testing/test-registry.js';
 
@@ -156,6 +156,23 @@ describe('createSharedBlobReads', () => {
     const again = await reads.open(digest, bytes.length, { offset: 0, length: bytes.length }, open);
     expect(same(await bytesOf(again), bytes)).toBe(true);
     expect(same(await next.finish(), bytes)).toBe(true);
+  });
+
+  it('opens a whole blob alone with the repository reader, counted as a reader, and declines while another response reads it', async () => {
+    const { digest, bytes } = await blob(4 * PIECE + 1);
+    const reads = shared();
+    const open = counting(digest);
+    const alone = reads.openAlone(digest, open);
+    expect(alone).toBeDefined();
+    const first = await started(await alone!);
+    expect(reads.openAlone(digest, open)).toBeUndefined();
+    // The next response shares pieces with the first, which counts as reading the blob.
+    expect(same(await bytesOf(await reads.open(digest, bytes.length, { offset: 0, length: bytes.length }, open)), bytes)).toBe(true);
+    expect(same(await first.finish(), bytes)).toBe(true);
+    expect(open.calls).toEqual([undefined, ...[0, 1, 2, 3, 4].map((i) => ({ offset: i * PIECE, length: i < 4 ? PIECE : 1 }))]);
+    expect(reads.heldBytes()).toBe(0);
+    expect(reads.openAlone(digest, open)).toBeDefined();
+    await expect(reads.openAlone(digestOf('none'), () => Promise.reject(new Error('no such blob')))).rejects.toThrow('no such blob');
   });
 
   it('shares nothing with a budget of 0, and refuses settings that are not byte counts', async () => {

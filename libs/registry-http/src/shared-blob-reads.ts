@@ -29,6 +29,14 @@ export interface SharedBlobReads {
    * its chunks are pieces shared with them, each read through open once.
    */
   open(key: string, size: number, range: SentRange, open: OpenBlob): Promise<BlobReader>;
+  /**
+   * The whole blob that key names, through open's own reader (which brings
+   * the size, so the caller need not look it up first), when no other
+   * response reads key; undefined while others do: the caller then learns
+   * the size and calls {@link SharedBlobReads.open}, which shares their
+   * pieces. Raises what open raises.
+   */
+  openAlone(key: string, open: OpenBlob): Promise<BlobReader> | undefined;
   /** Bytes of pieces held now (kept or being read); 0 while no two responses read one blob. */
   heldBytes(): number;
 }
@@ -143,6 +151,10 @@ export function createSharedBlobReads(options: SharedBlobReadsOptions = {}): Sha
         return { ...reader, chunks: counted(key, reader.chunks) };
       }
       return { size, chunks: counted(key, shared(key, size, range, open)) };
+    },
+    openAlone(key, open) {
+      if (budget > 0 && (readers.get(key) ?? 0) > 0) return undefined;
+      return open().then((reader) => ({ ...reader, chunks: counted(key, reader.chunks) }));
     },
     heldBytes: () => held,
   };

@@ -140,7 +140,7 @@ describe('checkPsFilter', () => {
   it.each([
     ['status', 'bad format of filter (expected name=value): status'],
     ['colour=red', "invalid filter 'colour': expected one of id, name, label, status, ancestor, exited"],
-    ['status=up', "invalid filter 'status=up': expected one of created, running, paused, exited, dead, removing"],
+    ['status=up', "invalid filter 'status=up': expected one of created, restarting, running, paused, exited, dead, removing"],
     ['exited=x', "invalid filter 'exited=x': expected an exit code"],
   ])('%s is refused: %s', (f, message) => expect(fails(() => checkPsFilter(f))).toEqual({ kind: 'InvalidArgument', message }));
 });

@@ -157,7 +157,7 @@ export function parseTail(text: string): number {
 }
 
 const FILTER_KEYS = ['id', 'name', 'label', 'status', 'ancestor', 'exited'];
-const STATUSES = ['created', 'running', 'paused', 'exited', 'dead', 'removing'];
+const STATUSES = ['created', 'restarting', 'running', 'paused', 'exited', 'dead', 'removing'];
 
 /**
  * Checks a `ps --filter` value: `key=value` with a key the agent knows
@@ -244,11 +244,21 @@ export const placementFlags = {
   }),
 };
 
+/**
+ * `--restart`: kept as written and read by buildContainerSpec with the docker
+ * CLI's rules (parseRestartPolicy), so that its errors read as Docker's.
+ */
+export const restartFlag = flags.string(
+  'Restart policy to apply when a container exits: no (the default), always, unless-stopped, on-failure[:max-retries]',
+  { placeholder: 'POLICY' },
+);
+
 /** The flags of `strata run` and `strata create` (run adds --detach), with Docker's names. */
 export const containerFlags = {
   interactive: flags.switch('Keep STDIN open even if not attached', { short: 'i' }),
   tty: flags.switch('Allocate a pseudo-TTY', { short: 't' }),
   rm: flags.switch('Automatically remove the container when it exits'),
+  restart: restartFlag,
   name: checkedFlag('Assign a name to the container', checkContainerName, { placeholder: 'NAME' }),
   env: envFlag('Set environment variables (KEY=VALUE, or KEY to take its value here)'),
   envFile: flags.list('Read in a file of environment variables', { placeholder: 'FILE' }),

@@ -1,7 +1,7 @@
-import { MountType, NetworkMode, Protocol } from '@strata/api/containers/v1';
+import { MountType, NetworkMode, Protocol, RestartPolicyName } from '@strata/api/containers/v1';
 import { errorKind } from '@strata/kit';
 import { describe, expect, it } from 'vitest';
-import { buildContainerSpec, toPortMapping, toResources, type SpecFlagValues } from './container-spec.js';
+import { buildContainerSpec, toPortMapping, toResources, toRestartPolicy, type SpecFlagValues } from './container-spec.js';
 
 const base: SpecFlagValues = { interactive: false, tty: false, rm: false, env: [], publish: [], network: 'bridge', label: [] };
 
@@ -47,6 +47,33 @@ describe('toResources', () => {
     [{ memory: '1m' }, 'invalid memory limit 1048576: the minimum is 6 MiB (6291456 bytes)'],
     [{ cpus: 0.001 }, 'invalid cpus 0.001: the smallest limit is 0.01 CPUs'],
   ])('%j is refused', (flags, message) => expect(fails(() => toResources(flags))).toEqual({ kind: 'InvalidArgument', message }));
+});
+
+describe('--restart', () => {
+  const build = (flags: Partial<SpecFlagValues>) => buildContainerSpec({ image: 'busybox', command: [], flags: { ...base, ...flags }, envFiles: [], env: {} });
+
+  it.each([
+    ['always', { name: RestartPolicyName.RESTART_POLICY_NAME_ALWAYS, maximumRetryCount: 0 }],
+    ['on-failure:2', { name: RestartPolicyName.RESTART_POLICY_NAME_ON_FAILURE, maximumRetryCount: 2 }],
+    ['no', { name: RestartPolicyName.RESTART_POLICY_NAME_NO, maximumRetryCount: 0 }],
+  ])('%s', (restart, policy) => {
+    expect(toRestartPolicy(restart)).toEqual(policy);
+    expect(build({ restart }).restartPolicy).toEqual(policy);
+  });
+
+  it('is left out when not given, and is no with --rm', () => {
+    expect(build({}).restartPolicy).toBeUndefined();
+    expect(build({ rm: true, restart: 'no' }).autoRemove).toBe(true);
+  });
+
+  it.each([
+    [{ restart: 'always', rm: true }, 'Conflicting options: --restart and --rm'],
+    [{ restart: 'on-failure:x' }, 'invalid restart policy format: maximum retry count must be an integer'],
+    [{ restart: 'always:1' }, "invalid restart policy: maximum retry count can only be used with 'on-failure'"],
+    [{ restart: 'sometimes' }, "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"],
+  ])('refuses %j with the docker texts', (flags, message) => {
+    expect(fails(() => build(flags))).toEqual({ kind: 'InvalidArgument', message });
+  });
 });
 
 describe('buildContainerSpec', () => {

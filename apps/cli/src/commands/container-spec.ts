@@ -1,7 +1,8 @@
-import { NetworkMode, Protocol, type ContainerSpec, type PortMapping, type Resources } from '@strata/api/containers/v1';
+import { NetworkMode, Protocol, RestartPolicyName, type ContainerSpec, type PortMapping, type Resources, type RestartPolicy } from '@strata/api/containers/v1';
 import { parseMemory, validateLimits } from '@strata/cgroups';
 import { parsePortMapping } from '@strata/container-network';
-import { mountToWire } from '@strata/docker-api/views';
+import { parseRestartPolicy } from '@strata/containers';
+import { mountToWire, restartPolicyToWire } from '@strata/docker-api/views';
 import { invalidArgument } from '@strata/kit';
 import { parsePlatform } from '@strata/oci';
 import { parseEnvEntry, parseEnvFile, parseLabels } from './container-options.js';
@@ -19,6 +20,8 @@ export interface SpecFlagValues extends ResourceFlagValues {
   interactive: boolean;
   tty: boolean;
   rm: boolean;
+  /** `--restart` as written. */
+  restart?: string | undefined;
   name?: string | undefined;
   env: string[];
   workdir?: string | undefined;
@@ -81,14 +84,25 @@ export function toResources(flags: ResourceFlagValues): Resources | undefined {
   return { memoryBytes: memoryBytes ?? 0, cpus: cpus ?? 0, pidsLimit: pidsLimit ?? 0 };
 }
 
+/**
+ * The API's RestartPolicy of `--restart` (undefined when not given), read
+ * as the docker CLI reads it; InvalidArgument with Docker's texts ("invalid
+ * restart policy format: maximum retry count must be an integer").
+ */
+export function toRestartPolicy(text: string | undefined): RestartPolicy | undefined {
+  return text === undefined ? undefined : restartPolicyToWire(parseRestartPolicy(text));
+}
+
 const NETWORK_MODES = { bridge: NetworkMode.NETWORK_MODE_BRIDGE, none: NetworkMode.NETWORK_MODE_NONE, host: NetworkMode.NETWORK_MODE_HOST };
 
 /**
  * The ContainerSpec that `run`/`create` asks the node-agent for, from the
  * command line: env files first then `-e` (later wins, as in Docker),
  * `--entrypoint ""` clearing the image's entrypoint, `-p` parsed, limits
- * checked, `--platform` parsed, `-v`, `--mount` and `--tmpfs` read as
- * Docker reads them (see mountsOfFlags; the node checks them together).
+ * checked, `--restart` read as the docker CLI reads it (not with `--rm`:
+ * "Conflicting options: --restart and --rm"), `--platform` parsed, `-v`,
+ * `--mount` and `--tmpfs` read as Docker reads them (see mountsOfFlags;
+ * the node checks them together).
  * Raises InvalidArgument for the first bad value, before anything is
  * sent; `-p` with `--network host|none` too.
  */
@@ -104,6 +118,10 @@ export function buildContainerSpec(input: SpecInput): ContainerSpec {
   }
   if (f.platform !== undefined) parsePlatform(f.platform);
   const resources = toResources(f);
+  const restartPolicy = toRestartPolicy(f.restart);
+  if (f.rm && restartPolicy !== undefined && restartPolicy.name !== RestartPolicyName.RESTART_POLICY_NAME_NO) {
+    throw invalidArgument('Conflicting options: --restart and --rm');
+  }
   const mounts = mountsOfFlags({ volume: f.volume ?? [], mount: f.mount ?? [], tmpfs: f.tmpfs ?? [] }, input.cwd ?? process.cwd());
   return {
     image: input.image,
@@ -121,6 +139,7 @@ export function buildContainerSpec(input: SpecInput): ContainerSpec {
     networkMode: NETWORK_MODES[f.network],
     ...(resources === undefined ? {} : { resources }),
     autoRemove: f.rm,
+    ...(restartPolicy === undefined ? {} : { restartPolicy }),
     labels: parseLabels(f.label),
     stopSignal: f.stopSignal ?? '',
     stopTimeoutSeconds: f.stopTimeout ?? 0,

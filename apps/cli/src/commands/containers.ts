@@ -24,6 +24,7 @@ import {
   parseSignal,
   parseTail,
   resourceFlags,
+  restartFlag,
 } from './container-options.js';
 import type { Session, SessionOptions, SessionRequest, SessionResponse } from './container-session.js';
 import type { SpecFlagValues } from './container-spec.js';
@@ -841,23 +842,29 @@ export const statsCommand = defineCommand({
   },
 });
 
-/** `strata update [--memory] [--cpus] [--pids-limit] CONTAINER…`: change limits. */
+/** `strata update [--memory] [--cpus] [--pids-limit] [--restart] CONTAINER…`: change limits and the restart policy. */
 export const updateCommand = defineCommand({
   name: 'update',
   summary: 'Update configuration of one or more containers',
-  description: 'Changes the memory, CPU and process limits of each container, running or not; limits not given stay.',
+  description:
+    'Changes the memory, CPU and process limits and the restart policy of each container, running or not; what is not given stays. ' +
+    '--restart takes what run does (not for a container run with --rm).',
   usage: 'CONTAINER...',
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
   exitCodes: containerExitCodes,
-  flags: { ...resourceFlags, runDir: runDirFlag, ...fleetFlags },
+  flags: { ...resourceFlags, restart: restartFlag, runDir: runDirFlag, ...fleetFlags },
   async run({ flags: f, args, io }) {
-    const { toResources } = await import('./container-spec.js');
+    const { toResources, toRestartPolicy } = await import('./container-spec.js');
     const resources = toResources(f);
-    if (resources === undefined) throw invalidArgument('you must provide one or more flags when using this command (--memory, --cpus, --pids-limit)');
+    const restartPolicy = toRestartPolicy(f.restart);
+    if (resources === undefined && restartPolicy === undefined) {
+      throw invalidArgument('you must provide one or more flags when using this command (--memory, --cpus, --pids-limit, --restart)');
+    }
+    const request = { ...(resources === undefined ? {} : { resources }), ...(restartPolicy === undefined ? {} : { restartPolicy }) };
     return withFleet(f, io, (on, api) =>
       forEach(io, args, async (id) => {
-        await on(id, (client) => client.unary(api.update, { id, resources }));
+        await on(id, (client) => client.unary(api.update, { id, ...request }));
         io.stdout.write(`${id}\n`);
       }),
     );
