@@ -18,9 +18,9 @@ let client: RegistryClient;
 let blob: BuiltLayer;
 let pushed = 0;
 
-/** A layer of about 2.5 MB (several of the fetcher's 1 MiB pieces) pushed to its own repository; corrupt flips one byte of it upstream. */
-async function pushLayer(corrupt = false): Promise<BlobSource> {
-  const image = await buildImage({ layers: [{ items: [{ file: 'data.bin', content: randomBytes(2_500_000) }] }] });
+/** A layer of about 2.5 MB (several of the fetcher's 1 MiB pieces), or of size bytes, pushed to its own repository; corrupt flips one byte of it upstream. */
+async function pushLayer(corrupt = false, size = 2_500_000): Promise<BlobSource> {
+  const image = await buildImage({ layers: [{ items: [{ file: 'data.bin', content: randomBytes(size) }] }] });
   const repository = `team/fetch${++pushed}`;
   await pushImage(upstream.url, repository, 'latest', image);
   blob = image.layers[0]!;
@@ -57,6 +57,22 @@ function gatedCommits() {
   return { store, committing: () => committing, release };
 }
 
+/** A memory store that records the total each writer is opened with (undefined: none announced). */
+function recordingTotals(): { store: Store; opened: Array<number | undefined> } {
+  const opened: Array<number | undefined> = [];
+  const store = createMemoryStore();
+  return {
+    store: {
+      ...store,
+      writer: (options) => {
+        opened.push(options.total);
+        return store.writer(options);
+      },
+    },
+    opened,
+  };
+}
+
 beforeAll(async () => {
   upstream = await startDistributionRegistry();
   client = createRegistryClient({ upstreams: [{ host: upstream.host }], logger, fetchTimeoutMs: 5000 });
@@ -87,6 +103,33 @@ describe('createBlobFetcher', () => {
     expect(seen.size).toBeLessThan(parts.length);
     const after = await fetcher.open(source);
     expect((await readAll(after.chunks)).equals(Buffer.from(blob.bytes))).toBe(true);
+  });
+
+  it('fills the memory of pieces again only once every reader released them, however far apart the readers are', async () => {
+    const source = await pushLayer(false, 8_000_000);
+    const fetcher = createBlobFetcher({ store: createMemoryStore(), logger, spoolDir: scratch.path });
+    const [releasing, holding] = await Promise.all([fetcher.open(source), fetcher.open(source)]);
+    const buffers = new Set<ArrayBufferLike>();
+    const released: Buffer[] = [];
+    const held: Uint8Array[] = [];
+    const readHolding = async () => {
+      // Holds every chunk as it came, unreleased and uncopied: none may change while it is held.
+      for await (const chunk of holding.chunks) {
+        held.push(chunk);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    const readReleasing = async () => {
+      for await (const chunk of releasing.chunks) {
+        buffers.add(chunk.buffer);
+        released.push(Buffer.from(chunk));
+        releasing.release?.(chunk);
+      }
+    };
+    await Promise.all([readHolding(), readReleasing()]);
+    expect(Buffer.concat(released).equals(Buffer.from(blob.bytes))).toBe(true);
+    expect(Buffer.concat(held).equals(Buffer.from(blob.bytes))).toBe(true);
+    expect(buffers.size).toBeLessThan(released.length);
   });
 
   it('commits the blob before its final byte reaches a reader', async () => {
@@ -137,15 +180,7 @@ describe('createBlobFetcher', () => {
 
   it('opens the ingest while the upstream answers when the size is known, and discards it when the upstream has no such blob', async () => {
     const source = await pushLayer();
-    const opened: Array<number | undefined> = [];
-    const store = createMemoryStore();
-    const recording: Store = {
-      ...store,
-      writer: (options) => {
-        opened.push(options.total);
-        return store.writer(options);
-      },
-    };
+    const { store: recording, opened } = recordingTotals();
     const fetcher = createBlobFetcher({ store: recording, logger, spoolDir: scratch.path });
     const absent = { ...source, digest: `sha256:${'0'.repeat(64)}` as typeof source.digest, size: 1234 };
     await expect(fetcher.fetch(absent)).rejects.toMatchObject({ kind: 'NotFound' });
@@ -155,6 +190,20 @@ describe('createBlobFetcher', () => {
     const fetch = await fetcher.fetch({ ...source, size: blob.size });
     expect(await fetch.wait()).toBe(true);
     expect(opened).toEqual([1234, blob.size]);
+    expect(await recording.info(source.digest)).toMatchObject({ size: blob.size });
+  });
+
+  it('opens the ingest while the upstream answers also when the size is not known, announcing no total, and discards it for an absent blob', async () => {
+    const source = await pushLayer();
+    const { store: recording, opened } = recordingTotals();
+    const fetcher = createBlobFetcher({ store: recording, logger, spoolDir: scratch.path });
+    await expect(fetcher.open({ ...source, digest: `sha256:${'0'.repeat(64)}` as typeof source.digest })).rejects.toMatchObject({ kind: 'NotFound' });
+    expect(opened).toEqual([undefined]);
+    expect(await recording.listStatuses()).toEqual([]);
+
+    const reader = await fetcher.open(source);
+    expect(opened).toEqual([undefined, undefined]);
+    expect((await readAll(reader.chunks)).equals(Buffer.from(blob.bytes))).toBe(true);
     expect(await recording.info(source.digest)).toMatchObject({ size: blob.size });
   });
 

@@ -18,36 +18,52 @@ const READ_CHUNK = 1 << 20;
 const SPARE_BUFFERS = 4;
 /** Bytes of the upstream's body gathered before one write to the spool and the store. */
 const BATCH_BYTES = 1 << 20;
+/** The latest pieces a fetch with readers keeps in memory: a reader that keeps up takes them from there instead of reading the spool. */
+const RECENT_PIECES = 2;
+
+/** A piece of a fetch's body in memory: its bytes start at start in the blob. */
+interface Piece {
+  start: number;
+  bytes: Uint8Array;
+  /** One of the fetch's recent pieces. */
+  recent: boolean;
+  /** Views of it that readers hold (not released yet). */
+  lent: number;
+  /** A BATCH_BYTES buffer that may be filled again once it is neither recent nor lent. */
+  reusable: boolean;
+}
 
 /**
  * Gathers body's chunks into pieces of BATCH_BYTES (the last one may be
  * smaller), so the spool and the store get one write per piece rather than
- * one per network read. The pieces are views of one buffer, refilled for
- * the next piece: the consumer must be done with a piece (its writes
- * settled; Writer.write keeps no reference to data after that) before it
- * asks for the next one. A chunk of BATCH_BYTES or more that arrives while
- * nothing is gathered is passed on as it is.
+ * one per network read. Each piece is gathered into a buffer from take()
+ * (BATCH_BYTES long), which nothing else may use until the consumer gives
+ * it back. A chunk of BATCH_BYTES or more that arrives while nothing is
+ * gathered is passed on as it is. Yields each piece with whether its buffer
+ * came from take().
  */
-async function* batches(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+async function* batches(body: AsyncIterable<Uint8Array>, take: () => Buffer): AsyncGenerator<{ bytes: Uint8Array; taken: boolean }> {
   let buffer: Buffer | undefined;
   let gathered = 0;
   for await (const chunk of body) {
     if (gathered === 0 && chunk.length >= BATCH_BYTES) {
-      yield chunk;
+      yield { bytes: chunk, taken: false };
       continue;
     }
     for (let pos = 0; pos < chunk.length; ) {
-      buffer ??= Buffer.allocUnsafeSlow(BATCH_BYTES);
+      buffer ??= take();
       const n = Math.min(chunk.length - pos, BATCH_BYTES - gathered);
       buffer.set(chunk.subarray(pos, pos + n), gathered);
       gathered += n;
       pos += n;
       if (gathered < BATCH_BYTES) continue;
+      const full = buffer;
+      buffer = undefined;
       gathered = 0;
-      yield buffer;
+      yield { bytes: full, taken: true };
     }
   }
-  if (gathered > 0 && buffer !== undefined) yield buffer.subarray(0, gathered);
+  if (gathered > 0 && buffer !== undefined) yield { bytes: buffer.subarray(0, gathered), taken: true };
 }
 
 /**
@@ -120,9 +136,10 @@ export interface BlobSource {
   repository: string;
   digest: Digest;
   /**
-   * The size the caller expects (from a manifest's descriptor): the store's
-   * ingest is then opened while the upstream answers, not after. An
-   * upstream that announces another size gets an ingest of its own size.
+   * The size the caller expects (from a manifest's descriptor), announced
+   * to the store's ingest, which opens while the upstream answers either
+   * way. An upstream that announces another size gets an ingest of its own
+   * size.
    */
   size?: number;
 }
@@ -178,17 +195,45 @@ interface Fetch {
   closed: boolean;
   /** Undefined for a fetch started by fetch(): its readers read the store once it is over. */
   spool: FileHandle | undefined;
+  /** With a spool: the latest pieces written to it, oldest first (at most RECENT_PIECES). */
+  recent: Piece[];
+  /** Buffers of pieces no reader holds any more, to gather the next pieces in. */
+  spare: Buffer[];
   wake: Array<() => void>;
+}
+
+/** Keeps the buffer of piece for the fetch's next pieces once it is neither recent nor lent to a reader. */
+function recycle(fetch: Fetch, piece: Piece): void {
+  if (piece.reusable && !piece.recent && piece.lent === 0 && fetch.spare.length < RECENT_PIECES) {
+    piece.reusable = false;
+    fetch.spare.push(Buffer.from(piece.bytes.buffer, 0, BATCH_BYTES));
+  }
+}
+
+/** Makes the piece that was just written one of the fetch's recent pieces, letting go of the oldest. */
+function remember(fetch: Fetch, piece: Piece): void {
+  fetch.recent.push(piece);
+  if (fetch.recent.length <= RECENT_PIECES) return;
+  const oldest = fetch.recent.shift() as Piece;
+  oldest.recent = false;
+  recycle(fetch, oldest);
+}
+
+/** The recent piece that holds the byte at position, if any. */
+function recentPiece(fetch: Fetch, position: number): Piece | undefined {
+  return fetch.recent.find((piece) => piece.start <= position && position < piece.start + piece.bytes.length);
 }
 
 /**
  * Creates the single-flight fetcher. Each fetch streams the upstream's body,
  * in pieces of about 1 MiB, into a store ingest (`proxy-<hex>`, with the
  * expected digest and size) and, when open() started it, an unlinked spool
- * file; readers tail the spool by offset, so memory stays bounded by one
- * read buffer per reader whatever the blob's size. A slow reader does not
- * slow the fetch. The bytes are hashed once: by the store, whose commit
- * verifies them, the final byte held back from readers until it succeeded;
+ * file; readers that keep up take the latest pieces from memory (the fetch
+ * keeps RECENT_PIECES of them), the others tail the spool by offset, so
+ * memory stays bounded by a few pieces per fetch and one read buffer per
+ * reader whatever the blob's size. A slow reader does not slow the fetch.
+ * The bytes are hashed once: by the store, whose commit verifies them, the
+ * final byte held back from readers until it succeeded;
  * when the fetch has no ingest (another replica holds it) it hashes them
  * itself while streaming ({@link verifyingStream}); when a store write or
  * the commit fails, it hashes the spool before releasing the final byte.
@@ -216,9 +261,10 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     }
   };
 
-  const openWriter = async (source: BlobSource, size: number): Promise<Writer | undefined> => {
+  /** Opens the fetch's ingest, of size bytes when known; undefined when the store takes none. */
+  const openWriter = async (source: BlobSource, size: number | undefined): Promise<Writer | undefined> => {
     try {
-      const writer = await store.writer({ ref: `proxy-${digestHex(source.digest)}`, expected: source.digest, total: size });
+      const writer = await store.writer({ ref: `proxy-${digestHex(source.digest)}`, expected: source.digest, ...(size === undefined ? {} : { total: size }) });
       if (writer.offset > 0) await writer.truncate();
       return writer;
     } catch (err) {
@@ -239,11 +285,11 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     });
   };
 
-  const run = async (key: string, fetch: Fetch, source: BlobSource, body: AsyncIterable<Uint8Array>, opening: Promise<Writer | undefined> | undefined) => {
+  const run = async (key: string, fetch: Fetch, source: BlobSource, body: AsyncIterable<Uint8Array>, opening: Promise<Writer | undefined>) => {
     const { upstream, repository, digest } = source;
     const label = `blob ${repository}@${digest} from upstream ${upstream.host}`;
     let writer = await opening;
-    if (source.size !== fetch.size) {
+    if (source.size !== undefined && source.size !== fetch.size) {
       if (writer !== undefined) await discard(writer);
       writer = await openWriter(source, fetch.size);
     }
@@ -252,18 +298,26 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     const { spool } = fetch;
     try {
       const checked = hashing ? verifyingStream(body, digest, fetch.size, { label }) : sizeChecked(body, fetch.size, label);
-      for await (const chunk of batches(checked as AsyncIterable<Uint8Array>)) {
+      // Without a spool no reader reads while the fetch runs: one buffer is filled again for each piece.
+      const take = () => fetch.spare.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES);
+      for await (const { bytes: chunk, taken } of batches(checked as AsyncIterable<Uint8Array>, take)) {
         // The spool (for readers) and the store take each piece at the same time.
         const stored = writer?.write(chunk).then(
           () => undefined,
           (err: unknown) => err,
         );
+        const piece: Piece = { start: fetch.written, bytes: chunk, recent: true, lent: 0, reusable: taken };
         if (spool !== undefined) await spool.write(chunk, 0, chunk.length, fetch.written);
         fetch.written += chunk.length;
+        if (spool !== undefined) remember(fetch, piece);
         // verifyingStream passes the final bytes on only once the digest matched.
         if (hashing && fetch.written === fetch.size) fetch.verified = true;
         wakeAll(fetch);
         const failed = await stored;
+        if (spool === undefined) {
+          piece.recent = false;
+          recycle(fetch, piece);
+        }
         if (writer === undefined || failed === undefined) continue;
         // Without a spool no bytes are left to hash: the fetch has failed.
         if (spool === undefined) throw notStored(label, digest, fetch.size, failed);
@@ -309,8 +363,8 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
   const start = (key: string, source: BlobSource, spooled: boolean): Promise<Fetch> => {
     const { upstream, repository, digest } = source;
     const starting = (async () => {
-      // openWriter settles without raising (undefined when the store takes no ingest).
-      const opening = source.size === undefined ? undefined : openWriter(source, source.size);
+      // openWriter settles without raising (undefined when the store takes no ingest). The ingest opens while the upstream answers.
+      const opening = openWriter(source, source.size);
       let download: Awaited<ReturnType<Upstream['getBlob']>>;
       try {
         download = await upstream.getBlob(repository, digest);
@@ -330,7 +384,20 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
           spool = await open(path, 'wx+', 0o600);
           await unlink(path);
         }
-        const fetch: Fetch = { size, written: 0, verified: false, committed: false, failure: undefined, ended: false, refs: 1, closed: false, spool, wake: [] };
+        const fetch: Fetch = {
+          size,
+          written: 0,
+          verified: false,
+          committed: false,
+          failure: undefined,
+          ended: false,
+          refs: 1,
+          closed: false,
+          spool,
+          recent: [],
+          spare: [],
+          wake: [],
+        };
         run(key, fetch, source, download.body, opening).catch((err: unknown) => logger.error({ err, digest }, 'blob fetch did not clean up'));
         return fetch;
       } catch (err) {
@@ -349,23 +416,36 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
   };
 
   /**
-   * One reader's view of a fetch: the spool's bytes in pieces read into
-   * READ_CHUNK buffers that release() hands back for reuse (a consumer that
-   * releases, like pipeBlob, makes a whole blob cost a few buffers instead
-   * of one per MiB); once the fetch is over, or when it has no spool after
-   * its end, the store's reader, whose release it passes on.
+   * One reader's view of a fetch: views of the fetch's recent pieces while
+   * the reader keeps up, else the spool's bytes read into READ_CHUNK buffers;
+   * release() hands both back for reuse (a consumer that releases, like
+   * pipeBlob, makes a whole blob cost a few buffers instead of one per MiB;
+   * a piece is filled again only once every reader released its views).
+   * Once the fetch is over, or when it has no spool after its end, the
+   * store's reader, whose release it passes on.
    */
   const follower = (fetch: Fetch, source: BlobSource, start: number, end: number): Omit<BlobReader, 'size'> => {
     const spare: Buffer[] = [];
     const lent = new WeakSet<ArrayBufferLike>();
+    const views = new WeakMap<Uint8Array, Piece>();
     let stored: BlobReader | undefined;
     return {
       chunks: follow(fetch, source, start, end, {
         take: () => spare.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK),
         lend: (buffer) => lent.add(buffer.buffer),
+        lendPiece: (view, piece) => {
+          piece.lent++;
+          views.set(view, piece);
+        },
         stored: (reader) => (stored = reader),
       }),
       release(chunk) {
+        const piece = views.get(chunk);
+        if (piece !== undefined) {
+          views.delete(chunk);
+          piece.lent--;
+          return recycle(fetch, piece);
+        }
         if (!lent.delete(chunk.buffer)) return stored?.release?.(chunk);
         if (spare.length < SPARE_BUFFERS) spare.push(Buffer.from(chunk.buffer, 0, READ_CHUNK));
       },
@@ -377,7 +457,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     source: BlobSource,
     start: number,
     end: number,
-    buffers: { take: () => Buffer; lend: (buffer: Buffer) => void; stored: (reader: BlobReader) => void },
+    buffers: { take: () => Buffer; lend: (buffer: Buffer) => void; lendPiece: (view: Uint8Array, piece: Piece) => void; stored: (reader: BlobReader) => void },
   ): AsyncGenerator<Uint8Array> {
     const { spool } = fetch;
     if (spool === undefined || fetch.closed) {
@@ -405,6 +485,14 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
         // Until the digest is known to match, the final byte stays back: no reader gets a whole blob that differs from it.
         const readable = fetch.verified ? fetch.written : Math.min(fetch.written, fetch.size - 1);
         if (position < readable) {
+          const piece = recentPiece(fetch, position);
+          if (piece !== undefined) {
+            const view = piece.bytes.subarray(position - piece.start, Math.min(readable, end) - piece.start);
+            buffers.lendPiece(view, piece);
+            position += view.length;
+            yield view;
+            continue;
+          }
           const buffer = buffers.take();
           const { bytesRead } = await spool.read(buffer, 0, Math.min(READ_CHUNK, readable - position, end - position), position);
           position += bytesRead;
