@@ -102,6 +102,14 @@ async function errorOf(response: Response): Promise<{ status: number; code: stri
   return { status: response.status, code: body.errors[0]!.code, message: body.errors[0]!.message };
 }
 
+/** Whether store holds digest. */
+async function stored(store: Store, digest: string): Promise<boolean> {
+  return store.info(digest as never).then(
+    () => true,
+    () => false,
+  );
+}
+
 function blobPath(digest: string): string {
   const hex = digestHex(digest as never);
   return join(upstream.storageDir, 'docker/registry/v2/blobs/sha256', hex.slice(0, 2), hex, 'data');
@@ -169,6 +177,8 @@ describe('the mirror backend against a distribution registry', () => {
     expect(Buffer.compare(Buffer.from(await response.arrayBuffer()), multi.manifest.bytes)).toBe(0);
     expect(await mirror.tags.get('upstream.test', 'team/multi', 'latest')).toMatchObject({ digest: multi.manifest.digest });
     expect(await mirror.tags.get(upstream.host, 'team/multi', 'latest')).toBeUndefined();
+    // Fetching the manifest started storing its config; that ingest ends with it.
+    await waitFor(() => stored(mirror.store, multi.config.digest), () => `config ${multi.config.digest} to be stored`);
 
     const layerAsManifest = await fetch(`${mirror.url}/v2/team/multi/manifests/${multi.layers[0]!.digest}?ns=upstream.test`);
     expect(await errorOf(layerAsManifest)).toEqual({
@@ -185,6 +195,18 @@ describe('the mirror backend against a distribution registry', () => {
       code: 'NAME_UNKNOWN',
       message: `repository team/multi not known: ns=elsewhere.example.com is not an upstream of this mirror (configured: ${upstream.host}, upstream.test)`,
     });
+  });
+
+  it('stores the config of a manifest it fetched before the client asks for it, and fetches it from the upstream once', async () => {
+    const mirror = await startMirror();
+    upstream.clearRequestLog();
+    const head = await fetch(`${mirror.url}/v2/team/busybox/manifests/1.36`, { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    await waitFor(() => stored(mirror.store, busybox.config.digest), () => `config ${busybox.config.digest} to be stored`);
+    const config = await fetch(`${mirror.url}/v2/team/busybox/blobs/${busybox.config.digest}`);
+    expect(Buffer.compare(Buffer.from(await config.arrayBuffer()), busybox.config.bytes)).toBe(0);
+    expect((await upstreamRequests('team/busybox')).filter((r) => r.startsWith('GET blobs/'))).toEqual([`GET blobs/${busybox.config.digest}`]);
+    expect((await mirror.store.info(busybox.config.digest)).labels).toEqual({ [UPSTREAM_LABEL]: upstream.host, [UPSTREAM_REPOSITORY_LABEL]: 'team/busybox' });
   });
 
   it('fetches a blob once for 16 concurrent cold requests, and serves ranges of it', async () => {

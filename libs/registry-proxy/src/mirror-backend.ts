@@ -3,7 +3,7 @@ import { isFailedPrecondition, isInvalidArgument, isNotFound, isResourceExhauste
 import { GC_REF_CONTENT_PREFIX, GC_ROOT_LABEL, MAX_LABELS, type Info, type Labels, type Store, findInfo, putBlob, readBlob } from '@strata/content';
 import type { TagStore } from '@strata/images';
 import type { RegistryClient, Upstream } from '@strata/distribution-client';
-import { MAX_MANIFEST_BYTES, parseManifestDocument, type Digest, type ManifestDocument } from '@strata/oci';
+import { MAX_MANIFEST_BYTES, parseManifestDocument, type Descriptor, type Digest, type ManifestDocument } from '@strata/oci';
 import {
   ARTIFACT_TYPE_LABEL,
   MEDIA_TYPE_LABEL,
@@ -100,6 +100,9 @@ export function gcReferenceLabels(parsed: ManifestDocument, maxLabels = MAX_LABE
  *   labelled with its media type, GC references, its upstream and
  *   repository, and `strata.gc.root` while a tag names it. A digest
  *   reference never consults tags: a pin wins over a moved tag;
+ * - starts storing the config of an image manifest it fetched from the
+ *   upstream (unless the store has it), so the client's request for it,
+ *   which comes after the manifest's, finds it stored or on its way;
  * - serves blobs from the store, ranges included; a cold blob is fetched
  *   once per upstream and digest (see createBlobFetcher), streamed to every
  *   waiting request as it arrives and cached only when its digest matches;
@@ -151,6 +154,20 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
     await releaseUnreferencedRoot(store, tags, digest);
   };
 
+  /**
+   * Starts storing a blob that a client will ask for next (the config of a
+   * manifest just fetched), unless the store has it or its fetch is running;
+   * a failure is only logged: the client's request fetches it again.
+   */
+  const prefetch = (upstream: Upstream, repository: string, blob: Descriptor) => {
+    const running = () => fetcher.inFlightSize(upstream.host, blob.digest) !== undefined;
+    (async () => {
+      if (running() || (await infoOf(blob.digest)) !== undefined || running()) return;
+      const fetch = await fetcher.fetch({ upstream, repository, digest: blob.digest, size: blob.size });
+      await fetch.wait();
+    })().catch((err: unknown) => logger.debug({ err, upstream: upstream.host, repository, digest: blob.digest }, 'prefetching a blob failed; it is fetched when asked for'));
+  };
+
   const fetchManifest = async (upstream: Upstream, repository: string, digest: Digest, tagged: boolean): Promise<Resolved> => {
     const fetched = await upstream.getManifest(repository, digest);
     let parsed: ManifestDocument;
@@ -179,6 +196,7 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
     const stored = storeManifest(digest, fetched.bytes, labels).then(() => logger.debug({ upstream: upstream.host, repository, digest }, 'manifest cached'));
     // Whoever needs the manifest stored awaits this; the others need not observe a failure.
     stored.catch(() => undefined);
+    if (parsed.kind === 'manifest' && parsed.document.config.size <= maxManifestBytes) prefetch(upstream, repository, parsed.document.config);
     return { digest, mediaType: parsed.mediaType, size: fetched.bytes.length, bytes: fetched.bytes, stored };
   };
 
