@@ -106,7 +106,7 @@ describe('createBlobFetcher', () => {
   });
 
   it('fills the memory of pieces again only once every reader released them, however far apart the readers are', async () => {
-    const source = await pushLayer(false, 8_000_000);
+    const source = await pushLayer(false, 20_000_000);
     const fetcher = createBlobFetcher({ store: createMemoryStore(), logger, spoolDir: scratch.path });
     const [releasing, holding] = await Promise.all([fetcher.open(source), fetcher.open(source)]);
     const buffers = new Set<ArrayBufferLike>();
