@@ -5,6 +5,7 @@ import { contentCommands } from './commands/content.js';
 import { downCommand } from './commands/down.js';
 import { eventsCommand } from './commands/events.js';
 import { imageTransferCommands } from './commands/image-transfer.js';
+import { volumeCommands } from './commands/volumes.js';
 import { imageCommands } from './commands/images.js';
 import { nodesCommand } from './commands/nodes.js';
 import { upCommand } from './commands/up.js';
@@ -14,5 +15,5 @@ import type { Program } from './framework/run-cli.js';
 export const strata: Program = {
   name: 'strata',
   description: 'Strata runs containers from layered images across a fleet of Linux hosts.',
-  commands: [upCommand, downCommand, ...imageCommands, ...imageTransferCommands, ...containerCommands, commitCommand, ...contentCommands, eventsCommand, nodesCommand, ...caCommands],
+  commands: [upCommand, downCommand, ...imageCommands, ...imageTransferCommands, ...containerCommands, ...volumeCommands, commitCommand, ...contentCommands, eventsCommand, nodesCommand, ...caCommands],
 };

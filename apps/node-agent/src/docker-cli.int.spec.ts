@@ -307,3 +307,29 @@ describe('mounts with the docker CLI', () => {
     }
   }, 60_000);
 });
+
+describe('volumes with the docker CLI', () => {
+  it('creates, lists, inspects and removes volumes; -v NAME keeps data across containers, -v /path is anonymous', async () => {
+    const vol = names('vol');
+    expect(await docker.run(['volume', 'create', '--label', 'team=a', vol])).toEqual({ code: 0, out: `${vol}\n`, err: '' });
+    const writer = names('writer');
+    expect((await docker.run(['run', '--name', writer, '-v', `${vol}:/data`, '-v', '/scratch', stack.image, 'sh', '-c', 'echo kept > /data/f'])).code).toBe(0);
+    const [inspected] = JSON.parse((await docker.run(['volume', 'inspect', vol])).out) as Array<Record<string, unknown>>;
+    expect(inspected).toEqual({ CreatedAt: expect.stringMatching(/Z$/), Driver: 'local', Labels: { team: 'a' }, Mountpoint: expect.stringMatching(/\/_data$/), Name: vol, Options: null, Scope: 'local' });
+    const mounts = JSON.parse((await docker.run(['inspect', '-f', '{{json .Mounts}}', writer])).out) as Array<Record<string, unknown>>;
+    expect(mounts).toEqual([
+      { Type: 'volume', Name: vol, Source: inspected!['Mountpoint'], Destination: '/data', Driver: 'local', Mode: 'z', RW: true, Propagation: '' },
+      { Type: 'volume', Name: expect.stringMatching(/^[0-9a-f]{64}$/), Source: expect.stringMatching(/\/_data$/), Destination: '/scratch', Driver: 'local', Mode: '', RW: true, Propagation: '' },
+    ]);
+    const anonymous = mounts[1]!['Name'] as string;
+    const inUse = await docker.run(['volume', 'rm', vol]);
+    expect(inUse.code).toBe(1);
+    expect(inUse.err).toMatch(new RegExp(`^Error response from daemon: remove ${vol}: volume is in use - \\[[0-9a-f]{64}\\]\\n$`));
+    expect((await docker.run(['volume', 'ls', '-q', '--filter', 'label=team=a'])).out).toBe(`${vol}\n`);
+    expect((await docker.run(['rm', '-v', writer])).code).toBe(0);
+    expect((await docker.run(['volume', 'ls', '-q'])).out).not.toContain(anonymous);
+    expect(await docker.run(['run', '--rm', '--mount', `type=volume,src=${vol},dst=/in`, stack.image, 'cat', '/in/f'])).toMatchObject({ code: 0, out: 'kept\n' });
+    expect(await docker.run(['volume', 'rm', vol])).toEqual({ code: 0, out: `${vol}\n`, err: '' });
+    expect((await docker.run(['volume', 'inspect', vol])).err).toBe(`Error: No such volume: ${vol}\n`);
+  }, 60_000);
+});

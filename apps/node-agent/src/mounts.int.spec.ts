@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ContainerSpec, ContainersService, MountType, NetworkMode, WaitCondition, type Container, type Mount } from '@strata/api/containers/v1';
+import { ContainerSpec, ContainersService, MountType, NetworkMode, VolumesService, WaitCondition, type Container, type Mount } from '@strata/api/containers/v1';
 import type { RpcClient } from '@strata/grpc-kit';
 import { errorKind } from '@strata/kit';
 import { tempDir } from '@strata/kit/testing';
@@ -97,5 +97,59 @@ describe('bind mounts and tmpfs', { timeout: 30_000 }, () => {
     expect(lines[0]).toMatch(/^tmpfs \/t tmpfs rw,nosuid,nodev,noexec,relatime,size=2048k,mode=1770/);
     expect(lines[1]).toMatch(/^tmpfs \/run\/x tmpfs rw,nosuid,nodev,relatime,size=1024k/);
     expect(lines[2]).toBe('1770');
+  });
+});
+
+describe('volumes', { timeout: 30_000 }, () => {
+  const volume = (source: string, target: string, extra: Partial<Mount> = {}) => mount({ type: MountType.MOUNT_TYPE_VOLUME, source, target, ...extra });
+
+  it("keeps a named volume's data after its container is removed, for the next container; refuses its removal while in use", async () => {
+    const first = await runWith([volume('strata-test-data', '/data', { mode: '' })], ['sh', '-c', 'echo kept > /data/f']);
+    expect(first.code).toBe(0);
+    const { container } = await client.unary(ContainersService.inspect, { id: first.container.id });
+    const { volume: made } = await client.unary(VolumesService.inspect, { name: 'strata-test-data' });
+    expect(container?.spec?.mounts[0]).toMatchObject({ type: MountType.MOUNT_TYPE_VOLUME, source: 'strata-test-data', volumePath: made!.mountpoint });
+    expect(made).toMatchObject({ name: 'strata-test-data', driver: 'local', usedBy: [first.container.id] });
+    expect(made!.mountpoint.startsWith(stack.stateDir) && made!.mountpoint.endsWith('/volumes/strata-test-data/_data')).toBe(true);
+    expect(readFileSync(join(made!.mountpoint, 'f'), 'utf8')).toBe('kept\n');
+    expect(await failure(client.unary(VolumesService.remove, { name: 'strata-test-data', force: false }))).toEqual({
+      kind: 'FailedPrecondition',
+      message: `remove strata-test-data: volume is in use - [${first.container.id}]`,
+    });
+    await client.unary(ContainersService.remove, { id: first.container.id, force: false });
+    const second = await runWith([volume('strata-test-data', '/again')], ['cat', '/again/f']);
+    expect({ code: second.code, out: second.out }).toEqual({ code: 0, out: 'kept\n' });
+    await client.unary(ContainersService.remove, { id: second.container.id, force: false });
+    await client.unary(VolumesService.remove, { name: 'strata-test-data', force: false });
+    expect(existsSync(made!.mountpoint)).toBe(false);
+  });
+
+  it('removes an anonymous volume with rm -v, and with --rm, but keeps it with a plain rm', async () => {
+    const kept = await runWith([volume('', '/anon')], ['true']);
+    const { container: k } = await client.unary(ContainersService.inspect, { id: kept.container.id });
+    const keptName = k!.spec!.mounts[0]!.source;
+    expect(keptName).toMatch(/^[0-9a-f]{64}$/);
+    await client.unary(ContainersService.remove, { id: kept.container.id, force: false });
+    expect((await client.unary(VolumesService.inspect, { name: keptName })).volume?.usedBy).toEqual([]);
+    const dropped = await runWith([volume('', '/anon')], ['true']);
+    const { container: d } = await client.unary(ContainersService.inspect, { id: dropped.container.id });
+    await client.unary(ContainersService.remove, { id: dropped.container.id, force: false, removeVolumes: true });
+    expect(await failure(client.unary(VolumesService.inspect, { name: d!.spec!.mounts[0]!.source }))).toMatchObject({ kind: 'NotFound' });
+    const spec = ContainerSpec.fromPartial({ image: stack.image, networkMode: NetworkMode.NETWORK_MODE_NONE, cmd: ['true'], autoRemove: true, mounts: [volume('', '/anon')] });
+    const { container: auto } = await client.unary(ContainersService.create, { spec });
+    const autoName = auto!.spec!.mounts[0]!.source;
+    await client.unary(ContainersService.start, { id: auto!.id });
+    await client.unary(ContainersService.wait, { id: auto!.id, condition: WaitCondition.WAIT_CONDITION_REMOVED });
+    expect(await failure(client.unary(VolumesService.inspect, { name: autoName }))).toMatchObject({ kind: 'NotFound' });
+    const pruned = await client.unary(VolumesService.prune, { all: false, filters: [] });
+    expect(pruned.volumesDeleted).toEqual([keptName]);
+  });
+
+  it("refuses a volume name Docker refuses", async () => {
+    const spec = ContainerSpec.fromPartial({ image: stack.image, mounts: [volume('a$', '/x')] });
+    expect(await failure(client.unary(ContainersService.create, { spec }))).toEqual({
+      kind: 'InvalidArgument',
+      message: 'create a$: "a$" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path',
+    });
   });
 });

@@ -8,6 +8,7 @@ import { createRuntime } from '@strata/container-runtime';
 import {
   createContainerManager,
   createContainersService,
+  createVolumesService,
   createCachedImageSource,
   createGrpcImageSource,
   createGrpcImageTagger,
@@ -155,6 +156,7 @@ export async function startNodeAgent(config: NodeAgentConfig, logger: Logger): P
       logger,
       services: [
         createContainersService(manager, { logger: logger.child({ service: 'containers' }) }),
+        createVolumesService(manager.volumes, { logger: logger.child({ service: 'volumes' }) }),
         ...createPlacementService({
           // The fleet's heartbeats as the liveness watch reads them (started below, with NATS).
           directory: {

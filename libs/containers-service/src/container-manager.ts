@@ -7,7 +7,9 @@ import { openCgroup, validateLimits, type Cgroup, type LimitsUpdate } from '@str
 import type { Attachment as NetworkAttachment, BridgeNetwork } from '@strata/container-network';
 import type { Attachment, CreateOptions, ExecProcess, LogRecord, Runtime } from '@strata/container-runtime';
 import {
+  ANONYMOUS_VOLUME_LABEL,
   checkContainerName,
+  checkMounts,
   checkRemovable,
   checkRestartPolicy,
   checkStartable,
@@ -44,6 +46,7 @@ import type { Mount, Snapshotter } from '@strata/snapshots';
 import { mountAll, mountPoints, unmountAll } from '@strata/snapshots-local';
 import { commitContainer, type CommitBackend, type CommitRequest, type CommitResult } from './commit.js';
 import { prepareMounts, runtimeMounts } from './container-mounts.js';
+import { createVolumes, type Volumes } from './volumes.js';
 import { DEFAULT_ID_RANGE, checkIdRange, mountIdmapped, type IdRange } from './idmapped-mounts.js';
 import { KeyedLock } from './keyed-lock.js';
 import { openMonitorCgroup } from './monitor-cgroups.js';
@@ -205,8 +208,10 @@ export interface ContainerManager {
   /**
    * Removes the container and all it has on the node; publishes
    * container.deleted. FailedPrecondition for a running one unless force.
+   * With options.volumes (`rm -v`), and for an auto-remove container, its
+   * anonymous volumes go too (named ones stay).
    */
-  remove(ref: string, force: boolean): Promise<string>;
+  remove(ref: string, force: boolean, options?: { volumes?: boolean }): Promise<string>;
   list(options: { all?: boolean; filters?: readonly string[] }): ContainerRecord[];
   inspect(ref: string): ContainerRecord;
   /** The recorded output (empty before the first start); with follow until the run ends or signal aborts. */
@@ -253,6 +258,8 @@ export interface ContainerManager {
    */
   recover(): Promise<void>;
   summary(): ContainersSummary;
+  /** The node's volumes (`<dir>/volumes`), in use while a container's mounts name them. */
+  readonly volumes: Volumes;
   /** Stops watching; containers keep running. */
   close(): Promise<void>;
 }
@@ -329,6 +336,18 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   const { node, images, unpacker, snapshotter, network, events, runtime: rt } = options;
   const log = options.logger;
   const store = new RecordStore(join(options.dir, 'containers'), log);
+  /** The volumes of the Creates under way, in use as much as those of the records. */
+  const creatingVolumes = new Map<string, string[]>();
+  const volumes = createVolumes({
+    dir: join(options.dir, 'volumes'),
+    users: (name) => [
+      ...[...records.values()].filter((r) => r.spec.mounts.some((m) => m.type === 'volume' && m.source === name)).map((r) => r.id),
+      ...[...creatingVolumes].filter(([, names]) => names.includes(name)).map(([id]) => id),
+    ],
+    events,
+    node,
+    logger: log.child({ component: 'volumes' }),
+  });
   const cgroupParent = options.cgroupParent ?? '/strata';
   const records = new Map<string, ContainerRecord>();
   const lock = new KeyedLock();
@@ -608,6 +627,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       });
     }
     if (!(await hasMounts(id))) await store.remove(id);
+    for (const name of steps.volumes ?? []) await volumes.remove(name, true).catch((err: unknown) => log.warn({ err, volume: name }, 'cannot remove the volume'));
   }
 
   function resourcesOf(resources: ResourceSpec) {
@@ -765,7 +785,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   }
 
   /** Removes a container (see ContainerManager.remove); the caller holds its `ops` lock. */
-  async function removeNow(record: ContainerRecord, force: boolean): Promise<string> {
+  async function removeNow(record: ContainerRecord, force: boolean, removeVolumes = false): Promise<string> {
     const id = record.id;
     checkRemovable(record, force);
     if (isRunning(record)) {
@@ -796,10 +816,24 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       pendingAttach.delete(id);
       events.publish('container.deleted', id, { id, name: removing.name, node });
       log.info({ containerId: id }, 'container removed');
+      if (removeVolumes || removing.spec.autoRemove) await removeAnonymousVolumes(removing);
       signals.emit(`removed:${id}`);
       signals.emit(`exit:${id}`);
     });
     return id;
+  }
+
+  /** Removes the anonymous volumes of a removed container (Docker's `rm -v`, `--rm`); failures are logged. */
+  async function removeAnonymousVolumes(record: ContainerRecord): Promise<void> {
+    for (const m of record.spec.mounts) {
+      if (m.type !== 'volume') continue;
+      try {
+        const { volume } = await volumes.inspect(m.source);
+        if (ANONYMOUS_VOLUME_LABEL in volume.labels) await volumes.remove(m.source);
+      } catch (err) {
+        if (!isNotFound(err)) log.warn({ err, containerId: record.id, volume: m.source }, 'cannot remove the anonymous volume');
+      }
+    }
   }
 
   /**
@@ -865,7 +899,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       throw failedPrecondition('user namespaces work with --network none or host on this node: the bridge network namespace is not owned by the container\'s user namespace, so exec could not enter it');
     }
     if (input.stopSignal !== undefined && input.stopSignal !== '') parseSignal(input.stopSignal);
-    const mounts = await prepareMounts(input.mounts);
+    checkMounts(input.mounts);
     checkAutoRemovePolicy(input.autoRemove, input.restartPolicy, "can't create 'AutoRemove' container with restart policy");
     if (name !== undefined) {
       const holder = [...records.values()].find((r) => r.name === name);
@@ -881,6 +915,11 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     const steps: CreateSteps = { attached: spare !== undefined, prepared: spare !== undefined && spareSnapshots.has(spare) };
     const clog = log.child({ containerId: id });
     try {
+      creatingVolumes.set(id, input.mounts.filter((m) => m.type === 'volume').map((m) => m.source));
+      const prepared = await prepareMounts(input.mounts, volumes);
+      steps.volumes = prepared.madeVolumes;
+      creatingVolumes.set(id, prepared.mounts.filter((m) => m.type === 'volume').map((m) => m.source));
+      const mounts = prepared.mounts;
       const dir = store.containerDir(id);
       const rootfs = rootfsOf(id);
       const etcDir = join(dir, 'etc');
@@ -971,6 +1010,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       throw err;
     } finally {
       reserved.delete(finalName);
+      creatingVolumes.delete(id);
     }
   }
 
@@ -1035,6 +1075,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   }
 
   const manager: ContainerManager = {
+    volumes,
+
     create: (input) => spares.busy(() => create(input)),
 
     start: (ref) => spares.busy(() => start(ref)),
@@ -1061,9 +1103,9 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       });
     },
 
-    async remove(ref, force) {
+    async remove(ref, force, opts = {}) {
       const { id } = find(ref);
-      return ops.run(id, () => removeNow(find(ref), force));
+      return ops.run(id, () => removeNow(find(ref), force, opts.volumes === true));
     },
 
     list(opts) {

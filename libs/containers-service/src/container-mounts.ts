@@ -1,34 +1,52 @@
 import { mkdir, stat } from 'node:fs/promises';
 import { checkMounts, type MountSpec } from '@strata/containers';
-import { invalidArgument, unimplemented } from '@strata/kit';
+import { invalidArgument } from '@strata/kit';
 import type { UserMount } from '@strata/runtime-spec';
+import type { Volumes } from './volumes.js';
 
 /**
  * Checks the mounts of a Create with Docker's rules (see checkMounts) and
  * makes what they need on the node: a missing bind source is created
  * (0755, with its parents) when the mount asks for it, as `docker run -v`
- * does. Returns them cleaned, before anything else of the container is
- * made. InvalidArgument 'invalid mount config for type "bind": bind source
- * path does not exist: /x' for a missing source of a `--mount`;
- * Unimplemented for volumes.
+ * does; a volume is made when missing (an anonymous one, `-v /path`, gets
+ * its name here) and its data directory recorded. Returns the mounts
+ * cleaned and complete, and the names of the volumes made (for an undo).
+ * InvalidArgument 'invalid mount config for type "bind": bind source path
+ * does not exist: /x' for a missing source of a `--mount`, and for a bad
+ * volume name (Docker's text).
  */
-export async function prepareMounts(mounts: readonly MountSpec[]): Promise<MountSpec[]> {
+export async function prepareMounts(mounts: readonly MountSpec[], volumes: Volumes): Promise<{ mounts: MountSpec[]; madeVolumes: string[] }> {
   const checked = checkMounts(mounts);
-  for (const m of checked) {
-    if (m.type === 'volume') throw unimplemented(`volume mounts are not supported on this node yet (${m.source || 'anonymous'} on ${m.target}): use a bind (-v /host/path:${m.target}) or a tmpfs`);
-    if (m.type !== 'bind') continue;
-    try {
-      await stat(m.source);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-      if (!m.createMountpoint) throw invalidArgument(`invalid mount config for type "bind": bind source path does not exist: ${m.source}`);
-      await mkdir(m.source, { recursive: true, mode: 0o755 });
+  const madeVolumes: string[] = [];
+  const prepared: MountSpec[] = [];
+  try {
+    for (const m of checked) {
+      if (m.type === 'volume') {
+        const before = m.source === '' ? undefined : await volumes.inspect(m.source).catch(() => undefined);
+        const { volume } = before ?? (await volumes.create(m.source));
+        if (before === undefined) madeVolumes.push(volume.name);
+        prepared.push({ ...m, source: volume.name, volumePath: volumes.pathOf(volume.name) });
+        continue;
+      }
+      if (m.type === 'bind') {
+        try {
+          await stat(m.source);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+          if (!m.createMountpoint) throw invalidArgument(`invalid mount config for type "bind": bind source path does not exist: ${m.source}`);
+          await mkdir(m.source, { recursive: true, mode: 0o755 });
+        }
+      }
+      prepared.push(m);
     }
+  } catch (err) {
+    for (const name of madeVolumes) await volumes.remove(name, true).catch(() => undefined);
+    throw err;
   }
-  return checked;
+  return { mounts: prepared, madeVolumes };
 }
 
-/** The runtime spec's form of the checked mounts (binds and tmpfs; volumes by then are binds of their directory). */
+/** The runtime spec's form of prepared mounts (see prepareMounts): binds and tmpfs; a volume is a bind of its data directory. */
 export function runtimeMounts(mounts: readonly MountSpec[]): UserMount[] {
   return mounts.map((m): UserMount => {
     if (m.type === 'tmpfs') {
@@ -41,6 +59,6 @@ export function runtimeMounts(mounts: readonly MountSpec[]): UserMount[] {
         ...(m.tmpfsOptions === undefined ? {} : { options: m.tmpfsOptions }),
       };
     }
-    return { type: 'bind', source: m.source, destination: m.target, readOnly: m.readOnly };
+    return { type: 'bind', source: m.type === 'volume' ? (m.volumePath ?? '') : m.source, destination: m.target, readOnly: m.readOnly };
   });
 }

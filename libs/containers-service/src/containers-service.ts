@@ -86,7 +86,9 @@ export function createContainersService(manager: ContainerManager, options: Cont
         await manager.kill(req.id, req.signal);
         return {};
       }),
-      remove: unary(logger, async (req: { id: string; force: boolean }) => ({ id: await manager.remove(req.id, req.force) })),
+      remove: unary(logger, async (req: { id: string; force: boolean; removeVolumes?: boolean }) => ({
+        id: await manager.remove(req.id, req.force, { volumes: req.removeVolumes === true }),
+      })),
       list: unary(logger, async (req: { all: boolean; filters: string[] }) => ({
         containers: manager.list({ all: req.all, filters: req.filters }).map(containerToProto),
       })),

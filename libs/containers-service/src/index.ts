@@ -11,3 +11,5 @@ export * from './commit.js';
 export * from './grpc-image-tagger.js';
 export * from './monitor-cgroups.js';
 export * from './idmapped-mounts.js';
+export * from './volumes.js';
+export * from './volumes-service.js';

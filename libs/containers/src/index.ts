@@ -7,3 +7,4 @@ export * from './list-filters.js';
 export * from './record-format.js';
 export * from './restart-policy.js';
 export * from './mounts.js';
+export * from './volumes.js';

@@ -29,6 +29,8 @@ export interface MountSpec {
    * not in Mounts; unset for a `--mount type=tmpfs`.
    */
   tmpfsOptions?: string;
+  /** Volume: its data directory on the node, set by the node when it made or found the volume. */
+  volumePath?: string;
 }
 
 const RW_MODES = new Set(['ro', 'rw']);

@@ -374,8 +374,8 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
       async handle(ctx) {
         refuseQuery(ctx.query, 'link', 'links are not implemented');
         const force = queryBool(ctx.query, 'force');
-        queryBool(ctx.query, 'v');
-        await containers.unary(ContainersService.remove, { id: ctx.params['id'] as string, force });
+        const removeVolumes = queryBool(ctx.query, 'v');
+        await containers.unary(ContainersService.remove, { id: ctx.params['id'] as string, force, ...(removeVolumes ? { removeVolumes } : {}) });
         ctx.json(204);
       },
     },

@@ -126,6 +126,21 @@ describe('createSpec', () => {
     ]);
   });
 
+  it('makes an anonymous volume of each Config.Volumes path no mount covers, and takes named volumes', () => {
+    const spec = createSpec({
+      body: { Image: 'busybox', Volumes: { '/data': {}, '/a/': {} }, HostConfig: { Binds: ['/srv/a:/a', 'cache:/cache:ro'], Mounts: [{ Type: 'volume', Source: 'v2', Target: '/v2' }] } },
+      name: '',
+      platform: '',
+    });
+    const base = { createMountpoint: false, tmpfsSizeBytes: 0, tmpfsMode: 0 };
+    expect(spec.mounts).toEqual([
+      { ...base, type: MountType.MOUNT_TYPE_BIND, source: '/srv/a', target: '/a', readOnly: false, mode: '', createMountpoint: true },
+      { ...base, type: MountType.MOUNT_TYPE_VOLUME, source: 'cache', target: '/cache', readOnly: true, mode: 'ro' },
+      { ...base, type: MountType.MOUNT_TYPE_VOLUME, source: 'v2', target: '/v2', readOnly: false },
+      { ...base, type: MountType.MOUNT_TYPE_VOLUME, source: '', target: '/data', readOnly: false },
+    ]);
+  });
+
   it('maps commands, terminal, limits, network and removal', () => {
     const spec = createSpec({
       body: {
@@ -198,7 +213,7 @@ describe('createSpec', () => {
 
   it.each([
     [{}, 'invalid Image: an image is required'],
-    [{ Image: 'x', Volumes: { '/data': {} } }, "unsupported option Volumes: Strata's Docker API does not implement it; leave it unset"],
+    [{ Image: 'x', Volumes: { data: {} } }, `invalid mount config for type "volume": invalid mount path: 'data' mount path must be absolute`],
     [{ Image: 'x', Healthcheck: { Test: ['CMD', 'true'] } }, "unsupported option Healthcheck: Strata's Docker API does not implement it; leave it unset"],
     [{ Image: 'x', HostConfig: { Binds: ['/tmp:/x:rx'] } }, 'invalid mode: rx'],
     [{ Image: 'x', HostConfig: { Binds: ['/tmp:/'] } }, `invalid volume specification: '/tmp:/': invalid mount config for type "bind": invalid specification: destination can't be '/'`],

@@ -7,7 +7,7 @@ import { restartPolicyToWire } from './restart-views.js';
 /** Config fields of `POST /containers/create` that are mapped onto the ContainerSpec. */
 const SUPPORTED_CONFIG = new Set([
   'Image', 'Cmd', 'Entrypoint', 'Env', 'WorkingDir', 'User', 'Tty', 'OpenStdin', 'Labels', 'ExposedPorts', 'Hostname',
-  'StopSignal', 'StopTimeout', 'NetworkDisabled', 'HostConfig', 'NetworkingConfig',
+  'StopSignal', 'StopTimeout', 'NetworkDisabled', 'HostConfig', 'NetworkingConfig', 'Volumes',
   // Client-side or implied by Strata's attach: accepted as they are.
   'AttachStdin', 'AttachStdout', 'AttachStderr', 'StdinOnce', 'ArgsEscaped',
 ]);
@@ -189,9 +189,10 @@ function mountOf(value: unknown, at: string): MountSpec {
 /**
  * The mounts of HostConfig: Binds (`-v` values, read as Docker's daemon
  * reads them), Mounts (`--mount`) and Tmpfs (`--tmpfs`: target → options),
- * checked together (no two on one target).
+ * checked together (no two on one target); then an anonymous volume for
+ * each path of Config.Volumes (`-v /path`) that none of them covers.
  */
-function mountsOf(host: Json): Mount[] {
+function mountsOf(host: Json, body: Json): Mount[] {
   const binds = field(host, 'Binds', 'HostConfig.', isStrings, 'a list of strings') ?? [];
   const mounts = host['Mounts'] ?? [];
   if (!Array.isArray(mounts)) throw dockerError(400, 'invalid HostConfig.Mounts: expected a list of mounts');
@@ -201,6 +202,12 @@ function mountsOf(host: Json): Mount[] {
     ...mounts.map((m: unknown, i) => mountOf(m, `HostConfig.Mounts[${i}]`)),
     ...Object.entries(tmpfs).map(([target, options]) => parseTmpfsSpec(options === '' ? target : `${target}:${options}`)),
   ];
+  const taken = new Set(checkMounts(all).map((m) => m.target));
+  const volumes = field(body, 'Volumes', '', isObject, 'an object of paths to {}') ?? {};
+  for (const target of Object.keys(volumes)) {
+    const anonymous: MountSpec = { type: 'volume', source: '', target, readOnly: false };
+    if (!taken.has(checkMounts([anonymous])[0]!.target)) all.push(anonymous);
+  }
   return checkMounts(all).map(mountToWire);
 }
 
@@ -322,6 +329,6 @@ export function createSpec(input: CreateSpecInput): ContainerSpec {
     stopTimeoutSeconds: stopTimeout !== undefined && stopTimeout > 0 ? stopTimeout : 0,
     platform: input.platform,
     userNamespace: host['UsernsMode'] === 'private',
-    mounts: mountsOf(host),
+    mounts: mountsOf(host, body),
   };
 }

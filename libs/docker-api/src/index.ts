@@ -8,6 +8,7 @@ import { commitRoute } from './commit-route.js';
 import { eventRoutes } from './event-routes.js';
 import { imageRoutes } from './image-routes.js';
 import { networkRoutes, type DockerBridgeNetwork } from './network-routes.js';
+import { volumeRoutes } from './volume-routes.js';
 
 export * from './docker-error.js';
 export * from './docker-query.js';
@@ -44,5 +45,5 @@ export interface DockerApiDeps {
 
 /** Every Docker Engine API route, translated onto deps' services. */
 export function dockerRoutes(deps: DockerApiDeps): DockerRoute[] {
-  return [...systemRoutes(deps), ...containerRoutes(deps), ...execRoutes(deps), ...imageRoutes(deps), commitRoute(deps), ...eventRoutes(deps), ...networkRoutes(deps)];
+  return [...systemRoutes(deps), ...containerRoutes(deps), ...execRoutes(deps), ...imageRoutes(deps), commitRoute(deps), ...eventRoutes(deps), ...networkRoutes(deps), ...volumeRoutes(deps)];
 }

@@ -19,6 +19,7 @@ export function mountToWire(m: MountSpec): Mount {
     tmpfsSizeBytes: m.tmpfsSizeBytes ?? 0,
     tmpfsMode: m.tmpfsMode ?? 0,
     ...(m.tmpfsOptions === undefined ? {} : { tmpfsOptions: m.tmpfsOptions }),
+    ...(m.volumePath === undefined ? {} : { volumePath: m.volumePath }),
   };
 }
 
@@ -41,21 +42,36 @@ export interface MountPointView {
 
 /**
  * Docker's `Mounts` of a container: binds with propagation rprivate and the
- * mode of their `-v` (`ro`, or '' for a `--mount`), tmpfs mounts of
+ * mode of their `-v` (`ro`, or '' for a `--mount`), volumes with their
+ * name, data directory and driver (mode `z` for a `-v` without one), tmpfs mounts of
  * `--mount`; a `--tmpfs` is not listed (Docker shows it only in
  * HostConfig.Tmpfs).
  */
 export function mountPointsView(mounts: readonly Mount[]): MountPointView[] {
   return mounts
     .filter((m) => m.tmpfsOptions === undefined)
-    .map((m) => ({
-      Type: mountTypeName(m.type),
-      Source: m.source,
-      Destination: m.target,
-      Mode: m.mode ?? '',
-      RW: !m.readOnly,
-      Propagation: m.type === MountType.MOUNT_TYPE_BIND ? 'rprivate' : '',
-    }));
+    .map((m) =>
+      m.type === MountType.MOUNT_TYPE_VOLUME
+        ? {
+            Type: 'volume',
+            Name: m.source,
+            Source: m.volumePath ?? '',
+            Destination: m.target,
+            Driver: 'local',
+            // Docker's daemon gives a `-v` volume the SELinux label mode z when it names none.
+            Mode: m.mode === '' ? 'z' : (m.mode ?? ''),
+            RW: !m.readOnly,
+            Propagation: '',
+          }
+        : {
+            Type: mountTypeName(m.type),
+            Source: m.source,
+            Destination: m.target,
+            Mode: m.mode ?? '',
+            RW: !m.readOnly,
+            Propagation: m.type === MountType.MOUNT_TYPE_BIND ? 'rprivate' : '',
+          },
+    );
 }
 
 /**

@@ -9,3 +9,4 @@ export * from './image-views.js';
 export * from './restart-views.js';
 export * from './human-time.js';
 export * from './mount-views.js';
+export * from './volume-views.js';

@@ -464,18 +464,23 @@ export const rmCommand = defineCommand({
   name: 'rm',
   summary: 'Remove one or more containers',
   description:
-    'Removes each container with its writable layer, network, cgroup and logs; a running one needs --force. With ' +
+    'Removes each container with its writable layer, network, cgroup and logs (-v: and its anonymous volumes); a running one needs --force. With ' +
     '--force, as `docker rm -f`, a container that is not there is reported on stderr but does not make the exit code 1.',
   usage: 'CONTAINER...',
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
   exitCodes: containerExitCodes,
-  flags: { force: flags.switch('Force the removal of a running container (uses SIGKILL)', { short: 'f' }), runDir: runDirFlag, ...fleetFlags },
+  flags: {
+    force: flags.switch('Force the removal of a running container (uses SIGKILL)', { short: 'f' }),
+    volumes: flags.switch('Remove anonymous volumes associated with the container', { short: 'v' }),
+    runDir: runDirFlag,
+    ...fleetFlags,
+  },
   async run({ flags: f, args, io }) {
     return withFleet(f, io, (on, api) =>
       forEach(io, args, async (id) => {
         try {
-          await on(id, (client) => client.unary(api.remove, { id, force: f.force }));
+          await on(id, (client) => client.unary(api.remove, { id, force: f.force, ...(f.volumes ? { removeVolumes: true } : {}) }));
         } catch (err) {
           if (!f.force || !isNotFound(err)) throw err;
           io.stderr.write(`strata: ${err.message}\n`);

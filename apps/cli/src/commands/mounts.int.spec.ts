@@ -10,7 +10,11 @@ import { runCaptured } from '../testing/run-captured.js';
 let stack: TestStack;
 let host: ReturnType<typeof tempDir>;
 
-const strata = (...argv: string[]) => runCaptured([argv[0]!, '--run-dir', stack.runDir, ...argv.slice(1)]);
+/** Runs `strata COMMAND…` against the stack: `--run-dir` right after the command's name (two words for `volume …`). */
+const strata = (...argv: string[]) => {
+  const words = argv[0] === 'volume' ? 2 : 1;
+  return runCaptured([...argv.slice(0, words), '--run-dir', stack.runDir, ...argv.slice(words)]);
+};
 
 beforeAll(async () => {
   host = tempDir('strata-cli-mounts-');
@@ -52,5 +56,39 @@ describe('strata run with -v, --mount and --tmpfs', { timeout: 60_000 }, () => {
   ])('refuses %j with exit 125', async (flags, err) => {
     expect(await strata('run', '--rm', ...flags, stack.image, 'true')).toEqual({ code: 125, out: '', err });
     expect(existsSync('/nonexistent-strata')).toBe(false);
+  });
+});
+
+describe('strata volume', { timeout: 60_000 }, () => {
+  it('creates, lists, inspects and removes volumes as docker volume does; data outlives the containers', async () => {
+    expect(await strata('volume', 'create', '--label', 'team=a', 'cli-vol')).toEqual({ code: 0, out: 'cli-vol\n', err: '' });
+    const ran = await strata('run', '--name', 'vol-writer', '--network', 'none', '-v', 'cli-vol:/data', stack.image, 'sh', '-c', 'echo kept > /data/f');
+    expect(ran.code).toBe(0);
+    const inspected = JSON.parse((await strata('inspect', '-f', '{{json .Mounts}}', 'vol-writer')).out) as unknown[];
+    const mountpoint = JSON.parse((await strata('volume', 'inspect', '-f', '{{json .Mountpoint}}', 'cli-vol')).out) as string;
+    expect(inspected).toEqual([{ Type: 'volume', Name: 'cli-vol', Source: mountpoint, Destination: '/data', Driver: 'local', Mode: 'z', RW: true, Propagation: '' }]);
+    expect(await strata('volume', 'rm', 'cli-vol')).toMatchObject({ code: 1, out: '', err: expect.stringMatching(/^strata: remove cli-vol: volume is in use - \[[0-9a-f]{64}\]\n$/) });
+    expect((await strata('rm', 'vol-writer')).code).toBe(0);
+    const reader = await strata('run', '--rm', '--network', 'none', '--mount', 'type=volume,src=cli-vol,dst=/in', stack.image, 'cat', '/in/f');
+    expect(reader).toEqual({ code: 0, out: 'kept\n', err: '' });
+    const listed = await strata('volume', 'ls', '--filter', 'label=team=a');
+    expect(listed).toEqual({ code: 0, out: 'DRIVER  VOLUME NAME\nlocal   cli-vol\n', err: '' });
+    const [view] = JSON.parse((await strata('volume', 'inspect', 'cli-vol')).out) as Array<Record<string, unknown>>;
+    expect(view).toEqual({ CreatedAt: expect.stringMatching(/Z$/), Driver: 'local', Labels: { team: 'a' }, Mountpoint: mountpoint, Name: 'cli-vol', Options: null, Scope: 'local' });
+    expect(await strata('volume', 'rm', 'cli-vol', 'nope-vol')).toEqual({ code: 1, out: 'cli-vol\n', err: 'strata: get nope-vol: no such volume\n' });
+    expect(existsSync(mountpoint)).toBe(false);
+  });
+
+  it('gives -v /path an anonymous volume that rm -v removes and prune finds when rm keeps it', async () => {
+    expect((await strata('run', '--name', 'anon-1', '--network', 'none', '-v', '/scratch', stack.image, 'true')).code).toBe(0);
+    const name = (JSON.parse((await strata('inspect', '-f', '{{json .Mounts}}', 'anon-1')).out) as Array<{ Name: string }>)[0]!.Name;
+    expect((await strata('volume', 'ls', '-q', '--filter', 'dangling=false')).out).toContain(`${name}\n`);
+    expect((await strata('rm', '-v', 'anon-1')).code).toBe(0);
+    expect((await strata('volume', 'ls', '-q')).out).not.toContain(name);
+    expect((await strata('run', '--name', 'anon-2', '--network', 'none', '-v', '/scratch', stack.image, 'true')).code).toBe(0);
+    const kept = (JSON.parse((await strata('inspect', '-f', '{{json .Mounts}}', 'anon-2')).out) as Array<{ Name: string }>)[0]!.Name;
+    expect((await strata('rm', 'anon-2')).code).toBe(0);
+    expect(await strata('volume', 'prune', '-f')).toEqual({ code: 0, out: `Deleted Volumes:\n${kept}\n\nTotal reclaimed space: 0B\n`, err: '' });
+    expect(await strata('volume', 'rm', 'a$')).toMatchObject({ code: 1, err: expect.stringContaining('no such volume') });
   });
 });
