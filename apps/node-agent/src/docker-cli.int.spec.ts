@@ -220,6 +220,28 @@ describe('the docker CLI against the node-agent', () => {
     }
   }, 60_000);
 
+  // dockerd restarts an on-failure:1 container once (die, start, die), RestartCount 1; the foreground run ends with the
+  // first exit's code.
+  it('restarts a container run with --restart on-failure:1 once, as docker does', async () => {
+    const name = names('restart');
+    try {
+      const run = await docker.run(['run', '--name', name, '--restart', 'on-failure:1', stack.image, 'sh', '-c', 'echo run; exit 3']);
+      expect(run.code).toBe(3);
+      const state = () => docker.run(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.RestartCount}} {{json .HostConfig.RestartPolicy}}', name]);
+      await waitFor(async () => (await state()).out.startsWith('exited 3 1 '), () => 'one restart, then exited');
+      await new Promise((r) => setTimeout(r, 500));
+      expect(await state()).toEqual({ code: 0, out: 'exited 3 1 {"Name":"on-failure","MaximumRetryCount":1}\n', err: '' });
+      expect((await docker.run(['logs', name])).out).toBe('run\nrun\n');
+      expect(await docker.run(['update', '--restart', 'unless-stopped', name])).toEqual({ code: 0, out: `${name}\n`, err: '' });
+      expect((await docker.run(['inspect', '-f', '{{.HostConfig.RestartPolicy.Name}}', name])).out).toBe('unless-stopped\n');
+      const bad = await docker.run(['run', '-d', '--restart', 'sometimes', stack.image, 'true']);
+      expect(bad.code).toBe(125);
+      expect(bad.err).toContain("invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'");
+    } finally {
+      await docker.run(['rm', '-f', name]);
+    }
+  }, 60_000);
+
   it('runs -it through a pseudo-terminal', async () => {
     const tty = inTerminal(['run', '-it', '--rm', stack.image, 'sh']);
     await waitFor(() => tty.output().includes('/ #'), () => `a prompt in ${JSON.stringify(tty.output())}`, 15_000);

@@ -11,6 +11,7 @@ import {
   ContainersService,
   NetworkMode,
   Protocol,
+  RestartPolicyName,
   WaitCondition,
   type Container,
   ContainerSpec,
@@ -769,6 +770,70 @@ describe('agent restart', { timeout: 60_000 }, () => {
     expect(eventsOf('container.exited', ends.id)).toHaveLength(1);
     expect(eventsOf('container.exited', keeps.id)).toHaveLength(1);
   });
+});
+
+// moby's restart manager: ShouldRestart on each exit (always; unless-stopped unless stopped by hand; on-failure after a
+// non-zero exit while RestartCount < MaximumRetryCount), a delay of 100 ms doubled up to a minute, die then start, the
+// container "restarting" meanwhile; stop, kill and rm cancel it; RestartCount counts the restarts.
+describe('restart policies', { timeout: 60_000 }, () => {
+  const policy = (name: RestartPolicyName, maximumRetryCount = 0) => ({ restartPolicy: { name, maximumRetryCount } });
+  const inspect = async (id: string) => (await client.unary(ContainersService.inspect, { id })).container!;
+  const runs = async (id: string) => (await output(id)).split('\n').filter((l) => l === 'run').length;
+
+  it('runs an on-failure:2 container that exits 3 three times, then leaves it exited with RestartCount 2', async () => {
+    const c = await run({ cmd: ['sh', '-c', 'echo run; exit 3'], ...policy(RestartPolicyName.RESTART_POLICY_NAME_ON_FAILURE, 2) });
+    await waitFor(async () => eventsOf('container.exited', c.id).length === 3, () => 'three exits');
+    await new Promise((r) => setTimeout(r, 1_000));
+    const after = await inspect(c.id);
+    expect(after.state).toMatchObject({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 3 });
+    expect(after.restartCount).toBe(2);
+    expect(after.spec?.restartPolicy).toEqual({ name: RestartPolicyName.RESTART_POLICY_NAME_ON_FAILURE, maximumRetryCount: 2 });
+    expect(await runs(c.id)).toBe(3);
+    expect(eventsOf('container.started', c.id)).toHaveLength(3);
+    expect(eventsOf('container.exited', c.id)).toHaveLength(3);
+    // A start by hand starts the count over, as Docker's: three runs again.
+    await client.unary(ContainersService.start, { id: c.id });
+    await waitFor(async () => eventsOf('container.exited', c.id).length === 6, () => 'three more exits');
+    await waitFor(async () => (await inspect(c.id)).state?.status === ContainerStatus.CONTAINER_STATUS_EXITED, () => 'exited again');
+    expect((await inspect(c.id)).restartCount).toBe(2);
+    await client.unary(ContainersService.remove, { id: c.id, force: false });
+  });
+
+  it('restarts an always container after exit 0; a stop ends it and keeps it stopped', async () => {
+    const c = await run({ cmd: ['sh', '-c', 'echo run; trap "exit 0" TERM; sleep 0.3 & wait'], ...policy(RestartPolicyName.RESTART_POLICY_NAME_ALWAYS) });
+    await waitFor(async () => (await inspect(c.id)).restartCount >= 2 && (await runs(c.id)) >= 3, () => 'two restarts');
+    const { container: stopped } = await client.unary(ContainersService.stop, { id: c.id, timeoutSeconds: 5 });
+    expect(stopped?.state?.status).toBe(ContainerStatus.CONTAINER_STATUS_EXITED);
+    const started = eventsOf('container.started', c.id).length;
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await inspect(c.id)).state?.status).toBe(ContainerStatus.CONTAINER_STATUS_EXITED);
+    expect(eventsOf('container.started', c.id)).toHaveLength(started);
+    await client.unary(ContainersService.remove, { id: c.id, force: false });
+  });
+
+  it('shows a container waiting for its restart as restarting; rm -f then removes it and nothing starts it again', async () => {
+    const c = await run({ cmd: ['sh', '-c', 'exit 1'], ...policy(RestartPolicyName.RESTART_POLICY_NAME_ALWAYS) });
+    // From the fifth restart on the delay is 1.6 s or more: long enough to see.
+    await waitFor(
+      async () => {
+        const now = await inspect(c.id);
+        return now.restartCount >= 5 && now.state?.status === ContainerStatus.CONTAINER_STATUS_RESTARTING;
+      },
+      () => 'restarting after five restarts',
+      20_000,
+    );
+    const { containers: listed } = await client.unary(ContainersService.list, { all: false, filters: [`id=${c.id}`] });
+    expect(listed.map((l) => l.state?.status)).toEqual([ContainerStatus.CONTAINER_STATUS_RESTARTING]);
+    expect(await client.unary(ContainersService.remove, { id: c.id, force: false }).catch((e: unknown) => (e as Error).message)).toMatch(
+      /container is restarting: stop the container before removing or force remove/,
+    );
+    const started = eventsOf('container.started', c.id).length;
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+    await new Promise((r) => setTimeout(r, 4_000));
+    expect(eventsOf('container.started', c.id)).toHaveLength(started);
+    expect(await stack.leftovers([c.id])).toEqual([]);
+  });
+
 });
 
 describe('cleanup', { timeout: 60_000 }, () => {

@@ -19,9 +19,13 @@ import {
   isRunning,
   listContainers,
   nameConflict,
+  nextRestartDelay,
+  NO_RESTART,
   resolveContainer,
+  shouldRestart,
   startFailureCode,
   withExited,
+  withRestarting,
   withStartFailure,
   withStarted,
   type ContainerRecord,
@@ -188,7 +192,9 @@ export interface ContainerManager {
   /**
    * Runs a created or exited container's process (re-mounting its rootfs
    * when a reboot unmounted it); publishes container.started. A running one
-   * is left alone. FailedPrecondition for a dead or removing container or
+   * is left alone, so is a restarting one (Docker answers 304). A start by
+   * hand starts the restart policy over: RestartCount 0, the first delay,
+   * no stop by hand. FailedPrecondition for a dead or removing container or
    * when runc refuses: the record then says why (error, exit code
    * 126/127/128) and, as with Docker, keeps its status (created when it
    * never ran), may be started again and removed without force; nothing
@@ -198,12 +204,20 @@ export interface ContainerManager {
   start(ref: string): Promise<ContainerRecord>;
   /**
    * Stop signal, up to timeoutSeconds (the container's, 10 by default), then
-   * SIGKILL; returns after the exit is recorded. Start, stop, kill and remove
+   * SIGKILL; returns after the exit is recorded. The exit is not restarted by
+   * the policy, a waiting restart is cancelled (the container is exited
+   * then), and the stop counts as one by hand (unless-stopped stays stopped,
+   * also across agent restarts). Start, stop, kill and remove
    * of one container run one at a time, in call order (a kill or rm -f
    * behind a stop waits for it).
    */
   stop(ref: string, timeoutSeconds?: number): Promise<ContainerRecord>;
-  /** Sends a signal (see parseSignal). FailedPrecondition "Container x is not running". */
+  /**
+   * Sends a signal (see parseSignal). FailedPrecondition "Container x is not
+   * running". As Docker's kill: it counts as a stop by hand; SIGKILL or the
+   * stop signal also keeps the policy from restarting the exit it causes;
+   * on a restarting container it only cancels the restart.
+   */
   kill(ref: string, signal: string): Promise<void>;
   /**
    * Removes the container and all it has on the node; publishes
@@ -363,6 +377,16 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   const runEnded = new Map<string, Promise<void>>();
   const pendingAttach = new Map<string, Array<{ connect: () => Promise<void>; fail: (err: Error) => void }>>();
   const cpuSamples = new Map<string, { at: number; usage: number }>();
+  /** Restarts the policy waits for: their timers (the record says restarting meanwhile). */
+  const restartTimers = new Map<string, NodeJS.Timeout>();
+  /** The delay before each container's last restart by its policy (see nextRestartDelay); none after a start by hand. */
+  const restartDelays = new Map<string, number>();
+  /**
+   * Containers whose next exit is not restarted: a stop, a kill by SIGKILL
+   * or the stop signal, or a removal is under way or done (Docker cancels
+   * the restart manager then); cleared by a start by hand.
+   */
+  const noRestart = new Set<string>();
   const reserved = new Set<string>();
   let closed = false;
   /** The top chain ID the last Create's image had: the spares' snapshots are prepared on it. */
@@ -476,9 +500,15 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     }
   }
 
-  /** Records and publishes an exit; nothing when cancelled fired first (the start that began the run failed). */
+  /**
+   * Records and publishes an exit; nothing when cancelled fired first (the
+   * start that began the run failed). When the restart policy says so (and
+   * no stop, kill or removal cancelled it) the container is restarting and is started again
+   * after the delay of nextRestartDelay, as Docker's restart manager does.
+   */
   async function handleExit(id: string, exit: { exitCode: number; finishedAt: string }, cancelled?: AbortSignal): Promise<void> {
     let autoRemove = false;
+    let restartIn: number | undefined;
     await lock.run(id, async () => {
       if (cancelled?.aborted) return;
       const record = records.get(id);
@@ -491,7 +521,17 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         const oomKilled = checked.oom || (record.state.oomKilled && record.state.status !== 'created');
         // Told before it is on disk (inspect reads the records in memory): until the runtime's acknowledgement,
         // after the save, a restarted agent takes the exit from the runtime again.
-        const exited = withExited(checked.record, { exitCode: exit.exitCode, oomKilled, finishedAt: exit.finishedAt });
+        const run = { exitCode: exit.exitCode, oomKilled, finishedAt: exit.finishedAt };
+        const restart =
+          !closed &&
+          !noRestart.has(id) &&
+          shouldRestart(record.spec.restartPolicy ?? NO_RESTART, { exitCode: exit.exitCode, manuallyStopped: record.manuallyStopped === true, restartCount: record.restartCount });
+        if (restart) {
+          const ranMs = Date.parse(exit.finishedAt) - Date.parse(record.state.startedAt ?? exit.finishedAt);
+          restartIn = nextRestartDelay(restartDelays.get(id) ?? 0, ranMs);
+          restartDelays.set(id, restartIn);
+        }
+        const exited = restart ? withRestarting(checked.record, run) : withExited(checked.record, run);
         records.set(id, exited);
         if (checked.oom) events.publish('container.oom', id, { id, name: exited.name, node });
         events.publish('container.exited', id, {
@@ -502,7 +542,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           finishedAt: exit.finishedAt,
           node,
         });
-        autoRemove = exited.spec.autoRemove;
+        autoRemove = exited.spec.autoRemove && !restart;
         signals.emit(`recorded:${id}`);
         await store.save(exited);
       } else {
@@ -522,6 +562,47 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     if (autoRemove && !closed) {
       manager.remove(id, true).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot auto-remove the container'));
     }
+    if (restartIn !== undefined) scheduleRestart(id, restartIn);
+  }
+
+  /** Starts a restarting container after delayMs (see restartNow). */
+  function scheduleRestart(id: string, delayMs: number): void {
+    clearTimeout(restartTimers.get(id));
+    const timer = setTimeout(() => {
+      if (restartTimers.get(id) === timer) restartTimers.delete(id);
+      void spares.busy(() => restartNow(id)).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot restart the container'));
+    }, delayMs);
+    restartTimers.set(id, timer);
+  }
+
+  /**
+   * The restart of a restarting container by its policy, under its `ops`
+   * lock: nothing when a stop, kill or removal came first (the record is no
+   * longer restarting). A start that fails leaves it exited with the
+   * start's error, as Docker's daemon does; no further restart follows.
+   */
+  async function restartNow(id: string): Promise<void> {
+    if (closed || records.get(id)?.state.status !== 'restarting') return;
+    await startNow(id, id, () => undefined, true).catch((err: unknown) => log.info({ err, containerId: id }, 'the restart policy could not start the container'));
+  }
+
+  /**
+   * Cancels what the restart policy would do next (Docker's ExitOnNext, with
+   * HasBeenManuallyStopped) for a stop or a kill: a waiting restart ends
+   * with the container exited. The caller holds the container's `ops` lock.
+   */
+  async function cancelRestart(id: string): Promise<void> {
+    noRestart.add(id);
+    clearTimeout(restartTimers.get(id));
+    restartTimers.delete(id);
+    await lock.run(id, async () => {
+      const record = records.get(id);
+      if (record === undefined) return;
+      const wasRestarting = record.state.status === 'restarting';
+      if (record.manuallyStopped === true && !wasRestarting) return;
+      await save({ ...record, manuallyStopped: true, ...(wasRestarting ? { state: { ...record.state, status: 'exited' as const } } : {}) });
+      if (wasRestarting) signals.emit(`exit:${id}`);
+    });
   }
 
   /** Watches a running container until it exits; `runEnded` resolves once the exit is recorded. */
@@ -788,6 +869,10 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   async function removeNow(record: ContainerRecord, force: boolean, removeVolumes = false): Promise<string> {
     const id = record.id;
     checkRemovable(record, force);
+    // Docker's rm -f kills with the restart manager cancelled: neither a waiting restart nor the exit of the kill restarts it.
+    noRestart.add(id);
+    clearTimeout(restartTimers.get(id));
+    restartTimers.delete(id);
     if (isRunning(record)) {
       const ended = runEnded.get(id) ?? next('exit', id);
       await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
@@ -812,6 +897,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         throw err;
       }
       records.delete(id);
+      noRestart.delete(id);
+      restartDelays.delete(id);
       for (const pending of pendingAttach.get(id)?.splice(0) ?? []) pending.fail(failedPrecondition(`container ${id} was removed`));
       pendingAttach.delete(id);
       events.publish('container.deleted', id, { id, name: removing.name, node });
@@ -1029,13 +1116,23 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     }
   }
 
-  /** Starts container id (see ContainerManager.start) under its `ops` lock; calls runFailed when runc refused the run. */
-  async function startNow(id: string, ref: string, runFailed: () => void): Promise<ContainerRecord> {
+  /**
+   * Starts container id (see ContainerManager.start) under its `ops` lock;
+   * calls runFailed when runc refused the run. byPolicy: the restart of a
+   * restarting container (nothing when it no longer is); a start by hand
+   * leaves a restarting one alone (Docker answers 304) and starts the
+   * policy over (count, delays, manual stop).
+   */
+  async function startNow(id: string, ref: string, runFailed: () => void, byPolicy = false): Promise<ContainerRecord> {
     return ops.run(id, async () => {
       find(ref);
       return lock.run(id, async () => {
         let record = current(id);
-        if (isRunning(record)) return record;
+        if (isRunning(record) || (record.state.status === 'restarting') !== byPolicy) return record;
+        if (!byPolicy) {
+          noRestart.delete(id);
+          restartDelays.delete(id);
+        }
         checkStartable(record);
         await ensureMounted(record);
         if (record.state.startedAt !== undefined) await rt.delete(id, { force: true }).catch(() => undefined);
@@ -1063,10 +1160,12 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           await save(withStartFailure(record, message, startFailureCode(message)));
           runFailed();
           signals.emit(`start-failed:${id}`);
+          // A restart that failed ends the restarting: a wait for it ends, as Docker's SetStopped wakes it.
+          if (byPolicy) signals.emit(`exit:${id}`);
           throw isStrataError(err) ? err : failedPrecondition(`cannot start container ${id}: ${message}`, { cause: err });
         }
         // Recovery finds a running container through runc again, so a start need not wait for its rename to be flushed.
-        record = await save(withStarted(record, pid, nowIso()), { syncDirectory: false });
+        record = await save(withStarted(record, pid, nowIso(), byPolicy), { syncDirectory: false });
         events.publish('container.started', id, { id, name: record.name, pid, node });
         signals.emit(`started:${id}`);
         return record;
@@ -1083,7 +1182,11 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
 
     async stop(ref, timeoutSeconds) {
       const { id } = find(ref);
-      return ops.run(id, () => stopNow(find(ref), timeoutSeconds));
+      return ops.run(id, async () => {
+        const record = find(ref);
+        if (isRunning(record) || record.state.status === 'restarting') await cancelRestart(id);
+        return stopNow(current(id), timeoutSeconds);
+      });
     },
 
     async kill(ref, signalText) {
@@ -1091,7 +1194,12 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       const { id } = find(ref);
       await ops.run(id, async () => {
         const record = find(ref);
+        // As Docker's kill: on a restarting container it only cancels the restart; SIGKILL or the stop signal cancels
+        // the restart of the exit it causes; any kill counts as a stop by hand (unless-stopped stays stopped).
+        if (record.state.status === 'restarting') return cancelRestart(id);
         if (!isRunning(record)) throw failedPrecondition(`Container ${record.id} is not running`, { fields: { containerId: record.id } });
+        if (signal === 'SIGKILL' || signal === (record.spec.stopSignal ?? 'SIGTERM')) await cancelRestart(id);
+        else await lock.run(id, async () => void (await save({ ...current(id), manuallyStopped: true })));
         try {
           await rt.kill(record.id, signal);
         } catch (err) {
@@ -1221,7 +1329,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     async wait(ref, condition, signal) {
       const record = find(ref);
       const id = record.id;
-      if (condition === 'not-running' && !isRunning(record)) return exitOf(record);
+      // A restarting container is running for Docker's wait: it ends at its next exit, or when a stop ends the restarting.
+      if (condition === 'not-running' && !isRunning(record) && record.state.status !== 'restarting') return exitOf(record);
       // The record as last seen, answered once the container is removed: Docker's removal clears the error, so the
       // exit code of the last run or failed start is all there is then.
       let last = record;
@@ -1244,7 +1353,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           await next('exit', id, signal);
           const after = records.get(id);
           if (after === undefined) return exitOf(last, false);
-          if (condition === 'not-running' || after.state.status === 'exited') return exitOf(after);
+          if (condition === 'not-running' || after.state.status === 'exited' || after.state.status === 'restarting') return exitOf(after);
         }
       } finally {
         signals.off(`exit:${id}`, track);
@@ -1411,6 +1520,9 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
 
     async close() {
       closed = true;
+      // A restart waiting now is made by the next agent's recover (the record says restarting).
+      for (const timer of restartTimers.values()) clearTimeout(timer);
+      restartTimers.clear();
       clearInterval(oomTimer);
       await spares.close();
       await oomPolling;

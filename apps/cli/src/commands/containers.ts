@@ -273,6 +273,12 @@ async function waitRemoved(client: RpcClient, api: ContainersService, id: string
 }
 
 /** How `run` and `create` choose the node, for their help. */
+const RESTART_HELP =
+  '--restart always|unless-stopped|on-failure[:N] has the node-agent start the container again when it exits, as ' +
+  "Docker's daemon does: after 100 ms, doubled after each restart up to a minute (100 ms again after a run of 10 s); " +
+  'stop, kill and rm cancel it, unless-stopped stays stopped after a stop, on-failure only after a non-zero exit and ' +
+  'at most N times (RestartCount in inspect). ';
+
 const PLACEMENT_HELP =
   'With --node, --constraint or --strategy, or when a client certificate of the fleet CA is configured, the local ' +
   "node-agent's Placement chooses the node (by default the one with most free memory, counting --memory and --cpus) " +
@@ -291,6 +297,8 @@ export const runCommand = defineCommand({
     'size go to it. Without -t, SIGINT and SIGTERM to the CLI go to the container. Errors of the CLI or the node-agent ' +
     'exit with 125, a command that cannot run with 126, one not found with 127; as with Docker, the container of such ' +
     'a command stays (created, with that exit code and the error in ps and inspect) unless --rm. ' +
+    'In the foreground the CLI ends at the first exit, as with Docker. ' +
+    RESTART_HELP +
     PLACEMENT_HELP,
   usage: 'IMAGE [COMMAND] [ARG...]',
   minArgs: 1,
@@ -328,7 +336,7 @@ export const runCommand = defineCommand({
 export const createCommand = defineCommand({
   name: 'create',
   summary: 'Create a new container',
-  description: "Creates a container from IMAGE, pulling it when needed, and prints the container's full id. " + PLACEMENT_HELP,
+  description: "Creates a container from IMAGE, pulling it when needed, and prints the container's full id. " + RESTART_HELP + PLACEMENT_HELP,
   usage: 'IMAGE [COMMAND] [ARG...]',
   minArgs: 1,
   maxArgs: Number.MAX_SAFE_INTEGER,
