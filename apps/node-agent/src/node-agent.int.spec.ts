@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmod, mkdir, readdir, readFile, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -834,6 +834,65 @@ describe('restart policies', { timeout: 60_000 }, () => {
     expect(await stack.leftovers([c.id])).toEqual([]);
   });
 
+  it('starts always containers (stopped ones too) and failed on-failure ones again when the agent starts, not a stopped unless-stopped one', async () => {
+    await agent.stop();
+    const proc = await stack.startAgentProcess();
+    const always = await run({ cmd: ['sh', '-c', 'echo run; sleep 2; exit 0'], ...policy(RestartPolicyName.RESTART_POLICY_NAME_ALWAYS) });
+    const stoppedAlways = await run({ cmd: ['sleep', '1000'], ...policy(RestartPolicyName.RESTART_POLICY_NAME_ALWAYS) });
+    const failing = await run({ cmd: ['sh', '-c', 'echo run; sleep 2; exit 5'], ...policy(RestartPolicyName.RESTART_POLICY_NAME_ON_FAILURE, 3) });
+    const unlessStopped = await run({ cmd: ['sleep', '1000'], ...policy(RestartPolicyName.RESTART_POLICY_NAME_UNLESS_STOPPED) });
+    await client.unary(ContainersService.stop, { id: stoppedAlways.id, timeoutSeconds: 0 });
+    await client.unary(ContainersService.stop, { id: unlessStopped.id, timeoutSeconds: 0 });
+    const pids = await Promise.all([always, failing].map(async (c) => (await inspect(c.id)).state!.pid));
+    await proc.stop('SIGKILL');
+    await waitFor(() => pids.every((pid) => !alive(pid)), () => 'the containers to exit while the agent is down');
+
+    agent = await stack.startAgent();
+    for (const c of [always, stoppedAlways, failing]) {
+      const now = await inspect(c.id);
+      // Started as by hand (dockerd's restore resets the restart manager): RestartCount 0.
+      expect({ status: now.state?.status, restartCount: now.restartCount }).toEqual({ status: ContainerStatus.CONTAINER_STATUS_RUNNING, restartCount: 0 });
+    }
+    expect((await inspect(unlessStopped.id)).state?.status).toBe(ContainerStatus.CONTAINER_STATUS_EXITED);
+    await waitFor(async () => (await runs(always.id)) >= 2, () => 'the always container to run again');
+    for (const c of [always, stoppedAlways, failing, unlessStopped]) await client.unary(ContainersService.remove, { id: c.id, force: true });
+    expect(await stack.leftovers([always.id, stoppedAlways.id, failing.id, unlessStopped.id])).toEqual([]);
+  });
+
+  // The agent SIGKILLed after runc refused a run and before it removed the run's state: the monitor is gone without a
+  // pid or an exit, runc's log holds the error. Recovery keeps the container as a failed start leaves it.
+  it('keeps a container created, with the error, when the agent died between runc failing and the cleanup', async () => {
+    const withMonitor = await create({ cmd: ['nope'] });
+    const withoutMonitor = await create({ cmd: ['nope'] });
+    await agent.stop();
+    const runcLog = `${JSON.stringify({ level: 'error', msg: 'runc run failed: unable to start container process: exec: "nope": executable file not found in $PATH', time: new Date().toISOString() })}\n`;
+    for (const c of [withMonitor, withoutMonitor]) {
+      const dir = join(stack.stateDir, 'node-agent', 'runtime', c.id);
+      // The monitor Create started ahead ends with the agent that held it.
+      const ahead = await readFile(join(dir, 'monitor.json'), 'utf8').then((t) => (JSON.parse(t) as { monitorPid: number }).monitorPid, () => 0);
+      await waitFor(() => ahead === 0 || !alive(ahead), () => 'the monitor started ahead to end');
+      await rm(dir, { recursive: true, force: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFile(join(dir, 'runc.log'), runcLog);
+      if (c === withMonitor) {
+        const monitor = { monitorPid: 2 ** 22 + 1, monitorStartTime: 1, pid: 0, pidStartTime: 0, tty: false, stdin: false, exec: false };
+        await writeFile(join(dir, 'monitor.json'), JSON.stringify(monitor));
+      }
+    }
+    agent = await stack.startAgent();
+    for (const c of [withMonitor, withoutMonitor]) {
+      expect((await inspect(c.id)).state).toEqual({
+        status: ContainerStatus.CONTAINER_STATUS_CREATED,
+        pid: 0,
+        exitCode: 127,
+        oomKilled: false,
+        error: expect.stringMatching(/^cannot run container [0-9a-f]{64}: .*executable file not found/),
+      });
+      expect(eventsOf('container.exited', c.id)).toEqual([]);
+      await expect(stat(join(stack.stateDir, 'node-agent', 'runtime', c.id))).rejects.toThrow(/ENOENT/);
+      await client.unary(ContainersService.remove, { id: c.id, force: false });
+    }
+  });
 });
 
 describe('cleanup', { timeout: 60_000 }, () => {

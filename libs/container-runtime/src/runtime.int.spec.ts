@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -456,6 +456,20 @@ describe('container runtime with runc and strata-monitor', () => {
     expect(again.exited).toEqual([]);
     expect(again.running.map((c) => c.id)).toEqual([longId]);
     expect((await restarted.state(longId)).status).toBe('running');
+  });
+
+  // As if the agent died after runc refused a run and before it removed the run's state: the monitor ended without a
+  // pid or an exit, runc's log holds why. That is a failed start, not a lost exit.
+  it('reports a run that runc refused as a failed start, and removes its state', async () => {
+    const id = newId();
+    const dir = join(stateRoot, id);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const msg = 'runc run failed: unable to start container process: exec: "nope": executable file not found in $PATH';
+    await writeFile(join(dir, 'runc.log'), `${JSON.stringify({ level: 'error', msg, time: new Date().toISOString() })}\n`);
+    const found = await createRuntime({ stateRoot, runcRoot, logger: silentLogger() }).recover();
+    expect(found.failed).toEqual([{ id, error: `cannot run container ${id}: ${msg}` }]);
+    expect(found.exited.map((e) => e.id)).not.toContain(id);
+    await expect(stat(dir)).rejects.toThrow(/ENOENT/);
   });
 
   it('records a lost exit when the monitor dies before its container', async () => {

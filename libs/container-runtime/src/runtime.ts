@@ -168,11 +168,20 @@ export interface ExitedContainer {
   exit: ExitRecord;
 }
 
+/** A container whose process never started: runc failed, and the agent died before it heard of it. */
+export interface FailedStart {
+  id: string;
+  /** What run raised for it: "cannot run container <id>: <runc's error>". */
+  error: string;
+}
+
 /** What {@link Runtime.recover} found in the state root. */
 export interface RecoverResult {
   running: RunningContainer[];
   /** Exits not acknowledged with {@link Runtime.acknowledgeExit}: report each, then acknowledge it. */
   exited: ExitedContainer[];
+  /** Runs that never started (their state is removed): no exit, the start failed. */
+  failed: FailedStart[];
 }
 
 /**
@@ -643,6 +652,19 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     return { exit: await writeLostExit(dir, monitor?.pid ?? 0), monitor, alive: false };
   }
 
+  /**
+   * runc's error when dir's run never started its process: no exit record,
+   * the monitor gone before it had a pid, and runc's log holds an error;
+   * undefined otherwise.
+   */
+  async function failedStart(dir: string): Promise<string | undefined> {
+    if ((await readExitRecord(dir)) !== undefined) return undefined;
+    const monitor = await readMonitorRecord(dir).catch(() => undefined);
+    if ((monitor !== undefined && monitor.pid !== 0) || (await monitorAlive(monitor))) return undefined;
+    const why = await runcFailure(dir, '');
+    return why === '' ? undefined : why;
+  }
+
   /** True when dir's monitor is gone without an exit record or a process, and runc does not know id. */
   async function neverRan(id: string, dir: string): Promise<boolean> {
     if ((await readExitRecord(dir)) !== undefined) return false;
@@ -907,7 +929,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     },
 
     async recover() {
-      const result: RecoverResult = { running: [], exited: [] };
+      const result: RecoverResult = { running: [], exited: [], failed: [] };
       let names: string[];
       try {
         names = await readdir(stateRoot);
@@ -918,6 +940,14 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       for (const id of names.sort()) {
         if (!ID.test(id)) continue;
         const dir = stateDir(id);
+        const failed = await failedStart(dir);
+        if (failed !== undefined) {
+          // The monitor told runc's failure to an agent that died before it removed this state: the start failed.
+          await runc.run(id, ['delete', '--force', id]).catch(() => undefined);
+          await rm(dir, { recursive: true, force: true });
+          result.failed.push({ id, error: `cannot run container ${id}: ${failed}` });
+          continue;
+        }
         if (await neverRan(id, dir)) {
           // A monitor started ahead, or held, that an earlier agent never let start runc: the container is still created.
           await rm(dir, { recursive: true, force: true });

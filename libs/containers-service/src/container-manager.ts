@@ -49,7 +49,7 @@ import { buildExecProcess, buildRuntimeSpec, parseStopSignal, specResources, typ
 import type { Mount, Snapshotter } from '@strata/snapshots';
 import { mountAll, mountPoints, unmountAll } from '@strata/snapshots-local';
 import { commitContainer, type CommitBackend, type CommitRequest, type CommitResult } from './commit.js';
-import { imageVolumeMounts, populateVolumes, prepareMounts, runtimeMounts } from './container-mounts.js';
+import { prepareMounts, runtimeMounts } from './container-mounts.js';
 import { createVolumes, type Volumes } from './volumes.js';
 import { DEFAULT_ID_RANGE, checkIdRange, mountIdmapped, type IdRange } from './idmapped-mounts.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -265,8 +265,11 @@ export interface ContainerManager {
   /**
    * Loads the records and reconciles them with the runtime: running
    * containers are watched again, exits that happened meanwhile are
-   * recorded and published once, removals left half-done are finished.
-   * Then polls running containers for OOM kills that left the init alive
+   * recorded and published once, removals left half-done are finished, a
+   * start that runc refused just before the agent died leaves the container
+   * as a failed start does (created when it never ran, with the error).
+   * Then, as dockerd's restore, starts the containers that do not run and
+   * whose restart policy says so (see restartOnRecover), and polls running containers for OOM kills that left the init alive
    * (oomPollMs), each published once as container.oom and kept in the
    * record (State.OOMKilled; the count seen survives restarts of the agent).
    */
@@ -389,6 +392,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   const noRestart = new Set<string>();
   const reserved = new Set<string>();
   let closed = false;
+  /** True while recover() reconciles: the exits it finds are restarted by its own pass, at once, as dockerd's restore does. */
+  let recovering = false;
   /** The top chain ID the last Create's image had: the spares' snapshots are prepared on it. */
   let lastTop: string | undefined;
   /**
@@ -503,7 +508,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   /**
    * Records and publishes an exit; nothing when cancelled fired first (the
    * start that began the run failed). When the restart policy says so (and
-   * no stop, kill or removal cancelled it) the container is restarting and is started again
+   * no stop, kill or removal cancelled it, and the agent is not recovering:
+   * recover decides then) the container is restarting and is started again
    * after the delay of nextRestartDelay, as Docker's restart manager does.
    */
   async function handleExit(id: string, exit: { exitCode: number; finishedAt: string }, cancelled?: AbortSignal): Promise<void> {
@@ -524,6 +530,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         const run = { exitCode: exit.exitCode, oomKilled, finishedAt: exit.finishedAt };
         const restart =
           !closed &&
+          !recovering &&
           !noRestart.has(id) &&
           shouldRestart(record.spec.restartPolicy ?? NO_RESTART, { exitCode: exit.exitCode, manuallyStopped: record.manuallyStopped === true, restartCount: record.restartCount });
         if (restart) {
@@ -563,6 +570,28 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       manager.remove(id, true).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot auto-remove the container'));
     }
     if (restartIn !== undefined) scheduleRestart(id, restartIn);
+  }
+
+  /**
+   * What dockerd's restore does with the containers that do not run: those
+   * whose policy says so (shouldRestart on their last exit: always ones,
+   * stopped or never started too; unless-stopped ones not stopped by hand;
+   * on-failure ones that failed with retries left) are started at once, as
+   * by hand (the count starts over). One whose restart waited when the
+   * agent stopped is exited first, then judged the same way.
+   */
+  async function restartOnRecover(): Promise<void> {
+    const starts: Promise<unknown>[] = [];
+    for (const record of [...records.values()]) {
+      const status = record.state.status;
+      if (closed || (status !== 'created' && status !== 'exited' && status !== 'restarting')) continue;
+      const r = status === 'restarting' ? await save({ ...record, state: { ...record.state, status: 'exited' } }) : record;
+      const facts = { exitCode: r.state.exitCode, manuallyStopped: r.manuallyStopped === true, restartCount: r.restartCount };
+      if (!shouldRestart(r.spec.restartPolicy ?? NO_RESTART, facts)) continue;
+      log.info({ containerId: r.id, restartPolicy: r.spec.restartPolicy?.name }, 'starting the container again: its restart policy says so');
+      starts.push(manager.start(r.id).catch((err: unknown) => log.warn({ err, containerId: r.id }, 'the restart policy could not start the container')));
+    }
+    await Promise.all(starts);
   }
 
   /** Starts a restarting container after delayMs (see restartNow). */
@@ -1006,7 +1035,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       const prepared = await prepareMounts(input.mounts, volumes);
       steps.volumes = prepared.madeVolumes;
       creatingVolumes.set(id, prepared.mounts.filter((m) => m.type === 'volume').map((m) => m.source));
-      let mounts = prepared.mounts;
+      const mounts = prepared.mounts;
       const dir = store.containerDir(id);
       const rootfs = rootfsOf(id);
       const etcDir = join(dir, 'etc');
@@ -1042,12 +1071,6 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           return attached;
         })(),
       ] as const);
-      // The image's VOLUMEs become anonymous volumes; empty volumes get the image's files, as with Docker.
-      const fromImage = await imageVolumeMounts(image.config.Volumes, mounts, volumes);
-      steps.volumes = [...(steps.volumes ?? []), ...fromImage.madeVolumes];
-      mounts = [...mounts, ...fromImage.mounts];
-      creatingVolumes.set(id, mounts.filter((m) => m.type === 'volume').map((m) => m.source));
-      await populateVolumes(rootfs, mounts, dir);
       const files = attachment.etcFiles;
       const spec = await buildRuntimeSpec({
         containerId: id,
@@ -1478,7 +1501,13 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         }
       };
       for (const r of await store.loadAll()) records.set(r.id, r);
+      recovering = true;
       const found = await rt.recover();
+      for (const failed of found.failed) {
+        // runc failed and the agent died before it recorded that: the start failed, as it would have recorded it.
+        const record = records.get(failed.id);
+        if (record !== undefined && !isRunning(record)) await save(withStartFailure(record, failed.error, startFailureCode(failed.error)));
+      }
       for (const running of found.running) {
         const record = records.get(running.id);
         if (record === undefined) {
@@ -1504,6 +1533,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           await save(withExited(record, { exitCode: 255, oomKilled: false, finishedAt: nowIso() }));
         }
       }
+      recovering = false;
       log.info({ containers: records.size, running: found.running.length, exited: found.exited.length }, 'containers recovered');
       if (oomTimer === undefined && !closed) {
         oomTimer = setInterval(() => {
@@ -1512,6 +1542,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         oomTimer.unref();
       }
       if (!closed) await spares.open().catch((err: unknown) => log.warn({ err }, 'cannot remove the spare network attachments of an earlier run'));
+      await restartOnRecover();
     },
 
     summary() {

@@ -277,7 +277,8 @@ const RESTART_HELP =
   '--restart always|unless-stopped|on-failure[:N] has the node-agent start the container again when it exits, as ' +
   "Docker's daemon does: after 100 ms, doubled after each restart up to a minute (100 ms again after a run of 10 s); " +
   'stop, kill and rm cancel it, unless-stopped stays stopped after a stop, on-failure only after a non-zero exit and ' +
-  'at most N times (RestartCount in inspect). ';
+  'at most N times (RestartCount in inspect). When the node-agent starts, it starts always containers, unless-stopped ' +
+  'ones not stopped by hand and on-failure ones that failed. ';
 
 const PLACEMENT_HELP =
   'With --node, --constraint or --strategy, or when a client certificate of the fleet CA is configured, the local ' +
