@@ -1,7 +1,8 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ContainerSpec, ContainersService, MountType, NetworkMode, VolumesService, WaitCondition, type Container, type Mount } from '@strata/api/containers/v1';
 import type { RpcClient } from '@strata/grpc-kit';
+import { BUSYBOX_PASSWD, busyboxImage, buildImage, pushImage } from '@strata/image-fixtures';
 import { errorKind } from '@strata/kit';
 import { tempDir } from '@strata/kit/testing';
 import { mountPoints } from '@strata/snapshots-local';
@@ -14,9 +15,9 @@ let host: ReturnType<typeof tempDir>;
 
 const mount = (m: Partial<Mount>): Mount => ({ type: MountType.MOUNT_TYPE_BIND, source: '', target: '', readOnly: false, createMountpoint: false, tmpfsSizeBytes: 0, tmpfsMode: 0, ...m });
 
-/** Runs cmd in a new container with mounts until it exits; its exit code and output. */
-async function runWith(mounts: Mount[], cmd: string[]): Promise<{ container: Container; code: number; out: string }> {
-  const spec = ContainerSpec.fromPartial({ image: stack.image, networkMode: NetworkMode.NETWORK_MODE_NONE, cmd, mounts });
+/** Runs cmd in a new container of image with mounts until it exits; its exit code and output. */
+async function runWithImage(image: string, mounts: Mount[], cmd: string[]): Promise<{ container: Container; code: number; out: string }> {
+  const spec = ContainerSpec.fromPartial({ image, networkMode: NetworkMode.NETWORK_MODE_NONE, cmd, mounts });
   const { container } = await client.unary(ContainersService.create, { spec });
   await client.unary(ContainersService.start, { id: container!.id });
   const { status } = await client.unary(ContainersService.wait, { id: container!.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
@@ -24,6 +25,12 @@ async function runWith(mounts: Mount[], cmd: string[]): Promise<{ container: Con
   for await (const r of client.serverStream(ContainersService.logs, { id: container!.id, follow: false, tail: -1 })) out += r.data.toString('utf8');
   return { container: container!, code: status!.exitCode, out };
 }
+
+/** Runs cmd in a new busybox container with mounts until it exits; its exit code and output. */
+const runWith = (mounts: Mount[], cmd: string[]) => runWithImage(stack.image, mounts, cmd);
+
+/** A volume mount of the named volume at target. */
+const volume2 = (source: string, target: string): Mount => mount({ type: MountType.MOUNT_TYPE_VOLUME, source, target });
 
 const failure = async (p: Promise<unknown>) => p.then(() => undefined, (err: unknown) => ({ kind: errorKind(err), message: (err as Error).message }));
 
@@ -151,5 +158,73 @@ describe('volumes', { timeout: 30_000 }, () => {
       kind: 'InvalidArgument',
       message: 'create a$: "a$" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path',
     });
+  });
+});
+
+describe("image VOLUMEs and the copy of the image's files into empty volumes", { timeout: 60_000 }, () => {
+  let image: string;
+
+  beforeAll(async () => {
+    const busybox = await busyboxImage();
+    const built = await buildImage({
+      layers: [
+        { tar: busybox.layers[0]!.tar, createdBy: 'busybox' },
+        {
+          items: [
+            { dir: 'srv/data', mode: 0o750, uid: 65534, gid: 65534 },
+            { file: 'srv/data/hello', content: 'from the image\n', uid: 65534, gid: 65534 },
+            { file: 'srv/data/sub/deep', content: 'deep\n' },
+            { symlink: 'srv/data/shadow', target: '/etc/shadow' },
+            { symlink: 'srv/out', target: '../../../../../../../etc' },
+          ],
+          createdBy: 'COPY data /srv/data',
+        },
+      ],
+      config: { Cmd: ['sh'], Volumes: { '/srv/data': {}, '/../../../../tmp/strata-cve-2022-23648': {}, '/srv/out': {} } },
+    });
+    await pushImage(stack.mirrorUrl, 'local/volumes', 'test', built);
+    image = `${new URL(stack.mirrorUrl).host}/local/volumes:test`;
+  }, 60_000);
+
+  it("makes each image VOLUME an anonymous volume holding the image's files, cleaned inside the container's root (CVE-2022-23648)", async () => {
+    const spec = ContainerSpec.fromPartial({ image, networkMode: NetworkMode.NETWORK_MODE_NONE, cmd: ['sh', '-c', 'cat /srv/data/hello /srv/data/sub/deep; ls /tmp'] });
+    const { container } = await client.unary(ContainersService.create, { spec });
+    const mounts = [...container!.spec!.mounts].sort((a, b) => (a.target < b.target ? -1 : 1));
+    expect(mounts.map((m) => [m.type, m.target, m.source.length])).toEqual([
+      [MountType.MOUNT_TYPE_VOLUME, '/srv/data', 64],
+      [MountType.MOUNT_TYPE_VOLUME, '/srv/out', 64],
+      [MountType.MOUNT_TYPE_VOLUME, '/tmp/strata-cve-2022-23648', 64],
+    ]);
+    const [data, out, escape] = mounts.map((m) => m.volumePath!);
+    expect(readFileSync(join(data!, 'hello'), 'utf8')).toBe('from the image\n');
+    expect(statSync(data!).mode & 0o7777).toBe(0o750);
+    expect(statSync(data!).uid).toBe(65534);
+    // A symlink in the copied tree stays a link; it is never followed to the host's file.
+    expect(lstatSync(join(data!, 'shadow')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(data!, 'shadow'))).toBe('/etc/shadow');
+    // A path climbing above / names a path inside the container; the host's /tmp is not touched.
+    expect(existsSync('/tmp/strata-cve-2022-23648')).toBe(false);
+    expect(escape!.startsWith(stack.stateDir)).toBe(true);
+    // A symlink out of the rootfs resolves inside it: the volume holds the image's /etc, not the host's.
+    expect(readFileSync(join(out!, 'passwd'), 'utf8')).toBe(BUSYBOX_PASSWD);
+    expect(existsSync(join(out!, 'hostname'))).toBe(false);
+    await client.unary(ContainersService.start, { id: container!.id });
+    await client.unary(ContainersService.wait, { id: container!.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
+    let text = '';
+    for await (const r of client.serverStream(ContainersService.logs, { id: container!.id, follow: false, tail: -1 })) text += r.data.toString('utf8');
+    expect(text).toBe('from the image\ndeep\nstrata-cve-2022-23648\n');
+    await client.unary(ContainersService.remove, { id: container!.id, force: false, removeVolumes: true });
+    for (const m of mounts) expect(existsSync(m.volumePath!)).toBe(false);
+  });
+
+  it('copies into an empty named volume only: a volume with files keeps them', async () => {
+    const first = await runWithImage(image, [volume2('strata-copy', '/srv/data')], ['true']);
+    const { volume } = await client.unary(VolumesService.inspect, { name: 'strata-copy' });
+    expect(readFileSync(join(volume!.mountpoint, 'hello'), 'utf8')).toBe('from the image\n');
+    writeFileSync(join(volume!.mountpoint, 'hello'), 'changed\n');
+    const second = await runWithImage(image, [volume2('strata-copy', '/srv/data')], ['cat', '/srv/data/hello']);
+    expect(second.out).toBe('changed\n');
+    for (const c of [first, second]) await client.unary(ContainersService.remove, { id: c.container.id, force: false, removeVolumes: true });
+    await client.unary(VolumesService.remove, { name: 'strata-copy', force: false });
   });
 });

@@ -49,7 +49,7 @@ import { buildExecProcess, buildRuntimeSpec, parseStopSignal, specResources, typ
 import type { Mount, Snapshotter } from '@strata/snapshots';
 import { mountAll, mountPoints, unmountAll } from '@strata/snapshots-local';
 import { commitContainer, type CommitBackend, type CommitRequest, type CommitResult } from './commit.js';
-import { prepareMounts, runtimeMounts } from './container-mounts.js';
+import { imageVolumeMounts, populateVolumes, prepareMounts, runtimeMounts } from './container-mounts.js';
 import { createVolumes, type Volumes } from './volumes.js';
 import { DEFAULT_ID_RANGE, checkIdRange, mountIdmapped, type IdRange } from './idmapped-mounts.js';
 import { KeyedLock } from './keyed-lock.js';
@@ -1035,7 +1035,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       const prepared = await prepareMounts(input.mounts, volumes);
       steps.volumes = prepared.madeVolumes;
       creatingVolumes.set(id, prepared.mounts.filter((m) => m.type === 'volume').map((m) => m.source));
-      const mounts = prepared.mounts;
+      let mounts = prepared.mounts;
       const dir = store.containerDir(id);
       const rootfs = rootfsOf(id);
       const etcDir = join(dir, 'etc');
@@ -1071,6 +1071,12 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           return attached;
         })(),
       ] as const);
+      // The image's VOLUMEs become anonymous volumes; empty volumes get the image's files, as with Docker.
+      const fromImage = await imageVolumeMounts(image.config.Volumes, mounts, volumes);
+      steps.volumes = [...(steps.volumes ?? []), ...fromImage.madeVolumes];
+      mounts = [...mounts, ...fromImage.mounts];
+      creatingVolumes.set(id, mounts.filter((m) => m.type === 'volume').map((m) => m.source));
+      await populateVolumes(rootfs, mounts, dir);
       const files = attachment.etcFiles;
       const spec = await buildRuntimeSpec({
         containerId: id,

@@ -1,7 +1,9 @@
 import { mkdir, stat } from 'node:fs/promises';
+import { posix } from 'node:path';
 import { checkMounts, type MountSpec } from '@strata/containers';
 import { invalidArgument } from '@strata/kit';
 import type { UserMount } from '@strata/runtime-spec';
+import { copyImageContent } from './volume-content.js';
 import type { Volumes } from './volumes.js';
 
 /**
@@ -61,4 +63,41 @@ export function runtimeMounts(mounts: readonly MountSpec[]): UserMount[] {
     }
     return { type: 'bind', source: m.type === 'volume' ? (m.volumePath ?? '') : m.source, destination: m.target, readOnly: m.readOnly };
   });
+}
+
+/**
+ * The anonymous volumes of an image's `VOLUME`s that no mount of the
+ * container covers, made on the node. Each path is cleaned as if absolute
+ * (`/../../etc` is `/etc`: nothing above the container's root is named,
+ * CVE-2022-23648); `/` and paths with NUL bytes are skipped. Resolves
+ * with the new mounts and the names of the volumes made.
+ */
+export async function imageVolumeMounts(
+  imageVolumes: Readonly<Record<string, unknown>> | undefined,
+  mounts: readonly MountSpec[],
+  volumes: Volumes,
+): Promise<{ mounts: MountSpec[]; madeVolumes: string[] }> {
+  const taken = new Set(mounts.map((m) => m.target));
+  const made: MountSpec[] = [];
+  for (const path of Object.keys(imageVolumes ?? {})) {
+    if (path.includes('\0')) continue;
+    const target = posix.resolve('/', path);
+    if (target === '/' || taken.has(target)) continue;
+    taken.add(target);
+    const { volume } = await volumes.create(undefined);
+    made.push({ type: 'volume', source: volume.name, target, readOnly: false, volumePath: volumes.pathOf(volume.name) });
+  }
+  return { mounts: made, madeVolumes: made.map((m) => m.source) };
+}
+
+/**
+ * Copies the image's content into the container's empty volumes (see
+ * copyImageContent), as Docker does at create; a `-v` with mode nocopy is
+ * left empty. tmpDir holds the copies' scratch files.
+ */
+export async function populateVolumes(rootfs: string, mounts: readonly MountSpec[], tmpDir: string): Promise<void> {
+  for (const m of mounts) {
+    if (m.type !== 'volume' || m.volumePath === undefined || (m.mode ?? '').split(',').includes('nocopy')) continue;
+    await copyImageContent(rootfs, m.target, m.volumePath, tmpDir);
+  }
 }

@@ -66,6 +66,7 @@ export function createGrpcImageSource(client: RpcClient): ImageSource {
         if (set(c.workingDir)) config.WorkingDir = c.workingDir;
         if (Object.keys(c.labels).length > 0) config.Labels = { ...c.labels };
         if (set(c.stopSignal)) config.StopSignal = c.stopSignal;
+        if (c.volumes.length > 0) config.Volumes = Object.fromEntries(c.volumes.map((v) => [v, {}]));
       }
       const m = image.manifest;
       const info: ImageInfo = {

@@ -80,6 +80,24 @@ describe('dockerEventsOf', () => {
   });
 });
 
+describe('volume events', () => {
+  it('are Docker volume create and destroy events, without the legacy fields, matched by the volume filter', () => {
+    const [created] = dockerEventsOf(event('volume.created', 'data', { name: 'data', driver: 'local', node: 'n1' }));
+    expect(created).toEqual({
+      Type: 'volume',
+      Action: 'create',
+      Actor: { ID: 'data', Attributes: { driver: 'local' } },
+      scope: 'local',
+      time: Math.floor(TIME.getTime() / 1000),
+      timeNano: `${TIME.getTime()}000000`,
+    });
+    const [deleted] = dockerEventsOf(event('volume.deleted', 'data', { name: 'data', node: 'n1' }));
+    expect(deleted).toMatchObject({ Type: 'volume', Action: 'destroy', Actor: { ID: 'data' } });
+    expect(matchesDockerEventFilters(created!, parseDockerEventFilters(params({ volume: ['data'], type: ['volume'] })))).toBe(true);
+    expect(matchesDockerEventFilters(created!, parseDockerEventFilters(params({ volume: ['other'] })))).toBe(false);
+  });
+});
+
 describe('unixNanos and formatDockerEvent', () => {
   it('keeps every digit of the time', () => {
     expect(unixNanos('2026-11-28T03:25:25.123456789Z')).toBe(1795836325123456789n);

@@ -10,7 +10,7 @@ export interface DockerEvent {
   status?: string;
   id?: string;
   from?: string;
-  /** `container` or `image` (the only object types Strata has events of here). */
+  /** `container`, `image` or `volume` (the object types Strata has events of here). */
   Type: string;
   /** `create`, `start`, `die`, `pull`, `exec_start: sh -c …`… */
   Action: string;
@@ -27,7 +27,7 @@ export interface DockerEvent {
  * the Docker object type and action. `image.deleted` is `untag`, followed
  * by `delete` when no tag is left on the image.
  */
-export const DOCKER_EVENT_ACTIONS: Readonly<Record<string, { type: 'container' | 'image'; action: string }>> = {
+export const DOCKER_EVENT_ACTIONS: Readonly<Record<string, { type: 'container' | 'image' | 'volume'; action: string }>> = {
   'container.created': { type: 'container', action: 'create' },
   'container.started': { type: 'container', action: 'start' },
   'container.exited': { type: 'container', action: 'die' },
@@ -41,6 +41,8 @@ export const DOCKER_EVENT_ACTIONS: Readonly<Record<string, { type: 'container' |
   'image.tagged': { type: 'image', action: 'tag' },
   'image.deleted': { type: 'image', action: 'untag' },
   'image.loaded': { type: 'image', action: 'load' },
+  'volume.created': { type: 'volume', action: 'create' },
+  'volume.deleted': { type: 'volume', action: 'destroy' },
 };
 
 /** The subject NATS filters on for Docker `type` filters: only image events for `type=image`, every event otherwise. */
@@ -83,6 +85,7 @@ export function unixNanos(iso: string): bigint | undefined {
 /**
  * The Docker events of a Strata event (see {@link DOCKER_EVENT_ACTIONS});
  * none for events Docker has no object for (snapshots, blobs, nodes).
+ * Volume events carry `driver` (no legacy fields, as Docker's).
  * Container events carry the `name` and `image` attributes (and more when
  * the event has them: `exitCode` of die, `execID` of exec events, `imageID`
  * and `imageRef` of commit), image events `name`; `containerAttributes`
@@ -97,10 +100,13 @@ export function dockerEventsOf(event: CloudEvent, containerAttributes: Record<st
   const nanos = unixNanos(event.time) ?? 0n;
   const time = Number(nanos / 1_000_000_000n);
   const make = (action: string, id: string, attributes: Record<string, string>): DockerEvent => {
+    // Docker fills the legacy fields for container and image events only.
     const legacy =
       mapped.type === 'container'
         ? { status: action, id, ...(attributes.image === undefined ? {} : { from: attributes.image }) }
-        : { status: action, id };
+        : mapped.type === 'image'
+          ? { status: action, id }
+          : {};
     return { ...legacy, Type: mapped.type, Action: action, Actor: { ID: id, Attributes: attributes }, scope: 'local', time, timeNano: nanos.toString() };
   };
   const put = (attrs: Record<string, string>, key: string, value: unknown) => {
@@ -135,6 +141,8 @@ export function dockerEventsOf(event: CloudEvent, containerAttributes: Record<st
     }
     return [make(action, id, attrs)];
   }
+
+  if (mapped.type === 'volume') return [make(mapped.action, text(d.name) ?? event.subject, { driver: text(d.driver) ?? 'local' })];
 
   const ref = text(d.ref) ?? event.subject;
   switch (type) {
@@ -229,9 +237,10 @@ function labelMatches(attributes: Record<string, string>, wanted: string): boole
  * or its part before `:` as in `exec_start: sh`) match exactly; `container`
  * an id prefix or the name (container events only); `image` an image name
  * (a repository matches all its tags), reference or id; every `label`
- * (`key` or `key=value`) among the attributes; `scope` is `local`. Filters
- * on objects Strata has no events of (network, volume, daemon, plugin,
- * node, service, secret, config) match nothing.
+ * (`key` or `key=value`) among the attributes; `scope` is `local`;
+ * `volume` a volume's name (volume events only). Filters on objects Strata
+ * has no events of (network, daemon, plugin, node, service, secret,
+ * config) match nothing.
  */
 export function matchesDockerEventFilters(event: DockerEvent, filters: DockerEventFilters): boolean {
   for (const [name, values] of filters) {
@@ -257,6 +266,9 @@ export function matchesDockerEventFilters(event: DockerEvent, filters: DockerEve
         break;
       case 'scope':
         ok = values.includes('local');
+        break;
+      case 'volume':
+        ok = event.Type === 'volume' && values.includes(event.Actor.ID);
         break;
       default:
         ok = false;
