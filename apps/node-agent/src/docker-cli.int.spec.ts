@@ -288,9 +288,9 @@ describe('the docker CLI against the node-agent', () => {
     const missing = await dockerRequest(socket, 'GET', '/containers/no-such-container/json');
     expect({ status: missing.status, body: missing.json() }).toEqual({ status: 404, body: { message: 'No such container: no-such-container' } });
 
-    const bind = await docker.run(['run', '--rm', '-v', '/etc:/host-etc', stack.image, 'true']);
-    expect(bind.code).toBe(125);
-    expect(bind.err).toContain("docker: Error response from daemon: unsupported option HostConfig.Binds: Strata's Docker API does not implement it; leave it unset.");
+    const caps = await docker.run(['run', '--rm', '--cap-add', 'NET_ADMIN', stack.image, 'true']);
+    expect(caps.code).toBe(125);
+    expect(caps.err).toContain("docker: Error response from daemon: unsupported option HostConfig.CapAdd: Strata's Docker API does not implement it; leave it unset.");
     const filter = await docker.run(['ps', '--filter', 'before=x']);
     expect(filter).toMatchObject({ code: 1, err: expect.stringContaining("unsupported filter 'before'") });
 

@@ -1,4 +1,4 @@
-import { ContainerSpec, ContainerStatus, NetworkMode, Protocol, type Container, ContainerState, type PortMapping } from '@strata/api/containers/v1';
+import { ContainerSpec, ContainerStatus, MountType, NetworkMode, Protocol, type Container, ContainerState, type PortMapping } from '@strata/api/containers/v1';
 import { ContainerConfig } from '@strata/api/images/v1';
 import { inspectView as dockerInspectView } from '@strata/docker-api/views';
 import { describe, expect, it } from 'vitest';
@@ -161,6 +161,17 @@ describe('psFields', () => {
     expect(fields).toMatchObject({ ...row, Mounts: '' });
     expect((fields['Label'] as (key: string) => string)('tier')).toBe('front');
     expect((fields['Label'] as (key: string) => string)('nope')).toBe('');
+  });
+  it("shows Docker's Mounts: volume names and bind sources, cut to 15 characters unless noTrunc", () => {
+    const mounts = [
+      { type: MountType.MOUNT_TYPE_VOLUME, source: 'a'.repeat(64), target: '/v', readOnly: false, mode: '', volumePath: '/x/_data' },
+      { type: MountType.MOUNT_TYPE_BIND, source: '/srv', target: '/s', readOnly: false },
+      { type: MountType.MOUNT_TYPE_TMPFS, source: '', target: '/t', readOnly: false, tmpfsOptions: '' },
+    ];
+    const c = container({ spec: ContainerSpec.fromPartial({ mounts }) });
+    const [row] = psRows([c], { now });
+    expect((psFields(row!, c) as { Mounts: string }).Mounts).toBe(`${'a'.repeat(14)}…,/srv`);
+    expect((psFields(row!, c, { noTrunc: true }) as { Mounts: string }).Mounts).toBe(`${'a'.repeat(64)},/srv`);
   });
 });
 

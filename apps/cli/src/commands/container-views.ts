@@ -1,6 +1,6 @@
 import type { Container, ContainerStats, PortMapping } from '@strata/api/containers/v1';
 import type { ContainerConfig } from '@strata/api/images/v1';
-import { inspectView as dockerInspectView, networkName, protocolName, SHORT_ID_LENGTH, stateName, statusText } from '@strata/docker-api/views';
+import { inspectView as dockerInspectView, mountPointsView, networkName, protocolName, SHORT_ID_LENGTH, stateName, statusText } from '@strata/docker-api/views';
 import { invalidArgument } from '@strata/kit';
 import { binarySize, ellipsis, rfc3339, timeAgo } from '../framework/human-units.js';
 
@@ -139,14 +139,29 @@ export const PS_FIELD_HEADERS: Readonly<Record<string, string>> = {
   Node: 'NODE',
 };
 
+/** Width `docker ps` cuts each name of its Mounts field to without --no-trunc. */
+const MOUNT_NAME_WIDTH = 15;
+
+/**
+ * Docker's `ps` Mounts field: each volume's name or bind's source (a
+ * `--tmpfs` is not listed), cut to 15 characters unless noTrunc, joined by
+ * commas.
+ */
+export function mountsText(container: Container, noTrunc = false): string {
+  return mountPointsView(container.spec?.mounts ?? [])
+    .map((m) => m.Name ?? m.Source)
+    .map((name) => (noTrunc ? name : ellipsis(name, MOUNT_NAME_WIDTH)))
+    .join(',');
+}
+
 /**
  * What a `ps --format` template sees for container's row: the row's fields,
- * `Mounts` (empty: a Strata container has no volumes) and, as Docker's, the
- * method `Label "KEY"`: that label's value, or empty.
+ * `Mounts` (see mountsText) and, as Docker's, the method `Label "KEY"`:
+ * that label's value, or empty.
  */
-export function psFields(row: PsRow, container: Container): object {
+export function psFields(row: PsRow, container: Container, options: { noTrunc?: boolean } = {}): object {
   const labels = container.spec?.labels ?? {};
-  return { ...row, Mounts: '', Label: (key: unknown) => labels[String(key)] ?? '' };
+  return { ...row, Mounts: mountsText(container, options.noTrunc), Label: (key: unknown) => labels[String(key)] ?? '' };
 }
 
 /**

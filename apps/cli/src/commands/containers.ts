@@ -539,7 +539,7 @@ export const psCommand = defineCommand({
       else {
         printList(io.stdout, f.format, rows, {
           table: (all) => formatTable(PS_HEADERS, all.map(psCells)),
-          fields: (row, i) => psFields(row, containers[i]!),
+          fields: (row, i) => psFields(row, containers[i]!, { noTrunc: f.noTrunc }),
           headers: PS_FIELD_HEADERS,
         });
       }
@@ -564,7 +564,7 @@ export const psCommand = defineCommand({
     else {
       printList(io.stdout, f.format, rows, {
         table: (all) => formatTable([...PS_HEADERS, 'node'], all.map((r) => [...psCells(r), r.Node])),
-        fields: (row, i) => psFields(row, containers[i]!),
+        fields: (row, i) => psFields(row, containers[i]!, { noTrunc: f.noTrunc }),
         headers: PS_FIELD_HEADERS,
       });
     }
