@@ -208,6 +208,25 @@ describe('container runtime with runc and strata-monitor', () => {
     await next.delete(gone);
   });
 
+  it('ends the monitors started ahead on close, and the next runtime forgets them', async () => {
+    const id = newId();
+    const b = await bundle(id, ['true']);
+    const closing = createRuntime({ stateRoot, runcRoot, logger: silentLogger() });
+    await closing.prestart(id, b);
+    const monitor = await readMonitorRecord(join(stateRoot, id));
+    const began = performance.now();
+    await closing.close();
+    await waitFor(async () => !(await isSameProcess(monitor!.monitorPid, monitor!.monitorStartTime)), () => 'the monitor to end', 5000);
+    // A held monitor ends by itself only after 10 s without the agent's byte.
+    expect(performance.now() - began).toBeLessThan(3000);
+    const next = createRuntime({ stateRoot, runcRoot, logger: silentLogger() });
+    const found = await next.recover();
+    expect(found.running.map((r) => r.id)).not.toContain(id);
+    await next.run(id, b);
+    expect((await next.wait(id)).exitCode).toBe(0);
+    await next.delete(id);
+  });
+
   it('gives a TTY whose size follows resize', async () => {
     const id = newId();
     await runtime.create(id, await bundle(id, ['sh', '-c', 'tty; stty size; read line; stty size'], true), {

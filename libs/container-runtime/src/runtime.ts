@@ -259,6 +259,13 @@ export interface Runtime {
   recover(): Promise<RecoverResult>;
   /** Records durably that the container's exit was reported; recover() no longer returns it. */
   acknowledgeExit(id: string): Promise<void>;
+  /**
+   * Ends the monitors started ahead (prestart) that no run took: they exit
+   * at once, where a held monitor waits up to 10 s for an agent that has
+   * stopped, and the next runtime's recover() forgets them. Containers that
+   * run are left alone.
+   */
+  close(): Promise<void>;
 }
 
 const DEFAULT_PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -967,6 +974,13 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       }
       log.info({ running: result.running.length, exited: result.exited.length }, 'containers recovered');
       return result;
+    },
+
+    async close() {
+      const ahead = [...prestarted.keys()];
+      await Promise.all(ahead.map(async (id) => (await claimPrestarted(id))?.monitor)).then((monitors) => {
+        for (const monitor of monitors) if (monitor !== undefined) abandon(monitor);
+      });
     },
 
     async acknowledgeExit(id) {

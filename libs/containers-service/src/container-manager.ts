@@ -1572,6 +1572,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       for (const ac of watching.values()) ac.abort();
       watching.clear();
       await Promise.all([...runEnded.values()]);
+      // Monitors started ahead for creates that were not started end now, not 10 s later.
+      await rt.close();
     },
   };
   return manager;
