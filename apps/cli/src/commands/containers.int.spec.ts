@@ -6,9 +6,6 @@ import { fileURLToPath } from 'node:url';
 import { startTestStack, type TestStack } from '@strata/app-node-agent/testing';
 import { startProcess, waitFor, type TestProcess } from '@strata/kit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { CliIo } from '../framework/command.js';
-import { runCli } from '../framework/run-cli.js';
-import { strata } from '../program.js';
 
 const strataBin = fileURLToPath(new URL('../../bin/strata.mjs', import.meta.url));
 
@@ -16,24 +13,11 @@ let stack: TestStack;
 // Every CLI process started here, stopped by pid in afterAll whatever happened.
 const processes: TestProcess[] = [];
 
-interface Result {
-  code: number;
-  out: string;
-  err: string;
-}
+type Result = CapturedRun;
 
 /** Runs the CLI in this process against the test stack. */
 async function cli(...argv: string[]): Promise<Result> {
-  let out = '';
-  let err = '';
-  const io: CliIo = {
-    stdout: { write: (t) => (out += t.toString()) },
-    stderr: { write: (t) => (err += t.toString()) },
-    env: {},
-    interrupts: () => new AbortController().signal,
-  };
-  const code = await runCli(strata, [argv[0]!, '--run-dir', stack.runDir, ...argv.slice(1)], io);
-  return { code, out, err };
+  return runCaptured([argv[0]!, '--run-dir', stack.runDir, ...argv.slice(1)]);
 }
 
 /** Starts the `strata` executable with its output on pipes; `--run-dir` goes right after the command. */
@@ -505,6 +489,7 @@ while True:
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 `;
+import { runCaptured, type CapturedRun } from '../testing/run-captured.js';
 
 describe('strata run -it', () => {
   it('gives the container a terminal: size, resize, Ctrl-C, exit code, and restores the local terminal', async () => {
