@@ -742,6 +742,7 @@ describe('agent restart', { timeout: 60_000 }, () => {
     const proc = await stack.startAgentProcess();
     const keeps = await run({ cmd: ['sh', '-c', 'trap "exit 143" TERM; while true; do sleep 1; done'] });
     const ends = await run({ cmd: ['sh', '-c', 'sleep 1; exit 7'] });
+    const removes = await run({ cmd: ['sh', '-c', 'sleep 1; exit 9'], autoRemove: true });
     const { container: before } = await client.unary(ContainersService.inspect, { id: ends.id });
     const endsPid = before!.state!.pid;
     // As if the agent died in the middle of a commit, with the container frozen.
@@ -757,6 +758,10 @@ describe('agent restart', { timeout: 60_000 }, () => {
     expect(eventsOf('container.exited', ends.id)[0]?.data).toMatchObject({ id: ends.id, exitCode: 7, oomKilled: false });
     const { container: after } = await client.unary(ContainersService.inspect, { id: ends.id });
     expect(after?.state).toMatchObject({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 7 });
+    // The auto-remove one that ended meanwhile: its exit reported, then removed.
+    await waitFor(() => eventsOf('container.deleted', removes.id).length === 1, () => 'the auto-remove container removed');
+    expect(eventsOf('container.exited', removes.id).map((e) => (e.data as { exitCode: number }).exitCode)).toEqual([9]);
+    expect(await stack.leftovers([removes.id])).toEqual([]);
     const { container: running } = await client.unary(ContainersService.inspect, { id: keeps.id });
     expect(running?.state?.status).toBe(ContainerStatus.CONTAINER_STATUS_RUNNING);
     expect(await exec(keeps.id, ['echo', 'still here'])).toEqual({ code: 0, out: 'still here\n', err: '' });

@@ -551,7 +551,10 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         });
         autoRemove = exited.spec.autoRemove && !restart;
         signals.emit(`recorded:${id}`);
-        await store.save(exited);
+        // An auto-remove container is removed next, which deletes its record and the runtime's exit: neither the
+        // record nor the acknowledgement need to reach the disk before (after a crash in between, the runtime
+        // reports the exit again and the removal follows), which keeps four flushes off `run --rm`.
+        if (!autoRemove) await store.save(exited);
       } else {
         events.publish('container.exited', id, {
           id,
@@ -562,7 +565,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           node,
         });
       }
-      await rt.acknowledgeExit(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot acknowledge the exit'));
+      if (!autoRemove) await rt.acknowledgeExit(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot acknowledge the exit'));
       cpuSamples.delete(id);
       signals.emit(`exit:${id}`);
     });
