@@ -1249,9 +1249,10 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       });
     },
 
+    // A removal is on a client's path as much as a Create (`run --rm` ends with it): no spare is begun meanwhile.
     async remove(ref, force, opts = {}) {
       const { id } = find(ref);
-      return ops.run(id, () => removeNow(find(ref), force, opts.volumes === true));
+      return spares.busy(() => ops.run(id, () => removeNow(find(ref), force, opts.volumes === true)));
     },
 
     list(opts) {

@@ -2,8 +2,9 @@ import type { BridgeNetwork } from '@strata/container-network';
 import type { Logger } from '@strata/kit';
 
 /**
- * How long the agent must have had no Create or Start running before a
- * spare is made: longer than a client takes from a Create to its Start.
+ * How long the agent must have had no Create, Start or Remove running
+ * before a spare is made: longer than a client takes from a Create to its
+ * Start.
  */
 const QUIET_MS = 30;
 /** How long after a failure the next spare is tried. */
@@ -34,14 +35,14 @@ export interface NetworkSparesOptions {
  * Spare bridge attachments (BridgeNetwork.prepareSpare) made ahead under
  * the ids of containers to come, so that a bridge Create takes one instead
  * of waiting for iproute2 (two processes, most of a Create's time).
- * Spares are made one at a time and only while no Create or Start runs
- * (see busy), so that making one never delays a container being created or
- * started. After a failure the next spare is tried 30 s later.
+ * Spares are made one at a time and only while no Create, Start or Remove
+ * runs (see busy), so that making one never delays a container being
+ * created, started or removed. After a failure the next spare is tried 30 s later.
  */
 export interface NetworkSpares {
   /** The id of a ready spare, now the caller's (a container's id, or detach it); undefined when none is ready. */
   take(): string | undefined;
-  /** Runs fn (a Create or a Start); no spare is begun while one runs. */
+  /** Runs fn (a Create, Start or Remove); no spare is begun while one runs. */
   busy<T>(fn: () => Promise<T>): Promise<T>;
   /** Removes the spares an earlier process left on record, then starts making spares. */
   open(): Promise<void>;
