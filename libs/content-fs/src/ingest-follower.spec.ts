@@ -80,6 +80,8 @@ describe('createFsIngestFollower', () => {
     await writer.status();
     const blob = await createFsIngestFollower({ root }).follow('pull-layer', digest, data.length);
     const reading = drain(blob);
+    // It may fail during the truncate or the write below, before expectError takes it: not an unhandled rejection.
+    reading.catch(() => undefined);
     await sleep(20);
     await writer.truncate();
     await writer.write(data);
