@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # The test command (README: `npm test`): sets the machine up if needed, then
-# typechecks and lints every project through Nx, then runs the whole vitest
+# typechecks and lints the workspace, then runs the whole vitest
 # suite (unit tests and integration tests with the real parts), and ends
 # with one summary line: "N passed, N failed, N skipped".
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 bash tools/scripts/setup.sh
 export NX_DAEMON=false NX_NO_CLOUD=true NX_TUI=false
-npx nx run-many -t typecheck lint --outputStyle=static
+# The generated gRPC code first (Nx's generate target), then the whole
+# workspace as one TypeScript program and one ESLint run: Nx's per-project
+# typecheck and lint targets (kept for `nx affected` while developing) start
+# 80 processes that each load much the same program, 307 s against 61 s on a
+# fresh clone of this 2-core machine.
+npx nx run-many -t generate --outputStyle=static
+npm run --silent typecheck
+npm run --silent lint
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
 status=0
