@@ -262,7 +262,7 @@ export function createV1Cgroup(options: V1CgroupOptions): Cgroup {
     },
 
     async killAll(opts: WaitOptions = {}) {
-      if (!(await cgroup.exists())) return;
+      // A cgroup that does not exist has no pids (pids() raises NotFound, taken as none below).
       const hasFreezer = dirOf('freezer') !== undefined;
       await killEachUntilEmpty(
         {

@@ -718,11 +718,27 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     };
   }
 
-  /** Kills what is left in the monitors' cgroup of id (see monitor-cgroups.ts) and removes it in every hierarchy. */
+  /**
+   * Removes cg in every hierarchy once the processes it held are gone (or
+   * were meant to be): the removal is tried first, and only a cgroup that
+   * something still holds (a process moved in from outside, a runc that
+   * failed) gets its processes killed and is removed again. With nothing
+   * left, which is the rule, that is one rmdir per hierarchy instead of
+   * reading every hierarchy's cgroup.procs first.
+   */
+  async function removeLeftCgroup(cg: Cgroup): Promise<void> {
+    try {
+      await cg.remove({ timeoutMs: 0 });
+    } catch (err) {
+      if (!isFailedPrecondition(err)) throw err;
+      await cg.killAll();
+      await cg.remove();
+    }
+  }
+
+  /** Removes the monitors' cgroup of id (see monitor-cgroups.ts) in every hierarchy, killing what is left in it. */
   async function removeMonitorCgroup(id: string): Promise<void> {
-    const monitors = await openMonitorCgroup(cgroupParent, id, log);
-    await monitors.killAll();
-    await monitors.remove();
+    await removeLeftCgroup(await openMonitorCgroup(cgroupParent, id, log));
   }
 
   async function undoCreate(id: string, steps: CreateSteps): Promise<void> {
@@ -835,31 +851,27 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
 
   /**
    * Removes what a container has on the node, once its processes are gone
-   * (removeNow kills them first): runc's state, the cgroups, the network
-   * and the rootfs (unmount, then the snapshot) are independent and go at
-   * the same time; the files go last, once all of them succeeded (the first
-   * failure is raised, the record stays `removing` and a retry or recover
-   * finishes the job).
+   * (removeNow kills them first): runc's state with the cgroups, the
+   * network and the rootfs (unmount, then the snapshot) are independent and
+   * go at the same time; the files go last, once all of them succeeded (the
+   * first failure is raised, the record stays `removing` and a retry or
+   * recover finishes the job).
    */
   async function teardown(record: ContainerRecord): Promise<void> {
     const id = record.id;
-    // runc's and the agent's removal of the cgroup both take a directory that is gone already as done; the
-    // monitors' cgroup can go once the runtime's delete has seen the monitor end.
     await allOrFirstError([
       (async () => {
         await rt.delete(id, { force: true }).catch((err: unknown) => {
           if (!isNotFound(err)) log.warn({ err, containerId: id }, 'runtime delete failed');
         });
-        await removeMonitorCgroup(id).catch((err: unknown) => log.warn({ err, containerId: id }, "cannot remove the monitors' cgroup"));
-      })(),
-      (async () => {
-        try {
-          const cg = await cgroupOf(id);
-          await cg.killAll();
-          await cg.remove();
-        } catch (err) {
-          log.warn({ err, containerId: id }, 'cannot remove the cgroup');
-        }
+        // runc's delete removes the container's cgroup, so this finds it gone unless that delete failed; the
+        // monitors' cgroup can go once the delete has seen the monitor end.
+        await Promise.all([
+          cgroupOf(id)
+            .then(removeLeftCgroup)
+            .catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot remove the cgroup')),
+          removeMonitorCgroup(id).catch((err: unknown) => log.warn({ err, containerId: id }, "cannot remove the monitors' cgroup")),
+        ]);
       })(),
       network.detach(id),
       (async () => {

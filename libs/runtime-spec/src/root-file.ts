@@ -130,15 +130,19 @@ export async function readRootFile(root: string, path: string, maxBytes = MAX_RO
     if (!real.startsWith(realRoot === '/' ? '/' : `${realRoot}/`)) {
       throw invalidArgument(`${what} resolved outside the container's root file system`);
     }
-    const buffer = Buffer.alloc(maxBytes + 1);
+    // Sized by the stat (one byte more notices a file that grew since), not by maxBytes: two 1 MiB buffers per
+    // container made for a passwd and a group file of a few hundred bytes were most of Create's garbage.
+    const chunks: Buffer[] = [];
     let length = 0;
-    while (length <= maxBytes) {
-      const { bytesRead } = await handle.read(buffer, length, buffer.length - length, length);
+    for (let room = Math.min(stats.size, maxBytes) + 1; ; room = Math.min(64 << 10, maxBytes + 1 - length)) {
+      const chunk = Buffer.allocUnsafe(room);
+      const { bytesRead } = await handle.read(chunk, 0, room, length);
       if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
       length += bytesRead;
+      if (length > maxBytes) throw invalidArgument(`${what} is larger than ${maxBytes} bytes`);
     }
-    if (length > maxBytes) throw invalidArgument(`${what} is larger than ${maxBytes} bytes`);
-    return buffer.subarray(0, length);
+    return Buffer.concat(chunks, length);
   } finally {
     await handle.close();
   }
