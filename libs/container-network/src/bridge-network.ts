@@ -412,18 +412,25 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
 
   /**
    * Removes what the record of id names and then the record. The veth and
-   * the namespace (those still there) go in one `ip -force -batch`: a
-   * failing line does not stop the others, and the record stays for a
-   * retry when one failed.
+   * the namespace go in one `ip -force -batch`: a failing line does not
+   * stop the others. They are not looked for first, as both are there but
+   * after a crash or a detach that failed half-way; a failure then counts
+   * only when one of them is still there afterwards, and the record stays
+   * for a retry.
    */
   async function undo(id: string): Promise<void> {
     const record = await ipam.get(id);
     await removeRules(id, record);
     if (record === undefined) return;
-    const commands: string[] = [];
-    if (record.veth !== undefined && (await linkExists(record.veth))) commands.push(`link del ${record.veth}`);
-    if (record.netns !== undefined && (await netnsExists(record.netns))) commands.push(`netns del ${record.netns}`);
-    if (commands.length > 0) await ipBatch(commands, { force: true });
+    const { veth, netns } = record;
+    const commands = [...(veth === undefined ? [] : [`link del ${veth}`]), ...(netns === undefined ? [] : [`netns del ${netns}`])];
+    if (commands.length > 0) {
+      try {
+        await ipBatch(commands, { force: true });
+      } catch (err) {
+        if ((veth !== undefined && (await linkExists(veth))) || (netns !== undefined && (await netnsExists(netns)))) throw err;
+      }
+    }
     await ipam.remove(id);
     log.debug({ container: id }, 'detached');
   }

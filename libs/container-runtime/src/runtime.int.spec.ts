@@ -116,6 +116,17 @@ describe('container runtime with runc and strata-monitor', () => {
     expect(Date.parse(records[0]!.time)).toBeGreaterThan(Date.now() - 60_000);
     await runtime.delete(id);
     await expect(stat(join(stateRoot, id))).rejects.toThrow();
+    // Renamed away at once, then deleted in the background.
+    await waitFor(async () => !(await readdir(stateRoot)).some((name) => name.includes(id)), () => `no state of ${id} left in ${stateRoot}`);
+  });
+
+  it('deletes on recover what a crash left of the state of deleted containers, and lists none of it', async () => {
+    const left = join(stateRoot, `.removed-${newId()}-0123abcd`);
+    await mkdir(join(left, 'exec'), { recursive: true });
+    await writeFile(join(left, 'monitor.json'), '{}');
+    const found = await createRuntime({ stateRoot, runcRoot, logger: silentLogger() }).recover();
+    expect([...found.running, ...found.exited, ...found.failed].map((c) => c.id).filter((c) => left.includes(c))).toEqual([]);
+    await waitFor(async () => !(await readdir(stateRoot)).includes(left.slice(stateRoot.length + 1)), () => `${left} deleted`);
   });
 
   it('propagates exit code 3', async () => {

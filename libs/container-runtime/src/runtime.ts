@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
-import { access, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -618,12 +618,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   }
 
   /**
-   * Kills dir's monitor and waits (up to 2 s) until it is gone: one that was
-   * still ending (writing into dir) when the caller gave up on it would
-   * otherwise fill dir while it is removed.
+   * Kills the monitor of a state directory (its record) and waits (up to
+   * 2 s) until it is gone: one that was still ending (writing into the
+   * directory) when the caller gave up on it would otherwise fill the
+   * directory while it is removed.
    */
-  async function killMonitor(dir: string): Promise<void> {
-    const monitor = await readMonitorRecord(dir).catch(() => undefined);
+  async function killMonitor(monitor: MonitorRecord | undefined): Promise<void> {
     if (!monitor || !(await isSameProcess(monitor.monitorPid, monitor.monitorStartTime))) return;
     try {
       process.kill(monitor.monitorPid, 'SIGKILL');
@@ -636,8 +636,31 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   /** Removes a state directory (its monitor killed first); what a process still ending adds meanwhile is retried. */
   async function removeStateDir(dir: string): Promise<void> {
-    await killMonitor(dir);
+    await killMonitor(await readMonitorRecord(dir).catch(() => undefined));
     await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
+  }
+
+  /**
+   * Takes a state directory whose monitor is gone out of the way at once,
+   * renamed to `.removed-<id>-<8 hex>` (no id: recover and lookups pass it
+   * by), and deletes it in the background; recover deletes what a crash
+   * left of such directories.
+   */
+  async function discardStateDir(id: string): Promise<void> {
+    const removed = join(stateRoot, `.removed-${id}-${randomBytes(4).toString('hex')}`);
+    try {
+      await rename(stateDir(id), removed);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    deleteInBackground(removed);
+  }
+
+  function deleteInBackground(dir: string): void {
+    rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }).catch((err: unknown) =>
+      log.warn({ err, dir }, "cannot delete a removed container's state"),
+    );
   }
 
   async function monitorAlive(monitor: MonitorRecord | undefined): Promise<boolean> {
@@ -739,7 +762,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     } catch (err) {
       // What failed is the error to report, not a failure of the cleanup after it.
       try {
-        await killMonitor(dir);
+        await killMonitor(await readMonitorRecord(dir).catch(() => undefined));
         await runc.run(id, ['delete', '--force', id]).catch(() => undefined);
         await removeStateDir(dir);
       } catch (cleanupErr) {
@@ -805,7 +828,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const monitor = await readMonitorRecord(dir).catch(() => undefined);
       const deadline = Date.now() + 5000;
       while ((await monitorAlive(monitor)) && Date.now() < deadline) await sleep(20);
-      await removeStateDir(dir);
+      await killMonitor(monitor);
+      await discardStateDir(id);
       log.debug({ containerId: id }, 'container deleted');
     },
 
@@ -945,6 +969,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         throw err;
       }
       for (const id of names.sort()) {
+        if (id.startsWith('.removed-')) deleteInBackground(join(stateRoot, id));
         if (!ID.test(id)) continue;
         const dir = stateDir(id);
         const failed = await failedStart(dir);

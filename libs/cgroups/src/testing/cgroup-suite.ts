@@ -93,6 +93,19 @@ export function cgroupSuite(name: string, setup: CgroupSuiteSetup): void {
       await cg.killAll();
     });
 
+    it('removes a cgroup with child cgroups, and refuses at once (no wait) while a child holds a process', async () => {
+      const cg = await created('c1');
+      const child = await created('c1/inner');
+      const p = await run(child, 'exec sleep 60');
+      expect(await failure(() => cg.remove({ timeoutMs: 0 }))).toEqual({ kind: 'FailedPrecondition', message: expect.stringMatching(/still has processes/) });
+      expect(await child.exists()).toBe(true);
+      await child.killAll();
+      expect(await p.exited).toBe('SIGKILL');
+      await cg.remove({ timeoutMs: 0 });
+      expect(await child.exists()).toBe(false);
+      expect(await cg.exists()).toBe(false);
+    });
+
     it('kills a whole process tree, children and grandchildren', async () => {
       const cg = await created();
       const p = await run(cg, 'sleep 60 & sleep 60 & (sleep 60 & sleep 60) & exec sleep 60');
