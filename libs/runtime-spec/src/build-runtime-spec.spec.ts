@@ -293,6 +293,20 @@ describe('buildRuntimeSpec', () => {
     expect(spec.process.env).toContain('HOME=/');
   });
 
+  it('asks a given resolveUser for the user (the image User when -u is unset) instead of reading the root file system', async () => {
+    const asked: Array<[string, string]> = [];
+    const spec = await buildRuntimeSpec({
+      ...options({ image: { Cmd: ['sh'], User: 'app' } }),
+      resolveUser: async (root, user) => {
+        asked.push([root, user]);
+        return { uid: 4000, gid: 4001, additionalGids: [4002], home: '/home/app' };
+      },
+    });
+    expect(asked).toEqual([[options({}).rootfs, 'app']]);
+    expect(spec.process.user).toEqual({ uid: 4000, gid: 4001, additionalGids: [4002] });
+    expect(spec.process.env).toContain('HOME=/home/app');
+  });
+
   it('shares the host network namespace with network "host"', async () => {
     const spec = await buildRuntimeSpec(options({ network: 'host' }));
     expect(spec.linux.namespaces.map((n) => n.type)).toEqual(['pid', 'ipc', 'uts', 'mount']);

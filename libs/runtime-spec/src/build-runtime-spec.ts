@@ -88,6 +88,12 @@ export interface RuntimeSpecOptions {
   workingDir?: string;
   /** User spec (`-u`): name, uid, name:group or uid:gid; the image's User, or root, when unset. */
   user?: string;
+  /**
+   * Resolves the user spec against rootfs: {@link resolveUser} when unset.
+   * A caller that knows the root file system is an image's, untouched, may
+   * answer from what it resolved for that image before.
+   */
+  resolveUser?: (rootfs: string, user: string) => Promise<ResolvedUser>;
   /** Give the process a terminal (`-t`). */
   tty?: boolean;
   /** Hostname; the first 12 characters of containerId when unset. */
@@ -540,7 +546,7 @@ export async function buildRuntimeSpec(options: RuntimeSpecOptions): Promise<Run
   const tty = options.tty === true;
 
   // The user and the working directory are looked up side by side; a bad user is reported first.
-  const resolving = resolveUser(options.rootfs, options.user ?? image?.User ?? '');
+  const resolving = (options.resolveUser ?? resolveUser)(options.rootfs, options.user ?? image?.User ?? '');
   const preparing = prepareWorkingDir(options.rootfs, options.workingDir || image?.WorkingDir || '/', mappedRoot(options.userNamespace));
   preparing.catch(() => undefined);
   const user: ResolvedUser = await resolving;
