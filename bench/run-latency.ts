@@ -2,9 +2,9 @@
  * Latency of running a short container (issue #5): `strata run --rm IMAGE
  * true` of an already unpacked busybox image against `ctr run --rm` of
  * Debian's containerd (the same image, imported from `strata save`), and
- * the node-agent's own part (gRPC Create, Attach, Start until the exit
- * status) against a raw `runc run` of a prepared bundle of the same busybox
- * tree (minimal `runc spec`, its own runc root).
+ * the node-agent's own part (gRPC Create, then an Attach that starts the
+ * container, until the exit status) against a raw `runc run` of a prepared
+ * bundle of the same busybox tree (minimal `runc spec`, its own runc root).
  *
  * Strata runs as `strata up` runs it (bench/agent-stack.ts: NATS,
  * layer-store, registry-mirror, snapshotter and node-agent processes, the
@@ -89,13 +89,13 @@ function runSpec(image: string, autoRemove: boolean): ContainerSpec {
 
 /** Milliseconds since the epoch (the clock of strace -ttt), with fractions. */
 const epochMs = () => performance.timeOrigin + performance.now();
-type Marks = Record<'create' | 'created' | 'attached' | 'started' | 'exited' | 'removed', number>;
+type Marks = Record<'create' | 'created' | 'started' | 'exited' | 'removed', number>;
 
 /**
- * The agent's part, as the CLI drives it: Create, Attach (waiting for the
- * agent's ready message), Start, the exit status on the Attach stream.
- * Then Remove (timed apart). Returns the seconds to the exit status and the
- * wall-clock marks of each step.
+ * The agent's part, as the CLI drives it: Create, an Attach that starts the
+ * container once attached (its first response comes once it started), the
+ * exit status on the Attach stream. Then Remove (timed apart). Returns the
+ * seconds to the exit status and the wall-clock marks of each step.
  */
 async function agentRun(client: RpcClient, image: string): Promise<{ seconds: number; removeSeconds: number; marks: Marks }> {
   const marks = {} as Marks;
@@ -107,11 +107,9 @@ async function agentRun(client: RpcClient, image: string): Promise<{ seconds: nu
   const call = client.bidiStream(ContainersService.attach);
   try {
     const responses = call[Symbol.asyncIterator]() as AsyncIterator<AttachResponse>;
-    call.write({ message: { $case: 'open', value: { id, stdin: false } } });
+    call.write({ message: { $case: 'open', value: { id, stdin: false, start: true } } });
     const ready = await responses.next();
-    if (ready.done || ready.value.message?.$case !== 'stdout') throw new Error('Attach ended before it was ready');
-    marks.attached = epochMs();
-    await client.unary(ContainersService.start, { id });
+    if (ready.done || ready.value.message?.$case !== 'stdout') throw new Error('Attach ended before it started the container');
     marks.started = epochMs();
     let exitCode: number | undefined;
     for (;;) {
@@ -250,8 +248,7 @@ function printProfile(events: TraceEvent[], profiles: Marks[]): void {
   const mounts = events.filter((e) => (e.kind === 'mount' || e.kind === 'umount') && !ignored.has(e.pid));
   const steps: Array<[string, keyof Marks, keyof Marks]> = [
     ['Create', 'create', 'created'],
-    ['Attach (until ready)', 'created', 'attached'],
-    ['Start', 'attached', 'started'],
+    ['Attach and start', 'created', 'started'],
     ['exit status', 'started', 'exited'],
     ['Remove', 'exited', 'removed'],
   ];
@@ -387,8 +384,8 @@ try {
   );
   const step = (from: keyof Marks, to: keyof Marks) => `${middle(agentMarks.map((m) => m[to] - m[from])).toFixed(1)} ms`;
   console.log(
-    `  agent's steps (medians): Create ${step('create', 'created')}, Attach until ready ${step('created', 'attached')}, ` +
-      `Start ${step('attached', 'started')}, exit status after Start ${step('started', 'exited')}`,
+    `  agent's steps (medians): Create ${step('create', 'created')}, Attach and start ${step('created', 'started')}, ` +
+      `exit status after the start ${step('started', 'exited')}`,
   );
   const cpuText = (values: number[]) => (values.length === 0 ? 'skipped' : `${middle(values).toFixed(0)} ms`);
   console.log(

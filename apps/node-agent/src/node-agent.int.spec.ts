@@ -305,7 +305,7 @@ describe('attach, update, stats and auto-remove', { timeout: 30_000 }, () => {
   it('attaches before start and sees all output, stdin included, then the exit status', async () => {
     const c = await create({ cmd: ['sh', '-c', 'echo first; read line; echo "got $line"; echo oops >&2; exit 4'], openStdin: true });
     const call = client.bidiStream(ContainersService.attach);
-    call.write({ message: { $case: 'open', value: { id: c.id, stdin: true } } });
+    call.write({ message: { $case: 'open', value: { id: c.id, stdin: true, start: false } } });
     let out = '';
     let err = '';
     let exit: number | undefined;
@@ -330,6 +330,44 @@ describe('attach, update, stats and auto-remove', { timeout: 30_000 }, () => {
     call.end();
     await reading;
     expect({ out, err, exit }).toEqual({ out: 'first\ngot hello\n', err: 'oops\n', exit: 4 });
+  });
+
+  it('starts the container itself when the Attach asks to, answering once started, with all output and stdin', async () => {
+    const c = await create({ cmd: ['sh', '-c', 'echo first; read line; echo "got $line"; exit 4'], openStdin: true });
+    const call = client.bidiStream(ContainersService.attach);
+    // stdin sent at once waits for the start.
+    call.write({ message: { $case: 'open', value: { id: c.id, stdin: true, start: true } } });
+    call.write({ message: { $case: 'stdin', value: Buffer.from('hello\n') } });
+    call.write({ message: { $case: 'closeStdin', value: true } });
+    call.end();
+    let out = '';
+    let exit: number | undefined;
+    let stateAtFirst: ContainerStatus | undefined;
+    for await (const m of call as AsyncIterable<AttachResponse>) {
+      stateAtFirst ??= (await client.unary(ContainersService.inspect, { id: c.id })).container?.state?.status;
+      const msg = m.message;
+      if (msg?.$case === 'stdout') out += msg.value.toString('utf8');
+      else if (msg?.$case === 'exit') exit = msg.value.exitCode;
+    }
+    expect({ out, exit }).toEqual({ out: 'first\ngot hello\n', exit: 4 });
+    expect([ContainerStatus.CONTAINER_STATUS_RUNNING, ContainerStatus.CONTAINER_STATUS_EXITED]).toContain(stateAtFirst);
+  });
+
+  it("ends an Attach that asked for the start with Start's error when the start fails", async () => {
+    const c = await create({ cmd: ['no-such-command'] });
+    const call = client.bidiStream(ContainersService.attach);
+    call.write({ message: { $case: 'open', value: { id: c.id, stdin: false, start: true } } });
+    call.end();
+    const failure = await (async () => {
+      for await (const m of call as AsyncIterable<AttachResponse>) void m;
+    })().then(
+      () => undefined,
+      (err: unknown) => ({ kind: errorKind(client.translate(err)), message: client.translate(err).message }),
+    );
+    expect(failure).toEqual({ kind: 'FailedPrecondition', message: expect.stringMatching(/no-such-command.*executable file not found/) });
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    expect(container?.state?.status).toBe(ContainerStatus.CONTAINER_STATUS_CREATED);
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
   });
 
   it('updates the limits of a running container and reports them in stats', async () => {
@@ -523,7 +561,7 @@ const alive = (pid: number) => {
 /** Attaches (waiting for the agent's first, empty chunk), starts, and collects the output and exit status. */
 async function attachAndStart(id: string): Promise<{ out: string; exit: number | undefined }> {
   const call = client.bidiStream(ContainersService.attach);
-  call.write({ message: { $case: 'open', value: { id, stdin: false } } });
+  call.write({ message: { $case: 'open', value: { id, stdin: false, start: false } } });
   let out = '';
   let exit: number | undefined;
   let markReady!: () => void;

@@ -15,7 +15,7 @@ import {
 import { restartPolicyFromWire } from '@strata/docker-api/views';
 import { bidiStream, serverStream, unary, type ServiceRegistration } from '@strata/grpc-kit';
 import { invalidArgument, type Logger } from '@strata/kit';
-import type { ContainerManager, ExitStatus, WaitCondition } from './container-manager.js';
+import type { ContainerAttachment, ContainerManager, ExitStatus, WaitCondition } from './container-manager.js';
 import { containerToProto, specFromProto } from './proto-convert.js';
 
 /** Settings of {@link createContainersService}. */
@@ -200,28 +200,43 @@ export function createContainersService(manager: ContainerManager, options: Cont
         if (open?.$case !== 'open') throw invalidArgument('the first message of an Attach must be an AttachOpen');
         const signal = callSignal(call);
         const ready = () => void reply({ message: { $case: 'stdout', value: Buffer.alloc(0) } }).catch(() => undefined);
-        const a = await manager.attach(open.value.id, { signal, ready });
-        signal.addEventListener('abort', () => a.detach(), { once: true });
+        let a: ContainerAttachment;
+        if (open.value.start) {
+          // A container that does not run gets its attachment connected by the start: the start is made once the
+          // attachment is in place, and the attach settles with it. A failed start ends the call, which drops it.
+          let inPlace!: () => void;
+          const placed = new Promise<void>((resolve) => (inPlace = resolve));
+          const attaching = manager.attach(open.value.id, { signal, ready: inPlace });
+          attaching.catch(() => undefined);
+          await Promise.race([placed, attaching]);
+          await manager.start(open.value.id);
+          a = await attaching;
+          ready();
+        } else {
+          a = await manager.attach(open.value.id, { signal, ready });
+        }
+        const attachment = a;
+        signal.addEventListener('abort', () => attachment.detach(), { once: true });
         void (async () => {
           try {
             for (;;) {
               const n = await iterator.next();
               if (n.done) break;
               const m = n.value.message;
-              if (m?.$case === 'stdin' && open.value.stdin) a.stdin.write(m.value);
-              else if (m?.$case === 'closeStdin' && open.value.stdin) a.stdin.end();
-              else if (m?.$case === 'resize') a.resize(m.value.cols, m.value.rows);
+              if (m?.$case === 'stdin' && open.value.stdin) attachment.stdin.write(m.value);
+              else if (m?.$case === 'closeStdin' && open.value.stdin) attachment.stdin.end();
+              else if (m?.$case === 'resize') attachment.resize(m.value.cols, m.value.rows);
             }
           } catch {
             /* the client went away: detach */
-            a.detach();
+            attachment.detach();
           }
         })();
         await Promise.all([
-          pump(a.stdout, (b) => reply({ message: { $case: 'stdout', value: b } })),
-          pump(a.stderr, (b) => reply({ message: { $case: 'stderr', value: b } })),
+          pump(attachment.stdout, (b) => reply({ message: { $case: 'stdout', value: b } })),
+          pump(attachment.stderr, (b) => reply({ message: { $case: 'stderr', value: b } })),
         ]);
-        const exit = await a.ended;
+        const exit = await attachment.ended;
         if (exit !== undefined) await reply({ message: { $case: 'exit', value: exitToProto(exit) } });
       }),
     },

@@ -237,18 +237,17 @@ async function attachAndStart(
   // As Docker's CLI does for --rm: the command ends once the agent has removed the container (its name is free
   // again), not at its exit. The wait is asked before Start, so the removal cannot come first.
   const removed = container.autoRemove === true ? waitRemoved(client, api, id) : undefined;
-  const s = await session(client, client.bidiStream(api.attach), { message: { $case: 'open', value: { id, stdin: container.stdin } } }, {
+  // Docker's hijack-then-start in one round trip: the agent registers the attachment, then starts the container
+  // (connecting the attachment when Start creates the process, before that process runs), then answers.
+  const s = await session(client, client.bidiStream(api.attach), { message: { $case: 'open', value: { id, stdin: container.stdin, start: true } } }, {
     io,
     tty,
     stdin: container.stdin,
     ...(tty ? {} : { proxySignal: (signal) => void client.unary(api.kill, { id, signal }).catch(() => undefined) }),
   });
   try {
-    // Docker's hijack-then-start: Start only once the agent has the attachment registered (its first, empty
-    // response); it connects it when Start creates the process, before that process runs.
     await s.attached;
     s.connect();
-    await client.unary(api.start, { id });
     s.sendSize();
     const status: ExitStatus = await s.exited;
     const removal = await removed;
