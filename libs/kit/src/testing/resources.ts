@@ -4,18 +4,47 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/** A free TCP port on 127.0.0.1 (bound and released; fine for tests). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * Where {@link freePort} looks: below the kernel's ephemeral range (32768 on),
+ * from which bind(0) and outgoing connections take theirs, one slice per
+ * vitest worker (VITEST_POOL_ID; slice 0 outside vitest). A port the kernel
+ * handed out for bind(0) and took back could be handed to another worker's
+ * test a moment later, before the first started its server on it (one
+ * nats-server then answered another test's client); slices never meet.
+ */
+const PORT_BASE = 20_000;
+const PORT_SLICES = 8;
+const PORTS_PER_SLICE = 1_500;
+
+/** Ports this process handed out (a server may not be listening on them yet). */
+const handedOut = new Set<number>();
+let cursor = Math.floor(Math.random() * PORTS_PER_SLICE);
+
+/** True when nothing listens on 127.0.0.1:port. */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const srv = createServer();
     srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
+}
+
+/**
+ * A free TCP port on 127.0.0.1 for a test's server: bound and released, from
+ * this vitest worker's own slice of ports (see PORT_BASE), never the same
+ * twice in one process.
+ */
+export async function freePort(): Promise<number> {
+  const base = PORT_BASE + (Number(process.env.VITEST_POOL_ID ?? 0) % PORT_SLICES) * PORTS_PER_SLICE;
+  for (let tried = 0; tried < PORTS_PER_SLICE; tried++) {
+    cursor = (cursor + 1) % PORTS_PER_SLICE;
+    const port = base + cursor;
+    if (handedOut.has(port) || !(await canBind(port))) continue;
+    handedOut.add(port);
+    return port;
+  }
+  throw new Error(`no free port left in ${base}-${base + PORTS_PER_SLICE - 1}`);
 }
 
 /** A fresh directory under the OS temp dir, mode 0700, and its removal. */
