@@ -1,12 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { watch } from 'node:fs';
-import { access, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import {
+  DISCARDED_DIR,
   alreadyExists,
+  deleteInBackground,
+  discardDir,
   failedPrecondition,
   internal,
   invalidArgument,
@@ -617,6 +620,11 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     }
   }
 
+  const deleteFailed = (err: unknown, dir: string): void => log.warn({ err, dir }, "cannot delete a removed container's state");
+
+  /** The record of the monitor of a state directory; undefined when it has none (yet) or it cannot be read. */
+  const monitorRecordOf = (dir: string): Promise<MonitorRecord | undefined> => readMonitorRecord(dir).catch(() => undefined);
+
   /**
    * Kills the monitor of a state directory (its record) and waits (up to
    * 2 s) until it is gone: one that was still ending (writing into the
@@ -636,31 +644,8 @@ export function createRuntime(options: RuntimeOptions): Runtime {
 
   /** Removes a state directory (its monitor killed first); what a process still ending adds meanwhile is retried. */
   async function removeStateDir(dir: string): Promise<void> {
-    await killMonitor(await readMonitorRecord(dir).catch(() => undefined));
+    await killMonitor(await monitorRecordOf(dir));
     await rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 });
-  }
-
-  /**
-   * Takes a state directory whose monitor is gone out of the way at once,
-   * renamed to `.removed-<id>-<8 hex>` (no id: recover and lookups pass it
-   * by), and deletes it in the background; recover deletes what a crash
-   * left of such directories.
-   */
-  async function discardStateDir(id: string): Promise<void> {
-    const removed = join(stateRoot, `.removed-${id}-${randomBytes(4).toString('hex')}`);
-    try {
-      await rename(stateDir(id), removed);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw err;
-    }
-    deleteInBackground(removed);
-  }
-
-  function deleteInBackground(dir: string): void {
-    rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }).catch((err: unknown) =>
-      log.warn({ err, dir }, "cannot delete a removed container's state"),
-    );
   }
 
   async function monitorAlive(monitor: MonitorRecord | undefined): Promise<boolean> {
@@ -689,7 +674,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
    */
   async function failedStart(dir: string): Promise<string | undefined> {
     if ((await readExitRecord(dir)) !== undefined) return undefined;
-    const monitor = await readMonitorRecord(dir).catch(() => undefined);
+    const monitor = await monitorRecordOf(dir);
     if ((monitor !== undefined && monitor.pid !== 0) || (await monitorAlive(monitor))) return undefined;
     const why = await runcFailure(dir, '');
     return why === '' ? undefined : why;
@@ -698,7 +683,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
   /** True when dir's monitor is gone without an exit record or a process, and runc does not know id. */
   async function neverRan(id: string, dir: string): Promise<boolean> {
     if ((await readExitRecord(dir)) !== undefined) return false;
-    const monitor = await readMonitorRecord(dir).catch(() => undefined);
+    const monitor = await monitorRecordOf(dir);
     if (monitor === undefined || monitor.pid !== 0 || (await monitorAlive(monitor))) return false;
     try {
       await runc.run(id, ['state', id]);
@@ -762,7 +747,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
     } catch (err) {
       // What failed is the error to report, not a failure of the cleanup after it.
       try {
-        await killMonitor(await readMonitorRecord(dir).catch(() => undefined));
+        await killMonitor(await monitorRecordOf(dir));
         await runc.run(id, ['delete', '--force', id]).catch(() => undefined);
         await removeStateDir(dir);
       } catch (cleanupErr) {
@@ -825,11 +810,12 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         if (!isNotFound(err) || !hasDir) throw err;
       }
       if (!hasDir) return;
-      const monitor = await readMonitorRecord(dir).catch(() => undefined);
+      const monitor = await monitorRecordOf(dir);
       const deadline = Date.now() + 5000;
       while ((await monitorAlive(monitor)) && Date.now() < deadline) await sleep(20);
       await killMonitor(monitor);
-      await discardStateDir(id);
+      // Out of the way at once (the id is free), deleted in the background; recover deletes what a crash left.
+      await discardDir(dir, deleteFailed);
       log.debug({ containerId: id }, 'container deleted');
     },
 
@@ -969,7 +955,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
         throw err;
       }
       for (const id of names.sort()) {
-        if (id.startsWith('.removed-')) deleteInBackground(join(stateRoot, id));
+        if (DISCARDED_DIR.test(id)) deleteInBackground(join(stateRoot, id), deleteFailed);
         if (!ID.test(id)) continue;
         const dir = stateDir(id);
         const failed = await failedStart(dir);

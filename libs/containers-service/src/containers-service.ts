@@ -200,22 +200,21 @@ export function createContainersService(manager: ContainerManager, options: Cont
         if (open?.$case !== 'open') throw invalidArgument('the first message of an Attach must be an AttachOpen');
         const signal = callSignal(call);
         const ready = () => void reply({ message: { $case: 'stdout', value: Buffer.alloc(0) } }).catch(() => undefined);
-        let a: ContainerAttachment;
-        if (open.value.start) {
-          // A container that does not run gets its attachment connected by the start: the start is made once the
-          // attachment is in place, and the attach settles with it. A failed start ends the call, which drops it.
+        // With start, a container that does not run gets its attachment connected by the start: the start is made
+        // once the attachment is in place, and the attach settles with it. A failed start ends the call, which
+        // drops the attachment.
+        const attachAndStart = async (id: string): Promise<ContainerAttachment> => {
           let inPlace!: () => void;
           const placed = new Promise<void>((resolve) => (inPlace = resolve));
-          const attaching = manager.attach(open.value.id, { signal, ready: inPlace });
+          const attaching = manager.attach(id, { signal, ready: inPlace });
           attaching.catch(() => undefined);
           await Promise.race([placed, attaching]);
-          await manager.start(open.value.id);
-          a = await attaching;
+          await manager.start(id);
+          const started = await attaching;
           ready();
-        } else {
-          a = await manager.attach(open.value.id, { signal, ready });
-        }
-        const attachment = a;
+          return started;
+        };
+        const attachment = open.value.start ? await attachAndStart(open.value.id) : await manager.attach(open.value.id, { signal, ready });
         signal.addEventListener('abort', () => attachment.detach(), { once: true });
         void (async () => {
           try {

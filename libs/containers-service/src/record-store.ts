@@ -1,14 +1,10 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decodeRecord, encodeRecord, type ContainerRecord } from '@strata/containers';
-import { errnoOf, writeFileDurably, type Logger } from '@strata/kit';
+import { DISCARDED_DIR, deleteInBackground, discardDir, writeFileDurably, type Logger } from '@strata/kit';
 
 /** File name of a container's record inside its directory. */
 export const RECORD_FILE = 'record.json';
-
-/** Directories of removed containers whose files are still being deleted: `.removed-<id>-<8 hex>`. */
-const REMOVED_DIR = /^\.removed-/;
 
 /**
  * The durable records of the containers of a node: `<dir>/<id>/record.json`,
@@ -48,8 +44,8 @@ export class RecordStore {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     const out: ContainerRecord[] = [];
     for (const name of await readdir(this.dir)) {
-      if (REMOVED_DIR.test(name)) {
-        this.deleteInBackground(join(this.dir, name));
+      if (DISCARDED_DIR.test(name)) {
+        deleteInBackground(join(this.dir, name), this.deleteFailed);
         continue;
       }
       const path = join(this.dir, name, RECORD_FILE);
@@ -70,17 +66,8 @@ export class RecordStore {
    * loadAll after a crash).
    */
   async remove(id: string): Promise<void> {
-    const removed = join(this.dir, `.removed-${id}-${randomBytes(4).toString('hex')}`);
-    try {
-      await rename(this.containerDir(id), removed);
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return;
-      throw err;
-    }
-    this.deleteInBackground(removed);
+    await discardDir(this.containerDir(id), this.deleteFailed);
   }
 
-  private deleteInBackground(dir: string): void {
-    rm(dir, { recursive: true, force: true }).catch((err: unknown) => this.logger.warn({ err, dir }, "cannot delete a removed container's files"));
-  }
+  private readonly deleteFailed = (err: unknown, dir: string): void => this.logger.warn({ err, dir }, "cannot delete a removed container's files");
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, unlink } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { open, rename, rm, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { internal, isStrataError, resourceExhausted, type StrataError } from './errors.js';
 
 /** The errno code of a Node.js system error (`ENOENT`…), if it is one. */
@@ -57,4 +57,31 @@ export async function writeFileDurably(path: string, data: string | Uint8Array, 
   await fh.close();
   await rename(temp, path);
   if (syncDirectory) await syncDir(dirname(path));
+}
+
+/** Directories {@link discardDir} renamed away, still being deleted: `.removed-<name>-<8 hex>`. */
+export const DISCARDED_DIR = /^\.removed-/;
+
+/**
+ * Takes the directory path out of the way at once, renamed beside itself to
+ * `.removed-<name>-<8 hex>` (so its name is free when this resolves), and
+ * deletes it with everything in it in the background; onError hears of a
+ * failed deletion. Nothing when path does not exist. What a crash leaves of
+ * such directories, their owner finds by DISCARDED_DIR and hands to
+ * {@link deleteInBackground}.
+ */
+export async function discardDir(path: string, onError: (err: unknown, dir: string) => void): Promise<void> {
+  const removed = join(dirname(path), `.removed-${basename(path)}-${randomBytes(4).toString('hex')}`);
+  try {
+    await rename(path, removed);
+  } catch (err) {
+    if (errnoOf(err) === 'ENOENT') return;
+    throw err;
+  }
+  deleteInBackground(removed, onError);
+}
+
+/** Deletes dir with everything in it without waiting (retrying what a process still ending adds); onError hears of a failure. */
+export function deleteInBackground(dir: string, onError: (err: unknown, dir: string) => void): void {
+  rm(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 20 }).catch((err: unknown) => onError(err, dir));
 }
