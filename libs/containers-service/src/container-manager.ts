@@ -1144,7 +1144,6 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         ...(options.nofileLimit === undefined ? {} : { nofileLimit: options.nofileLimit }),
       });
       const stopSignal = input.stopSignal ? parseSignal(input.stopSignal) : parseStopSignal(image.config.StopSignal);
-      await writeSpec(id, spec);
       const record: ContainerRecord = {
         id,
         name: finalName,
@@ -1166,9 +1165,9 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         restartCount: 0,
         oomKillsSeen: 0,
       };
-      // The claim of a spare attachment is written while the spec is made; the container is recorded after it.
-      await attachment.recorded;
-      await save(record);
+      // The bundle's spec and the record are written at the same time (a start reads both only after Create); the
+      // claim of a spare attachment was written while the spec was made, and the container is recorded after it.
+      await allOrFirstError([writeSpec(id, spec), Promise.resolve(attachment.recorded).then(() => save(record))] as const);
       events.publish('container.created', id, { id, name: finalName, image: input.image, imageId: image.id, node });
       clog.info({ name: finalName, image: input.image }, 'container created');
       return record;
