@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createFsBlobProvider } from '@strata/content-fs';
+import { createFsBlobProvider, fsLayout } from '@strata/content-fs';
 import { createGrpcStore } from '@strata/content-grpc';
 import { createRegistryClient } from '@strata/distribution-client';
 import { createNatsEventSink } from '@strata/events-nats';
@@ -61,8 +61,9 @@ export function localDomainsOf(url: string): string[] {
  * and health on `<runDir>/registry-mirror.sock`; events (`image.pulled`,
  * `image.tagged`, `image.deleted`) to NATS with source
  * `strata/registry-mirror/<node>`, from the Images API and from pushes and
- * manifest deletes of local repositories over HTTP alike. Blobs being fetched upstream are spooled
- * under `<stateDir>/registry-mirror/spool`. The layer-store and NATS (and
+ * manifest deletes of local repositories over HTTP alike. Blobs being fetched upstream for clients are spooled
+ * under `<stateDir>/registry-mirror/spool`, or, with the layer-store's data socket and root, in its imports
+ * directory, from where the layer-store imports them once complete. The layer-store and NATS (and
  * the image index bucket) are connected to in the background as it starts,
  * so the first request does not wait for them: while they are down,
  * requests fail with 503 and the mirror stays up. Raises FailedPrecondition when the HTTP address or
@@ -120,6 +121,9 @@ export async function startRegistryMirror(config: RegistryMirrorConfig, logger: 
       defaultUpstream: config.defaultUpstream === '' ? null : config.defaultUpstream,
       tagTtlSeconds: config.tagTtlSeconds,
       spoolDir,
+      // With the layer-store's data socket and root on this host, cold blobs are spooled into its imports directory
+      // and imported from there, instead of each byte going through its socket to an ingest as well.
+      ...(config.layerStoreDataSocket === undefined || config.layerStoreRoot === undefined ? {} : { importsDir: fsLayout(config.layerStoreRoot).imports }),
       logger: logger.child({ component: 'mirror-backend' }),
     });
     const handler = createRegistryHandler({ backend, logger: logger.child({ component: 'http' }) });

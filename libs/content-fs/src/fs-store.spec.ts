@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '@strata/kit';
@@ -308,5 +308,79 @@ describe('fs content store', () => {
     await expectError(w.commit(), 'FailedPrecondition');
     expect(readdirSync(join(dir.path, 'blobs', 'sha256'))).toEqual([]);
     expect(readdirSync(join(dir.path, 'ingest'))).toEqual([]);
+  });
+
+  describe('importFile', () => {
+    const imports = () => join(dir.path, 'imports');
+    const plant = (name: string, data: Buffer | string) => {
+      writeFileSync(join(imports(), name), data, { mode: 0o600 });
+      return name;
+    };
+
+    it('stores a file of imports/ as the blob, labelled and read-only, and takes the file over', async () => {
+      const store = await open();
+      expect(mode(imports())).toBe(0o700);
+      const data = randomBytesOf(3 * 1024 * 1024 + 5);
+      const name = plant('fetched-1', data);
+      const info = await store.importFile!(name, { expected: digestOf(data), total: data.length, labels: { from: 'import' } });
+      expect(info).toMatchObject({ digest: digestOf(data), size: data.length, labels: { from: 'import' } });
+      expect((await readBlob(store, digestOf(data))).equals(data)).toBe(true);
+      expect((await store.info(digestOf(data))).labels).toEqual({ from: 'import' });
+      expect(mode(join(dir.path, 'blobs', 'sha256', digestHex(digestOf(data))))).toBe(0o444);
+      expect(readdirSync(imports())).toEqual([]);
+    });
+
+    it('refuses a file whose digest or size is not the expected one, storing nothing and removing it', async () => {
+      const store = await open();
+      const data = Buffer.from('the bytes on disk');
+      await expectError(
+        store.importFile!(plant('wrong-digest', data), { expected: digestOf('other bytes'), total: data.length }),
+        'FailedPrecondition',
+        `import of wrong-digest failed: got digest ${digestOf(data)}, expected ${digestOf('other bytes')}`,
+      );
+      await expectError(
+        store.importFile!(plant('wrong-size', data), { expected: digestOf(data), total: data.length + 1 }),
+        'FailedPrecondition',
+        `import of wrong-size failed: it has ${data.length} bytes, expected ${data.length + 1}`,
+      );
+      expect(readdirSync(join(dir.path, 'blobs', 'sha256'))).toEqual([]);
+      expect(readdirSync(imports())).toEqual([]);
+    });
+
+    it('answers AlreadyExists for a blob it holds, and removes the file', async () => {
+      const store = await open();
+      const data = Buffer.from('stored twice');
+      await writeBlob(store, data);
+      await expectError(store.importFile!(plant('again', data), { expected: digestOf(data), total: data.length }), 'AlreadyExists', `blob ${digestOf(data)} already exists`);
+      expect(readdirSync(imports())).toEqual([]);
+    });
+
+    it('takes plain file names of imports/ only: no path, no symbolic link, no missing file', async () => {
+      const store = await open();
+      const secret = join(dir.path, 'secret');
+      writeFileSync(secret, 'not for the store');
+      const options = { expected: digestOf('not for the store'), total: 17 };
+      for (const name of ['../secret', '/etc/passwd', '.hidden', '', 'a/b']) {
+        await expectError(store.importFile!(name, options), 'InvalidArgument', /invalid import file name/);
+      }
+      symlinkSync(secret, join(imports(), 'link'));
+      await expectError(store.importFile!('link', options), 'InvalidArgument', 'cannot import link: it is a symbolic link, not a file');
+      await expectError(store.importFile!('absent', options), 'NotFound', `no file absent to import in ${imports()}`);
+      expect(readdirSync(join(dir.path, 'blobs', 'sha256'))).toEqual([]);
+      expect(readdirSync(imports())).toEqual([]);
+      expect(readFileSync(secret, 'utf8')).toBe('not for the store');
+    });
+
+    it('removes the import files of processes that are gone at startup, keeps those of live ones', async () => {
+      await (await open()).close();
+      const dead = await deadPid();
+      const live = startProcess('sleep', ['30']);
+      processes.push(live);
+      const hex = 'cd'.repeat(8);
+      plant(`proxy-1.${dead}.${hex}.tmp`, 'left by a crash');
+      plant(`proxy-2.${live.pid}.${hex}.tmp`, 'being written');
+      await open();
+      expect(readdirSync(imports())).toEqual([`proxy-2.${live.pid}.${hex}.tmp`]);
+    });
   });
 });

@@ -1,8 +1,11 @@
 import { createHash } from 'node:crypto';
-import { chmod, link, mkdir, readdir, rm, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, link, lstat, mkdir, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   alreadyExists,
+  failedPrecondition,
+  invalidArgument,
   isNotFound,
   notFound,
   unavailable,
@@ -13,7 +16,9 @@ import {
   applyLabelUpdate,
   fieldsOf,
   parseFilters,
+  validateLabels,
   validateRef,
+  type ImportOptions,
   type BlobReader,
   type Info,
   type Labels,
@@ -50,6 +55,8 @@ export function fsLayout(root: string) {
     root,
     blobs: join(root, 'blobs', 'sha256'),
     ingest: join(root, 'ingest'),
+    /** Whole blobs written by other processes of this host, for Store.importFile. */
+    imports: join(root, 'imports'),
     metadata: join(root, 'metadata'),
   };
 }
@@ -60,6 +67,14 @@ export function blobPathOf(blobs: string, digest: Digest): string {
 }
 
 const labelsKey = (digest: Digest) => `labels/sha256/${digestHex(digest)}`;
+
+/** A file name of the imports directory: letters, digits and `._-`, not starting with a dot, 1..255 characters. */
+function validateImportName(name: unknown): string {
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$/.test(name)) {
+    throw invalidArgument(`invalid import file name ${JSON.stringify(name)}: a file name of the imports directory (letters, digits, '._-'), not a path`);
+  }
+  return name;
+}
 
 const ingestNotFound = (ref: string) => notFound(`no ingest with ref ${ref}`, { fields: { ref } });
 const locked = (ref: string) => unavailable(`ingest ${ref} is locked by another writer; wait for it to finish`, { fields: { ref } });
@@ -73,6 +88,10 @@ const locked = (ref: string) => unavailable(`ingest ${ref} is locked by another 
  *   resumable across restarts; `lock` (the owning process) keeps other
  *   stores on the same root, in this process or another, from writing the
  *   same ref (Unavailable); the lock of a process that died is broken;
+ * - `imports/`: whole blobs that processes on this host wrote as files
+ *   for importFile, which links a file there as the blob once it hashed
+ *   it; a file named as a temp file (tempPathFor) of a process that is
+ *   gone is removed at startup;
  * - `metadata/`: labels (`labels/sha256/<hex>`) and, through
  *   createFsContent, leases, in a createFsMetadataStore.
  *
@@ -90,11 +109,12 @@ export async function createFsStore(options: FsStoreOptions): Promise<Store> {
 export async function openFsStore(options: FsStoreOptions, metadata: MetadataStore): Promise<Store> {
   const layout = fsLayout(options.root);
   const logger = options.logger.child({ component: 'content-fs', root: options.root });
-  for (const dir of [layout.root, join(layout.root, 'blobs'), layout.blobs, layout.ingest, layout.metadata]) {
+  for (const dir of [layout.root, join(layout.root, 'blobs'), layout.blobs, layout.ingest, layout.imports, layout.metadata]) {
     await mkdir(dir, { recursive: true, mode: DIR_MODE });
     await chmod(dir, DIR_MODE);
   }
-  const removed = (await removeStaleTemps(layout.metadata, 64, logger)) + (await removeStaleTemps(layout.ingest, 1, logger));
+  const removed =
+    (await removeStaleTemps(layout.metadata, 64, logger)) + (await removeStaleTemps(layout.ingest, 1, logger)) + (await removeStaleTemps(layout.imports, 0, logger));
   if (removed > 0) logger.info({ removed }, 'removed leftover temp files');
 
   const active = new Map<string, FsWriter | 'opening'>();
@@ -138,6 +158,39 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
       updatedAt: record === undefined ? createdAt : new Date(record.updatedAt),
       labels: { ...(record?.labels ?? {}) },
     };
+  };
+
+  /**
+   * Checks that the file open as fh, at path, holds total bytes with the
+   * expected digest (hashed by the pool from path, then checked to be the
+   * same file, unchanged) and makes it durable, its mtime (the blob's
+   * createdAt) now. FailedPrecondition when it is not what was expected.
+   */
+  const verifyImport = async (fh: FileHandle, path: string, file: string, expected: Digest, total: number) => {
+    const st = await fh.stat();
+    if (!st.isFile()) throw invalidArgument(`cannot import ${file}: it is not a regular file`, { fields: { name: file } });
+    if (st.size !== total) {
+      throw failedPrecondition(`import of ${file} failed: it has ${st.size} bytes, expected ${total}`, { fields: { name: file, size: st.size } });
+    }
+    const hash = hashes.stream();
+    let size: number;
+    let digest: Digest;
+    try {
+      size = await hash.loadFile(path);
+      digest = await hash.digest();
+    } finally {
+      hash.dispose();
+    }
+    const after = await lstat(path);
+    if (after.ino !== st.ino || after.dev !== st.dev || after.size !== size || size !== total) {
+      throw failedPrecondition(`import of ${file} failed: the file changed while it was hashed`, { fields: { name: file } });
+    }
+    if (digest !== expected) {
+      throw failedPrecondition(`import of ${file} failed: got digest ${digest}, expected ${expected}`, { fields: { name: file, digest } });
+    }
+    const now = new Date();
+    await fh.utimes(now, now);
+    await fh.sync();
   };
 
   const context: WriterContext = {
@@ -279,6 +332,31 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
         ensureOpen();
       }
       return w;
+    },
+
+    async importFile(name, options: ImportOptions) {
+      const file = validateImportName(name);
+      const expected = parseDigest(options.expected);
+      const total = wholeNumber(options.total, 'total');
+      const labels = validateLabels({ ...(options.labels ?? {}) });
+      ensureOpen();
+      const path = join(layout.imports, file);
+      let fh: FileHandle;
+      try {
+        fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      } catch (err) {
+        if (errnoOf(err) === 'ENOENT') throw notFound(`no file ${file} to import in ${layout.imports}`, { fields: { name: file } });
+        await unlink(path).catch(() => undefined);
+        if (errnoOf(err) === 'ELOOP') throw invalidArgument(`cannot import ${file}: it is a symbolic link, not a file`, { fields: { name: file } });
+        throw ioFailure(err, `cannot import ${file}`);
+      }
+      try {
+        await verifyImport(fh, path, file, expected, total);
+        return await context.publish(path, expected, labels);
+      } finally {
+        await fh.close().catch(() => undefined);
+        await unlink(path).catch(() => undefined);
+      }
     },
 
     async status(ref) {

@@ -239,7 +239,7 @@ export function createContentService(backend: Store, leases: LeaseManager, optio
   return {
     content,
     leases: leaseServer,
-    data: createDataHandler({ provider: store, held, logger: logger.child({ component: 'data-socket' }) }),
+    data: createDataHandler({ provider: store, held, importer: store, logger: logger.child({ component: 'data-socket' }) }),
     registrations: [
       { definition: contentDefinition, implementation: content },
       { definition: LeasesService, implementation: leaseServer },

@@ -1,8 +1,8 @@
 import { Agent, request, type AgentOptions, type ClientRequest, type IncomingMessage } from 'node:http';
-import type { BlobReader, ReadRange } from '@strata/content';
+import type { BlobReader, ImportOptions, Info, ReadRange } from '@strata/content';
 import { internal, invalidArgument, unavailable, type StrataError } from '@strata/kit';
 import type { Digest } from '@strata/oci';
-import { BLOBS_PATH, fromWireError, INGESTS_PATH, OFFSET_HEADER, SIZE_HEADER } from './data-wire.js';
+import { BLOBS_PATH, fromWireError, IMPORTS_PATH, INGESTS_PATH, OFFSET_HEADER, SIZE_HEADER, type ImportedBlob, type ImportRequest } from './data-wire.js';
 
 /** The client of a layer-store's data socket (see createDataHandler). */
 export interface DataClient {
@@ -11,6 +11,8 @@ export interface DataClient {
   read(digest: Digest, range?: ReadRange): Promise<BlobReader>;
   /** Starts appending to the ingest ref, held by a Write stream, at offset. */
   upload(ref: string, offset: number): Upload;
+  /** Commits a file of the store's imports directory (Store.importFile); raises the service's errors. */
+  importFile(name: string, options: ImportOptions): Promise<Info>;
   close(): void;
 }
 
@@ -158,6 +160,22 @@ export function createDataClient(socketPath: string): DataClient {
       };
     },
     upload: (ref, offset) => new PutUpload(name, socketPath, agent, ref, offset),
+    async importFile(file, options) {
+      const body: ImportRequest = { expected: options.expected, total: options.total, ...(options.labels === undefined ? {} : { labels: options.labels }) };
+      const text = JSON.stringify(body);
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        const req = request(
+          { socketPath, agent, method: 'POST', path: `${IMPORTS_PATH}${encodeURIComponent(file)}`, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) } },
+          resolve,
+        );
+        req.once('error', (err) => reject(unavailable(`cannot import ${file} into ${name}: ${err.message}`, { cause: err })));
+        req.end(text);
+      });
+      const answer = await readBody(res);
+      if (res.statusCode !== 200) throw fromWireError(res.statusCode ?? 0, answer, name);
+      const blob = JSON.parse(answer) as ImportedBlob;
+      return { digest: blob.digest as Info['digest'], size: blob.size, createdAt: new Date(blob.createdAt), updatedAt: new Date(blob.updatedAt), labels: blob.labels };
+    },
     close: () => agent.destroy(),
   };
 }

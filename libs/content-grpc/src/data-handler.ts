@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { finished } from 'node:stream/promises';
-import { pipeBlob, validateRef, type Provider, type Writer } from '@strata/content';
+import { pipeBlob, validateRef, type Provider, type Store, type Writer } from '@strata/content';
 import { failedPrecondition, invalidArgument, notFound, unimplemented, type Logger } from '@strata/kit';
 import { parseDigest } from '@strata/oci';
-import { BLOBS_PATH, INGESTS_PATH, OFFSET_HEADER, SIZE_HEADER, toWireError } from './data-wire.js';
+import { BLOBS_PATH, IMPORTS_PATH, INGESTS_PATH, OFFSET_HEADER, SIZE_HEADER, toWireError, type ImportedBlob, type ImportRequest } from './data-wire.js';
 
 /** A Writer that a Content Write stream holds open, and whether the data socket is appending to it. */
 export interface HeldWriter {
@@ -17,6 +17,8 @@ export interface DataHandlerOptions {
   provider: Provider;
   /** The writers open Write streams hold, by ref. */
   held: ReadonlyMap<string, HeldWriter>;
+  /** The store whose importFile serves `POST /v1/imports/<name>` (Unimplemented when it has none). */
+  importer?: Pick<Store, 'importFile'>;
   logger: Logger;
 }
 
@@ -39,6 +41,34 @@ function parseRange(value: string | undefined): { offset: number; length?: numbe
   const last = Number(m[2]);
   if (last < offset) throw invalidArgument(`invalid Range ${JSON.stringify(value)}: the last byte is before the first`);
   return { offset, length: last - offset + 1 };
+}
+
+/** Largest body of an import request (a digest, a size and labels). */
+const MAX_IMPORT_BODY = 256 * 1024;
+
+/** The JSON body of req, up to MAX_IMPORT_BODY bytes; InvalidArgument for a longer or malformed one. */
+async function readImportRequest(req: IncomingMessage): Promise<ImportRequest> {
+  const parts: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of req) {
+    length += (chunk as Buffer).length;
+    if (length > MAX_IMPORT_BODY) throw invalidArgument(`import request body is over ${MAX_IMPORT_BODY} bytes`);
+    parts.push(chunk as Buffer);
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(Buffer.concat(parts).toString('utf8'));
+  } catch {
+    throw invalidArgument('import request body is not JSON: expected {"expected": "<digest>", "total": <bytes>, "labels": {…}}');
+  }
+  const { expected, total, labels } = (body ?? {}) as Partial<ImportRequest>;
+  if (typeof expected !== 'string' || typeof total !== 'number') {
+    throw invalidArgument('import request body needs "expected" (the digest, a string) and "total" (the size, a number)');
+  }
+  if (labels !== undefined && (typeof labels !== 'object' || labels === null || Object.values(labels).some((v) => typeof v !== 'string'))) {
+    throw invalidArgument('import request "labels" must map names to strings');
+  }
+  return { expected, total, ...(labels === undefined ? {} : { labels }) };
 }
 
 /** Writes of an upload's chunks that may wait in the Writer before reading the body pauses (chunks are up to 64 KiB). */
@@ -95,6 +125,10 @@ async function appendBody(req: IncomingMessage, writer: Writer): Promise<void> {
  *   (FailedPrecondition otherwise, naming the stored offset); one PUT at a
  *   time per ingest. Answers 200 `{"offset": n}` once every byte is written.
  *   FailedPrecondition when no Write stream holds the ref.
+ * - `POST /v1/imports/<name>` with a JSON body `{"expected", "total",
+ *   "labels"}`: commits the file name of the store's imports directory
+ *   (Store.importFile: hashed, then linked as the blob), answering 200 with
+ *   the blob's Info; Unimplemented when the store keeps no files.
  * - `GET /v1/blobs/<digest>` with an optional `Range: bytes=a-b` or
  *   `bytes=a-`: the blob's bytes (206 with Content-Range for a range), the
  *   whole size in `Strata-Size`, streamed with backpressure.
@@ -105,7 +139,7 @@ async function appendBody(req: IncomingMessage, writer: Writer): Promise<void> {
  * Unavailable 503, Internal 500 with a generic message.
  */
 export function createDataHandler(options: DataHandlerOptions): DataHandler {
-  const { provider, held, logger } = options;
+  const { provider, held, importer, logger } = options;
 
   const putIngest = async (req: IncomingMessage, res: ServerResponse, ref: string) => {
     if (req.method !== 'PUT') throw unimplemented(`${req.method ?? ''} is not served on ${INGESTS_PATH}<ref>; use PUT`);
@@ -157,6 +191,15 @@ export function createDataHandler(options: DataHandlerOptions): DataHandler {
     }
   };
 
+  const postImport = async (req: IncomingMessage, res: ServerResponse, name: string) => {
+    if (req.method !== 'POST') throw unimplemented(`${req.method ?? ''} is not served on ${IMPORTS_PATH}<name>; use POST`);
+    if (importer?.importFile === undefined) throw unimplemented('this layer-store keeps no blob files on this host to import into; write the blob through an ingest');
+    const request = await readImportRequest(req);
+    const info = await importer.importFile(name, { expected: parseDigest(request.expected), total: request.total, ...(request.labels === undefined ? {} : { labels: request.labels }) });
+    const answer: ImportedBlob = { digest: info.digest, size: info.size, createdAt: info.createdAt.toISOString(), updatedAt: info.updatedAt.toISOString(), labels: info.labels };
+    sendJson(res, 200, answer);
+  };
+
   const route = async (req: IncomingMessage, res: ServerResponse) => {
     const path = req.url ?? '';
     if (path.startsWith(INGESTS_PATH)) {
@@ -169,7 +212,8 @@ export function createDataHandler(options: DataHandlerOptions): DataHandler {
       return putIngest(req, res, validateRef(ref));
     }
     if (path.startsWith(BLOBS_PATH)) return getBlob(req, res, path.slice(BLOBS_PATH.length));
-    throw notFound(`nothing is served at ${JSON.stringify(path.slice(0, 300))}: use ${INGESTS_PATH}<ref> or ${BLOBS_PATH}<digest>`);
+    if (path.startsWith(IMPORTS_PATH)) return postImport(req, res, path.slice(IMPORTS_PATH.length));
+    throw notFound(`nothing is served at ${JSON.stringify(path.slice(0, 300))}: use ${INGESTS_PATH}<ref>, ${BLOBS_PATH}<digest> or ${IMPORTS_PATH}<name>`);
   };
 
   return (req, res) => {

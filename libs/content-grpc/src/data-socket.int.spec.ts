@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-import { statSync } from 'node:fs';
+import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLeaseManager, type Store } from '@strata/content';
 import { createMemoryMetadataStore, createMemoryStore, expectError, readBlob, writeBlob } from '@strata/content/testing';
 import { createFsBlobProvider, createFsContent } from '@strata/content-fs';
 import { createServer } from '@strata/grpc-kit';
-import { silentLogger } from '@strata/kit';
+import { silentLogger, type EventSink } from '@strata/kit';
 import { tempDir, waitFor } from '@strata/kit/testing';
 import { digestOf, type Digest } from '@strata/oci';
 import { createContentService } from './content-service.js';
@@ -235,5 +235,51 @@ describe('the layer-store data socket', () => {
     expect((await readBlob(store, onlyRemote.digest)).toString()).toBe('only behind the service');
     expect(counts.gets).toBe(1);
     await expectError(store.read(`sha256:${'a'.repeat(63)}` as Digest), 'InvalidArgument', `invalid digest "sha256:${'a'.repeat(63)}": sha256 needs 64 hex characters, got 63`);
+  });
+
+  it('imports a file of a filesystem store\'s imports directory, with the store\'s errors, and publishes blob.stored', async () => {
+    const root = tempDir('content-import-');
+    cleanups.push(() => root.remove());
+    const fs = await createFsContent({ root: root.path, logger: silentLogger() });
+    cleanups.push(() => fs.store.close());
+    const dir = tempDir('content-data-');
+    cleanups.push(() => dir.remove());
+    const logger = silentLogger();
+    const published: Array<{ type: string; data: unknown }> = [];
+    const events: EventSink = { publish: (type, _subject, data) => void published.push({ type, data }) };
+    const service = createContentService(fs.store, fs.leases, { logger, events });
+    const dataSocket = join(dir.path, 'content.data.sock');
+    const socket = join(dir.path, 'content.sock');
+    const server = createServer({ logger, services: service.registrations, unixSocket: socket });
+    await server.start();
+    cleanups.push(() => server.shutdown(1000));
+    const data = await startDataServer({ socket: dataSocket, logger, handler: service.data });
+    cleanups.push(() => data.close());
+    const store = createGrpcStore({ unixSocket: socket }, { logger, dataSocket });
+    cleanups.push(() => store.close());
+
+    const bytes = randomBytes(1024 * 1024 + 3);
+    const imports = join(root.path, 'imports');
+    writeFileSync(join(imports, 'fetched'), bytes);
+    const info = await store.importFile!('fetched', { expected: digestOf(bytes), total: bytes.length, labels: { source: 'upstream' } });
+    expect(info).toMatchObject({ digest: digestOf(bytes), size: bytes.length, labels: { source: 'upstream' } });
+    expect(info.createdAt).toBeInstanceOf(Date);
+    expect((await readBlob(store, digestOf(bytes))).equals(bytes)).toBe(true);
+    expect(published).toEqual([{ type: 'blob.stored', data: { digest: digestOf(bytes), size: bytes.length, labels: { source: 'upstream' } } }]);
+    expect(readdirSync(imports)).toEqual([]);
+
+    writeFileSync(join(imports, 'corrupt'), 'not the bytes');
+    await expectError(store.importFile!('corrupt', { expected: digestOf(bytes), total: 13 }), 'FailedPrecondition', `import of corrupt failed: got digest ${digestOf('not the bytes')}, expected ${digestOf(bytes)}`);
+    await expectError(store.importFile!('..%2Fescape', { expected: digestOf(bytes), total: 1 }), 'InvalidArgument', /invalid import file name/);
+    await expectError(store.importFile!('gone', { expected: digestOf(bytes), total: 1 }), 'NotFound', `no file gone to import in ${imports}`);
+    const bad = await http(dataSocket, 'POST', '/v1/imports/x', { 'content-type': 'application/json' }, Buffer.from('{"total": 1}'));
+    expect(bad.status).toBe(400);
+    expect(JSON.parse(bad.body.toString())).toEqual({ kind: 'InvalidArgument', message: 'import request body needs "expected" (the digest, a string) and "total" (the size, a number)' });
+    expect(published).toHaveLength(1);
+  });
+
+  it('answers an import Unimplemented when the store keeps no files', async () => {
+    const { store } = await serve(createMemoryStore());
+    await expectError(store.importFile!('anything', { expected: digestOf('x'), total: 1 }), 'Unimplemented', 'this layer-store keeps no blob files on this host to import into; write the blob through an ingest');
   });
 });

@@ -9,10 +9,32 @@ import { ErrorKinds, internal, isStrataError, StrataError, type ErrorKind, type 
 export const INGESTS_PATH = '/v1/ingests/';
 /** Path prefix of blobs: `GET /v1/blobs/<digest>`. */
 export const BLOBS_PATH = '/v1/blobs/';
+/**
+ * Path prefix of imports: `POST /v1/imports/<file name>` with a JSON body
+ * {@link ImportRequest} commits a file of the store's imports directory
+ * (Store.importFile), answering {@link ImportedBlob}.
+ */
+export const IMPORTS_PATH = '/v1/imports/';
 /** Request header of a PUT: the ingest offset its body starts at. */
 export const OFFSET_HEADER = 'strata-offset';
 /** Response header of a GET: the size of the whole blob. */
 export const SIZE_HEADER = 'strata-size';
+
+/** The body of an import. */
+export interface ImportRequest {
+  expected: string;
+  total: number;
+  labels?: Record<string, string>;
+}
+
+/** The answer to an import: the blob's Info, dates as ISO strings. */
+export interface ImportedBlob {
+  digest: string;
+  size: number;
+  createdAt: string;
+  updatedAt: string;
+  labels: Record<string, string>;
+}
 
 /** An error as the data socket sends it. */
 export interface WireError {

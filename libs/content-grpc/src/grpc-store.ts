@@ -1,5 +1,5 @@
 import { ContentService, LeasesService, type ReadContentResponse } from '@strata/api/content/v1';
-import type { BlobReader, GarbageCollectResult, Info, LeaseManager, Provider, ReadRange, Store } from '@strata/content';
+import type { BlobReader, GarbageCollectResult, ImportOptions, Info, LeaseManager, Provider, ReadRange, Store } from '@strata/content';
 import { createClient, type Target } from '@strata/grpc-kit';
 import { failedPrecondition, internal, invalidArgument, isNotFound, isUnavailable, isUnimplemented, type Logger } from '@strata/kit';
 import { digestOf, parseDigest, type Digest } from '@strata/oci';
@@ -206,6 +206,7 @@ export function createGrpcStore(target: Target, options: GrpcStoreOptions): Grpc
     async delete(digest) {
       await unary(ContentService.delete, { digest });
     },
+    ...(data === undefined ? {} : { importFile: (name: string, importOptions: ImportOptions) => data.importFile(name, importOptions) }),
     async writer(writerOptions) {
       await connected();
       const writer: RemoteWriter = await openRemoteWriter(client, writerOptions, () => writers.delete(writer), data);

@@ -1,9 +1,10 @@
 import type { EventSink } from '@strata/kit';
 import { findInfo } from './blob-bytes.js';
-import type { Store, Writer } from './store.js';
+import type { ImportOptions, Store, Writer } from './store.js';
 
 /**
- * Wraps a store so that each commit publishes `blob.stored` and each delete
+ * Wraps a store so that each commit, and each import of a file (importFile,
+ * when the store has it), publishes `blob.stored`, and each delete
  * `blob.deleted` (reason "delete"). Everything else passes through.
  */
 export function publishingStore(store: Store, events: EventSink): Store {
@@ -35,6 +36,15 @@ export function publishingStore(store: Store, events: EventSink): Store {
     abort: (r) => store.abort(r),
     close: () => store.close(),
     writer: async (o) => wrapWriter(await store.writer(o)),
+    ...(store.importFile === undefined
+      ? {}
+      : {
+          async importFile(name: string, options: ImportOptions) {
+            const info = await store.importFile!(name, options);
+            events.publish('blob.stored', info.digest, { digest: info.digest, size: info.size, labels: info.labels });
+            return info;
+          },
+        }),
     async delete(digest) {
       await store.delete(digest);
       events.publish('blob.deleted', digest, { digest, reason: 'delete' });

@@ -95,8 +95,33 @@ export interface IngestManager {
   abort(ref: string): Promise<void>;
 }
 
+/** What {@link Store.importFile} checks and attaches. */
+export interface ImportOptions {
+  /** The digest the file's bytes must have. */
+  expected: Digest;
+  /** The size the file must have. */
+  total: number;
+  labels?: Labels;
+}
+
 /** A content store: all four roles. Implemented by fs, S3 and the gRPC client. */
 export interface Store extends Provider, Ingester, Manager, IngestManager {
+  /**
+   * Commits a whole blob that a process on this host wrote as a file of the
+   * store's imports directory (a filesystem store's `imports/`, on the
+   * filesystem of its blobs), without its bytes passing through a writer:
+   * the store hashes the file, and stores it by linking it, as a commit
+   * would (durably, with labels, AlreadyExists when the blob is stored).
+   * The store takes the file over: it is gone afterwards, whatever the
+   * outcome, and the caller must not change it once this is called (it may
+   * keep reading it through a descriptor it holds). InvalidArgument for a
+   * name that is not a plain file name of that directory, NotFound when no
+   * such file is there, FailedPrecondition when its size or digest is not
+   * the expected one (nothing is stored). Optional: only stores that keep
+   * blobs as files on this host (the filesystem store, and the gRPC client
+   * of one through its data socket) have it.
+   */
+  importFile?(name: string, options: ImportOptions): Promise<Info>;
   /** Releases the store's resources (open files, connections). */
   close(): Promise<void>;
 }

@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { internal, silentLogger } from '@strata/kit';
 import { tempDir, waitFor } from '@strata/kit/testing';
 import type { Store } from '@strata/content';
+import { createFsStore, fsLayout } from '@strata/content-fs';
 import { createMemoryStore, wrapWriters } from '@strata/content/testing';
 import { createRegistryClient, type RegistryClient } from '@strata/distribution-client';
 import { buildImage, pushImage, startDistributionRegistry, type BuiltLayer, type TestDistributionRegistry } from '@strata/image-fixtures';
@@ -354,5 +356,94 @@ describe('createBlobFetcher', () => {
         await held?.close();
       }
     }
+  });
+
+  describe('with a store on this host that imports the spool', () => {
+    /** A filesystem store on a fresh root; its imports directory; a count of the writers opened on it. */
+    const fsStore = async () => {
+      const root = tempDir('strata-blob-fetcher-store-');
+      const inner = await createFsStore({ root: root.path, logger });
+      const writers: string[] = [];
+      const store: Store = {
+        ...inner,
+        importFile: inner.importFile!,
+        writer: (options) => {
+          writers.push(options.ref);
+          return inner.writer(options);
+        },
+      };
+      return {
+        store,
+        importsDir: fsLayout(root.path).imports,
+        writers,
+        async close() {
+          await inner.close();
+          root.remove();
+        },
+      };
+    };
+
+    it('serves readers, then has the store import the spool: no ingest, no file left, one upstream request', async () => {
+      const source = await pushLayer(false, 5_000_000);
+      const local = await fsStore();
+      try {
+        const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: local.importsDir });
+        const [first, second, range] = await Promise.all([fetcher.open(source), fetcher.open(source), fetcher.open(source, { offset: 1000, length: 5000 })]);
+        const [a, b, part] = await Promise.all([readAll(first.chunks), readAll(second.chunks), readAll(range.chunks)]);
+        expect(a.equals(Buffer.from(blob.bytes))).toBe(true);
+        expect(b.equals(Buffer.from(blob.bytes))).toBe(true);
+        expect(part.equals(Buffer.from(blob.bytes).subarray(1000, 6000))).toBe(true);
+        await waitFor(() => fetcher.inFlightSize(upstream.host, source.digest) === undefined, () => 'the fetch to end');
+        expect(await local.store.info(source.digest)).toMatchObject({
+          size: blob.size,
+          labels: { 'strata.registry.upstream': upstream.host, 'strata.registry.upstream-repository': source.repository },
+        });
+        expect(local.writers).toEqual([]);
+        expect(readdirSync(local.importsDir)).toEqual([]);
+        await upstream.settleRequestLog();
+        expect(upstream.requestLog().filter((r) => r.method === 'GET' && r.path.includes(`/v2/${source.repository}/blobs/`))).toHaveLength(1);
+      } finally {
+        await local.close();
+      }
+    });
+
+    it('holds the final byte back until its own hash matched: a corrupted blob fails every reader, and nothing is stored or left', async () => {
+      const source = await pushLayer(true);
+      const local = await fsStore();
+      try {
+        const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: local.importsDir });
+        const reader = await fetcher.open(source);
+        const got: Buffer[] = [];
+        await expect(
+          (async () => {
+            for await (const chunk of reader.chunks) got.push(Buffer.from(chunk));
+          })(),
+        ).rejects.toMatchObject({ kind: 'FailedPrecondition', message: expect.stringContaining(mismatch(source)) });
+        expect(Buffer.concat(got).length).toBeLessThan(blob.size);
+        await waitFor(() => fetcher.inFlightSize(upstream.host, source.digest) === undefined, () => 'the fetch to end');
+        await expect(local.store.info(source.digest)).rejects.toMatchObject({ kind: 'NotFound' });
+        expect(readdirSync(local.importsDir)).toEqual([]);
+      } finally {
+        await local.close();
+      }
+    });
+
+    it('serves the blob uncached when the store cannot import it, and a fetch() joining it learns that', async () => {
+      const source = await pushLayer();
+      const local = await fsStore();
+      try {
+        const failing: Store = { ...local.store, importFile: () => Promise.reject(internal('disk on fire')) };
+        const fetcher = createBlobFetcher({ store: failing, logger, spoolDir: scratch.path, importsDir: local.importsDir });
+        const reader = await fetcher.open(source);
+        const joined = await fetcher.fetch(source);
+        const [read, stored] = await Promise.all([readAll(reader.chunks), joined.wait()]);
+        expect(read.equals(Buffer.from(blob.bytes))).toBe(true);
+        expect(stored).toBe(false);
+        await expect(local.store.info(source.digest)).rejects.toMatchObject({ kind: 'NotFound' });
+        expect(readdirSync(local.importsDir)).toEqual([]);
+      } finally {
+        await local.close();
+      }
+    });
   });
 });

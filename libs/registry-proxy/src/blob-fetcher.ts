@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
-import { canceled, failedPrecondition, isAlreadyExists, isFailedPrecondition, isNotFound, isUnavailable, unavailable, type Logger } from '@strata/kit';
+import { basename, join } from 'node:path';
+import { canceled, failedPrecondition, isAlreadyExists, isFailedPrecondition, isNotFound, isUnavailable, tempPathFor, unavailable, type Logger } from '@strata/kit';
 import type { BlobReader, Labels, Store, Writer } from '@strata/content';
 import { verifyingStream, type Upstream } from '@strata/distribution-client';
 import { Digester, digestHex, type Digest } from '@strata/oci';
@@ -133,6 +133,15 @@ export interface BlobFetcherOptions {
   logger: Logger;
   /** Directory of the spool files that followers read while a fetch runs (unlinked at once, so nothing stays behind). */
   spoolDir: string;
+  /**
+   * The store's imports directory on this host (a filesystem layer-store's
+   * `imports/`), for a store that has importFile. A fetch for readers then
+   * spools there instead, hashes the bytes itself as they stream (the
+   * final byte waits for that check), and has the store import the spool
+   * once it is complete: the bytes are written once, to the spool, rather
+   * than to the spool and through the layer-store to an ingest as well.
+   */
+  importsDir?: string;
 }
 
 /** A blob at an upstream. */
@@ -201,6 +210,8 @@ interface Fetch {
   closed: boolean;
   /** Undefined for a fetch started by fetch(): its readers read the store once it is over. */
   spool: FileHandle | undefined;
+  /** With an importing spool: its path, which the store imports once the fetch has all the bytes. */
+  importPath: string | undefined;
   /** With a spool: the latest pieces written to it, oldest first (at most RECENT_PIECES). */
   recent: Piece[];
   /** Buffers of pieces no reader holds any more, to gather the next pieces in. */
@@ -244,6 +255,10 @@ function recentPiece(fetch: Fetch, position: number): Piece | undefined {
  * itself while streaming ({@link verifyingStream}); when a store write or
  * the commit fails, it hashes the spool before releasing the final byte.
  * In those cases the fetch still serves its readers and commits nothing.
+ * With importsDir (a store on this host that imports files), a fetch for
+ * readers opens no ingest: its spool is a file of that directory, the fetch
+ * hashes the bytes as they stream (the final byte waits for that), and the
+ * store imports the spool once complete, hashing it again itself.
  * A fetch started by fetch() has no reader to serve and writes no spool (a
  * pull's layers are written once, to the store): it fails when the store
  * does not take the bytes, and readers that join it wait for its end and
@@ -252,6 +267,7 @@ function recentPiece(fetch: Fetch, position: number): Piece | undefined {
  */
 export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
   const { store, logger, spoolDir } = options;
+  const importsDir = store.importFile === undefined ? undefined : options.importsDir;
   const running = new Map<string, Promise<Fetch>>();
   const keyOf = (host: string, digest: Digest) => `${host}@${digest}`;
 
@@ -291,15 +307,37 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     });
   };
 
+  /**
+   * Has the store import the fetch's spool, whose bytes the fetch has
+   * verified (readers already have them all): the fetch is committed when
+   * the store took it or holds the blob already. Any other failure leaves
+   * the blob served but not cached.
+   */
+  const importSpool = async (fetch: Fetch, label: string, digest: Digest, labels: Labels) => {
+    const path = fetch.importPath as string;
+    try {
+      await store.importFile!(basename(path), { expected: digest, total: fetch.size, labels });
+      fetch.committed = true;
+      logger.debug({ digest, size: fetch.size }, 'blob cached');
+    } catch (err) {
+      fetch.committed = isAlreadyExists(err);
+      if (!fetch.committed) logger.warn({ err, digest }, `cannot import ${label} into the store; it was served, not cached`);
+    } finally {
+      // Gone already when the store took it.
+      await unlink(path).catch(() => undefined);
+    }
+  };
+
   const run = async (key: string, fetch: Fetch, source: BlobSource, body: AsyncIterable<Uint8Array>, opening: Promise<Writer | undefined>) => {
     const { upstream, repository, digest } = source;
     const label = `blob ${repository}@${digest} from upstream ${upstream.host}`;
     let writer = await opening;
-    if (source.size !== undefined && source.size !== fetch.size) {
+    if (fetch.importPath === undefined && source.size !== undefined && source.size !== fetch.size) {
       if (writer !== undefined) await discard(writer);
       writer = await openWriter(source, fetch.size);
     }
-    // With an ingest, the store's commit checks the digest (it hashes what it stores anyway); without one, the fetch hashes as it streams.
+    // With an ingest, the store's commit checks the digest (it hashes what it stores anyway); without one (none was
+    // opened, or the spool is imported afterwards), the fetch hashes as it streams.
     const hashing = writer === undefined;
     const { spool } = fetch;
     try {
@@ -331,8 +369,9 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
         await discard(writer);
         writer = undefined;
       }
+      const labels: Labels = { [UPSTREAM_LABEL]: upstream.host, [UPSTREAM_REPOSITORY_LABEL]: repository };
+      if (fetch.importPath !== undefined) await importSpool(fetch, label, digest, labels);
       if (writer !== undefined) {
-        const labels: Labels = { [UPSTREAM_LABEL]: upstream.host, [UPSTREAM_REPOSITORY_LABEL]: repository };
         const committing = writer;
         writer = undefined;
         try {
@@ -357,6 +396,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
       fetch.failure = err;
       logger.warn({ err, upstream: upstream.host, repository, digest }, 'blob fetch failed; nothing was cached');
       if (writer !== undefined) await discard(writer);
+      if (fetch.importPath !== undefined) await unlink(fetch.importPath).catch(() => undefined);
     } finally {
       fetch.ended = true;
       running.delete(key);
@@ -368,9 +408,11 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
   /** Starts the fetch of key; with spooled, its bytes also go to a spool for readers. */
   const start = (key: string, source: BlobSource, spooled: boolean): Promise<Fetch> => {
     const { upstream, repository, digest } = source;
+    const importing = spooled && importsDir !== undefined;
     const starting = (async () => {
-      // openWriter settles without raising (undefined when the store takes no ingest). The ingest opens while the upstream answers.
-      const opening = openWriter(source, source.size);
+      // openWriter settles without raising (undefined when the store takes no ingest). The ingest opens while the upstream
+      // answers; an importing fetch opens none.
+      const opening = importing ? Promise.resolve(undefined) : openWriter(source, source.size);
       let download: Awaited<ReturnType<Upstream['getBlob']>>;
       try {
         download = await upstream.getBlob(repository, digest);
@@ -380,12 +422,17 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
         throw err;
       }
       let spool: FileHandle | undefined;
+      let importPath: string | undefined;
       try {
         const size = download.size ?? (await upstream.headBlob(repository, digest))?.size;
         if (size === undefined) {
           throw unavailable(`upstream ${upstream.host}: blob ${repository}@${digest} has no size: the upstream sent no Content-Length and no longer has it`);
         }
-        if (spooled) {
+        if (importing) {
+          // Named as a temp file of this process: the store removes it at its start once this process is gone.
+          importPath = tempPathFor(join(importsDir, `proxy-${digestHex(digest).slice(0, 16)}`));
+          spool = await open(importPath, 'wx+', 0o600);
+        } else if (spooled) {
           const path = join(spoolDir, `strata-proxy-${digestHex(digest).slice(0, 16)}-${randomUUID()}`);
           spool = await open(path, 'wx+', 0o600);
           await unlink(path);
@@ -400,6 +447,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
           refs: 1,
           closed: false,
           spool,
+          importPath,
           recent: [],
           spare: [],
           wake: [],
@@ -409,6 +457,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
       } catch (err) {
         download.body.destroy();
         await spool?.close();
+        if (importPath !== undefined) await unlink(importPath).catch(() => undefined);
         const early = await opening;
         if (early !== undefined) await discard(early);
         throw err;

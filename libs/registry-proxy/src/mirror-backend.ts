@@ -40,6 +40,8 @@ export interface MirrorBackendOptions {
   maxManifestBytes?: number;
   /** Directory of the fetcher's spool files (unlinked when opened); the OS's temporary directory by default. */
   spoolDir?: string;
+  /** The store's imports directory on this host, where the fetcher spools blobs the store then imports (see BlobFetcherOptions). */
+  importsDir?: string;
   logger: Logger;
   /** The clock (ms); Date.now by default. */
   now?: () => number;
@@ -120,7 +122,7 @@ export function createMirrorBackend(options: MirrorBackendOptions): RegistryBack
   const ttlMs = (options.tagTtlSeconds ?? 60) * 1000;
   const maxManifestBytes = options.maxManifestBytes ?? MAX_MANIFEST_BYTES;
   const now = options.now ?? Date.now;
-  const fetcher = createBlobFetcher({ store, logger, spoolDir: options.spoolDir ?? tmpdir() });
+  const fetcher = createBlobFetcher({ store, logger, spoolDir: options.spoolDir ?? tmpdir(), ...(options.importsDir === undefined ? {} : { importsDir: options.importsDir }) });
   const manifestFetches = new Map<string, Promise<Resolved>>();
   const blobHeads = new Map<string, Promise<{ size: number } | undefined>>();
 
