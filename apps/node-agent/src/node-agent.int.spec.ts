@@ -946,4 +946,13 @@ describe('cleanup', { timeout: 60_000 }, () => {
     expect(await stack.leftovers(created)).toEqual([]);
     await waitFor(() => created.every((id) => eventsOf('container.deleted', id).length === 1), () => 'container.deleted of every container');
   });
+
+  it('removes its cgroup parent, the monitors\' one included, when it stops with no container left', async () => {
+    const c = await run({ cmd: ['true'] });
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+    const mounts = await cgroupMounts();
+    expect(await Promise.all(mounts.map((m) => stat(join(m, stack.cgroupParent, 'monitors')).then(() => true, () => false)))).toContain(true);
+    await agent.stop(5000);
+    for (const mount of mounts) await expect(stat(join(mount, stack.cgroupParent)), mount).rejects.toThrow(/ENOENT/);
+  });
 });

@@ -22,6 +22,7 @@ describe('validateCgroupPath', () => {
     ['/strata/pods/c1', '/strata', ['strata', 'pods', 'c1']],
     ['/strata-test-1/c1', '/strata-test-1', ['strata-test-1', 'c1']],
     ['/a/b.c_d-e', '/a', ['a', 'b.c_d-e']],
+    ['/strata', '/', ['strata']],
   ])('accepts %s below %s', (path, parent, segments) => {
     expect(validateCgroupPath(path, parent)).toEqual(segments);
   });
@@ -38,6 +39,7 @@ describe('validateCgroupPath', () => {
     ['/strata/x\0y', '/strata', `invalid cgroup path "/strata/x\\u0000y": ${parts}`],
     ['/strata', '/strata', 'invalid cgroup path "/strata": it must be below the Strata parent /strata'],
     ['/', '/strata', `invalid cgroup path "/": ${parts}`],
+    ['/', '/', `invalid cgroup path "/": ${parts}`],
     ['/system.slice/x', '/strata', 'invalid cgroup path "/system.slice/x": it must be below the Strata parent /strata'],
     ['/stratax/y', '/strata', 'invalid cgroup path "/stratax/y": it must be below the Strata parent /strata'],
     [`/strata/${'b'.repeat(129)}`, '/strata', `invalid cgroup path "/strata/${'b'.repeat(129)}": ${parts}`],

@@ -26,12 +26,13 @@ function checkAbsolute(what: string, path: string): string[] {
 /**
  * Checks a container's cgroup path: absolute (relative to the root of each
  * cgroup hierarchy, as runc takes `linux.cgroupsPath`), made of plain names
- * (no `.`, `..`, empty parts or odd characters) and strictly below parent.
- * Returns the path's parts. Raises InvalidArgument otherwise, so nothing
+ * (no `.`, `..`, empty parts or odd characters) and strictly below parent
+ * (which may be the root, `/`, only when given so explicitly). Returns the path's parts. Raises InvalidArgument otherwise, so nothing
  * outside Strata's parent is ever created, written or removed.
  */
 export function validateCgroupPath(path: string, parent = DEFAULT_CGROUP_PARENT): string[] {
-  const parentSegments = checkAbsolute('parent', parent);
+  // The root as parent (a caller removing Strata's parent itself) has no parts.
+  const parentSegments = parent === '/' ? [] : checkAbsolute('parent', parent);
   const segments = checkAbsolute('path', path);
   const inside = segments.length > parentSegments.length && parentSegments.every((s, i) => segments[i] === s);
   if (!inside) {

@@ -766,6 +766,25 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   }
 
   /** Removes the monitors' cgroup of id (see monitor-cgroups.ts) in every hierarchy, killing what is left in it. */
+  /**
+   * Removes the monitors' cgroup parent and the cgroup parent itself (the
+   * next agent makes them again), as the agent stops with no container on
+   * this node: without, `strata down` left them empty in every hierarchy.
+   * A cgroup that a process still holds stays (nothing is killed).
+   */
+  async function removeEmptyCgroupParent(): Promise<void> {
+    // Monitors that rt.close() ended may still be leaving the monitors' cgroup; the parent is not waited for (a
+    // service manager may keep the agent itself in a cgroup below it).
+    for (const [path, timeoutMs] of [[`${cgroupParent}/monitors`, 1000], [cgroupParent, 0]] as const) {
+      try {
+        await (await openCgroup(path, { logger: log, parent: dirname(cgroupParent) })).remove({ timeoutMs });
+      } catch (err) {
+        log.debug({ err, cgroup: path }, 'the cgroup parent stays');
+        return;
+      }
+    }
+  }
+
   async function removeMonitorCgroup(id: string): Promise<void> {
     await removeLeftCgroup(await openMonitorCgroup(cgroupParent, id, log));
   }
@@ -1619,6 +1638,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       await Promise.all([...runEnded.values()]);
       // Monitors started ahead for creates that were not started end now, not 10 s later.
       await rt.close();
+      if (records.size === 0) await removeEmptyCgroupParent();
     },
   };
   return manager;
