@@ -428,6 +428,21 @@ describe('createBlobFetcher', () => {
       }
     });
 
+    it('writes an ingest as before when no spool can be made in the imports directory', async () => {
+      const source = await pushLayer();
+      const local = await fsStore();
+      try {
+        const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: join(local.importsDir, 'missing') });
+        const reader = await fetcher.open(source);
+        expect((await readAll(reader.chunks)).equals(Buffer.from(blob.bytes))).toBe(true);
+        await waitFor(() => fetcher.inFlightSize(upstream.host, source.digest) === undefined, () => 'the fetch to end');
+        expect(await local.store.info(source.digest)).toMatchObject({ size: blob.size });
+        expect(local.writers).toEqual([`proxy-${digestHex(source.digest)}`]);
+      } finally {
+        await local.close();
+      }
+    });
+
     it('serves the blob uncached when the store cannot import it, and a fetch() joining it learns that', async () => {
       const source = await pushLayer();
       const local = await fsStore();

@@ -267,7 +267,8 @@ function recentPiece(fetch: Fetch, position: number): Piece | undefined {
  */
 export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
   const { store, logger, spoolDir } = options;
-  const importsDir = store.importFile === undefined ? undefined : options.importsDir;
+  /** Undefined once a spool could not be made there (a read-only or missing directory): fetches then write an ingest. */
+  let importsDir = store.importFile === undefined ? undefined : options.importsDir;
   const running = new Map<string, Promise<Fetch>>();
   const keyOf = (host: string, digest: Digest) => `${host}@${digest}`;
 
@@ -408,11 +409,11 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
   /** Starts the fetch of key; with spooled, its bytes also go to a spool for readers. */
   const start = (key: string, source: BlobSource, spooled: boolean): Promise<Fetch> => {
     const { upstream, repository, digest } = source;
-    const importing = spooled && importsDir !== undefined;
+    const importing = spooled ? importsDir : undefined;
     const starting = (async () => {
       // openWriter settles without raising (undefined when the store takes no ingest). The ingest opens while the upstream
-      // answers; an importing fetch opens none.
-      const opening = importing ? Promise.resolve(undefined) : openWriter(source, source.size);
+      // answers; an importing fetch opens none (unless its spool cannot be made there).
+      let opening = importing !== undefined ? Promise.resolve(undefined) : openWriter(source, source.size);
       let download: Awaited<ReturnType<Upstream['getBlob']>>;
       try {
         download = await upstream.getBlob(repository, digest);
@@ -428,11 +429,19 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
         if (size === undefined) {
           throw unavailable(`upstream ${upstream.host}: blob ${repository}@${digest} has no size: the upstream sent no Content-Length and no longer has it`);
         }
-        if (importing) {
+        if (importing !== undefined) {
           // Named as a temp file of this process: the store removes it at its start once this process is gone.
-          importPath = tempPathFor(join(importsDir, `proxy-${digestHex(digest).slice(0, 16)}`));
-          spool = await open(importPath, 'wx+', 0o600);
-        } else if (spooled) {
+          const path = tempPathFor(join(importing, `proxy-${digestHex(digest).slice(0, 16)}`));
+          try {
+            spool = await open(path, 'wx+', 0o600);
+            importPath = path;
+          } catch (err) {
+            logger.warn({ err, dir: importing }, "cannot spool into the layer-store's imports directory; fetched blobs go through ingests instead");
+            importsDir = undefined;
+            opening = openWriter(source, size);
+          }
+        }
+        if (spooled && spool === undefined) {
           const path = join(spoolDir, `strata-proxy-${digestHex(digest).slice(0, 16)}-${randomUUID()}`);
           spool = await open(path, 'wx+', 0o600);
           await unlink(path);
