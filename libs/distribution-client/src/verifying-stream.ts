@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import { failedPrecondition, invalidArgument } from '@strata/kit';
 import { Digester, parseDigest } from '@strata/oci';
 
@@ -23,11 +22,12 @@ export interface VerifyingStreamOptions {
  * - the chunk that completes size is passed on only after the digest matched,
  *   so a consumer never receives a whole blob with the wrong content;
  * - a body that ends short of size fails when it ends.
- * Destroying the returned stream ends the iteration of body. Raises
+ * A plain async generator (no stream around it: one promise per chunk);
+ * ending its iteration early (break, return()) ends the iteration of body. Raises
  * InvalidArgument at once for a malformed digest, a negative or non-integer
  * size or offset, an offset past size, or an offset without a digester.
  */
-export function verifyingStream(body: AsyncIterable<Uint8Array>, digest: string, size: number, options: VerifyingStreamOptions = {}): Readable {
+export function verifyingStream(body: AsyncIterable<Uint8Array>, digest: string, size: number, options: VerifyingStreamOptions = {}): AsyncGenerator<Uint8Array> {
   const expected = parseDigest(digest);
   const offset = options.offset ?? 0;
   const label = options.label ?? `blob ${expected}`;
@@ -72,5 +72,5 @@ export function verifyingStream(body: AsyncIterable<Uint8Array>, digest: string,
     if (!verified) check();
   }
 
-  return Readable.from(verify(), { objectMode: false });
+  return verify();
 }

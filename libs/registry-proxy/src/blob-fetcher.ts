@@ -345,7 +345,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
       const checked = hashing ? verifyingStream(body, digest, fetch.size, { label }) : sizeChecked(body, fetch.size, label);
       // Without a spool no reader reads while the fetch runs: one buffer is filled again for each piece.
       const take = () => fetch.spare.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES);
-      for await (const { bytes: chunk, taken } of batches(checked as AsyncIterable<Uint8Array>, take)) {
+      for await (const { bytes: chunk, taken } of batches(checked, take)) {
         // The spool (for readers) and the store take each piece at the same time.
         const stored = writer?.write(chunk).then(
           () => undefined,
