@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
@@ -15,6 +16,7 @@ import { startNatsServer, type TestNatsServer } from '@strata/events-nats/testin
 import { checkHealth } from '@strata/grpc-kit';
 import {
   allBlobs,
+  buildImage,
   busyboxImage,
   multiLayerImage,
   pushImage,
@@ -66,9 +68,9 @@ async function skopeo(...args: string[]): Promise<void> {
 }
 
 /** Copies reference out of the mirror into an OCI layout and checks every blob is byte-identical to the artifact's. */
-async function pullFromMirror(reference: string, artifact: BuiltArtifact): Promise<void> {
+async function pullFromMirror(reference: string, artifact: BuiltArtifact, host = mirrorHost): Promise<void> {
   const target = freshDir();
-  await skopeo(`docker://${mirrorHost}/${reference}`, `oci:${target}:pulled`);
+  await skopeo(`docker://${host}/${reference}`, `oci:${target}:pulled`);
   for (const blob of allBlobs(artifact)) {
     const copied = await readFile(join(target, 'blobs', 'sha256', digestHex(blob.digest)));
     expect(Buffer.compare(copied, blob.bytes), `${blob.mediaType} ${blob.digest}`).toBe(0);
@@ -193,6 +195,40 @@ describe('registry-mirror process', () => {
     expect(await twin.exited).toBe(1);
     expect(lastLine(twin)).toBe(`registry-mirror: unix socket ${mirrorSocket} is already in use by another server; stop it or choose another socket path`);
     expect(await checkHealth({ unixSocket: mirrorSocket })).toBe('SERVING');
+  });
+
+  it("beside a layer-store on this host, has it import the cold blobs it spooled into its imports directory, and clears what a crashed mirror left there", async () => {
+    const root = join(state, 'layer-store');
+    const imports = join(root, 'imports');
+    const gone = startProcess('true', []);
+    await gone.exited;
+    const stale = join(imports, `proxy-0123456789abcdef.${gone.pid}.${'ab'.repeat(8)}.tmp`);
+    writeFileSync(stale, 'left by a mirror that crashed');
+    const own = tempDir('strata-mirror-same-host-');
+    closers.push(() => own.remove());
+    const host = `127.0.0.1:${await freePort()}`;
+    const sameHost = startMirror([
+      ...['--state-dir', state, '--run-dir', own.path, '--nats-url', nats.url, '--listen', host, '--upstream', `upstream.test=${upstream.url}`],
+      ...['--layer-store-socket', layerStoreSocket, '--layer-store-data-socket', join(runDir, 'layer-store.data.sock'), '--layer-store-root', root],
+    ]);
+    await processHealthy(sameHost, join(own.path, 'registry-mirror.sock'), 'registry-mirror');
+    expect(existsSync(stale)).toBe(false);
+
+    const image = await buildImage({ layers: [{ items: [{ file: 'a.bin', content: randomBytes(3_000_000) }] }, { items: [{ file: 'b.bin', content: randomBytes(1_000_000) }] }] });
+    await pushImage(upstream.url, 'team/imported', '1.0', image);
+    upstream.clearRequestLog();
+    await pullFromMirror('upstream.test/team/imported:1.0', image, host);
+    for (const blob of image.blobs) {
+      await waitFor(
+        async () => (await layerStore.find(blob.digest))?.size === blob.bytes.length,
+        () => `blob ${blob.digest} to be imported into the layer-store`,
+      );
+      expect((await layerStore.info(blob.digest)).labels[UPSTREAM_LABEL]).toBe('upstream.test');
+    }
+    expect(readdirSync(imports)).toEqual([]);
+    await upstream.settleRequestLog();
+    const blobGets = upstream.requestLog().filter((r) => r.method === 'GET' && r.path.startsWith('/v2/team/imported/blobs/'));
+    expect(blobGets.map((r) => r.path).sort()).toEqual(image.blobs.map((b) => `/v2/team/imported/blobs/${b.digest}`).sort());
   });
 
   it('on SIGTERM exits 0 silently and removes its socket', async () => {

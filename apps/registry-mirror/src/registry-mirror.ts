@@ -1,6 +1,6 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createFsBlobProvider, fsLayout } from '@strata/content-fs';
+import { createFsBlobProvider, fsLayout, removeStaleImports } from '@strata/content-fs';
 import { createGrpcStore } from '@strata/content-grpc';
 import { createRegistryClient } from '@strata/distribution-client';
 import { createNatsEventSink } from '@strata/events-nats';
@@ -73,6 +73,10 @@ export function localDomainsOf(url: string): string[] {
 export async function startRegistryMirror(config: RegistryMirrorConfig, logger: Logger): Promise<RegistryMirror> {
   const spoolDir = join(config.stateDir, 'registry-mirror', 'spool');
   await mkdir(spoolDir, { recursive: true, mode: 0o700 });
+  // Blobs that a mirror which crashed was spooling into the layer-store's imports directory.
+  if (config.layerStoreDataSocket !== undefined && config.layerStoreRoot !== undefined) {
+    await removeStaleImports(config.layerStoreRoot, logger).catch((err: unknown) => logger.warn({ err }, "cannot clean the layer-store's imports directory"));
+  }
   const upstreams = createRegistryClient({ upstreams: config.upstreams, logger: logger.child({ component: 'upstreams' }) });
   const store = createGrpcStore(
     { unixSocket: config.layerStoreSocket },

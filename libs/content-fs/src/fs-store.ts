@@ -61,6 +61,17 @@ export function fsLayout(root: string) {
   };
 }
 
+/**
+ * Removes the files of a root's imports directory (see fsLayout) that were
+ * named as temp files (tempPathFor) by processes that are gone: what a
+ * writer that crashed left before the store imported it. The store does so
+ * when it opens; a process that writes there does so when it starts again.
+ * Returns how many.
+ */
+export function removeStaleImports(root: string, logger: Logger): Promise<number> {
+  return removeStaleTemps(fsLayout(root).imports, 0, logger);
+}
+
 /** The file of a committed blob under a root's blobs directory (see fsLayout); digest must be validated. */
 export function blobPathOf(blobs: string, digest: Digest): string {
   return join(blobs, digestHex(digest));
@@ -114,7 +125,7 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
     await chmod(dir, DIR_MODE);
   }
   const removed =
-    (await removeStaleTemps(layout.metadata, 64, logger)) + (await removeStaleTemps(layout.ingest, 1, logger)) + (await removeStaleTemps(layout.imports, 0, logger));
+    (await removeStaleTemps(layout.metadata, 64, logger)) + (await removeStaleTemps(layout.ingest, 1, logger)) + (await removeStaleImports(layout.root, logger));
   if (removed > 0) logger.info({ removed }, 'removed leftover temp files');
 
   const active = new Map<string, FsWriter | 'opening'>();
