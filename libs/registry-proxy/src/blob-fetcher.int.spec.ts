@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { internal, silentLogger } from '@strata/kit';
 import { tempDir, waitFor } from '@strata/kit/testing';
 import type { Store } from '@strata/content';
@@ -359,7 +359,7 @@ describe('createBlobFetcher', () => {
   });
 
   describe('with a store on this host that imports the spool', () => {
-    /** A filesystem store on a fresh root; its imports directory; a count of the writers opened on it. */
+    /** A filesystem store on a fresh root, its imports directory, and the refs of the writers opened on it. */
     const fsStore = async () => {
       const root = tempDir('strata-blob-fetcher-store-');
       const inner = await createFsStore({ root: root.path, logger });
@@ -382,83 +382,73 @@ describe('createBlobFetcher', () => {
         },
       };
     };
+    let local: Awaited<ReturnType<typeof fsStore>>;
+    beforeEach(async () => {
+      local = await fsStore();
+    });
+    afterEach(async () => {
+      await local.close();
+    });
+    /** Resolves once the fetch of source (its import included) is over. */
+    const over = (fetcher: ReturnType<typeof createBlobFetcher>, source: BlobSource) =>
+      waitFor(() => fetcher.inFlightSize(upstream.host, source.digest) === undefined, () => 'the fetch to end');
 
     it('serves readers, then has the store import the spool: no ingest, no file left, one upstream request', async () => {
       const source = await pushLayer(false, 5_000_000);
-      const local = await fsStore();
-      try {
-        const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: local.importsDir });
-        const [first, second, range] = await Promise.all([fetcher.open(source), fetcher.open(source), fetcher.open(source, { offset: 1000, length: 5000 })]);
-        const [a, b, part] = await Promise.all([readAll(first.chunks), readAll(second.chunks), readAll(range.chunks)]);
-        expect(a.equals(Buffer.from(blob.bytes))).toBe(true);
-        expect(b.equals(Buffer.from(blob.bytes))).toBe(true);
-        expect(part.equals(Buffer.from(blob.bytes).subarray(1000, 6000))).toBe(true);
-        await waitFor(() => fetcher.inFlightSize(upstream.host, source.digest) === undefined, () => 'the fetch to end');
-        expect(await local.store.info(source.digest)).toMatchObject({
-          size: blob.size,
-          labels: { 'strata.registry.upstream': upstream.host, 'strata.registry.upstream-repository': source.repository },
-        });
-        expect(local.writers).toEqual([]);
-        expect(readdirSync(local.importsDir)).toEqual([]);
-        await upstream.settleRequestLog();
-        expect(upstream.requestLog().filter((r) => r.method === 'GET' && r.path.includes(`/v2/${source.repository}/blobs/`))).toHaveLength(1);
-      } finally {
-        await local.close();
-      }
+      const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: local.importsDir });
+      const [first, second, range] = await Promise.all([fetcher.open(source), fetcher.open(source), fetcher.open(source, { offset: 1000, length: 5000 })]);
+      const [a, b, part] = await Promise.all([readAll(first.chunks), readAll(second.chunks), readAll(range.chunks)]);
+      expect(a.equals(Buffer.from(blob.bytes))).toBe(true);
+      expect(b.equals(Buffer.from(blob.bytes))).toBe(true);
+      expect(part.equals(Buffer.from(blob.bytes).subarray(1000, 6000))).toBe(true);
+      await over(fetcher, source);
+      expect(await local.store.info(source.digest)).toMatchObject({
+        size: blob.size,
+        labels: { 'strata.registry.upstream': upstream.host, 'strata.registry.upstream-repository': source.repository },
+      });
+      expect(local.writers).toEqual([]);
+      expect(readdirSync(local.importsDir)).toEqual([]);
+      await upstream.settleRequestLog();
+      expect(upstream.requestLog().filter((r) => r.method === 'GET' && r.path.includes(`/v2/${source.repository}/blobs/`))).toHaveLength(1);
     });
 
     it('holds the final byte back until its own hash matched: a corrupted blob fails every reader, and nothing is stored or left', async () => {
       const source = await pushLayer(true);
-      const local = await fsStore();
-      try {
-        const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: local.importsDir });
-        const reader = await fetcher.open(source);
-        const got: Buffer[] = [];
-        await expect(
-          (async () => {
-            for await (const chunk of reader.chunks) got.push(Buffer.from(chunk));
-          })(),
-        ).rejects.toMatchObject({ kind: 'FailedPrecondition', message: expect.stringContaining(mismatch(source)) });
-        expect(Buffer.concat(got).length).toBeLessThan(blob.size);
-        await waitFor(() => fetcher.inFlightSize(upstream.host, source.digest) === undefined, () => 'the fetch to end');
-        await expect(local.store.info(source.digest)).rejects.toMatchObject({ kind: 'NotFound' });
-        expect(readdirSync(local.importsDir)).toEqual([]);
-      } finally {
-        await local.close();
-      }
+      const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: local.importsDir });
+      const reader = await fetcher.open(source);
+      const got: Buffer[] = [];
+      await expect(
+        (async () => {
+          for await (const chunk of reader.chunks) got.push(Buffer.from(chunk));
+        })(),
+      ).rejects.toMatchObject({ kind: 'FailedPrecondition', message: expect.stringContaining(mismatch(source)) });
+      expect(Buffer.concat(got).length).toBeLessThan(blob.size);
+      await over(fetcher, source);
+      await expect(local.store.info(source.digest)).rejects.toMatchObject({ kind: 'NotFound' });
+      expect(readdirSync(local.importsDir)).toEqual([]);
     });
 
     it('writes an ingest as before when no spool can be made in the imports directory', async () => {
       const source = await pushLayer();
-      const local = await fsStore();
-      try {
-        const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: join(local.importsDir, 'missing') });
-        const reader = await fetcher.open(source);
-        expect((await readAll(reader.chunks)).equals(Buffer.from(blob.bytes))).toBe(true);
-        await waitFor(() => fetcher.inFlightSize(upstream.host, source.digest) === undefined, () => 'the fetch to end');
-        expect(await local.store.info(source.digest)).toMatchObject({ size: blob.size });
-        expect(local.writers).toEqual([`proxy-${digestHex(source.digest)}`]);
-      } finally {
-        await local.close();
-      }
+      const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: join(local.importsDir, 'missing') });
+      const reader = await fetcher.open(source);
+      expect((await readAll(reader.chunks)).equals(Buffer.from(blob.bytes))).toBe(true);
+      await over(fetcher, source);
+      expect(await local.store.info(source.digest)).toMatchObject({ size: blob.size });
+      expect(local.writers).toEqual([`proxy-${digestHex(source.digest)}`]);
     });
 
     it('serves the blob uncached when the store cannot import it, and a fetch() joining it learns that', async () => {
       const source = await pushLayer();
-      const local = await fsStore();
-      try {
-        const failing: Store = { ...local.store, importFile: () => Promise.reject(internal('disk on fire')) };
-        const fetcher = createBlobFetcher({ store: failing, logger, spoolDir: scratch.path, importsDir: local.importsDir });
-        const reader = await fetcher.open(source);
-        const joined = await fetcher.fetch(source);
-        const [read, stored] = await Promise.all([readAll(reader.chunks), joined.wait()]);
-        expect(read.equals(Buffer.from(blob.bytes))).toBe(true);
-        expect(stored).toBe(false);
-        await expect(local.store.info(source.digest)).rejects.toMatchObject({ kind: 'NotFound' });
-        expect(readdirSync(local.importsDir)).toEqual([]);
-      } finally {
-        await local.close();
-      }
+      const failing: Store = { ...local.store, importFile: () => Promise.reject(internal('disk on fire')) };
+      const fetcher = createBlobFetcher({ store: failing, logger, spoolDir: scratch.path, importsDir: local.importsDir });
+      const reader = await fetcher.open(source);
+      const joined = await fetcher.fetch(source);
+      const [read, stored] = await Promise.all([readAll(reader.chunks), joined.wait()]);
+      expect(read.equals(Buffer.from(blob.bytes))).toBe(true);
+      expect(stored).toBe(false);
+      await expect(local.store.info(source.digest)).rejects.toMatchObject({ kind: 'NotFound' });
+      expect(readdirSync(local.importsDir)).toEqual([]);
     });
   });
 });
