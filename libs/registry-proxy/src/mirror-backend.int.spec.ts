@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '@strata/kit';
 import { tempDir, waitFor } from '@strata/kit/testing';
-import { createFsContent } from '@strata/content-fs';
+import { createFsContent, fsLayout } from '@strata/content-fs';
 import { wrapWriters } from '@strata/content/testing';
 import { createMemoryTagStore } from '@strata/images/testing';
 import { createRegistryClient } from '@strata/distribution-client';
@@ -48,8 +48,12 @@ const cleanups: Array<() => Promise<void>> = [];
 let busybox: BuiltImage;
 let multi: BuiltImage;
 
-/** A mirror of the test upstream: as the default upstream under its own host, and as `upstream.test` (the same registry) for ns= and prefixes. */
-async function startMirror(tagTtlSeconds = 60): Promise<Mirror> {
+/**
+ * A mirror of the test upstream: as the default upstream under its own host, and as `upstream.test` (the same registry)
+ * for ns= and prefixes. With imports, cold blobs read by clients are spooled into the store's imports directory and
+ * imported, as `strata up` sets the mirror up beside its layer-store.
+ */
+async function startMirror(tagTtlSeconds = 60, imports = false): Promise<Mirror> {
   const logger = silentLogger();
   const root = tempDir('strata-registry-proxy-store-');
   const content = await createFsContent({ root: root.path, logger });
@@ -60,7 +64,10 @@ async function startMirror(tagTtlSeconds = 60): Promise<Mirror> {
     fetchTimeoutMs: 5000,
   });
   const local = createLocalBackend({ store: content.store, tags, logger });
-  const backend = createMirrorBackend({ store: content.store, tags, upstreams, local, defaultUpstream: upstream.host, tagTtlSeconds, spoolDir: scratch.path, logger });
+  const backend = createMirrorBackend({
+    ...{ store: content.store, tags, upstreams, local, defaultUpstream: upstream.host, tagTtlSeconds, spoolDir: scratch.path, logger },
+    ...(imports ? { importsDir: fsLayout(root.path).imports } : {}),
+  });
   const server = await startRegistryServer({ port: 0, handler: createRegistryHandler({ backend, logger }), logger });
   cleanups.push(async () => {
     await server.close();
@@ -209,8 +216,11 @@ describe('the mirror backend against a distribution registry', () => {
     expect((await mirror.store.info(busybox.config.digest)).labels).toEqual({ [UPSTREAM_LABEL]: upstream.host, [UPSTREAM_REPOSITORY_LABEL]: 'team/busybox' });
   });
 
-  it('fetches a blob once for 16 concurrent cold requests, and serves ranges of it', async () => {
-    const mirror = await startMirror();
+  it.each([
+    ['writing an ingest', false],
+    ['spooling into the store\'s imports', true],
+  ])('fetches a blob once for 16 concurrent cold requests, and serves ranges of it, %s', async (_how, imports) => {
+    const mirror = await startMirror(60, imports);
     const big = await buildImage({
       layers: [{ items: [{ file: 'data.bin', content: randomBytes(3_000_000) }] }],
     });
