@@ -1,7 +1,9 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { internal, silentLogger } from '@strata/kit';
 import { tempDir, waitFor } from '@strata/kit/testing';
@@ -14,6 +16,7 @@ import { digestHex } from '@strata/oci';
 import { createBlobFetcher, type BlobSource } from './blob-fetcher.js';
 
 const logger = silentLogger();
+const run = promisify(execFile);
 const scratch = tempDir('strata-blob-fetcher-');
 let upstream: TestDistributionRegistry;
 let client: RegistryClient;
@@ -436,6 +439,24 @@ describe('createBlobFetcher', () => {
       await over(fetcher, source);
       expect(await local.store.info(source.digest)).toMatchObject({ size: blob.size });
       expect(local.writers).toEqual([`proxy-${digestHex(source.digest)}`]);
+    });
+
+    it('writes ingests from then on when the imports directory is read-only', async () => {
+      const sources = [await pushLayer(), await pushLayer()];
+      await run('mount', ['--bind', local.importsDir, local.importsDir]);
+      try {
+        await run('mount', ['-o', 'remount,ro,bind', local.importsDir]);
+        const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: local.importsDir });
+        for (const source of sources) {
+          const reader = await fetcher.open(source);
+          await readAll(reader.chunks);
+          await over(fetcher, source);
+          expect(await local.store.info(source.digest)).toMatchObject({ digest: source.digest });
+        }
+        expect(local.writers).toEqual(sources.map((source) => `proxy-${digestHex(source.digest)}`));
+      } finally {
+        await run('umount', [local.importsDir]);
+      }
     });
 
     it('serves the blob uncached when the store cannot import it, and a fetch() joining it learns that', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { canceled, failedPrecondition, isAlreadyExists, isFailedPrecondition, isNotFound, isUnavailable, tempPathFor, unavailable, type Logger } from '@strata/kit';
+import { canceled, errnoOf, failedPrecondition, isAlreadyExists, isFailedPrecondition, isNotFound, isUnavailable, tempPathFor, unavailable, type Logger } from '@strata/kit';
 import type { BlobReader, Labels, Store, Writer } from '@strata/content';
 import { verifyingStream, type Upstream } from '@strata/distribution-client';
 import { Digester, digestHex, type Digest } from '@strata/oci';
@@ -267,7 +267,7 @@ function recentPiece(fetch: Fetch, position: number): Piece | undefined {
  */
 export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
   const { store, logger, spoolDir } = options;
-  /** Undefined once a spool could not be made there (a read-only or missing directory): fetches then write an ingest. */
+  /** Undefined once a spool may not be made there (a read-only or foreign directory): fetches then write an ingest. */
   let importsDir = store.importFile === undefined ? undefined : options.importsDir;
   const running = new Map<string, Promise<Fetch>>();
   const keyOf = (host: string, digest: Digest) => `${host}@${digest}`;
@@ -436,8 +436,11 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
             spool = await open(path, 'wx+', 0o600);
             importPath = path;
           } catch (err) {
-            logger.warn({ err, dir: importing }, "cannot spool into the layer-store's imports directory; fetched blobs go through ingests instead");
-            importsDir = undefined;
+            // Not allowed there (a read-only or foreign directory): every later fetch writes an ingest too. Anything
+            // else (the layer-store has not made the directory yet) only this one.
+            const refused = ['EACCES', 'EPERM', 'EROFS'].includes(errnoOf(err) ?? '');
+            logger.warn({ err, dir: importing }, refused ? "cannot spool into the layer-store's imports directory; fetched blobs go through ingests instead" : "cannot spool into the layer-store's imports directory; this blob goes through an ingest");
+            if (refused) importsDir = undefined;
             opening = openWriter(source, size);
           }
         }
