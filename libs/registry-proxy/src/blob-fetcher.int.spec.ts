@@ -5,7 +5,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { internal, silentLogger } from '@strata/kit';
+import { internal, silentLogger, unimplemented } from '@strata/kit';
 import { tempDir, waitFor } from '@strata/kit/testing';
 import type { Store } from '@strata/content';
 import { createFsStore, fsLayout } from '@strata/content-fs';
@@ -457,6 +457,30 @@ describe('createBlobFetcher', () => {
       } finally {
         await run('umount', [local.importsDir]);
       }
+    });
+
+    it('stores the spool through an ingest, and writes ingests from then on, when the store imports no files', async () => {
+      const sources: BlobSource[] = [];
+      let imports = 0;
+      const noImports: Store = {
+        ...local.store,
+        importFile: () => {
+          imports++;
+          return Promise.reject(unimplemented('this layer-store keeps no blob files on this host to import into'));
+        },
+      };
+      const fetcher = createBlobFetcher({ store: noImports, logger, spoolDir: scratch.path, importsDir: local.importsDir });
+      for (let i = 0; i < 2; i++) {
+        const source = await pushLayer();
+        sources.push(source);
+        const reader = await fetcher.open(source);
+        expect((await readAll(reader.chunks)).equals(Buffer.from(blob.bytes))).toBe(true);
+        await over(fetcher, source);
+        expect(await local.store.info(source.digest)).toMatchObject({ labels: { 'strata.registry.upstream': upstream.host } });
+      }
+      expect(imports).toBe(1);
+      expect(local.writers).toEqual(sources.map((source) => `proxy-${digestHex(source.digest)}`));
+      expect(readdirSync(local.importsDir)).toEqual([]);
     });
 
     it('serves the blob uncached when the store cannot import it, and a fetch() joining it learns that', async () => {

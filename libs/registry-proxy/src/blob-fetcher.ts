@@ -1,7 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { canceled, errnoOf, failedPrecondition, isAlreadyExists, isFailedPrecondition, isNotFound, isUnavailable, tempPathFor, unavailable, type Logger } from '@strata/kit';
+import {
+  canceled,
+  errnoOf,
+  failedPrecondition,
+  isAlreadyExists,
+  isFailedPrecondition,
+  isNotFound,
+  isUnavailable,
+  isUnimplemented,
+  tempPathFor,
+  unavailable,
+  type Logger,
+} from '@strata/kit';
 import type { BlobReader, Labels, Store, Writer } from '@strata/content';
 import { verifyingStream, type Upstream } from '@strata/distribution-client';
 import { Digester, digestHex, type Digest } from '@strata/oci';
@@ -308,19 +320,50 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     });
   };
 
+  /** Copies the fetch's complete spool into an ingest and commits it; whether the store took it. */
+  const storeSpool = async (fetch: Fetch, source: BlobSource, labels: Labels): Promise<boolean> => {
+    const writer = await openWriter(source, fetch.size);
+    if (writer === undefined) return false;
+    try {
+      const buffer = Buffer.allocUnsafe(Math.min(READ_CHUNK, Math.max(fetch.size, 1)));
+      for (let position = 0; position < fetch.size; ) {
+        const { bytesRead } = await fetch.spool!.read(buffer, 0, Math.min(buffer.length, fetch.size - position), position);
+        if (bytesRead === 0) throw unavailable(`the spool ended after ${position} of ${fetch.size} bytes`);
+        await writer.write(buffer.subarray(0, bytesRead));
+        position += bytesRead;
+      }
+      await writer.commit({ expected: source.digest, total: fetch.size, labels });
+      return true;
+    } catch (err) {
+      await discard(writer);
+      if (isAlreadyExists(err)) return true;
+      logger.warn({ err, digest: source.digest }, 'cannot store a fetched blob; it was served, not cached');
+      return false;
+    }
+  };
+
   /**
    * Has the store import the fetch's spool, whose bytes the fetch has
    * verified (readers already have them all): the fetch is committed when
-   * the store took it or holds the blob already. Any other failure leaves
+   * the store took it or holds the blob already. A store that imports no
+   * files (another backend behind the data socket) turns importing off,
+   * and this spool goes into an ingest instead. Any other failure leaves
    * the blob served but not cached.
    */
-  const importSpool = async (fetch: Fetch, label: string, digest: Digest, labels: Labels) => {
+  const importSpool = async (fetch: Fetch, source: BlobSource, label: string, labels: Labels) => {
     const path = fetch.importPath as string;
+    const { digest } = source;
     try {
       await store.importFile!(basename(path), { expected: digest, total: fetch.size, labels });
       fetch.committed = true;
       logger.debug({ digest, size: fetch.size }, 'blob cached');
     } catch (err) {
+      if (isUnimplemented(err)) {
+        importsDir = undefined;
+        logger.warn({ err }, 'the layer-store imports no files; fetched blobs go through ingests from now on');
+        fetch.committed = await storeSpool(fetch, source, labels);
+        return;
+      }
       fetch.committed = isAlreadyExists(err);
       if (!fetch.committed) logger.warn({ err, digest }, `cannot import ${label} into the store; it was served, not cached`);
     } finally {
@@ -371,7 +414,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
         writer = undefined;
       }
       const labels: Labels = { [UPSTREAM_LABEL]: upstream.host, [UPSTREAM_REPOSITORY_LABEL]: repository };
-      if (fetch.importPath !== undefined) await importSpool(fetch, label, digest, labels);
+      if (fetch.importPath !== undefined) await importSpool(fetch, source, label, labels);
       if (writer !== undefined) {
         const committing = writer;
         writer = undefined;
