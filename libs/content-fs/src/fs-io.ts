@@ -1,6 +1,6 @@
 import { mkdir, readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { errnoOf, syncDir, TEMP_FILE, type Logger } from '@strata/kit';
+import { errnoOf, processAlive, syncDir, TEMP_FILE, type Logger } from '@strata/kit';
 
 export { errnoOf, ioFailure, syncDir, tempPathFor } from '@strata/kit';
 
@@ -21,14 +21,6 @@ export async function makeDirs(path: string): Promise<void> {
   }
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoOf(err) === 'EPERM';
-  }
-}
 
 /**
  * Removes temp files (see tempPathFor) in dir, and below it down to depth
@@ -54,7 +46,7 @@ export async function removeStaleTemps(dir: string, depth: number, logger: Logge
     const m = TEMP_FILE.exec(entry.name);
     if (m === null || !entry.isFile()) continue;
     const pid = Number(m[1]);
-    let stale = !alive(pid);
+    let stale = !processAlive(pid);
     if (!stale && pid === process.pid) {
       const st = await stat(path).catch(() => undefined);
       stale = st !== undefined && st.mtimeMs < processStart;

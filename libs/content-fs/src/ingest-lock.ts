@@ -1,6 +1,6 @@
 import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { unavailable, type Logger } from '@strata/kit';
+import { processAlive, unavailable, type Logger } from '@strata/kit';
 import { errnoOf, FILE_MODE, tempPathFor } from './fs-io.js';
 
 /** Who holds an ingest lock: a process, told apart from a later one with the same pid. */
@@ -60,11 +60,7 @@ export async function ownerIsAlive(owner: LockOwner): Promise<boolean> {
   if (!Number.isSafeInteger(owner.pid) || owner.pid <= 0) return false;
   const me = await currentOwner();
   if (owner.boot !== undefined && me.boot !== undefined && owner.boot !== me.boot) return false;
-  try {
-    process.kill(owner.pid, 0);
-  } catch (err) {
-    if (errnoOf(err) !== 'EPERM') return false;
-  }
+  if (!processAlive(owner.pid)) return false;
   const started = await processStart(owner.pid);
   if (started === undefined) return true;
   if (started.zombie) return false;

@@ -4,7 +4,7 @@ import { open, readdir, rmdir, unlink, type FileHandle } from 'node:fs/promises'
 import { join } from 'node:path';
 import { errnoOf, internal } from '@strata/kit';
 
-export { errnoOf, ioFailure, syncDir, TEMP_FILE, writeFileDurably } from '@strata/kit';
+export { errnoOf, ioFailure, processAlive, syncDir, TEMP_FILE, writeFileDurably } from '@strata/kit';
 
 /** Mode of the root and of every snapshot's directory (SECURITY.md: no host user reaches inside). */
 export const PRIVATE_DIR_MODE = 0o700;
@@ -68,15 +68,6 @@ export class DirFlusher {
   }
 }
 
-/** True when a process with this pid exists (EPERM counts: it exists, it is not ours). */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoOf(err) === 'EPERM';
-  }
-}
 
 /** The outcome of a helper program. */
 export interface RunResult {

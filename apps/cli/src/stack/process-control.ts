@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { processAlive } from '@strata/kit';
 
 /**
  * The kernel's start time of pid (clock ticks since boot, from
@@ -24,12 +25,7 @@ export function processStartTime(pid: number): number | undefined {
  */
 export function isRunning(pid: number, startTime?: number): boolean {
   if (!Number.isSafeInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    // EPERM: it exists but belongs to someone else.
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
+  if (!processAlive(pid)) return false;
   const now = processStartTime(pid);
   if (now === undefined) return !hasProc();
   return startTime === undefined || now === startTime;
