@@ -1,6 +1,7 @@
 import { constants } from 'node:os';
 import { open, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { processStartTime } from '@strata/kit';
 
 /** How a container's (or exec'd process's) main process ended, as the monitor recorded it in exit.json. */
 export interface ExitRecord {
@@ -81,25 +82,11 @@ export async function readExitRecord(dir: string): Promise<ExitRecord | undefine
   return record;
 }
 
-/** Start time (clock ticks since boot, field 22 of /proc/<pid>/stat) of a live process, or undefined. */
-export async function processStartTime(pid: number): Promise<number | undefined> {
-  if (!Number.isInteger(pid) || pid <= 0) return undefined;
-  let stat: string;
-  try {
-    stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return undefined;
-  }
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); a zombie has ended already.
-  if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-  const start = Number(fields[19]);
-  return Number.isFinite(start) ? start : undefined;
-}
+export { processStartTime } from '@strata/kit';
 
 /** True when pid runs and is the same process as recorded (its start time matches: no pid reuse). */
 export async function isSameProcess(pid: number, startTime: number): Promise<boolean> {
-  return pid > 0 && (await processStartTime(pid)) === startTime;
+  return pid > 0 && processStartTime(pid) === startTime;
 }
 
 /** Writes path through a temporary file, fsync and rename, then fsyncs the directory. */

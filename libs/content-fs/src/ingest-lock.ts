@@ -1,6 +1,6 @@
 import { link, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { processAlive, unavailable, type Logger } from '@strata/kit';
+import { processAlive, processStat, unavailable, type Logger } from '@strata/kit';
 import { errnoOf, FILE_MODE, tempPathFor } from './fs-io.js';
 
 /** Who holds an ingest lock: a process, told apart from a later one with the same pid. */
@@ -18,20 +18,15 @@ export interface IngestLock {
   release(): Promise<void>;
 }
 
-async function processStart(pid: number): Promise<{ start: string; zombie: boolean } | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const start = fields[19];
-    return start === undefined ? undefined : { start, zombie: fields[0] === 'Z' || fields[0] === 'X' };
-  } catch {
-    return undefined;
-  }
+/** pid's start time as lock files record it, and whether it is a zombie. */
+function processStart(pid: number): { start: string; zombie: boolean } | undefined {
+  const stat = processStat(pid);
+  return stat === undefined ? undefined : { start: String(stat.startTime), zombie: stat.zombie };
 }
 
 /** The running process pid as a lock owner (its start time and boot from /proc where there is one). */
 export async function ownerOf(pid: number): Promise<LockOwner> {
-  const started = await processStart(pid);
+  const started = processStart(pid);
   const boot = await readFile('/proc/sys/kernel/random/boot_id', 'utf8').then(
     (s) => s.trim(),
     () => undefined,
@@ -61,7 +56,7 @@ export async function ownerIsAlive(owner: LockOwner): Promise<boolean> {
   const me = await currentOwner();
   if (owner.boot !== undefined && me.boot !== undefined && owner.boot !== me.boot) return false;
   if (!processAlive(owner.pid)) return false;
-  const started = await processStart(owner.pid);
+  const started = processStart(owner.pid);
   if (started === undefined) return true;
   if (started.zombie) return false;
   return owner.start === undefined || owner.start === started.start;

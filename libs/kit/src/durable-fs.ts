@@ -31,20 +31,6 @@ export async function syncDir(path: string): Promise<void> {
 /** Temp files of {@link tempPathFor} are `<name>.<pid>.<16 hex>.tmp`; TEMP_FILE recognises them (group 1 is the pid). */
 export const TEMP_FILE = /\.(\d+)\.[0-9a-f]{16}\.tmp$/;
 
-/**
- * Whether a process with this pid exists (one of another user counts:
- * EPERM). A zombie counts too, and a pid may have been reused since: who
- * needs to know it is the same process compares its start time as well.
- */
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return errnoOf(err) === 'EPERM';
-  }
-}
-
 /** A temp-file name next to path: `<path>.<pid>.<16 hex>.tmp`. */
 export function tempPathFor(path: string): string {
   return `${path}.${process.pid}.${randomBytes(8).toString('hex')}.tmp`;

@@ -1,23 +1,6 @@
-import { readFileSync } from 'node:fs';
-import { processAlive } from '@strata/kit';
+import { processAlive, processStartTime } from '@strata/kit';
 
-/**
- * The kernel's start time of pid (clock ticks since boot, from
- * /proc/<pid>/stat), which tells a process from a later one that reuses its
- * pid; undefined when it is not running or /proc is not there.
- */
-export function processStartTime(pid: number): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may contain anything.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    if (fields[0] === 'Z' || fields[0] === 'X') return undefined;
-    const start = Number(fields[19]);
-    return Number.isFinite(start) ? start : undefined;
-  } catch {
-    return undefined;
-  }
-}
+export { processStartTime } from '@strata/kit';
 
 /**
  * True when pid runs (a zombie does not count) and, given startTime, is the
