@@ -12,7 +12,7 @@ export const sameHostLayerStoreSpec = {
     { env: 'STRATA_LAYER_STORE_DATA_SOCKET' },
   ),
   layerStoreRoot: optionalStr(
-    'Blob root of a filesystem layer-store on this host (its <state-dir>/layer-store): committed blobs are read from its files directly, read-only, with the layer-store as fallback.',
+    'Blob root of a filesystem layer-store on this host (its <state-dir>/layer-store): committed blobs are read from its files directly, with the layer-store as fallback; with the data socket too, the registry-mirror spools blobs it fetches for clients in its imports/ directory, for the layer-store to import.',
     { env: 'STRATA_LAYER_STORE_ROOT' },
   ),
 };
