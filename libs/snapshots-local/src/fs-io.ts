@@ -116,9 +116,26 @@ const ignoreMissing = (err: unknown): void => {
  * rmdir, a file an unlink — about half the calls of fs.rm's lstat-and-retry
  * walk — and never more than one worker of the libuv pool is busy with it,
  * so a deletion in the background leaves the pool to the calls in flight.
- * Symlinks are removed, never followed. Raises what the file system raises.
+ * Symlinks are removed, never followed. A directory that fills again while
+ * it is emptied (a `cp` of a snapshotter that was killed mid-prepare goes on
+ * writing: nothing tied it to its parent) is emptied again, for up to
+ * REFILL_TRIES rounds. Raises what the file system raises.
  */
 export async function removeTree(path: string): Promise<void> {
+  for (let round = 1; ; round++) {
+    try {
+      return await removeTreeOnce(path);
+    } catch (err) {
+      if (errnoOf(err) !== 'ENOTEMPTY' || round === REFILL_TRIES) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 10 * round));
+    }
+  }
+}
+
+/** Rounds of removeTree for a tree that another process still writes to. */
+const REFILL_TRIES = 10;
+
+async function removeTreeOnce(path: string): Promise<void> {
   let entries: Dirent[];
   try {
     entries = await readdir(path, { withFileTypes: true });
@@ -129,14 +146,14 @@ export async function removeTree(path: string): Promise<void> {
   for (const entry of entries) {
     const child = join(path, entry.name);
     if (entry.isDirectory()) {
-      await removeTree(child);
+      await removeTreeOnce(child);
       continue;
     }
     try {
       await unlink(child);
     } catch (err) {
       // A file system that reports no entry types shows directories as unknown: unlink says EISDIR.
-      if (errnoOf(err) === 'EISDIR') await removeTree(child);
+      if (errnoOf(err) === 'EISDIR') await removeTreeOnce(child);
       else ignoreMissing(err);
     }
   }

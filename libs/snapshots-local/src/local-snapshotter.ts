@@ -1,4 +1,4 @@
-import { chmod, mkdir, open, readdir, readFile, rm, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { unavailable, type Logger } from '@strata/kit';
 import {
@@ -355,7 +355,7 @@ class DirectorySnapshotter implements LocalSnapshotter {
       return this.driver.mounts(snapshot, this.snapshotsDir);
     } catch (err) {
       if (parentName !== undefined) this.addChild(parentName, -1);
-      await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      await removeTree(dir).catch(() => undefined);
       throw ioFailure(err, `cannot prepare snapshot ${key}`);
     } finally {
       this.reserved.delete(key);
@@ -370,7 +370,7 @@ class DirectorySnapshotter implements LocalSnapshotter {
     let removed = 0;
     for (const name of await readdir(this.snapshotsDir)) {
       if (owned.has(name)) continue;
-      await rm(join(this.snapshotsDir, name), { recursive: true, force: true });
+      await removeTree(join(this.snapshotsDir, name));
       removed++;
       this.logger.info({ dir: name }, 'removed a snapshot directory that no snapshot owns');
     }
