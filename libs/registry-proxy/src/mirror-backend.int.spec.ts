@@ -184,8 +184,12 @@ describe('the mirror backend against a distribution registry', () => {
     expect(Buffer.compare(Buffer.from(await response.arrayBuffer()), multi.manifest.bytes)).toBe(0);
     expect(await mirror.tags.get('upstream.test', 'team/multi', 'latest')).toMatchObject({ digest: multi.manifest.digest });
     expect(await mirror.tags.get(upstream.host, 'team/multi', 'latest')).toBeUndefined();
-    // Fetching the manifest started storing its config; that ingest ends with it.
-    await waitFor(() => stored(mirror.store, multi.config.digest), () => `config ${multi.config.digest} to be stored`);
+    // Fetching the manifest started storing its config; that ingest ends with it (the committed blob shows a moment
+    // before its ingest directory is gone).
+    await waitFor(
+      async () => (await stored(mirror.store, multi.config.digest)) && (await mirror.store.listStatuses()).length === 0,
+      () => `config ${multi.config.digest} to be stored and its ingest to end`,
+    );
 
     const layerAsManifest = await fetch(`${mirror.url}/v2/team/multi/manifests/${multi.layers[0]!.digest}?ns=upstream.test`);
     expect(await errorOf(layerAsManifest)).toEqual({
