@@ -1,8 +1,12 @@
 import { chownSync, existsSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { testCgroupParent } from '@strata/cgroups/testing';
+import { createBridgeNetwork } from '@strata/container-network';
+import { uniqueNetworkNames } from '@strata/container-network/testing';
 import { probeNats } from '@strata/events-nats';
 import { checkHealth } from '@strata/grpc-kit';
+import { silentLogger } from '@strata/kit';
 import { freePort, startProcess, tempDir, waitFor, type TestProcess } from '@strata/kit/testing';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { isRunning, stopProcess } from './stack/process-control.js';
@@ -19,6 +23,17 @@ interface UpJson {
 }
 
 const dir = tempDir('strata-up-');
+// The node-agents these stacks start get a bridge, chains, namespaces and a cgroup parent of their own (through the
+// environment `strata up` passes on), not the machine's defaults, and afterAll removes them.
+const network = uniqueNetworkNames();
+const cgroup = testCgroupParent();
+const agentEnv = {
+  STRATA_BRIDGE: network.bridge,
+  STRATA_SUBNET: network.subnet,
+  STRATA_CHAIN_PREFIX: network.chainPrefix,
+  STRATA_NETNS_PREFIX: network.netnsPrefix,
+  STRATA_CGROUP_PARENT: cgroup.path,
+};
 // Every pid a test saw, stopped in afterAll whatever happened.
 const pids = new Set<number>();
 const clis: TestProcess[] = [];
@@ -30,7 +45,7 @@ function strata(...args: string[]): Promise<{ code: number | string; out: string
 /** Runs strata under a wrapper command (e.g. setpriv to change the user), or directly when wrapper is empty. */
 async function strataAs(wrapper: string[], ...args: string[]): Promise<{ code: number | string; out: string; proc: TestProcess }> {
   const [command, ...rest] = [...wrapper, strataBin, ...args] as [string, ...string[]];
-  const proc = startProcess(command, rest, { env: { ...process.env, STRATA_DEBUG: '1', NODE_EXTRA_CA_CERTS: extraCaCerts } });
+  const proc = startProcess(command, rest, { env: { ...process.env, ...agentEnv, STRATA_DEBUG: '1', NODE_EXTRA_CA_CERTS: extraCaCerts } });
   clis.push(proc);
   let out = '';
   proc.child.stdout?.on('data', (b: Buffer) => (out += b.toString('utf8')));
@@ -58,7 +73,15 @@ afterEach(async () => {
 
 afterAll(async () => {
   for (const pid of pids) await stopProcess(pid, { timeoutMs: 5000 });
-  dir.remove();
+  // The stacks made no container: a bridge network without records tears down the bridge and chains.
+  const bridgeState = tempDir('strata-up-network-');
+  try {
+    await createBridgeNetwork({ stateDir: bridgeState.path, logger: silentLogger(), ...network }).teardownBridge();
+  } finally {
+    bridgeState.remove();
+    await cgroup.remove();
+    dir.remove();
+  }
 });
 
 describe('strata up and down', () => {
