@@ -151,7 +151,7 @@ describe('strata up and down', () => {
 
   it('stays in the foreground and stops the stack in reverse order on SIGTERM', async () => {
     const s = await stack('foreground');
-    const proc = startProcess(strataBin, ['up', ...s.flags]);
+    const proc = startProcess(strataBin, ['up', ...s.flags], { env: { ...process.env, ...agentEnv } });
     clis.push(proc);
     await waitFor(
       () => proc.output().includes('press Ctrl-C'),
@@ -175,7 +175,7 @@ describe('strata up and down', () => {
 
   it('in the foreground, stops the whole stack and fails when a service dies', async () => {
     const s = await stack('dies');
-    const proc = startProcess(strataBin, ['up', ...s.flags]);
+    const proc = startProcess(strataBin, ['up', ...s.flags], { env: { ...process.env, ...agentEnv } });
     clis.push(proc);
     await waitFor(
       () => proc.output().includes('press Ctrl-C'),
