@@ -73,9 +73,12 @@ export function localDomainsOf(url: string): string[] {
 export async function startRegistryMirror(config: RegistryMirrorConfig, logger: Logger): Promise<RegistryMirror> {
   const spoolDir = join(config.stateDir, 'registry-mirror', 'spool');
   await mkdir(spoolDir, { recursive: true, mode: 0o700 });
-  // Blobs that a mirror which crashed was spooling into the layer-store's imports directory.
-  if (config.layerStoreDataSocket !== undefined && config.layerStoreRoot !== undefined) {
-    await removeStaleImports(config.layerStoreRoot, logger).catch((err: unknown) => logger.warn({ err }, "cannot clean the layer-store's imports directory"));
+  // With the layer-store's data socket and root on this host, cold blobs are spooled into its imports directory and
+  // imported from there, instead of each byte going through its socket to an ingest as well. What a mirror that
+  // crashed was spooling there goes first.
+  const importsRoot = config.layerStoreDataSocket === undefined ? undefined : config.layerStoreRoot;
+  if (importsRoot !== undefined) {
+    await removeStaleImports(importsRoot, logger).catch((err: unknown) => logger.warn({ err }, "cannot clean the layer-store's imports directory"));
   }
   const upstreams = createRegistryClient({ upstreams: config.upstreams, logger: logger.child({ component: 'upstreams' }) });
   const store = createGrpcStore(
@@ -125,9 +128,7 @@ export async function startRegistryMirror(config: RegistryMirrorConfig, logger: 
       defaultUpstream: config.defaultUpstream === '' ? null : config.defaultUpstream,
       tagTtlSeconds: config.tagTtlSeconds,
       spoolDir,
-      // With the layer-store's data socket and root on this host, cold blobs are spooled into its imports directory
-      // and imported from there, instead of each byte going through its socket to an ingest as well.
-      ...(config.layerStoreDataSocket === undefined || config.layerStoreRoot === undefined ? {} : { importsDir: fsLayout(config.layerStoreRoot).imports }),
+      ...(importsRoot === undefined ? {} : { importsDir: fsLayout(importsRoot).imports }),
       logger: logger.child({ component: 'mirror-backend' }),
     });
     const handler = createRegistryHandler({ backend, logger: logger.child({ component: 'http' }) });

@@ -1,6 +1,7 @@
 import type { EventSink } from '@strata/kit';
 import { findInfo } from './blob-bytes.js';
 import type { ImportOptions, Store, Writer } from './store.js';
+import type { Info } from './types.js';
 
 /**
  * Wraps a store so that each commit, and each import of a file (importFile,
@@ -8,6 +9,10 @@ import type { ImportOptions, Store, Writer } from './store.js';
  * `blob.deleted` (reason "delete"). Everything else passes through.
  */
 export function publishingStore(store: Store, events: EventSink): Store {
+  const stored = (info: Info): Info => {
+    events.publish('blob.stored', info.digest, { digest: info.digest, size: info.size, labels: info.labels });
+    return info;
+  };
   const wrapWriter = (w: Writer): Writer => ({
     get ref() {
       return w.ref;
@@ -20,9 +25,7 @@ export function publishingStore(store: Store, events: EventSink): Store {
     truncate: () => w.truncate(),
     close: () => w.close(),
     async commit(options) {
-      const info = await w.commit(options);
-      events.publish('blob.stored', info.digest, { digest: info.digest, size: info.size, labels: info.labels });
-      return info;
+      return stored(await w.commit(options));
     },
   });
   return {
@@ -40,9 +43,7 @@ export function publishingStore(store: Store, events: EventSink): Store {
       ? {}
       : {
           async importFile(name: string, options: ImportOptions) {
-            const info = await store.importFile!(name, options);
-            events.publish('blob.stored', info.digest, { digest: info.digest, size: info.size, labels: info.labels });
-            return info;
+            return stored(await store.importFile!(name, options));
           },
         }),
     async delete(digest) {
