@@ -158,6 +158,14 @@ describe('the docker CLI against the node-agent', () => {
       const unknownExec = await dockerRequest(socket, 'GET', '/exec/nope/json');
       expect({ status: unknownExec.status, body: unknownExec.json() }).toEqual({ status: 404, body: { message: 'No such exec instance: nope' } });
 
+      expect(await docker.run(['pause', name])).toEqual({ code: 0, out: `${name}\n`, err: '' });
+      expect((await docker.run(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', name])).out).toBe('paused true\n');
+      const frozenExec = await docker.run(['exec', name, 'true']);
+      expect(frozenExec.code).not.toBe(0);
+      expect(frozenExec.err).toContain(`Container ${id} is paused, unpause the container before exec`);
+      expect(await docker.run(['unpause', name])).toEqual({ code: 0, out: `${name}\n`, err: '' });
+      expect((await fetchPage(hostPort)).status).toBe(200);
+
       const stop = await docker.run(['stop', '-t', '2', name]);
       expect(stop).toEqual({ code: 0, out: `${name}\n`, err: '' });
       const stopped = JSON.parse((await docker.run(['inspect', name])).out) as Array<{ State: { Status: string; Running: boolean; FinishedAt: string } }>;

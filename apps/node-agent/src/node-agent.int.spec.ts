@@ -226,6 +226,81 @@ describe('ports, exec and stop', { timeout: 30_000 }, () => {
   });
 });
 
+describe('pause and unpause', { timeout: 60_000 }, () => {
+  const ticker = ['sh', '-c', 'trap "exit 143" TERM; while true; do echo tick; sleep 0.05; done'];
+  const ticks = async (id: string) => (await output(id)).split('\n').filter((l) => l === 'tick').length;
+  const refusal = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (e: unknown) => ({ kind: errorKind(e), message: (e as Error).message }),
+    );
+  const cgroupOf = (id: string) => openCgroup(`${stack.cgroupParent}/${id}`, { logger: silentLogger(), parent: stack.cgroupParent });
+  const statusOf = async (id: string) => (await client.unary(ContainersService.inspect, { id })).container!.state!.status;
+
+  it('freezes every process until unpause, refuses exec meanwhile, and publishes container.paused and container.unpaused', async () => {
+    const c = await run({ cmd: ticker });
+    await waitFor(async () => (await ticks(c.id)) >= 2, () => 'the first ticks');
+    const { container: paused } = await client.unary(ContainersService.pause, { id: c.id });
+    expect(paused?.state?.status).toBe(ContainerStatus.CONTAINER_STATUS_PAUSED);
+    expect(await (await cgroupOf(c.id)).isFrozen()).toBe(true);
+    const before = await ticks(c.id);
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await ticks(c.id)).toBe(before);
+    expect(await refusal(exec(c.id, ['true']))).toEqual({
+      kind: 'FailedPrecondition',
+      message: `Container ${c.id} is paused, unpause the container before exec`,
+    });
+    expect(await refusal(client.unary(ContainersService.pause, { id: c.id }))).toEqual({ kind: 'FailedPrecondition', message: `Container ${c.id} is already paused` });
+    expect(eventsOf('container.paused', c.id).map((e) => e.data)).toEqual([{ id: c.id, name: c.name, node: 'test-node' }]);
+
+    const { container: thawed } = await client.unary(ContainersService.unpause, { id: c.id });
+    expect(thawed?.state?.status).toBe(ContainerStatus.CONTAINER_STATUS_RUNNING);
+    expect(await (await cgroupOf(c.id)).isFrozen()).toBe(false);
+    await waitFor(async () => (await ticks(c.id)) > before + 2, () => 'ticks after the unpause');
+    expect(await refusal(client.unary(ContainersService.unpause, { id: c.id }))).toEqual({ kind: 'FailedPrecondition', message: `Container ${c.id} is not paused` });
+    await waitFor(() => eventsOf('container.unpaused', c.id).length === 1, () => 'container.unpaused');
+    expect(eventsOf('container.unpaused', c.id)[0]?.data).toEqual({ id: c.id, name: c.name, node: 'test-node' });
+
+    const { container: stopped } = await client.unary(ContainersService.stop, { id: c.id, timeoutSeconds: 5 });
+    expect(stopped?.state).toMatchObject({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 143 });
+    expect(await refusal(client.unary(ContainersService.pause, { id: c.id }))).toEqual({ kind: 'FailedPrecondition', message: `Container ${c.id} is not running` });
+    await client.unary(ContainersService.remove, { id: c.id, force: false });
+  });
+
+  it('keeps a paused container paused across an agent restart; stop thaws it after its stop signal', async () => {
+    const c = await run({ cmd: ticker });
+    await waitFor(async () => (await ticks(c.id)) >= 1, () => 'the first tick');
+    await client.unary(ContainersService.pause, { id: c.id });
+    await agent.stop();
+    agent = await stack.startAgent();
+    expect(await statusOf(c.id)).toBe(ContainerStatus.CONTAINER_STATUS_PAUSED);
+    expect(await (await cgroupOf(c.id)).isFrozen()).toBe(true);
+    const t0 = Date.now();
+    const { container: stopped } = await client.unary(ContainersService.stop, { id: c.id, timeoutSeconds: 10 });
+    // The TERM trap ran (exit 143), at once rather than after the timeout's SIGKILL (137).
+    expect(stopped?.state).toMatchObject({ status: ContainerStatus.CONTAINER_STATUS_EXITED, exitCode: 143 });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await waitFor(() => eventsOf('container.unpaused', c.id).length === 1, () => 'container.unpaused of the stop');
+    await client.unary(ContainersService.remove, { id: c.id, force: false });
+  });
+
+  it('kills a paused container with SIGKILL, and rm -f removes one, leaving nothing', async () => {
+    const killed = await run({ cmd: ticker });
+    const removed = await run({ cmd: ticker });
+    for (const c of [killed, removed]) await client.unary(ContainersService.pause, { id: c.id });
+    // Another signal waits in the frozen container.
+    await client.unary(ContainersService.kill, { id: killed.id, signal: 'SIGUSR1' });
+    expect(await statusOf(killed.id)).toBe(ContainerStatus.CONTAINER_STATUS_PAUSED);
+    await client.unary(ContainersService.kill, { id: killed.id, signal: 'SIGKILL' });
+    await waitFor(async () => (await statusOf(killed.id)) === ContainerStatus.CONTAINER_STATUS_EXITED, () => 'the killed container to exit');
+    const t0 = Date.now();
+    await client.unary(ContainersService.remove, { id: removed.id, force: true });
+    expect(Date.now() - t0).toBeLessThan(5000);
+    await client.unary(ContainersService.remove, { id: killed.id, force: false });
+    expect(await stack.leftovers([killed.id, removed.id])).toEqual([]);
+  });
+});
+
 describe('errors', { timeout: 30_000 }, () => {
   it.each([
     ['inspect of an unknown name', () => client.unary(ContainersService.inspect, { id: 'no-such-thing' }), 'NotFound', () => 'No such container: no-such-thing'],

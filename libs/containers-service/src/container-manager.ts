@@ -223,6 +223,18 @@ export interface ContainerManager {
    */
   kill(ref: string, signal: string): Promise<void>;
   /**
+   * Freezes every process of a running container (its cgroup's freezer), as
+   * `docker pause`; the record says paused (also across agent restarts)
+   * until unpause, and container.paused is published. FailedPrecondition
+   * "Container x is not running" (a created or exited one), "is already
+   * paused", or "is restarting". exec is refused while it is paused; stop,
+   * kill with SIGKILL or the stop signal and rm -f thaw it after the
+   * signal (see thawAfterSignal), as Docker's daemon does.
+   */
+  pause(ref: string): Promise<ContainerRecord>;
+  /** Thaws a paused container; publishes container.unpaused. FailedPrecondition "Container x is not paused". */
+  unpause(ref: string): Promise<ContainerRecord>;
+  /**
    * Removes the container and all it has on the node; publishes
    * container.deleted. FailedPrecondition for a running one unless force.
    * With options.volumes (`rm -v`), and for an auto-remove container, its
@@ -473,6 +485,37 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     if (r === undefined) throw failedPrecondition(`container ${id} was removed`);
     return r;
   };
+
+  /** Records a paused or thawed container's status (when it still runs) and publishes container.paused or container.unpaused. */
+  async function recordPaused(id: string, paused: boolean): Promise<ContainerRecord> {
+    const record = await lock.run(id, async () => {
+      const latest = current(id);
+      if (!isRunning(latest) || (latest.state.status === 'paused') === paused) return latest;
+      return save({ ...latest, state: { ...latest.state, status: paused ? 'paused' : 'running' } });
+    });
+    if (record.state.status === (paused ? 'paused' : 'running')) {
+      events.publish(paused ? 'container.paused' : 'container.unpaused', id, { id, name: record.name, node });
+      log.info({ containerId: id }, paused ? 'container paused' : 'container unpaused');
+    }
+    return record;
+  }
+
+  /**
+   * Thaws a paused container after a signal that ends it was sent (stop,
+   * kill with SIGKILL or the stop signal, rm -f), so that the signal takes
+   * effect, as Docker's daemon resumes the task then; publishes
+   * container.unpaused. A container that ended meanwhile needs nothing.
+   */
+  async function thawAfterSignal(id: string): Promise<void> {
+    if (records.get(id)?.state.status !== 'paused') return;
+    try {
+      await (await cgroupOf(id)).thaw();
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    await recordPaused(id, false);
+  }
 
   async function save(record: ContainerRecord, options: { syncDirectory?: boolean } = {}): Promise<ContainerRecord> {
     await store.save(record, options);
@@ -945,6 +988,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     await rt.kill(id, /^[0-9]+$/.test(signal) ? parseSignal(signal) : signal).catch((err: unknown) => {
       if (!isFailedPrecondition(err) && !isNotFound(err)) throw err;
     });
+    await thawAfterSignal(id);
     const timer = sleep(Math.max(0, timeout) * 1000, 'timeout' as const);
     if ((await Promise.race([ended.then(() => 'ended' as const), timer])) === 'timeout') {
       await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
@@ -968,6 +1012,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     if (isRunning(record)) {
       const ended = runEnded.get(id) ?? next('exit', id);
       await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
+      await thawAfterSignal(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot thaw the paused container being removed'));
       if (!(await Promise.race([ended.then(() => true), sleep(10_000, false)]))) {
         await (await cgroupOf(id)).killAll().catch(() => undefined);
         await ended;
@@ -1306,6 +1351,46 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           }
           throw err;
         }
+        // Another signal stays pending in a paused container until it is unpaused, as with Docker.
+        if (signal === 'SIGKILL' || signal === (record.spec.stopSignal ?? 'SIGTERM')) await thawAfterSignal(id);
+      });
+    },
+
+    async pause(ref) {
+      const { id } = find(ref);
+      return ops.run(id, async () => {
+        const record = current(id);
+        const fields = { containerId: id };
+        if (record.state.status === 'paused') throw failedPrecondition(`Container ${id} is already paused`, { fields });
+        if (record.state.status === 'restarting') throw failedPrecondition(`Container ${id} is restarting, wait until the container is running`, { fields });
+        if (!isRunning(record)) throw failedPrecondition(`Container ${id} is not running`, { fields });
+        try {
+          await (await cgroupOf(id)).freeze();
+        } catch (err) {
+          if (isNotFound(err)) throw failedPrecondition(`Container ${id} is not running`, { cause: err, fields });
+          throw err;
+        }
+        const paused = await recordPaused(id, true);
+        if (paused.state.status !== 'paused') {
+          // It ended while it was being frozen: what is left of its cgroup is thawed again.
+          await (await cgroupOf(id)).thaw().catch(() => undefined);
+          throw failedPrecondition(`Container ${id} is not running`, { fields });
+        }
+        return paused;
+      });
+    },
+
+    async unpause(ref) {
+      const { id } = find(ref);
+      return ops.run(id, async () => {
+        const record = current(id);
+        if (record.state.status !== 'paused') throw failedPrecondition(`Container ${id} is not paused`, { fields: { containerId: id } });
+        try {
+          await (await cgroupOf(id)).thaw();
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+        }
+        return recordPaused(id, false);
       });
     },
 
@@ -1401,6 +1486,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       const record = find(ref);
       const id = record.id;
       if (!isRunning(record)) throw failedPrecondition(`Container ${id} is not running`, { fields: { containerId: id } });
+      if (record.state.status === 'paused') throw failedPrecondition(`Container ${id} is paused, unpause the container before exec`, { fields: { containerId: id } });
       const spec = await readSpec(id);
       const processSpec = await buildExecProcess(spec, rootfsOf(id), {
         args: request.args,
@@ -1540,6 +1626,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           record,
           running: isRunning(record),
           freeze: async () => {
+            // A paused container is frozen already, and stays so after the commit.
+            if (current(record.id).state.status === 'paused') return async () => undefined;
             const cg = await cgroupOf(record.id);
             try {
               await cg.freeze();
@@ -1558,12 +1646,19 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     },
 
     async recover() {
-      // Containers are frozen only while a commit diffs them: one still
-      // frozen now was left so by an agent that died mid-commit.
+      // Containers are frozen while paused and while a commit diffs them:
+      // one frozen now that its record does not say paused was left so by
+      // an agent that died mid-commit (or mid-pause, which did not answer).
       const thawInterruptedCommit = async (id: string) => {
         try {
           const cg = await cgroupOf(id);
-          if (!(await cg.isFrozen())) return;
+          const frozen = await cg.isFrozen();
+          // A paused container stays paused; one recorded paused whose cgroup runs (thawed by hand) runs.
+          if (records.get(id)?.state.status === 'paused') {
+            if (!frozen) await recordPaused(id, false);
+            return;
+          }
+          if (!frozen) return;
           await cg.thaw();
           log.warn({ containerId: id }, 'thawed a container that an interrupted commit left frozen');
         } catch (err) {

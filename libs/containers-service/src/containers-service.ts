@@ -82,6 +82,8 @@ export function createContainersService(manager: ContainerManager, options: Cont
       stop: unary(logger, async (req: { id: string; timeoutSeconds?: number }) => ({
         container: containerToProto(await manager.stop(req.id, req.timeoutSeconds)),
       })),
+      pause: unary(logger, async (req: { id: string }) => ({ container: containerToProto(await manager.pause(req.id)) })),
+      unpause: unary(logger, async (req: { id: string }) => ({ container: containerToProto(await manager.unpause(req.id)) })),
       kill: unary(logger, async (req: { id: string; signal: string }) => {
         await manager.kill(req.id, req.signal);
         return {};

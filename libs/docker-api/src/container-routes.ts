@@ -363,6 +363,14 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
         ctx.json(204);
       },
     },
+    ...(['pause', 'unpause'] as const).map((action) => ({
+      method: 'POST' as const,
+      path: `/containers/{id}/${action}`,
+      async handle(ctx: Parameters<typeof wait>[0]) {
+        await containers.unary(ContainersService[action], { id: ctx.params['id'] as string });
+        ctx.json(204);
+      },
+    })),
     { method: 'POST', path: '/containers/{id}/wait', handle: wait },
     { method: 'POST', path: '/containers/{id}/update', handle: update },
     { method: 'POST', path: '/containers/{id}/attach', handle: attach },

@@ -25,6 +25,8 @@ describe('dockerEventsOf', () => {
     ['container.exited', { id: ID, name: 'web', node: 'n1' }, 'die', { name: 'web', exitCode: '0' }],
     ['container.oom', { id: ID, name: 'web', node: 'n1' }, 'oom', { name: 'web' }],
     ['container.deleted', { id: ID, name: 'web', node: 'n1' }, 'destroy', { name: 'web' }],
+    ['container.paused', { id: ID, name: 'web', node: 'n1' }, 'pause', { name: 'web' }],
+    ['container.unpaused', { id: ID, name: 'web', node: 'n1' }, 'unpause', { name: 'web' }],
     [
       'container.committed',
       { id: ID, name: 'web', imageId: 'sha256:c', reference: 'docker.io/library/app:1', node: 'n1' },

@@ -33,6 +33,8 @@ export const DOCKER_EVENT_ACTIONS: Readonly<Record<string, { type: 'container' |
   'container.exited': { type: 'container', action: 'die' },
   'container.oom': { type: 'container', action: 'oom' },
   'container.deleted': { type: 'container', action: 'destroy' },
+  'container.paused': { type: 'container', action: 'pause' },
+  'container.unpaused': { type: 'container', action: 'unpause' },
   'container.committed': { type: 'container', action: 'commit' },
   'exec.started': { type: 'container', action: 'exec_start' },
   'exec.exited': { type: 'container', action: 'exec_die' },

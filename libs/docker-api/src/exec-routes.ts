@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ContainersService, type TerminalSize } from '@strata/api/containers/v1';
+import { ContainerStatus, ContainersService, type TerminalSize } from '@strata/api/containers/v1';
 import { querySize } from './container-routes.js';
 import { isRunning } from './container-view.js';
 import { dockerError } from './docker-error.js';
@@ -107,6 +107,9 @@ export function execRoutes(deps: DockerApiDeps): DockerRoute[] {
     const { container } = await containers.unary(ContainersService.inspect, { id: ctx.params['id'] as string });
     if (container === undefined || !isRunning(container.state)) {
       throw dockerError(409, `Container ${container?.id ?? ctx.params['id']} is not running`);
+    }
+    if (container.state?.status === ContainerStatus.CONTAINER_STATUS_PAUSED) {
+      throw dockerError(409, `Container ${container.id} is paused, unpause the container before exec`);
     }
     const size = sizeOf(optional(body, 'ConsoleSize', isSize, 'a [height, width] pair'));
     const record: ExecRecord = {

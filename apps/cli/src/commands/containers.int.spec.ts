@@ -437,6 +437,24 @@ describe('create, start, kill, rm -f', () => {
     expect(await cli('ps', '-a', '-q', '--filter', `name=${name}`)).toEqual({ code: 0, out: '', err: '' });
   });
 
+  it('pause freezes a container (ps says Paused, exec is refused) and unpause thaws it, as docker pause', async () => {
+    const name = names('paused');
+    await cli('run', '-d', '--name', name, stack.image, 'sleep', '1000');
+    expect(await cli('pause', name)).toMatchObject({ code: 0, out: `${name}\n` });
+    expect((await inspect(name)).State.Status).toBe('paused');
+    expect((await cli('ps', '--filter', `name=${name}`, '--format', '{{.Status}}')).out).toMatch(/^Up .* \(Paused\)\n$/);
+    const exec = await cli('exec', name, 'true');
+    expect(exec.code).not.toBe(0);
+    expect(exec.err).toContain('is paused, unpause the container before exec');
+    const again = await cli('pause', name);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain('is already paused');
+    expect(await cli('unpause', name)).toMatchObject({ code: 0, out: `${name}\n` });
+    expect((await inspect(name)).State.Status).toBe('running');
+    expect(await cli('exec', name, 'true')).toMatchObject({ code: 0 });
+    expect(await cli('rm', '-f', name)).toMatchObject({ code: 0 });
+  });
+
   it('rm refuses a running container without -f', async () => {
     const name = names('busy');
     await cli('run', '-d', '--name', name, stack.image, 'sleep', '1000');

@@ -467,6 +467,38 @@ export const killCommand = defineCommand({
   },
 });
 
+/** `strata pause` and `strata unpause`: one RPC per container, its name or id printed as given. */
+function pauseCommandOf(name: 'pause' | 'unpause') {
+  return defineCommand({
+    name,
+    summary: name === 'pause' ? 'Pause all processes within one or more containers' : 'Unpause all processes within one or more containers',
+    description:
+      name === 'pause'
+        ? "Freezes every process of each running container (its cgroup's freezer) until `strata unpause`; ps shows it " +
+          'as "Up … (Paused)". exec is refused meanwhile; stop, kill (SIGKILL or the stop signal) and rm -f thaw it ' +
+          'after the signal, as with Docker.'
+        : 'Thaws each paused container: its processes run on where they were frozen.',
+    usage: 'CONTAINER...',
+    minArgs: 1,
+    maxArgs: Number.MAX_SAFE_INTEGER,
+    exitCodes: containerExitCodes,
+    flags: { runDir: runDirFlag, ...fleetFlags },
+    async run({ flags: f, args, io }) {
+      return withFleet(f, io, (on, api) =>
+        forEach(io, args, async (id) => {
+          await on(id, (client) => client.unary(name === 'pause' ? api.pause : api.unpause, { id }));
+          io.stdout.write(`${id}\n`);
+        }),
+      );
+    },
+  });
+}
+
+/** `strata pause CONTAINER…`, as `docker pause`. */
+export const pauseCommand = pauseCommandOf('pause');
+/** `strata unpause CONTAINER…`, as `docker unpause`. */
+export const unpauseCommand = pauseCommandOf('unpause');
+
 /** `strata rm [-f] CONTAINER…`. */
 export const rmCommand = defineCommand({
   name: 'rm',
@@ -892,6 +924,8 @@ export const containerCommands = [
   stopCommand,
   restartCommand,
   killCommand,
+  pauseCommand,
+  unpauseCommand,
   rmCommand,
   psCommand,
   inspectCommand,
