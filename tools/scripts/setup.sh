@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-packages=(nats-server runc docker-registry skopeo busybox-static iproute2 iptables zstd attr gcc make libc6-dev openssl docker-compose)
+packages=(nats-server runc docker-registry skopeo busybox-static iproute2 iptables procps zstd attr gcc make libc6-dev openssl docker-compose)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

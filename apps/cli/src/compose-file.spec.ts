@@ -253,7 +253,7 @@ describe.each(dockerfiles)('%s', (dockerfile) => {
     const packages = Object.fromEntries(
       [...run!.args.matchAll(/([a-z*-]+)\) packages="([^"]*)"/g)].map((m) => [m[1]!, m[2]!.split(' ').filter((p) => p !== '')]),
     );
-    expect(packages).toEqual({ 'node-agent': ['runc', 'iproute2', 'iptables'], snapshotter: ['zstd', 'attr'], '*': [] });
+    expect(packages).toEqual({ 'node-agent': ['runc', 'iproute2', 'iptables', 'procps'], snapshotter: ['zstd', 'attr'], '*': [] });
     const setup = readFileSync(join(root, 'tools/scripts/setup.sh'), 'utf8');
     for (const p of Object.values(packages).flat()) expect(setup, `${p} is also in setup.sh's list`).toMatch(new RegExp(`\\b${p}\\b`));
   });

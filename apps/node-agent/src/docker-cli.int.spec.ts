@@ -163,6 +163,9 @@ describe('the docker CLI against the node-agent', () => {
       const frozenExec = await docker.run(['exec', name, 'true']);
       expect(frozenExec.code).not.toBe(0);
       expect(frozenExec.err).toContain(`Container ${id} is paused, unpause the container before exec`);
+      const top = await docker.run(['top', name, '-o', 'pid,args']);
+      expect(top).toMatchObject({ code: 0, err: '' });
+      expect(top.out).toMatch(/^PID +COMMAND\n\d+ +httpd -f -p 80 -h \/var\/www\n$/);
       expect(await docker.run(['unpause', name])).toEqual({ code: 0, out: `${name}\n`, err: '' });
       expect((await fetchPage(hostPort)).status).toBe(200);
 

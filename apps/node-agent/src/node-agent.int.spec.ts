@@ -226,7 +226,7 @@ describe('ports, exec and stop', { timeout: 30_000 }, () => {
   });
 });
 
-describe('pause and unpause', { timeout: 60_000 }, () => {
+describe('pause, unpause and top', { timeout: 60_000 }, () => {
   const ticker = ['sh', '-c', 'trap "exit 143" TERM; while true; do echo tick; sleep 0.05; done'];
   const ticks = async (id: string) => (await output(id)).split('\n').filter((l) => l === 'tick').length;
   const refusal = (p: Promise<unknown>) =>
@@ -282,6 +282,32 @@ describe('pause and unpause', { timeout: 60_000 }, () => {
     expect(Date.now() - t0).toBeLessThan(5000);
     await waitFor(() => eventsOf('container.unpaused', c.id).length === 1, () => 'container.unpaused of the stop');
     await client.unary(ContainersService.remove, { id: c.id, force: false });
+  });
+
+  it("lists a container's processes with top, as ps shows them, a paused one's too", async () => {
+    const c = await run({ cmd: ['sh', '-c', 'sleep 1000 & exec sleep 999'] });
+    await waitFor(async () => (await client.unary(ContainersService.top, { id: c.id, psArgs: [] })).processes.length === 2, () => 'both sleeps');
+    const top = await client.unary(ContainersService.top, { id: c.id, psArgs: [] });
+    expect(top.titles).toEqual(['UID', 'PID', 'PPID', 'C', 'STIME', 'TTY', 'TIME', 'CMD']);
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    const init = top.processes.find((p) => p.fields[1] === String(container!.state!.pid));
+    expect(init?.fields[7]).toBe('sleep 999');
+    expect(top.processes.map((p) => p.fields[7]).sort()).toEqual(['sleep 1000', 'sleep 999']);
+    await client.unary(ContainersService.pause, { id: c.id });
+    const custom = await client.unary(ContainersService.top, { id: c.id, psArgs: ['-o', 'pid,stat,args'] });
+    expect(custom.titles).toEqual(['PID', 'STAT', 'COMMAND']);
+    expect(custom.processes).toHaveLength(2);
+    expect(await refusal(client.unary(ContainersService.top, { id: c.id, psArgs: ['-o', 'args'] }))).toEqual({
+      kind: 'InvalidArgument',
+      message: "Couldn't find PID field in ps output: the ps options must show the PID column",
+    });
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+    const stopped = await create({ cmd: ['true'] });
+    expect(await refusal(client.unary(ContainersService.top, { id: stopped.id, psArgs: [] }))).toEqual({
+      kind: 'FailedPrecondition',
+      message: `Container ${stopped.id} is not running`,
+    });
+    await client.unary(ContainersService.remove, { id: stopped.id, force: true });
   });
 
   it('kills a paused container with SIGKILL, and rm -f removes one, leaving nothing', async () => {

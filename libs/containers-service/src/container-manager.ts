@@ -58,6 +58,7 @@ import type { ImageInfo, ImageSource, Unpacker } from './ports.js';
 import { RecordStore } from './record-store.js';
 import { createNetworkSpares } from './network-spares.js';
 import { parseSignal } from './signals.js';
+import { checkPsArgs, containerTop, type ContainerTop } from './top.js';
 
 /** How many image users {@link createContainerManager} keeps resolved (see resolvedUsers there). */
 const RESOLVED_USERS_KEPT = 256;
@@ -234,6 +235,12 @@ export interface ContainerManager {
   pause(ref: string): Promise<ContainerRecord>;
   /** Thaws a paused container; publishes container.unpaused. FailedPrecondition "Container x is not paused". */
   unpause(ref: string): Promise<ContainerRecord>;
+  /**
+   * The container's processes as this host's ps shows them with psArgs
+   * (see containerTop), a paused container's too. FailedPrecondition
+   * "Container x is not running" (or is restarting).
+   */
+  top(ref: string, psArgs: readonly string[]): Promise<ContainerTop>;
   /**
    * Removes the container and all it has on the node; publishes
    * container.deleted. FailedPrecondition for a running one unless force.
@@ -1378,6 +1385,22 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         }
         return paused;
       });
+    },
+
+    async top(ref, psArgs) {
+      const record = find(ref);
+      const fields = { containerId: record.id };
+      if (record.state.status === 'restarting') throw failedPrecondition(`Container ${record.id} is restarting, wait until the container is running`, { fields });
+      if (!isRunning(record)) throw failedPrecondition(`Container ${record.id} is not running`, { fields });
+      checkPsArgs(psArgs);
+      let pids: number[];
+      try {
+        pids = await (await cgroupOf(record.id)).pids();
+      } catch (err) {
+        if (isNotFound(err)) throw failedPrecondition(`Container ${record.id} is not running`, { cause: err, fields });
+        throw err;
+      }
+      return containerTop(pids, psArgs);
     },
 
     async unpause(ref) {

@@ -82,6 +82,10 @@ export function createContainersService(manager: ContainerManager, options: Cont
       stop: unary(logger, async (req: { id: string; timeoutSeconds?: number }) => ({
         container: containerToProto(await manager.stop(req.id, req.timeoutSeconds)),
       })),
+      top: unary(logger, async (req: { id: string; psArgs: string[] }) => {
+        const { titles, processes } = await manager.top(req.id, req.psArgs);
+        return { titles, processes: processes.map((fields) => ({ fields })) };
+      }),
       pause: unary(logger, async (req: { id: string }) => ({ container: containerToProto(await manager.pause(req.id)) })),
       unpause: unary(logger, async (req: { id: string }) => ({ container: containerToProto(await manager.unpause(req.id)) })),
       kill: unary(logger, async (req: { id: string; signal: string }) => {

@@ -13,3 +13,4 @@ export * from './monitor-cgroups.js';
 export * from './idmapped-mounts.js';
 export * from './volumes.js';
 export * from './volumes-service.js';
+export * from './top.js';

@@ -377,6 +377,16 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
     { method: 'POST', path: '/containers/{id}/resize', handle: resize },
     { method: 'GET', path: '/containers/{id}/logs', handle: logs },
     {
+      method: 'GET',
+      path: '/containers/{id}/top',
+      async handle(ctx) {
+        // The docker CLI sends the ps options joined with spaces, as the daemon splits them.
+        const psArgs = (ctx.query.get('ps_args') ?? '').split(' ').filter((a) => a !== '');
+        const top = await containers.unary(ContainersService.top, { id: ctx.params['id'] as string, psArgs });
+        ctx.json(200, { Titles: top.titles, Processes: top.processes.map((p) => p.fields) });
+      },
+    },
+    {
       method: 'DELETE',
       path: '/containers/{id}',
       async handle(ctx) {

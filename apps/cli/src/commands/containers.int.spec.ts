@@ -437,7 +437,7 @@ describe('create, start, kill, rm -f', () => {
     expect(await cli('ps', '-a', '-q', '--filter', `name=${name}`)).toEqual({ code: 0, out: '', err: '' });
   });
 
-  it('pause freezes a container (ps says Paused, exec is refused) and unpause thaws it, as docker pause', async () => {
+  it('pause freezes a container (ps says Paused, exec is refused, top lists it) and unpause thaws it, as docker pause and top', async () => {
     const name = names('paused');
     await cli('run', '-d', '--name', name, stack.image, 'sleep', '1000');
     expect(await cli('pause', name)).toMatchObject({ code: 0, out: `${name}\n` });
@@ -449,6 +449,9 @@ describe('create, start, kill, rm -f', () => {
     const again = await cli('pause', name);
     expect(again.code).toBe(1);
     expect(again.err).toContain('is already paused');
+    const top = await cli('top', name, '-o', 'pid,args');
+    expect(top).toMatchObject({ code: 0, err: '' });
+    expect(top.out).toMatch(/^PID +COMMAND\n *\d+ +sleep 1000\n$/);
     expect(await cli('unpause', name)).toMatchObject({ code: 0, out: `${name}\n` });
     expect((await inspect(name)).State.Status).toBe('running');
     expect(await cli('exec', name, 'true')).toMatchObject({ code: 0 });

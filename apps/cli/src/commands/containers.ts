@@ -7,7 +7,7 @@ import { invalidArgument, isNotFound, isStrataError, isUnavailable, notFound } f
 import { parseReference } from '@strata/oci';
 import { defineCommand, type CliIo } from '../framework/command.js';
 import { flags, parseArgs } from '../framework/flags.js';
-import { formatTable } from '../framework/table.js';
+import { alignColumns, formatTable } from '../framework/table.js';
 import { fleetFlags, type FleetFlagValues, type NodeClients } from '../fleet/node-clients.js';
 import type { PlacementFlagValues } from '../fleet/placed-node.js';
 import { printInspected, printList } from '../framework/output-format.js';
@@ -707,6 +707,26 @@ export const portCommand = defineCommand({
   },
 });
 
+/** `strata top CONTAINER [ps OPTIONS]`, as `docker top`. */
+export const topCommand = defineCommand({
+  name: 'top',
+  summary: 'Display the running processes of a container',
+  description:
+    "Runs ps on the container's node with the ps OPTIONS (-ef when none) and shows the rows of the container's " +
+    'processes (those of its cgroup), with host pids, as `docker top` does. The options must keep the PID column.',
+  usage: 'CONTAINER [ps OPTIONS]',
+  minArgs: 1,
+  maxArgs: Number.MAX_SAFE_INTEGER,
+  interspersed: false,
+  exitCodes: containerExitCodes,
+  flags: { runDir: runDirFlag, ...fleetFlags },
+  async run({ flags: f, args, io }) {
+    const [name, ...psArgs] = args as [string, ...string[]];
+    const top = await withFleet(f, io, (on, api) => on(name, (client) => client.unary(api.top, { id: name, psArgs })));
+    io.stdout.write(alignColumns([top.titles, ...top.processes.map((p) => p.fields)]));
+  },
+});
+
 /** The image configs of containers' images from the registry-mirror; those it cannot give are left out. */
 async function imageConfigs(runDir: string, containers: readonly Container[]) {
   const { withImages } = await import('./images.js');
@@ -930,6 +950,7 @@ export const containerCommands = [
   psCommand,
   inspectCommand,
   portCommand,
+  topCommand,
   logsCommand,
   execCommand,
   waitCommand,
