@@ -3,6 +3,7 @@ import type { ExecStarted, ExitStatus, TerminalSize } from '@strata/api/containe
 import type { RpcClient } from '@strata/grpc-kit';
 import { aborted } from '@strata/kit';
 import type { CliIo } from '../framework/command.js';
+import { detachScanner } from './detach-keys.js';
 
 /** What the CLI sends on an Attach or Exec stream after its first message. */
 type InputMessage =
@@ -37,6 +38,12 @@ export interface SessionOptions {
   tty: boolean;
   /** Called for each of {@link PROXIED_SIGNALS} the CLI gets while the session is open; absent for no proxying. */
   proxySignal?: (signal: NodeJS.Signals) => void;
+  /**
+   * The key sequence that detaches (see parseDetachKeys), watched for on
+   * stdin with a TTY, as Docker does: the bytes of the sequence are not
+   * forwarded, and {@link Session.detached} resolves.
+   */
+  detachKeys?: Uint8Array;
 }
 
 /** One Attach or Exec stream connected to the CLI's stdio. */
@@ -51,6 +58,8 @@ export interface Session {
   readonly attached: Promise<void>;
   /** Resolves with the exit status that ends the stream; rejects with the call's StrataError, or Aborted when it ends without one. */
   readonly exited: Promise<ExitStatus>;
+  /** Resolves when the detach keys were typed (stdin is no longer forwarded then; close() leaves the process running). */
+  readonly detached: Promise<void>;
   /** Sends the local terminal's size (nothing without a TTY or a size). */
   sendSize(): void;
   /** Starts forwarding stdin (when asked for), the terminal and signals. */
@@ -121,12 +130,16 @@ export function openSession(client: RpcClient, call: ClientDuplexStream<SessionR
   exited.catch(() => undefined);
   const attached = Promise.race([firstResponse, exited.then(() => undefined)]);
   attached.catch(() => undefined);
+  let markDetached!: () => void;
+  const detached = new Promise<void>((resolve) => (markDetached = resolve));
+  const scan = tty && options.detachKeys !== undefined && options.detachKeys.length > 0 ? detachScanner(options.detachKeys) : undefined;
   call.write(first);
 
   const session: Session = {
     started,
     attached,
     exited,
+    detached,
     sendSize() {
       const size = tty ? terminalSize(io) : undefined;
       if (size !== undefined) write({ $case: 'resize', value: size });
@@ -161,7 +174,14 @@ export function openSession(client: RpcClient, call: ClientDuplexStream<SessionR
           for (;;) {
             const next = await iterator.next();
             if (next.done || ended) break;
-            write({ $case: 'stdin', value: Buffer.from(next.value) });
+            const bytes = Buffer.from(next.value);
+            const scanned = scan?.(bytes) ?? { forward: bytes, detach: false };
+            if (scanned.forward.length > 0) write({ $case: 'stdin', value: scanned.forward });
+            if (scanned.detach) {
+              // The process keeps its stdin open: detaching is no end of input.
+              markDetached();
+              return;
+            }
           }
         } catch {
           // A stdin that fails is a stdin that ended.

@@ -512,27 +512,33 @@ sys.exit(os.waitstatus_to_exitcode(status))
 `;
 import { runCaptured, type CapturedRun } from '../testing/run-captured.js';
 
+/** The CLI with argv on a pseudo-terminal of PTY_RELAY, then `code=<its exit code>` and `stty -a` on that terminal. */
+function onTerminal(...argv: string[]) {
+  const cliLine = [process.execPath, strataBin, argv[0]!, '--run-dir', stack.runDir, ...argv.slice(1)].map((a) => `'${a}'`).join(' ');
+  const child = spawn('python3', ['-c', PTY_RELAY, 'sh', '-c', `${cliLine}; echo "code=$?"; stty -a`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let screen = '';
+  const relay: TestProcess = {
+    child,
+    pid: child.pid!,
+    output: () => screen,
+    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1))),
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
+    },
+  };
+  processes.push(relay);
+  child.stdout.on('data', (b: Buffer) => (screen += b.toString('utf8')));
+  return {
+    relay,
+    screen: () => screen,
+    type: (text: string) => child.stdin.write(text),
+    seen: (pattern: RegExp, what: string) => waitFor(() => pattern.test(screen), () => `${what} on the terminal:\n${screen}`, 15_000),
+  };
+}
+
 describe('strata run -it', () => {
   it('gives the container a terminal: size, resize, Ctrl-C, exit code, and restores the local terminal', async () => {
-    const cliLine = [process.execPath, strataBin, 'run', '--run-dir', stack.runDir, '--rm', '-it', stack.image, 'sh']
-      .map((a) => `'${a}'`)
-      .join(' ');
-    const child = spawn('python3', ['-c', PTY_RELAY, 'sh', '-c', `${cliLine}; echo "code=$?"; stty -a`], { stdio: ['pipe', 'pipe', 'pipe'] });
-    const relay: TestProcess = {
-      child,
-      pid: child.pid!,
-      output: () => screen,
-      exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1))),
-      async stop() {
-        if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, 'SIGKILL');
-      },
-    };
-    processes.push(relay);
-    let screen = '';
-    child.stdout.on('data', (b: Buffer) => (screen += b.toString('utf8')));
-    const type = (text: string) => child.stdin.write(text);
-    const seen = (pattern: RegExp, what: string) => waitFor(() => pattern.test(screen), () => `${what} on the terminal:\n${screen}`, 15_000);
-
+    const { relay, screen, type, seen } = onTerminal('run', '--rm', '-it', stack.image, 'sh');
     await seen(/\/ # /, 'a shell prompt');
     type('busybox stty size\n');
     await seen(/\n\r*24 80\r*\n/, 'the initial size 24 80');
@@ -541,9 +547,9 @@ describe('strata run -it', () => {
       async () => {
         type('busybox stty size\n');
         await new Promise((r) => setTimeout(r, 200));
-        return /\n\r*30 100\r*\n/.test(screen);
+        return /\n\r*30 100\r*\n/.test(screen());
       },
-      () => `the new size 30 100 on the terminal:\n${screen}`,
+      () => `the new size 30 100 on the terminal:\n${screen()}`,
       15_000,
     );
     type('sleep 100\n');
@@ -553,9 +559,56 @@ describe('strata run -it', () => {
     await seen(/after-42/, 'the shell after Ctrl-C interrupted sleep');
     type('exit 5\n');
     expect(await relay.exited).toBe(0);
-    expect(screen).toContain('code=5');
-    const stty = screen.slice(screen.indexOf('code=5'));
+    expect(screen()).toContain('code=5');
+    const stty = screen().slice(screen().indexOf('code=5'));
     expect(stty).toMatch(/(^|\s)icanon(\s|$)/);
     expect(stty).toMatch(/(^|\s)echo(\s|$)/);
   }, 90_000);
+
+  it('detaches with Ctrl-P Ctrl-Q (exec with its --detach-keys), leaving the container running, and attach connects to it again', async () => {
+    const name = names('detach');
+    const first = onTerminal('run', '-it', '--name', name, stack.image, 'sh');
+    await first.seen(/\/ # /, 'a shell prompt');
+    first.type('echo one-$((0+1))\n');
+    await first.seen(/one-1/, 'the first command');
+    first.type('\x10\x11');
+    expect(await first.relay.exited).toBe(0);
+    expect(first.screen()).toContain('code=0');
+    expect((await inspect(name)).State.Running).toBe(true);
+
+    const exec = onTerminal('exec', '-it', '--detach-keys', 'ctrl-x', name, 'sh');
+    await exec.seen(/\/ # /, 'the prompt of an exec');
+    exec.type('\x18');
+    expect(await exec.relay.exited).toBe(0);
+    expect(exec.screen()).toContain('code=0');
+
+    const second = onTerminal('attach', name);
+    await new Promise((r) => setTimeout(r, 300));
+    second.type('echo two-$((1+1))\n');
+    await second.seen(/two-2/, 'a command in the attached shell');
+    second.type('exit 5\n');
+    expect(await second.relay.exited).toBe(0);
+    expect(second.screen()).toContain('code=5');
+    expect((await inspect(name)).State).toMatchObject({ Status: 'exited', ExitCode: 5 });
+
+    const stopped = await cli('attach', name);
+    expect(stopped).toMatchObject({ code: 1, err: 'strata: You cannot attach to a stopped container, start it first\n' });
+    expect(await cli('rm', name)).toMatchObject({ code: 0 });
+  }, 90_000);
+});
+
+describe('strata attach', () => {
+  it("streams a running container's output until it exits, then exits with its exit code", async () => {
+    const name = names('attach');
+    await cli('run', '-d', '--name', name, stack.image, 'sh', '-c', 'trap "echo bye; exit 3" TERM; while true; do echo tick; sleep 0.1; done');
+    const p = strataProcess('attach', name);
+    let out = '';
+    p.child.stdout?.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    await waitFor(() => out.includes('tick\n'), () => 'ticks through attach');
+    expect(await cli('stop', name)).toMatchObject({ code: 0 });
+    expect(await p.exited).toBe(3);
+    expect(out).toMatch(/bye\n$/);
+    expect(await cli('attach', '--detach-keys', 'ctrl-1', name)).toMatchObject({ code: 125 });
+    expect(await cli('rm', name)).toMatchObject({ code: 0 });
+  });
 });

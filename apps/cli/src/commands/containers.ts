@@ -3,10 +3,11 @@ import { join, resolve } from 'node:path';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { Container, ContainersService, ContainerSpec, ExitStatus } from '@strata/api/containers/v1';
 import type { RpcClient } from '@strata/grpc-kit';
-import { invalidArgument, isNotFound, isStrataError, isUnavailable, notFound } from '@strata/kit';
+import { failedPrecondition, invalidArgument, isNotFound, isStrataError, isUnavailable, notFound } from '@strata/kit';
 import { parseReference } from '@strata/oci';
 import { defineCommand, type CliIo } from '../framework/command.js';
 import { flags, parseArgs } from '../framework/flags.js';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
 import { alignColumns, formatTable } from '../framework/table.js';
 import { fleetFlags, type FleetFlagValues, type NodeClients } from '../fleet/node-clients.js';
 import type { PlacementFlagValues } from '../fleet/placed-node.js';
@@ -222,34 +223,39 @@ async function session<Req extends SessionRequest, Res extends SessionResponse>(
 }
 
 /**
- * Attaches to a created (or exited) container, starts it and streams its
- * output until it exits, as foreground `docker run` and `docker start -a`
- * do; resolves with its exit code. Without a TTY the CLI's signals go to
- * the container; with one, the local terminal is raw until the end.
+ * Attaches to a container and streams its output until it exits, as
+ * `docker attach` does; with start, to a created (or exited) one that it
+ * then starts, as foreground `docker run` and `docker start -a` do.
+ * Resolves with its exit code, or 0 once the detach keys (Ctrl-P Ctrl-Q by
+ * default, with a TTY and stdin) were typed: the container keeps running.
+ * Without a TTY the CLI's signals go to the container; with one, the local
+ * terminal is raw until the end.
  */
-async function attachAndStart(
+async function attachTo(
   client: RpcClient,
   api: ContainersService,
   io: CliIo,
-  container: { id: string; tty: boolean; stdin: boolean; autoRemove?: boolean },
+  container: { id: string; tty: boolean; stdin: boolean; start: boolean; autoRemove?: boolean; detachKeys?: Uint8Array | undefined },
 ): Promise<number> {
-  const { id, tty } = container;
+  const { id, tty, start } = container;
   // As Docker's CLI does for --rm: the command ends once the agent has removed the container (its name is free
   // again), not at its exit. The wait is asked before Start, so the removal cannot come first.
   const removed = container.autoRemove === true ? waitRemoved(client, api, id) : undefined;
   // Docker's hijack-then-start in one round trip: the agent registers the attachment, then starts the container
   // (connecting the attachment when Start creates the process, before that process runs), then answers.
-  const s = await session(client, client.bidiStream(api.attach), { message: { $case: 'open', value: { id, stdin: container.stdin, start: true } } }, {
+  const s = await session(client, client.bidiStream(api.attach), { message: { $case: 'open', value: { id, stdin: container.stdin, start } } }, {
     io,
     tty,
     stdin: container.stdin,
+    detachKeys: container.detachKeys ?? parseDetachKeys(DEFAULT_DETACH_KEYS),
     ...(tty ? {} : { proxySignal: (signal) => void client.unary(api.kill, { id, signal }).catch(() => undefined) }),
   });
   try {
     await s.attached;
     s.connect();
     s.sendSize();
-    const status: ExitStatus = await s.exited;
+    const status: ExitStatus | undefined = await Promise.race([s.exited, s.detached.then(() => undefined)]);
+    if (status === undefined) return 0;
     const removal = await removed;
     if (removal !== undefined) throw removal;
     return status.exitCode;
@@ -285,6 +291,10 @@ const PLACEMENT_HELP =
   'and the container is made there; otherwise on this node. Nothing fits: exit 125 with what failed on each node.';
 
 const detachFlag = flags.switch('Run container in background and print container ID', { short: 'd' });
+/** `--detach-keys` of run, start, attach and exec. */
+const detachKeysFlag = checkedFlag('Override the key sequence for detaching a container (ctrl-p,ctrl-q by default)', parseDetachKeys, {
+  placeholder: 'KEYS',
+});
 
 /** `strata run IMAGE [CMD…]`: create and start a container, as `docker run`. */
 export const runCommand = defineCommand({
@@ -294,7 +304,7 @@ export const runCommand = defineCommand({
     'Creates a container from IMAGE (pulled through the registry-mirror when it is not there yet) and starts it. In ' +
     "the foreground the CLI attaches first, streams the container's output and exits with its exit code; -d prints " +
     "the container's full id instead. -it gives the container a terminal: local keys (Ctrl-C included) and window " +
-    'size go to it. Without -t, SIGINT and SIGTERM to the CLI go to the container. Errors of the CLI or the node-agent ' +
+    'size go to it; Ctrl-P Ctrl-Q (or --detach-keys) detaches and leaves it running. Without -t, SIGINT and SIGTERM to the CLI go to the container. Errors of the CLI or the node-agent ' +
     'exit with 125, a command that cannot run with 126, one not found with 127; as with Docker, the container of such ' +
     'a command stays (created, with that exit code and the error in ps and inspect) unless --rm. ' +
     'In the foreground the CLI ends at the first exit, as with Docker. ' +
@@ -305,7 +315,7 @@ export const runCommand = defineCommand({
   maxArgs: Number.MAX_SAFE_INTEGER,
   interspersed: false,
   exitCodes: runExitCodes,
-  flags: { detach: detachFlag, ...containerFlags, runDir: runDirFlag, ...fleetFlags },
+  flags: { detach: detachFlag, detachKeys: detachKeysFlag, ...containerFlags, runDir: runDirFlag, ...fleetFlags },
   async run({ flags: f, args, io }) {
     if (f.interactive && f.tty && !f.detach && io.stdin !== undefined && io.stdin.isTTY !== true) {
       throw notATerminal();
@@ -323,7 +333,7 @@ export const runCommand = defineCommand({
         return 0;
       }
       try {
-        return await attachAndStart(client, api, io, { id: container.id, tty: f.tty, stdin: f.interactive, autoRemove: f.rm });
+        return await attachTo(client, api, io, { id: container.id, tty: f.tty, stdin: f.interactive, start: true, autoRemove: f.rm, detachKeys: f.detachKeys });
       } catch (err) {
         if (f.rm) await client.unary(api.remove, { id: container.id, force: true }).catch(() => undefined);
         throw err;
@@ -365,6 +375,7 @@ export const startCommand = defineCommand({
   flags: {
     attach: flags.switch("Attach STDOUT/STDERR and forward signals", { short: 'a' }),
     interactive: flags.switch("Attach container's STDIN", { short: 'i' }),
+    detachKeys: detachKeysFlag,
     runDir: runDirFlag,
     ...fleetFlags,
   },
@@ -375,7 +386,7 @@ export const startCommand = defineCommand({
         const [client, container] = await on(args[0]!, async (c) => [c, (await c.unary(api.inspect, { id: args[0]! })).container] as const);
         const tty = container?.spec?.tty === true;
         const stdin = f.interactive && container?.spec?.openStdin === true;
-        return attachAndStart(client, api, io, { id: container!.id, tty, stdin });
+        return attachTo(client, api, io, { id: container!.id, tty, stdin, start: true, detachKeys: f.detachKeys });
       }
       return forEach(io, args, async (id) => {
         await on(id, (client) => client.unary(api.start, { id }));
@@ -464,6 +475,44 @@ export const killCommand = defineCommand({
         io.stdout.write(`${id}\n`);
       }),
     );
+  },
+});
+
+/** `strata attach CONTAINER`, as `docker attach`. */
+export const attachCommand = defineCommand({
+  name: 'attach',
+  summary: 'Attach local standard input, output, and error streams to a running container',
+  description:
+    "Connects to a running container's output (and its stdin when it was created with -i, unless --no-stdin) " +
+    "until it exits, then exits with its exit code; output written before is in `strata logs`. With a TTY the " +
+    'local terminal is raw and its size goes to the container; Ctrl-P Ctrl-Q (or --detach-keys) detaches and ' +
+    'leaves it running. Without a TTY, SIGINT and SIGTERM to the CLI go to the container.',
+  usage: 'CONTAINER',
+  minArgs: 1,
+  maxArgs: 1,
+  exitCodes: containerExitCodes,
+  flags: {
+    noStdin: flags.switch('Do not attach STDIN'),
+    detachKeys: detachKeysFlag,
+    runDir: runDirFlag,
+    ...fleetFlags,
+  },
+  async run({ flags: f, args, io }) {
+    const name = args[0]!;
+    return withFleet(f, io, async (on, api) => {
+      const [client, container] = await on(name, async (c) => [c, (await c.unary(api.inspect, { id: name })).container!] as const);
+      const { ContainerStatus } = await import('@strata/api/containers/v1');
+      const status = container.state?.status;
+      const fields = { containerId: container.id };
+      // The docker CLI's checks, with its texts.
+      if (status === ContainerStatus.CONTAINER_STATUS_PAUSED) throw failedPrecondition('You cannot attach to a paused container, unpause it first', { fields });
+      if (status === ContainerStatus.CONTAINER_STATUS_RESTARTING) throw failedPrecondition('You cannot attach to a restarting container, wait until it is running', { fields });
+      if (status !== ContainerStatus.CONTAINER_STATUS_RUNNING) throw failedPrecondition('You cannot attach to a stopped container, start it first', { fields });
+      const tty = container.spec?.tty === true;
+      if (tty && io.stdin !== undefined && !f.noStdin && container.spec?.openStdin === true && io.stdin.isTTY !== true) throw notATerminal();
+      const stdin = !f.noStdin && container.spec?.openStdin === true;
+      return attachTo(client, api, io, { id: container.id, tty, stdin, start: false, detachKeys: f.detachKeys });
+    });
   },
 });
 
@@ -809,6 +858,7 @@ export const execCommand = defineCommand({
     env: envFlag('Set environment variables'),
     workdir: flags.string('Working directory inside the container', { short: 'w', placeholder: 'DIR' }),
     user: flags.string('Username or UID (format: <name|uid>[:<group|gid>])', { short: 'u', placeholder: 'USER' }),
+    detachKeys: detachKeysFlag,
     runDir: runDirFlag,
     ...fleetFlags,
   },
@@ -832,12 +882,15 @@ export const execCommand = defineCommand({
         stdin,
         ...(size === undefined ? {} : { size }),
       };
-      const s = await session(client, client.bidiStream(api.exec), { message: { $case: 'start', value: start } }, { io, tty: f.tty, stdin });
+      const detachKeys = f.detachKeys ?? parseDetachKeys(DEFAULT_DETACH_KEYS);
+      const s = await session(client, client.bidiStream(api.exec), { message: { $case: 'start', value: start } }, { io, tty: f.tty, stdin, detachKeys });
       try {
         await Promise.race([s.started, s.exited]);
         if (f.detach) return 0;
         s.connect();
-        return (await s.exited).exitCode;
+        // Detached with the keys: the process runs on, as with docker exec -it.
+        const status = await Promise.race([s.exited, s.detached.then(() => undefined)]);
+        return status === undefined ? 0 : status.exitCode;
       } finally {
         s.close();
       }
@@ -944,6 +997,7 @@ export const containerCommands = [
   stopCommand,
   restartCommand,
   killCommand,
+  attachCommand,
   pauseCommand,
   unpauseCommand,
   rmCommand,
