@@ -158,6 +158,9 @@ describe('the docker CLI against the node-agent', () => {
       const unknownExec = await dockerRequest(socket, 'GET', '/exec/nope/json');
       expect({ status: unknownExec.status, body: unknownExec.json() }).toEqual({ status: 404, body: { message: 'No such exec instance: nope' } });
 
+      expect(await docker.run(['diff', name])).toEqual({ code: 0, out: '', err: '' });
+      await docker.run(['exec', name, 'sh', '-c', 'touch /tmp/t']);
+      expect(await docker.run(['diff', name])).toEqual({ code: 0, out: 'C /tmp\nA /tmp/t\n', err: '' });
       expect(await docker.run(['pause', name])).toEqual({ code: 0, out: `${name}\n`, err: '' });
       expect((await docker.run(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', name])).out).toBe('paused true\n');
       const frozenExec = await docker.run(['exec', name, 'true']);

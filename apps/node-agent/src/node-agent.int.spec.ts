@@ -7,6 +7,7 @@ import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { connect as natsConnect, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import {
+  ChangeKind,
   ContainerStatus,
   ContainersService,
   NetworkMode,
@@ -226,7 +227,7 @@ describe('ports, exec and stop', { timeout: 30_000 }, () => {
   });
 });
 
-describe('pause, unpause and top', { timeout: 60_000 }, () => {
+describe('pause, unpause, top and diff', { timeout: 60_000 }, () => {
   const ticker = ['sh', '-c', 'trap "exit 143" TERM; while true; do echo tick; sleep 0.05; done'];
   const ticks = async (id: string) => (await output(id)).split('\n').filter((l) => l === 'tick').length;
   const refusal = (p: Promise<unknown>) =>
@@ -308,6 +309,29 @@ describe('pause, unpause and top', { timeout: 60_000 }, () => {
       message: `Container ${stopped.id} is not running`,
     });
     await client.unary(ContainersService.remove, { id: stopped.id, force: true });
+  });
+
+  it("lists the changes of a container's files against its image, without the mount points runc made, a stopped one's too", async () => {
+    const c = await run({ cmd: ['sh', '-c', 'echo hi > /tmp/x; rm /bin/ls; mkdir -p /srv/new; touch /srv/new/f; exec sleep 1000'] });
+    const changesOf = async (id: string) => {
+      const all: Array<{ kind: ChangeKind; path: string }> = [];
+      for await (const batch of client.serverStream(ContainersService.changes, { id })) all.push(...batch.changes);
+      return all;
+    };
+    const expected = [
+      { kind: ChangeKind.CHANGE_KIND_MODIFIED, path: '/bin' },
+      { kind: ChangeKind.CHANGE_KIND_DELETED, path: '/bin/ls' },
+      { kind: ChangeKind.CHANGE_KIND_ADDED, path: '/srv' },
+      { kind: ChangeKind.CHANGE_KIND_ADDED, path: '/srv/new' },
+      { kind: ChangeKind.CHANGE_KIND_ADDED, path: '/srv/new/f' },
+      { kind: ChangeKind.CHANGE_KIND_MODIFIED, path: '/tmp' },
+      { kind: ChangeKind.CHANGE_KIND_ADDED, path: '/tmp/x' },
+    ];
+    await waitFor(async () => (await changesOf(c.id)).length === expected.length, () => 'the changes of the command');
+    expect(await changesOf(c.id)).toEqual(expected);
+    await client.unary(ContainersService.stop, { id: c.id, timeoutSeconds: 0 });
+    expect(await changesOf(c.id)).toEqual(expected);
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
   });
 
   it('kills a paused container with SIGKILL, and rm -f removes one, leaving nothing', async () => {

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
-import { dirname, isAbsolute, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openCgroup, validateLimits, type Cgroup, type LimitsUpdate } from '@strata/cgroups';
 import type { Attachment as NetworkAttachment, BridgeNetwork } from '@strata/container-network';
@@ -44,6 +44,7 @@ import {
   type EventSink,
   type Logger,
 } from '@strata/kit';
+import { overlayChanges, type Change } from '@strata/layer-diff';
 import { chainIds } from '@strata/oci';
 import { buildExecProcess, buildRuntimeSpec, parseStopSignal, resolveUser, specResources, type ResolvedUser, type RuntimeSpec } from '@strata/runtime-spec';
 import type { Mount, Snapshotter } from '@strata/snapshots';
@@ -54,6 +55,7 @@ import { createVolumes, type Volumes } from './volumes.js';
 import { DEFAULT_ID_RANGE, checkIdRange, mountIdmapped, type IdRange } from './idmapped-mounts.js';
 import { KeyedLock } from './keyed-lock.js';
 import { openMonitorCgroup } from './monitor-cgroups.js';
+import { overlayLayers } from './overlay-layers.js';
 import type { ImageInfo, ImageSource, Unpacker } from './ports.js';
 import { RecordStore } from './record-store.js';
 import { createNetworkSpares } from './network-spares.js';
@@ -241,6 +243,13 @@ export interface ContainerManager {
    * "Container x is not running" (or is restarting).
    */
   top(ref: string, psArgs: readonly string[]): Promise<ContainerTop>;
+  /**
+   * How the container's files differ from its image (see overlayChanges),
+   * a stopped container's too. FailedPrecondition for one being removed or
+   * dead, and when its snapshot is no overlay (the native driver keeps the
+   * whole tree).
+   */
+  changes(ref: string): Promise<Change[]>;
   /**
    * Removes the container and all it has on the node; publishes
    * container.deleted. FailedPrecondition for a running one unless force.
@@ -879,16 +888,11 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   async function mountRootfs(id: string, mounts: Mount[], userns: boolean): Promise<void> {
     const rootfs = rootfsOf(id);
     if (!userns) return mountAll(mounts, rootfs);
-    const overlay = mounts.length === 1 && mounts[0]!.type === 'overlay' ? mounts[0]! : undefined;
-    const base = overlay?.cwd ?? '/';
-    const abs = (p: string) => (isAbsolute(p) ? p : join(base, p));
-    const option = (name: string) => overlay?.options.find((o) => o.startsWith(`${name}=`))?.slice(name.length + 1);
-    const lowers = (option('lowerdir') ?? '').split(':').filter(Boolean).map(abs);
-    const upper = option('upperdir');
-    const work = option('workdir');
-    if (lowers.length === 0 || upper === undefined || work === undefined) {
+    const overlay = overlayLayers(mounts);
+    if (overlay === undefined) {
       throw failedPrecondition(`user namespaces need an overlay snapshot with layers; the snapshotter gave ${mounts.map((m) => m.type).join(', ') || 'none'}`);
     }
+    const { upper, work, lowers } = overlay;
     const layers = layersOf(id);
     const pairs = lowers.map((source, i) => ({ source, target: join(layers, String(i)) }));
     await mkdir(layers, { recursive: true, mode: 0o700 });
@@ -896,9 +900,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     try {
       await mountIdmapped(pairs, usernsRange);
       const top = await stat(pairs[0]!.target);
-      await chown(abs(upper), top.uid, top.gid);
-      const rest = overlay!.options.filter((o) => !/^(lowerdir|upperdir|workdir)=/.test(o));
-      const mapped = [...rest, `workdir=${abs(work)}`, `upperdir=${abs(upper)}`, `lowerdir=${lowers.map((_, i) => `layers/${i}`).join(':')}`];
+      await chown(upper, top.uid, top.gid);
+      const mapped = [...overlay.otherOptions, `workdir=${work}`, `upperdir=${upper}`, `lowerdir=${lowers.map((_, i) => `layers/${i}`).join(':')}`];
       await mountAll([{ type: 'overlay', source: 'overlay', options: mapped, cwd: store.containerDir(id) }], rootfs);
     } catch (err) {
       await unmountLayers(id).catch(() => undefined);
@@ -1385,6 +1388,25 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         }
         return paused;
       });
+    },
+
+    async changes(ref) {
+      const record = find(ref);
+      const fields = { containerId: record.id };
+      if (record.state.status === 'removing' || record.state.status === 'dead') {
+        throw failedPrecondition(`container ${record.id} is ${record.state.status}`, { fields });
+      }
+      const mounts = await snapshotter.mounts(record.snapshotKey);
+      const layers = overlayLayers(mounts);
+      if (layers === undefined) {
+        throw failedPrecondition(
+          `the snapshotter keeps the files of container ${record.id} as a whole tree (${mounts.map((m) => m.type).join(', ') || 'no mount'}), not as changes over its image: diff needs its overlay driver`,
+          { fields },
+        );
+      }
+      // The mount points runc makes in the container's layer are no changes of its own (Docker keeps them in an init layer).
+      const spec = await readSpec(record.id).catch(() => undefined);
+      return overlayChanges(layers.upper, layers.lowers, { mountPoints: (spec?.mounts ?? []).map((m) => m.destination) });
     },
 
     async top(ref, psArgs) {

@@ -1,10 +1,12 @@
 import type { Readable } from 'node:stream';
 import {
+  ChangeKind,
   ContainersService,
   Stream,
   WaitCondition as ProtoWaitCondition,
   type AttachRequest,
   type AttachResponse,
+  type ChangesResponse,
   type CommitRequest,
   type ExecRequest,
   type ExecResponse,
@@ -15,8 +17,17 @@ import {
 import { restartPolicyFromWire } from '@strata/docker-api/views';
 import { bidiStream, serverStream, unary, type ServiceRegistration } from '@strata/grpc-kit';
 import { invalidArgument, type Logger } from '@strata/kit';
+import type { Change } from '@strata/layer-diff';
 import type { ContainerAttachment, ContainerManager, ExitStatus, WaitCondition } from './container-manager.js';
 import { containerToProto, specFromProto } from './proto-convert.js';
+
+/** Changes per message of a Changes stream (a path is at most 4 KiB: a batch stays far below the message limit). */
+const CHANGES_PER_MESSAGE = 1000;
+const CHANGE_KINDS: Record<Change['kind'], ChangeKind> = {
+  A: ChangeKind.CHANGE_KIND_ADDED,
+  C: ChangeKind.CHANGE_KIND_MODIFIED,
+  D: ChangeKind.CHANGE_KIND_DELETED,
+};
 
 /** Settings of {@link createContainersService}. */
 export interface ContainersServiceOptions {
@@ -82,6 +93,15 @@ export function createContainersService(manager: ContainerManager, options: Cont
       stop: unary(logger, async (req: { id: string; timeoutSeconds?: number }) => ({
         container: containerToProto(await manager.stop(req.id, req.timeoutSeconds)),
       })),
+      changes: serverStream(logger, (req: { id: string }) => {
+        const changes = manager.changes(req.id);
+        return (async function* (): AsyncGenerator<ChangesResponse> {
+          const all = await changes;
+          for (let i = 0; i < all.length; i += CHANGES_PER_MESSAGE) {
+            yield { changes: all.slice(i, i + CHANGES_PER_MESSAGE).map((c) => ({ kind: CHANGE_KINDS[c.kind], path: c.path })) };
+          }
+        })();
+      }),
       top: unary(logger, async (req: { id: string; psArgs: string[] }) => {
         const { titles, processes } = await manager.top(req.id, req.psArgs);
         return { titles, processes: processes.map((fields) => ({ fields })) };

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { ContainersService, ContainerStatus, Stream, WaitCondition, type Container, type TerminalSize } from '@strata/api/containers/v1';
+import { ChangeKind, ContainersService, ContainerStatus, Stream, WaitCondition, type Container, type TerminalSize } from '@strata/api/containers/v1';
 import { ImagesService, type ContainerConfig } from '@strata/api/images/v1';
 import { startFailureCode } from '@strata/containers';
 import { isFailedPrecondition } from '@strata/kit';
@@ -376,6 +376,19 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
     { method: 'POST', path: '/containers/{id}/attach', handle: attach },
     { method: 'POST', path: '/containers/{id}/resize', handle: resize },
     { method: 'GET', path: '/containers/{id}/logs', handle: logs },
+    {
+      method: 'GET',
+      path: '/containers/{id}/changes',
+      async handle(ctx) {
+        // Docker's kinds: 0 modified, 1 added, 2 deleted.
+        const kinds: Partial<Record<number, number>> = { [ChangeKind.CHANGE_KIND_MODIFIED]: 0, [ChangeKind.CHANGE_KIND_ADDED]: 1, [ChangeKind.CHANGE_KIND_DELETED]: 2 };
+        const changes: Array<{ Path: string; Kind: number }> = [];
+        for await (const batch of containers.serverStream(ContainersService.changes, { id: ctx.params['id'] as string })) {
+          for (const c of batch.changes) changes.push({ Path: c.path, Kind: kinds[c.kind] ?? 0 });
+        }
+        ctx.json(200, changes);
+      },
+    },
     {
       method: 'GET',
       path: '/containers/{id}/top',

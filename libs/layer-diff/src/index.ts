@@ -2,3 +2,4 @@ export * from './apply-layer.js';
 export * from './diff-layer.js';
 export * from './tar-reader.js';
 export * from './decompress.js';
+export * from './overlay-changes.js';

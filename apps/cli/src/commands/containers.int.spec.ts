@@ -452,6 +452,7 @@ describe('create, start, kill, rm -f', () => {
     const top = await cli('top', name, '-o', 'pid,args');
     expect(top).toMatchObject({ code: 0, err: '' });
     expect(top.out).toMatch(/^PID +COMMAND\n *\d+ +sleep 1000\n$/);
+    expect(await cli('diff', name)).toEqual({ code: 0, out: '', err: '' });
     expect(await cli('unpause', name)).toMatchObject({ code: 0, out: `${name}\n` });
     expect((await inspect(name)).State.Status).toBe('running');
     expect(await cli('exec', name, 'true')).toMatchObject({ code: 0 });

@@ -756,6 +756,32 @@ export const portCommand = defineCommand({
   },
 });
 
+/** `strata diff CONTAINER`, as `docker diff`. */
+export const diffCommand = defineCommand({
+  name: 'diff',
+  summary: "Inspect changes to files or directories on a container's filesystem",
+  description:
+    "Lists how the container's files differ from its image, one path a line in path order: A added, C changed " +
+    '(a directory also when an entry in it changed), D deleted. Works on stopped containers too.',
+  usage: 'CONTAINER',
+  minArgs: 1,
+  maxArgs: 1,
+  exitCodes: containerExitCodes,
+  flags: { runDir: runDirFlag, ...fleetFlags },
+  async run({ flags: f, args, io }) {
+    const name = args[0]!;
+    const { ChangeKind } = await import('@strata/api/containers/v1');
+    const letters: Partial<Record<number, string>> = { [ChangeKind.CHANGE_KIND_ADDED]: 'A', [ChangeKind.CHANGE_KIND_MODIFIED]: 'C', [ChangeKind.CHANGE_KIND_DELETED]: 'D' };
+    await withFleet(f, io, (on, api) =>
+      on(name, async (client) => {
+        for await (const batch of client.serverStream(api.changes, { id: name })) {
+          io.stdout.write(batch.changes.map((c) => `${letters[c.kind] ?? '?'} ${c.path}\n`).join(''));
+        }
+      }),
+    );
+  },
+});
+
 /** `strata top CONTAINER [ps OPTIONS]`, as `docker top`. */
 export const topCommand = defineCommand({
   name: 'top',
@@ -1005,6 +1031,7 @@ export const containerCommands = [
   inspectCommand,
   portCommand,
   topCommand,
+  diffCommand,
   logsCommand,
   execCommand,
   waitCommand,
