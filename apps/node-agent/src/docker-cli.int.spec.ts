@@ -172,6 +172,10 @@ describe('the docker CLI against the node-agent', () => {
       expect(await docker.run(['unpause', name])).toEqual({ code: 0, out: `${name}\n`, err: '' });
       expect((await fetchPage(hostPort)).status).toBe(200);
 
+      expect(await docker.run(['rename', name, `${name}-2`])).toEqual({ code: 0, out: '', err: '' });
+      expect((await docker.run(['inspect', '-f', '{{.Name}}', id])).out).toBe(`/${name}-2\n`);
+      expect(await docker.run(['rename', `${name}-2`, name])).toEqual({ code: 0, out: '', err: '' });
+
       const stop = await docker.run(['stop', '-t', '2', name]);
       expect(stop).toEqual({ code: 0, out: `${name}\n`, err: '' });
       const stopped = JSON.parse((await docker.run(['inspect', name])).out) as Array<{ State: { Status: string; Running: boolean; FinishedAt: string } }>;

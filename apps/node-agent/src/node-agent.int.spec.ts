@@ -227,7 +227,7 @@ describe('ports, exec and stop', { timeout: 30_000 }, () => {
   });
 });
 
-describe('pause, unpause, top and diff', { timeout: 60_000 }, () => {
+describe('pause, unpause, top, diff and rename', { timeout: 60_000 }, () => {
   const ticker = ['sh', '-c', 'trap "exit 143" TERM; while true; do echo tick; sleep 0.05; done'];
   const ticks = async (id: string) => (await output(id)).split('\n').filter((l) => l === 'tick').length;
   const refusal = (p: Promise<unknown>) =>
@@ -332,6 +332,28 @@ describe('pause, unpause, top and diff', { timeout: 60_000 }, () => {
     await client.unary(ContainersService.stop, { id: c.id, timeoutSeconds: 0 });
     expect(await changesOf(c.id)).toEqual(expected);
     await client.unary(ContainersService.remove, { id: c.id, force: true });
+  });
+
+  it('renames a running container, refusing a name in use and its own, and publishes container.renamed', async () => {
+    const c = await run({ cmd: ['sleep', '1000'] });
+    const other = await create({ cmd: ['true'] });
+    const newName = `renamed-${c.id.slice(0, 8)}`;
+    const { container: renamed } = await client.unary(ContainersService.rename, { id: c.name, name: `/${newName}` });
+    expect(renamed).toMatchObject({ id: c.id, name: newName });
+    expect((await client.unary(ContainersService.inspect, { id: newName })).container?.id).toBe(c.id);
+    expect(await refusal(client.unary(ContainersService.inspect, { id: c.name }))).toEqual({ kind: 'NotFound', message: `No such container: ${c.name}` });
+    expect(await refusal(client.unary(ContainersService.rename, { id: c.id, name: other.name }))).toEqual({
+      kind: 'AlreadyExists',
+      message: `Conflict. The container name "/${other.name}" is already in use by container "${other.id}". You have to remove (or rename) that container to be able to reuse that name.`,
+    });
+    expect(await refusal(client.unary(ContainersService.rename, { id: c.id, name: newName }))).toEqual({
+      kind: 'InvalidArgument',
+      message: 'Renaming a container with the same name as its current name',
+    });
+    expect((await refusal(client.unary(ContainersService.rename, { id: c.id, name: 'bad name' })))?.kind).toBe('InvalidArgument');
+    await waitFor(() => eventsOf('container.renamed', c.id).length === 1, () => 'container.renamed');
+    expect(eventsOf('container.renamed', c.id)[0]?.data).toEqual({ id: c.id, name: newName, oldName: c.name, node: 'test-node' });
+    for (const id of [c.id, other.id]) await client.unary(ContainersService.remove, { id, force: true });
   });
 
   it('kills a paused container with SIGKILL, and rm -f removes one, leaving nothing', async () => {

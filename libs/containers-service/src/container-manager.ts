@@ -251,6 +251,13 @@ export interface ContainerManager {
    */
   changes(ref: string): Promise<Change[]>;
   /**
+   * Gives the container another name (see checkContainerName), running or
+   * not; publishes container.renamed. AlreadyExists (Docker's text) when
+   * another container has it or is being created with it, InvalidArgument
+   * for its own name.
+   */
+  rename(ref: string, name: string): Promise<ContainerRecord>;
+  /**
    * Removes the container and all it has on the node; publishes
    * container.deleted. FailedPrecondition for a running one unless force.
    * With options.volumes (`rm -v`), and for an auto-remove container, its
@@ -1387,6 +1394,27 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           throw failedPrecondition(`Container ${id} is not running`, { fields });
         }
         return paused;
+      });
+    },
+
+    async rename(ref, newName) {
+      const name = checkContainerName(newName);
+      const { id } = find(ref);
+      return ops.run(id, async () => {
+        const record = current(id);
+        if (record.name === name) throw invalidArgument('Renaming a container with the same name as its current name', { fields: { containerId: id } });
+        const holder = [...records.values()].find((r) => r.name === name);
+        if (holder !== undefined || reserved.has(name)) throw nameConflict(name, holder?.id ?? 'being created');
+        // Held until the record says it, so that a Create cannot take the name meanwhile.
+        reserved.add(name);
+        try {
+          const renamed = await lock.run(id, () => save({ ...current(id), name }));
+          events.publish('container.renamed', id, { id, name, oldName: record.name, node });
+          log.info({ containerId: id, name, oldName: record.name }, 'container renamed');
+          return renamed;
+        } finally {
+          reserved.delete(name);
+        }
       });
     },
 

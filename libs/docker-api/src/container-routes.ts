@@ -377,6 +377,14 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
     { method: 'POST', path: '/containers/{id}/resize', handle: resize },
     { method: 'GET', path: '/containers/{id}/logs', handle: logs },
     {
+      method: 'POST',
+      path: '/containers/{id}/rename',
+      async handle(ctx) {
+        await containers.unary(ContainersService.rename, { id: ctx.params['id'] as string, name: ctx.query.get('name') ?? '' });
+        ctx.json(204);
+      },
+    },
+    {
       method: 'GET',
       path: '/containers/{id}/changes',
       async handle(ctx) {

@@ -27,6 +27,7 @@ describe('dockerEventsOf', () => {
     ['container.deleted', { id: ID, name: 'web', node: 'n1' }, 'destroy', { name: 'web' }],
     ['container.paused', { id: ID, name: 'web', node: 'n1' }, 'pause', { name: 'web' }],
     ['container.unpaused', { id: ID, name: 'web', node: 'n1' }, 'unpause', { name: 'web' }],
+    ['container.renamed', { id: ID, name: 'api', oldName: 'web', node: 'n1' }, 'rename', { name: 'api', oldName: '/web' }],
     [
       'container.committed',
       { id: ID, name: 'web', imageId: 'sha256:c', reference: 'docker.io/library/app:1', node: 'n1' },

@@ -35,6 +35,7 @@ export const DOCKER_EVENT_ACTIONS: Readonly<Record<string, { type: 'container' |
   'container.deleted': { type: 'container', action: 'destroy' },
   'container.paused': { type: 'container', action: 'pause' },
   'container.unpaused': { type: 'container', action: 'unpause' },
+  'container.renamed': { type: 'container', action: 'rename' },
   'container.committed': { type: 'container', action: 'commit' },
   'exec.started': { type: 'container', action: 'exec_start' },
   'exec.exited': { type: 'container', action: 'exec_die' },
@@ -136,6 +137,10 @@ export function dockerEventsOf(event: CloudEvent, containerAttributes: Record<st
         action = `exec_start: ${args.join(' ')}`;
         break;
       }
+      case 'container.renamed':
+        // Docker names the old name with its leading slash.
+        if (text(d.oldName) !== undefined) attrs.oldName = `/${String(d.oldName)}`;
+        break;
       case 'exec.exited':
         put(attrs, 'execID', d.execId);
         attrs.exitCode = String(typeof d.exitCode === 'number' ? d.exitCode : 0);

@@ -437,7 +437,7 @@ describe('create, start, kill, rm -f', () => {
     expect(await cli('ps', '-a', '-q', '--filter', `name=${name}`)).toEqual({ code: 0, out: '', err: '' });
   });
 
-  it('pause freezes a container (ps says Paused, exec is refused, top lists it) and unpause thaws it, as docker pause and top', async () => {
+  it('pause freezes a container (ps says Paused, exec is refused, top lists it) and unpause thaws it; rename renames it, as docker pause, top and rename', async () => {
     const name = names('paused');
     await cli('run', '-d', '--name', name, stack.image, 'sleep', '1000');
     expect(await cli('pause', name)).toMatchObject({ code: 0, out: `${name}\n` });
@@ -456,7 +456,10 @@ describe('create, start, kill, rm -f', () => {
     expect(await cli('unpause', name)).toMatchObject({ code: 0, out: `${name}\n` });
     expect((await inspect(name)).State.Status).toBe('running');
     expect(await cli('exec', name, 'true')).toMatchObject({ code: 0 });
-    expect(await cli('rm', '-f', name)).toMatchObject({ code: 0 });
+    const renamed = `${name}-renamed`;
+    expect(await cli('rename', name, renamed)).toEqual({ code: 0, out: '', err: '' });
+    expect((await inspect(renamed)).Name).toBe(`/${renamed}`);
+    expect(await cli('rm', '-f', renamed)).toMatchObject({ code: 0 });
   });
 
   it('rm refuses a running container without -f', async () => {

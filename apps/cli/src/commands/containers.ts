@@ -756,6 +756,22 @@ export const portCommand = defineCommand({
   },
 });
 
+/** `strata rename CONTAINER NEW_NAME`, as `docker rename`. */
+export const renameCommand = defineCommand({
+  name: 'rename',
+  summary: 'Rename a container',
+  description: 'Gives CONTAINER (running or not) the name NEW_NAME, which no other container on its node may have.',
+  usage: 'CONTAINER NEW_NAME',
+  minArgs: 2,
+  maxArgs: 2,
+  exitCodes: containerExitCodes,
+  flags: { runDir: runDirFlag, ...fleetFlags },
+  async run({ flags: f, args, io }) {
+    const [name, newName] = args as [string, string];
+    await withFleet(f, io, (on, api) => on(name, (client) => client.unary(api.rename, { id: name, name: newName })));
+  },
+});
+
 /** `strata diff CONTAINER`, as `docker diff`. */
 export const diffCommand = defineCommand({
   name: 'diff',
@@ -1032,6 +1048,7 @@ export const containerCommands = [
   portCommand,
   topCommand,
   diffCommand,
+  renameCommand,
   logsCommand,
   execCommand,
   waitCommand,
