@@ -175,6 +175,10 @@ describe('the docker CLI against the node-agent', () => {
       expect(await docker.run(['rename', name, `${name}-2`])).toEqual({ code: 0, out: '', err: '' });
       expect((await docker.run(['inspect', '-f', '{{.Name}}', id])).out).toBe(`/${name}-2\n`);
       expect(await docker.run(['rename', `${name}-2`, name])).toEqual({ code: 0, out: '', err: '' });
+      // A stopped container of its own label is all a filtered prune takes.
+      const pruned = await docker.run(['create', '--label', `prune=${name}`, web]);
+      const prune = await docker.run(['container', 'prune', '-f', '--filter', `label=prune=${name}`]);
+      expect(prune).toMatchObject({ code: 0, out: expect.stringMatching(new RegExp(`^Deleted Containers:\n${pruned.out.trim()}\n\nTotal reclaimed space: `)) });
 
       const stop = await docker.run(['stop', '-t', '2', name]);
       expect(stop).toEqual({ code: 0, out: `${name}\n`, err: '' });

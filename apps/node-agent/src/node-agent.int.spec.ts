@@ -227,7 +227,7 @@ describe('ports, exec and stop', { timeout: 30_000 }, () => {
   });
 });
 
-describe('pause, unpause, top, diff and rename', { timeout: 60_000 }, () => {
+describe('pause, unpause, top, diff, rename and prune', { timeout: 60_000 }, () => {
   const ticker = ['sh', '-c', 'trap "exit 143" TERM; while true; do echo tick; sleep 0.05; done'];
   const ticks = async (id: string) => (await output(id)).split('\n').filter((l) => l === 'tick').length;
   const refusal = (p: Promise<unknown>) =>
@@ -354,6 +354,24 @@ describe('pause, unpause, top, diff and rename', { timeout: 60_000 }, () => {
     await waitFor(() => eventsOf('container.renamed', c.id).length === 1, () => 'container.renamed');
     expect(eventsOf('container.renamed', c.id)[0]?.data).toEqual({ id: c.id, name: newName, oldName: c.name, node: 'test-node' });
     for (const id of [c.id, other.id]) await client.unary(ContainersService.remove, { id, force: true });
+  });
+
+  it('prunes the containers that do not run and pass the filters, answering their ids', async () => {
+    const labels = { suite: 'prune' };
+    const running = await run({ cmd: ['sleep', '1000'], labels });
+    const exited = await run({ cmd: ['sh', '-c', 'echo data > /tmp/d'], labels: { ...labels, keep: 'no' } });
+    const kept = await create({ cmd: ['true'], labels: { ...labels, keep: 'yes' } });
+    await waitFor(async () => (await statusOf(exited.id)) === ContainerStatus.CONTAINER_STATUS_EXITED, () => 'the exit');
+    expect(await refusal(client.unary(ContainersService.prune, { filters: ['status=exited'] }))).toMatchObject({ kind: 'InvalidArgument' });
+    const first = await client.unary(ContainersService.prune, { filters: ['label=suite=prune', 'label!=keep=yes'] });
+    expect(first.containersDeleted).toEqual([exited.id]);
+    expect(first.spaceReclaimed).toBeGreaterThan(0);
+    expect(eventsOf('container.deleted', exited.id)).toHaveLength(1);
+    const second = await client.unary(ContainersService.prune, { filters: ['label=suite=prune'] });
+    expect(second.containersDeleted).toEqual([kept.id]);
+    expect((await client.unary(ContainersService.inspect, { id: running.id })).container?.state?.status).toBe(ContainerStatus.CONTAINER_STATUS_RUNNING);
+    await client.unary(ContainersService.remove, { id: running.id, force: true });
+    expect(await stack.leftovers([exited.id, kept.id])).toEqual([]);
   });
 
   it('kills a paused container with SIGKILL, and rm -f removes one, leaving nothing', async () => {

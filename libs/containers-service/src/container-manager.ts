@@ -18,9 +18,11 @@ import {
   generateContainerName,
   isRunning,
   listContainers,
+  matchesPruneFilters,
   nameConflict,
   nextRestartDelay,
   NO_RESTART,
+  parsePruneFilters,
   resolveContainer,
   shouldRestart,
   startFailureCode,
@@ -257,6 +259,13 @@ export interface ContainerManager {
    * for its own name.
    */
   rename(ref: string, name: string): Promise<ContainerRecord>;
+  /**
+   * Removes every container that does not run (created, exited, dead) and
+   * passes filters (see parsePruneFilters), as `docker container prune`;
+   * one that starts or fails meanwhile is skipped (logged). Resolves with
+   * the ids removed and the bytes their snapshots took.
+   */
+  prune(filters: readonly string[]): Promise<{ deleted: string[]; spaceReclaimed: number }>;
   /**
    * Removes the container and all it has on the node; publishes
    * container.deleted. FailedPrecondition for a running one unless force.
@@ -1395,6 +1404,26 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         }
         return paused;
       });
+    },
+
+    async prune(filters) {
+      const selected = parsePruneFilters(filters, new Date());
+      const deleted: string[] = [];
+      let spaceReclaimed = 0;
+      const stopped = [...records.values()].filter((r) => ['created', 'exited', 'dead'].includes(r.state.status) && matchesPruneFilters(r, selected));
+      for (const record of stopped) {
+        const usage = await snapshotter.usage(record.snapshotKey).catch(() => undefined);
+        try {
+          await manager.remove(record.id, false);
+        } catch (err) {
+          if (!isNotFound(err)) log.warn({ err, containerId: record.id }, 'prune left a container that cannot be removed');
+          continue;
+        }
+        deleted.push(record.id);
+        spaceReclaimed += usage?.size ?? 0;
+      }
+      if (deleted.length > 0) log.info({ containers: deleted.length, spaceReclaimed }, 'containers pruned');
+      return { deleted, spaceReclaimed };
     },
 
     async rename(ref, newName) {

@@ -106,6 +106,10 @@ export function createContainersService(manager: ContainerManager, options: Cont
         const { titles, processes } = await manager.top(req.id, req.psArgs);
         return { titles, processes: processes.map((fields) => ({ fields })) };
       }),
+      prune: unary(logger, async (req: { filters: string[] }) => {
+        const { deleted, spaceReclaimed } = await manager.prune(req.filters);
+        return { containersDeleted: deleted, spaceReclaimed };
+      }),
       rename: unary(logger, async (req: { id: string; name: string }) => ({ container: containerToProto(await manager.rename(req.id, req.name)) })),
       pause: unary(logger, async (req: { id: string }) => ({ container: containerToProto(await manager.pause(req.id)) })),
       unpause: unary(logger, async (req: { id: string }) => ({ container: containerToProto(await manager.unpause(req.id)) })),

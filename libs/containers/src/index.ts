@@ -8,3 +8,4 @@ export * from './record-format.js';
 export * from './restart-policy.js';
 export * from './mounts.js';
 export * from './volumes.js';
+export * from './prune-filters.js';

@@ -6,7 +6,7 @@ import { isFailedPrecondition } from '@strata/kit';
 import { createSpec, refuseUnsupported, resourcesOf, restartPolicyOf } from './create-spec.js';
 import { inspectView, isRunning, listView } from './container-view.js';
 import { dockerError } from './docker-error.js';
-import { queryBool, queryFilters, queryInt } from './docker-query.js';
+import { filterList, queryBool, queryFilters, queryInt } from './docker-query.js';
 import type { DockerContext, DockerRoute } from './docker-router.js';
 import { rfc3339Nano } from './human-time.js';
 import { cancellableCall, cancellableUnary } from './rpc-call.js';
@@ -376,6 +376,15 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
     { method: 'POST', path: '/containers/{id}/attach', handle: attach },
     { method: 'POST', path: '/containers/{id}/resize', handle: resize },
     { method: 'GET', path: '/containers/{id}/logs', handle: logs },
+    {
+      method: 'POST',
+      path: '/containers/prune',
+      async handle(ctx) {
+        const filters = filterList(ctx.query, ['label', 'label!', 'until']);
+        const { containersDeleted, spaceReclaimed } = await containers.unary(ContainersService.prune, { filters });
+        ctx.json(200, { ContainersDeleted: containersDeleted, SpaceReclaimed: spaceReclaimed });
+      },
+    },
     {
       method: 'POST',
       path: '/containers/{id}/rename',

@@ -77,3 +77,10 @@ export function checkFilterNames(filters: Map<string, string[]>, supported: read
     if (!supported.includes(name)) throw dockerError(400, `invalid filter '${name}'`);
   }
 }
+
+/** The filters of the query as Strata's services take them (`key=value`); a 400 `invalid filter` for one not in supported. */
+export function filterList(query: URLSearchParams, supported: readonly string[]): string[] {
+  const filters = queryFilters(query);
+  checkFilterNames(filters, supported);
+  return [...filters].flatMap(([key, values]) => values.map((v) => `${key}=${v}`));
+}

@@ -1,19 +1,12 @@
 import { VolumesService } from '@strata/api/containers/v1';
 import { dockerError } from './docker-error.js';
-import { checkFilterNames, queryBool, queryFilters } from './docker-query.js';
+import { filterList, queryBool } from './docker-query.js';
 import type { DockerRoute } from './docker-router.js';
 import type { DockerApiDeps } from './index.js';
 import { volumeView } from './volume-views.js';
 
 /** The volume list and prune filters served; others are a 400 `invalid filter`. */
 const VOLUME_FILTERS = ['name', 'label', 'driver', 'dangling'];
-
-/** Filters of the query as the Volumes service takes them (`key=value`). */
-function filterList(query: URLSearchParams, supported: readonly string[]): string[] {
-  const filters = queryFilters(query);
-  checkFilterNames(filters, supported);
-  return [...filters].flatMap(([key, values]) => values.map((v) => `${key}=${v}`));
-}
 
 /**
  * The volume endpoints over the node-agent's Volumes service (on the

@@ -462,6 +462,19 @@ describe('create, start, kill, rm -f', () => {
     expect(await cli('rm', '-f', renamed)).toMatchObject({ code: 0 });
   });
 
+  it('container prune removes the stopped containers the filters pick, after asking unless -f, as docker container prune', async () => {
+    const label = `prune=${process.pid}`;
+    const name = names('pruned');
+    await cli('create', '--name', name, '--label', label, stack.image, 'true');
+    const id = (await inspect(name)).Id;
+    const declined = await runCaptured(['container', 'prune', '--run-dir', stack.runDir, '--filter', `label=${label}`], { stdin: 'n\n' });
+    expect(declined).toMatchObject({ code: 0, out: 'WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ' });
+    expect((await inspect(name)).Id).toBe(id);
+    const pruned = await runCaptured(['container', 'prune', '--run-dir', stack.runDir, '-f', '--filter', `label=${label}`]);
+    expect(pruned).toMatchObject({ code: 0, out: expect.stringMatching(new RegExp(`^Deleted Containers:\n${id}\n\nTotal reclaimed space: .+\n$`)) });
+    expect((await cli('inspect', name)).code).toBe(1);
+  });
+
   it('rm refuses a running container without -f', async () => {
     const name = names('busy');
     await cli('run', '-d', '--name', name, stack.image, 'sleep', '1000');

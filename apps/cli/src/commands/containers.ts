@@ -756,6 +756,31 @@ export const portCommand = defineCommand({
   },
 });
 
+/** `strata container prune [-f] [--filter F]`, as `docker container prune`. */
+export const containerPruneCommand = defineCommand({
+  name: 'container prune',
+  summary: 'Remove all stopped containers',
+  description:
+    'Removes every container of this node that does not run (created, exited) and passes the filters: ' +
+    'label=KEY[=VALUE], label!=KEY[=VALUE], until=TIME (Unix seconds, RFC 3339, or a duration before now such as ' +
+    '24h). Asks first unless --force; prints the ids removed and the space their writable layers took.',
+  exitCodes: containerExitCodes,
+  flags: {
+    filter: flags.list('Provide filter values (e.g. until=24h)', { placeholder: 'FILTER' }),
+    force: flags.switch('Do not prompt for confirmation', { short: 'f' }),
+    runDir: runDirFlag,
+  },
+  async run({ flags: f, io }) {
+    const { confirm } = await import('../framework/confirm.js');
+    if (!f.force && !(await confirm(io, 'This will remove all stopped containers.'))) return 0;
+    const result = await withContainers(f.runDir, (client, api) => client.unary(api.prune, { filters: f.filter }));
+    const { humanSize } = await import('../framework/human-units.js');
+    const deleted = result.containersDeleted.length === 0 ? '' : `Deleted Containers:\n${result.containersDeleted.map((id) => `${id}\n`).join('')}\n`;
+    io.stdout.write(`${deleted}Total reclaimed space: ${humanSize(result.spaceReclaimed)}\n`);
+    return 0;
+  },
+});
+
 /** `strata rename CONTAINER NEW_NAME`, as `docker rename`. */
 export const renameCommand = defineCommand({
   name: 'rename',
@@ -1049,6 +1074,7 @@ export const containerCommands = [
   topCommand,
   diffCommand,
   renameCommand,
+  containerPruneCommand,
   logsCommand,
   execCommand,
   waitCommand,

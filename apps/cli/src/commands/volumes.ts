@@ -2,7 +2,8 @@ import { join, resolve } from 'node:path';
 import type { VolumesService } from '@strata/api/containers/v1';
 import type { RpcClient } from '@strata/grpc-kit';
 import { isNotFound, isStrataError } from '@strata/kit';
-import { defineCommand, type CliIo } from '../framework/command.js';
+import { defineCommand } from '../framework/command.js';
+import { confirm } from '../framework/confirm.js';
 import { flags } from '../framework/flags.js';
 import { humanSize } from '../framework/human-units.js';
 import { printInspected, printList } from '../framework/output-format.js';
@@ -141,17 +142,6 @@ export const volumeRmCommand = defineCommand({
   },
 });
 
-/** The first line of stdin, '' at its end or without one. */
-async function answer(io: CliIo): Promise<string> {
-  if (io.stdin === undefined) return '';
-  let text = '';
-  for await (const chunk of io.stdin) {
-    text += Buffer.from(chunk).toString('utf8');
-    if (text.includes('\n')) break;
-  }
-  return text.split('\n')[0]!.trim();
-}
-
 /** `strata volume prune [-a] [-f]`. */
 export const volumePruneCommand = defineCommand({
   name: 'volume prune',
@@ -169,8 +159,7 @@ export const volumePruneCommand = defineCommand({
   async run({ flags: f, io }) {
     if (!f.force) {
       const which = f.all ? 'all local volumes' : 'anonymous local volumes';
-      io.stdout.write(`WARNING! This will remove ${which} not used by at least one container.\nAre you sure you want to continue? [y/N] `);
-      if (!/^y(es)?$/i.test(await answer(io))) return 0;
+      if (!(await confirm(io, `This will remove ${which} not used by at least one container.`))) return 0;
     }
     const result = await withVolumes(f.runDir, (client, api) => client.unary(api.prune, { all: f.all, filters: f.filter }));
     const deleted = result.volumesDeleted.length === 0 ? '' : `Deleted Volumes:\n${result.volumesDeleted.map((n) => `${n}\n`).join('')}\n`;

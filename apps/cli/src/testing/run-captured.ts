@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { CliIo } from '../framework/command.js';
 import { runCli } from '../framework/run-cli.js';
 import { strata } from '../program.js';
@@ -15,12 +16,14 @@ export interface RunCapturedOptions {
   env?: Readonly<Record<string, string>>;
   /** Whether stdout is a 200-column terminal (progress bars are drawn). */
   tty?: boolean;
+  /** What the command reads on stdin (none by default). */
+  stdin?: string;
 }
 
 /**
  * Runs the `strata` program on argv in this process, as the integration
- * tests drive it: stdout and stderr are captured as text, there is no
- * stdin, and an interrupt never comes.
+ * tests drive it: stdout and stderr are captured as text, stdin is
+ * options.stdin (none by default), and an interrupt never comes.
  */
 export async function runCaptured(argv: readonly string[], options: RunCapturedOptions = {}): Promise<CapturedRun> {
   let out = '';
@@ -29,6 +32,7 @@ export async function runCaptured(argv: readonly string[], options: RunCapturedO
     stdout: { write: (t) => (out += t.toString()), ...(options.tty ? { isTTY: true, columns: 200 } : {}) },
     stderr: { write: (t) => (err += t.toString()) },
     env: { ...options.env },
+    ...(options.stdin === undefined ? {} : { stdin: Readable.from([Buffer.from(options.stdin)]) }),
     interrupts: () => new AbortController().signal,
   };
   const code = await runCli(strata, [...argv], io);
