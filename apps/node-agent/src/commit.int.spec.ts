@@ -16,6 +16,8 @@ import { createGrpcStore, type GrpcStore } from '@strata/content-grpc';
 import { createClient, type RpcClient } from '@strata/grpc-kit';
 import { errorKind, silentLogger, type CloudEvent } from '@strata/kit';
 import { waitFor } from '@strata/kit/testing';
+import type { Digest } from '@strata/oci';
+import { gnuTar } from '@strata/tar/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestStack, type TestStack } from './testing/test-stack.js';
 
@@ -134,6 +136,19 @@ describe('Containers.Commit', { timeout: 60_000 }, () => {
       await client.unary(ContainersService.remove, { id: c.id, force: true });
     }
     expect(seen).toEqual(['0 first\n', '0 second\n']);
+  });
+
+  it("keeps the mount points runc made out of the layer, as Docker's init layer does", async () => {
+    const c = await run({ cmd: ['sh', '-c', 'echo x > /made; exec sleep 60'] });
+    await waitFor(() => existsSync(join(stack.stateDir, 'node-agent', 'containers', c.id, 'rootfs', 'made')), () => 'the file to be written');
+    const { layerDigest } = await client.unary(ContainersService.commit, { id: c.id, reference: `stubs-${process.pid}:1`, message: '', author: '', changes: [], pause: false });
+    const reader = await layerStore.read(layerDigest as Digest);
+    const parts: Uint8Array[] = [];
+    for await (const chunk of reader.chunks) parts.push(Uint8Array.from(chunk));
+    const listing = await gnuTar(['-tzf', '-'], Buffer.concat(parts));
+    // runc made /etc/hostname, /etc/hosts and /etc/resolv.conf (the image has none) to bind the agent's files onto.
+    expect(listing.stdout.split('\n').filter((l) => l !== '')).toEqual(['made']);
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
   });
 
   it('leaves the container running unfrozen with pause false', async () => {

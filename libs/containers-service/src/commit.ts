@@ -53,7 +53,10 @@ export interface LayerDiffer {
    * labels, held by lease from before it is committed. NotFound for an
    * unknown key or lease.
    */
-  diff(key: string, options: { mediaType?: string; labels?: Labels; lease?: string }): Promise<{ layer: Descriptor; diffId: Digest }>;
+  diff(
+    key: string,
+    options: { mediaType?: string; labels?: Labels; lease?: string; mountPoints?: readonly string[] },
+  ): Promise<{ layer: Descriptor; diffId: Digest }>;
 }
 
 /** Names images in the registry-mirror. */
@@ -87,6 +90,8 @@ export interface CommitContext {
   running: boolean;
   /** Freezes the container's cgroup; resolves with the function that thaws it. */
   freeze(): Promise<() => Promise<void>>;
+  /** Where the runtime mounts things into the container: the mount points runc made stay out of the layer. */
+  mountPoints: readonly string[];
   events: EventSink;
   logger: Logger;
   node: string;
@@ -216,7 +221,11 @@ export async function commitContainer(context: CommitContext, request: CommitReq
     const thaw = pause ? await context.freeze() : undefined;
     let diff: { layer: Descriptor; diffId: Digest };
     try {
-      diff = await backend.differ.diff(record.snapshotKey, { mediaType: docker ? MediaTypes.dockerLayerGzip : MediaTypes.ociLayerGzip, lease: lease.id });
+      diff = await backend.differ.diff(record.snapshotKey, {
+        mediaType: docker ? MediaTypes.dockerLayerGzip : MediaTypes.ociLayerGzip,
+        lease: lease.id,
+        mountPoints: context.mountPoints,
+      });
     } finally {
       await thaw?.();
     }

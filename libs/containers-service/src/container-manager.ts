@@ -575,6 +575,12 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     await rename(`${path}.tmp`, path);
   }
 
+  /** Where the container's runtime spec mounts things (none when its spec cannot be read). */
+  async function mountPointsOf(id: string): Promise<string[]> {
+    const spec = await readSpec(id).catch(() => undefined);
+    return (spec?.mounts ?? []).map((m) => m.destination);
+  }
+
   function exitOf(record: ContainerRecord, withError = true): ExitStatus {
     const { exitCode, oomKilled, finishedAt, error } = record.state;
     return { exitCode, oomKilled, ...(finishedAt ? { finishedAt } : {}), ...(withError && error !== '' ? { error } : {}) };
@@ -1462,8 +1468,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         );
       }
       // The mount points runc makes in the container's layer are no changes of its own (Docker keeps them in an init layer).
-      const spec = await readSpec(record.id).catch(() => undefined);
-      return overlayChanges(layers.upper, layers.lowers, { mountPoints: (spec?.mounts ?? []).map((m) => m.destination) });
+      return overlayChanges(layers.upper, layers.lowers, { mountPoints: await mountPointsOf(record.id) });
     },
 
     async top(ref, psArgs) {
@@ -1722,11 +1727,14 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     async commit(ref, request) {
       const record = find(ref);
       if (options.commit === undefined) throw unimplemented('this node-agent cannot commit containers: it has no layer-store configured');
+      // The mount points runc made in the container's layer stay out of the image (Docker keeps them in an init layer).
+      const mountPoints = await mountPointsOf(record.id);
       return commitContainer(
         {
           backend: options.commit,
           record,
           running: isRunning(record),
+          mountPoints,
           freeze: async () => {
             // A paused container is frozen already, and stays so after the commit.
             if (current(record.id).state.status === 'paused') return async () => undefined;

@@ -44,6 +44,7 @@ export function createDiffService(differ: Differ, options: DiffServiceOptions): 
         ...(request.mediaType === '' ? {} : { mediaType: request.mediaType }),
         labels: request.labels,
         ...(request.lease === '' ? {} : { lease: request.lease }),
+        ...(request.mountPoints.length === 0 ? {} : { mountPoints: request.mountPoints }),
       });
       return { layer: toProtoDescriptor(result.layer), diffId: result.diffId };
     }),

@@ -58,6 +58,8 @@ export interface DiffOptions {
    * no LeaseManager.
    */
   lease?: string;
+  /** Where a runtime mounted things into the snapshot: the mount points it made are left out (see DiffLayerOptions.mountPoints). */
+  mountPoints?: readonly string[];
 }
 
 /** What {@link Differ.diff} wrote. */
@@ -300,13 +302,14 @@ export function createDiffer(options: DifferOptions): Differ {
       let emptyDir: string | undefined;
       try {
         let source: DiffLayerOptions;
+        const mountPoints = diffOptions.mountPoints === undefined || diffOptions.mountPoints.length === 0 ? {} : { mountPoints: diffOptions.mountPoints };
         if (dirs.upper === undefined) {
           emptyDir = await mkdtemp(join(tmpdir(), 'strata-diff-view-'));
           source = { mode: 'overlay', upper: emptyDir };
         } else if (dirs.layout === 'overlay') {
-          source = { mode: 'overlay', upper: dirs.upper };
+          source = { mode: 'overlay', upper: dirs.upper, lowers: dirs.lowers, ...mountPoints };
         } else {
-          source = { mode: 'native', upper: dirs.upper, ...(dirs.lowers[0] === undefined ? {} : { lower: dirs.lowers[0] }) };
+          source = { mode: 'native', upper: dirs.upper, ...(dirs.lowers[0] === undefined ? {} : { lower: dirs.lowers[0] }), ...mountPoints };
         }
         const hold = diffOptions.lease === undefined || diffOptions.lease === '' ? undefined : { lease: diffOptions.lease, leases: options.leases };
         return await writeDiff(content, source, mediaType, labels, hold, logger.child({ key }));

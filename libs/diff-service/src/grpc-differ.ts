@@ -66,6 +66,7 @@ export function createGrpcDiffer(target: Target, options: GrpcDifferOptions): Gr
         mediaType: diffOptions.mediaType ?? '',
         labels: { ...(diffOptions.labels ?? {}) },
         lease: diffOptions.lease ?? '',
+        mountPoints: [...(diffOptions.mountPoints ?? [])],
       });
       if (response.diffId === '') throw internal(`${c.name} answered a diff of ${key} without a diff_id`);
       return { layer: fromProtoDescriptor(response.layer, 'diff layer'), diffId: parseDigest(response.diffId) };

@@ -225,3 +225,24 @@ describe('diffLayer', () => {
     expect({ kind: errorKind(error), message: (error as Error).message }).toEqual({ kind, message });
   });
 });
+
+describe('diffLayer with the mount points of a runtime', () => {
+  it.each(['overlay', 'native'] as const)('leaves the mount points runc made out of a %s diff', async (mode) => {
+    const [lower, upper] = dirs('lower', 'upper');
+    mkdirSync(`${lower}/etc`);
+    writeFileSync(`${lower}/etc/passwd`, 'root:x:0:0::/root:/bin/sh\n');
+    if (mode === 'native') spawnSync('cp', ['-a', `${lower}/.`, upper!]);
+    // What runc leaves in a container's layer: empty files to bind /etc files onto, /proc, and a volume's directory.
+    mkdirSync(`${upper}/etc`, { recursive: true });
+    for (const f of ['hostname', 'hosts']) writeFileSync(`${upper}/etc/${f}`, '');
+    mkdirSync(`${upper}/proc`);
+    mkdirSync(`${upper}/data/vol`, { recursive: true });
+    writeFileSync(`${upper}/made`, 'x\n');
+    const mountPoints = ['/proc', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/data/vol'];
+    const options = mode === 'overlay' ? { mode, upper: upper!, lowers: [lower!], mountPoints } : { mode, upper: upper!, lower: lower!, mountPoints };
+    const { blob } = await diffBytes(options);
+    const listing = await gnuTar(['-tf', '-'], await gunzip(blob));
+    // The copied-up /etc keeps its mode and owner: in the native tree it stays (its mtime changed), the overlay has no other change in it.
+    expect(listing.stdout.trimEnd().split('\n')).toEqual(mode === 'overlay' ? ['made'] : ['etc/', 'made']);
+  });
+});

@@ -7,6 +7,7 @@ import { createParallelGzip, createTarPacker, type TarEntry, type TarPacker } fr
 import type { ApplyMode } from './apply-layer.js';
 import { readTreeXattrs } from './fs-tools.js';
 import { createWorkerDigester, type WorkerDigester } from './hash-worker.js';
+import { mountStubs } from './mount-stubs.js';
 
 /** What {@link diffLayer} compares. */
 export interface DiffLayerOptions {
@@ -22,6 +23,14 @@ export interface DiffLayerOptions {
   lower?: string;
   /** gzip level, 6 by default. */
   gzipLevel?: number;
+  /**
+   * Where a runtime mounted things into the snapshot (absolute paths): the
+   * mount points it made are left out of the layer (see mountStubs), as
+   * Docker's init layer keeps them out of a commit.
+   */
+  mountPoints?: readonly string[];
+  /** overlay mode: the parents' directories, nearest first, against which mountPoints are judged. */
+  lowers?: readonly string[];
 }
 
 /** The digests of a diff, known once its stream has been read to the end. */
@@ -101,6 +110,8 @@ class ChangeWriter {
     private readonly writer: TarPacker,
     private readonly upperXattrs: Xattrs,
     private readonly lowerXattrs: Xattrs,
+    /** Paths of upper (relative) left out of the layer. */
+    private readonly skipped: ReadonlySet<string> = new Set(),
   ) {}
 
   private async add(entry: TarEntry, file?: string): Promise<void> {
@@ -147,8 +158,10 @@ class ChangeWriter {
     await this.add(entry, node.path);
   }
 
-  private async children(dir: string, rel: string): Promise<Node[]> {
-    const names = (await readdir(dir)).sort(byBytes);
+  /** The entries of dir (at rel) in byte order of their names; of upper only those not skipped. */
+  private async children(dir: string, rel: string, side: 'upper' | 'lower' = 'upper'): Promise<Node[]> {
+    const all = (await readdir(dir)).sort(byBytes);
+    const names = side === 'lower' || this.skipped.size === 0 ? all : all.filter((name) => !this.skipped.has(rel === '' ? name : `${rel}/${name}`));
     return Promise.all(
       names.map(async (name) => {
         const path = `${dir}/${name}`;
@@ -213,7 +226,7 @@ class ChangeWriter {
   /** native mode: the changes of upper directory dir against lower directory lowerDir. */
   async native(dir: string, lowerDir: string, rel: string): Promise<void> {
     const uppers = await this.children(dir, rel);
-    const lowers = new Map((await this.children(lowerDir, rel)).map((n) => [n.name, n]));
+    const lowers = new Map((await this.children(lowerDir, rel, 'lower')).map((n) => [n.name, n]));
     const upperNames = new Set(uppers.map((n) => n.name));
     type Change = { name: string; run: () => Promise<void> };
     const changes: Change[] = [];
@@ -356,7 +369,9 @@ export function diffLayer(options: DiffLayerOptions): LayerDiff {
       readTreeXattrs(options.upper),
       options.mode === 'native' && options.lower !== undefined ? readTreeXattrs(options.lower) : Promise.resolve<Xattrs>(new Map()),
     ]);
-    const changes = new ChangeWriter(packer, upperXattrs, lowerXattrs);
+    const lowers = options.mode === 'native' ? (options.lower === undefined ? [] : [options.lower]) : (options.lowers ?? []);
+    const skipped = options.mountPoints === undefined ? undefined : await mountStubs(options.upper, lowers, options.mountPoints, upperXattrs);
+    const changes = new ChangeWriter(packer, upperXattrs, lowerXattrs, skipped);
     if (options.mode === 'overlay') await changes.overlay(options.upper, '');
     else if (options.lower === undefined) await changes.addedTree(options.upper, '');
     else await changes.native(options.upper, options.lower, '');
