@@ -198,6 +198,12 @@ describe('the docker CLI against the node-agent', () => {
     expect(await docker.run(['run', '--rm', stack.image, 'echo', 'hi'])).toEqual({ code: 0, out: 'hi\n', err: '' });
     expect(await docker.run(['run', '--rm', stack.image, 'sh', '-c', 'echo out; echo err >&2; exit 3'])).toEqual({ code: 3, out: 'out\n', err: 'err\n' });
     expect(await docker.run(['run', '--rm', '-i', stack.image, 'tr', 'a-z', 'A-Z'], { input: 'piped\n' })).toEqual({ code: 0, out: 'PIPED\n', err: '' });
+    const options = ['--read-only', '--add-host', 'db:10.1.2.3', '--dns', '9.9.9.9', '--dns-search', 'corp.example', '--dns-option', 'ndots:2'];
+    const limits = ['--ulimit', 'nofile=1024:2048', '--shm-size', '128m'];
+    const checks = 'touch /x 2>/dev/null || echo ro; grep db /etc/hosts; grep -v "^#" /etc/resolv.conf; ulimit -n; df -k /dev/shm | tail -1';
+    const run = await docker.run(['run', '--rm', ...options, ...limits, stack.image, 'sh', '-c', checks]);
+    expect(run).toMatchObject({ code: 0, err: '' });
+    expect(run.out).toMatch(/^ro\n10\.1\.2\.3\tdb\nnameserver 9\.9\.9\.9\nsearch corp\.example\noptions ndots:2\n1024\nshm +131072 /);
     const notFound = await docker.run(['run', '--rm', stack.image, 'no-such-command']);
     expect(notFound.code).toBe(127);
     expect(notFound.err).toMatch(/^docker: Error response from daemon: .*no-such-command.*not found/m);

@@ -391,6 +391,59 @@ describe('pause, unpause, top, diff, rename and prune', { timeout: 60_000 }, () 
   });
 });
 
+describe('run options', { timeout: 30_000 }, () => {
+  it('applies --read-only, --add-host, --dns*, --ulimit and --shm-size inside the container, and exec keeps the limits', async () => {
+    const c = await run({
+      cmd: ['sh', '-c', 'touch /x 2>/dev/null && echo root-rw || echo root-ro; cat /etc/hosts /etc/resolv.conf /proc/self/limits; df -k /dev/shm; sleep 1000'],
+      readOnly: true,
+      extraHosts: ['db.internal:10.1.2.3', 'gw:host-gateway'],
+      dns: ['9.9.9.9'],
+      dnsSearch: ['corp.example'],
+      dnsOptions: ['ndots:2'],
+      ulimits: [
+        { name: 'nofile', soft: 1024, hard: 2048 },
+        // Unlimited: this machine's root may not raise a hard limit (no CAP_SYS_RESOURCE), and core's is unlimited already.
+        { name: 'core', soft: -1, hard: -1 },
+      ],
+      shmSizeBytes: 128 * 1024 * 1024,
+    });
+    await waitFor(async () => (await output(c.id)).includes('/dev/shm'), () => 'the output of the checks');
+    const out = await output(c.id);
+    expect(out).toContain('root-ro\n');
+    expect(out).toContain('10.1.2.3\tdb.internal\n');
+    expect(out).toMatch(/^10\.\d+\.\d+\.1\tgw$/m);
+    expect(out).toMatch(/^nameserver 9\.9\.9\.9$/m);
+    expect(out).not.toMatch(/^nameserver (?!9\.9\.9\.9)/m);
+    expect(out).toMatch(/^search corp\.example$/m);
+    expect(out).toMatch(/^options ndots:2$/m);
+    expect(out).toMatch(/^Max open files\s+1024\s+2048\s+files/m);
+    expect(out).toMatch(/^Max core file size\s+unlimited\s+unlimited\s+bytes/m);
+    expect(out).toMatch(/^shm\s+131072\s/m);
+    const limits = await exec(c.id, ['cat', '/proc/self/limits']);
+    expect(limits.out).toMatch(/^Max core file size\s+unlimited\s+unlimited\s+bytes/m);
+    expect(await exec(c.id, ['sh', '-c', 'echo x > /etc/motd'])).toMatchObject({ code: 1, err: expect.stringContaining('Read-only file system') });
+    const { container } = await client.unary(ContainersService.inspect, { id: c.id });
+    expect(container?.spec).toMatchObject({ readOnly: true, extraHosts: ['db.internal:10.1.2.3', 'gw:host-gateway'], dns: ['9.9.9.9'], shmSizeBytes: 128 * 1024 * 1024 });
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+  });
+
+  it('refuses a bad --add-host or --ulimit before anything is made', async () => {
+    for (const over of [
+      { extraHosts: ['db:999.1.1.1'] },
+      { extraHosts: ['evil\n1.2.3.4 bank:1.2.3.4'] },
+      { ulimits: [{ name: 'nofiles', soft: 1, hard: 1 }] },
+      { dns: ['dns.example'] },
+      { dnsOptions: ['ndots:1\nnameserver 6.6.6.6'] },
+    ]) {
+      const failure = await client.unary(ContainersService.create, { spec: spec(over) }).then(
+        () => undefined,
+        (e: unknown) => errorKind(e),
+      );
+      expect(failure).toBe('InvalidArgument');
+    }
+  });
+});
+
 describe('errors', { timeout: 30_000 }, () => {
   it.each([
     ['inspect of an unknown name', () => client.unary(ContainersService.inspect, { id: 'no-such-thing' }), 'NotFound', () => 'No such container: no-such-thing'],

@@ -2,7 +2,7 @@ import { access, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { failedPrecondition, internal, invalidArgument, isStrataError, type Logger } from '@strata/kit';
 import { mustRun } from './command.js';
-import { DEFAULT_NAMESERVERS, validateHostname, writeEtcFiles, type EtcFiles } from './etc-files.js';
+import { DEFAULT_NAMESERVERS, validateHostname, writeEtcFiles, type DnsSettings, type EtcFiles } from './etc-files.js';
 import { Iptables, type IptablesVariant } from './iptables.js';
 import { Ipam, type AttachmentRecord, type NetworkMode } from './ipam.js';
 import {
@@ -76,6 +76,10 @@ export interface AttachRequest {
   ports?: readonly (string | PortMapping)[];
   /** When set, hosts, hostname and resolv.conf for the container are written into this existing directory. */
   etcDir?: string;
+  /** More /etc/hosts entries, `NAME:IP` (checked by the caller); IP `host-gateway` is the bridge's gateway address. */
+  extraHosts?: readonly string[];
+  /** resolv.conf settings instead of the host's. */
+  dns?: DnsSettings;
 }
 
 /** A container's networking as set up. */
@@ -546,6 +550,12 @@ export function createBridgeNetwork(options: BridgeNetworkOptions): BridgeNetwor
             hostResolvConf,
             keepLoopbackNameservers: mode === 'host',
             fallbackNameservers,
+            extraHosts: (request.extraHosts ?? []).map((entry) => {
+              const at = entry.indexOf(':');
+              const ip = entry.slice(at + 1);
+              return { name: entry.slice(0, at), ip: ip === 'host-gateway' ? gateway : ip };
+            }),
+            ...(request.dns === undefined ? {} : { dns: request.dns }),
           });
     // A spare of this id is claimed in bridge mode (its files written meanwhile: its address is known) and removed
     // otherwise.

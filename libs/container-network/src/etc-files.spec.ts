@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { errorKind } from '@strata/kit';
 import { tempDir } from '@strata/kit/testing';
-import { containerHosts, containerResolvConf, validateHostname, writeEtcFiles } from './etc-files.js';
+import { containerHosts, containerResolvConf, validateHostname, withDnsSettings, writeEtcFiles } from './etc-files.js';
 
 describe('etc files', () => {
   const dirs: { remove: () => void }[] = [];
@@ -67,5 +67,24 @@ describe('etc files', () => {
     }
     expect(errorKind(err)).toBe('InvalidArgument');
     expect((err as Error).message).toBe(message);
+  });
+});
+
+describe('--add-host and --dns settings', () => {
+  it('adds the extra hosts before the container\'s own line', () => {
+    const hosts = containerHosts('box', '10.88.0.2', [{ name: 'db', ip: '10.1.2.3' }]).split('\n');
+    expect(hosts.slice(-3)).toEqual(['10.1.2.3\tdb', '10.88.0.2\tbox', '']);
+  });
+
+  it("replaces only the resolv.conf lines of the kinds given, keeping the host's others", () => {
+    const host = 'nameserver 10.0.0.1\nsearch lan\noptions edns0\nsortlist 10.0.0.0/8\n';
+    expect(withDnsSettings(host, { servers: ['9.9.9.9', '1.1.1.1'], search: [], options: [] })).toBe(
+      'search lan\noptions edns0\nsortlist 10.0.0.0/8\nnameserver 9.9.9.9\nnameserver 1.1.1.1\n',
+    );
+    expect(withDnsSettings(host, { servers: [], search: ['corp.example', 'example'], options: ['ndots:2'] })).toBe(
+      'nameserver 10.0.0.1\nsortlist 10.0.0.0/8\nsearch corp.example example\noptions ndots:2\n',
+    );
+    // `--dns-search .` clears the search domains.
+    expect(withDnsSettings('domain lan\nnameserver 10.0.0.1\n', { servers: [], search: ['.'], options: [] })).toBe('nameserver 10.0.0.1\n');
   });
 });

@@ -48,8 +48,12 @@ export function containerResolvConf(hostResolvConf: string, fallback: readonly s
   return `${lines.join('\n')}\n`;
 }
 
-/** The /etc/hosts of a container: localhost entries and hostname → address (127.0.1.1 when it has no address of its own). */
-export function containerHosts(hostname: string, address: string | undefined): string {
+/**
+ * The /etc/hosts of a container: localhost entries, the extra entries
+ * (`--add-host`, checked by the caller) and hostname → address (127.0.1.1
+ * when it has no address of its own).
+ */
+export function containerHosts(hostname: string, address: string | undefined, extraHosts: readonly HostEntry[] = []): string {
   return [
     '127.0.0.1\tlocalhost',
     '::1\tlocalhost ip6-localhost ip6-loopback',
@@ -57,9 +61,46 @@ export function containerHosts(hostname: string, address: string | undefined): s
     'ff00::0\tip6-mcastprefix',
     'ff02::1\tip6-allnodes',
     'ff02::2\tip6-allrouters',
+    ...extraHosts.map((h) => `${h.ip}\t${h.name}`),
     `${address ?? '127.0.1.1'}\t${hostname}`,
     '',
   ].join('\n');
+}
+
+/** One extra /etc/hosts entry. */
+export interface HostEntry {
+  name: string;
+  ip: string;
+}
+
+/** Name servers, search domains and options that replace the host's in a container's resolv.conf (each only when given). */
+export interface DnsSettings {
+  servers: readonly string[];
+  /** `.` alone means none. */
+  search: readonly string[];
+  options: readonly string[];
+}
+
+/**
+ * resolv.conf with the settings given in dns instead of its own (a setting
+ * that is not given keeps resolv.conf's lines), as Docker's `--dns`,
+ * `--dns-search` and `--dns-option`. The values are checked by the caller
+ * (one word each, no line breaks).
+ */
+export function withDnsSettings(resolvConf: string, dns: DnsSettings): string {
+  const replaced = (key: string | undefined) =>
+    (dns.servers.length > 0 && key === 'nameserver') ||
+    (dns.search.length > 0 && (key === 'search' || key === 'domain')) ||
+    (dns.options.length > 0 && key === 'options');
+  const lines = resolvConf.split('\n').filter((line) => !replaced(line.trim().split(/\s+/)[0]));
+  while (lines.length > 0 && lines[lines.length - 1]?.trim() === '') lines.pop();
+  const search = dns.search.filter((d) => d !== '.');
+  return `${[
+    ...lines,
+    ...dns.servers.map((ns) => `nameserver ${ns}`),
+    ...(search.length > 0 ? [`search ${search.join(' ')}`] : []),
+    ...(dns.options.length > 0 ? [`options ${dns.options.join(' ')}`] : []),
+  ].join('\n')}\n`;
 }
 
 /** What {@link writeEtcFiles} needs. */
@@ -74,6 +115,10 @@ export interface EtcFilesOptions {
   /** Keep loopback nameservers (the container shares the host's network: `host` mode). */
   keepLoopbackNameservers: boolean;
   fallbackNameservers: readonly string[];
+  /** Extra /etc/hosts entries (`--add-host`). */
+  extraHosts?: readonly HostEntry[];
+  /** resolv.conf settings instead of the host's (`--dns`, `--dns-search`, `--dns-option`). */
+  dns?: DnsSettings;
 }
 
 /**
@@ -95,15 +140,16 @@ export async function writeEtcFiles(options: EtcFilesOptions): Promise<EtcFiles>
     } catch (err) {
       if ((err as { code?: unknown }).code !== 'ENOENT') throw err;
     }
-    const resolv =
+    const base =
       options.keepLoopbackNameservers && /^\s*nameserver\s/m.test(hostResolv)
         ? hostResolv
         : containerResolvConf(hostResolv, options.fallbackNameservers);
+    const resolv = options.dns === undefined ? base : withDnsSettings(base, options.dns);
     await writeFile(files.resolvConf, resolv, { mode: 0o644 });
   };
   // Three small files side by side (each is an open, a write and a close in libuv's pool).
   await Promise.all([
-    writeFile(files.hosts, containerHosts(options.hostname, options.address), { mode: 0o644 }),
+    writeFile(files.hosts, containerHosts(options.hostname, options.address, options.extraHosts), { mode: 0o644 }),
     writeFile(files.hostname, `${options.hostname}\n`, { mode: 0o644 }),
     resolvConf(),
   ]);

@@ -16,6 +16,7 @@ import {
   isNotFound,
   notFound,
   startProgram,
+  stringifyOciJson,
   type Logger,
 } from '@strata/kit';
 import { attachTo, connectUnix, resizeFrame, type Attachment } from './attachment.js';
@@ -843,7 +844,7 @@ export function createRuntime(options: RuntimeOptions): Runtime {
       const tty = opts.tty ?? false;
       const processFile = join(execDir, 'process.json');
       const env = processSpec.env ?? [DEFAULT_PATH];
-      await writeFile(processFile, JSON.stringify({ ...processSpec, env, terminal: tty }), { mode: 0o600 });
+      await writeFile(processFile, stringifyOciJson({ ...processSpec, env, terminal: tty }), { mode: 0o600 });
       const args = ['--id', id, '--exec', processFile, '--wait-attach', '--runc', runcPath];
       if (options.runcRoot) args.push('--runc-root', options.runcRoot);
       if (tty) args.push('--tty');

@@ -12,6 +12,7 @@ import {
   checkMounts,
   checkRemovable,
   checkRestartPolicy,
+  checkRunOptions,
   checkStartable,
   createdState,
   generateContainerId,
@@ -42,6 +43,8 @@ import {
   isFailedPrecondition,
   isNotFound,
   isStrataError,
+  parseOciJson,
+  stringifyOciJson,
   unimplemented,
   type EventSink,
   type Logger,
@@ -566,12 +569,12 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   }
 
   async function readSpec(id: string): Promise<RuntimeSpec> {
-    return JSON.parse(await readFile(join(bundleOf(id), 'config.json'), 'utf8')) as RuntimeSpec;
+    return parseOciJson<RuntimeSpec>(await readFile(join(bundleOf(id), 'config.json'), 'utf8'));
   }
 
   async function writeSpec(id: string, spec: RuntimeSpec): Promise<void> {
     const path = join(bundleOf(id), 'config.json');
-    await writeFile(`${path}.tmp`, JSON.stringify(spec), { mode: 0o600 });
+    await writeFile(`${path}.tmp`, stringifyOciJson(spec), { mode: 0o600 });
     await rename(`${path}.tmp`, path);
   }
 
@@ -1156,6 +1159,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     }
     if (input.stopSignal !== undefined && input.stopSignal !== '') parseSignal(input.stopSignal);
     checkMounts(input.mounts);
+    checkRunOptions(input);
     checkAutoRemovePolicy(input.autoRemove, input.restartPolicy, "can't create 'AutoRemove' container with restart policy");
     if (name !== undefined) {
       const holder = [...records.values()].find((r) => r.name === name);
@@ -1206,6 +1210,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
             hostname,
             ports: input.ports.map((p) => ({ hostIp: p.hostIp || '0.0.0.0', hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol })),
             etcDir,
+            ...(input.extraHosts === undefined ? {} : { extraHosts: input.extraHosts }),
+            ...(input.dns === undefined ? {} : { dns: input.dns }),
           });
           steps.attached = true;
           return attached;
@@ -1238,6 +1244,9 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         ...(files === undefined ? {} : { files: { hosts: files.hosts, hostname: files.hostname, resolvConf: files.resolvConf } }),
         mounts: runtimeMounts(mounts),
         ...(options.nofileLimit === undefined ? {} : { nofileLimit: options.nofileLimit }),
+        ...(input.ulimits === undefined ? {} : { ulimits: input.ulimits }),
+        ...(input.readOnly ? { readOnlyRoot: true } : {}),
+        ...(input.shmSizeBytes ? { shmSizeBytes: input.shmSizeBytes } : {}),
       });
       const stopSignal = input.stopSignal ? parseSignal(input.stopSignal) : parseStopSignal(image.config.StopSignal);
       const record: ContainerRecord = {

@@ -27,6 +27,13 @@ const base: ProtoSpec = {
   platform: '',
   userNamespace: false,
   mounts: [],
+  readOnly: false,
+  extraHosts: [],
+  dns: [],
+  dnsSearch: [],
+  dnsOptions: [],
+  ulimits: [],
+  shmSizeBytes: 0,
 };
 
 const raised = (fn: () => unknown) => {

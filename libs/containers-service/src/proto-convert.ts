@@ -112,6 +112,13 @@ export function specFromProto(spec: ProtoSpec | undefined): ContainerSpec & { na
     ...opt('platform', spec.platform),
     userNamespace: spec.userNamespace,
     mounts: spec.mounts.map(mountFromProto),
+    ...(spec.readOnly ? { readOnly: true } : {}),
+    ...(spec.extraHosts.length === 0 ? {} : { extraHosts: [...spec.extraHosts] }),
+    ...(spec.dns.length + spec.dnsSearch.length + spec.dnsOptions.length === 0
+      ? {}
+      : { dns: { servers: [...spec.dns], search: [...spec.dnsSearch], options: [...spec.dnsOptions] } }),
+    ...(spec.ulimits.length === 0 ? {} : { ulimits: spec.ulimits.map((u) => ({ name: u.name, soft: u.soft, hard: u.hard })) }),
+    ...opt('shmSizeBytes', spec.shmSizeBytes),
   };
 }
 
@@ -140,6 +147,13 @@ function specToProto(record: ContainerRecord): ProtoSpec {
     platform: s.platform ?? '',
     userNamespace: s.userNamespace,
     mounts: s.mounts.map(mountToWire),
+    readOnly: s.readOnly === true,
+    extraHosts: [...(s.extraHosts ?? [])],
+    dns: [...(s.dns?.servers ?? [])],
+    dnsSearch: [...(s.dns?.search ?? [])],
+    dnsOptions: [...(s.dns?.options ?? [])],
+    ulimits: (s.ulimits ?? []).map((u) => ({ ...u })),
+    shmSizeBytes: s.shmSizeBytes ?? 0,
   };
 }
 

@@ -9,3 +9,4 @@ export * from './restart-policy.js';
 export * from './mounts.js';
 export * from './volumes.js';
 export * from './prune-filters.js';
+export * from './run-options.js';

@@ -1,3 +1,4 @@
+import type { Ulimit } from './run-options.js';
 import type { MountSpec } from './mounts.js';
 
 /**
@@ -67,6 +68,16 @@ export interface ContainerSpec {
   userNamespace: boolean;
   /** Binds, volumes and tmpfs mounts (`-v`, `--mount`, `--tmpfs`), checked with checkMounts. */
   mounts: MountSpec[];
+  /** The root file system read-only (`--read-only`); mounts stay as asked. */
+  readOnly?: boolean;
+  /** More /etc/hosts entries, `NAME:IP` (`--add-host`, see checkExtraHost). */
+  extraHosts?: string[];
+  /** Name servers, search domains and options of /etc/resolv.conf instead of the host's (`--dns`, `--dns-search`, `--dns-option`). */
+  dns?: { servers: string[]; search: string[]; options: string[] };
+  /** Resource limits of the process (`--ulimit`). */
+  ulimits?: Ulimit[];
+  /** Size of /dev/shm (`--shm-size`); 64 MiB when unset. */
+  shmSizeBytes?: number;
 }
 
 /** A container's runtime state (`docker inspect` State). Times are RFC 3339 strings. */

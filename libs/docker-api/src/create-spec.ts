@@ -1,5 +1,16 @@
 import { NetworkMode, Protocol, RestartPolicyName, type ContainerSpec, type RestartPolicy, type Mount, type PortMapping, type Resources } from '@strata/api/containers/v1';
-import { checkMounts, checkRestartPolicy, parseTmpfsSpec, parseVolumeSpec, type MountSpec } from '@strata/containers';
+import {
+  checkDnsOption,
+  checkDnsSearch,
+  checkDnsServer,
+  checkExtraHost,
+  checkMounts,
+  checkRestartPolicy,
+  checkUlimit,
+  parseTmpfsSpec,
+  parseVolumeSpec,
+  type MountSpec,
+} from '@strata/containers';
 import { dockerError } from './docker-error.js';
 import { mountToWire } from './mount-views.js';
 import { restartPolicyToWire } from './restart-views.js';
@@ -16,7 +27,7 @@ const SUPPORTED_CONFIG = new Set([
 const SUPPORTED_HOST_CONFIG = new Set([
   'PortBindings', 'PublishAllPorts', 'Memory', 'NanoCpus', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'NetworkMode', 'AutoRemove',
   'UsernsMode', 'RestartPolicy', 'LogConfig', 'Isolation', 'CgroupnsMode', 'ConsoleSize', 'MemorySwappiness', 'MemorySwap',
-  'Binds', 'Mounts', 'Tmpfs',
+  'Binds', 'Mounts', 'Tmpfs', 'ReadonlyRootfs', 'ExtraHosts', 'Dns', 'DnsSearch', 'DnsOptions', 'Ulimits', 'ShmSize',
 ]);
 
 /** Values a field may have and still mean "not asked for" (Docker clients send many zero values). */
@@ -108,6 +119,16 @@ const NETWORK_MODES: Record<string, NetworkMode> = {
   none: NetworkMode.NETWORK_MODE_NONE,
   host: NetworkMode.NETWORK_MODE_HOST,
 };
+
+/** HostConfig.Ulimits (`[{Name, Soft, Hard}]`), checked as --ulimit's. */
+function ulimitsOf(host: Json): Array<{ name: string; soft: number; hard: number }> {
+  const list = host['Ulimits'];
+  if (list === undefined || list === null) return [];
+  if (!Array.isArray(list) || !list.every((u) => isObject(u) && isString(u['Name']) && isInt(u['Soft'] ?? 0) && isInt(u['Hard'] ?? 0))) {
+    throw dockerError(400, 'invalid HostConfig.Ulimits: expected a list of {Name, Soft, Hard}');
+  }
+  return (list as Json[]).map((u) => checkUlimit({ name: u['Name'] as string, soft: (u['Soft'] as number | undefined) ?? 0, hard: (u['Hard'] as number | undefined) ?? 0 }));
+}
 
 /**
  * The Resources of a HostConfig (or of an update's body): Memory, NanoCpus
@@ -330,5 +351,12 @@ export function createSpec(input: CreateSpecInput): ContainerSpec {
     platform: input.platform,
     userNamespace: host['UsernsMode'] === 'private',
     mounts: mountsOf(host, body),
+    readOnly: field(host, 'ReadonlyRootfs', 'HostConfig.', isBool, 'a boolean') ?? false,
+    extraHosts: (field(host, 'ExtraHosts', 'HostConfig.', isStrings, 'a list of "HOST:IP" strings') ?? []).map(checkExtraHost),
+    dns: (field(host, 'Dns', 'HostConfig.', isStrings, 'a list of IP addresses') ?? []).map(checkDnsServer),
+    dnsSearch: (field(host, 'DnsSearch', 'HostConfig.', isStrings, 'a list of domains') ?? []).map(checkDnsSearch),
+    dnsOptions: (field(host, 'DnsOptions', 'HostConfig.', isStrings, 'a list of options') ?? []).map(checkDnsOption),
+    ulimits: ulimitsOf(host),
+    shmSizeBytes: Math.max(0, field(host, 'ShmSize', 'HostConfig.', isInt, 'an integer number of bytes') ?? 0),
   };
 }

@@ -6,3 +6,4 @@ export * from './durable-fs.js';
 export * from './processes.js';
 export * from './run-program.js';
 export * from './pause.js';
+export * from './oci-json.js';

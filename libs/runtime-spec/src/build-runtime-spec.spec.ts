@@ -286,6 +286,26 @@ describe('buildRuntimeSpec', () => {
     ]);
   });
 
+  it('applies --read-only, --ulimit over the defaults and --shm-size', async () => {
+    const spec = await buildRuntimeSpec(
+      options({
+        nofileLimit: 4096,
+        ulimits: [
+          { name: 'nofile', soft: 1024, hard: 2048 },
+          { name: 'core', soft: -1, hard: -1 },
+        ],
+        readOnlyRoot: true,
+        shmSizeBytes: 128 * 1024 * 1024 + 1,
+      }),
+    );
+    expect(spec.root.readonly).toBe(true);
+    expect(spec.process.rlimits).toEqual([
+      { type: 'RLIMIT_NOFILE', soft: 1024, hard: 2048 },
+      { type: 'RLIMIT_CORE', soft: -1, hard: -1 },
+    ]);
+    expect(spec.mounts.find((m) => m.destination === '/dev/shm')?.options).toContain('size=131073k');
+  });
+
   it('uses the image WorkingDir and User', async () => {
     const spec = await buildRuntimeSpec(options({ image: { Cmd: ['sh'], WorkingDir: '/app', User: '1000:1000' } }));
     expect(spec.process.cwd).toBe('/app');

@@ -111,6 +111,16 @@ export interface RuntimeSpecOptions {
   mounts?: UserMount[];
   /** The open-files limit (soft and hard); {@link DEFAULT_NOFILE_LIMIT} when unset (see {@link grantableNofileLimit}). */
   nofileLimit?: number;
+  /**
+   * Limits of the process (`--ulimit`, checked with checkUlimit of
+   * @strata/containers), each replacing the default of its type; -1 is
+   * unlimited (written with stringifyOciJson of @strata/kit).
+   */
+  ulimits?: ReadonlyArray<{ name: string; soft: number; hard: number }>;
+  /** Mount the root file system read-only (`--read-only`). */
+  readOnlyRoot?: boolean;
+  /** Size of /dev/shm in bytes (`--shm-size`); 64 MiB when unset or 0. */
+  shmSizeBytes?: number;
   /** The seccomp profile; {@link defaultSeccompProfile} when unset, `unconfined` for none. */
   seccomp?: SeccompProfile | 'unconfined';
   annotations?: Record<string, string>;
@@ -366,10 +376,24 @@ export function specResources(limits: ResourceLimits = {}): SpecResources {
   return resources;
 }
 
-function specRlimits(nofile: number | undefined) {
-  if (nofile === undefined) return DEFAULT_RLIMITS.map((r) => ({ ...r }));
-  if (!Number.isSafeInteger(nofile) || nofile < 64) throw invalidArgument(`invalid open-files limit ${nofile}: use a whole number of at least 64`);
-  return [{ type: 'RLIMIT_NOFILE', soft: nofile, hard: nofile }];
+function specRlimits(nofile: number | undefined, ulimits: RuntimeSpecOptions['ulimits'] = []) {
+  let base: Array<{ type: string; soft: number; hard: number }>;
+  if (nofile === undefined) base = DEFAULT_RLIMITS.map((r) => ({ ...r }));
+  else if (!Number.isSafeInteger(nofile) || nofile < 64) throw invalidArgument(`invalid open-files limit ${nofile}: use a whole number of at least 64`);
+  else base = [{ type: 'RLIMIT_NOFILE', soft: nofile, hard: nofile }];
+  for (const u of ulimits) {
+    const type = `RLIMIT_${u.name.toUpperCase()}`;
+    if (!/^RLIMIT_[A-Z]+$/.test(type)) throw invalidArgument(`invalid ulimit type ${JSON.stringify(u.name)}`);
+    base = [...base.filter((r) => r.type !== type), { type, soft: u.soft, hard: u.hard }];
+  }
+  return base;
+}
+
+/** The size option of /dev/shm: 64 MiB, or shmSizeBytes rounded up to whole KiB. */
+function shmSizeOption(shmSizeBytes: number | undefined): string {
+  if (shmSizeBytes === undefined || shmSizeBytes === 0) return 'size=65536k';
+  if (!Number.isSafeInteger(shmSizeBytes) || shmSizeBytes < 0) throw invalidArgument(`invalid /dev/shm size ${shmSizeBytes}: use a whole number of bytes`);
+  return `size=${Math.ceil(shmSizeBytes / 1024)}k`;
 }
 
 function specMounts(options: RuntimeSpecOptions): SpecMount[] {
@@ -383,7 +407,7 @@ function specMounts(options: RuntimeSpecOptions): SpecMount[] {
       source: 'devpts',
       options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
     },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', shmSizeOption(options.shmSizeBytes)] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
     // A user namespace may not mount sysfs for a network namespace it does not own: bind the host's, read-only.
     options.userNamespace !== undefined && sharesHostNetwork
@@ -560,14 +584,14 @@ export async function buildRuntimeSpec(options: RuntimeSpecOptions): Promise<Run
     env,
     cwd,
     capabilities: defaultCapabilities(),
-    rlimits: specRlimits(options.nofileLimit),
+    rlimits: specRlimits(options.nofileLimit, options.ulimits),
     noNewPrivileges: true,
   };
   const seccomp = options.seccomp === 'unconfined' ? undefined : (options.seccomp ?? defaultSeccompProfile());
   return {
     ociVersion: OCI_VERSION,
     process,
-    root: { path: options.rootfs, readonly: false },
+    root: { path: options.rootfs, readonly: options.readOnlyRoot === true },
     hostname,
     mounts,
     linux: {

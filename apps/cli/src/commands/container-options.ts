@@ -298,6 +298,13 @@ export const containerFlags = {
     placeholder: 'MOUNT',
   }),
   tmpfs: flags.list('Mount a tmpfs directory: /ctr/path[:options] (noexec, nosuid, nodev unless the options say otherwise)', { placeholder: 'PATH' }),
+  readOnly: flags.switch("Mount the container's root filesystem as read only"),
+  addHost: flags.list('Add a custom host-to-IP mapping (host:ip; ip host-gateway is the bridge address)', { placeholder: 'HOST:IP' }),
+  dns: flags.list('Set custom DNS servers', { placeholder: 'IP' }),
+  dnsSearch: flags.list('Set custom DNS search domains', { placeholder: 'DOMAIN' }),
+  dnsOption: flags.list('Set DNS options', { placeholder: 'OPTION' }),
+  ulimit: flags.list('Ulimit options (e.g. nofile=1024:2048)', { placeholder: 'NAME=SOFT[:HARD]' }),
+  shmSize: flags.string('Size of /dev/shm (e.g. 128m; 64m by default)', { placeholder: 'BYTES' }),
   ...placementFlags,
 };
 

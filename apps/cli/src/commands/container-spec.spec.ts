@@ -99,6 +99,13 @@ describe('buildContainerSpec', () => {
       platform: '',
       userNamespace: false,
       mounts: [],
+      readOnly: false,
+      extraHosts: [],
+      dns: [],
+      dnsSearch: [],
+      dnsOptions: [],
+      ulimits: [],
+      shmSizeBytes: 0,
     });
   });
 
@@ -126,6 +133,13 @@ describe('buildContainerSpec', () => {
         memory: '64m',
         cpus: 0.5,
         pidsLimit: 50,
+        readOnly: true,
+        addHost: ['db:10.0.0.5', 'gw=host-gateway'],
+        dns: ['1.1.1.1'],
+        dnsSearch: ['corp.example'],
+        dnsOption: ['ndots:2'],
+        ulimit: ['nofile=1024:2048', 'memlock=-1'],
+        shmSize: '128m',
       },
       envFiles: [{ path: 'a.env', text: 'A=1\nB=from-file\n' }],
       env: { HOME: '/root' },
@@ -152,6 +166,16 @@ describe('buildContainerSpec', () => {
       platform: 'linux/arm64',
       userNamespace: true,
       mounts: [],
+      readOnly: true,
+      extraHosts: ['db:10.0.0.5', 'gw:host-gateway'],
+      dns: ['1.1.1.1'],
+      dnsSearch: ['corp.example'],
+      dnsOptions: ['ndots:2'],
+      ulimits: [
+        { name: 'nofile', soft: 1024, hard: 2048 },
+        { name: 'memlock', soft: -1, hard: -1 },
+      ],
+      shmSizeBytes: 128 * 1024 * 1024,
     });
   });
 

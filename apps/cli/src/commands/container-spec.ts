@@ -1,7 +1,7 @@
 import { NetworkMode, Protocol, RestartPolicyName, type ContainerSpec, type PortMapping, type Resources, type RestartPolicy } from '@strata/api/containers/v1';
 import { parseMemory, validateLimits } from '@strata/cgroups';
 import { parsePortMapping } from '@strata/container-network';
-import { parseRestartPolicy } from '@strata/containers';
+import { checkDnsOption, checkDnsSearch, checkDnsServer, checkExtraHost, parseRestartPolicy, parseUlimit } from '@strata/containers';
 import { mountToWire, restartPolicyToWire } from '@strata/docker-api/views';
 import { invalidArgument } from '@strata/kit';
 import { parsePlatform } from '@strata/oci';
@@ -42,6 +42,14 @@ export interface SpecFlagValues extends ResourceFlagValues {
   mount?: string[];
   /** `--tmpfs` values. */
   tmpfs?: string[];
+  readOnly?: boolean;
+  addHost?: string[];
+  dns?: string[];
+  dnsSearch?: string[];
+  dnsOption?: string[];
+  ulimit?: string[];
+  /** `--shm-size` as written (`64m`). */
+  shmSize?: string | undefined;
 }
 
 /** What {@link buildContainerSpec} makes a spec of. */
@@ -123,6 +131,7 @@ export function buildContainerSpec(input: SpecInput): ContainerSpec {
     throw invalidArgument('Conflicting options: --restart and --rm');
   }
   const mounts = mountsOfFlags({ volume: f.volume ?? [], mount: f.mount ?? [], tmpfs: f.tmpfs ?? [] }, input.cwd ?? process.cwd());
+  const shmSizeBytes = f.shmSize === undefined ? 0 : parseMemory(f.shmSize);
   return {
     image: input.image,
     name: f.name ?? '',
@@ -146,5 +155,12 @@ export function buildContainerSpec(input: SpecInput): ContainerSpec {
     platform: f.platform ?? '',
     userNamespace: f.userns === 'private',
     mounts: mounts.map(mountToWire),
+    readOnly: f.readOnly === true,
+    extraHosts: (f.addHost ?? []).map(checkExtraHost),
+    dns: (f.dns ?? []).map(checkDnsServer),
+    dnsSearch: (f.dnsSearch ?? []).map(checkDnsSearch),
+    dnsOptions: (f.dnsOption ?? []).map(checkDnsOption),
+    ulimits: (f.ulimit ?? []).map(parseUlimit),
+    shmSizeBytes,
   };
 }

@@ -115,6 +115,17 @@ describe('strata run in the foreground', () => {
     expect(r).toEqual({ code: 0, out: 'hi /tmp 65534 box\n', err: '' });
   });
 
+  it('passes --read-only, --add-host, --dns, --ulimit and --shm-size', async () => {
+    const r = await strataRun(
+      ...['run', '--rm', '--read-only', '--add-host', 'db:10.1.2.3', '--dns', '9.9.9.9', '--ulimit', 'nofile=1000:1000', '--shm-size', '96m', stack.image],
+      ...['sh', '-c', 'touch /x 2>/dev/null || echo ro; grep db /etc/hosts; grep ^nameserver /etc/resolv.conf; ulimit -n; df -k /dev/shm | tail -1'],
+    );
+    expect(r).toMatchObject({ code: 0, err: '' });
+    expect(r.out).toMatch(/^ro\n10\.1\.2\.3\tdb\nnameserver 9\.9\.9\.9\n1000\nshm +98304 /);
+    const bad = await strataRun('run', '--rm', '--add-host', 'db', stack.image, 'true');
+    expect(bad).toEqual({ code: 125, out: '', err: 'strata: invalid argument "db" for --add-host: expected HOST:IP\n' });
+  });
+
   it('forwards stdin with -i', async () => {
     const p = startProcess(process.execPath, [strataBin, 'run', '--run-dir', stack.runDir, '--rm', '-i', stack.image, 'sh', '-c', 'tr a-z A-Z'], {
       stdio: ['pipe', 'pipe', 'pipe'],
