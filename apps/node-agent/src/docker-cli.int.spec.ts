@@ -204,6 +204,8 @@ describe('the docker CLI against the node-agent', () => {
     const run = await docker.run(['run', '--rm', ...options, ...limits, stack.image, 'sh', '-c', checks]);
     expect(run).toMatchObject({ code: 0, err: '' });
     expect(run.out).toMatch(/^ro\n10\.1\.2\.3\tdb\nnameserver 9\.9\.9\.9\nsearch corp\.example\noptions ndots:2\n1024\nshm +131072 /);
+    expect((await docker.run(['run', '--rm', stack.image, 'ip', 'link', 'set', 'lo', 'mtu', '1400'])).code).not.toBe(0);
+    expect(await docker.run(['run', '--rm', '--cap-add', 'NET_ADMIN', stack.image, 'ip', 'link', 'set', 'lo', 'mtu', '1400'])).toEqual({ code: 0, out: '', err: '' });
     const notFound = await docker.run(['run', '--rm', stack.image, 'no-such-command']);
     expect(notFound.code).toBe(127);
     expect(notFound.err).toMatch(/^docker: Error response from daemon: .*no-such-command.*not found/m);

@@ -80,6 +80,13 @@ async function exec(id: string, args: string[], workingDir = ''): Promise<{ code
 }
 
 const eventsOf = (type: string, subject: string) => received.filter((e) => e.type === `io.strata.${type}` && e.subject === subject);
+const refusal = (p: Promise<unknown>) =>
+  p.then(
+    () => undefined,
+    (e: unknown) => ({ kind: errorKind(e), message: (e as Error).message }),
+  );
+const cgroupOf = (id: string) => openCgroup(`${stack.cgroupParent}/${id}`, { logger: silentLogger(), parent: stack.cgroupParent });
+const statusOf = async (id: string) => (await client.unary(ContainersService.inspect, { id })).container!.state!.status;
 
 function httpGet(port: number): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -230,13 +237,6 @@ describe('ports, exec and stop', { timeout: 30_000 }, () => {
 describe('pause, unpause, top, diff, rename and prune', { timeout: 60_000 }, () => {
   const ticker = ['sh', '-c', 'trap "exit 143" TERM; while true; do echo tick; sleep 0.05; done'];
   const ticks = async (id: string) => (await output(id)).split('\n').filter((l) => l === 'tick').length;
-  const refusal = (p: Promise<unknown>) =>
-    p.then(
-      () => undefined,
-      (e: unknown) => ({ kind: errorKind(e), message: (e as Error).message }),
-    );
-  const cgroupOf = (id: string) => openCgroup(`${stack.cgroupParent}/${id}`, { logger: silentLogger(), parent: stack.cgroupParent });
-  const statusOf = async (id: string) => (await client.unary(ContainersService.inspect, { id })).container!.state!.status;
 
   it('freezes every process until unpause, refuses exec meanwhile, and publishes container.paused and container.unpaused', async () => {
     const c = await run({ cmd: ticker });
@@ -425,6 +425,22 @@ describe('run options', { timeout: 30_000 }, () => {
     const { container } = await client.unary(ContainersService.inspect, { id: c.id });
     expect(container?.spec).toMatchObject({ readOnly: true, extraHosts: ['db.internal:10.1.2.3', 'gw:host-gateway'], dns: ['9.9.9.9'], shmSizeBytes: 128 * 1024 * 1024 });
     await client.unary(ContainersService.remove, { id: c.id, force: true });
+  });
+
+  it('gives --cap-add and --cap-drop their effect, and SYS_ADMIN the mount syscall the default profile refuses', async () => {
+    const mtu = ['sh', '-c', 'ip link set lo mtu 1400 && echo mtu-set; mkdir -p /tmp/m && mount -t tmpfs none /tmp/m && echo mounted; touch /tmp/f && chown 1 /tmp/f 2>/dev/null && echo chowned; true'];
+    const plain = await run({ cmd: mtu });
+    const privileged = await run({ cmd: mtu, capAdd: ['NET_ADMIN', 'cap_sys_admin'], capDrop: ['CHOWN'] });
+    for (const c of [plain, privileged]) {
+      await waitFor(async () => (await statusOf(c.id)) === ContainerStatus.CONTAINER_STATUS_EXITED, () => 'the checks to end');
+    }
+    expect((await output(plain.id)).split('\n').filter((l) => !l.includes(':') && l !== '')).toEqual(['chowned']);
+    expect((await output(privileged.id)).split('\n').filter((l) => !l.includes(':') && l !== '')).toEqual(['mtu-set', 'mounted']);
+    expect(await refusal(client.unary(ContainersService.create, { spec: spec({ capAdd: ['CAP_NOPE'] }) }))).toEqual({
+      kind: 'InvalidArgument',
+      message: 'unknown capability: "CAP_NOPE" (--cap-add)',
+    });
+    for (const c of [plain, privileged]) await client.unary(ContainersService.remove, { id: c.id, force: true });
   });
 
   it('refuses a bad --add-host or --ulimit before anything is made', async () => {

@@ -51,7 +51,7 @@ import {
 } from '@strata/kit';
 import { overlayChanges, type Change } from '@strata/layer-diff';
 import { chainIds } from '@strata/oci';
-import { buildExecProcess, buildRuntimeSpec, parseStopSignal, resolveUser, specResources, type ResolvedUser, type RuntimeSpec } from '@strata/runtime-spec';
+import { buildExecProcess, buildRuntimeSpec, containerCapabilities, parseStopSignal, resolveUser, specResources, type ResolvedUser, type RuntimeSpec } from '@strata/runtime-spec';
 import type { Mount, Snapshotter } from '@strata/snapshots';
 import { mountAll, mountPoints, unmountAll } from '@strata/snapshots-local';
 import { commitContainer, type CommitBackend, type CommitRequest, type CommitResult } from './commit.js';
@@ -1160,6 +1160,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     if (input.stopSignal !== undefined && input.stopSignal !== '') parseSignal(input.stopSignal);
     checkMounts(input.mounts);
     checkRunOptions(input);
+    containerCapabilities(input.capAdd, input.capDrop);
     checkAutoRemovePolicy(input.autoRemove, input.restartPolicy, "can't create 'AutoRemove' container with restart policy");
     if (name !== undefined) {
       const holder = [...records.values()].find((r) => r.name === name);
@@ -1247,6 +1248,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         ...(input.ulimits === undefined ? {} : { ulimits: input.ulimits }),
         ...(input.readOnly ? { readOnlyRoot: true } : {}),
         ...(input.shmSizeBytes ? { shmSizeBytes: input.shmSizeBytes } : {}),
+        ...(input.capAdd === undefined && input.capDrop === undefined ? {} : { capabilities: { add: input.capAdd ?? [], drop: input.capDrop ?? [] } }),
       });
       const stopSignal = input.stopSignal ? parseSignal(input.stopSignal) : parseStopSignal(image.config.StopSignal);
       const record: ContainerRecord = {

@@ -34,6 +34,8 @@ const base: ProtoSpec = {
   dnsOptions: [],
   ulimits: [],
   shmSizeBytes: 0,
+  capAdd: [],
+  capDrop: [],
 };
 
 const raised = (fn: () => unknown) => {

@@ -119,6 +119,8 @@ export function specFromProto(spec: ProtoSpec | undefined): ContainerSpec & { na
       : { dns: { servers: [...spec.dns], search: [...spec.dnsSearch], options: [...spec.dnsOptions] } }),
     ...(spec.ulimits.length === 0 ? {} : { ulimits: spec.ulimits.map((u) => ({ name: u.name, soft: u.soft, hard: u.hard })) }),
     ...opt('shmSizeBytes', spec.shmSizeBytes),
+    ...(spec.capAdd.length === 0 ? {} : { capAdd: [...spec.capAdd] }),
+    ...(spec.capDrop.length === 0 ? {} : { capDrop: [...spec.capDrop] }),
   };
 }
 
@@ -154,6 +156,8 @@ function specToProto(record: ContainerRecord): ProtoSpec {
     dnsOptions: [...(s.dns?.options ?? [])],
     ulimits: (s.ulimits ?? []).map((u) => ({ ...u })),
     shmSizeBytes: s.shmSizeBytes ?? 0,
+    capAdd: [...(s.capAdd ?? [])],
+    capDrop: [...(s.capDrop ?? [])],
   };
 }
 

@@ -78,6 +78,9 @@ export interface ContainerSpec {
   ulimits?: Ulimit[];
   /** Size of /dev/shm (`--shm-size`); 64 MiB when unset. */
   shmSizeBytes?: number;
+  /** Capabilities added to and dropped from Docker's defaults (`--cap-add`, `--cap-drop`; `ALL` for every one). */
+  capAdd?: string[];
+  capDrop?: string[];
 }
 
 /** A container's runtime state (`docker inspect` State). Times are RFC 3339 strings. */

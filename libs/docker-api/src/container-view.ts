@@ -203,6 +203,8 @@ export function inspectView(container: Container, image?: ContainerConfig): Reco
       DnsOptions: [...(spec?.dnsOptions ?? [])],
       Ulimits: spec === undefined || spec.ulimits.length === 0 ? null : spec.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })),
       ShmSize: spec?.shmSizeBytes || 64 * 1024 * 1024,
+      CapAdd: spec === undefined || spec.capAdd.length === 0 ? null : [...spec.capAdd],
+      CapDrop: spec === undefined || spec.capDrop.length === 0 ? null : [...spec.capDrop],
       Memory: resources?.memoryBytes ?? 0,
       NanoCpus: Math.round(cpus * 1e9),
       CpuPeriod: 0,

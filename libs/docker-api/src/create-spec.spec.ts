@@ -100,6 +100,31 @@ describe('createSpec', () => {
     expect(createSpec({ body: cliBody, name: 'web', platform: '' })).toEqual(expected);
   });
 
+  it('maps the run options: read-only root, extra hosts, DNS, ulimits, /dev/shm size and capabilities', () => {
+    const host = {
+      ReadonlyRootfs: true,
+      ExtraHosts: ['db:10.0.0.5', 'gw=host-gateway'],
+      Dns: ['9.9.9.9'],
+      DnsSearch: ['corp.example'],
+      DnsOptions: ['ndots:2'],
+      Ulimits: [{ Name: 'nofile', Soft: 1024, Hard: 2048 }],
+      ShmSize: 134217728,
+      CapAdd: ['NET_ADMIN'],
+      CapDrop: ['MKNOD'],
+    };
+    expect(createSpec({ body: { Image: 'x', HostConfig: host }, name: '', platform: '' })).toMatchObject({
+      readOnly: true,
+      extraHosts: ['db:10.0.0.5', 'gw:host-gateway'],
+      dns: ['9.9.9.9'],
+      dnsSearch: ['corp.example'],
+      dnsOptions: ['ndots:2'],
+      ulimits: [{ name: 'nofile', soft: 1024, hard: 2048 }],
+      shmSizeBytes: 134217728,
+      capAdd: ['NET_ADMIN'],
+      capDrop: ['MKNOD'],
+    });
+  });
+
   it('maps Binds, Mounts and Tmpfs', () => {
     const spec = createSpec({
       body: {
@@ -227,7 +252,8 @@ describe('createSpec', () => {
       "unsupported option HostConfig.Mounts[0].BindOptions.Propagation: rshared (Strata's binds are rprivate)",
     ],
     [{ Image: 'x', HostConfig: { Privileged: true } }, "unsupported option HostConfig.Privileged: Strata's Docker API does not implement it; leave it unset"],
-    [{ Image: 'x', HostConfig: { CapAdd: ['NET_ADMIN'] } }, "unsupported option HostConfig.CapAdd: Strata's Docker API does not implement it; leave it unset"],
+    [{ Image: 'x', HostConfig: { Devices: [{ PathOnHost: '/dev/kvm' }] } }, "unsupported option HostConfig.Devices: Strata's Docker API does not implement it; leave it unset"],
+    [{ Image: 'x', HostConfig: { ExtraHosts: ['db'] } }, 'invalid argument "db" for --add-host: expected HOST:IP'],
     [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'sometimes' } } }, "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"],
     [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'always', MaximumRetryCount: 2 } } }, "invalid restart policy: maximum retry count can only be used with 'on-failure'"],
     [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: -2 } } }, 'invalid restart policy: maximum retry count cannot be negative'],

@@ -27,7 +27,7 @@ const SUPPORTED_CONFIG = new Set([
 const SUPPORTED_HOST_CONFIG = new Set([
   'PortBindings', 'PublishAllPorts', 'Memory', 'NanoCpus', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'NetworkMode', 'AutoRemove',
   'UsernsMode', 'RestartPolicy', 'LogConfig', 'Isolation', 'CgroupnsMode', 'ConsoleSize', 'MemorySwappiness', 'MemorySwap',
-  'Binds', 'Mounts', 'Tmpfs', 'ReadonlyRootfs', 'ExtraHosts', 'Dns', 'DnsSearch', 'DnsOptions', 'Ulimits', 'ShmSize',
+  'Binds', 'Mounts', 'Tmpfs', 'ReadonlyRootfs', 'ExtraHosts', 'Dns', 'DnsSearch', 'DnsOptions', 'Ulimits', 'ShmSize', 'CapAdd', 'CapDrop',
 ]);
 
 /** Values a field may have and still mean "not asked for" (Docker clients send many zero values). */
@@ -358,5 +358,7 @@ export function createSpec(input: CreateSpecInput): ContainerSpec {
     dnsOptions: (field(host, 'DnsOptions', 'HostConfig.', isStrings, 'a list of options') ?? []).map(checkDnsOption),
     ulimits: ulimitsOf(host),
     shmSizeBytes: Math.max(0, field(host, 'ShmSize', 'HostConfig.', isInt, 'an integer number of bytes') ?? 0),
+    capAdd: field(host, 'CapAdd', 'HostConfig.', isStrings, 'a list of capabilities') ?? [],
+    capDrop: field(host, 'CapDrop', 'HostConfig.', isStrings, 'a list of capabilities') ?? [],
   };
 }

@@ -11,6 +11,7 @@ import {
   DEFAULT_PIDS_LIMIT,
   DEFAULT_READONLY_PATHS,
   DEFAULT_RLIMITS,
+  containerCapabilities,
 } from './hardened-defaults.js';
 import { resolveUser, type ResolvedUser } from './resolve-user.js';
 import { cleanComponents, resolveInRoot } from './root-file.js';
@@ -119,6 +120,12 @@ export interface RuntimeSpecOptions {
   ulimits?: ReadonlyArray<{ name: string; soft: number; hard: number }>;
   /** Mount the root file system read-only (`--read-only`). */
   readOnlyRoot?: boolean;
+  /**
+   * `--cap-add` and `--cap-drop` (see containerCapabilities); the default
+   * seccomp profile then also allows the syscalls of the capabilities
+   * added (CAPABILITY_SYSCALLS).
+   */
+  capabilities?: { add?: readonly string[]; drop?: readonly string[] };
   /** Size of /dev/shm in bytes (`--shm-size`); 64 MiB when unset or 0. */
   shmSizeBytes?: number;
   /** The seccomp profile; {@link defaultSeccompProfile} when unset, `unconfined` for none. */
@@ -310,12 +317,16 @@ async function assertDirectory(path: string, what: string): Promise<void> {
   if (!stats.isDirectory()) throw invalidArgument(`${what} is not a directory in the image`);
 }
 
-/** The capability sets of a container process: {@link DEFAULT_CAPABILITIES} in bounding, effective and permitted. */
-export function defaultCapabilities(): SpecCapabilities {
+/**
+ * The capability sets of a container process: caps (by default
+ * {@link DEFAULT_CAPABILITIES}; see containerCapabilities) in bounding,
+ * effective and permitted.
+ */
+export function defaultCapabilities(caps: readonly string[] = DEFAULT_CAPABILITIES): SpecCapabilities {
   return {
-    bounding: [...DEFAULT_CAPABILITIES],
-    effective: [...DEFAULT_CAPABILITIES],
-    permitted: [...DEFAULT_CAPABILITIES],
+    bounding: [...caps],
+    effective: [...caps],
+    permitted: [...caps],
     inheritable: [],
     ambient: [],
   };
@@ -563,6 +574,7 @@ export async function buildRuntimeSpec(options: RuntimeSpecOptions): Promise<Run
     checkMappings(options.userNamespace.uidMappings, 'userNamespace.uidMappings');
     checkMappings(options.userNamespace.gidMappings, 'userNamespace.gidMappings');
   }
+  const caps = containerCapabilities(options.capabilities?.add, options.capabilities?.drop);
   const namespaces = specNamespaces(options);
   const resources = specResources(options.resources);
   const mounts = withUserMounts(specMounts(options), options.mounts);
@@ -583,11 +595,11 @@ export async function buildRuntimeSpec(options: RuntimeSpecOptions): Promise<Run
     args,
     env,
     cwd,
-    capabilities: defaultCapabilities(),
+    capabilities: defaultCapabilities(caps),
     rlimits: specRlimits(options.nofileLimit, options.ulimits),
     noNewPrivileges: true,
   };
-  const seccomp = options.seccomp === 'unconfined' ? undefined : (options.seccomp ?? defaultSeccompProfile());
+  const seccomp = options.seccomp === 'unconfined' ? undefined : (options.seccomp ?? defaultSeccompProfile({ capabilities: caps }));
   return {
     ociVersion: OCI_VERSION,
     process,

@@ -71,6 +71,34 @@ export const DEFAULT_CAPABILITIES: readonly string[] = Object.freeze([
 ]);
 
 /**
+ * The capabilities of a container's process with `--cap-add` and
+ * `--cap-drop`, as Docker computes them: names in any case, with `CAP_` or
+ * not, `ALL` for every one. With `--cap-add ALL`, every capability but the
+ * dropped ones; with `--cap-drop ALL`, only the added ones; otherwise the
+ * defaults without the dropped ones, then the added ones (an add wins).
+ * Exactly DEFAULT_CAPABILITIES when neither is given. InvalidArgument for
+ * an unknown name.
+ */
+export function containerCapabilities(add: readonly string[] = [], drop: readonly string[] = []): string[] {
+  if (add.length === 0 && drop.length === 0) return [...DEFAULT_CAPABILITIES];
+  const normalize = (flag: string) => (name: string) => {
+    const bare = name.trim().toUpperCase().replace(/^CAP_/, '');
+    if (bare === 'ALL') return 'ALL';
+    if (CAPABILITY_NUMBERS[bare] === undefined) throw invalidArgument(`unknown capability: "${name}" (--${flag})`);
+    return `CAP_${bare}`;
+  };
+  const adds = new Set(add.map(normalize('cap-add')));
+  const drops = new Set(drop.map(normalize('cap-drop')));
+  const all = Object.entries(CAPABILITY_NUMBERS)
+    .sort(([, a], [, b]) => a - b)
+    .map(([bare]) => `CAP_${bare}`);
+  if (adds.has('ALL')) return all.filter((c) => !drops.has(c));
+  if (drops.has('ALL')) return all.filter((c) => adds.has(c));
+  const kept = DEFAULT_CAPABILITIES.filter((c) => !drops.has(c));
+  return [...kept, ...all.filter((c) => adds.has(c) && !kept.includes(c))];
+}
+
+/**
  * The bit mask of a set of capabilities as /proc/PID/status shows it
  * (`CapEff: 00000000a80425fb` for {@link DEFAULT_CAPABILITIES}). Names may
  * carry the `CAP_` prefix or not. Raises InvalidArgument for an unknown name.

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { errorKind } from '@strata/kit';
-import { capabilityMask, DEFAULT_CAPABILITIES, DEFAULT_NOFILE_LIMIT, grantableNofileLimit } from './hardened-defaults.js';
-import { CLONE_NAMESPACE_FLAGS, defaultSeccompProfile } from './seccomp-profile.js';
+import { capabilityMask, containerCapabilities, DEFAULT_CAPABILITIES, DEFAULT_NOFILE_LIMIT, grantableNofileLimit } from './hardened-defaults.js';
+import { CAPABILITY_SYSCALLS, CLONE_NAMESPACE_FLAGS, defaultSeccompProfile } from './seccomp-profile.js';
 
 const REFUSED = [
   'keyctl', 'add_key', 'request_key', 'ptrace', 'mount', 'umount', 'umount2', 'pivot_root', 'kexec_load', 'kexec_file_load',
@@ -85,6 +85,33 @@ describe('capabilities', () => {
     }
     expect(errorKind(caught)).toBe('InvalidArgument');
     expect((caught as Error).message).toBe('unknown capability CAP_NOPE');
+  });
+
+  it("computes --cap-add and --cap-drop as Docker does", () => {
+    expect(containerCapabilities()).toEqual([...DEFAULT_CAPABILITIES]);
+    const added = containerCapabilities(['net_admin', 'CAP_SYS_PTRACE'], ['MKNOD']);
+    expect(added).toEqual([...DEFAULT_CAPABILITIES.filter((c) => c !== 'CAP_MKNOD'), 'CAP_NET_ADMIN', 'CAP_SYS_PTRACE']);
+    expect(containerCapabilities(['NET_BIND_SERVICE'], ['ALL'])).toEqual(['CAP_NET_BIND_SERVICE']);
+    const all = containerCapabilities(['ALL'], ['SYS_ADMIN']);
+    expect(all).toContain('CAP_SYS_MODULE');
+    expect(all).not.toContain('CAP_SYS_ADMIN');
+    // An add wins over a drop of the same capability.
+    expect(containerCapabilities(['CHOWN'], ['CHOWN'])).toContain('CAP_CHOWN');
+    expect(() => containerCapabilities([], ['CAP_NOPE'])).toThrow('unknown capability: "CAP_NOPE" (--cap-drop)');
+  });
+
+  it('opens the syscalls of the capabilities added, and namespaces with SYS_ADMIN', () => {
+    const allowed = (caps: string[]) =>
+      new Set(defaultSeccompProfile({ arch: 'x64', capabilities: caps }).syscalls.filter((r) => r.action === 'SCMP_ACT_ALLOW' && r.args === undefined).flatMap((r) => r.names));
+    const ptrace = allowed(containerCapabilities(['SYS_PTRACE']));
+    for (const name of CAPABILITY_SYSCALLS['CAP_SYS_PTRACE']!) expect(ptrace.has(name), name).toBe(true);
+    expect(ptrace.has('mount')).toBe(false);
+    const admin = defaultSeccompProfile({ arch: 'x64', capabilities: containerCapabilities(['SYS_ADMIN']) });
+    expect(admin.syscalls.find((r) => r.names.includes('clone'))).toEqual({ names: ['clone', 'clone3'], action: 'SCMP_ACT_ALLOW' });
+    expect(admin.syscalls.some((r) => r.names.includes('clone3') && r.action === 'SCMP_ACT_ERRNO')).toBe(false);
+    // Each syscall in one rule only (libseccomp refuses a second).
+    const names = admin.syscalls.filter((r) => r.args === undefined).flatMap((r) => r.names);
+    expect(names.length).toBe(new Set(names).size);
   });
 
   it('finds an open-files limit this process can grant', async () => {

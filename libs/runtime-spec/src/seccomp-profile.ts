@@ -7,7 +7,9 @@
  * binaries, shells, JVMs, Node.js, web servers, databases) call; it is
  * grouped by purpose so a reviewer can see why each entry is here.
  *
- * Refused on purpose (they are simply absent from the allow-list):
+ * Refused on purpose (they are simply absent from the allow-list, unless
+ * the container is given the capability they are for: see
+ * CAPABILITY_SYSCALLS):
  * - kernel keyring: keyctl, add_key, request_key (keys are not namespaced);
  * - mounting and root switching: mount, umount, umount2, pivot_root,
  *   move_mount, open_tree, fsopen, fsconfig, fsmount, fspick, mount_setattr;
@@ -131,10 +133,38 @@ export const SECCOMP_ARCHITECTURES: Readonly<Record<string, readonly string[]>> 
   arm64: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'],
 };
 
+/**
+ * Syscalls allowed only to a container that has the capability
+ * (`--cap-add`), which the kernel checks for them anyway: a capability
+ * given without its syscalls would be no use (Docker's profile opens the
+ * same doors by capability). CAP_SYS_ADMIN also lets clone and clone3
+ * create namespaces.
+ */
+export const CAPABILITY_SYSCALLS: Readonly<Record<string, readonly string[]>> = {
+  CAP_SYS_ADMIN: [
+    'mount', 'umount', 'umount2', 'pivot_root', 'move_mount', 'open_tree', 'fsopen', 'fsconfig', 'fsmount', 'fspick',
+    'mount_setattr', 'unshare', 'setns', 'sethostname', 'setdomainname', 'quotactl', 'quotactl_fd', 'fanotify_init',
+    'lookup_dcookie', 'name_to_handle_at', 'bpf', 'perf_event_open', 'syslog',
+  ],
+  CAP_SYS_PTRACE: ['ptrace', 'process_vm_readv', 'process_vm_writev', 'kcmp', 'pidfd_getfd'],
+  CAP_SYS_BOOT: ['reboot'],
+  CAP_SYS_MODULE: ['init_module', 'finit_module', 'delete_module'],
+  CAP_SYS_PACCT: ['acct'],
+  CAP_SYS_RAWIO: ['iopl', 'ioperm'],
+  CAP_SYS_TIME: ['settimeofday', 'stime', 'clock_settime', 'clock_settime64', 'clock_adjtime', 'clock_adjtime64', 'adjtimex'],
+  CAP_SYS_NICE: ['mbind', 'set_mempolicy', 'set_mempolicy_home_node', 'migrate_pages', 'move_pages'],
+  CAP_SYSLOG: ['syslog'],
+  CAP_BPF: ['bpf'],
+  CAP_PERFMON: ['perf_event_open'],
+  CAP_DAC_READ_SEARCH: ['open_by_handle_at', 'name_to_handle_at'],
+};
+
 /** Settings of {@link defaultSeccompProfile}. */
 export interface SeccompProfileOptions {
   /** The host architecture as Node.js names it (`x64`, `arm64`); the running one by default. */
   arch?: string;
+  /** The container's capabilities (`CAP_` names): each in CAPABILITY_SYSCALLS opens its syscalls. Docker's defaults open none. */
+  capabilities?: readonly string[];
 }
 
 /**
@@ -148,17 +178,18 @@ export interface SeccompProfileOptions {
  */
 export function defaultSeccompProfile(options: SeccompProfileOptions = {}): SeccompProfile {
   const arch = options.arch ?? process.arch;
+  const capabilities = new Set(options.capabilities ?? []);
+  const sysAdmin = capabilities.has('CAP_SYS_ADMIN');
+  const base = [...FILE_IO, ...FILE_SYSTEM, ...MEMORY, ...PROCESSES, ...SIGNALS_AND_TIME, ...NETWORK, ...IPC];
+  // Each syscall in one rule only: libseccomp refuses a second rule of the same syscall.
+  const byCapability = [...new Set([...capabilities].flatMap((c) => CAPABILITY_SYSCALLS[c] ?? []))].filter((n) => !base.includes(n));
   const syscalls: SeccompRule[] = [
-    {
-      names: [...FILE_IO, ...FILE_SYSTEM, ...MEMORY, ...PROCESSES, ...SIGNALS_AND_TIME, ...NETWORK, ...IPC],
-      action: 'SCMP_ACT_ALLOW',
-    },
-    {
-      names: ['clone'],
-      action: 'SCMP_ACT_ALLOW',
-      args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
-    },
-    { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS },
+    { names: base, action: 'SCMP_ACT_ALLOW' },
+    ...(byCapability.length === 0 ? [] : [{ names: byCapability, action: 'SCMP_ACT_ALLOW' } satisfies SeccompRule]),
+    sysAdmin
+      ? { names: ['clone', 'clone3'], action: 'SCMP_ACT_ALLOW' }
+      : { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: CLONE_NAMESPACE_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
+    ...(sysAdmin ? [] : [{ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS } satisfies SeccompRule]),
     ...PERSONALITIES.map(
       (value): SeccompRule => ({ names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value, op: 'SCMP_CMP_EQ' }] }),
     ),

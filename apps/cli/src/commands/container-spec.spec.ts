@@ -106,6 +106,8 @@ describe('buildContainerSpec', () => {
       dnsOptions: [],
       ulimits: [],
       shmSizeBytes: 0,
+      capAdd: [],
+      capDrop: [],
     });
   });
 
@@ -140,6 +142,8 @@ describe('buildContainerSpec', () => {
         dnsOption: ['ndots:2'],
         ulimit: ['nofile=1024:2048', 'memlock=-1'],
         shmSize: '128m',
+        capAdd: ['NET_ADMIN'],
+        capDrop: ['all'],
       },
       envFiles: [{ path: 'a.env', text: 'A=1\nB=from-file\n' }],
       env: { HOME: '/root' },
@@ -176,6 +180,8 @@ describe('buildContainerSpec', () => {
         { name: 'memlock', soft: -1, hard: -1 },
       ],
       shmSizeBytes: 128 * 1024 * 1024,
+      capAdd: ['NET_ADMIN'],
+      capDrop: ['all'],
     });
   });
 

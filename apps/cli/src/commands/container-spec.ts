@@ -50,6 +50,8 @@ export interface SpecFlagValues extends ResourceFlagValues {
   ulimit?: string[];
   /** `--shm-size` as written (`64m`). */
   shmSize?: string | undefined;
+  capAdd?: string[];
+  capDrop?: string[];
 }
 
 /** What {@link buildContainerSpec} makes a spec of. */
@@ -162,5 +164,7 @@ export function buildContainerSpec(input: SpecInput): ContainerSpec {
     dnsOptions: (f.dnsOption ?? []).map(checkDnsOption),
     ulimits: (f.ulimit ?? []).map(parseUlimit),
     shmSizeBytes,
+    capAdd: [...(f.capAdd ?? [])],
+    capDrop: [...(f.capDrop ?? [])],
   };
 }
