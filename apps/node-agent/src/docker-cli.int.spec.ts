@@ -318,9 +318,12 @@ describe('the docker CLI against the node-agent', () => {
     const missing = await dockerRequest(socket, 'GET', '/containers/no-such-container/json');
     expect({ status: missing.status, body: missing.json() }).toEqual({ status: 404, body: { message: 'No such container: no-such-container' } });
 
-    const caps = await docker.run(['run', '--rm', '--cap-add', 'NET_ADMIN', stack.image, 'true']);
+    const devices = await docker.run(['run', '--rm', '--device', '/dev/null:/dev/mine', stack.image, 'true']);
+    expect(devices.code).toBe(125);
+    expect(devices.err).toContain("docker: Error response from daemon: unsupported option HostConfig.Devices: Strata's Docker API does not implement it; leave it unset.");
+    const caps = await docker.run(['run', '--rm', '--cap-add', 'NOPE', stack.image, 'true']);
     expect(caps.code).toBe(125);
-    expect(caps.err).toContain("docker: Error response from daemon: unsupported option HostConfig.CapAdd: Strata's Docker API does not implement it; leave it unset.");
+    expect(caps.err).toContain('docker: Error response from daemon: unknown capability: "NOPE" (--cap-add).');
     const filter = await docker.run(['ps', '--filter', 'before=x']);
     expect(filter).toMatchObject({ code: 1, err: expect.stringContaining("unsupported filter 'before'") });
 
