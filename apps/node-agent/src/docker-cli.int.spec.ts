@@ -1,5 +1,7 @@
+import { execFileSync } from 'node:child_process';
 import { get } from 'node:http';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -158,6 +160,13 @@ describe('the docker CLI against the node-agent', () => {
       const unknownExec = await dockerRequest(socket, 'GET', '/exec/nope/json');
       expect({ status: unknownExec.status, body: unknownExec.json() }).toEqual({ status: 404, body: { message: 'No such exec instance: nope' } });
 
+      const exported = join(tmpdir(), `docker-export-${process.pid}.tar`);
+      try {
+        expect(await docker.run(['export', '-o', exported, name])).toEqual({ code: 0, out: '', err: '' });
+        expect(execFileSync('tar', ['-xOf', exported, 'var/www/index.html'], { encoding: 'utf8' })).toContain('Hello from a Strata container');
+      } finally {
+        rmSync(exported, { force: true });
+      }
       expect(await docker.run(['diff', name])).toEqual({ code: 0, out: '', err: '' });
       await docker.run(['exec', name, 'sh', '-c', 'touch /tmp/t']);
       expect(await docker.run(['diff', name])).toEqual({ code: 0, out: 'C /tmp\nA /tmp/t\n', err: '' });

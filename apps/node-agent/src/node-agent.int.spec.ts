@@ -25,6 +25,7 @@ import { createBridgeNetwork } from '@strata/container-network';
 import type { RpcClient } from '@strata/grpc-kit';
 import { errorKind, silentLogger, type CloudEvent } from '@strata/kit';
 import { waitFor } from '@strata/kit/testing';
+import { gnuTar } from '@strata/tar/testing';
 import { createGrpcSnapshotter } from '@strata/snapshots-grpc';
 import { mountPoints, unmountAll } from '@strata/snapshots-local';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -234,7 +235,7 @@ describe('ports, exec and stop', { timeout: 30_000 }, () => {
   });
 });
 
-describe('pause, unpause, top, diff, rename and prune', { timeout: 60_000 }, () => {
+describe('pause, unpause, top, diff, export, rename and prune', { timeout: 60_000 }, () => {
   const ticker = ['sh', '-c', 'trap "exit 143" TERM; while true; do echo tick; sleep 0.05; done'];
   const ticks = async (id: string) => (await output(id)).split('\n').filter((l) => l === 'tick').length;
 
@@ -331,6 +332,21 @@ describe('pause, unpause, top, diff, rename and prune', { timeout: 60_000 }, () 
     expect(await changesOf(c.id)).toEqual(expected);
     await client.unary(ContainersService.stop, { id: c.id, timeoutSeconds: 0 });
     expect(await changesOf(c.id)).toEqual(expected);
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+  });
+
+  it("exports a container's files as a tar: the image with its changes, none of the runtime's mounts", async () => {
+    const c = await run({ cmd: ['sh', '-c', 'echo x > /made; rm /bin/ls; exec sleep 1000'] });
+    await waitFor(async () => (await exec(c.id, ['cat', '/made'])).out === 'x\n', () => 'the file to be written');
+    const parts: Buffer[] = [];
+    for await (const { data } of client.serverStream(ContainersService.export, { id: c.id })) parts.push(Buffer.from(data));
+    const tar = Buffer.concat(parts);
+    const listing = (await gnuTar(['-tf', '-'], tar)).stdout.split('\n');
+    expect(listing).toContain('made');
+    expect(listing).toContain('bin/busybox');
+    expect(listing).not.toContain('bin/ls');
+    expect(listing.filter((l) => l.startsWith('proc/') && l !== 'proc/')).toEqual([]);
+    expect((await gnuTar(['-xOf', '-', 'made'], tar)).stdout).toBe('x\n');
     await client.unary(ContainersService.remove, { id: c.id, force: true });
   });
 

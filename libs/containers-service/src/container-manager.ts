@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openCgroup, validateLimits, type Cgroup, type LimitsUpdate } from '@strata/cgroups';
 import type { Attachment as NetworkAttachment, BridgeNetwork } from '@strata/container-network';
@@ -49,7 +50,7 @@ import {
   type EventSink,
   type Logger,
 } from '@strata/kit';
-import { overlayChanges, type Change } from '@strata/layer-diff';
+import { diffLayer, overlayChanges, type Change } from '@strata/layer-diff';
 import { chainIds } from '@strata/oci';
 import { buildExecProcess, buildRuntimeSpec, containerCapabilities, parseStopSignal, resolveUser, specResources, type ResolvedUser, type RuntimeSpec } from '@strata/runtime-spec';
 import type { Mount, Snapshotter } from '@strata/snapshots';
@@ -255,6 +256,14 @@ export interface ContainerManager {
    * whole tree).
    */
   changes(ref: string): Promise<Change[]>;
+  /**
+   * The container's file system (its rootfs as mounted, mounted again
+   * when a reboot unmounted it) as an uncompressed tar stream, as `docker
+   * export` (see diffLayer: devices and sockets left out).
+   * FailedPrecondition for one being removed or dead, or with a user
+   * namespace.
+   */
+  exportFiles(ref: string): Promise<Readable>;
   /**
    * Gives the container another name (see checkContainerName), running or
    * not; publishes container.renamed. AlreadyExists (Docker's text) when
@@ -1462,6 +1471,21 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           reserved.delete(name);
         }
       });
+    },
+
+    async exportFiles(ref) {
+      const record = find(ref);
+      const fields = { containerId: record.id };
+      if (record.state.status === 'removing' || record.state.status === 'dead') {
+        throw failedPrecondition(`container ${record.id} is ${record.state.status}`, { fields });
+      }
+      if (record.spec.userNamespace) {
+        throw failedPrecondition(`container ${record.id} has a user namespace: its files are owned by the node's mapped ids, which an export would carry`, { fields });
+      }
+      await ensureMounted(record);
+      const { stream, result } = diffLayer({ mode: 'native', upper: rootfsOf(record.id), compress: false });
+      result.catch((err: unknown) => log.warn({ err, containerId: record.id }, 'export failed'));
+      return stream;
     },
 
     async changes(ref) {

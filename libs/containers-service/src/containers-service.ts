@@ -93,6 +93,14 @@ export function createContainersService(manager: ContainerManager, options: Cont
       stop: unary(logger, async (req: { id: string; timeoutSeconds?: number }) => ({
         container: containerToProto(await manager.stop(req.id, req.timeoutSeconds)),
       })),
+      export: serverStream(logger, (req: { id: string }, call) => {
+        const signal = callSignal(call);
+        return (async function* (): AsyncGenerator<{ data: Buffer }> {
+          const tar = await manager.exportFiles(req.id);
+          signal.addEventListener('abort', () => tar.destroy(), { once: true });
+          for await (const chunk of tar) yield { data: chunk as Buffer };
+        })();
+      }),
       changes: serverStream(logger, (req: { id: string }) => {
         const changes = manager.changes(req.id);
         return (async function* (): AsyncGenerator<ChangesResponse> {

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { ChangeKind, ContainersService, ContainerStatus, Stream, WaitCondition, type Container, type TerminalSize } from '@strata/api/containers/v1';
 import { ImagesService, type ContainerConfig } from '@strata/api/images/v1';
@@ -391,6 +392,27 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
       async handle(ctx) {
         await containers.unary(ContainersService.rename, { id: ctx.params['id'] as string, name: ctx.query.get('name') ?? '' });
         ctx.json(204);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/containers/{id}/export',
+      async handle(ctx) {
+        const call = cancellableCall(containers, ContainersService.export, { id: ctx.params['id'] as string });
+        ctx.res.once('close', () => call.cancel());
+        let started = false;
+        try {
+          // The head goes with the first piece, so that a refusal before it is still a Docker error.
+          for await (const { data } of call.responses) {
+            if (!started) ctx.res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+            started = true;
+            if (!ctx.res.write(data)) await once(ctx.res, 'drain');
+          }
+        } finally {
+          call.cancel();
+        }
+        if (!started) ctx.res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+        ctx.res.end();
       },
     },
     {

@@ -246,3 +246,14 @@ describe('diffLayer with the mount points of a runtime', () => {
     expect(listing.stdout.trimEnd().split('\n')).toEqual(mode === 'overlay' ? ['made'] : ['etc/', 'made']);
   });
 });
+
+describe('diffLayer without compression', () => {
+  it('streams the plain tar, its digest the diff_id', async () => {
+    const [upper] = dirs('upper');
+    writeFileSync(`${upper}/a`, 'a\n');
+    mkdirSync(`${upper}/d`);
+    const { blob, result } = await diffBytes({ mode: 'native', upper: upper!, compress: false });
+    expect(result).toMatchObject({ mediaType: MediaTypes.ociLayer, diffId: digestOf(blob), digest: digestOf(blob), size: blob.length, uncompressedSize: blob.length });
+    expect((await gnuTar(['-tf', '-'], blob)).stdout.trimEnd().split('\n')).toEqual(['a', 'd/']);
+  });
+});

@@ -31,6 +31,8 @@ export interface DiffLayerOptions {
   mountPoints?: readonly string[];
   /** overlay mode: the parents' directories, nearest first, against which mountPoints are judged. */
   lowers?: readonly string[];
+  /** false: the stream is the plain tar (`application/vnd.oci.image.layer.v1.tar`, its digest the diff_id); gzip by default. */
+  compress?: boolean;
 }
 
 /** The digests of a diff, known once its stream has been read to the end. */
@@ -337,14 +339,14 @@ export function diffLayer(options: DiffLayerOptions): LayerDiff {
   result.catch(() => undefined);
 
   const out = new PassThrough();
-  const gzip = createParallelGzip({ level: options.gzipLevel ?? 6, release: (chunk) => packer.recycle(chunk) });
+  const gzip = options.compress === false ? undefined : createParallelGzip({ level: options.gzipLevel ?? 6, release: (chunk) => packer.recycle(chunk) });
   const fail = (err: unknown) => {
     const error = isStrataError(err) ? err : internal(`layer diff of ${options.upper} failed: ${(err as Error).message}`, { cause: err });
     rejectResult(error);
     tarDigester.dispose();
     blobDigester.dispose();
     if (!out.destroyed) out.destroy(error);
-    if (!gzip.destroyed) gzip.destroy(error);
+    if (gzip !== undefined && !gzip.destroyed) gzip.destroy(error);
     if (!packer.stream.destroyed) packer.stream.destroy(error);
   };
   const finishBlob = () => {
@@ -358,9 +360,19 @@ export function diffLayer(options: DiffLayerOptions): LayerDiff {
   // pipe() hands each chunk of the packer to gzip as it was pushed (1 MiB, the last one shorter): one
   // piece each, so the pieces, and the gzip bytes, depend only on the tar. (Reading the packer with
   // read() or an async iterator instead would join whatever chunks are buffered into one piece.)
-  pipeline(packer.stream, hashing(tarDigester, tarSize, TAR_CHUNK_BYTES), gzip, hashing(blobDigester, blobSize, TAR_CHUNK_BYTES, finishBlob), out, (err) => {
+  const finishTar = () => {
+    if (!walked) return;
+    blobDigester.dispose();
+    tarDigester.digest().then(
+      (diffId) => resolveResult({ mediaType: MediaTypes.ociLayer, diffId, digest: diffId, size: tarSize.bytes, uncompressedSize: tarSize.bytes, entries }),
+      fail,
+    );
+  };
+  const failed = (err: NodeJS.ErrnoException | null) => {
     if (err) fail(err);
-  });
+  };
+  if (gzip === undefined) pipeline(packer.stream, hashing(tarDigester, tarSize, TAR_CHUNK_BYTES, finishTar), out, failed);
+  else pipeline(packer.stream, hashing(tarDigester, tarSize, TAR_CHUNK_BYTES), gzip, hashing(blobDigester, blobSize, TAR_CHUNK_BYTES, finishBlob), out, failed);
 
   const walk = async () => {
     await checkDirectory(options.upper, 'upper directory');

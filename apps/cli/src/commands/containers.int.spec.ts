@@ -1,5 +1,8 @@
 import { spawn } from 'node:child_process';
-import { chmod } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { chmod, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // The node-agent's reusable test stack lives in its app, beside startNodeAgent which it starts.
 // eslint-disable-next-line @nx/enforce-module-boundaries
@@ -467,6 +470,14 @@ describe('create, start, kill, rm -f', () => {
     expect(await cli('unpause', name)).toMatchObject({ code: 0, out: `${name}\n` });
     expect((await inspect(name)).State.Status).toBe('running');
     expect(await cli('exec', name, 'true')).toMatchObject({ code: 0 });
+    const exported = join(tmpdir(), `strata-export-${process.pid}.tar`);
+    try {
+      expect(await cli('export', '-o', exported, name)).toEqual({ code: 0, out: '', err: '' });
+      expect(execFileSync('tar', ['-tf', exported], { encoding: 'utf8' }).split('\n')).toContain('bin/busybox');
+    } finally {
+      await rm(exported, { force: true });
+    }
+    expect(await cli('export', name)).toMatchObject({ code: 1, err: 'strata: cowardly refusing to save to a terminal. Use the -o flag or redirect\n' });
     const renamed = `${name}-renamed`;
     expect(await cli('rename', name, renamed)).toEqual({ code: 0, out: '', err: '' });
     expect((await inspect(renamed)).Name).toBe(`/${renamed}`);

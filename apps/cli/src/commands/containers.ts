@@ -797,6 +797,37 @@ export const renameCommand = defineCommand({
   },
 });
 
+/** `strata export [-o FILE] CONTAINER`, as `docker export`. */
+export const exportCommand = defineCommand({
+  name: 'export',
+  summary: "Export a container's filesystem as a tar archive",
+  description:
+    "Writes the container's files (its image with its changes; not its volumes or the runtime's mounts) as an " +
+    'uncompressed tar, to FILE or to STDOUT, which must not be a terminal. `strata image import` (or `docker import`) ' +
+    'makes an image of it again.',
+  usage: 'CONTAINER',
+  minArgs: 1,
+  maxArgs: 1,
+  exitCodes: containerExitCodes,
+  flags: { output: flags.string('Write to a file, instead of STDOUT', { short: 'o', placeholder: 'FILE' }), runDir: runDirFlag, ...fleetFlags },
+  async run({ flags: f, args, io }) {
+    const name = args[0]!;
+    const { archiveOutput } = await import('../framework/archive-output.js');
+    const archive = archiveOutput(io, f.output);
+    let ok = false;
+    try {
+      await withFleet(f, io, (on, api) =>
+        on(name, async (client) => {
+          for await (const { data } of client.serverStream(api.export, { id: name })) await archive.write(data);
+        }),
+      );
+      ok = true;
+    } finally {
+      await archive.finish(ok);
+    }
+  },
+});
+
 /** `strata diff CONTAINER`, as `docker diff`. */
 export const diffCommand = defineCommand({
   name: 'diff',
@@ -1073,6 +1104,7 @@ export const containerCommands = [
   portCommand,
   topCommand,
   diffCommand,
+  exportCommand,
   renameCommand,
   containerPruneCommand,
   logsCommand,

@@ -1,11 +1,11 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { once } from 'node:events';
-import { basename, dirname, join } from 'node:path';
 import type { ClientDuplexStream } from '@grpc/grpc-js';
 import type { LayerStatus, PushResponse } from '@strata/api/images/v1';
 import { aborted, invalidArgument, notFound } from '@strata/kit';
 import { parseReference, type Reference } from '@strata/oci';
+import { archiveOutput } from '../framework/archive-output.js';
 import { defineCommand } from '../framework/command.js';
 import { flags } from '../framework/flags.js';
 import { shortId } from '../framework/human-units.js';
@@ -129,36 +129,15 @@ export const saveCommand = defineCommand({
   },
   async run({ flags: f, args, io }) {
     const refs = args.map(checkImageName);
-    let out: NodeJS.WritableStream;
-    let finish: (ok: boolean) => Promise<void>;
-    if (f.output === undefined) {
-      if (io.stdout.isTTY === true || io.stdoutBytes === undefined) {
-        throw invalidArgument('cowardly refusing to save to a terminal. Use the -o flag or redirect');
-      }
-      out = io.stdoutBytes;
-      finish = async () => undefined;
-    } else {
-      const file = f.output;
-      const partial = join(dirname(file), `.${basename(file)}.partial-${process.pid}`);
-      const stream = createWriteStream(partial, { mode: 0o644 });
-      out = stream;
-      finish = async (ok) => {
-        stream.end();
-        await once(stream, 'close');
-        if (ok) await rename(partial, file);
-        else await rm(partial, { force: true });
-      };
-    }
+    const archive = archiveOutput(io, f.output);
     let ok = false;
     try {
       await withImages(f.runDir, async (client, api) => {
-        for await (const { data } of client.serverStream(api.export, { refs, format: f.format })) {
-          if (!out.write(data)) await once(out, 'drain');
-        }
+        for await (const { data } of client.serverStream(api.export, { refs, format: f.format })) await archive.write(data);
       });
       ok = true;
     } finally {
-      await finish(ok);
+      await archive.finish(ok);
     }
   },
 });
