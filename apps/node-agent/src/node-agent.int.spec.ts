@@ -335,12 +335,20 @@ describe('pause, unpause, top, diff, export, rename and prune', { timeout: 60_00
     await client.unary(ContainersService.remove, { id: c.id, force: true });
   });
 
-  it("exports a container's files as a tar: the image with its changes, none of the runtime's mounts", async () => {
+  it("exports a container's files as a tar, frozen meanwhile: the image with its changes, none of the runtime's mounts", async () => {
     const c = await run({ cmd: ['sh', '-c', 'echo x > /made; rm /bin/ls; exec sleep 1000'] });
     await waitFor(async () => (await exec(c.id, ['cat', '/made'])).out === 'x\n', () => 'the file to be written');
     const parts: Buffer[] = [];
-    for await (const { data } of client.serverStream(ContainersService.export, { id: c.id })) parts.push(Buffer.from(data));
+    const frozen: boolean[] = [];
+    for await (const { data } of client.serverStream(ContainersService.export, { id: c.id })) {
+      parts.push(Buffer.from(data));
+      frozen.push(await (await cgroupOf(c.id)).isFrozen());
+    }
     const tar = Buffer.concat(parts);
+    // Frozen while its files were read (no directory can turn into a link meanwhile), running again after.
+    expect(frozen[0]).toBe(true);
+    await waitFor(async () => !(await (await cgroupOf(c.id)).isFrozen()), () => 'the container thawed after the export');
+    expect(await statusOf(c.id)).toBe(ContainerStatus.CONTAINER_STATUS_RUNNING);
     const listing = (await gnuTar(['-tf', '-'], tar)).stdout.split('\n');
     expect(listing).toContain('made');
     expect(listing).toContain('bin/busybox');

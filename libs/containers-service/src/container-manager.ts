@@ -587,6 +587,23 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     await rename(`${path}.tmp`, path);
   }
 
+  /**
+   * Freezes a running container for a while (a commit's diff, an export);
+   * resolves with what thaws it. A paused container is frozen already and
+   * stays so; one that is not running (its cgroup gone) needs nothing.
+   */
+  async function freezeAWhile(id: string): Promise<() => Promise<void>> {
+    if (current(id).state.status === 'paused' || !isRunning(current(id))) return async () => undefined;
+    const cg = await cgroupOf(id);
+    try {
+      await cg.freeze();
+    } catch (err) {
+      if (isNotFound(err)) return async () => undefined;
+      throw err;
+    }
+    return () => cg.thaw();
+  }
+
   /** Where the container's runtime spec mounts things (none when its spec cannot be read). */
   async function mountPointsOf(id: string): Promise<string[]> {
     const spec = await readSpec(id).catch(() => undefined);
@@ -1483,8 +1500,12 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         throw failedPrecondition(`container ${record.id} has a user namespace: its files are owned by the node's mapped ids, which an export would carry`, { fields });
       }
       await ensureMounted(record);
+      // A running container is frozen while its files are read, as Docker's cp pauses one: it cannot swap a
+      // directory for a symbolic link between the walk and a read, which would lead the read out of its files.
+      const thaw = await freezeAWhile(record.id);
       const { stream, result } = diffLayer({ mode: 'native', upper: rootfsOf(record.id), compress: false });
       result.catch((err: unknown) => log.warn({ err, containerId: record.id }, 'export failed'));
+      stream.once('close', () => void thaw().catch((err: unknown) => log.error({ err, containerId: record.id }, 'cannot thaw the container after its export')));
       return stream;
     },
 
@@ -1770,18 +1791,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
           record,
           running: isRunning(record),
           mountPoints,
-          freeze: async () => {
-            // A paused container is frozen already, and stays so after the commit.
-            if (current(record.id).state.status === 'paused') return async () => undefined;
-            const cg = await cgroupOf(record.id);
-            try {
-              await cg.freeze();
-            } catch (err) {
-              if (isNotFound(err)) return async () => undefined;
-              throw err;
-            }
-            return () => cg.thaw();
-          },
+          freeze: () => freezeAWhile(record.id),
           events,
           logger: log,
           node,
