@@ -590,7 +590,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   /**
    * Freezes a running container for a while (a commit's diff, an export);
    * resolves with what thaws it. A paused container is frozen already and
-   * stays so; one that is not running (its cgroup gone) needs nothing.
+   * stays so, also when it was paused meanwhile; one that is not running
+   * (its cgroup gone) needs nothing.
    */
   async function freezeAWhile(id: string): Promise<() => Promise<void>> {
     if (current(id).state.status === 'paused' || !isRunning(current(id))) return async () => undefined;
@@ -601,7 +602,9 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       if (isNotFound(err)) return async () => undefined;
       throw err;
     }
-    return () => cg.thaw();
+    return async () => {
+      if (records.get(id)?.state.status !== 'paused') await cg.thaw();
+    };
   }
 
   /** Where the container's runtime spec mounts things (none when its spec cannot be read). */
