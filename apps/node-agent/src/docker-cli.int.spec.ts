@@ -170,6 +170,11 @@ describe('the docker CLI against the node-agent', () => {
       expect(await docker.run(['diff', name])).toEqual({ code: 0, out: '', err: '' });
       await docker.run(['exec', name, 'sh', '-c', 'touch /tmp/t']);
       expect(await docker.run(['diff', name])).toEqual({ code: 0, out: 'C /tmp\nA /tmp/t\n', err: '' });
+      const stats = await docker.run(['stats', '--no-stream', name]);
+      expect(stats).toMatchObject({ code: 0, err: '' });
+      const [statsHeader, statsRow] = stats.out.trimEnd().split('\n');
+      expect(cells(statsHeader!)).toEqual(['CONTAINER ID', 'NAME', 'CPU %', 'MEM USAGE / LIMIT', 'MEM %', 'NET I/O', 'BLOCK I/O', 'PIDS']);
+      expect(cells(statsRow!)).toEqual([id.slice(0, 12), name, expect.stringMatching(/^\d+\.\d\d%$/), expect.stringMatching(/^[\d.]+[KMG]iB \/ [\d.]+[KMG]iB$/), expect.stringMatching(/%$/), '0B / 0B', '0B / 0B', '1']);
       expect(await docker.run(['pause', name])).toEqual({ code: 0, out: `${name}\n`, err: '' });
       expect((await docker.run(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', name])).out).toBe('paused true\n');
       const frozenExec = await docker.run(['exec', name, 'true']);

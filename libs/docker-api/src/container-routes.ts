@@ -1,5 +1,6 @@
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
+import { cpus } from 'node:os';
 import { ChangeKind, ContainersService, ContainerStatus, Stream, WaitCondition, type Container, type TerminalSize } from '@strata/api/containers/v1';
 import { ImagesService, type ContainerConfig } from '@strata/api/images/v1';
 import { startFailureCode } from '@strata/containers';
@@ -10,6 +11,7 @@ import { dockerError } from './docker-error.js';
 import { filterList, queryBool, queryFilters, queryInt } from './docker-query.js';
 import type { DockerContext, DockerRoute } from './docker-router.js';
 import { rfc3339Nano } from './human-time.js';
+import { statsView, systemCpuNanos, type CpuReading } from './stats-view.js';
 import { cancellableCall, cancellableUnary } from './rpc-call.js';
 import { frame, openStdioCall, outputSink, pipeStdio, STDERR, STDOUT, stdioContentType, type StdioCall } from './stdio-stream.js';
 import type { DockerApiDeps } from './index.js';
@@ -392,6 +394,41 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
       async handle(ctx) {
         await containers.unary(ContainersService.rename, { id: ctx.params['id'] as string, name: ctx.query.get('name') ?? '' });
         ctx.json(204);
+      },
+    },
+    {
+      method: 'GET',
+      path: '/containers/{id}/stats',
+      async handle(ctx) {
+        // Docker streams by default; stream=false answers one sample that has a reading before it (CPU % needs two),
+        // one-shot=true the first sample at once.
+        const stream = ctx.query.get('stream') === null || queryBool(ctx.query, 'stream');
+        const oneShot = !stream && queryBool(ctx.query, 'one-shot');
+        const container = await inspect(ctx.params['id'] as string);
+        const call = cancellableCall(containers, ContainersService.stats, { ids: [container.id], stream: !oneShot });
+        ctx.res.once('close', () => call.cancel());
+        let previous: { read: string; reading: CpuReading } | undefined;
+        let started = false;
+        try {
+          for await (const { stats } of call.responses) {
+            const sample = stats[0];
+            if (sample === undefined) break;
+            const reading = { totalUsage: sample.cpuUsageNanos, systemUsage: await systemCpuNanos(), onlineCpus: cpus().length };
+            const read = new Date().toISOString();
+            const view = statsView(sample, reading, previous, read);
+            const first = previous === undefined;
+            previous = { read, reading };
+            if (first && !stream && !oneShot) continue;
+            if (!started) startStream(ctx.res, 'application/json');
+            started = true;
+            ctx.res.write(`${JSON.stringify(view)}\n`);
+            if (!stream) break;
+          }
+        } finally {
+          call.cancel();
+        }
+        if (!started) startStream(ctx.res, 'application/json');
+        ctx.res.end();
       },
     },
     {
