@@ -419,6 +419,17 @@ describe('create, start, kill, rm -f', () => {
     }
   });
 
+  it('logs --until shows the records up to that time, as docker logs --until', async () => {
+    const name = names('until');
+    await cli('run', '-d', '--name', name, stack.image, 'sh', '-c', 'echo a; sleep 1.5; echo b; exec sleep 1000');
+    await waitFor(async () => (await cli('logs', name)).out === 'a\n', () => 'the first line');
+    const between = new Date(Date.now() + 200);
+    await waitFor(async () => (await cli('logs', name)).out === 'a\nb\n', () => 'the second line');
+    expect(await cli('logs', '--until', between.toISOString(), name)).toEqual({ code: 0, out: 'a\n', err: '' });
+    expect(await cli('logs', '-f', '--until', between.toISOString(), name)).toEqual({ code: 0, out: 'a\n', err: '' });
+    expect(await cli('rm', '-f', name)).toMatchObject({ code: 0 });
+  });
+
   it('logs --tail 0 shows no recorded line, and with -f only what the container writes next, until it exits', async () => {
     const done = names('tail0-done');
     const ticking = names('tail0-ticking');

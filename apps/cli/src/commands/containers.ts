@@ -901,7 +901,7 @@ export const logsCommand = defineCommand({
   summary: 'Fetch the logs of a container',
   description:
     "Writes the container's recorded stdout and stderr to the CLI's; --follow keeps writing until it exits. --tail 0 " +
-    'writes no recorded line (with --follow, only the output from now on).',
+    'writes no recorded line (with --follow, only the output from now on); --until ends at the first record after that time.',
   usage: 'CONTAINER',
   minArgs: 1,
   maxArgs: 1,
@@ -911,23 +911,26 @@ export const logsCommand = defineCommand({
     tail: checkedFlag('Number of lines to show from the end of the logs ("all" by default)', parseTail, { short: 'n', placeholder: 'N' }),
     timestamps: flags.switch('Show timestamps', { short: 't' }),
     since: flags.string('Show logs since a time (2026-01-02T13:23:37Z) or a duration before now (42m)', { placeholder: 'TIME' }),
+    until: flags.string('Show logs before a time (2026-01-02T13:23:37Z) or a duration before now (42m)', { placeholder: 'TIME' }),
     runDir: runDirFlag,
     ...fleetFlags,
   },
   async run({ flags: f, args, io }) {
-    let since: Date | undefined;
-    if (f.since !== undefined) {
-      const { parseEventTime } = await import('./events-time.js');
-      since = parseEventTime(f.since, '--since');
-    }
+    const { parseEventTime } = await import('./events-time.js');
+    let since = f.since === undefined ? undefined : parseEventTime(f.since, '--since');
+    const until = f.until === undefined ? undefined : parseEventTime(f.until, '--until');
     // Docker's --tail 0 shows no recorded line (with -f: only what comes next); the API's tail 0 means all, so
     // it asks for the records from now on instead.
     if (f.tail === 0) since = new Date(Math.max(Date.now(), since?.getTime() ?? 0));
-    const request = { id: args[0]!, follow: f.follow, tail: f.tail || -1, ...(since === undefined ? {} : { since }) };
+    // Following ends at --until too: nothing is followed past a time already gone.
+    const follow = f.follow && (until === undefined || until.getTime() > Date.now());
+    const request = { id: args[0]!, follow, tail: f.tail || -1, ...(since === undefined ? {} : { since }) };
     await withFleet(f, io, async (on, api) => {
       const { Stream } = await import('@strata/api/containers/v1');
       await on(request.id, async (client) => {
         for await (const record of client.serverStream(api.logs, request)) {
+          // As Docker's --until: the records up to that time, then the end (with -f too).
+          if (until !== undefined && record.time !== undefined && record.time > until) break;
           const out = record.stream === Stream.STREAM_STDERR ? io.stderr : io.stdout;
           if (f.timestamps) out.write(logTime(record.time));
           out.write(record.data);
