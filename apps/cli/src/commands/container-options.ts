@@ -305,6 +305,7 @@ export const containerFlags = {
   dnsOption: flags.list('Set DNS options', { placeholder: 'OPTION' }),
   ulimit: flags.list('Ulimit options (e.g. nofile=1024:2048)', { placeholder: 'NAME=SOFT[:HARD]' }),
   shmSize: flags.string('Size of /dev/shm (e.g. 128m; 64m by default)', { placeholder: 'BYTES' }),
+  pull: flags.oneOf('Pull image before running', ['missing', 'always', 'never'], { default: 'missing' }),
   capAdd: flags.list('Add Linux capabilities (e.g. NET_ADMIN; ALL)', { placeholder: 'CAP' }),
   capDrop: flags.list('Drop Linux capabilities (e.g. NET_RAW; ALL)', { placeholder: 'CAP' }),
   ...placementFlags,

@@ -158,6 +158,18 @@ describe('strata run in the foreground', () => {
     expect(r.err).toContain(`Unable to find image '${missing}' locally\n`);
   });
 
+  it('pulls as --pull says: never leaves a missing image missing, always pulls one that is there', async () => {
+    const missing = stack.image.replace(/busybox:test$/, 'missing:1');
+    const never = await strataRun('run', '--rm', '--pull', 'never', missing, 'true');
+    expect(never.code).toBe(125);
+    expect(never.err).not.toContain('Unable to find image');
+    expect(never.err).toContain('No such image');
+    const always = await strataRun('run', '--rm', '--pull', 'always', stack.image, 'echo', 'pulled');
+    expect(always).toMatchObject({ code: 0, out: 'pulled\n' });
+    expect(always.err).not.toContain('Unable to find image');
+    expect(always.err).toContain('Digest: sha256:');
+  });
+
   it('refuses an image of another platform than --platform asks for, with 125, as docker run', async () => {
     const r = await cli('run', '--rm', '--platform', 'linux/s390x', stack.image, 'true');
     expect(r).toEqual({

@@ -127,9 +127,9 @@ const isImageId = (text: string) => /^(?:sha256:)?[a-f0-9]{12,64}$/.test(text) &
  * every node); unpack false leaves the unpacking to the agent of another
  * node that creates the container.
  */
-async function pullForRun(io: CliIo, image: string, platform: string | undefined, runDir: string, unpack: boolean): Promise<void> {
+async function pullForRun(io: CliIo, image: string, platform: string | undefined, runDir: string, unpack: boolean, missing = true): Promise<void> {
   const familiar = parseReference(image).familiar();
-  io.stderr.write(`Unable to find image '${familiar}' locally\n`);
+  if (missing) io.stderr.write(`Unable to find image '${familiar}' locally\n`);
   const argv = [familiar, '--run-dir', runDir, ...(platform === undefined ? [] : ['--platform', platform]), ...(unpack ? [] : ['--no-unpack'])];
   const parsed = parseArgs(argv, pullCommand.flags, { env: {} });
   const toStderr: CliIo['stdout'] = { write: (chunk) => io.stderr.write(chunk), isTTY: io.stdout.isTTY, columns: io.stdout.columns };
@@ -139,20 +139,23 @@ async function pullForRun(io: CliIo, image: string, platform: string | undefined
 /**
  * Creates the container of spec through client (the agent of the node it
  * goes to; local: this host's), pulling its image through this host's
- * registry-mirror first when the mirror does not have it.
+ * registry-mirror as `--pull` says, as the docker CLI does: `missing` (the
+ * default) when the mirror does not have it, `always` first (an image id
+ * is never pulled), `never` not at all (the node's "No such image" stands).
  */
 async function createContainer(
   client: RpcClient,
   api: ContainersService,
   spec: ContainerSpec,
   io: CliIo,
-  runDir: string,
-  local = true,
+  options: { runDir: string; local?: boolean; pull?: 'missing' | 'always' | 'never' },
 ): Promise<Container> {
+  const { runDir, local = true, pull = 'missing' } = options;
+  if (pull === 'always' && !isImageId(spec.image)) await pullForRun(io, spec.image, spec.platform || undefined, runDir, local, false);
   try {
     return (await client.unary(api.create, { spec })).container!;
   } catch (err) {
-    if (!isNotFound(err) || !err.message.startsWith('No such image') || isImageId(spec.image)) throw err;
+    if (pull !== 'missing' || !isNotFound(err) || !err.message.startsWith('No such image') || isImageId(spec.image)) throw err;
   }
   await pullForRun(io, spec.image, spec.platform || undefined, runDir, local);
   return (await client.unary(api.create, { spec })).container!;
@@ -324,7 +327,7 @@ export const runCommand = defineCommand({
     return withPlacedNode(f, io, spec, async (client, api, local) => {
       // In the foreground, the module of the session attachAndStart opens loads while the agent creates the container.
       const [container] = await Promise.all([
-        createContainer(client, api, spec, io, f.runDir, local),
+        createContainer(client, api, spec, io, { runDir: f.runDir, local, pull: f.pull }),
         f.detach ? undefined : import('./container-session.js'),
       ]);
       if (f.detach) {
@@ -355,7 +358,7 @@ export const createCommand = defineCommand({
   flags: { ...containerFlags, runDir: runDirFlag, ...fleetFlags },
   async run({ flags: f, args, io }) {
     const spec = await specOf(io, args, f);
-    const container = await withPlacedNode(f, io, spec, (client, api, local) => createContainer(client, api, spec, io, f.runDir, local));
+    const container = await withPlacedNode(f, io, spec, (client, api, local) => createContainer(client, api, spec, io, { runDir: f.runDir, local, pull: f.pull }));
     io.stdout.write(`${container.id}\n`);
   },
 });
