@@ -66,7 +66,7 @@ import type { ImageInfo, ImageSource, Unpacker } from './ports.js';
 import { RecordStore } from './record-store.js';
 import { createNetworkSpares } from './network-spares.js';
 import { parseSignal } from './signals.js';
-import { checkPsArgs, containerTop, type ContainerTop } from './top.js';
+import { containerTop, type ContainerTop } from './top.js';
 
 /** How many image users {@link createContainerManager} keeps resolved (see resolvedUsers there). */
 const RESOLVED_USERS_KEPT = 256;
@@ -1535,7 +1535,6 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       const fields = { containerId: record.id };
       if (record.state.status === 'restarting') throw failedPrecondition(`Container ${record.id} is restarting, wait until the container is running`, { fields });
       if (!isRunning(record)) throw failedPrecondition(`Container ${record.id} is not running`, { fields });
-      checkPsArgs(psArgs);
       let pids: number[];
       try {
         pids = await (await cgroupOf(record.id)).pids();

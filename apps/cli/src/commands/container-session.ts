@@ -3,7 +3,7 @@ import type { ExecStarted, ExitStatus, TerminalSize } from '@strata/api/containe
 import type { RpcClient } from '@strata/grpc-kit';
 import { aborted } from '@strata/kit';
 import type { CliIo } from '../framework/command.js';
-import { detachScanner } from './detach-keys.js';
+import { DEFAULT_DETACH_KEYS, detachScanner, parseDetachKeys } from './detach-keys.js';
 
 /** What the CLI sends on an Attach or Exec stream after its first message. */
 type InputMessage =
@@ -39,11 +39,12 @@ export interface SessionOptions {
   /** Called for each of {@link PROXIED_SIGNALS} the CLI gets while the session is open; absent for no proxying. */
   proxySignal?: (signal: NodeJS.Signals) => void;
   /**
-   * The key sequence that detaches (see parseDetachKeys), watched for on
-   * stdin with a TTY, as Docker does: the bytes of the sequence are not
-   * forwarded, and {@link Session.detached} resolves.
+   * The key sequence that detaches (see parseDetachKeys; Ctrl-P Ctrl-Q
+   * when unset), watched for on stdin with a TTY, as Docker does: the
+   * bytes of the sequence are not forwarded, and {@link Session.detached}
+   * resolves.
    */
-  detachKeys?: Uint8Array;
+  detachKeys?: Uint8Array | undefined;
 }
 
 /** One Attach or Exec stream connected to the CLI's stdio. */
@@ -132,7 +133,7 @@ export function openSession(client: RpcClient, call: ClientDuplexStream<SessionR
   attached.catch(() => undefined);
   let markDetached!: () => void;
   const detached = new Promise<void>((resolve) => (markDetached = resolve));
-  const scan = tty && options.detachKeys !== undefined && options.detachKeys.length > 0 ? detachScanner(options.detachKeys) : undefined;
+  const scan = tty ? detachScanner(options.detachKeys ?? parseDetachKeys(DEFAULT_DETACH_KEYS)) : undefined;
   call.write(first);
 
   const session: Session = {

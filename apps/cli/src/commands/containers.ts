@@ -7,7 +7,7 @@ import { failedPrecondition, invalidArgument, isNotFound, isStrataError, isUnava
 import { parseReference } from '@strata/oci';
 import { defineCommand, type CliIo } from '../framework/command.js';
 import { flags, parseArgs } from '../framework/flags.js';
-import { DEFAULT_DETACH_KEYS, parseDetachKeys } from './detach-keys.js';
+import { parseDetachKeys } from './detach-keys.js';
 import { alignColumns, formatTable } from '../framework/table.js';
 import { fleetFlags, type FleetFlagValues, type NodeClients } from '../fleet/node-clients.js';
 import type { PlacementFlagValues } from '../fleet/placed-node.js';
@@ -250,7 +250,7 @@ async function attachTo(
     io,
     tty,
     stdin: container.stdin,
-    detachKeys: container.detachKeys ?? parseDetachKeys(DEFAULT_DETACH_KEYS),
+    detachKeys: container.detachKeys,
     ...(tty ? {} : { proxySignal: (signal) => void client.unary(api.kill, { id, signal }).catch(() => undefined) }),
   });
   try {
@@ -986,8 +986,7 @@ export const execCommand = defineCommand({
         stdin,
         ...(size === undefined ? {} : { size }),
       };
-      const detachKeys = f.detachKeys ?? parseDetachKeys(DEFAULT_DETACH_KEYS);
-      const s = await session(client, client.bidiStream(api.exec), { message: { $case: 'start', value: start } }, { io, tty: f.tty, stdin, detachKeys });
+      const s = await session(client, client.bidiStream(api.exec), { message: { $case: 'start', value: start } }, { io, tty: f.tty, stdin, detachKeys: f.detachKeys });
       try {
         await Promise.race([s.started, s.exited]);
         if (f.detach) return 0;
