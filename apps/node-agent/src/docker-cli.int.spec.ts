@@ -214,12 +214,25 @@ describe('the docker CLI against the node-agent', () => {
     expect(await docker.run(['run', '--rm', '-i', stack.image, 'tr', 'a-z', 'A-Z'], { input: 'piped\n' })).toEqual({ code: 0, out: 'PIPED\n', err: '' });
     const options = ['--read-only', '--add-host', 'db:10.1.2.3', '--dns', '9.9.9.9', '--dns-search', 'corp.example', '--dns-option', 'ndots:2'];
     const limits = ['--ulimit', 'nofile=1024:2048', '--shm-size', '128m'];
-    const checks = 'touch /x 2>/dev/null || echo ro; grep db /etc/hosts; grep -v "^#" /etc/resolv.conf; ulimit -n; df -k /dev/shm | tail -1';
+    const checks = 'touch /x 2>/dev/null || echo ro; grep -w db /etc/hosts; grep -v "^#" /etc/resolv.conf; ulimit -n; df -k /dev/shm | tail -1';
     const run = await docker.run(['run', '--rm', ...options, ...limits, stack.image, 'sh', '-c', checks]);
     expect(run).toMatchObject({ code: 0, err: '' });
     expect(run.out).toMatch(/^ro\n10\.1\.2\.3\tdb\nnameserver 9\.9\.9\.9\nsearch corp\.example\noptions ndots:2\n1024\nshm +131072 /);
     expect((await docker.run(['run', '--rm', stack.image, 'ip', 'link', 'set', 'lo', 'mtu', '1400'])).code).not.toBe(0);
     expect(await docker.run(['run', '--rm', '--cap-add', 'NET_ADMIN', stack.image, 'ip', 'link', 'set', 'lo', 'mtu', '1400'])).toEqual({ code: 0, out: '', err: '' });
+    // --security-opt seccomp=FILE: the docker CLI reads the file and sends its JSON.
+    const profileDir = tempDir('strata-docker-seccomp-');
+    try {
+      const profile = join(profileDir.path, 'no-mkdir.json');
+      writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }] }, null, 2));
+      const mkdir = ['sh', '-c', 'mkdir /tmp/d && echo made; grep ^Seccomp: /proc/self/status | tr -d "\t"'];
+      expect(await docker.run(['run', '--rm', '--security-opt', `seccomp=${profile}`, stack.image, ...mkdir])).toEqual({ code: 0, out: 'Seccomp:2\n', err: 'mkdir: can\'t create directory \'/tmp/d\': Permission denied\n' });
+      expect(await docker.run(['run', '--rm', '--security-opt', 'seccomp=unconfined', stack.image, ...mkdir])).toEqual({ code: 0, out: 'made\nSeccomp:0\n', err: '' });
+      const apparmor = await docker.run(['run', '--rm', '--security-opt', 'apparmor=unconfined', stack.image, 'true']);
+      expect(apparmor.err).toContain('invalid --security-opt "apparmor=unconfined": this node has no AppArmor');
+    } finally {
+      profileDir.remove();
+    }
     const notFound = await docker.run(['run', '--rm', stack.image, 'no-such-command']);
     expect(notFound.code).toBe(127);
     expect(notFound.err).toMatch(/^docker: Error response from daemon: .*no-such-command.*not found/m);

@@ -25,6 +25,7 @@ import {
   nextRestartDelay,
   NO_RESTART,
   parsePruneFilters,
+  parseSecurityOptions,
   resolveContainer,
   shouldRestart,
   startFailureCode,
@@ -52,7 +53,17 @@ import {
 } from '@strata/kit';
 import { diffLayer, overlayChanges, type Change } from '@strata/layer-diff';
 import { chainIds } from '@strata/oci';
-import { buildExecProcess, buildRuntimeSpec, containerCapabilities, parseStopSignal, resolveUser, specResources, type ResolvedUser, type RuntimeSpec } from '@strata/runtime-spec';
+import {
+  buildExecProcess,
+  buildRuntimeSpec,
+  containerCapabilities,
+  parseSeccompProfile,
+  parseStopSignal,
+  resolveUser,
+  specResources,
+  type ResolvedUser,
+  type RuntimeSpec,
+} from '@strata/runtime-spec';
 import type { Mount, Snapshotter } from '@strata/snapshots';
 import { mountAll, mountPoints, unmountAll } from '@strata/snapshots-local';
 import { commitContainer, type CommitBackend, type CommitRequest, type CommitResult } from './commit.js';
@@ -1190,6 +1201,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     checkMounts(input.mounts);
     checkRunOptions(input);
     containerCapabilities(input.capAdd, input.capDrop);
+    const security = parseSecurityOptions(input.securityOpt);
+    if (typeof security.seccomp === 'object') parseSeccompProfile(security.seccomp.json);
     checkAutoRemovePolicy(input.autoRemove, input.restartPolicy, "can't create 'AutoRemove' container with restart policy");
     if (name !== undefined) {
       const holder = [...records.values()].find((r) => r.name === name);
@@ -1278,6 +1291,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         ...(input.readOnly ? { readOnlyRoot: true } : {}),
         ...(input.shmSizeBytes ? { shmSizeBytes: input.shmSizeBytes } : {}),
         ...(input.capAdd === undefined && input.capDrop === undefined ? {} : { capabilities: { add: input.capAdd ?? [], drop: input.capDrop ?? [] } }),
+        ...(security.seccomp === undefined ? {} : { seccomp: security.seccomp }),
+        ...(image.architecture === undefined ? {} : { imageArchitecture: image.architecture }),
       });
       const stopSignal = input.stopSignal ? parseSignal(input.stopSignal) : parseStopSignal(image.config.StopSignal);
       const record: ContainerRecord = {

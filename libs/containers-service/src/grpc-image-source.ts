@@ -74,6 +74,7 @@ export function createGrpcImageSource(client: RpcClient): ImageSource {
         manifest: { mediaType: m.mediaType, digest: parseDigest(m.digest), size: m.size },
         config,
         diffIds: [...(image.rootfs?.layers ?? [])],
+        ...(image.architecture === '' ? {} : { architecture: image.architecture }),
       };
       return info;
     },

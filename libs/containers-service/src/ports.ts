@@ -10,6 +10,8 @@ export interface ImageInfo {
   config: ContainerConfig;
   /** The layers' diff_ids, bottom first. */
   diffIds: string[];
+  /** The image config's architecture (Go's names: amd64, 386, arm64…); it decides the syscall ABIs the seccomp filter admits. */
+  architecture?: string;
 }
 
 /** Where images are looked up (the registry-mirror's Images API). */

@@ -36,6 +36,7 @@ const base: ProtoSpec = {
   shmSizeBytes: 0,
   capAdd: [],
   capDrop: [],
+  securityOpt: [],
 };
 
 const raised = (fn: () => unknown) => {

@@ -121,6 +121,7 @@ export function specFromProto(spec: ProtoSpec | undefined): ContainerSpec & { na
     ...opt('shmSizeBytes', spec.shmSizeBytes),
     ...(spec.capAdd.length === 0 ? {} : { capAdd: [...spec.capAdd] }),
     ...(spec.capDrop.length === 0 ? {} : { capDrop: [...spec.capDrop] }),
+    ...(spec.securityOpt.length === 0 ? {} : { securityOpt: [...spec.securityOpt] }),
   };
 }
 
@@ -158,6 +159,7 @@ function specToProto(record: ContainerRecord): ProtoSpec {
     shmSizeBytes: s.shmSizeBytes ?? 0,
     capAdd: [...(s.capAdd ?? [])],
     capDrop: [...(s.capDrop ?? [])],
+    securityOpt: [...(s.securityOpt ?? [])],
   };
 }
 

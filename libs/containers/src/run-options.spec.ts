@@ -1,6 +1,6 @@
 import { errorKind } from '@strata/kit';
 import { describe, expect, it } from 'vitest';
-import { checkDnsOption, checkDnsSearch, checkDnsServer, checkExtraHost, parseUlimit } from './run-options.js';
+import { checkDnsOption, checkDnsSearch, checkDnsServer, checkExtraHost, parseSecurityOptions, parseUlimit } from './run-options.js';
 
 const refusal = (fn: () => unknown) => {
   try {
@@ -61,5 +61,29 @@ describe('parseUlimit', () => {
     ['nofile=-2', 'invalid ulimit nofile: -2 is not a whole number from -1 (unlimited)'],
   ])('refuses %j', (text, message) => {
     expect(refusal(() => parseUlimit(text))).toEqual({ kind: 'InvalidArgument', message });
+  });
+});
+
+describe('parseSecurityOptions', () => {
+  it("reads Docker's seccomp and no-new-privileges entries", () => {
+    expect(parseSecurityOptions([])).toEqual({});
+    expect(parseSecurityOptions(['seccomp=unconfined'])).toEqual({ seccomp: 'unconfined' });
+    expect(parseSecurityOptions(['seccomp:unconfined', 'no-new-privileges'])).toEqual({ seccomp: 'unconfined' });
+    expect(parseSecurityOptions(['seccomp=builtin', 'no-new-privileges=true', 'no-new-privileges:1'])).toEqual({});
+    expect(parseSecurityOptions(['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}'])).toEqual({ seccomp: { json: '{"defaultAction":"SCMP_ACT_ALLOW"}' } });
+  });
+
+  it.each([
+    ['no-new-privileges=false', 'invalid --security-opt "no-new-privileges=false": every container runs with no-new-privileges'],
+    ['seccomp=/etc/profile.json', 'invalid --security-opt "seccomp=/etc/profile.json": use seccomp=unconfined, seccomp=builtin or seccomp=PROFILE (a JSON profile; the CLI reads a file)'],
+    ['apparmor=unconfined', 'invalid --security-opt "apparmor=unconfined": this node has no AppArmor'],
+    ['label=disable', 'invalid --security-opt "label=disable": this node has no SELinux'],
+    ['systempaths=unconfined', 'invalid --security-opt "systempaths=unconfined": use seccomp=… or no-new-privileges'],
+  ])('refuses %s', (entry, message) => {
+    expect(refusal(() => parseSecurityOptions([entry]))).toEqual({ kind: 'InvalidArgument', message });
+  });
+
+  it('refuses two seccomp entries', () => {
+    expect(refusal(() => parseSecurityOptions(['seccomp=unconfined', 'seccomp=builtin']))?.message).toBe('--security-opt seccomp is given twice');
   });
 });

@@ -68,17 +68,63 @@ export function checkUlimit(u: Ulimit): Ulimit {
   return { ...u };
 }
 
+/** What `--security-opt` asks for: the seccomp filter (the default one when unset). */
+export interface SecurityOptions {
+  /** `unconfined` for none, or the text of a profile in Docker's format. */
+  seccomp?: 'unconfined' | { json: string };
+}
+
+/**
+ * Docker's `--security-opt` entries, `KEY=VALUE` (or the old `KEY:VALUE`):
+ * `seccomp=unconfined`, `seccomp=builtin` (the default profile),
+ * `seccomp=` followed by a profile's JSON text (the CLI reads a FILE into
+ * it; the text is checked where the spec is built), `no-new-privileges`
+ * with nothing, `true` or `1` after it (every container has it).
+ * InvalidArgument naming the entry for anything else: `false` for
+ * no-new-privileges, AppArmor or SELinux options (this node has neither),
+ * a second seccomp entry.
+ */
+export function parseSecurityOptions(entries: readonly string[] = []): SecurityOptions {
+  const out: SecurityOptions = {};
+  let seccompSeen = false;
+  for (const entry of entries) {
+    const at = entry.search(/[=:]/);
+    const key = at < 0 ? entry : entry.slice(0, at);
+    const value = at < 0 ? undefined : entry.slice(at + 1);
+    const shown = entry.length > 80 ? `${entry.slice(0, 80)}…` : entry;
+    if (key === 'no-new-privileges') {
+      if (value === undefined || value === 'true' || value === '1') continue;
+      throw invalidArgument(`invalid --security-opt "${shown}": every container runs with no-new-privileges`);
+    }
+    if (key === 'seccomp') {
+      if (seccompSeen) throw invalidArgument('--security-opt seccomp is given twice');
+      seccompSeen = true;
+      if (value === 'unconfined') out.seccomp = 'unconfined';
+      else if (value?.trimStart().startsWith('{')) out.seccomp = { json: value };
+      else if (value !== 'builtin') {
+        throw invalidArgument(`invalid --security-opt "${shown}": use seccomp=unconfined, seccomp=builtin or seccomp=PROFILE (a JSON profile; the CLI reads a file)`);
+      }
+      continue;
+    }
+    if (key === 'apparmor' || key === 'label') throw invalidArgument(`invalid --security-opt "${shown}": this node has no ${key === 'label' ? 'SELinux' : 'AppArmor'}`);
+    throw invalidArgument(`invalid --security-opt "${shown}": use seccomp=… or no-new-privileges`);
+  }
+  return out;
+}
+
 /**
  * Checks the run options of a spec as they come from any client (the
  * gRPC API included): --add-host entries, DNS settings, ulimits (no type
- * twice) and the /dev/shm size. InvalidArgument naming the first bad one.
+ * twice), the /dev/shm size and the security options' form. InvalidArgument naming the first bad one.
  */
 export function checkRunOptions(spec: {
   extraHosts?: readonly string[];
   dns?: { servers: readonly string[]; search: readonly string[]; options: readonly string[] };
   ulimits?: readonly Ulimit[];
   shmSizeBytes?: number;
+  securityOpt?: readonly string[];
 }): void {
+  parseSecurityOptions(spec.securityOpt);
   for (const entry of spec.extraHosts ?? []) checkExtraHost(entry);
   for (const server of spec.dns?.servers ?? []) checkDnsServer(server);
   for (const domain of spec.dns?.search ?? []) checkDnsSearch(domain);

@@ -81,6 +81,8 @@ export interface ContainerSpec {
   /** Capabilities added to and dropped from Docker's defaults (`--cap-add`, `--cap-drop`; `ALL` for every one). */
   capAdd?: string[];
   capDrop?: string[];
+  /** Docker's security options (`--security-opt`, see parseSecurityOptions); a seccomp profile travels as its text. */
+  securityOpt?: string[];
 }
 
 /** A container's runtime state (`docker inspect` State). Times are RFC 3339 strings. */

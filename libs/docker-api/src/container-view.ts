@@ -205,6 +205,7 @@ export function inspectView(container: Container, image?: ContainerConfig): Reco
       ShmSize: spec?.shmSizeBytes || 64 * 1024 * 1024,
       CapAdd: spec === undefined || spec.capAdd.length === 0 ? null : [...spec.capAdd],
       CapDrop: spec === undefined || spec.capDrop.length === 0 ? null : [...spec.capDrop],
+      SecurityOpt: spec === undefined || spec.securityOpt.length === 0 ? null : [...spec.securityOpt],
       Memory: resources?.memoryBytes ?? 0,
       NanoCpus: Math.round(cpus * 1e9),
       CpuPeriod: 0,

@@ -111,6 +111,7 @@ describe('createSpec', () => {
       ShmSize: 134217728,
       CapAdd: ['NET_ADMIN'],
       CapDrop: ['MKNOD'],
+      SecurityOpt: ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}', 'no-new-privileges'],
     };
     expect(createSpec({ body: { Image: 'x', HostConfig: host }, name: '', platform: '' })).toMatchObject({
       readOnly: true,
@@ -122,6 +123,7 @@ describe('createSpec', () => {
       shmSizeBytes: 134217728,
       capAdd: ['NET_ADMIN'],
       capDrop: ['MKNOD'],
+      securityOpt: ['seccomp={"defaultAction":"SCMP_ACT_ALLOW"}', 'no-new-privileges'],
     });
   });
 
@@ -254,6 +256,7 @@ describe('createSpec', () => {
     [{ Image: 'x', HostConfig: { Privileged: true } }, "unsupported option HostConfig.Privileged: Strata's Docker API does not implement it; leave it unset"],
     [{ Image: 'x', HostConfig: { Devices: [{ PathOnHost: '/dev/kvm' }] } }, "unsupported option HostConfig.Devices: Strata's Docker API does not implement it; leave it unset"],
     [{ Image: 'x', HostConfig: { ExtraHosts: ['db'] } }, 'invalid argument "db" for --add-host: expected HOST:IP'],
+    [{ Image: 'x', HostConfig: { SecurityOpt: ['apparmor=docker-default'] } }, 'invalid --security-opt "apparmor=docker-default": this node has no AppArmor'],
     [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'sometimes' } } }, "invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'"],
     [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'always', MaximumRetryCount: 2 } } }, "invalid restart policy: maximum retry count can only be used with 'on-failure'"],
     [{ Image: 'x', HostConfig: { RestartPolicy: { Name: 'on-failure', MaximumRetryCount: -2 } } }, 'invalid restart policy: maximum retry count cannot be negative'],

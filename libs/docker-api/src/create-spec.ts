@@ -7,6 +7,7 @@ import {
   checkMounts,
   checkRestartPolicy,
   checkUlimit,
+  parseSecurityOptions,
   parseTmpfsSpec,
   parseVolumeSpec,
   type MountSpec,
@@ -27,7 +28,7 @@ const SUPPORTED_CONFIG = new Set([
 const SUPPORTED_HOST_CONFIG = new Set([
   'PortBindings', 'PublishAllPorts', 'Memory', 'NanoCpus', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'NetworkMode', 'AutoRemove',
   'UsernsMode', 'RestartPolicy', 'LogConfig', 'Isolation', 'CgroupnsMode', 'ConsoleSize', 'MemorySwappiness', 'MemorySwap',
-  'Binds', 'Mounts', 'Tmpfs', 'ReadonlyRootfs', 'ExtraHosts', 'Dns', 'DnsSearch', 'DnsOptions', 'Ulimits', 'ShmSize', 'CapAdd', 'CapDrop',
+  'Binds', 'Mounts', 'Tmpfs', 'ReadonlyRootfs', 'ExtraHosts', 'Dns', 'DnsSearch', 'DnsOptions', 'Ulimits', 'ShmSize', 'CapAdd', 'CapDrop', 'SecurityOpt',
 ]);
 
 /** Values a field may have and still mean "not asked for" (Docker clients send many zero values). */
@@ -264,6 +265,13 @@ export interface CreateSpecInput {
   imageExposedPorts?: readonly string[];
 }
 
+/** HostConfig.SecurityOpt, the docker CLI's form (`seccomp=` and a profile's JSON, `seccomp=unconfined`, `no-new-privileges`), checked for its form. */
+function securityOptionsOf(host: Record<string, unknown>): string[] {
+  const entries = field(host, 'SecurityOpt', 'HostConfig.', isStrings, 'a list of strings') ?? [];
+  parseSecurityOptions(entries);
+  return entries;
+}
+
 /**
  * The ContainerSpec of a Docker `POST /containers/create` body: Image, Cmd,
  * Entrypoint (`[]` or `[""]` clears the image's), Env, WorkingDir, User,
@@ -360,5 +368,6 @@ export function createSpec(input: CreateSpecInput): ContainerSpec {
     shmSizeBytes: Math.max(0, field(host, 'ShmSize', 'HostConfig.', isInt, 'an integer number of bytes') ?? 0),
     capAdd: field(host, 'CapAdd', 'HostConfig.', isStrings, 'a list of capabilities') ?? [],
     capDrop: field(host, 'CapDrop', 'HostConfig.', isStrings, 'a list of capabilities') ?? [],
+    securityOpt: securityOptionsOf(host),
   };
 }

@@ -7,7 +7,7 @@ import { tempDir } from '@strata/kit/testing';
 import { writeBusyboxRootfs } from '@strata/image-fixtures';
 import { buildRuntimeSpec, type RuntimeSpecOptions } from './build-runtime-spec.js';
 import { capabilityMask, DEFAULT_CAPABILITIES, grantableNofileLimit } from './hardened-defaults.js';
-import { syscallProbe, X86_64_SYSCALLS as NR } from './testing/syscall-probe.js';
+import { I386_SYSCALLS, syscallProbe, X86_64_SYSCALLS as NR } from './testing/syscall-probe.js';
 
 const hasRunc = existsSync('/usr/sbin/runc') || existsSync('/usr/bin/runc');
 const isRoot = process.getuid?.() === 0;
@@ -110,6 +110,7 @@ describe.skipIf(!hasRunc || !isRoot)('runtime spec under real runc', () => {
     writeFileSync(join(rootfs, 'etc/group'), 'root:x:0:\nnobody:x:65534:\nstaff:x:50:nobody\n');
     mkdirSync(join(rootfs, 'probes'));
     for (const [name, [nr, args]] of Object.entries(PROBES)) writeFileSync(join(rootfs, 'probes', name), syscallProbe(nr, args), { mode: 0o755 });
+    writeFileSync(join(rootfs, 'probes', 'getpid_i386'), syscallProbe(I386_SYSCALLS.getpid, [], 'i386'), { mode: 0o755 });
     writeFileSync(join(dir.path, 'hosts'), '127.0.0.1 localhost\n10.9.8.7 probe-host\n');
     writeFileSync(join(dir.path, 'hostname'), 'probe-host\n');
     writeFileSync(join(dir.path, 'resolv.conf'), 'nameserver 10.9.8.1\n');
@@ -275,6 +276,35 @@ describe.skipIf(!hasRunc || !isRoot)('runtime spec under real runc', () => {
     expect(result.values).toMatchObject({ id: '0:0', uidmap: '0 100000 65536', pwd: '/userns-work' });
     const st = statSync(join(rootfs, 'userns-work'));
     expect([st.uid, st.gid]).toEqual([100000, 100000]);
+  });
+
+  describe.skipIf(!x64)("the syscall ABIs: the image's own only", () => {
+    const probe = '/probes/getpid_i386; echo "compat=$?"; /probes/getpid; echo "native=$?"; /probes/keyctl; echo "keyctl=$?"';
+
+    it('kills a 32-bit syscall (int 0x80) in an amd64 container, by SIGSYS', async () => {
+      const result = await runContainer('abi-amd64', probe, { imageArchitecture: 'amd64' });
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.values).toMatchObject({ compat: String(128 + 31), native: '0', keyctl: '1' });
+    });
+
+    it('answers it in a linux/386 container, with the same allow-list', async () => {
+      const result = await runContainer('abi-386', probe, { imageArchitecture: '386' });
+      expect(result.values).toMatchObject({ compat: '0', native: '0', keyctl: '1' });
+    });
+
+    it('follows a profile of the user (Docker format, archMap with x86), and none with unconfined', async () => {
+      const json = JSON.stringify({
+        defaultAction: 'SCMP_ACT_ALLOW',
+        archMap: [{ architecture: 'SCMP_ARCH_X86_64', subArchitectures: ['SCMP_ARCH_X86'] }],
+        syscalls: [{ names: ['getpid'], action: 'SCMP_ACT_ERRNO', errnoRet: 13, includes: { arches: ['amd64'] } }],
+      });
+      const custom = await runContainer('abi-custom', `${probe}; grep ^Seccomp: /proc/self/status`, { seccomp: { json } });
+      // getpid answers EACCES in both ABIs; keyctl, which the default profile refuses, runs (ENOKEY or a keyring id).
+      expect(custom.values).toMatchObject({ compat: '13', native: '13', Seccomp: '2' });
+      expect(custom.values.keyctl).not.toBe('1');
+      const unconfined = await runContainer('abi-unconfined', `${probe}; grep ^Seccomp: /proc/self/status`, { seccomp: 'unconfined' });
+      expect(unconfined.values).toMatchObject({ compat: '0', native: '0', Seccomp: '0' });
+    });
   });
 
   it('runs as a numeric user that the image does not know', async () => {

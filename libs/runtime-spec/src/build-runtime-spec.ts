@@ -1,4 +1,5 @@
 import { isAbsolute } from 'node:path';
+import { release } from 'node:os';
 import { lstat, realpath } from 'node:fs/promises';
 import { invalidArgument } from '@strata/kit';
 import type { ContainerConfig } from '@strata/oci';
@@ -27,6 +28,7 @@ import {
   type SpecResources,
 } from './runtime-spec.js';
 import { defaultSeccompProfile } from './seccomp-profile.js';
+import { parseSeccompProfile, resolveSeccompProfile } from './seccomp-custom.js';
 
 /**
  * The container's network namespace: a path to join (a named netns such as
@@ -128,8 +130,15 @@ export interface RuntimeSpecOptions {
   capabilities?: { add?: readonly string[]; drop?: readonly string[] };
   /** Size of /dev/shm in bytes (`--shm-size`); 64 MiB when unset or 0. */
   shmSizeBytes?: number;
-  /** The seccomp profile; {@link defaultSeccompProfile} when unset, `unconfined` for none. */
-  seccomp?: SeccompProfile | 'unconfined';
+  /**
+   * The seccomp profile: {@link defaultSeccompProfile} when unset,
+   * `unconfined` for none, or the text of a profile in Docker's format
+   * (`--security-opt seccomp=FILE`), checked with parseSeccompProfile and
+   * resolved for the container's capabilities and this host.
+   */
+  seccomp?: SeccompProfile | 'unconfined' | { json: string };
+  /** The image's architecture (OCI's names), which decides the syscall ABIs the default profile admits (seccompArchitectures). */
+  imageArchitecture?: string;
   annotations?: Record<string, string>;
 }
 
@@ -599,7 +608,7 @@ export async function buildRuntimeSpec(options: RuntimeSpecOptions): Promise<Run
     rlimits: specRlimits(options.nofileLimit, options.ulimits),
     noNewPrivileges: true,
   };
-  const seccomp = options.seccomp === 'unconfined' ? undefined : (options.seccomp ?? defaultSeccompProfile({ capabilities: caps }));
+  const seccomp = seccompOf(options.seccomp, caps, options.imageArchitecture);
   return {
     ociVersion: OCI_VERSION,
     process,
@@ -619,6 +628,14 @@ export async function buildRuntimeSpec(options: RuntimeSpecOptions): Promise<Run
     },
     annotations: { ...options.annotations, [STOP_SIGNAL_ANNOTATION]: stopSignal },
   };
+}
+
+/** The filter of a container: see RuntimeSpecOptions.seccomp; undefined for none. */
+function seccompOf(option: RuntimeSpecOptions['seccomp'], capabilities: readonly string[], imageArchitecture: string | undefined): SeccompProfile | undefined {
+  if (option === 'unconfined') return undefined;
+  if (option === undefined) return defaultSeccompProfile({ capabilities, ...(imageArchitecture === undefined ? {} : { imageArchitecture }) });
+  if ('json' in option) return resolveSeccompProfile(parseSeccompProfile(option.json), { capabilities, kernel: release() });
+  return option;
 }
 
 /** Settings of {@link buildExecProcess}: what `exec` may change. */

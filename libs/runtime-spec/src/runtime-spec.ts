@@ -92,7 +92,15 @@ export interface SeccompArg {
 }
 
 /** A seccomp action. */
-export type SeccompAction = 'SCMP_ACT_ALLOW' | 'SCMP_ACT_ERRNO' | 'SCMP_ACT_KILL_PROCESS' | 'SCMP_ACT_LOG';
+export type SeccompAction =
+  | 'SCMP_ACT_ALLOW'
+  | 'SCMP_ACT_ERRNO'
+  | 'SCMP_ACT_KILL'
+  | 'SCMP_ACT_KILL_PROCESS'
+  | 'SCMP_ACT_KILL_THREAD'
+  | 'SCMP_ACT_TRAP'
+  | 'SCMP_ACT_TRACE'
+  | 'SCMP_ACT_LOG';
 
 /** A seccomp rule: the action for these syscalls (when every arg comparison holds). */
 export interface SeccompRule {
@@ -107,6 +115,8 @@ export interface SeccompProfile {
   defaultAction: SeccompAction;
   defaultErrnoRet?: number;
   architectures: string[];
+  /** seccomp(2) filter flags (SECCOMP_FILTER_FLAG_LOG, …). */
+  flags?: string[];
   syscalls: SeccompRule[];
 }
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { errorKind } from '@strata/kit';
 import { capabilityMask, containerCapabilities, DEFAULT_CAPABILITIES, DEFAULT_NOFILE_LIMIT, grantableNofileLimit } from './hardened-defaults.js';
-import { CAPABILITY_SYSCALLS, CLONE_NAMESPACE_FLAGS, defaultSeccompProfile } from './seccomp-profile.js';
+import { CAPABILITY_SYSCALLS, CLONE_NAMESPACE_FLAGS, defaultSeccompProfile, seccompArchitectures } from './seccomp-profile.js';
 
 const REFUSED = [
   'keyctl', 'add_key', 'request_key', 'ptrace', 'mount', 'umount', 'umount2', 'pivot_root', 'kexec_load', 'kexec_file_load',
@@ -55,11 +55,16 @@ describe('defaultSeccompProfile', () => {
   });
 
   it.each([
-    ['x64', ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']],
-    ['arm64', ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']],
-    ['riscv64', []],
-  ])('covers the %s family', (arch, expected) => {
-    expect(defaultSeccompProfile({ arch }).architectures).toEqual(expected);
+    ['x64', undefined, ['SCMP_ARCH_X86_64']],
+    ['x64', 'amd64', ['SCMP_ARCH_X86_64']],
+    ['x64', '386', ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']],
+    ['x64', 'arm', ['SCMP_ARCH_X86_64']],
+    ['arm64', 'arm64', ['SCMP_ARCH_AARCH64']],
+    ['arm64', 'arm', ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']],
+    ['riscv64', 'riscv64', []],
+  ])("admits on a %s host, for an image of %s, only the image's ABI: %j", (arch, imageArchitecture, expected) => {
+    expect(defaultSeccompProfile({ arch, ...(imageArchitecture ? { imageArchitecture } : {}) }).architectures).toEqual(expected);
+    expect(seccompArchitectures(arch, imageArchitecture)).toEqual(expected);
   });
 
   it('returns a fresh copy each time', () => {

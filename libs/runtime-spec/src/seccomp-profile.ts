@@ -30,13 +30,21 @@
  * - NUMA and I/O privilege: mbind, set_mempolicy, migrate_pages,
  *   move_pages, iopl, ioperm, vm86, modify_ldt;
  * - personality other than the plain Linux domains (an argument filter);
- * - the x32 ABI on x86_64 hosts (64-bit processes with 32-bit pointers):
- *   it is not listed among the architectures, so libseccomp kills a
- *   process making an x32 syscall (tried: exit 159, SIGSYS) instead of
- *   answering it. Debian's kernels turn x32 off anyway; listed, it would
- *   triple the filter runc compiles for every container and exec (runc's
- *   CPU for `run` 36 ms with it, 26 ms without). 32-bit x86 binaries (i386
- *   images) keep working.
+ * - the 32-bit ABIs of a 64-bit host (x86 and x32 on x86_64, arm on
+ *   aarch64) for an image that is not built for them: only the image's own
+ *   ABI is listed among the architectures (as systemd's
+ *   SystemCallArchitectures=native), so libseccomp kills a process making
+ *   a syscall of another one (tried: exit 159, SIGSYS) instead of running
+ *   it. The compat entry points are a kernel surface of their own (the
+ *   netfilter escape CVE-2021-22555 went through 32-bit setsockopt), and
+ *   each architecture listed makes runc compile the filter again for every
+ *   container start and exec: with x86 listed, `runc run` of busybox took
+ *   43.6 ms against 39.0 (34.9 without a filter), libseccomp's CPU 5.1 ms
+ *   against 1.6. A linux/386 image (or linux/arm on aarch64) gets its ABI
+ *   besides the native one; a 64-bit image that runs 32-bit programs gets a
+ *   profile of its own (`--security-opt seccomp=FILE`, Docker's format,
+ *   whose default lists them all). x32 is never listed: Debian's kernels
+ *   turn it off.
  */
 import type { SeccompProfile, SeccompRule } from './runtime-spec.js';
 
@@ -127,11 +135,28 @@ const IPC = [
 /** Plain Linux execution domains personality may select: PER_LINUX, PER_LINUX32, UNAME26 variants, and the query value. */
 const PERSONALITIES = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];
 
-/** The syscall-architecture sets a profile covers, by the host's Node.js `process.arch`. */
-export const SECCOMP_ARCHITECTURES: Readonly<Record<string, readonly string[]>> = {
-  x64: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86'],
-  arm64: ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'],
+/** The host's native syscall architecture, by Node.js `process.arch`. */
+const NATIVE_ARCHITECTURE: Readonly<Record<string, string>> = { x64: 'SCMP_ARCH_X86_64', arm64: 'SCMP_ARCH_AARCH64' };
+
+/** The 32-bit ABI a 64-bit host also runs, and the image architecture (OCI's names) that asks for it. */
+const COMPAT_ARCHITECTURE: Readonly<Record<string, { image: string; seccomp: string }>> = {
+  x64: { image: '386', seccomp: 'SCMP_ARCH_X86' },
+  arm64: { image: 'arm', seccomp: 'SCMP_ARCH_ARM' },
 };
+
+/**
+ * The syscall architectures a container's filter lists on a host of
+ * hostArch (Node.js names): the native one, and the host's 32-bit ABI when
+ * the image is built for it (imageArchitecture `386` on x86_64, `arm` on
+ * aarch64). Empty on another host, which libseccomp reads as the native
+ * architecture only.
+ */
+export function seccompArchitectures(hostArch: string, imageArchitecture?: string): string[] {
+  const native = NATIVE_ARCHITECTURE[hostArch];
+  if (native === undefined) return [];
+  const compat = COMPAT_ARCHITECTURE[hostArch];
+  return compat !== undefined && imageArchitecture === compat.image ? [native, compat.seccomp] : [native];
+}
 
 /**
  * Syscalls allowed only to a container that has the capability
@@ -163,6 +188,8 @@ export const CAPABILITY_SYSCALLS: Readonly<Record<string, readonly string[]>> = 
 export interface SeccompProfileOptions {
   /** The host architecture as Node.js names it (`x64`, `arm64`); the running one by default. */
   arch?: string;
+  /** The image's architecture (its config's, OCI names: `amd64`, `386`, `arm64`, `arm`): see {@link seccompArchitectures}. */
+  imageArchitecture?: string;
   /** The container's capabilities (`CAP_` names): each in CAPABILITY_SYSCALLS opens its syscalls. Docker's defaults open none. */
   capabilities?: readonly string[];
 }
@@ -171,10 +198,9 @@ export interface SeccompProfileOptions {
  * A fresh copy of Strata's default seccomp profile (see this module's
  * comment for what it allows and refuses): default action ERRNO(EPERM),
  * the allow-list, clone without namespace flags, clone3 answering ENOSYS,
- * personality limited to Linux domains; for x86_64 and x86 (not x32, see
- * above) or the ARM family (aarch64, arm) by options.arch. On another
- * architecture the profile has no architecture list, which libseccomp
- * reads as the native one only.
+ * personality limited to Linux domains; for the host's native syscall
+ * architecture, and its 32-bit one for an image built for that
+ * ({@link seccompArchitectures}).
  */
 export function defaultSeccompProfile(options: SeccompProfileOptions = {}): SeccompProfile {
   const arch = options.arch ?? process.arch;
@@ -197,7 +223,7 @@ export function defaultSeccompProfile(options: SeccompProfileOptions = {}): Secc
   return {
     defaultAction: 'SCMP_ACT_ERRNO',
     defaultErrnoRet: SECCOMP_ERRNO,
-    architectures: [...(SECCOMP_ARCHITECTURES[arch] ?? [])],
+    architectures: seccompArchitectures(arch, options.imageArchitecture),
     syscalls,
   };
 }

@@ -308,6 +308,7 @@ export const containerFlags = {
   pull: flags.oneOf('Pull image before running', ['missing', 'always', 'never'], { default: 'missing' }),
   capAdd: flags.list('Add Linux capabilities (e.g. NET_ADMIN; ALL)', { placeholder: 'CAP' }),
   capDrop: flags.list('Drop Linux capabilities (e.g. NET_RAW; ALL)', { placeholder: 'CAP' }),
+  securityOpt: flags.list('Security options: seccomp=unconfined, seccomp=PROFILE.json (Docker format), no-new-privileges', { placeholder: 'OPT' }),
   ...placementFlags,
 };
 

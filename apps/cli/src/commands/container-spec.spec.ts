@@ -1,7 +1,7 @@
 import { MountType, NetworkMode, Protocol, RestartPolicyName } from '@strata/api/containers/v1';
 import { errorKind } from '@strata/kit';
 import { describe, expect, it } from 'vitest';
-import { buildContainerSpec, toPortMapping, toResources, toRestartPolicy, type SpecFlagValues } from './container-spec.js';
+import { buildContainerSpec, readSeccompProfiles, toPortMapping, toResources, toRestartPolicy, type SpecFlagValues } from './container-spec.js';
 
 const base: SpecFlagValues = { interactive: false, tty: false, rm: false, env: [], publish: [], network: 'bridge', label: [] };
 
@@ -108,6 +108,7 @@ describe('buildContainerSpec', () => {
       shmSizeBytes: 0,
       capAdd: [],
       capDrop: [],
+      securityOpt: [],
     });
   });
 
@@ -144,6 +145,7 @@ describe('buildContainerSpec', () => {
         shmSize: '128m',
         capAdd: ['NET_ADMIN'],
         capDrop: ['all'],
+        securityOpt: ['seccomp=unconfined', 'no-new-privileges:true'],
       },
       envFiles: [{ path: 'a.env', text: 'A=1\nB=from-file\n' }],
       env: { HOME: '/root' },
@@ -182,6 +184,7 @@ describe('buildContainerSpec', () => {
       shmSizeBytes: 128 * 1024 * 1024,
       capAdd: ['NET_ADMIN'],
       capDrop: ['all'],
+      securityOpt: ['seccomp=unconfined', 'no-new-privileges:true'],
     });
   });
 
@@ -217,5 +220,34 @@ describe('buildContainerSpec', () => {
     const failure = fails(() => buildContainerSpec({ image: 'x', command: [], flags: { ...base, ...flags }, envFiles: [], env: {} }));
     expect(failure.kind).toBe('InvalidArgument');
     expect(failure.message).toBe(message);
+  });
+});
+
+describe('--security-opt seccomp=FILE', () => {
+  const files: Record<string, string> = { 'p.json': '{\n  "defaultAction": "SCMP_ACT_ALLOW",\n  "syscalls": []\n}\n', 'bad.json': '{ defaultAction' };
+  const read = async (path: string) => {
+    const text = files[path];
+    if (text === undefined) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${path}'`), { code: 'ENOENT' });
+    return text;
+  };
+
+  it('sends the file as compacted JSON, as the docker CLI does; unconfined, builtin and inline JSON stay', async () => {
+    expect(await readSeccompProfiles(['seccomp=p.json', 'no-new-privileges', 'seccomp:unconfined', 'seccomp=builtin', 'seccomp={"defaultAction":"SCMP_ACT_LOG"}'], read)).toEqual([
+      'seccomp={"defaultAction":"SCMP_ACT_ALLOW","syscalls":[]}',
+      'no-new-privileges',
+      'seccomp:unconfined',
+      'seccomp=builtin',
+      'seccomp={"defaultAction":"SCMP_ACT_LOG"}',
+    ]);
+  });
+
+  it("refuses a file that cannot be read or is not JSON, with Docker's texts", async () => {
+    await expect(readSeccompProfiles(['seccomp=missing.json'], read)).rejects.toThrow('opening seccomp profile (missing.json) failed: ENOENT');
+    await expect(readSeccompProfiles(['seccomp=bad.json'], read)).rejects.toThrow(/^compacting json for seccomp profile \(bad.json\) failed: /);
+  });
+
+  it('refuses options the node does not have before anything is sent', () => {
+    const flags = { ...base, securityOpt: ['label=type:svirt_apache_t'] };
+    expect(() => buildContainerSpec({ image: 'busybox', command: [], flags, envFiles: [], env: {} })).toThrow('invalid --security-opt "label=type:svirt_apache_t": this node has no SELinux');
   });
 });

@@ -1,7 +1,7 @@
 import { NetworkMode, Protocol, RestartPolicyName, type ContainerSpec, type PortMapping, type Resources, type RestartPolicy } from '@strata/api/containers/v1';
 import { parseMemory, validateLimits } from '@strata/cgroups';
 import { parsePortMapping } from '@strata/container-network';
-import { checkDnsOption, checkDnsSearch, checkDnsServer, checkExtraHost, parseRestartPolicy, parseUlimit } from '@strata/containers';
+import { checkDnsOption, checkDnsSearch, checkDnsServer, checkExtraHost, parseRestartPolicy, parseSecurityOptions, parseUlimit } from '@strata/containers';
 import { mountToWire, restartPolicyToWire } from '@strata/docker-api/views';
 import { invalidArgument } from '@strata/kit';
 import { parsePlatform } from '@strata/oci';
@@ -52,6 +52,8 @@ export interface SpecFlagValues extends ResourceFlagValues {
   shmSize?: string | undefined;
   capAdd?: string[];
   capDrop?: string[];
+  /** `--security-opt` values, a `seccomp=FILE` already replaced by the file's JSON (see readSeccompProfiles). */
+  securityOpt?: string[];
 }
 
 /** What {@link buildContainerSpec} makes a spec of. */
@@ -67,6 +69,41 @@ export interface SpecInput {
   env: Readonly<Record<string, string | undefined>>;
   /** What `-v ./x:/x` and `--mount src=./x` are relative to; the process's working directory by default. */
   cwd?: string;
+}
+
+/** The `--security-opt` entries, checked for their form (a profile's fields are checked by the node). */
+function checkSecurityOptions(entries: readonly string[]): string[] {
+  parseSecurityOptions(entries);
+  return [...entries];
+}
+
+/**
+ * `--security-opt` entries with each `seccomp=FILE` replaced by
+ * `seccomp=` and the file's JSON, compacted (what the docker CLI sends);
+ * `unconfined`, `builtin` and inline JSON stay. read gives a file's text.
+ * InvalidArgument with Docker's texts for a file that cannot be read (its
+ * errno code) or is not JSON.
+ */
+export async function readSeccompProfiles(entries: readonly string[], read: (path: string) => Promise<string>): Promise<string[]> {
+  return Promise.all(
+    entries.map(async (entry) => {
+      const m = /^seccomp[=:](.*)$/s.exec(entry);
+      const value = m?.[1];
+      if (value === undefined || value === 'unconfined' || value === 'builtin' || value.trimStart().startsWith('{')) return entry;
+      let text: string;
+      try {
+        text = await read(value);
+      } catch (err) {
+        // The errno code, not its text: a "no such file" would read as a command not found (exit 127).
+        throw invalidArgument(`opening seccomp profile (${value}) failed: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      try {
+        return `seccomp=${JSON.stringify(JSON.parse(text))}`;
+      } catch (err) {
+        throw invalidArgument(`compacting json for seccomp profile (${value}) failed: ${(err as Error).message}`);
+      }
+    }),
+  );
 }
 
 /** A `-p` value as the API's PortMapping; InvalidArgument (from the network rules) when malformed. */
@@ -166,5 +203,6 @@ export function buildContainerSpec(input: SpecInput): ContainerSpec {
     shmSizeBytes,
     capAdd: [...(f.capAdd ?? [])],
     capDrop: [...(f.capDrop ?? [])],
+    securityOpt: checkSecurityOptions(f.securityOpt ?? []),
   };
 }

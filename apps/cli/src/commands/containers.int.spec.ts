@@ -1,13 +1,14 @@
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { chmod, rm } from 'node:fs/promises';
+import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 // The node-agent's reusable test stack lives in its app, beside startNodeAgent which it starts.
 // eslint-disable-next-line @nx/enforce-module-boundaries
 import { startTestStack, type TestStack } from '@strata/app-node-agent/testing';
-import { startProcess, waitFor, type TestProcess } from '@strata/kit/testing';
+import { startProcess, tempDir, waitFor, type TestProcess } from '@strata/kit/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const strataBin = fileURLToPath(new URL('../../bin/strata.mjs', import.meta.url));
@@ -121,12 +122,34 @@ describe('strata run in the foreground', () => {
   it('passes --read-only, --add-host, --dns, --ulimit and --shm-size', async () => {
     const r = await strataRun(
       ...['run', '--rm', '--read-only', '--add-host', 'db:10.1.2.3', '--dns', '9.9.9.9', '--ulimit', 'nofile=1000:1000', '--shm-size', '96m', stack.image],
-      ...['sh', '-c', 'touch /x 2>/dev/null || echo ro; grep db /etc/hosts; grep ^nameserver /etc/resolv.conf; ulimit -n; df -k /dev/shm | tail -1'],
+      ...['sh', '-c', 'touch /x 2>/dev/null || echo ro; grep -w db /etc/hosts; grep ^nameserver /etc/resolv.conf; ulimit -n; df -k /dev/shm | tail -1'],
     );
     expect(r).toMatchObject({ code: 0, err: '' });
     expect(r.out).toMatch(/^ro\n10\.1\.2\.3\tdb\nnameserver 9\.9\.9\.9\n1000\nshm +98304 /);
     const bad = await strataRun('run', '--rm', '--add-host', 'db', stack.image, 'true');
     expect(bad).toEqual({ code: 125, out: '', err: 'strata: invalid argument "db" for --add-host: expected HOST:IP\n' });
+  });
+
+  it('passes --security-opt seccomp=FILE as the profile, and names what is wrong with one', async () => {
+    const dir = tempDir('strata-cli-seccomp-');
+    try {
+      const profile = join(dir.path, 'no-mkdir.json');
+      writeFileSync(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 13 }] }, null, 2));
+      const mkdir = ['sh', '-c', 'mkdir /tmp/d 2>/dev/null && echo made; grep ^Seccomp: /proc/self/status | tr -d "\t"'];
+      expect(await strataRun('run', '--rm', '--security-opt', `seccomp=${profile}`, stack.image, ...mkdir)).toEqual({ code: 0, out: 'Seccomp:2\n', err: '' });
+      expect(await strataRun('run', '--rm', '--security-opt', 'seccomp=unconfined', stack.image, ...mkdir)).toEqual({ code: 0, out: 'made\nSeccomp:0\n', err: '' });
+      const bad = join(dir.path, 'bad.json');
+      writeFileSync(bad, '{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO","args":[{"index":7,"op":"SCMP_CMP_EQ"}]}]}');
+      expect(await strataRun('run', '--rm', '--security-opt', `seccomp=${bad}`, stack.image, 'true')).toEqual({
+        code: 125,
+        out: '',
+        err: 'strata: decoding seccomp profile failed: syscalls[0].args[0].index must be a whole number from 0 to 5\n',
+      });
+      const missing = await strataRun('run', '--rm', '--security-opt', `seccomp=${join(dir.path, 'missing.json')}`, stack.image, 'true');
+      expect(missing).toMatchObject({ code: 125, err: expect.stringMatching(/^strata: opening seccomp profile \(.*missing\.json\) failed: ENOENT/) });
+    } finally {
+      dir.remove();
+    }
   });
 
   it('forwards stdin with -i', async () => {

@@ -210,8 +210,9 @@ async function readEnvFiles(paths: readonly string[]): Promise<Array<{ path: str
 /** The spec `run`/`create` ask for, checked before any call. */
 async function specOf(io: CliIo, args: readonly string[], f: SpecFlagValues & { envFile: string[] }): Promise<ContainerSpec> {
   const [image, ...command] = args;
-  const { buildContainerSpec } = await import('./container-spec.js');
-  return buildContainerSpec({ image: checkImageName(image!), command, flags: f, envFiles: await readEnvFiles(f.envFile), env: io.env });
+  const { buildContainerSpec, readSeccompProfiles } = await import('./container-spec.js');
+  const securityOpt = await readSeccompProfiles(f.securityOpt ?? [], (path) => readFile(path, 'utf8'));
+  return buildContainerSpec({ image: checkImageName(image!), command, flags: { ...f, securityOpt }, envFiles: await readEnvFiles(f.envFile), env: io.env });
 }
 
 /** Opens an Attach or Exec stream on the CLI's stdio (the session module loads only here). */

@@ -24,23 +24,8 @@ export const X86_64_SYSCALLS = {
 const LOAD_ADDRESS = 0x400000n;
 const HEADER_BYTES = 64 + 56;
 
-function imm64(value: bigint): number[] {
-  const out: number[] = [];
-  let v = BigInt.asUintN(64, value);
-  for (let i = 0; i < 8; i++) {
-    out.push(Number(v & 0xffn));
-    v >>= 8n;
-  }
-  return out;
-}
-
-/**
- * The bytes of a static ELF64 x86_64 executable that calls syscall `nr`
- * with up to six integer arguments and exits with 0 on success or with
- * the errno. Write it with mode 0755 and run it; only x86_64 hosts run it.
- */
-export function syscallProbe(nr: number, args: readonly (number | bigint)[] = []): Uint8Array {
-  if (args.length > 6) throw new Error('a syscall takes at most six arguments');
+/** `syscall` with rax = nr and the arguments in rdi, rsi, rdx, r10, r8, r9; the result in rax. */
+function x86_64Call(nr: number, args: readonly (number | bigint)[]): number[] {
   const registers = [
     [0x48, 0xbf], // mov rdi, imm64
     [0x48, 0xbe], // mov rsi, imm64
@@ -51,8 +36,43 @@ export function syscallProbe(nr: number, args: readonly (number | bigint)[] = []
   ];
   const code: number[] = [0x48, 0xb8, ...imm64(BigInt(nr))]; // mov rax, nr
   args.forEach((arg, i) => code.push(...registers[i]!, ...imm64(BigInt(arg))));
+  code.push(0x0f, 0x05); // syscall
+  return code;
+}
+
+/** `int 0x80` with eax = nr and the arguments in ebx, ecx, edx, esi, edi, ebp; the result sign-extended into rax. */
+function i386Call(nr: number, args: readonly (number | bigint)[]): number[] {
+  const registers = [0xbb, 0xb9, 0xba, 0xbe, 0xbf, 0xbd]; // mov ebx/ecx/edx/esi/edi/ebp, imm32
+  const code: number[] = [0xb8, ...imm64(BigInt(nr)).slice(0, 4)]; // mov eax, nr
+  args.forEach((arg, i) => code.push(registers[i]!, ...imm64(BigInt(arg)).slice(0, 4)));
+  code.push(0xcd, 0x80, 0x48, 0x63, 0xc0); // int 0x80; movsxd rax, eax
+  return code;
+}
+
+function imm64(value: bigint): number[] {
+  const out: number[] = [];
+  let v = BigInt.asUintN(64, value);
+  for (let i = 0; i < 8; i++) {
+    out.push(Number(v & 0xffn));
+    v >>= 8n;
+  }
+  return out;
+}
+
+/** i386 syscall numbers, for a probe of the 32-bit ABI (`int 0x80`). */
+export const I386_SYSCALLS = { getpid: 20 } as const;
+
+/**
+ * The bytes of a static ELF64 x86_64 executable that calls syscall `nr`
+ * with up to six integer arguments and exits with 0 on success or with
+ * the errno. Write it with mode 0755 and run it; only x86_64 hosts run it.
+ * With abi `i386` the call goes through `int 0x80`, the 32-bit ABI (i386
+ * numbers, 32-bit arguments), as a 32-bit program's would.
+ */
+export function syscallProbe(nr: number, args: readonly (number | bigint)[] = [], abi: 'x86_64' | 'i386' = 'x86_64'): Uint8Array {
+  if (args.length > 6) throw new Error('a syscall takes at most six arguments');
+  const code: number[] = abi === 'i386' ? i386Call(nr, args) : x86_64Call(nr, args);
   code.push(
-    0x0f, 0x05, // syscall
     0x31, 0xff, // xor edi, edi
     0x48, 0x85, 0xc0, // test rax, rax
     0x79, 0x06, // jns +6
