@@ -50,4 +50,9 @@ describe('createGrpcImageSource', () => {
   it('takes the image as it is without a platform', async () => {
     expect(await outcome(createGrpcImageSource(mirrorOf('linux', 's390x')).inspect('busybox'))).toBe('found');
   });
+
+  it("carries the image's architecture, which decides the syscall ABIs of the seccomp filter", async () => {
+    expect((await createGrpcImageSource(mirrorOf('linux', '386')).inspect('busybox')).architecture).toBe('386');
+    expect((await createGrpcImageSource(mirrorOf('', '')).inspect('busybox')).architecture).toBeUndefined();
+  });
 });
