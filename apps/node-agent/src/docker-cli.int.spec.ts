@@ -220,6 +220,8 @@ describe('the docker CLI against the node-agent', () => {
     expect(run.out).toMatch(/^ro\n10\.1\.2\.3\tdb\nnameserver 9\.9\.9\.9\nsearch corp\.example\noptions ndots:2\n1024\nshm +131072 /);
     expect((await docker.run(['run', '--rm', stack.image, 'ip', 'link', 'set', 'lo', 'mtu', '1400'])).code).not.toBe(0);
     expect(await docker.run(['run', '--rm', '--cap-add', 'NET_ADMIN', stack.image, 'ip', 'link', 'set', 'lo', 'mtu', '1400'])).toEqual({ code: 0, out: '', err: '' });
+    const pinned = await docker.run(['run', '--rm', '--cpuset-cpus', '0', '--cpu-shares', '512', stack.image, 'sh', '-c', 'grep Cpus_allowed_list /proc/self/status | tr -d "\\t"; cat /sys/fs/cgroup/cpu/cpu.shares']);
+    expect(pinned).toEqual({ code: 0, out: 'Cpus_allowed_list:0\n512\n', err: '' });
     // --security-opt seccomp=FILE: the docker CLI reads the file and sends its JSON.
     const profileDir = tempDir('strata-docker-seccomp-');
     try {
@@ -291,6 +293,8 @@ describe('the docker CLI against the node-agent', () => {
       expect((await docker.run(['logs', name])).out).toBe('run\nrun\n');
       expect(await docker.run(['update', '--restart', 'unless-stopped', name])).toEqual({ code: 0, out: `${name}\n`, err: '' });
       expect((await docker.run(['inspect', '-f', '{{.HostConfig.RestartPolicy.Name}}', name])).out).toBe('unless-stopped\n');
+      expect(await docker.run(['update', '--cpu-shares', '256', '--cpuset-cpus', '0', name])).toEqual({ code: 0, out: `${name}\n`, err: '' });
+      expect((await docker.run(['inspect', '-f', '{{.HostConfig.CpuShares}} {{.HostConfig.CpusetCpus}}', name])).out).toBe('256 0\n');
       const bad = await docker.run(['run', '-d', '--restart', 'sometimes', stack.image, 'true']);
       expect(bad.code).toBe(125);
       expect(bad.err).toContain("invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'");

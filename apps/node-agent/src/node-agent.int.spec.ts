@@ -19,7 +19,7 @@ import {
   type AttachResponse,
   type ExecResponse,
 } from '@strata/api/containers/v1';
-import { openCgroup } from '@strata/cgroups';
+import { detectCgroupVersion, openCgroup } from '@strata/cgroups';
 import { cgroupMounts } from '@strata/cgroups/testing';
 import { createBridgeNetwork } from '@strata/container-network';
 import type { RpcClient } from '@strata/grpc-kit';
@@ -154,7 +154,7 @@ describe('isolation and limits', { timeout: 30_000 }, () => {
   });
 
   it('OOM-kills a process past --memory: exit 137, OOMKilled, container.oom once', async () => {
-    const c = await run({ cmd: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], resources: { memoryBytes: 16 * 1024 * 1024, cpus: 0, pidsLimit: 0 } });
+    const c = await run({ cmd: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], resources: { memoryBytes: 16 * 1024 * 1024, cpus: 0, pidsLimit: 0, cpuShares: 0, cpusetCpus: '', cpusetMems: '' } });
     const { status } = await client.unary(ContainersService.wait, { id: c.id, condition: WaitCondition.WAIT_CONDITION_NOT_RUNNING });
     expect(status).toMatchObject({ exitCode: 137, oomKilled: true });
     const { container } = await client.unary(ContainersService.inspect, { id: c.id });
@@ -166,7 +166,7 @@ describe('isolation and limits', { timeout: 30_000 }, () => {
 
   it('stops a fork bomb at the pids limit while the agent keeps answering', async () => {
     // Every fork leaves a sleeping process behind, so the bomb fills the limit and stays there.
-    const c = await run({ cmd: ['sh', '-c', 'f() { sleep 60 & f & }; f; sleep 60'], resources: { memoryBytes: 0, cpus: 0, pidsLimit: 32 } });
+    const c = await run({ cmd: ['sh', '-c', 'f() { sleep 60 & f & }; f; sleep 60'], resources: { memoryBytes: 0, cpus: 0, pidsLimit: 32, cpuShares: 0, cpusetCpus: '', cpusetMems: '' } });
     let seen: unknown;
     await waitFor(async () => {
       const { stats } = await first(client.serverStream(ContainersService.stats, { ids: [c.id], stream: false }));
@@ -523,19 +523,19 @@ describe('errors', { timeout: 30_000 }, () => {
     ['kill with an unknown signal', () => client.unary(ContainersService.kill, { id: created[0]!, signal: 'SIGNOPE' }), 'InvalidArgument', () => 'invalid signal: SIGNOPE'],
     [
       'create with more CPUs than the host has',
-      () => create({ cmd: ['true'], resources: { cpus: cpus().length + 1, memoryBytes: 0, pidsLimit: 0 } }),
+      () => create({ cmd: ['true'], resources: { cpus: cpus().length + 1, memoryBytes: 0, pidsLimit: 0, cpuShares: 0, cpusetCpus: '', cpusetMems: '' } }),
       'InvalidArgument',
       () => `invalid cpus ${cpus().length + 1}: this host has only ${cpus().length} CPUs`,
     ],
     [
       'update of a stopped container with more CPUs than the host has',
-      () => client.unary(ContainersService.update, { id: created[0]!, resources: { cpus: cpus().length + 1, memoryBytes: 0, pidsLimit: 0 } }),
+      () => client.unary(ContainersService.update, { id: created[0]!, resources: { cpus: cpus().length + 1, memoryBytes: 0, pidsLimit: 0, cpuShares: 0, cpusetCpus: '', cpusetMems: '' } }),
       'InvalidArgument',
       () => `invalid cpus ${cpus().length + 1}: this host has only ${cpus().length} CPUs`,
     ],
     [
       'create with less memory than 6 MiB',
-      () => create({ cmd: ['true'], resources: { cpus: 0, memoryBytes: 1024 * 1024, pidsLimit: 0 } }),
+      () => create({ cmd: ['true'], resources: { cpus: 0, memoryBytes: 1024 * 1024, pidsLimit: 0, cpuShares: 0, cpusetCpus: '', cpusetMems: '' } }),
       'InvalidArgument',
       () => 'invalid memory limit 1048576: the minimum is 6 MiB (6291456 bytes)',
     ],
@@ -660,17 +660,38 @@ describe('attach, update, stats and auto-remove', { timeout: 30_000 }, () => {
   });
 
   it('updates the limits of a running container and reports them in stats', async () => {
-    const c = await run({ cmd: ['sleep', '60'], resources: { memoryBytes: 32 * 1024 * 1024, cpus: 0, pidsLimit: 0 } });
-    const { container } = await client.unary(ContainersService.update, { id: c.id, resources: { memoryBytes: 48 * 1024 * 1024, cpus: 0.5, pidsLimit: 50 } });
-    expect(container?.spec?.resources).toEqual({ memoryBytes: 48 * 1024 * 1024, cpus: 0.5, pidsLimit: 50 });
+    const c = await run({ cmd: ['sleep', '60'], resources: { memoryBytes: 32 * 1024 * 1024, cpus: 0, pidsLimit: 0, cpuShares: 0, cpusetCpus: '', cpusetMems: '' } });
+    const { container } = await client.unary(ContainersService.update, { id: c.id, resources: { memoryBytes: 48 * 1024 * 1024, cpus: 0.5, pidsLimit: 50, cpuShares: 0, cpusetCpus: '', cpusetMems: '' } });
+    expect(container?.spec?.resources).toEqual({ memoryBytes: 48 * 1024 * 1024, cpus: 0.5, pidsLimit: 50, cpuShares: 0, cpusetCpus: '', cpusetMems: '' });
     const { stats } = await first(client.serverStream(ContainersService.stats, { ids: [c.name], stream: false }));
     expect(stats[0]).toMatchObject({ id: c.id, name: c.name, memoryLimitBytes: 48 * 1024 * 1024, pidsLimit: 50, pidsCurrent: 1 });
     expect(stats[0]!.cpuPercent).toBeGreaterThanOrEqual(0);
-    const refused = await client.unary(ContainersService.update, { id: c.id, resources: { memoryBytes: 1024, cpus: 0, pidsLimit: 0 } }).then(
+    const refused = await client.unary(ContainersService.update, { id: c.id, resources: { memoryBytes: 1024, cpus: 0, pidsLimit: 0, cpuShares: 0, cpusetCpus: '', cpusetMems: '' } }).then(
       () => undefined,
       (e: unknown) => ({ kind: errorKind(e), message: (e as Error).message }),
     );
     expect(refused?.kind).toBe('InvalidArgument');
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+  });
+
+  it('pins a container to a cpuset with a cpu weight (--cpuset-cpus, --cpuset-mems, --cpu-shares), and updates them while it runs', async () => {
+    const probe = ['sh', '-c', 'grep Cpus_allowed_list /proc/self/status; cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpu.weight 2>/dev/null; sleep 60'];
+    const c = await run({ cmd: probe, resources: { memoryBytes: 0, cpus: 0, pidsLimit: 0, cpuShares: 512, cpusetCpus: '0', cpusetMems: '0' } });
+    await waitFor(async () => (await output(c.id)).includes('Cpus_allowed_list'), () => 'the probe output');
+    const lines = (await output(c.id)).split('\n').map((l) => l.replace(/\s+/g, ' ').trim());
+    const cgroupVersion = await detectCgroupVersion();
+    expect(lines).toContain('Cpus_allowed_list: 0');
+    expect(lines).toContain(cgroupVersion === 1 ? '512' : '20');
+    const all = cpus().length > 1 ? '0-1' : '0';
+    const { container } = await client.unary(ContainersService.update, { id: c.id, resources: { memoryBytes: 0, cpus: 0, pidsLimit: 0, cpuShares: 2048, cpusetCpus: all, cpusetMems: '' } });
+    expect(container?.spec?.resources).toEqual({ memoryBytes: 0, cpus: 0, pidsLimit: 0, cpuShares: 2048, cpusetCpus: all, cpusetMems: '0' });
+    expect(await (await cgroupOf(c.id)).limits()).toMatchObject({ cpuShares: cgroupVersion === 1 ? 2048 : 2049, cpusetCpus: all, cpusetMems: '0' });
+    const inCpuset = (await exec(c.id, ['grep', 'Cpus_allowed_list', '/proc/1/status'])).out.replace(/\s+/g, ' ').trim();
+    expect(inCpuset).toBe(`Cpus_allowed_list: ${all}`);
+    expect(await refusal(client.unary(ContainersService.update, { id: c.id, resources: { memoryBytes: 0, cpus: 0, pidsLimit: 0, cpuShares: 0, cpusetCpus: '0-4095', cpusetMems: '' } }))).toEqual({
+      kind: 'InvalidArgument',
+      message: `Requested CPUs are not available - requested 0-4095, available: 0-${cpus().length - 1}`,
+    });
     await client.unary(ContainersService.remove, { id: c.id, force: true });
   });
 
@@ -924,7 +945,7 @@ describe('OOM kills of a process other than the init', { timeout: 40_000 }, () =
   it('reports container.oom once while the container runs, also across an agent restart', async () => {
     const c = await run({
       cmd: ['sh', '-c', 'trap "exit 143" TERM; dd if=/dev/zero of=/dev/null bs=64M count=1; echo survived; while true; do sleep 0.2; done'],
-      resources: { memoryBytes: 16 * 1024 * 1024, cpus: 0, pidsLimit: 0 },
+      resources: { memoryBytes: 16 * 1024 * 1024, cpus: 0, pidsLimit: 0, cpuShares: 0, cpusetCpus: '', cpusetMems: '' },
     });
     await waitFor(() => eventsOf('container.oom', c.id).length === 1, () => 'container.oom while running', 10_000);
     const { container } = await client.unary(ContainersService.inspect, { id: c.id });

@@ -17,6 +17,7 @@ describe.runIf(version === 1)('cgroup v1 driver on this host', () => {
     version: 1,
     memory: has('memory'),
     cpu: has('cpu') && has('cpuacct'),
+    cpuset: has('cpuset'),
     pids: has('pids'),
     freezer: has('freezer'),
   });

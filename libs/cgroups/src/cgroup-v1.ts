@@ -179,6 +179,9 @@ export function createV1Cgroup(options: V1CgroupOptions): Cgroup {
       if (update.pids !== undefined) {
         await writeControl(join(requireDir('pids'), 'pids.max'), formatMaxValue(update.pids), path);
       }
+      if (update.cpuShares !== undefined) await writeControl(join(requireDir('cpu'), 'cpu.shares'), String(update.cpuShares), path);
+      if (update.cpusetCpus !== undefined) await writeControl(join(requireDir('cpuset'), 'cpuset.cpus'), update.cpusetCpus, path);
+      if (update.cpusetMems !== undefined) await writeControl(join(requireDir('cpuset'), 'cpuset.mems'), update.cpusetMems, path);
       logger.debug({ update }, 'cgroup limits set');
     },
 
@@ -191,10 +194,17 @@ export function createV1Cgroup(options: V1CgroupOptions): Cgroup {
       const quota = cpuDir === undefined ? undefined : await readOptional(join(cpuDir, 'cpu.cfs_quota_us'));
       const period = cpuDir === undefined ? undefined : await readOptional(join(cpuDir, 'cpu.cfs_period_us'));
       const pids = pidsDir === undefined ? undefined : await readOptional(join(pidsDir, 'pids.max'));
+      const shares = cpuDir === undefined ? undefined : await readOptional(join(cpuDir, 'cpu.shares'));
+      const cpusetDir = dirOf('cpuset');
+      const cpusetCpus = cpusetDir === undefined ? undefined : await readOptional(join(cpusetDir, 'cpuset.cpus'));
+      const cpusetMems = cpusetDir === undefined ? undefined : await readOptional(join(cpusetDir, 'cpuset.mems'));
       return {
         memoryBytes: mem === undefined ? 'max' : parseV1MemoryLimit(mem, 'memory.limit_in_bytes'),
         cpus: quota === undefined || period === undefined ? 'max' : cpusFromQuota(parseV1CpuQuota(quota), Number(period.trim())),
         pids: pids === undefined ? 'max' : parseMaxValue(pids, 'pids.max'),
+        ...(shares === undefined ? {} : { cpuShares: Number(shares.trim()) }),
+        ...(cpusetCpus === undefined ? {} : { cpusetCpus: cpusetCpus.trim() }),
+        ...(cpusetMems === undefined ? {} : { cpusetMems: cpusetMems.trim() }),
       };
     },
 

@@ -14,7 +14,7 @@ import {
 } from './cgroup-files.js';
 import { dirExists, errnoOf, fileExists, makeCgroupDirs, readOptional, readRequired, removeCgroupDir, sleep, writeControl } from './cgroup-io.js';
 import { killEachUntilEmpty } from './kill-processes.js';
-import { CPU_PERIOD_US, cpuQuota, validateLimits, type Limits, type LimitsUpdate } from './limits.js';
+import { CPU_PERIOD_US, cpuQuota, cpuSharesOfWeight, cpuWeightOfShares, validateLimits, type Limits, type LimitsUpdate } from './limits.js';
 
 /** What the v2 driver is built from (see openCgroup). */
 export interface V2CgroupOptions {
@@ -27,13 +27,13 @@ export interface V2CgroupOptions {
 }
 
 /** The controllers Strata enables for its cgroups' parents, when the host offers them. */
-export const V2_CONTROLLERS = ['cpu', 'memory', 'pids'] as const;
+export const V2_CONTROLLERS = ['cpu', 'cpuset', 'memory', 'pids'] as const;
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
 /**
  * The cgroup v2 driver: one directory in the unified tree. On create, the
- * cpu, memory and pids controllers that the parents offer are enabled in
+ * cpu, cpuset, memory and pids controllers that the parents offer are enabled in
  * their cgroup.subtree_control, as runc does. See {@link Cgroup} for the
  * contract of each method.
  */
@@ -138,6 +138,9 @@ export function createV2Cgroup(options: V2CgroupOptions): Cgroup {
       if (update.pids !== undefined) {
         await writeControl(await requireFile('pids.max', 'pids'), formatMaxValue(update.pids), path);
       }
+      if (update.cpuShares !== undefined) await writeControl(await requireFile('cpu.weight', 'cpu'), String(cpuWeightOfShares(update.cpuShares)), path);
+      if (update.cpusetCpus !== undefined) await writeControl(await requireFile('cpuset.cpus', 'cpuset'), update.cpusetCpus, path);
+      if (update.cpusetMems !== undefined) await writeControl(await requireFile('cpuset.mems', 'cpuset'), update.cpusetMems, path);
       logger.debug({ update }, 'cgroup limits set');
     },
 
@@ -147,10 +150,18 @@ export function createV2Cgroup(options: V2CgroupOptions): Cgroup {
       const cpu = await readOptional(file('cpu.max'));
       const pids = await readOptional(file('pids.max'));
       const cpuMax = cpu === undefined ? undefined : parseCpuMax(cpu);
+      const weight = await readOptional(file('cpu.weight'));
+      const shares = weight === undefined ? undefined : cpuSharesOfWeight(Number(weight.trim()));
+      // An empty cpuset.cpus/mems is the parent's; the effective files say what is in force.
+      const cpusetCpus = await readOptional(file('cpuset.cpus.effective'));
+      const cpusetMems = await readOptional(file('cpuset.mems.effective'));
       return {
         memoryBytes: mem === undefined ? 'max' : parseMaxValue(mem, 'memory.max'),
         cpus: cpuMax === undefined ? 'max' : cpusFromQuota(cpuMax.quotaUs, cpuMax.periodUs),
         pids: pids === undefined ? 'max' : parseMaxValue(pids, 'pids.max'),
+        ...(shares === undefined ? {} : { cpuShares: shares }),
+        ...(cpusetCpus === undefined ? {} : { cpusetCpus: cpusetCpus.trim() }),
+        ...(cpusetMems === undefined ? {} : { cpusetMems: cpusetMems.trim() }),
       };
     },
 

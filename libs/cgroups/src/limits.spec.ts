@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { errorKind } from '@strata/kit';
-import { cpuQuota, parseMemory, validateLimits, type LimitsUpdate } from './limits.js';
+import { cpuQuota, cpuSharesOfWeight, cpuWeightOfShares, parseCpuList, parseMemory, validateLimits, type LimitsUpdate } from './limits.js';
 
 function failure(work: () => unknown): { kind: string; message: string } {
   try {
@@ -64,6 +64,8 @@ describe('validateLimits', () => {
     { memoryBytes: 6 * 1024 * 1024 },
     { memoryBytes: 'max', cpus: 'max', pids: 'max' },
     { cpus: 2, pids: 1 },
+    { cpuShares: 2, cpusetCpus: '0-1', cpusetMems: '0' },
+    { cpuShares: 262144, cpusetCpus: '1,0' },
   ])('accepts %j', (update) => {
     expect(() => validateLimits(update, 2)).not.toThrow();
   });
@@ -75,8 +77,27 @@ describe('validateLimits', () => {
     [{ pids: 0 }, 'invalid pids limit 0: it must be a whole number of at least 1, or unlimited'],
     [{ pids: 1.5 }, 'invalid pids limit 1.5: it must be a whole number of at least 1, or unlimited'],
     [{ pids: -1 }, 'invalid pids limit -1: it must be a whole number of at least 1, or unlimited'],
-    [{ memory: 1 } as LimitsUpdate, 'unknown limit "memory": known limits are memoryBytes, cpus, pids'],
+    [{ cpuShares: 1 }, 'invalid cpu shares 1: use a whole number from 2 to 262144 (1024 is the default weight)'],
+    [{ cpuShares: 262145 }, 'invalid cpu shares 262145: use a whole number from 2 to 262144 (1024 is the default weight)'],
+    [{ cpusetCpus: '0-3' }, 'Requested CPUs are not available - requested 0-3, available: 0-1'],
+    [{ cpusetCpus: '1-0' }, 'invalid value "1-0" for --cpuset-cpus: 1-0 is not a range of numbers up to 4095'],
+    [{ cpusetCpus: 'all' }, 'invalid value "all" for --cpuset-cpus: use a list such as 0-3,6'],
+    [{ cpusetMems: '0,' }, 'invalid value "0," for --cpuset-mems: use a list such as 0-3,6'],
+    [{ memory: 1 } as LimitsUpdate, 'unknown limit "memory": known limits are memoryBytes, cpus, pids, cpuShares, cpusetCpus, cpusetMems'],
   ])('refuses %j', (update, message) => {
     expect(failure(() => validateLimits(update, 2))).toEqual({ kind: 'InvalidArgument', message });
+  });
+});
+
+describe('cpu shares and weight', () => {
+  it("maps cpu.shares onto v2's cpu.weight as runc does, and back to within its rounding", () => {
+    expect([2, 512, 1024, 262144].map(cpuWeightOfShares)).toEqual([1, 20, 39, 10000]);
+    expect(cpuSharesOfWeight(39)).toBe(998);
+    expect(cpuSharesOfWeight(10000)).toBe(262144);
+    expect(cpuSharesOfWeight(100)).toBeUndefined();
+  });
+
+  it('reads cpuset lists', () => {
+    expect(parseCpuList('3,0-1,1', '--cpuset-cpus')).toEqual([0, 1, 3]);
   });
 });

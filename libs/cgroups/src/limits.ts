@@ -14,6 +14,51 @@ export interface Limits {
   memoryBytes: Limit;
   cpus: Limit;
   pids: Limit;
+  /**
+   * Relative CPU weight against other cgroups when the CPUs are busy
+   * (`--cpu-shares`, 2..262144, 1024 being the kernel's default): v1
+   * cpu.shares; v2 cpu.weight, converted as runc does (see
+   * {@link cpuWeightOfShares}). Read back: undefined without the cpu
+   * controller, and on v2 when the weight is the kernel's default.
+   */
+  cpuShares?: number;
+  /** The CPUs the tasks may run on, a list such as `0-2,4` (`--cpuset-cpus`). Read back: the cpuset in force. */
+  cpusetCpus?: string;
+  /** The memory nodes the tasks may allocate from, likewise (`--cpuset-mems`). */
+  cpusetMems?: string;
+}
+
+/** The range of `--cpu-shares`, as the kernel takes it in cpu.shares. */
+export const MIN_CPU_SHARES = 2;
+export const MAX_CPU_SHARES = 262144;
+/** cgroup v2's default cpu.weight. */
+const DEFAULT_CPU_WEIGHT = 100;
+
+/** The v2 cpu.weight of a v1 cpu.shares value, as runc maps them: 2..262144 onto 1..10000. */
+export function cpuWeightOfShares(shares: number): number {
+  return 1 + Math.floor(((shares - MIN_CPU_SHARES) * 9999) / (MAX_CPU_SHARES - MIN_CPU_SHARES));
+}
+
+/** The cpu.shares a v2 cpu.weight stands for (the inverse of cpuWeightOfShares, to within its rounding); undefined for the default weight. */
+export function cpuSharesOfWeight(weight: number): number | undefined {
+  if (weight === DEFAULT_CPU_WEIGHT) return undefined;
+  return MIN_CPU_SHARES + Math.round(((weight - 1) * (MAX_CPU_SHARES - MIN_CPU_SHARES)) / 9999);
+}
+
+/**
+ * The numbers of a cpuset list (`0-3,6`, the kernel's syntax), ascending
+ * and without repeats. InvalidArgument naming flag for anything else,
+ * including a range that runs backwards or a number above 4095.
+ */
+export function parseCpuList(text: string, flag: string): number[] {
+  const out = new Set<number>();
+  if (!/^\d+(-\d+)?(,\d+(-\d+)?)*$/.test(text)) throw invalidArgument(`invalid value "${text}" for ${flag}: use a list such as 0-3,6`);
+  for (const part of text.split(',')) {
+    const [from, to = from] = part.split('-').map(Number) as [number, number?];
+    if (to < from || to > 4095) throw invalidArgument(`invalid value "${text}" for ${flag}: ${part} is not a range of numbers up to 4095`);
+    for (let n = from; n <= to; n++) out.add(n);
+  }
+  return [...out].sort((a, b) => a - b);
 }
 
 /** A change of limits: fields left out stay as they are. */
@@ -86,11 +131,13 @@ function validateCpus(cpus: number, hostCpus: number): void {
 /**
  * Checks a limits update before anything is written: memory at least 6 MiB
  * (or `'max'`), cpus within 0.01..hostCpus (or `'max'`), pids a whole number
- * of at least 1 (or `'max'`). Raises InvalidArgument with a sentence naming
- * the field and the accepted range.
+ * of at least 1 (or `'max'`), cpu shares within 2..262144, cpusets lists
+ * whose CPUs this host has (memory nodes are checked by the kernel).
+ * Raises InvalidArgument with a sentence naming the field and the
+ * accepted range.
  */
 export function validateLimits(update: LimitsUpdate, hostCpus = hostCpuCount()): void {
-  const { memoryBytes, cpus, pids } = update;
+  const { memoryBytes, cpus, pids, cpuShares, cpusetCpus, cpusetMems } = update;
   if (memoryBytes !== undefined && memoryBytes !== 'max') {
     if (!Number.isSafeInteger(memoryBytes) || memoryBytes < MIN_MEMORY_BYTES) {
       throw invalidArgument(`invalid memory limit ${String(memoryBytes)}: the minimum is 6 MiB (6291456 bytes)`);
@@ -102,9 +149,16 @@ export function validateLimits(update: LimitsUpdate, hostCpus = hostCpuCount()):
       throw invalidArgument(`invalid pids limit ${String(pids)}: it must be a whole number of at least 1, or unlimited`);
     }
   }
+  if (cpuShares !== undefined && (!Number.isSafeInteger(cpuShares) || cpuShares < MIN_CPU_SHARES || cpuShares > MAX_CPU_SHARES)) {
+    throw invalidArgument(`invalid cpu shares ${String(cpuShares)}: use a whole number from ${MIN_CPU_SHARES} to ${MAX_CPU_SHARES} (1024 is the default weight)`);
+  }
+  if (cpusetCpus !== undefined) {
+    const missing = parseCpuList(cpusetCpus, '--cpuset-cpus').filter((n) => n >= hostCpus);
+    if (missing.length > 0) throw invalidArgument(`Requested CPUs are not available - requested ${cpusetCpus}, available: ${hostCpus === 1 ? '0' : `0-${hostCpus - 1}`}`);
+  }
+  if (cpusetMems !== undefined) parseCpuList(cpusetMems, '--cpuset-mems');
+  const known = ['memoryBytes', 'cpus', 'pids', 'cpuShares', 'cpusetCpus', 'cpusetMems'];
   for (const key of Object.keys(update)) {
-    if (!['memoryBytes', 'cpus', 'pids'].includes(key)) {
-      throw invalidArgument(`unknown limit ${JSON.stringify(key)}: known limits are memoryBytes, cpus, pids`);
-    }
+    if (!known.includes(key)) throw invalidArgument(`unknown limit ${JSON.stringify(key)}: known limits are ${known.join(', ')}`);
   }
 }

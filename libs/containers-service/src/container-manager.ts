@@ -375,14 +375,23 @@ function checkPorts(ports: readonly PortSpec[], mode: ContainerSpec['networkMode
  * Checks the limits a container asks for with the cgroup rules before
  * anything is made or written: memory at least 6 MiB, cpus from 0.01 to
  * this host's CPU count (a larger CFS quota is no limit at all, and would
- * count as CPUs the node has given away). Zero fields are unset.
- * InvalidArgument naming the value.
+ * count as CPUs the node has given away), cpu shares within 2..262144,
+ * cpusets of CPUs this node has. Zero fields are unset. InvalidArgument
+ * naming the value.
  */
 function checkResources(resources: ResourceSpec): void {
-  validateLimits({
+  validateLimits(limitsOf(resources));
+}
+
+/** The cgroup limits a ResourceSpec sets, as both the cgroup driver and the runtime spec take them (the pids limit apart: it has the node's default). */
+function limitsOf(resources: ResourceSpec): Omit<ResourceSpec, 'pidsLimit'> {
+  return {
     ...(resources.memoryBytes ? { memoryBytes: resources.memoryBytes } : {}),
     ...(resources.cpus ? { cpus: resources.cpus } : {}),
-  });
+    ...(resources.cpuShares ? { cpuShares: resources.cpuShares } : {}),
+    ...(resources.cpusetCpus ? { cpusetCpus: resources.cpusetCpus } : {}),
+    ...(resources.cpusetMems ? { cpusetMems: resources.cpusetMems } : {}),
+  };
 }
 
 /**
@@ -933,11 +942,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
 
   function resourcesOf(resources: ResourceSpec) {
     const pids = resources.pidsLimit ?? options.defaultPidsLimit;
-    return {
-      ...(resources.memoryBytes ? { memoryBytes: resources.memoryBytes } : {}),
-      ...(resources.cpus ? { cpus: resources.cpus } : {}),
-      ...(pids === undefined ? {} : { pidsLimit: pids }),
-    };
+    return { ...limitsOf(resources), ...(pids === undefined ? {} : { pidsLimit: pids }) };
   }
 
   /**
@@ -1772,15 +1777,11 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         const record = current(id);
         checkAutoRemovePolicy(record.spec.autoRemove, restartPolicy, 'Restart policy cannot be updated because AutoRemove is enabled for the container');
         const policySpec = restartPolicy === undefined ? {} : { restartPolicy };
-        if (!resources.memoryBytes && !resources.cpus && !resources.pidsLimit) return save({ ...record, spec: { ...record.spec, ...policySpec } });
-        const update: LimitsUpdate = {};
-        if (resources.memoryBytes) update.memoryBytes = resources.memoryBytes;
-        if (resources.cpus) update.cpus = resources.cpus;
+        const update: LimitsUpdate = limitsOf(resources);
         if (resources.pidsLimit) update.pids = resources.pidsLimit === -1 ? 'max' : resources.pidsLimit;
-        const merged: ResourceSpec = { ...record.spec.resources };
-        if (resources.memoryBytes) merged.memoryBytes = resources.memoryBytes;
-        if (resources.cpus) merged.cpus = resources.cpus;
-        if (resources.pidsLimit) merged.pidsLimit = resources.pidsLimit;
+        if (Object.keys(update).length === 0) return save({ ...record, spec: { ...record.spec, ...policySpec } });
+        // The fields given replace the container's; the others stay.
+        const merged: ResourceSpec = { ...record.spec.resources, ...resources };
         const specLimits = specResources(resourcesOf(merged));
         if (isRunning(record)) {
           try {

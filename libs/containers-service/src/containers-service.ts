@@ -19,7 +19,7 @@ import { bidiStream, serverStream, unary, type ServiceRegistration } from '@stra
 import { invalidArgument, type Logger } from '@strata/kit';
 import type { Change } from '@strata/layer-diff';
 import type { ContainerAttachment, ContainerManager, ExitStatus, WaitCondition } from './container-manager.js';
-import { containerToProto, specFromProto } from './proto-convert.js';
+import { containerToProto, resourcesFromProto, specFromProto } from './proto-convert.js';
 
 /** Changes per message of a Changes stream (a path is at most 4 KiB: a batch stays far below the message limit). */
 const CHANGES_PER_MESSAGE = 1000;
@@ -161,16 +161,11 @@ export function createContainersService(manager: ContainerManager, options: Cont
         })();
       }),
       update: unary(logger, async (req: UpdateRequest) => {
-        const r = req.resources;
         return {
           container: containerToProto(
             await manager.update(
               req.id,
-              {
-                ...(r?.memoryBytes ? { memoryBytes: r.memoryBytes } : {}),
-                ...(r?.cpus ? { cpus: r.cpus } : {}),
-                ...(r?.pidsLimit ? { pidsLimit: r.pidsLimit } : {}),
-              },
+              resourcesFromProto(req.resources),
               req.restartPolicy === undefined ? undefined : restartPolicyFromWire(req.restartPolicy),
             ),
           ),

@@ -71,15 +71,15 @@ describe('specFromProto', () => {
       entrypointSet: true,
       ports: [{ hostIp: '', hostPort: 0, containerPort: 80, protocol: Protocol.PROTOCOL_UDP }],
       networkMode: NetworkMode.NETWORK_MODE_HOST,
-      resources: { memoryBytes: 1 << 24, cpus: 0.5, pidsLimit: -1 },
+      resources: { memoryBytes: 1 << 24, cpus: 0.5, pidsLimit: -1, cpuShares: 512, cpusetCpus: '0', cpusetMems: '' },
     });
     expect(full).toMatchObject({
       name: 'web',
       entrypoint: [],
       ports: [{ hostIp: '', hostPort: 0, containerPort: 80, protocol: 'udp' }],
       networkMode: 'host',
-      resources: { memoryBytes: 1 << 24, cpus: 0.5, pidsLimit: -1 },
     });
+    expect(full.resources).toEqual({ memoryBytes: 1 << 24, cpus: 0.5, pidsLimit: -1, cpuShares: 512, cpusetCpus: '0' });
   });
 
   it.each([

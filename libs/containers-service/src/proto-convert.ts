@@ -6,8 +6,9 @@ import {
   type ContainerSpec as ProtoSpec,
   type Mount as ProtoMount,
   type PortMapping,
+  type Resources as ProtoResources,
 } from '@strata/api/containers/v1';
-import type { ContainerRecord, ContainerSpec, ContainerStatus, MountSpec, MountType, NetworkMode, PortSpec } from '@strata/containers';
+import type { ContainerRecord, ContainerSpec, ContainerStatus, MountSpec, MountType, NetworkMode, PortSpec, ResourceSpec } from '@strata/containers';
 import { mountToWire, mountTypeName, restartPolicyFromWire, restartPolicyToWire } from '@strata/docker-api/views';
 import { invalidArgument } from '@strata/kit';
 
@@ -82,6 +83,18 @@ function mountFromProto(m: ProtoMount): MountSpec {
  * missing, has no image, or names an unknown network mode, protocol or
  * mount type.
  */
+/** The API's Resources as a ResourceSpec: zero and empty fields are unset. */
+export function resourcesFromProto(r: ProtoResources | undefined): ResourceSpec {
+  return {
+    ...opt('memoryBytes', r?.memoryBytes),
+    ...opt('cpus', r?.cpus),
+    ...opt('pidsLimit', r?.pidsLimit),
+    ...opt('cpuShares', r?.cpuShares),
+    ...opt('cpusetCpus', r?.cpusetCpus),
+    ...opt('cpusetMems', r?.cpusetMems),
+  };
+}
+
 export function specFromProto(spec: ProtoSpec | undefined): ContainerSpec & { name?: string } {
   if (spec === undefined) throw invalidArgument('the container spec is missing');
   if (spec.image === '') throw invalidArgument('an image is required');
@@ -99,11 +112,7 @@ export function specFromProto(spec: ProtoSpec | undefined): ContainerSpec & { na
     ...opt('hostname', spec.hostname),
     ports: spec.ports.map(portFromProto),
     networkMode: modeFromProto(spec.networkMode),
-    resources: {
-      ...opt('memoryBytes', r?.memoryBytes),
-      ...opt('cpus', r?.cpus),
-      ...opt('pidsLimit', r?.pidsLimit),
-    },
+    resources: resourcesFromProto(r),
     autoRemove: spec.autoRemove,
     ...(spec.restartPolicy === undefined ? {} : { restartPolicy: restartPolicyFromWire(spec.restartPolicy) }),
     labels: { ...spec.labels },
@@ -141,7 +150,14 @@ function specToProto(record: ContainerRecord): ProtoSpec {
     hostname: s.hostname ?? '',
     ports: s.ports.map(portToProto),
     networkMode: MODE[s.networkMode],
-    resources: { memoryBytes: s.resources.memoryBytes ?? 0, cpus: s.resources.cpus ?? 0, pidsLimit: s.resources.pidsLimit ?? 0 },
+    resources: {
+      memoryBytes: s.resources.memoryBytes ?? 0,
+      cpus: s.resources.cpus ?? 0,
+      pidsLimit: s.resources.pidsLimit ?? 0,
+      cpuShares: s.resources.cpuShares ?? 0,
+      cpusetCpus: s.resources.cpusetCpus ?? '',
+      cpusetMems: s.resources.cpusetMems ?? '',
+    },
     autoRemove: s.autoRemove,
     ...(s.restartPolicy === undefined ? {} : { restartPolicy: restartPolicyToWire(s.restartPolicy) }),
     labels: { ...s.labels },

@@ -37,6 +37,12 @@ export interface ResourceSpec {
   memoryBytes?: number;
   cpus?: number;
   pidsLimit?: number;
+  /** `--cpu-shares` (2..262144). */
+  cpuShares?: number;
+  /** `--cpuset-cpus`, a list such as `0-2,4`. */
+  cpusetCpus?: string;
+  /** `--cpuset-mems`. */
+  cpusetMems?: string;
 }
 
 /** What `run`/`create` asks for, without the image's config merged in. */

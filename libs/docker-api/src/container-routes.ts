@@ -82,7 +82,7 @@ class Attachments {
 }
 
 /** Fields of `POST /containers/{id}/update` that are mapped onto the UpdateRequest. */
-const UPDATE_FIELDS = new Set(['Memory', 'NanoCpus', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'RestartPolicy']);
+const UPDATE_FIELDS = new Set(['Memory', 'NanoCpus', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'CpuShares', 'CpusetCpus', 'CpusetMems', 'RestartPolicy']);
 
 /**
  * The container endpoints: create, start, stop, restart, kill, wait, update,
@@ -250,7 +250,7 @@ export function containerRoutes(deps: DockerApiDeps): DockerRoute[] {
     return dockerError(exitCode === 126 || exitCode === 127 ? 400 : 500, (err as Error).message, { cause: err });
   }
 
-  /** `POST /containers/{id}/update`: resources (Memory, NanoCpus, CpuQuota/CpuPeriod, PidsLimit) and RestartPolicy. */
+  /** `POST /containers/{id}/update`: resources (Memory, NanoCpus, CpuQuota/CpuPeriod, PidsLimit, CpuShares, CpusetCpus, CpusetMems) and RestartPolicy. */
   async function update(ctx: DockerContext): Promise<void> {
     const body = await ctx.readJson<Record<string, unknown>>();
     refuseUnsupported(body, UPDATE_FIELDS, '');

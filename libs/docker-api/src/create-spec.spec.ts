@@ -207,8 +207,9 @@ describe('createSpec', () => {
   });
 
   it.each([
-    [{ NanoCpus: 1_500_000_000 }, { memoryBytes: 0, cpus: 1.5, pidsLimit: 0 }],
-    [{ PidsLimit: -1 }, { memoryBytes: 0, cpus: 0, pidsLimit: -1 }],
+    [{ NanoCpus: 1_500_000_000 }, { memoryBytes: 0, cpus: 1.5, pidsLimit: 0, cpuShares: 0, cpusetCpus: '', cpusetMems: '' }],
+    [{ PidsLimit: -1 }, { memoryBytes: 0, cpus: 0, pidsLimit: -1, cpuShares: 0, cpusetCpus: '', cpusetMems: '' }],
+    [{ CpuShares: 512, CpusetCpus: '0-1', CpusetMems: '0' }, { memoryBytes: 0, cpus: 0, pidsLimit: 0, cpuShares: 512, cpusetCpus: '0-1', cpusetMems: '0' }],
     [{ PidsLimit: 0 }, undefined],
     [{ PidsLimit: null }, undefined],
   ])('maps the limits %j', (host, resources) => {

@@ -28,7 +28,7 @@ const SUPPORTED_CONFIG = new Set([
 const SUPPORTED_HOST_CONFIG = new Set([
   'PortBindings', 'PublishAllPorts', 'Memory', 'NanoCpus', 'CpuQuota', 'CpuPeriod', 'PidsLimit', 'NetworkMode', 'AutoRemove',
   'UsernsMode', 'RestartPolicy', 'LogConfig', 'Isolation', 'CgroupnsMode', 'ConsoleSize', 'MemorySwappiness', 'MemorySwap',
-  'Binds', 'Mounts', 'Tmpfs', 'ReadonlyRootfs', 'ExtraHosts', 'Dns', 'DnsSearch', 'DnsOptions', 'Ulimits', 'ShmSize', 'CapAdd', 'CapDrop', 'SecurityOpt',
+  'Binds', 'Mounts', 'Tmpfs', 'ReadonlyRootfs', 'ExtraHosts', 'Dns', 'DnsSearch', 'DnsOptions', 'Ulimits', 'ShmSize', 'CapAdd', 'CapDrop', 'SecurityOpt', 'CpuShares', 'CpusetCpus', 'CpusetMems',
 ]);
 
 /** Values a field may have and still mean "not asked for" (Docker clients send many zero values). */
@@ -153,8 +153,13 @@ export function resourcesOf(host: Json): Resources | undefined {
   // The docker CLI sends 0 when --pids-limit is not given: 0 keeps the node's default limit (Docker
   // reads it as none), a negative value asks for none.
   const pidsLimit = pids === undefined || pids === null ? 0 : (pids as number) < 0 ? -1 : (pids as number);
-  if (memory === 0 && cpus === 0 && pidsLimit === 0) return undefined;
-  return { memoryBytes: memory, cpus, pidsLimit };
+  const cpuShares = field(host, 'CpuShares', 'HostConfig.', isInt, 'an integer') ?? 0;
+  if (cpuShares < 0) throw dockerError(400, 'invalid HostConfig.CpuShares: must not be negative');
+  const cpusetCpus = field(host, 'CpusetCpus', 'HostConfig.', isString, 'a string such as "0-3"') ?? '';
+  const cpusetMems = field(host, 'CpusetMems', 'HostConfig.', isString, 'a string such as "0"') ?? '';
+  // Values the node checks (a CPU it does not have, shares out of range) are its 400s.
+  if (memory === 0 && cpus === 0 && pidsLimit === 0 && cpuShares === 0 && cpusetCpus === '' && cpusetMems === '') return undefined;
+  return { memoryBytes: memory, cpus, pidsLimit, cpuShares, cpusetCpus, cpusetMems };
 }
 
 function checkHostDefaults(host: Json): void {

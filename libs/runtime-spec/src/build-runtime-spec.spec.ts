@@ -124,6 +124,7 @@ describe('specResources', () => {
     [{ cpus: 0.01 }, { cpu: { quota: 1000, period: 100_000 } }],
     [{ pidsLimit: 100 }, { pids: { limit: 100 } }],
     [{ pidsLimit: -1 }, { pids: { limit: -1 } }],
+    [{ cpus: 0.5, cpuShares: 512, cpusetCpus: '0-1', cpusetMems: '0' }, { cpu: { quota: 50_000, period: 100_000, shares: 512, cpus: '0-1', mems: '0' } }],
   ])('%j', (limits, expected) => {
     expect(specResources(limits)).toMatchObject(expected);
   });

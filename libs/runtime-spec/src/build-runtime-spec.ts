@@ -48,6 +48,12 @@ export interface ResourceLimits {
   cpus?: number;
   /** Largest number of tasks; {@link DEFAULT_PIDS_LIMIT} when unset, -1 for no limit. */
   pidsLimit?: number;
+  /** Relative CPU weight (`--cpu-shares`, 2..262144; runc writes cpu.weight on cgroup v2). This and the cpusets are checked by the caller (validateLimits of @strata/cgroups). */
+  cpuShares?: number;
+  /** CPUs the container may run on (`--cpuset-cpus`, `0-2,4`). */
+  cpusetCpus?: string;
+  /** Memory nodes it may allocate from (`--cpuset-mems`). */
+  cpusetMems?: string;
 }
 
 /** Host files bind-mounted over the container's /etc files (absolute host paths, prepared by the caller). */
@@ -370,7 +376,7 @@ function checkMappings(maps: readonly IdMapping[], what: string): void {
  */
 export function specResources(limits: ResourceLimits = {}): SpecResources {
   const resources: SpecResources = { devices: DEFAULT_DEVICE_RULES.map((rule) => ({ ...rule })) };
-  const { memoryBytes, memorySwapBytes, cpus, pidsLimit } = limits;
+  const { memoryBytes, memorySwapBytes, cpus, pidsLimit, cpuShares, cpusetCpus, cpusetMems } = limits;
   if (memoryBytes !== undefined) {
     if (!Number.isSafeInteger(memoryBytes) || memoryBytes < MIN_MEMORY) {
       throw invalidArgument(`invalid memory limit ${memoryBytes}: the minimum is 6 MiB (${MIN_MEMORY} bytes)`);
@@ -388,6 +394,10 @@ export function specResources(limits: ResourceLimits = {}): SpecResources {
     if (!Number.isFinite(cpus) || quota < MIN_CPU_QUOTA_US) throw invalidArgument(`invalid cpus ${cpus}: use a number of at least 0.01`);
     resources.cpu = { quota, period: CPU_PERIOD_US };
   }
+  // Checked by the caller with the cgroup rules (validateLimits of @strata/cgroups); runc writes them as given.
+  if (cpuShares !== undefined) resources.cpu = { ...resources.cpu, shares: cpuShares };
+  if (cpusetCpus !== undefined) resources.cpu = { ...resources.cpu, cpus: cpusetCpus };
+  if (cpusetMems !== undefined) resources.cpu = { ...resources.cpu, mems: cpusetMems };
   const pids = pidsLimit ?? DEFAULT_PIDS_LIMIT;
   if (!(pids === -1 || (Number.isSafeInteger(pids) && pids > 0))) {
     throw invalidArgument(`invalid pids limit ${pidsLimit}: use a positive number, or -1 for no limit`);

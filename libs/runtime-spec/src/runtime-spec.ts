@@ -79,7 +79,7 @@ export interface SpecDeviceRule {
 export interface SpecResources {
   devices: SpecDeviceRule[];
   memory?: { limit?: number; swap?: number };
-  cpu?: { quota?: number; period?: number };
+  cpu?: { quota?: number; period?: number; shares?: number; cpus?: string; mems?: string };
   pids?: { limit: number };
 }
 

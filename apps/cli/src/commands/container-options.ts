@@ -206,8 +206,19 @@ const memoryFlag = flags.string('Memory limit (e.g. 64m, 1.5g; at least 6m, 0 fo
 const cpusFlag = checkedFlag('Number of CPUs (e.g. 0.5)', parseCpus, { placeholder: 'DECIMAL' });
 const pidsLimitFlag = checkedFlag('Tune container pids limit (-1 for unlimited)', parsePidsLimit, { placeholder: 'N' });
 
+const cpuSharesFlag = flags.int('CPU shares (relative weight, 2 to 262144; 1024 is the default)', { short: 'c', default: 0, min: 0, max: 262144 });
+const cpusetCpusFlag = flags.string('CPUs in which to allow execution (0-3, 0,1)', { placeholder: 'LIST' });
+const cpusetMemsFlag = flags.string('Memory nodes in which to allow execution (0-3, 0,1)', { placeholder: 'LIST' });
+
 /** The resource flags of `run`, `create` and `update`. */
-export const resourceFlags = { memory: memoryFlag, cpus: cpusFlag, pidsLimit: pidsLimitFlag };
+export const resourceFlags = {
+  memory: memoryFlag,
+  cpus: cpusFlag,
+  pidsLimit: pidsLimitFlag,
+  cpuShares: cpuSharesFlag,
+  cpusetCpus: cpusetCpusFlag,
+  cpusetMems: cpusetMemsFlag,
+};
 
 /**
  * `--strategy`: one of placement's strategies (`memory`, the default,

@@ -31,21 +31,27 @@ describe('toPortMapping', () => {
 });
 
 describe('toResources', () => {
-  it('is undefined without limits', () => expect(toResources({})).toBeUndefined());
+  it('is undefined without limits (-c 0 is none, as Docker)', () => {
+    expect(toResources({})).toBeUndefined();
+    expect(toResources({ cpuShares: 0 })).toBeUndefined();
+  });
 
   it.each([
-    [{ memory: '64m' }, { memoryBytes: 64 * 1024 * 1024, cpus: 0, pidsLimit: 0 }],
-    [{ cpus: 0.5, pidsLimit: 100 }, { memoryBytes: 0, cpus: 0.5, pidsLimit: 100 }],
-    [{ memory: '1g', cpus: 2, pidsLimit: -1 }, { memoryBytes: 1024 ** 3, cpus: 2, pidsLimit: -1 }],
+    [{ memory: '64m' }, { memoryBytes: 64 * 1024 * 1024, cpus: 0, pidsLimit: 0, cpuShares: 0, cpusetCpus: '', cpusetMems: '' }],
+    [{ cpus: 0.5, pidsLimit: 100 }, { memoryBytes: 0, cpus: 0.5, pidsLimit: 100, cpuShares: 0, cpusetCpus: '', cpusetMems: '' }],
+    [{ memory: '1g', cpus: 2, pidsLimit: -1 }, { memoryBytes: 1024 ** 3, cpus: 2, pidsLimit: -1, cpuShares: 0, cpusetCpus: '', cpusetMems: '' }],
     // Docker's -m 0: no limit (and no change for update).
-    [{ memory: '0' }, { memoryBytes: 0, cpus: 0, pidsLimit: 0 }],
-    [{ memory: '0m', cpus: 0.5 }, { memoryBytes: 0, cpus: 0.5, pidsLimit: 0 }],
+    [{ memory: '0' }, { memoryBytes: 0, cpus: 0, pidsLimit: 0, cpuShares: 0, cpusetCpus: '', cpusetMems: '' }],
+    [{ memory: '0m', cpus: 0.5 }, { memoryBytes: 0, cpus: 0.5, pidsLimit: 0, cpuShares: 0, cpusetCpus: '', cpusetMems: '' }],
+    [{ cpuShares: 512, cpusetCpus: '0-1', cpusetMems: '0' }, { memoryBytes: 0, cpus: 0, pidsLimit: 0, cpuShares: 512, cpusetCpus: '0-1', cpusetMems: '0' }],
   ])('%j', (flags, resources) => expect(toResources(flags)).toEqual(resources));
 
   it.each([
     [{ memory: '12x' }, 'invalid memory size "12x": expected a number with an optional unit b, k, m, g or t, like 64m'],
     [{ memory: '1m' }, 'invalid memory limit 1048576: the minimum is 6 MiB (6291456 bytes)'],
     [{ cpus: 0.001 }, 'invalid cpus 0.001: the smallest limit is 0.01 CPUs'],
+    [{ cpuShares: 1 }, 'invalid cpu shares 1: use a whole number from 2 to 262144 (1024 is the default weight)'],
+    [{ cpusetCpus: '0-' }, 'invalid value "0-" for --cpuset-cpus: use a list such as 0-3,6'],
   ])('%j is refused', (flags, message) => expect(fails(() => toResources(flags))).toEqual({ kind: 'InvalidArgument', message }));
 });
 
@@ -164,7 +170,7 @@ describe('buildContainerSpec', () => {
       hostname: 'box',
       ports: [{ hostIp: '0.0.0.0', hostPort: 8080, containerPort: 80, protocol: Protocol.PROTOCOL_TCP }],
       networkMode: NetworkMode.NETWORK_MODE_BRIDGE,
-      resources: { memoryBytes: 64 * 1024 * 1024, cpus: 0.5, pidsLimit: 50 },
+      resources: { memoryBytes: 64 * 1024 * 1024, cpus: 0.5, pidsLimit: 50, cpuShares: 0, cpusetCpus: '', cpusetMems: '' },
       autoRemove: true,
       labels: { team: 'a' },
       stopSignal: 'SIGQUIT',

@@ -13,6 +13,10 @@ export interface ResourceFlagValues {
   memory?: string | undefined;
   cpus?: number | undefined;
   pidsLimit?: number | undefined;
+  /** `--cpu-shares`; 0 (the default) leaves it unset, as Docker's. */
+  cpuShares?: number | undefined;
+  cpusetCpus?: string | undefined;
+  cpusetMems?: string | undefined;
 }
 
 /** The flags of `run`/`create` that make up a spec, as the command line gave them. */
@@ -120,15 +124,26 @@ export function toPortMapping(text: string): PortMapping {
 /**
  * The API's Resources of the resource flags, checked with the cgroup rules
  * (memory as Docker writes it and at least 6 MiB, or 0 for no limit as
- * Docker's `-m 0`; cpus at least 0.01, the node checks its own CPU count);
- * undefined when none is given. Raises InvalidArgument naming the value.
+ * Docker's `-m 0`; cpus at least 0.01, cpu shares 2..262144, cpuset
+ * lists; the node checks its own CPU count and CPUs); undefined when none
+ * is given. Raises InvalidArgument naming the value.
  */
 export function toResources(flags: ResourceFlagValues): Resources | undefined {
-  const { memory, cpus, pidsLimit } = flags;
-  if (memory === undefined && cpus === undefined && pidsLimit === undefined) return undefined;
+  const { memory, cpus, pidsLimit, cpusetCpus, cpusetMems } = flags;
+  const cpuShares = flags.cpuShares || undefined;
+  if ([memory, cpus, pidsLimit, cpuShares, cpusetCpus, cpusetMems].every((v) => v === undefined)) return undefined;
   const memoryBytes = memory === undefined ? undefined : parseMemory(memory);
-  validateLimits({ ...(memoryBytes ? { memoryBytes } : {}), ...(cpus === undefined ? {} : { cpus }) }, Number.POSITIVE_INFINITY);
-  return { memoryBytes: memoryBytes ?? 0, cpus: cpus ?? 0, pidsLimit: pidsLimit ?? 0 };
+  validateLimits(
+    {
+      ...(memoryBytes ? { memoryBytes } : {}),
+      ...(cpus === undefined ? {} : { cpus }),
+      ...(cpuShares === undefined ? {} : { cpuShares }),
+      ...(cpusetCpus === undefined ? {} : { cpusetCpus }),
+      ...(cpusetMems === undefined ? {} : { cpusetMems }),
+    },
+    Number.POSITIVE_INFINITY,
+  );
+  return { memoryBytes: memoryBytes ?? 0, cpus: cpus ?? 0, pidsLimit: pidsLimit ?? 0, cpuShares: cpuShares ?? 0, cpusetCpus: cpusetCpus ?? '', cpusetMems: cpusetMems ?? '' };
 }
 
 /**

@@ -15,9 +15,14 @@ export interface CgroupSuiteSetup {
   root?: string;
   memory: boolean;
   cpu: boolean;
+  /** The cpuset controller (v2: offered to the test's tree). */
+  cpuset?: boolean;
   pids: boolean;
   freezer: boolean;
 }
+
+/** The memory, cpus and pids limits of what limits() read (the cpu weight and cpusets are checked apart). */
+const core = ({ memoryBytes, cpus, pids }: Awaited<ReturnType<Cgroup['limits']>>) => ({ memoryBytes, cpus, pids });
 
 const MiB = 1024 * 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -143,7 +148,7 @@ export function cgroupSuite(name: string, setup: CgroupSuiteSetup): void {
       ['too few cpus', { cpus: 0.001 }, 'invalid cpus 0.001: the smallest limit is 0.01 CPUs'],
       ['more cpus than the host', { cpus: 1000 }, 'invalid cpus 1000: this host has only 2 CPUs'],
       ['zero pids', { pids: 0 }, 'invalid pids limit 0: it must be a whole number of at least 1, or unlimited'],
-      ['unknown limit', { swap: 1 } as LimitsUpdate, 'unknown limit "swap": known limits are memoryBytes, cpus, pids'],
+      ['unknown limit', { swap: 1 } as LimitsUpdate, 'unknown limit "swap": known limits are memoryBytes, cpus, pids, cpuShares, cpusetCpus, cpusetMems'],
     ])('refuses %s before writing anything', async (_, update, message) => {
       const cg = await open();
       await cg.create();
@@ -155,17 +160,39 @@ export function cgroupSuite(name: string, setup: CgroupSuiteSetup): void {
     it.runIf(setup.memory && setup.cpu && setup.pids)('sets limits, reads them back, and updates them on a live cgroup', async () => {
       const cg = await created();
       await cg.setLimits({ memoryBytes: 64 * MiB, cpus: 0.5, pids: 20 });
-      expect(await cg.limits()).toEqual({ memoryBytes: 64 * MiB, cpus: 0.5, pids: 20 });
+      expect(core(await cg.limits())).toEqual({ memoryBytes: 64 * MiB, cpus: 0.5, pids: 20 });
       await run(cg, 'exec sleep 60');
       await cg.setLimits({ memoryBytes: 128 * MiB });
-      expect(await cg.limits()).toEqual({ memoryBytes: 128 * MiB, cpus: 0.5, pids: 20 });
+      expect(core(await cg.limits())).toEqual({ memoryBytes: 128 * MiB, cpus: 0.5, pids: 20 });
       await cg.setLimits({ memoryBytes: 32 * MiB, cpus: 1.5, pids: 'max' });
-      expect(await cg.limits()).toEqual({ memoryBytes: 32 * MiB, cpus: 1.5, pids: 'max' });
+      expect(core(await cg.limits())).toEqual({ memoryBytes: 32 * MiB, cpus: 1.5, pids: 'max' });
       await cg.setLimits({ memoryBytes: 'max', cpus: 'max' });
-      expect(await cg.limits()).toEqual({ memoryBytes: 'max', cpus: 'max', pids: 'max' });
+      expect(core(await cg.limits())).toEqual({ memoryBytes: 'max', cpus: 'max', pids: 'max' });
       const stats = await cg.stats();
       expect(stats.memory?.limitBytes).toBe('max');
       expect(stats.pids).toEqual({ current: 1, limit: 'max' });
+    });
+
+    it.runIf(setup.cpu)('sets the cpu weight (--cpu-shares) and reads it back', async () => {
+      const cg = await created();
+      await cg.setLimits({ cpuShares: 512 });
+      await run(cg, 'exec sleep 60');
+      // v2 keeps it as cpu.weight 20 (runc's mapping), which reads back as 500.
+      expect((await cg.limits()).cpuShares).toBe(setup.version === 1 ? 512 : 500);
+      await cg.setLimits({ cpuShares: 2048 });
+      expect((await cg.limits()).cpuShares).toBe(setup.version === 1 ? 2048 : 2049);
+    });
+
+    it.runIf(setup.cpuset === true)('pins the tasks to a cpuset (--cpuset-cpus, --cpuset-mems), also while they run', async () => {
+      const cg = await created();
+      await cg.setLimits({ cpusetCpus: '0', cpusetMems: '0' });
+      const p = await run(cg, 'exec sleep 60');
+      const allowed = () => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${p.pid}/status`, 'utf8'))?.[1];
+      expect(allowed()).toBe('0');
+      expect(await cg.limits()).toMatchObject({ cpusetCpus: '0', cpusetMems: '0' });
+      await cg.setLimits({ cpusetCpus: '0-1' });
+      expect(allowed()).toBe('0-1');
+      expect(await failure(() => cg.setLimits({ cpusetMems: '7' }))).toMatchObject({ kind: 'InvalidArgument' });
     });
 
     it.runIf(setup.memory)('reports the memory a process holds, without the file cache', async () => {
