@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { get } from 'node:http';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -300,6 +300,36 @@ describe('the docker CLI against the node-agent', () => {
       expect(bad.err).toContain("invalid restart policy: unknown policy 'sometimes'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'");
     } finally {
       await docker.run(['rm', '-f', name]);
+    }
+  }, 60_000);
+
+  it('copies files out of a container with docker cp, running or stopped', async () => {
+    const name = names('cp');
+    const dir = tempDir('strata-docker-cp-');
+    try {
+      const setup = 'mkdir -p /data/sub && echo inside > /data/sub/f && ln -s sub/f /data/link && exec sleep 1000';
+      expect((await docker.run(['run', '-d', '--name', name, '--hostname', 'cp-host', stack.image, 'sh', '-c', setup])).code).toBe(0);
+      await waitFor(async () => (await docker.run(['exec', name, 'cat', '/data/sub/f'])).out === 'inside\n', () => 'the files to be written');
+      expect(await docker.run(['cp', `${name}:/etc/hostname`, join(dir.path, 'h')])).toMatchObject({ code: 0 });
+      expect(readFileSync(join(dir.path, 'h'), 'utf8')).toBe('cp-host\n');
+      expect(await docker.run(['cp', `${name}:/data`, join(dir.path, 'copy')])).toMatchObject({ code: 0 });
+      expect(readFileSync(join(dir.path, 'copy/sub/f'), 'utf8')).toBe('inside\n');
+      expect(readlinkSync(join(dir.path, 'copy/link'))).toBe('sub/f');
+      // -L follows the link, inside the container.
+      expect(await docker.run(['cp', '-L', `${name}:/data/link`, join(dir.path, 'followed')])).toMatchObject({ code: 0 });
+      expect(readFileSync(join(dir.path, 'followed'), 'utf8')).toBe('inside\n');
+      const missing = await docker.run(['cp', `${name}:/nope`, join(dir.path, 'x')]);
+      expect(missing.code).toBe(1);
+      expect(missing.err).toContain(`Error: No such container:path: ${name}:/nope`);
+      const into = await docker.run(['cp', join(dir.path, 'h'), `${name}:/tmp/`]);
+      expect(into.code).toBe(1);
+      expect(into.err).toContain('copying into a container is not implemented yet');
+      expect((await docker.run(['stop', '-t', '0', name])).code).toBe(0);
+      expect(await docker.run(['cp', `${name}:/data/sub/f`, join(dir.path, 'stopped')])).toMatchObject({ code: 0 });
+      expect(readFileSync(join(dir.path, 'stopped'), 'utf8')).toBe('inside\n');
+    } finally {
+      await docker.run(['rm', '-f', name]);
+      dir.remove();
     }
   }, 60_000);
 

@@ -10,11 +10,14 @@ import {
   ChangeKind,
   ContainerStatus,
   ContainersService,
+  Mount,
+  MountType,
   NetworkMode,
   Protocol,
   RestartPolicyName,
   WaitCondition,
   type Container,
+  type PathStat,
   ContainerSpec,
   type AttachResponse,
   type ExecResponse,
@@ -355,6 +358,46 @@ describe('pause, unpause, top, diff, export, rename and prune', { timeout: 60_00
     expect(listing).not.toContain('bin/ls');
     expect(listing.filter((l) => l.startsWith('proc/') && l !== 'proc/')).toEqual([]);
     expect((await gnuTar(['-xOf', '-', 'made'], tar)).stdout).toBe('x\n');
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+  });
+
+  it('copies a path out of a container as it sees it (docker cp): running through its mounts while frozen, stopped from its files; links stay inside', async () => {
+    const setup = 'mkdir -p /data/sub && echo inside > /data/sub/f && ln -s /etc /data/etc-link && ln -s ../../../../../etc/hostname /data/climb && echo tmp > /scratch/t; exec sleep 1000';
+    const scratch = Mount.fromPartial({ type: MountType.MOUNT_TYPE_TMPFS, target: '/scratch' });
+    const c = await run({ cmd: ['sh', '-c', setup], hostname: 'copied', mounts: [scratch] });
+    await waitFor(async () => (await exec(c.id, ['cat', '/data/sub/f'])).out === 'inside\n', () => 'the files to be written');
+    const copy = async (path: string) => {
+      let stat: PathStat | undefined;
+      const parts: Buffer[] = [];
+      const frozen: boolean[] = [];
+      for await (const { part } of client.serverStream(ContainersService.copyFrom, { id: c.id, path })) {
+        if (part?.$case === 'stat') stat = part.value;
+        if (part?.$case === 'data') parts.push(Buffer.from(part.value));
+        if (isRunningNow) frozen.push(await (await cgroupOf(c.id)).isFrozen());
+      }
+      return { stat, tar: Buffer.concat(parts), frozen };
+    };
+    let isRunningNow = true;
+    const dir = await copy('/data');
+    expect(dir.frozen[0]).toBe(true);
+    expect(dir.stat).toMatchObject({ name: 'data', linkTarget: '' });
+    expect((await gnuTar(['-tvf', '-'], dir.tar)).stdout).toMatch(/data\/climb -> \.\.\/\.\.\/\.\.\/\.\.\/\.\.\/etc\/hostname/);
+    expect((await gnuTar(['-xOf', '-', 'data/sub/f'], dir.tar)).stdout).toBe('inside\n');
+    await waitFor(async () => !(await (await cgroupOf(c.id)).isFrozen()), () => 'the container thawed after the copy');
+    // The link climbs out and is read inside: the container's /etc/hostname, not the node's.
+    const climbed = await copy('/data/climb/');
+    expect(climbed.stat).toMatchObject({ name: 'hostname' });
+    expect((await gnuTar(['-xOf', '-', 'hostname'], climbed.tar)).stdout).toBe('copied\n');
+    expect((await client.unary(ContainersService.statPath, { id: c.id, path: '/data/etc-link' })).stat).toMatchObject({ name: 'etc-link', linkTarget: '/etc' });
+    // A tmpfs exists only in the container's mount namespace: read through it.
+    expect((await gnuTar(['-xOf', '-', 't'], (await copy('/scratch/t')).tar)).stdout).toBe('tmp\n');
+    expect((await gnuTar(['-xOf', '-', 'passwd'], (await copy('/data/etc-link/passwd')).tar)).stdout).toMatch(/^root:x:0:0:/);
+    expect(await refusal(client.unary(ContainersService.statPath, { id: c.id, path: '/nope' }))).toEqual({ kind: 'NotFound', message: `Could not find the file /nope in container ${c.name}` });
+    await client.unary(ContainersService.stop, { id: c.id, timeoutSeconds: 0 });
+    isRunningNow = false;
+    // Stopped: its own files, with /etc/hostname from the node's bind.
+    expect((await gnuTar(['-xOf', '-', 'f'], (await copy('/data/sub/f')).tar)).stdout).toBe('inside\n');
+    expect((await gnuTar(['-xOf', '-', 'hostname'], (await copy('/etc/hostname')).tar)).stdout).toBe('copied\n');
     await client.unary(ContainersService.remove, { id: c.id, force: true });
   });
 

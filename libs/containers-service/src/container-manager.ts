@@ -44,6 +44,7 @@ import {
   invalidArgument,
   isFailedPrecondition,
   isNotFound,
+  notFound,
   isStrataError,
   parseOciJson,
   stringifyOciJson,
@@ -73,6 +74,15 @@ import { DEFAULT_ID_RANGE, checkIdRange, mountIdmapped, type IdRange } from './i
 import { KeyedLock } from './keyed-lock.js';
 import { openMonitorCgroup } from './monitor-cgroups.js';
 import { overlayLayers } from './overlay-layers.js';
+import {
+  containerPathTar,
+  resolveContainerPath,
+  runningContainerFiles,
+  statContainerPath,
+  stoppedContainerFiles,
+  type HostPathOf,
+  type PathStat,
+} from './container-paths.js';
 import type { ImageInfo, ImageSource, Unpacker } from './ports.js';
 import { RecordStore } from './record-store.js';
 import { createNetworkSpares } from './network-spares.js';
@@ -275,6 +285,20 @@ export interface ContainerManager {
    * namespace.
    */
   exportFiles(ref: string): Promise<Readable>;
+  /**
+   * What a path of the container is, as its processes see it (see
+   * container-paths.ts: links followed inside the container, the final one
+   * only with a trailing `/` or `/.`). NotFound "Could not find the file
+   * PATH in container ID"; FailedPrecondition for a container being
+   * removed or with a user namespace, a path through a file, a link loop.
+   */
+  statPath(ref: string, path: string): Promise<PathStat>;
+  /**
+   * The path as a tar named by its base name (`docker cp CONTAINER:PATH`),
+   * with its stat; a running container stays frozen until the stream ends
+   * or is destroyed. Errors as statPath.
+   */
+  copyFrom(ref: string, path: string): Promise<{ stat: PathStat; tar: Readable }>;
   /**
    * Gives the container another name (see checkContainerName), running or
    * not; publishes container.renamed. AlreadyExists (Docker's text) when
@@ -625,6 +649,38 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     return async () => {
       if (records.get(id)?.state.status !== 'paused') await cg.thaw();
     };
+  }
+
+  /**
+   * The container's files for a copy, with path resolved in them (see
+   * container-paths.ts): a running (or paused) one's through its mount
+   * namespace, frozen until release; a stopped one's root file system
+   * with the binds of its runtime spec (volumes, binds, /etc files).
+   */
+  async function containerFiles(record: ContainerRecord, path: string): Promise<{ files: HostPathOf; resolved: string; release: () => Promise<void> }> {
+    const fields = { containerId: record.id, path };
+    if (record.state.status === 'removing' || record.state.status === 'dead') throw failedPrecondition(`container ${record.id} is ${record.state.status}`, { fields });
+    if (record.spec.userNamespace) {
+      throw failedPrecondition(`container ${record.id} has a user namespace: its files are owned by the node's mapped ids, which a copy would carry`, { fields });
+    }
+    let files: HostPathOf;
+    let release = async () => undefined as void;
+    if (isRunning(record) && record.state.pid > 0) {
+      release = await freezeAWhile(record.id);
+      files = runningContainerFiles(record.state.pid);
+    } else {
+      await ensureMounted(record);
+      const spec = await readSpec(record.id);
+      const binds = spec.mounts.filter((m) => m.type === 'bind' || (m.options ?? []).includes('bind') || (m.options ?? []).includes('rbind'));
+      files = stoppedContainerFiles(rootfsOf(record.id), binds.map((m) => ({ source: m.source ?? '', destination: m.destination })));
+    }
+    try {
+      return { files, resolved: await resolveContainerPath(files, path, { followLast: false }), release };
+    } catch (err) {
+      await release();
+      if (isNotFound(err)) throw notFound(`Could not find the file ${path} in container ${record.name || record.id}`, { fields, cause: err });
+      throw err;
+    }
   }
 
   /** Where the container's runtime spec mounts things (none when its spec cannot be read). */
@@ -1530,6 +1586,30 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       result.catch((err: unknown) => log.warn({ err, containerId: record.id }, 'export failed'));
       stream.once('close', () => void thaw().catch((err: unknown) => log.error({ err, containerId: record.id }, 'cannot thaw the container after its export')));
       return stream;
+    },
+
+    async statPath(ref, path) {
+      const { files, resolved, release } = await containerFiles(find(ref), path);
+      try {
+        return await statContainerPath(files, resolved);
+      } finally {
+        await release();
+      }
+    },
+
+    async copyFrom(ref, path) {
+      const record = find(ref);
+      const { files, resolved, release } = await containerFiles(record, path);
+      try {
+        const stat = await statContainerPath(files, resolved);
+        // Docker names the top entry by the base name of the path asked ("." for "DIR/.").
+        const tar = containerPathTar(files, resolved, path.endsWith('/.') ? '.' : stat.name === '/' ? '.' : stat.name);
+        tar.once('close', () => void release().catch((err: unknown) => log.error({ err, containerId: record.id }, 'cannot thaw the container after a copy')));
+        return { stat, tar };
+      } catch (err) {
+        await release();
+        throw err;
+      }
     },
 
     async changes(ref) {

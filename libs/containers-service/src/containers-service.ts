@@ -7,6 +7,7 @@ import {
   type AttachRequest,
   type AttachResponse,
   type ChangesResponse,
+  type CopyFromResponse,
   type CommitRequest,
   type ExecRequest,
   type ExecResponse,
@@ -19,7 +20,7 @@ import { bidiStream, serverStream, unary, type ServiceRegistration } from '@stra
 import { invalidArgument, type Logger } from '@strata/kit';
 import type { Change } from '@strata/layer-diff';
 import type { ContainerAttachment, ContainerManager, ExitStatus, WaitCondition } from './container-manager.js';
-import { containerToProto, resourcesFromProto, specFromProto } from './proto-convert.js';
+import { containerToProto, pathStatToProto, resourcesFromProto, specFromProto } from './proto-convert.js';
 
 /** Changes per message of a Changes stream (a path is at most 4 KiB: a batch stays far below the message limit). */
 const CHANGES_PER_MESSAGE = 1000;
@@ -99,6 +100,20 @@ export function createContainersService(manager: ContainerManager, options: Cont
           const tar = await manager.exportFiles(req.id);
           signal.addEventListener('abort', () => tar.destroy(), { once: true });
           for await (const chunk of tar) yield { data: chunk as Buffer };
+        })();
+      }),
+      statPath: unary(logger, async (req: { id: string; path: string }) => ({ stat: pathStatToProto(await manager.statPath(req.id, req.path)) })),
+      copyFrom: serverStream(logger, (req: { id: string; path: string }, call) => {
+        const signal = callSignal(call);
+        return (async function* (): AsyncGenerator<CopyFromResponse> {
+          const { stat, tar } = await manager.copyFrom(req.id, req.path);
+          signal.addEventListener('abort', () => tar.destroy(), { once: true });
+          try {
+            yield { part: { $case: 'stat', value: pathStatToProto(stat) } };
+            for await (const chunk of tar) yield { part: { $case: 'data', value: chunk as Buffer } };
+          } finally {
+            tar.destroy();
+          }
         })();
       }),
       changes: serverStream(logger, (req: { id: string }) => {

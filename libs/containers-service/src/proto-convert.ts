@@ -5,12 +5,14 @@ import {
   type Container,
   type ContainerSpec as ProtoSpec,
   type Mount as ProtoMount,
+  type PathStat as ProtoPathStat,
   type PortMapping,
   type Resources as ProtoResources,
 } from '@strata/api/containers/v1';
 import type { ContainerRecord, ContainerSpec, ContainerStatus, MountSpec, MountType, NetworkMode, PortSpec, ResourceSpec } from '@strata/containers';
 import { mountToWire, mountTypeName, restartPolicyFromWire, restartPolicyToWire } from '@strata/docker-api/views';
 import { invalidArgument } from '@strata/kit';
+import type { PathStat } from './container-paths.js';
 
 const STATUS: Record<ContainerStatus, ProtoStatus> = {
   created: ProtoStatus.CONTAINER_STATUS_CREATED,
@@ -83,6 +85,11 @@ function mountFromProto(m: ProtoMount): MountSpec {
  * missing, has no image, or names an unknown network mode, protocol or
  * mount type.
  */
+/** A path's stat as the API sends it. */
+export function pathStatToProto(stat: PathStat): ProtoPathStat {
+  return { name: stat.name, size: stat.size, mode: stat.mode, mtime: stat.mtime, linkTarget: stat.linkTarget };
+}
+
 /** The API's Resources as a ResourceSpec: zero and empty fields are unset. */
 export function resourcesFromProto(r: ProtoResources | undefined): ResourceSpec {
   return {

@@ -1,6 +1,7 @@
 import type { Logger } from '@strata/kit';
 import type { RpcClient } from '@strata/grpc-kit';
 import type { DockerRoute } from './docker-router.js';
+import { archiveRoutes } from './archive-routes.js';
 import { containerRoutes } from './container-routes.js';
 import { execRoutes } from './exec-routes.js';
 import { systemRoutes } from './system-routes.js';
@@ -45,5 +46,5 @@ export interface DockerApiDeps {
 
 /** Every Docker Engine API route, translated onto deps' services. */
 export function dockerRoutes(deps: DockerApiDeps): DockerRoute[] {
-  return [...systemRoutes(deps), ...containerRoutes(deps), ...execRoutes(deps), ...imageRoutes(deps), commitRoute(deps), ...eventRoutes(deps), ...networkRoutes(deps), ...volumeRoutes(deps)];
+  return [...systemRoutes(deps), ...containerRoutes(deps), ...archiveRoutes(deps), ...execRoutes(deps), ...imageRoutes(deps), commitRoute(deps), ...eventRoutes(deps), ...networkRoutes(deps), ...volumeRoutes(deps)];
 }

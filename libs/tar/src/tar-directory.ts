@@ -19,6 +19,8 @@ export interface DirectoryTarOptions {
   mtime?: number;
   /** Every entry gets this owner instead of the file's. */
   owner?: { uid: number; gid: number };
+  /** Entries are named under this directory (`etc` gives `etc/passwd`, hardlinks likewise); none by default. */
+  namePrefix?: string;
   /**
    * Reads a path's extended attributes (Node has no xattr API: callers plug
    * one in, e.g. through getfattr). None are written without it.
@@ -49,6 +51,15 @@ export function deviceNumbers(rdev: bigint): { major: number; minor: number } {
     major: Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn)),
     minor: Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn)),
   };
+}
+
+/**
+ * The archive entry of the file at path (not followed when a symlink),
+ * named name: a file, directory, symlink, FIFO or device with its mode,
+ * owner and mtime; undefined for a socket. Raises the lstat's error.
+ */
+export async function pathEntry(name: string, path: string, options: Pick<DirectoryTarOptions, 'mtime' | 'owner'> = {}): Promise<TarEntry | undefined> {
+  return entryFor(name, { path, stats: await lstat(path, { bigint: true }) }, options);
 }
 
 async function entryFor(name: string, context: DirectoryTarContext, options: DirectoryTarOptions): Promise<TarEntry | undefined> {
@@ -136,7 +147,7 @@ export async function tarDirectory(root: string, writer: TarWriter, options: Dir
     }
   };
 
-  await walk(root, '');
+  await walk(root, options.namePrefix ?? '');
   return { entries };
 }
 
