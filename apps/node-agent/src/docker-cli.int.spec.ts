@@ -303,7 +303,7 @@ describe('the docker CLI against the node-agent', () => {
     }
   }, 60_000);
 
-  it('copies files out of a container with docker cp, running or stopped', async () => {
+  it('copies files out of and into a container with docker cp, running or stopped', async () => {
     const name = names('cp');
     const dir = tempDir('strata-docker-cp-');
     try {
@@ -321,12 +321,19 @@ describe('the docker CLI against the node-agent', () => {
       const missing = await docker.run(['cp', `${name}:/nope`, join(dir.path, 'x')]);
       expect(missing.code).toBe(1);
       expect(missing.err).toContain(`Error: No such container:path: ${name}:/nope`);
-      const into = await docker.run(['cp', join(dir.path, 'h'), `${name}:/tmp/`]);
-      expect(into.code).toBe(1);
-      expect(into.err).toContain('copying into a container is not implemented yet');
+      // Into it: a file into a directory, a directory under a new name, links and owners as docker cp gives them.
+      expect(await docker.run(['cp', join(dir.path, 'h'), `${name}:/tmp/`])).toMatchObject({ code: 0 });
+      expect((await docker.run(['exec', name, 'cat', '/tmp/h'])).out).toBe('cp-host\n');
+      expect(await docker.run(['cp', join(dir.path, 'copy'), `${name}:/back`])).toMatchObject({ code: 0, err: '' });
+      expect((await docker.run(['exec', name, 'sh', '-c', 'cat /back/sub/f; readlink /back/link; stat -c %u /back/sub/f'])).out).toBe('inside\nsub/f\n0\n');
+      const notDir = await docker.run(['cp', join(dir.path, 'h'), `${name}:/data/sub/f/x`]);
+      expect(notDir.code).toBe(1);
       expect((await docker.run(['stop', '-t', '0', name])).code).toBe(0);
       expect(await docker.run(['cp', `${name}:/data/sub/f`, join(dir.path, 'stopped')])).toMatchObject({ code: 0 });
       expect(readFileSync(join(dir.path, 'stopped'), 'utf8')).toBe('inside\n');
+      expect(await docker.run(['cp', join(dir.path, 'h'), `${name}:/data/while-stopped`])).toMatchObject({ code: 0 });
+      expect(await docker.run(['cp', `${name}:/data/while-stopped`, join(dir.path, 'round-trip')])).toMatchObject({ code: 0 });
+      expect(readFileSync(join(dir.path, 'round-trip'), 'utf8')).toBe('cp-host\n');
     } finally {
       await docker.run(['rm', '-f', name]);
       dir.remove();

@@ -17,12 +17,14 @@ import {
   RestartPolicyName,
   WaitCondition,
   type Container,
+  type CopyToResponse,
   type PathStat,
   ContainerSpec,
   type AttachResponse,
   type ExecResponse,
 } from '@strata/api/containers/v1';
 import { detectCgroupVersion, openCgroup } from '@strata/cgroups';
+import { tarBytes } from '@strata/tar';
 import { cgroupMounts } from '@strata/cgroups/testing';
 import { createBridgeNetwork } from '@strata/container-network';
 import type { RpcClient } from '@strata/grpc-kit';
@@ -399,6 +401,45 @@ describe('pause, unpause, top, diff, export, rename and prune', { timeout: 60_00
     expect((await gnuTar(['-xOf', '-', 'f'], (await copy('/data/sub/f')).tar)).stdout).toBe('inside\n');
     expect((await gnuTar(['-xOf', '-', 'hostname'], (await copy('/etc/hostname')).tar)).stdout).toBe('copied\n');
     await client.unary(ContainersService.remove, { id: c.id, force: true });
+  });
+
+  it('copies a tar into a container (docker cp SRC CONTAINER:DIR), frozen meanwhile, owned by its root, refusing a read-only root file system', async () => {
+    const scratch = Mount.fromPartial({ type: MountType.MOUNT_TYPE_TMPFS, target: '/scratch' });
+    const c = await run({ cmd: ['sleep', '1000'], readOnly: true, mounts: [scratch] });
+    const tar = Buffer.from(await tarBytes([
+      { entry: { name: 'in/', type: 'directory', uid: 1000, gid: 1000 } },
+      { entry: { name: 'in/file', type: 'file', uid: 1000, gid: 1000 }, data: Buffer.from('copied in\n') },
+    ]));
+    const copyTo = async (path: string, options: { id?: string; copyUidGid?: boolean } = {}) => {
+      const call = client.bidiStream(ContainersService.copyTo);
+      const answer = (async () => {
+        for await (const response of call) return response as CopyToResponse;
+        return undefined;
+      })();
+      call.write({ part: { $case: 'header', value: { id: options.id ?? c.id, path, noOverwriteDirNonDir: true, copyUidGid: options.copyUidGid ?? false } } });
+      call.write({ part: { $case: 'data', value: tar } });
+      call.end();
+      return answer.catch((err: unknown) => {
+        const e = client.translate(err);
+        return { kind: errorKind(e), message: e.message };
+      });
+    };
+    expect(await copyTo('/scratch')).toEqual({ entries: 2 });
+    expect((await exec(c.id, ['sh', '-c', 'cat /scratch/in/file; stat -c %u:%g /scratch/in/file'])).out).toBe('copied in\n0:0\n');
+    expect(await (await cgroupOf(c.id)).isFrozen()).toBe(false);
+    expect(await copyTo('/')).toEqual({ kind: 'FailedPrecondition', message: 'container rootfs is marked read-only' });
+    expect(await copyTo('/scratch/in/file')).toEqual({ kind: 'InvalidArgument', message: 'extraction point is not a directory' });
+    await client.unary(ContainersService.stop, { id: c.id, timeoutSeconds: 0 });
+    // Stopped, nothing in the kernel says read-only on the node's side: the agent does.
+    expect(await copyTo('/')).toEqual({ kind: 'FailedPrecondition', message: 'container rootfs is marked read-only' });
+    await client.unary(ContainersService.remove, { id: c.id, force: true });
+    // Into a created container, keeping the archive's owners (-a): its process finds the files.
+    const created = await create({ cmd: ['stat', '-c', '%u:%g %n', '/in/file'] });
+    expect(await copyTo('/', { id: created.id, copyUidGid: true })).toEqual({ entries: 2 });
+    await client.unary(ContainersService.start, { id: created.id });
+    await waitFor(async () => (await statusOf(created.id)) === ContainerStatus.CONTAINER_STATUS_EXITED, () => 'the stat to end');
+    expect(await output(created.id)).toContain('1000:1000 /in/file');
+    await client.unary(ContainersService.remove, { id: created.id, force: true });
   });
 
   it('renames a running container, refusing a name in use and its own, and publishes container.renamed', async () => {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, lstat, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -40,6 +40,7 @@ import {
   type RestartPolicy,
 } from '@strata/containers';
 import {
+  errnoOf,
   failedPrecondition,
   invalidArgument,
   isFailedPrecondition,
@@ -76,6 +77,7 @@ import { openMonitorCgroup } from './monitor-cgroups.js';
 import { overlayLayers } from './overlay-layers.js';
 import {
   containerPathTar,
+  extractIntoContainer,
   resolveContainerPath,
   runningContainerFiles,
   statContainerPath,
@@ -299,6 +301,17 @@ export interface ContainerManager {
    * or is destroyed. Errors as statPath.
    */
   copyFrom(ref: string, path: string): Promise<{ stat: PathStat; tar: Readable }>;
+  /**
+   * Extracts the tar source into the directory path of the container
+   * (`docker cp SRC CONTAINER:PATH`; see extractIntoContainer): owned by
+   * the container's root unless copyUidGid; a running container frozen
+   * meanwhile. InvalidArgument "extraction point is not a directory", or
+   * for an entry that climbs out or is a device; FailedPrecondition
+   * "container rootfs is marked read-only" (or a read-only mount), or a
+   * directory and a file in each other's way with noOverwriteDirNonDir;
+   * the rest as statPath. Resolves with the entries written.
+   */
+  copyTo(ref: string, path: string, source: AsyncIterable<Uint8Array>, options: { noOverwriteDirNonDir: boolean; copyUidGid: boolean }): Promise<number>;
   /**
    * Gives the container another name (see checkContainerName), running or
    * not; publishes container.renamed. AlreadyExists (Docker's text) when
@@ -657,7 +670,11 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
    * namespace, frozen until release; a stopped one's root file system
    * with the binds of its runtime spec (volumes, binds, /etc files).
    */
-  async function containerFiles(record: ContainerRecord, path: string): Promise<{ files: HostPathOf; resolved: string; release: () => Promise<void> }> {
+  async function containerFiles(
+    record: ContainerRecord,
+    path: string,
+    followLast = false,
+  ): Promise<{ files: HostPathOf; resolved: string; release: () => Promise<void>; writable?: (path: string) => boolean }> {
     const fields = { containerId: record.id, path };
     if (record.state.status === 'removing' || record.state.status === 'dead') throw failedPrecondition(`container ${record.id} is ${record.state.status}`, { fields });
     if (record.spec.userNamespace) {
@@ -665,17 +682,22 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     }
     let files: HostPathOf;
     let release = async () => undefined as void;
+    let writable: ((path: string) => boolean) | undefined;
     if (isRunning(record) && record.state.pid > 0) {
       release = await freezeAWhile(record.id);
       files = runningContainerFiles(record.state.pid);
     } else {
       await ensureMounted(record);
       const spec = await readSpec(record.id);
-      const binds = spec.mounts.filter((m) => m.type === 'bind' || (m.options ?? []).includes('bind') || (m.options ?? []).includes('rbind'));
-      files = stoppedContainerFiles(rootfsOf(record.id), binds.map((m) => ({ source: m.source ?? '', destination: m.destination })));
+      const binds = spec.mounts
+        .filter((m) => m.type === 'bind' || (m.options ?? []).includes('bind') || (m.options ?? []).includes('rbind'))
+        .map((m) => ({ source: m.source ?? '', destination: m.destination, readOnly: (m.options ?? []).includes('ro') }));
+      files = stoppedContainerFiles(rootfsOf(record.id), binds);
+      // Nothing enforces a read-only mount on the node's side of a stopped container: say it here, as the kernel would inside.
+      writable = (p) => !(binds.filter((b) => p === b.destination || p.startsWith(`${b.destination}/`)).sort((a, b) => b.destination.length - a.destination.length)[0]?.readOnly ?? spec.root.readonly);
     }
     try {
-      return { files, resolved: await resolveContainerPath(files, path, { followLast: false }), release };
+      return { files, resolved: await resolveContainerPath(files, path, { followLast }), release, ...(writable === undefined ? {} : { writable }) };
     } catch (err) {
       await release();
       if (isNotFound(err)) throw notFound(`Could not find the file ${path} in container ${record.name || record.id}`, { fields, cause: err });
@@ -1609,6 +1631,25 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       } catch (err) {
         await release();
         throw err;
+      }
+    },
+
+    async copyTo(ref, path, source, options) {
+      const record = find(ref);
+      const { files, resolved, release, writable } = await containerFiles(record, path, true);
+      try {
+        if (!(await lstat(files(resolved))).isDirectory()) throw invalidArgument('extraction point is not a directory', { fields: { containerId: record.id, path } });
+        return await extractIntoContainer(files, resolved, source, {
+          noOverwriteDirNonDir: options.noOverwriteDirNonDir,
+          // Docker's default: what is copied in belongs to the container's root; -a keeps the archive's owners.
+          ...(options.copyUidGid ? {} : { owner: { uid: 0, gid: 0 } }),
+          ...(writable === undefined ? {} : { writable }),
+        });
+      } catch (err) {
+        if (errnoOf(err) === 'EROFS') throw failedPrecondition('container rootfs is marked read-only', { fields: { containerId: record.id, path }, cause: err });
+        throw err;
+      } finally {
+        await release();
       }
     },
 

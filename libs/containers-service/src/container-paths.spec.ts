@@ -1,10 +1,20 @@
-import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { errorKind } from '@strata/kit';
 import { tempDir } from '@strata/kit/testing';
 import { readTar } from '@strata/layer-diff';
-import { containerPathTar, resolveContainerPath, statContainerPath, stoppedContainerFiles, type HostPathOf } from './container-paths.js';
+import { tarBytes } from '@strata/tar';
+import { rawEntry } from '@strata/tar/testing';
+import {
+  containerPathTar,
+  extractIntoContainer,
+  resolveContainerPath,
+  statContainerPath,
+  stoppedContainerFiles,
+  type ExtractOptions,
+  type HostPathOf,
+} from './container-paths.js';
 
 /** The entries of a tar stream: name, type, link target and text. */
 async function entriesOf(stream: AsyncIterable<Uint8Array>): Promise<Array<{ name: string; type: string; linkname: string; data: string }>> {
@@ -100,5 +110,84 @@ describe('a container path, resolved inside the container', () => {
       'data/sub/ directory',
       'data/sub/file file',
     ]);
+  });
+});
+
+describe('a tar extracted into a container directory', () => {
+  let dir: ReturnType<typeof tempDir>;
+  let root: string;
+  let files: HostPathOf;
+  const end = new Uint8Array(1024);
+
+  beforeAll(() => {
+    dir = tempDir('strata-container-extract-');
+    root = join(dir.path, 'rootfs');
+    mkdirSync(join(root, 'etc'), { recursive: true });
+    mkdirSync(join(root, 'dest/keep'), { recursive: true });
+    mkdirSync(join(root, 'ro'), { recursive: true });
+    mkdirSync(join(dir.path, 'node-etc'), { recursive: true });
+    writeFileSync(join(root, 'dest/file'), 'old\n');
+    symlinkSync('/etc', join(root, 'dest/etc-link'));
+    symlinkSync(join(dir.path, 'node-etc'), join(root, 'dest/node-link'));
+    files = stoppedContainerFiles(root, []);
+  });
+  afterAll(() => dir?.remove());
+
+  const extract = (tar: Uint8Array, options: Partial<ExtractOptions> = {}) =>
+    extractIntoContainer(files, '/dest', (async function* () {
+      yield tar;
+    })(), { noOverwriteDirNonDir: true, owner: { uid: 0, gid: 0 }, ...options });
+  const failure = (p: Promise<unknown>) =>
+    p.then(
+      () => undefined,
+      (err: unknown) => ({ kind: errorKind(err), message: (err as Error).message }),
+    );
+
+  it('writes files, directories, links and hard links, owned by root unless asked to keep the owners', async () => {
+    const tar = await tarBytes([
+      { entry: { name: 'made/', type: 'directory', mode: 0o750, uid: 1000, gid: 1000 } },
+      { entry: { name: 'made/a', type: 'file', mode: 0o640, uid: 1000, gid: 1000, mtime: 1_700_000_000 }, data: Buffer.from('a\n') },
+      { entry: { name: 'made/hard', type: 'hardlink', linkname: 'made/a' } },
+      { entry: { name: 'made/sym', type: 'symlink', linkname: '../file' } },
+      { entry: { name: 'deep/er/b', type: 'file' }, data: Buffer.from('b\n') },
+    ]);
+    expect(await extract(tar)).toBe(5);
+    expect(readFileSync(join(root, 'dest/made/a'), 'utf8')).toBe('a\n');
+    expect(statSync(join(root, 'dest/made/a'))).toMatchObject({ uid: 0, gid: 0, mode: 0o100640, nlink: 2 });
+    expect(statSync(join(root, 'dest/made/a')).mtimeMs).toBe(1_700_000_000_000);
+    expect(statSync(join(root, 'dest/made')).mode & 0o7777).toBe(0o750);
+    expect(readlinkSync(join(root, 'dest/made/sym'))).toBe('../file');
+    expect(readFileSync(join(root, 'dest/deep/er/b'), 'utf8')).toBe('b\n');
+    await extract(await tarBytes([{ entry: { name: 'kept', type: 'file', uid: 1234, gid: 5678 }, data: Buffer.from('k') }]), { owner: undefined });
+    expect(statSync(join(root, 'dest/kept'))).toMatchObject({ uid: 1234, gid: 5678 });
+  });
+
+  it("follows links inside the container only: an absolute link in the container or the archive leads into the container's root", async () => {
+    const tar = await tarBytes([
+      { entry: { name: 'etc-link/from-archive', type: 'file' }, data: Buffer.from('x') },
+      { entry: { name: 'evil', type: 'symlink', linkname: '/' } },
+      { entry: { name: 'evil/through-archive-link', type: 'file' }, data: Buffer.from('y') },
+    ]);
+    await extract(tar);
+    expect(readFileSync(join(root, 'etc/from-archive'), 'utf8')).toBe('x');
+    expect(readFileSync(join(root, 'through-archive-link'), 'utf8')).toBe('y');
+    // A link to a directory of the node is a path inside the container, which has none there: refused as mkdir -p would.
+    const escape = await tarBytes([{ entry: { name: 'node-link/escaped', type: 'file' }, data: Buffer.from('x') }]);
+    expect(await failure(extract(escape))).toEqual({ kind: 'FailedPrecondition', message: 'not a directory: /dest/node-link' });
+    expect(existsSync(join(dir.path, 'node-etc/escaped'))).toBe(false);
+  });
+
+  it('refuses an entry that climbs out, a device, and a directory and a file in each other\'s way', async () => {
+    const climb = Buffer.concat([rawEntry({ name: '../../outside' }, Buffer.from('x')), end]);
+    expect(await failure(extract(climb))).toEqual({ kind: 'InvalidArgument', message: 'archive entry "../../outside" is refused: it climbs out of the destination with ..' });
+    const device = await tarBytes([{ entry: { name: 'null', type: 'char-device', devmajor: 1, devminor: 3 } }]);
+    expect(await failure(extract(device))).toEqual({ kind: 'InvalidArgument', message: 'archive entry "null" is a device (char-device): devices cannot be copied into a container' });
+    const overDir = await tarBytes([{ entry: { name: 'keep', type: 'file' }, data: Buffer.from('x') }]);
+    expect(await failure(extract(overDir))).toEqual({ kind: 'FailedPrecondition', message: 'cannot overwrite directory "/dest/keep" with non-directory "keep"' });
+    const overFile = await tarBytes([{ entry: { name: 'file/', type: 'directory' } }]);
+    expect(await failure(extract(overFile))).toEqual({ kind: 'FailedPrecondition', message: 'cannot overwrite non-directory "/dest/file" with directory "file/"' });
+    await extract(overDir, { noOverwriteDirNonDir: false });
+    expect(readFileSync(join(root, 'dest/keep'), 'utf8')).toBe('x');
+    expect(await failure(extract(overFile, { writable: (p) => !p.startsWith('/dest') }))).toEqual({ kind: 'FailedPrecondition', message: 'container rootfs is marked read-only' });
   });
 });

@@ -8,6 +8,8 @@ import {
   type AttachResponse,
   type ChangesResponse,
   type CopyFromResponse,
+  type CopyToRequest,
+  type CopyToResponse,
   type CommitRequest,
   type ExecRequest,
   type ExecResponse,
@@ -115,6 +117,20 @@ export function createContainersService(manager: ContainerManager, options: Cont
             tar.destroy();
           }
         })();
+      }),
+      copyTo: bidiStream<CopyToRequest, CopyToResponse>(logger, async (requests, reply) => {
+        const iterator = requests[Symbol.asyncIterator]();
+        const first = await iterator.next();
+        const header = first.done === true || first.value.part?.$case !== 'header' ? undefined : first.value.part.value;
+        if (header === undefined) throw invalidArgument('the first message of CopyTo must be its header');
+        const data = (async function* (): AsyncGenerator<Uint8Array> {
+          for (let next = await iterator.next(); next.done !== true; next = await iterator.next()) {
+            if (next.value.part?.$case !== 'data') throw invalidArgument('CopyTo takes one header, then data');
+            yield next.value.part.value;
+          }
+        })();
+        const entries = await manager.copyTo(header.id, header.path, data, { noOverwriteDirNonDir: header.noOverwriteDirNonDir, copyUidGid: header.copyUidGid });
+        await reply({ entries });
       }),
       changes: serverStream(logger, (req: { id: string }) => {
         const changes = manager.changes(req.id);

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
-import { ContainersService, type PathStat } from '@strata/api/containers/v1';
+import { ContainersService, type CopyToRequest, type CopyToResponse, type PathStat } from '@strata/api/containers/v1';
 import { dockerError } from './docker-error.js';
+import { queryBool } from './docker-query.js';
 import type { DockerContext, DockerRoute } from './docker-router.js';
 import { rfc3339Nano } from './human-time.js';
 import { cancellableCall } from './rpc-call.js';
@@ -40,9 +41,10 @@ function pathOf(ctx: DockerContext): string {
 /**
  * Docker's archive endpoints of a container, as `docker cp CONTAINER:PATH
  * DEST` uses them: HEAD (the path's stat in `X-Docker-Container-Path-Stat`)
- * and GET (the stat, and the path as a tar named by its base name), each
- * the node-agent's StatPath / CopyFrom. PUT (copying into a container) is
- * refused with 501 until the node can extract into one.
+ * and GET (the stat, and the path as a tar named by its base name), and as
+ * `docker cp SRC CONTAINER:PATH` uses them: PUT (a tar extracted into a
+ * directory; `noOverwriteDirNonDir`, `copyUIDGID`), each the node-agent's
+ * StatPath, CopyFrom or CopyTo.
  */
 export function archiveRoutes(deps: DockerApiDeps): DockerRoute[] {
   const { containers } = deps;
@@ -83,8 +85,37 @@ export function archiveRoutes(deps: DockerApiDeps): DockerRoute[] {
     {
       method: 'PUT',
       path: '/containers/{id}/archive',
-      async handle() {
-        throw dockerError(501, 'copying into a container is not implemented yet: copy out of one with docker cp CONTAINER:PATH DEST');
+      async handle(ctx) {
+        const header = {
+          id: ctx.params['id'] as string,
+          path: pathOf(ctx),
+          noOverwriteDirNonDir: queryBool(ctx.query, 'noOverwriteDirNonDir'),
+          copyUidGid: queryBool(ctx.query, 'copyUIDGID'),
+        };
+        const call = containers.bidiStream(ContainersService.copyTo);
+        let failure: unknown;
+        const answered = (async () => {
+          try {
+            for await (const response of call) return response as CopyToResponse;
+          } catch (err) {
+            failure = containers.translate(err);
+            throw failure;
+          }
+          return undefined;
+        })();
+        answered.catch(() => undefined);
+        call.write({ part: { $case: 'header', value: header } } satisfies CopyToRequest);
+        // The body goes on as the node takes it; a refusal ends the upload.
+        for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+          if (failure !== undefined) break;
+          if (!call.write({ part: { $case: 'data', value: chunk } } satisfies CopyToRequest)) {
+            await Promise.race([once(call, 'drain'), answered.then(() => undefined, () => undefined)]);
+          }
+        }
+        call.end();
+        await answered;
+        ctx.res.writeHead(200, { 'Content-Length': '0' });
+        ctx.res.end();
       },
     },
   ];

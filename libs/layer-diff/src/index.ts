@@ -3,3 +3,4 @@ export * from './diff-layer.js';
 export * from './tar-reader.js';
 export * from './decompress.js';
 export * from './overlay-changes.js';
+export { makeFifo } from './fs-tools.js';
