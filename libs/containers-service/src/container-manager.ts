@@ -53,7 +53,7 @@ import {
   type EventSink,
   type Logger,
 } from '@strata/kit';
-import { diffLayer, overlayChanges, type Change } from '@strata/layer-diff';
+import { diffLayer, extractIntoRoot, overlayChanges, resolveRootedPath, statRootedPath, tarRootedPath, type Change, type PathStat } from '@strata/layer-diff';
 import { chainIds } from '@strata/oci';
 import {
   buildExecProcess,
@@ -75,16 +75,7 @@ import { DEFAULT_ID_RANGE, checkIdRange, mountIdmapped, type IdRange } from './i
 import { KeyedLock } from './keyed-lock.js';
 import { openMonitorCgroup } from './monitor-cgroups.js';
 import { overlayLayers } from './overlay-layers.js';
-import {
-  containerPathTar,
-  extractIntoContainer,
-  resolveContainerPath,
-  runningContainerFiles,
-  statContainerPath,
-  stoppedContainerFiles,
-  type HostPathOf,
-  type PathStat,
-} from './container-paths.js';
+import { runningContainerFiles, stoppedContainerFiles, type HostPathOf } from './container-paths.js';
 import type { ImageInfo, ImageSource, Unpacker } from './ports.js';
 import { RecordStore } from './record-store.js';
 import { createNetworkSpares } from './network-spares.js';
@@ -697,7 +688,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       writable = (p) => !(binds.filter((b) => p === b.destination || p.startsWith(`${b.destination}/`)).sort((a, b) => b.destination.length - a.destination.length)[0]?.readOnly ?? spec.root.readonly);
     }
     try {
-      return { files, resolved: await resolveContainerPath(files, path, { followLast }), release, ...(writable === undefined ? {} : { writable }) };
+      return { files, resolved: await resolveRootedPath(files, path, { followLast }), release, ...(writable === undefined ? {} : { writable }) };
     } catch (err) {
       await release();
       if (isNotFound(err)) throw notFound(`Could not find the file ${path} in container ${record.name || record.id}`, { fields, cause: err });
@@ -1613,7 +1604,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     async statPath(ref, path) {
       const { files, resolved, release } = await containerFiles(find(ref), path);
       try {
-        return await statContainerPath(files, resolved);
+        return await statRootedPath(files, resolved);
       } finally {
         await release();
       }
@@ -1623,9 +1614,9 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       const record = find(ref);
       const { files, resolved, release } = await containerFiles(record, path);
       try {
-        const stat = await statContainerPath(files, resolved);
+        const stat = await statRootedPath(files, resolved);
         // Docker names the top entry by the base name of the path asked ("." for "DIR/.").
-        const tar = containerPathTar(files, resolved, path.endsWith('/.') ? '.' : stat.name === '/' ? '.' : stat.name);
+        const tar = tarRootedPath(files, resolved, path.endsWith('/.') ? '.' : stat.name === '/' ? '.' : stat.name);
         tar.once('close', () => void release().catch((err: unknown) => log.error({ err, containerId: record.id }, 'cannot thaw the container after a copy')));
         return { stat, tar };
       } catch (err) {
@@ -1639,7 +1630,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       const { files, resolved, release, writable } = await containerFiles(record, path, true);
       try {
         if (!(await lstat(files(resolved))).isDirectory()) throw invalidArgument('extraction point is not a directory', { fields: { containerId: record.id, path } });
-        return await extractIntoContainer(files, resolved, source, {
+        return await extractIntoRoot(files, resolved, source, {
           noOverwriteDirNonDir: options.noOverwriteDirNonDir,
           // Docker's default: what is copied in belongs to the container's root; -a keeps the archive's owners.
           ...(options.copyUidGid ? {} : { owner: { uid: 0, gid: 0 } }),

@@ -12,7 +12,7 @@ import {
 import type { ContainerRecord, ContainerSpec, ContainerStatus, MountSpec, MountType, NetworkMode, PortSpec, ResourceSpec } from '@strata/containers';
 import { mountToWire, mountTypeName, restartPolicyFromWire, restartPolicyToWire } from '@strata/docker-api/views';
 import { invalidArgument } from '@strata/kit';
-import type { PathStat } from './container-paths.js';
+import type { PathStat } from '@strata/layer-diff';
 
 const STATUS: Record<ContainerStatus, ProtoStatus> = {
   created: ProtoStatus.CONTAINER_STATUS_CREATED,

@@ -22,8 +22,17 @@ export function cleanComponents(name: string): string[] {
 /** lstat without throwing for a missing path (no exception on the common path). */
 const lstatOrUndefined = (path: string): Stats | undefined => lstatSync(path, { throwIfNoEntry: false });
 
+/**
+ * Where a tree's paths are on disk: a directory, or a function giving the
+ * disk path of a path of the tree (`/a/b`, `/` for its root) whose
+ * components are real directories (what a container with binds, or one
+ * seen through `/proc/<pid>/root`, needs).
+ */
+export type Root = string | ((path: string) => string);
+
 /** A physical path under root of components that exist as real directories. */
-export const physical = (root: string, components: readonly string[]): string => (components.length === 0 ? root : `${root}/${components.join('/')}`);
+export const physical = (root: Root, components: readonly string[]): string =>
+  typeof root === 'function' ? root(`/${components.join('/')}`) : components.length === 0 ? root : `${root}/${components.join('/')}`;
 
 /**
  * Resolves directory components inside root with chroot semantics, walking
@@ -37,10 +46,10 @@ export const physical = (root: string, components: readonly string[]): string =>
  * non-directory or symlinks loop (more than 40 hops); the caller names the
  * entry in `what`.
  */
-export function resolveDirectory(root: string, components: readonly string[], create: boolean, what: string): string[] | undefined {
+export function resolveDirectory(root: Root, components: readonly string[], create: boolean, what: string): string[] | undefined {
   const resolved: string[] = [];
   /** physical(root, resolved), kept in step with resolved. */
-  let at = root;
+  let at = physical(root, []);
   const pending = components.slice().reverse();
   let hops = 0;
   while (pending.length > 0) {
@@ -51,7 +60,7 @@ export function resolveDirectory(root: string, components: readonly string[], cr
       at = physical(root, resolved);
       continue;
     }
-    const path = `${at}/${part}`;
+    const path = typeof root === 'function' ? physical(root, [...resolved, part]) : `${at}/${part}`;
     const stats = lstatOrUndefined(path);
     if (stats === undefined) {
       if (!create) return undefined;
@@ -62,7 +71,7 @@ export function resolveDirectory(root: string, components: readonly string[], cr
       const target = readlinkSync(path);
       if (target.startsWith('/')) {
         resolved.length = 0;
-        at = root;
+        at = physical(root, []);
       }
       const parts = target.split('/');
       for (let i = parts.length - 1; i >= 0; i--) pending.push(parts[i]!);
@@ -81,10 +90,9 @@ export function resolveDirectory(root: string, components: readonly string[], cr
  * directory (no symlink followed at all), or undefined when one is missing
  * or is not a directory.
  */
-export function strictDirectory(root: string, components: readonly string[]): string[] | undefined {
-  let path = root;
-  for (const part of components) {
-    path = `${path}/${part}`;
+export function strictDirectory(root: Root, components: readonly string[]): string[] | undefined {
+  for (let i = 1; i <= components.length; i++) {
+    const path = physical(root, components.slice(0, i));
     const stats = lstatOrUndefined(path);
     if (stats === undefined || !stats.isDirectory()) return undefined;
   }
