@@ -1,6 +1,7 @@
 import { caCommands } from './commands/ca.js';
 import { commitCommand } from './commands/commit.js';
 import { containerCommands } from './commands/containers.js';
+import { cpCommand } from './commands/copy.js';
 import { contentCommands } from './commands/content.js';
 import { downCommand } from './commands/down.js';
 import { eventsCommand } from './commands/events.js';
@@ -15,5 +16,5 @@ import type { Program } from './framework/run-cli.js';
 export const strata: Program = {
   name: 'strata',
   description: 'Strata runs containers from layered images across a fleet of Linux hosts.',
-  commands: [upCommand, downCommand, ...imageCommands, ...imageTransferCommands, ...containerCommands, ...volumeCommands, commitCommand, ...contentCommands, eventsCommand, nodesCommand, ...caCommands],
+  commands: [upCommand, downCommand, ...imageCommands, ...imageTransferCommands, ...containerCommands, cpCommand, ...volumeCommands, commitCommand, ...contentCommands, eventsCommand, nodesCommand, ...caCommands],
 };

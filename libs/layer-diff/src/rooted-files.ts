@@ -103,7 +103,7 @@ export interface ExtractOptions {
   owner?: { uid: number; gid: number };
   /** Whether a (resolved) path may be written; FailedPrecondition "container rootfs is marked read-only" otherwise. */
   writable?: (path: string) => boolean;
-  /** Names the archive's top entry `from` (and what is under it) `to` instead, as the docker CLI renames a copy. */
+  /** Names the archive's top entry `from` (and what is under it) `to` instead, as the docker CLI renames a copy; from `.` puts every entry under `to`. */
   rebase?: { from: string; to: string };
 }
 
@@ -130,7 +130,10 @@ export async function extractIntoRoot(root: Root, dir: string, source: AsyncIter
     let parts = name.split('/').filter((c) => c !== '' && c !== '.');
     if (parts.includes('..')) throw invalidArgument(`archive entry ${JSON.stringify(name)} ${what}: it climbs out of the destination with ..`);
     const { rebase } = options;
-    if (rebase !== undefined && parts[0] === rebase.from) parts = [...rebase.to.split('/').filter((c) => c !== '' && c !== '.'), ...parts.slice(1)];
+    const to = rebase?.to.split('/').filter((c) => c !== '' && c !== '.') ?? [];
+    // A top entry `.` (the contents of a directory, `DIR/.`) is renamed by putting everything under the new name.
+    if (rebase?.from === '.') parts = [...to, ...parts];
+    else if (rebase !== undefined && parts[0] === rebase.from) parts = [...to, ...parts.slice(1)];
     return parts.length === 0 ? undefined : parts;
   };
   /** The physical components of the parent of an entry, made (0755, the owner) where missing. */

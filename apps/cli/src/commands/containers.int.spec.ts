@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { chmod, rm } from 'node:fs/promises';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -696,4 +696,45 @@ describe('strata attach', () => {
     expect(await cli('attach', '--detach-keys', 'ctrl-1', name)).toMatchObject({ code: 125 });
     expect(await cli('rm', name)).toMatchObject({ code: 0 });
   });
+});
+
+describe('strata cp', () => {
+  it("copies out of and into a container with the docker CLI's rules, and refuses what it cannot do", async () => {
+    const name = names('cp');
+    const dir = tempDir('strata-cli-cp-');
+    try {
+      const setup = 'mkdir -p /data/sub && echo inside > /data/sub/f && ln -s sub/f /data/link && exec sleep 1000';
+      expect((await cli('run', '-d', '--name', name, '--hostname', 'cp-host', stack.image, 'sh', '-c', setup)).code).toBe(0);
+      await waitFor(async () => (await cli('exec', name, 'cat', '/data/sub/f')).out === 'inside\n', () => 'the files to be written');
+      const local = (p: string) => join(dir.path, p);
+      // Out: a file to a new name, a directory under a new name, into an existing directory, contents with /., -L.
+      expect(await cli('cp', `${name}:/etc/hostname`, local('h'))).toEqual({ code: 0, out: '', err: '' });
+      expect(readFileSync(local('h'), 'utf8')).toBe('cp-host\n');
+      expect((await cli('cp', `${name}:/data`, local('copy'))).code).toBe(0);
+      expect(readFileSync(local('copy/sub/f'), 'utf8')).toBe('inside\n');
+      expect(readlinkSync(local('copy/link'))).toBe('sub/f');
+      mkdirSync(local('into'));
+      expect((await cli('cp', `${name}:/data`, local('into'))).code).toBe(0);
+      expect(readFileSync(local('into/data/sub/f'), 'utf8')).toBe('inside\n');
+      expect((await cli('cp', `${name}:/data/sub/.`, local('into'))).code).toBe(0);
+      expect(readFileSync(local('into/f'), 'utf8')).toBe('inside\n');
+      expect((await cli('cp', '-L', `${name}:/data/link`, local('followed'))).code).toBe(0);
+      expect(readFileSync(local('followed'), 'utf8')).toBe('inside\n');
+      // In: a file into a directory, a directory under a new name, a directory's contents into an existing one.
+      expect((await cli('cp', local('h'), `${name}:/tmp`)).code).toBe(0);
+      expect((await cli('cp', local('copy'), `${name}:/back`)).code).toBe(0);
+      expect((await cli('cp', `${local('copy')}/.`, `${name}:/data`)).code).toBe(0);
+      const check = await cli('exec', name, 'sh', '-c', 'cat /tmp/h /back/sub/f; readlink /back/link; stat -c %u /back/sub/f; ls /data/sub');
+      expect(check.out).toBe('cp-host\ninside\nsub/f\n0\nf\n');
+      // Refusals, before or from the node.
+      expect(await cli('cp', local('h'), local('x'))).toMatchObject({ code: 1, err: 'strata: must specify at least one container source\n' });
+      expect(await cli('cp', `${name}:/a`, `${name}:/b`)).toMatchObject({ code: 1, err: 'strata: copying between containers is not supported\n' });
+      expect((await cli('cp', `${name}:/nope`, local('x'))).err).toBe(`strata: Could not find the file /nope in container ${name}\n`);
+      expect((await cli('cp', `${name}:/data`, local('h'))).err).toBe(`strata: cannot copy a directory onto the file ${local('h')}\n`);
+      expect((await cli('cp', local('copy'), `${name}:/etc/hostname`)).err).toBe(`strata: cannot copy a directory onto the file ${name}:/etc/hostname\n`);
+    } finally {
+      await cli('rm', '-f', name);
+      dir.remove();
+    }
+  }, 60_000);
 });
