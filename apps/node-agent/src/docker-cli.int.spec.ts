@@ -340,6 +340,25 @@ describe('the docker CLI against the node-agent', () => {
     }
   }, 60_000);
 
+  it('runs health checks from --health-* flags: docker inspect and docker ps show the verdict', async () => {
+    const name = names('health');
+    try {
+      const run = await docker.run(['run', '-d', '--name', name, '--health-cmd', 'test -f /tmp/ok', '--health-interval', '200ms', '--health-retries', '1', stack.image, 'sleep', '1000']);
+      expect(run.code).toBe(0);
+      const status = async () => (await docker.run(['inspect', '-f', '{{.State.Health.Status}}', name])).out.trim();
+      await waitFor(async () => (await status()) === 'unhealthy', () => 'unhealthy after a failure');
+      // The checks in force, the defaults filled in (this docker CLI leaves out the fields it does not know or that are zero).
+      expect((await docker.run(['inspect', '-f', '{{json .Config.Healthcheck}}', name])).out).toMatch(/^\{"Test":\["CMD-SHELL","test -f \/tmp\/ok"\],"Interval":200000000,"Timeout":30000000000,.*"Retries":1\}\n$/);
+      expect((await docker.run(['exec', name, 'touch', '/tmp/ok'])).code).toBe(0);
+      await waitFor(async () => (await status()) === 'healthy', () => 'healthy after a pass');
+      expect((await docker.run(['ps', '--filter', `name=${name}`, '--format', '{{.Status}}'])).out).toMatch(/^Up .* \(healthy\)\n$/);
+      const conflict = await docker.run(['run', '--rm', '--no-healthcheck', '--health-cmd', 'true', stack.image, 'true']);
+      expect(conflict.code).not.toBe(0);
+    } finally {
+      await docker.run(['rm', '-f', name]);
+    }
+  }, 60_000);
+
   it('runs -it through a pseudo-terminal', async () => {
     const tty = inTerminal(['run', '-it', '--rm', stack.image, 'sh']);
     await waitFor(() => tty.output().includes('/ #'), () => `a prompt in ${JSON.stringify(tty.output())}`, 15_000);

@@ -442,6 +442,32 @@ describe('pause, unpause, top, diff, export, rename and prune', { timeout: 60_00
     await client.unary(ContainersService.remove, { id: created.id, force: true });
   });
 
+  it('runs health checks: starting, unhealthy after the retries, healthy after a pass; the verdicts in inspect and events', async () => {
+    const health = { test: ['CMD-SHELL', 'test -f /tmp/ok && echo fine'], intervalNanos: 150e6, timeoutNanos: 2e9, startPeriodNanos: 0, startIntervalNanos: 0, retries: 2 };
+    const c = await run({ cmd: ['sleep', '1000'], health });
+    const healthOf = async () => (await client.unary(ContainersService.inspect, { id: c.id })).container!;
+    const started = await healthOf();
+    expect(started.healthcheck).toEqual({ ...health, startIntervalNanos: 5e9 });
+    expect(started.state?.health?.status).toBe('starting');
+    await waitFor(async () => (await healthOf()).state?.health?.status === 'unhealthy', () => 'unhealthy after two failures');
+    expect((await healthOf()).state?.health).toMatchObject({ failingStreak: 2, log: [{ exitCode: 1 }, { exitCode: 1 }] });
+    await exec(c.id, ['touch', '/tmp/ok']);
+    await waitFor(async () => (await healthOf()).state?.health?.status === 'healthy', () => 'healthy after a pass');
+    const healthy = (await healthOf()).state!.health!;
+    expect(healthy.failingStreak).toBe(0);
+    expect(healthy.log.at(-1)).toMatchObject({ exitCode: 0, output: 'fine\n' });
+    await waitFor(() => eventsOf('container.health_status', c.id).length === 2, () => 'two container.health_status events');
+    expect(eventsOf('container.health_status', c.id).map((e) => (e.data as { status: string }).status)).toEqual(['unhealthy', 'healthy']);
+    // --no-healthcheck over an image without checks, and a bad interval.
+    const none = await create({ cmd: ['true'], health: { ...health, test: ['NONE'], intervalNanos: 0, retries: 0 } });
+    expect(none.healthcheck).toBeUndefined();
+    expect(await refusal(client.unary(ContainersService.create, { spec: spec({ health: { ...health, intervalNanos: 10 } }) }))).toEqual({
+      kind: 'InvalidArgument',
+      message: 'Interval in Healthcheck cannot be less than 1ms',
+    });
+    for (const id of [c.id, none.id]) await client.unary(ContainersService.remove, { id, force: true });
+  });
+
   it('renames a running container, refusing a name in use and its own, and publishes container.renamed', async () => {
     const c = await run({ cmd: ['sleep', '1000'] });
     const other = await create({ cmd: ['true'] });

@@ -26,6 +26,9 @@ import {
   NO_RESTART,
   parsePruneFilters,
   parseSecurityOptions,
+  checkHealthSettings,
+  effectiveHealthCheck,
+  imageHealthSettings,
   resolveContainer,
   shouldRestart,
   startFailureCode,
@@ -35,6 +38,7 @@ import {
   withStarted,
   type ContainerRecord,
   type ContainerSpec,
+  type HealthCheck,
   type PortSpec,
   type ResourceSpec,
   type RestartPolicy,
@@ -76,6 +80,7 @@ import { KeyedLock } from './keyed-lock.js';
 import { openMonitorCgroup } from './monitor-cgroups.js';
 import { overlayLayers } from './overlay-layers.js';
 import { runningContainerFiles, stoppedContainerFiles, type HostPathOf } from './container-paths.js';
+import { createHealthMonitor } from './health-monitor.js';
 import type { ImageInfo, ImageSource, Unpacker } from './ports.js';
 import { RecordStore } from './record-store.js';
 import { createNetworkSpares } from './network-spares.js';
@@ -421,6 +426,8 @@ function limitsOf(resources: ResourceSpec): Omit<ResourceSpec, 'pidsLimit'> {
     ...(resources.cpusetMems ? { cpusetMems: resources.cpusetMems } : {}),
   };
 }
+
+const withHealthCheck = (check: HealthCheck | undefined) => (check === undefined ? {} : { healthCheck: check });
 
 /**
  * Waits for every promise to settle (so nothing started is still running
@@ -1276,6 +1283,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     checkRunOptions(input);
     containerCapabilities(input.capAdd, input.capDrop);
     const security = parseSecurityOptions(input.securityOpt);
+    if (input.health !== undefined) checkHealthSettings(input.health);
     if (typeof security.seccomp === 'object') parseSeccompProfile(security.seccomp.json);
     checkAutoRemovePolicy(input.autoRemove, input.restartPolicy, "can't create 'AutoRemove' container with restart policy");
     if (name !== undefined) {
@@ -1389,6 +1397,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         snapshotKey: id,
         restartCount: 0,
         oomKillsSeen: 0,
+        ...withHealthCheck(effectiveHealthCheck(imageHealthSettings(image.config.Healthcheck), input.health)),
       };
       // The bundle's spec and the record are written at the same time (a start reads both only after Create); the
       // claim of a spare attachment was written while the spec was made, and the container is recorded after it.
@@ -1472,10 +1481,30 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         record = await save(withStarted(record, pid, nowIso(), byPolicy), { syncDirectory: false });
         events.publish('container.started', id, { id, name: record.name, pid, node });
         signals.emit(`started:${id}`);
+        healthChecks.watch(id);
         return record;
       });
     });
   }
+
+  const healthChecks = createHealthMonitor({
+    current: (id) => records.get(id),
+    exec: (id, args) => manager.exec(id, { args }),
+    update: (id, startedAt, next) =>
+      lock.run(id, async () => {
+        const r = records.get(id);
+        const before = r?.state.health;
+        if (r === undefined || before === undefined || r.state.startedAt !== startedAt || !isRunning(r)) return undefined;
+        const after = next(before);
+        await save({ ...r, state: { ...r.state, health: after } }, { syncDirectory: false });
+        return { before, after };
+      }),
+    publish: (r, status) => {
+      events.publish('container.health_status', r.id, { id: r.id, name: r.name, status, node });
+      log.info({ containerId: r.id, status }, 'container health changed');
+    },
+    logger: log,
+  });
 
   const manager: ContainerManager = {
     volumes,
@@ -1967,6 +1996,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         if (!isRunning(record)) await save({ ...record, state: { ...record.state, status: 'running', pid: running.pid } });
         await thawInterruptedCommit(running.id);
         watch(running.id);
+        healthChecks.watch(running.id);
       }
       for (const exited of found.exited) {
         if (!records.has(exited.id)) {
@@ -2007,6 +2037,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
 
     async close() {
       closed = true;
+      healthChecks.close();
       // A restart waiting now is made by the next agent's recover (the record says restarting).
       for (const timer of restartTimers.values()) clearTimeout(timer);
       restartTimers.clear();

@@ -67,6 +67,17 @@ export function createGrpcImageSource(client: RpcClient): ImageSource {
         if (Object.keys(c.labels).length > 0) config.Labels = { ...c.labels };
         if (set(c.stopSignal)) config.StopSignal = c.stopSignal;
         if (c.volumes.length > 0) config.Volumes = Object.fromEntries(c.volumes.map((v) => [v, {}]));
+        const h = c.healthcheck;
+        if (h !== undefined && h.test.length > 0) {
+          config.Healthcheck = {
+            Test: [...h.test],
+            ...(h.intervalNanos ? { Interval: h.intervalNanos } : {}),
+            ...(h.timeoutNanos ? { Timeout: h.timeoutNanos } : {}),
+            ...(h.startPeriodNanos ? { StartPeriod: h.startPeriodNanos } : {}),
+            ...(h.startIntervalNanos ? { StartInterval: h.startIntervalNanos } : {}),
+            ...(h.retries ? { Retries: h.retries } : {}),
+          };
+        }
       }
       const m = image.manifest;
       const info: ImageInfo = {

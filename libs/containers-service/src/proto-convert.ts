@@ -10,7 +10,7 @@ import {
   type Resources as ProtoResources,
 } from '@strata/api/containers/v1';
 import type { ContainerRecord, ContainerSpec, ContainerStatus, MountSpec, MountType, NetworkMode, PortSpec, ResourceSpec } from '@strata/containers';
-import { mountToWire, mountTypeName, restartPolicyFromWire, restartPolicyToWire } from '@strata/docker-api/views';
+import { healthFromWire, healthToWire, mountToWire, mountTypeName, restartPolicyFromWire, restartPolicyToWire } from '@strata/docker-api/views';
 import { invalidArgument } from '@strata/kit';
 import type { PathStat } from '@strata/layer-diff';
 
@@ -138,6 +138,7 @@ export function specFromProto(spec: ProtoSpec | undefined): ContainerSpec & { na
     ...(spec.capAdd.length === 0 ? {} : { capAdd: [...spec.capAdd] }),
     ...(spec.capDrop.length === 0 ? {} : { capDrop: [...spec.capDrop] }),
     ...(spec.securityOpt.length === 0 ? {} : { securityOpt: [...spec.securityOpt] }),
+    ...(spec.health === undefined ? {} : { health: healthFromWire(spec.health) }),
   };
 }
 
@@ -183,6 +184,7 @@ function specToProto(record: ContainerRecord): ProtoSpec {
     capAdd: [...(s.capAdd ?? [])],
     capDrop: [...(s.capDrop ?? [])],
     securityOpt: [...(s.securityOpt ?? [])],
+    ...(s.health === undefined ? {} : { health: healthToWire(s.health) }),
   };
 }
 
@@ -207,6 +209,15 @@ export function containerToProto(record: ContainerRecord): Container {
       startedAt: date(st.startedAt),
       finishedAt: date(st.finishedAt),
       error: st.error,
+      ...(st.health === undefined
+        ? {}
+        : {
+            health: {
+              status: st.health.status,
+              failingStreak: st.health.failingStreak,
+              log: st.health.log.map((p) => ({ start: new Date(p.start), end: new Date(p.end), exitCode: p.exitCode, output: p.output })),
+            },
+          }),
     },
     network: {
       mode: MODE[net.mode],
@@ -220,5 +231,7 @@ export function containerToProto(record: ContainerRecord): Container {
     logPath: record.logPath,
     snapshotKey: record.snapshotKey,
     restartCount: record.restartCount,
+    ...(record.healthCheck === undefined ? {} : { healthcheck: healthToWire(record.healthCheck) }),
   };
 }
+

@@ -1,4 +1,5 @@
 import { failedPrecondition } from '@strata/kit';
+import { healthSuffix, startingHealth } from './health.js';
 import type { ContainerRecord, ContainerState } from './types.js';
 
 /** How a run ended, as the record keeps it. */
@@ -54,7 +55,7 @@ export function withStarted(record: ContainerRecord, pid: number, now: string, b
   const { manuallyStopped: _stopped, ...rest } = record;
   return {
     ...(byPolicy ? record : rest),
-    state: { status: 'running', pid, exitCode: 0, oomKilled: false, startedAt: now, error: '' },
+    state: { status: 'running', pid, exitCode: 0, oomKilled: false, startedAt: now, error: '', ...(record.healthCheck === undefined ? {} : { health: startingHealth() }) },
     restartCount: byPolicy ? record.restartCount : 0,
     oomKillsSeen: 0,
   };
@@ -111,7 +112,7 @@ export function describeStatus(state: ContainerState, now: Date = new Date()): s
     case 'restarting':
       return `Restarting (${state.exitCode}) ${ago(state.finishedAt)} ago`;
     case 'running':
-      return `Up ${ago(state.startedAt)}`;
+      return `Up ${ago(state.startedAt)}${healthSuffix(state.health?.status)}`;
     case 'paused':
       return `Up ${ago(state.startedAt)} (Paused)`;
     case 'exited':

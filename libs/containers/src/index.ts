@@ -10,3 +10,4 @@ export * from './mounts.js';
 export * from './volumes.js';
 export * from './prune-filters.js';
 export * from './run-options.js';
+export * from './health.js';

@@ -45,6 +45,15 @@ describe('listContainers', () => {
     expect(names(opts)).toEqual(expected);
   });
 
+  it('filters by health: the verdict of a container with checks, none for one without', () => {
+    const check = { test: ['CMD', 'true'], intervalMs: 1, timeoutMs: 1, startPeriodMs: 0, startIntervalMs: 1, retries: 1 };
+    const healthy = { ...running, name: 'healthy', healthCheck: check, state: { ...running.state, health: { status: 'healthy' as const, failingStreak: 0, log: [] } } };
+    const list = (filter: string) => listContainers([running, healthy], { filters: [filter] }).map((r) => r.name);
+    expect(list('health=healthy')).toEqual(['healthy']);
+    expect(list('health=none')).toEqual(['web']);
+    expect(list('health=unhealthy')).toEqual([]);
+  });
+
   // As moby's list: a container whose start failed is created (its exit code matches no exited= filter, which
   // needs a run that started).
   it.each([
@@ -62,6 +71,7 @@ describe('listContainers', () => {
     ['status', "invalid filter 'status'"],
     ['status=sleeping', 'Unrecognised filter value for status: sleeping'],
     ['exited=x', "invalid filter 'exited=x'"],
+    ['health=fine', 'Unrecognised filter value for health: fine'],
   ])('refuses %s', (filter, message) => {
     let err: unknown;
     try {

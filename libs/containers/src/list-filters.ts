@@ -10,18 +10,22 @@ export interface ListFilters {
   status: ContainerStatus[];
   ancestor: string[];
   exited: number[];
+  /** `starting`, `healthy`, `unhealthy`, or `none` for a container without checks. */
+  health: string[];
 }
 
-const KEYS = ['id', 'name', 'label', 'status', 'ancestor', 'exited'] as const;
+const KEYS = ['id', 'name', 'label', 'status', 'ancestor', 'exited', 'health'] as const;
+const HEALTH_VALUES = ['starting', 'healthy', 'unhealthy', 'none'];
 
 /**
  * Parses `key=value` filters. Raises InvalidArgument "invalid filter 'x'"
  * for an unknown key or a filter without `=`, "Unrecognised filter value
- * for status: x" for an unknown status, and "invalid filter 'exited=x'"
+ * for status: x" for an unknown status (likewise for health: starting,
+ * healthy, unhealthy, none), and "invalid filter 'exited=x'"
  * for an exit code that is not a number, as Docker does.
  */
 export function parseListFilters(filters: readonly string[]): ListFilters {
-  const out: ListFilters = { id: [], name: [], label: [], status: [], ancestor: [], exited: [] };
+  const out: ListFilters = { id: [], name: [], label: [], status: [], ancestor: [], exited: [], health: [] };
   for (const filter of filters) {
     const eq = filter.indexOf('=');
     const key = eq < 0 ? filter : filter.slice(0, eq);
@@ -50,6 +54,10 @@ export function parseListFilters(filters: readonly string[]): ListFilters {
         if (!/^-?[0-9]+$/.test(value)) throw invalidArgument(`invalid filter 'exited=${value}'`);
         out.exited.push(Number(value));
         break;
+      case 'health':
+        if (!HEALTH_VALUES.includes(value)) throw invalidArgument(`Unrecognised filter value for health: ${value}`);
+        out.health.push(value);
+        break;
     }
   }
   return out;
@@ -72,7 +80,8 @@ export function matchesFilters(record: ContainerRecord, f: ListFilters): boolean
     f.label.every((l) => (l.value === undefined ? l.key in record.spec.labels : record.spec.labels[l.key] === l.value)) &&
     any(f.status, (s) => record.state.status === s) &&
     any(f.ancestor, (a) => ancestorMatches(record, a)) &&
-    any(f.exited, (code) => record.state.status === 'exited' && record.state.exitCode === code)
+    any(f.exited, (code) => record.state.status === 'exited' && record.state.exitCode === code) &&
+    any(f.health, (h) => (record.healthCheck === undefined ? h === 'none' : record.state.health?.status === h))
   );
 }
 

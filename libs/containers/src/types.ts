@@ -1,3 +1,4 @@
+import type { HealthCheck, HealthSettings, HealthState } from './health.js';
 import type { Ulimit } from './run-options.js';
 import type { MountSpec } from './mounts.js';
 
@@ -89,6 +90,8 @@ export interface ContainerSpec {
   capDrop?: string[];
   /** Docker's security options (`--security-opt`, see parseSecurityOptions); a seccomp profile travels as its text. */
   securityOpt?: string[];
+  /** `--health-*` (over the image's HEALTHCHECK); `test: ["NONE"]` for `--no-healthcheck`. */
+  health?: HealthSettings;
 }
 
 /** A container's runtime state (`docker inspect` State). Times are RFC 3339 strings. */
@@ -103,6 +106,8 @@ export interface ContainerState {
   finishedAt?: string;
   /** Why the container is dead or failed to start; empty otherwise. */
   error: string;
+  /** The health checks' verdict since the last start, for a container that has checks. */
+  health?: HealthState;
 }
 
 /** How the container is reached, as attached. */
@@ -146,4 +151,6 @@ export interface ContainerRecord {
   manuallyStopped?: boolean;
   /** The cgroup's OOM-kill count already reported for the current run. */
   oomKillsSeen: number;
+  /** The checks the container runs (its image's HEALTHCHECK with --health-* over it); none when unset. */
+  healthCheck?: HealthCheck;
 }

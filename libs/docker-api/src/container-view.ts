@@ -1,5 +1,6 @@
 import { ContainerStatus, NetworkMode, Protocol, type Container, type ContainerState, type PortMapping } from '@strata/api/containers/v1';
 import type { ContainerConfig } from '@strata/api/images/v1';
+import { healthSuffix } from '@strata/containers';
 import { humanDuration, rfc3339 } from './human-time.js';
 import { restartPolicyView } from './restart-views.js';
 import { hostConfigMounts, mountPointsView } from './mount-views.js';
@@ -41,7 +42,7 @@ export function statusText(state: ContainerState | undefined, now: Date = new Da
   const since = (time: Date | undefined) => humanDuration(time === undefined ? 0 : now.getTime() - time.getTime());
   switch (state?.status) {
     case ContainerStatus.CONTAINER_STATUS_RUNNING:
-      return `Up ${since(state.startedAt)}`;
+      return `Up ${since(state.startedAt)}${healthSuffix(state.health?.status)}`;
     case ContainerStatus.CONTAINER_STATUS_PAUSED:
       return `Up ${since(state.startedAt)} (Paused)`;
     case ContainerStatus.CONTAINER_STATUS_REMOVING:
@@ -173,6 +174,15 @@ export function inspectView(container: Container, image?: ContainerConfig): Reco
       Error: state?.error ?? '',
       StartedAt: timeText(state?.startedAt),
       FinishedAt: timeText(state?.finishedAt),
+      ...(state?.health === undefined
+        ? {}
+        : {
+            Health: {
+              Status: state.health.status,
+              FailingStreak: state.health.failingStreak,
+              Log: state.health.log.map((p) => ({ Start: timeText(p.start), End: timeText(p.end), ExitCode: p.exitCode, Output: p.output })),
+            },
+          }),
     },
     Image: container.imageId,
     ResolvConfPath: '',
@@ -239,6 +249,18 @@ export function inspectView(container: Container, image?: ContainerConfig): Reco
       Labels: { ...(image?.labels ?? {}), ...(spec?.labels ?? {}) },
       ...(stopSignal === '' ? {} : { StopSignal: stopSignal }),
       ...(spec?.stopTimeoutSeconds ? { StopTimeout: spec.stopTimeoutSeconds } : {}),
+      ...(container.healthcheck === undefined
+        ? {}
+        : {
+            Healthcheck: {
+              Test: [...container.healthcheck.test],
+              Interval: container.healthcheck.intervalNanos,
+              Timeout: container.healthcheck.timeoutNanos,
+              StartPeriod: container.healthcheck.startPeriodNanos,
+              StartInterval: container.healthcheck.startIntervalNanos,
+              Retries: container.healthcheck.retries,
+            },
+          }),
     },
     NetworkSettings: {
       Bridge: '',

@@ -242,7 +242,8 @@ describe('createSpec', () => {
   it.each([
     [{}, 'invalid Image: an image is required'],
     [{ Image: 'x', Volumes: { data: {} } }, `invalid mount config for type "volume": invalid mount path: 'data' mount path must be absolute`],
-    [{ Image: 'x', Healthcheck: { Test: ['CMD', 'true'] } }, "unsupported option Healthcheck: Strata's Docker API does not implement it; leave it unset"],
+    [{ Image: 'x', Healthcheck: { Test: ['CMD'] } }, 'invalid Healthcheck test ["CMD"]: use ["NONE"], ["CMD", command…] or ["CMD-SHELL", "command line"]'],
+    [{ Image: 'x', Healthcheck: { Test: ['CMD', 'true'], Interval: 10 } }, 'Interval in Healthcheck cannot be less than 1ms'],
     [{ Image: 'x', HostConfig: { Binds: ['/tmp:/x:rx'] } }, 'invalid mode: rx'],
     [{ Image: 'x', HostConfig: { Binds: ['/tmp:/'] } }, `invalid volume specification: '/tmp:/': invalid mount config for type "bind": invalid specification: destination can't be '/'`],
     [{ Image: 'x', HostConfig: { Binds: ['/a:/x'], Tmpfs: { '/x': '' } } }, 'Duplicate mount point: /x'],

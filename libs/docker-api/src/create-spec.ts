@@ -1,3 +1,4 @@
+import type { HealthConfig } from '@strata/api/images/v1';
 import { NetworkMode, Protocol, RestartPolicyName, type ContainerSpec, type RestartPolicy, type Mount, type PortMapping, type Resources } from '@strata/api/containers/v1';
 import {
   checkDnsOption,
@@ -7,19 +8,21 @@ import {
   checkMounts,
   checkRestartPolicy,
   checkUlimit,
+  checkHealthSettings,
   parseSecurityOptions,
   parseTmpfsSpec,
   parseVolumeSpec,
   type MountSpec,
 } from '@strata/containers';
 import { dockerError } from './docker-error.js';
+import { healthFromWire } from './health-views.js';
 import { mountToWire } from './mount-views.js';
 import { restartPolicyToWire } from './restart-views.js';
 
 /** Config fields of `POST /containers/create` that are mapped onto the ContainerSpec. */
 const SUPPORTED_CONFIG = new Set([
   'Image', 'Cmd', 'Entrypoint', 'Env', 'WorkingDir', 'User', 'Tty', 'OpenStdin', 'Labels', 'ExposedPorts', 'Hostname',
-  'StopSignal', 'StopTimeout', 'NetworkDisabled', 'HostConfig', 'NetworkingConfig', 'Volumes',
+  'StopSignal', 'StopTimeout', 'NetworkDisabled', 'HostConfig', 'NetworkingConfig', 'Volumes', 'Healthcheck',
   // Client-side or implied by Strata's attach: accepted as they are.
   'AttachStdin', 'AttachStdout', 'AttachStderr', 'StdinOnce', 'ArgsEscaped',
 ]);
@@ -270,6 +273,26 @@ export interface CreateSpecInput {
   imageExposedPorts?: readonly string[];
 }
 
+/** Config.Healthcheck (`--health-*`, `--no-healthcheck`), durations in nanoseconds as Docker's; checked with Docker's texts. */
+function healthOf(body: Json): { health?: HealthConfig } {
+  const h = field(body, 'Healthcheck', '', isObject, 'an object');
+  if (h === undefined) return {};
+  refuseUnsupported(h, HEALTH_FIELDS, 'Healthcheck.');
+  const nanos = (key: string) => field(h, key, 'Healthcheck.', isInt, 'an integer number of nanoseconds') ?? 0;
+  const health: HealthConfig = {
+    test: field(h, 'Test', 'Healthcheck.', isStrings, 'a list of strings') ?? [],
+    intervalNanos: nanos('Interval'),
+    timeoutNanos: nanos('Timeout'),
+    startPeriodNanos: nanos('StartPeriod'),
+    startIntervalNanos: nanos('StartInterval'),
+    retries: field(h, 'Retries', 'Healthcheck.', isInt, 'an integer') ?? 0,
+  };
+  checkHealthSettings(healthFromWire(health));
+  return { health };
+}
+
+const HEALTH_FIELDS = new Set(['Test', 'Interval', 'Timeout', 'StartPeriod', 'StartInterval', 'Retries']);
+
 /** HostConfig.SecurityOpt, the docker CLI's form (`seccomp=` and a profile's JSON, `seccomp=unconfined`, `no-new-privileges`), checked for its form. */
 function securityOptionsOf(host: Record<string, unknown>): string[] {
   const entries = field(host, 'SecurityOpt', 'HostConfig.', isStrings, 'a list of strings') ?? [];
@@ -374,5 +397,6 @@ export function createSpec(input: CreateSpecInput): ContainerSpec {
     capAdd: field(host, 'CapAdd', 'HostConfig.', isStrings, 'a list of capabilities') ?? [],
     capDrop: field(host, 'CapDrop', 'HostConfig.', isStrings, 'a list of capabilities') ?? [],
     securityOpt: securityOptionsOf(host),
+    ...healthOf(body),
   };
 }

@@ -36,6 +36,7 @@ export const DOCKER_EVENT_ACTIONS: Readonly<Record<string, { type: 'container' |
   'container.paused': { type: 'container', action: 'pause' },
   'container.unpaused': { type: 'container', action: 'unpause' },
   'container.renamed': { type: 'container', action: 'rename' },
+  'container.health_status': { type: 'container', action: 'health_status' },
   'container.committed': { type: 'container', action: 'commit' },
   'exec.started': { type: 'container', action: 'exec_start' },
   'exec.exited': { type: 'container', action: 'exec_die' },
@@ -137,6 +138,10 @@ export function dockerEventsOf(event: CloudEvent, containerAttributes: Record<st
         action = `exec_start: ${args.join(' ')}`;
         break;
       }
+      case 'container.health_status':
+        // Docker's action carries the verdict: `health_status: healthy`.
+        if (text(d.status) !== undefined) action = `health_status: ${String(d.status)}`;
+        break;
       case 'container.renamed':
         // Docker names the old name with its leading slash.
         if (text(d.oldName) !== undefined) attrs.oldName = `/${String(d.oldName)}`;

@@ -10,3 +10,4 @@ export * from './restart-views.js';
 export * from './human-time.js';
 export * from './mount-views.js';
 export * from './volume-views.js';
+export * from './health-views.js';

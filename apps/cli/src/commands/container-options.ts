@@ -320,6 +320,13 @@ export const containerFlags = {
   capAdd: flags.list('Add Linux capabilities (e.g. NET_ADMIN; ALL)', { placeholder: 'CAP' }),
   capDrop: flags.list('Drop Linux capabilities (e.g. NET_RAW; ALL)', { placeholder: 'CAP' }),
   securityOpt: flags.list('Security options: seccomp=unconfined, seccomp=PROFILE.json (Docker format), no-new-privileges', { placeholder: 'OPT' }),
+  healthCmd: flags.string('Command to run to check health', { placeholder: 'CMD' }),
+  healthInterval: flags.string('Time between running the check (ms|s|m|h)', { placeholder: 'DURATION' }),
+  healthTimeout: flags.string('Maximum time to allow one check to run (ms|s|m|h)', { placeholder: 'DURATION' }),
+  healthStartPeriod: flags.string('Start period for the container to initialize before starting health-retries countdown (ms|s|m|h)', { placeholder: 'DURATION' }),
+  healthStartInterval: flags.string('Time between running the check during the start period (ms|s|m|h)', { placeholder: 'DURATION' }),
+  healthRetries: flags.int('Consecutive failures needed to report unhealthy', { default: 0, min: 0 }),
+  noHealthcheck: flags.switch('Disable any container-specified HEALTHCHECK'),
   ...placementFlags,
 };
 

@@ -1,7 +1,7 @@
 import { MountType, NetworkMode, Protocol, RestartPolicyName } from '@strata/api/containers/v1';
 import { errorKind } from '@strata/kit';
 import { describe, expect, it } from 'vitest';
-import { buildContainerSpec, readSeccompProfiles, toPortMapping, toResources, toRestartPolicy, type SpecFlagValues } from './container-spec.js';
+import { buildContainerSpec, healthOfFlags, readSeccompProfiles, toPortMapping, toResources, toRestartPolicy, type SpecFlagValues } from './container-spec.js';
 
 const base: SpecFlagValues = { interactive: false, tty: false, rm: false, env: [], publish: [], network: 'bridge', label: [] };
 
@@ -255,5 +255,24 @@ describe('--security-opt seccomp=FILE', () => {
   it('refuses options the node does not have before anything is sent', () => {
     const flags = { ...base, securityOpt: ['label=type:svirt_apache_t'] };
     expect(() => buildContainerSpec({ image: 'busybox', command: [], flags, envFiles: [], env: {} })).toThrow('invalid --security-opt "label=type:svirt_apache_t": this node has no SELinux');
+  });
+});
+
+describe('--health-* flags', () => {
+  it("read as the docker CLI reads them: the command through the shell, Go durations", () => {
+    expect(healthOfFlags({ ...base })).toEqual({});
+    expect(healthOfFlags({ ...base, healthCmd: 'curl -f localhost', healthInterval: '1m30s', healthTimeout: '500ms', healthRetries: 4 })).toEqual({
+      health: { test: ['CMD-SHELL', 'curl -f localhost'], intervalNanos: 90e9, timeoutNanos: 500e6, startPeriodNanos: 0, startIntervalNanos: 0, retries: 4 },
+    });
+    expect(healthOfFlags({ ...base, healthStartPeriod: '10s' }).health?.test).toEqual([]);
+    expect(healthOfFlags({ ...base, noHealthcheck: true }).health?.test).toEqual(['NONE']);
+  });
+
+  it.each([
+    [{ noHealthcheck: true, healthCmd: 'true' }, '--no-healthcheck conflicts with --health-* options'],
+    [{ healthInterval: '10' }, 'invalid argument "10" for --health-interval: time: invalid duration "10"'],
+    [{ healthCmd: 'true', healthTimeout: '10ns' }, 'Timeout in Healthcheck cannot be less than 1ms'],
+  ])('refuses %j', (flags, message) => {
+    expect(fails(() => healthOfFlags({ ...base, ...flags }))).toEqual({ kind: 'InvalidArgument', message });
   });
 });

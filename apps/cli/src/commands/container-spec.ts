@@ -1,12 +1,14 @@
 import { NetworkMode, Protocol, RestartPolicyName, type ContainerSpec, type PortMapping, type Resources, type RestartPolicy } from '@strata/api/containers/v1';
 import { parseMemory, validateLimits } from '@strata/cgroups';
 import { parsePortMapping } from '@strata/container-network';
-import { checkDnsOption, checkDnsSearch, checkDnsServer, checkExtraHost, parseRestartPolicy, parseSecurityOptions, parseUlimit } from '@strata/containers';
-import { mountToWire, restartPolicyToWire } from '@strata/docker-api/views';
+import { checkDnsOption, checkDnsSearch, checkDnsServer, checkExtraHost, checkHealthSettings, parseRestartPolicy, parseSecurityOptions, parseUlimit } from '@strata/containers';
+import type { HealthConfig } from '@strata/api/images/v1';
+import { healthFromWire, mountToWire, restartPolicyToWire } from '@strata/docker-api/views';
 import { invalidArgument } from '@strata/kit';
 import { parsePlatform } from '@strata/oci';
 import { parseEnvEntry, parseEnvFile, parseLabels } from './container-options.js';
 import { mountsOfFlags } from './mount-options.js';
+import { parseGoDuration } from './events-time.js';
 
 /** The resource flags as the command line gave them (`--memory` as written, the others parsed). */
 export interface ResourceFlagValues {
@@ -58,6 +60,13 @@ export interface SpecFlagValues extends ResourceFlagValues {
   capDrop?: string[];
   /** `--security-opt` values, a `seccomp=FILE` already replaced by the file's JSON (see readSeccompProfiles). */
   securityOpt?: string[];
+  healthCmd?: string | undefined;
+  healthInterval?: string | undefined;
+  healthTimeout?: string | undefined;
+  healthStartPeriod?: string | undefined;
+  healthStartInterval?: string | undefined;
+  healthRetries?: number;
+  noHealthcheck?: boolean;
 }
 
 /** What {@link buildContainerSpec} makes a spec of. */
@@ -73,6 +82,38 @@ export interface SpecInput {
   env: Readonly<Record<string, string | undefined>>;
   /** What `-v ./x:/x` and `--mount src=./x` are relative to; the process's working directory by default. */
   cwd?: string;
+}
+
+/**
+ * The health checks of `--health-*` and `--no-healthcheck`, read as the
+ * docker CLI reads them (`--health-cmd` runs through the shell, durations
+ * are Go's: `30s`, `1m30s`, `500ms`); none when no flag is given.
+ * InvalidArgument with Docker's texts.
+ */
+export function healthOfFlags(f: SpecFlagValues): { health?: HealthConfig } {
+  const durations = { Interval: f.healthInterval, Timeout: f.healthTimeout, StartPeriod: f.healthStartPeriod, StartInterval: f.healthStartInterval };
+  const given = f.healthCmd !== undefined || Object.values(durations).some((d) => d !== undefined) || (f.healthRetries ?? 0) !== 0;
+  if (f.noHealthcheck === true) {
+    if (given) throw invalidArgument('--no-healthcheck conflicts with --health-* options');
+    return { health: { test: ['NONE'], intervalNanos: 0, timeoutNanos: 0, startPeriodNanos: 0, startIntervalNanos: 0, retries: 0 } };
+  }
+  if (!given) return {};
+  const nanos = (name: string, text: string | undefined) => {
+    if (text === undefined) return 0;
+    const ms = parseGoDuration(text);
+    if (ms === undefined) throw invalidArgument(`invalid argument "${text}" for --health-${name}: time: invalid duration "${text}"`);
+    return Math.round(ms * 1e6);
+  };
+  const health: HealthConfig = {
+    test: f.healthCmd === undefined ? [] : ['CMD-SHELL', f.healthCmd],
+    intervalNanos: nanos('interval', durations.Interval),
+    timeoutNanos: nanos('timeout', durations.Timeout),
+    startPeriodNanos: nanos('start-period', durations.StartPeriod),
+    startIntervalNanos: nanos('start-interval', durations.StartInterval),
+    retries: f.healthRetries ?? 0,
+  };
+  checkHealthSettings(healthFromWire(health));
+  return { health };
 }
 
 /** The `--security-opt` entries, checked for their form (a profile's fields are checked by the node). */
@@ -219,5 +260,6 @@ export function buildContainerSpec(input: SpecInput): ContainerSpec {
     capAdd: [...(f.capAdd ?? [])],
     capDrop: [...(f.capDrop ?? [])],
     securityOpt: checkSecurityOptions(f.securityOpt ?? []),
+    ...healthOfFlags(f),
   };
 }
