@@ -458,6 +458,16 @@ describe('pause, unpause, top, diff, export, rename and prune', { timeout: 60_00
     expect(healthy.log.at(-1)).toMatchObject({ exitCode: 0, output: 'fine\n' });
     await waitFor(() => eventsOf('container.health_status', c.id).length === 2, () => 'two container.health_status events');
     expect(eventsOf('container.health_status', c.id).map((e) => (e.data as { status: string }).status)).toEqual(['unhealthy', 'healthy']);
+    // A check that outlives its timeout fails, and its process is killed.
+    const slow = await run({ cmd: ['sleep', '1000'], health: { ...health, test: ['CMD', 'sleep', '30'], timeoutNanos: 300e6, retries: 1 } });
+    await waitFor(async () => (await client.unary(ContainersService.inspect, { id: slow.id })).container?.state?.health?.status === 'unhealthy', () => 'the slow check to fail');
+    const slowLog = (await client.unary(ContainersService.inspect, { id: slow.id })).container!.state!.health!.log;
+    expect(slowLog[0]).toMatchObject({ exitCode: -1, output: 'Health check exceeded timeout (0.3s)' });
+    // Checks run one after another, each killed at its timeout: after a few of them at most the current one is left.
+    await new Promise((r) => setTimeout(r, 1500));
+    const top = await client.unary(ContainersService.top, { id: slow.id, psArgs: [] });
+    expect(top.processes.filter((p) => p.fields.join(' ').includes('sleep 30')).length).toBeLessThanOrEqual(1);
+    await client.unary(ContainersService.remove, { id: slow.id, force: true });
     // --no-healthcheck over an image without checks, and a bad interval.
     const none = await create({ cmd: ['true'], health: { ...health, test: ['NONE'], intervalNanos: 0, retries: 0 } });
     expect(none.healthcheck).toBeUndefined();
