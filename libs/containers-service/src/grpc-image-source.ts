@@ -1,5 +1,6 @@
 import { ImagesService, type Platform } from '@strata/api/images/v1';
 import type { RpcClient } from '@strata/grpc-kit';
+import { dockerHealthcheck } from '@strata/docker-api/views';
 import { invalidArgument, isNotFound, notFound } from '@strata/kit';
 import { compatiblePlatforms, formatPlatform, normalizePlatform, parseDigest, parsePlatform, type ContainerConfig, type Platform as OciPlatform } from '@strata/oci';
 import type { ImageInfo, ImageSource } from './ports.js';
@@ -67,17 +68,7 @@ export function createGrpcImageSource(client: RpcClient): ImageSource {
         if (Object.keys(c.labels).length > 0) config.Labels = { ...c.labels };
         if (set(c.stopSignal)) config.StopSignal = c.stopSignal;
         if (c.volumes.length > 0) config.Volumes = Object.fromEntries(c.volumes.map((v) => [v, {}]));
-        const h = c.healthcheck;
-        if (h !== undefined && h.test.length > 0) {
-          config.Healthcheck = {
-            Test: [...h.test],
-            ...(h.intervalNanos ? { Interval: h.intervalNanos } : {}),
-            ...(h.timeoutNanos ? { Timeout: h.timeoutNanos } : {}),
-            ...(h.startPeriodNanos ? { StartPeriod: h.startPeriodNanos } : {}),
-            ...(h.startIntervalNanos ? { StartInterval: h.startIntervalNanos } : {}),
-            ...(h.retries ? { Retries: h.retries } : {}),
-          };
-        }
+        if (c.healthcheck !== undefined && c.healthcheck.test.length > 0) config.Healthcheck = dockerHealthcheck(c.healthcheck);
       }
       const m = image.manifest;
       const info: ImageInfo = {

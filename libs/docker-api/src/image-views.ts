@@ -1,4 +1,4 @@
-import type { ContainerConfig, HistoryEntry, Image, ImageSummary } from '@strata/api/images/v1';
+import type { ContainerConfig, HealthConfig, HistoryEntry, Image, ImageSummary } from '@strata/api/images/v1';
 import { parseReference } from '@strata/oci';
 import { rfc3339 } from './human-time.js';
 
@@ -22,6 +22,18 @@ export function familiarRef(text: string): string {
 const orNull = <T>(list: readonly T[]): T[] | null => (list.length === 0 ? null : [...list]);
 const setOf = (keys: readonly string[]): Record<string, object> => Object.fromEntries(keys.map((k) => [k, {}]));
 
+/** Docker's Healthcheck of the API's HealthConfig: Test, and each duration (nanoseconds) and Retries that is set. */
+export function dockerHealthcheck(h: HealthConfig): { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number } {
+  return {
+    Test: [...h.test],
+    ...(h.intervalNanos ? { Interval: h.intervalNanos } : {}),
+    ...(h.timeoutNanos ? { Timeout: h.timeoutNanos } : {}),
+    ...(h.startPeriodNanos ? { StartPeriod: h.startPeriodNanos } : {}),
+    ...(h.startIntervalNanos ? { StartInterval: h.startIntervalNanos } : {}),
+    ...(h.retries ? { Retries: h.retries } : {}),
+  };
+}
+
 /**
  * An image's run configuration as Docker's `Config` of an image: User,
  * ExposedPorts as `{"80/tcp": {}}`, Env, Cmd, Healthcheck, Volumes,
@@ -34,17 +46,7 @@ export function dockerImageConfig(config: ContainerConfig | undefined): Record<s
   if (c !== undefined && c.exposedPorts.length > 0) out.ExposedPorts = setOf(c.exposedPorts);
   out.Env = orNull(c?.env ?? []);
   out.Cmd = orNull(c?.cmd ?? []);
-  const h = c?.healthcheck;
-  if (h !== undefined) {
-    out.Healthcheck = {
-      Test: [...h.test],
-      ...(h.intervalNanos ? { Interval: h.intervalNanos } : {}),
-      ...(h.timeoutNanos ? { Timeout: h.timeoutNanos } : {}),
-      ...(h.startPeriodNanos ? { StartPeriod: h.startPeriodNanos } : {}),
-      ...(h.startIntervalNanos ? { StartInterval: h.startIntervalNanos } : {}),
-      ...(h.retries ? { Retries: h.retries } : {}),
-    };
-  }
+  if (c?.healthcheck !== undefined) out.Healthcheck = dockerHealthcheck(c.healthcheck);
   if (c?.argsEscaped) out.ArgsEscaped = true;
   out.Volumes = c === undefined || c.volumes.length === 0 ? null : setOf(c.volumes);
   out.WorkingDir = c?.workingDir ?? '';
