@@ -38,6 +38,7 @@ describe('a container path, resolved inside the container', () => {
     writeFileSync(join(root, 'data/sub/file'), 'data\n');
     writeFileSync(join(dir.path, 'volume/in-volume'), 'volume\n');
     writeFileSync(join(dir.path, 'hosts'), '127.0.0.1 localhost\n');
+    writeFileSync(join(root, 'etc/hosts'), ''); // the mount point runc makes
     symlinkSync('/etc', join(root, 'abs-etc'));
     symlinkSync('../../../../etc/passwd', join(root, 'data/climb'));
     symlinkSync(host, join(root, 'to-host'));
@@ -82,6 +83,10 @@ describe('a container path, resolved inside the container', () => {
     expect(await resolveRootedPath(files, '/vol/in-volume', { followLast: false })).toBe('/vol/in-volume');
     expect((await statRootedPath(files, '/vol/in-volume')).size).toBe(7);
     expect((await statRootedPath(files, '/etc/hosts')).size).toBe(20);
+    // A directory holding a bind is read with the bind's files, as the container sees it.
+    const entries = await entriesOf(tarRootedPath(files, '/', '.'));
+    expect(entries.find((e) => e.name === './vol/in-volume')?.data).toBe('volume\n');
+    expect(entries.find((e) => e.name === './etc/hosts')?.data).toBe('127.0.0.1 localhost\n');
   });
 
   it('refuses a missing path, a link loop and a file used as a directory', async () => {

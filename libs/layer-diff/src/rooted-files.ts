@@ -86,7 +86,9 @@ export function tarRootedPath(root: Root, resolved: string, rootName: string): R
     const entry = await pathEntry(rootName, at);
     if (entry !== undefined) {
       await writer.add(entry, entry.type === 'file' ? createReadStream(at) : undefined);
-      if (entry.type === 'directory') await tarDirectory(at, writer, { namePrefix: rootName });
+      // Each entry's place through root: a bind below the path is read from where it is bound.
+      const base = cleanComponents(resolved);
+      if (entry.type === 'directory') await tarDirectory(at, writer, { namePrefix: rootName, pathOf: (below) => physical(root, [...base, ...below.split('/')]) });
     }
     await writer.finish();
   })().catch((err: unknown) => {

@@ -22,6 +22,12 @@ export interface DirectoryTarOptions {
   /** Entries are named under this directory (`etc` gives `etc/passwd`, hardlinks likewise); none by default. */
   namePrefix?: string;
   /**
+   * Where the entry at a path under root (`a/b`, no prefix) is on disk;
+   * `<root>/a/b` by default. A tree with mounts laid over it (a stopped
+   * container's binds) names each of them here.
+   */
+  pathOf?: (relative: string) => string;
+  /**
    * Reads a path's extended attributes (Node has no xattr API: callers plug
    * one in, e.g. through getfattr). None are written without it.
    */
@@ -115,10 +121,11 @@ export async function tarDirectory(root: string, writer: TarWriter, options: Dir
     }
   };
 
-  const walk = async (dir: string, prefix: string): Promise<void> => {
+  const walk = async (dir: string, prefix: string, under: string): Promise<void> => {
     const names = (await readdir(dir)).sort(byBytes);
     for (const name of names) {
-      const path = join(dir, name);
+      const below = under === '' ? name : `${under}/${name}`;
+      const path = options.pathOf === undefined ? join(dir, name) : options.pathOf(below);
       const relative = prefix === '' ? name : `${prefix}/${name}`;
       const stats = await lstat(path, { bigint: true });
       const context = { path, stats };
@@ -143,11 +150,11 @@ export async function tarDirectory(root: string, writer: TarWriter, options: Dir
       if (entry === undefined) continue;
       if (!stats.isDirectory() && stats.nlink > 1n) firstName.set(linkKey, relative);
       await emit(entry, context);
-      if (stats.isDirectory()) await walk(path, relative);
+      if (stats.isDirectory()) await walk(path, relative, below);
     }
   };
 
-  await walk(root, options.namePrefix ?? '');
+  await walk(root, options.namePrefix ?? '', '');
   return { entries };
 }
 
