@@ -8,7 +8,9 @@
  * (untimed). Strata's own pull is measured the same way: the gRPC
  * `Images.Pull` on the mirror's unix socket, from the first request until
  * its DONE event (every blob stored in the layer-store, the tag set), on a
- * fresh stack too. Runs alternate; medians of N runs.
+ * fresh stack too, and so is `strata pull --no-unpack` (the CLI, a process
+ * of its own like skopeo, through Images.Pull into the layer-store: what
+ * skopeo copy does, without unpacking). Runs alternate; medians of N runs.
  * Target: ≤ 1.0× skopeo's wall time. Beside the wall times it prints CPU
  * seconds (user + system), which a busy machine disturbs less: skopeo's
  * (children's times of this process, from /proc/self/stat) and the mirror's
@@ -18,7 +20,9 @@
  *   --cpu-prof writes V8 CPU profiles of the mirror and the layer-store of
  *   the Images.Pull stacks to bench/.work/mirror-pull-profiles (kept).
  */
+import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { ImagesService } from '@strata/api/images/v1';
 import { createClient } from '@strata/grpc-kit';
@@ -33,6 +37,9 @@ const runs = Number(args.find((a) => !a.startsWith('--')) ?? 5);
 const profiles = args.includes('--cpu-prof') ? join(root, 'bench', '.work', 'mirror-pull-profiles') : undefined;
 const dir = workDir('mirror-pull');
 const target = join(dir, 'pulled');
+/** The `strata` command as npm installs it (the package's bin, a shell launcher of bin/strata.mjs). */
+const strataBin = join(root, 'apps/cli/bin/strata');
+const execFileAsync = promisify(execFile);
 
 /** The stat fields after the command name of /proc/<pid>/stat: utime is [11], stime [12], cutime [13], cstime [14] (clock ticks of 10 ms). */
 const statFields = (pid: number | 'self') => readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ').map(Number);
@@ -80,6 +87,7 @@ try {
   const reference: number[] = [];
   const mirror: number[] = [];
   const pull: number[] = [];
+  const cli: number[] = [];
   const cpu = { skopeo: [] as number[], pull: [] as number[] };
   const ref = `${UPSTREAM_NAME}/${DEBIAN_REPOSITORY}:${DEBIAN_TAG}`;
   const blobs = [image.manifest.digest, image.config.digest, image.layer.digest];
@@ -105,15 +113,23 @@ try {
     pull.push(await timed(() => imagesPull(pulling, ref)));
     cpu.pull.push(used() - pullBefore);
     await pulling.waitCached(blobs, 1000);
+
+    await stack.stop();
+    stack = await startMirrorStack(join(dir, 'stack'), upstream);
+    const runDir = join(dir, 'stack', 'run');
+    const cliStack = stack;
+    cli.push(await timed(() => execFileAsync(strataBin, ['pull', '--no-unpack', '--quiet', '--run-dir', runDir, ref])));
+    await cliStack.waitCached(blobs, 1000);
   }
   const fmt = (times: number[]) => times.map((t) => t.toFixed(2)).join(' ');
-  console.log(`  runs (s): skopeo from the registry ${fmt(reference)}; skopeo through the mirror ${fmt(mirror)}; Images.Pull ${fmt(pull)}`);
+  console.log(`  runs (s): skopeo from the registry ${fmt(reference)}; skopeo through the mirror ${fmt(mirror)}; Images.Pull ${fmt(pull)}; strata pull ${fmt(cli)}`);
   console.log(
     `  CPU seconds (user + system): Images.Pull (mirror + layer-store) ${middle(cpu.pull).toFixed(2)} s (runs ${fmt(cpu.pull)}), skopeo from the registry ${middle(cpu.skopeo).toFixed(2)} s (runs ${fmt(cpu.skopeo)}); ratio ${(middle(cpu.pull) / middle(cpu.skopeo)).toFixed(2)}×`,
   );
   if (profiles !== undefined) console.log(`  CPU profiles of the Images.Pull stacks' mirror and layer-store: ${profiles}`);
   reportSeconds('cold pull: skopeo via mirror', middle(mirror), middle(reference), 1.0);
   reportSeconds('cold pull: Images.Pull (gRPC)', middle(pull), middle(reference), 1.0);
+  reportSeconds('cold pull: strata pull (CLI)', middle(cli), middle(reference), 1.0);
   const mb = image.layer.size / 1e6;
   const rate = (times: number[]) => `${(mb / middle(times)).toFixed(1)} MB/s`;
   console.log(`  layer throughput: skopeo via mirror ${rate(mirror)}, Images.Pull ${rate(pull)}, skopeo from the registry ${rate(reference)}`);

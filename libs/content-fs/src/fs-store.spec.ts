@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '@strata/kit';
@@ -42,8 +43,8 @@ describe('fs content store', () => {
   let dir: { path: string; remove: () => void };
   let stores: Store[];
   let processes: TestProcess[];
-  const open = async (): Promise<Store> => {
-    const store = await createFsStore({ root: dir.path, logger: silentLogger() });
+  const open = async (importStallMs?: number): Promise<Store> => {
+    const store = await createFsStore({ root: dir.path, logger: silentLogger(), ...(importStallMs === undefined ? {} : { importStallMs }) });
     stores.push(store);
     return store;
   };
@@ -369,6 +370,73 @@ describe('fs content store', () => {
       expect(readdirSync(join(dir.path, 'blobs', 'sha256'))).toEqual([]);
       expect(readdirSync(imports())).toEqual([]);
       expect(readFileSync(secret, 'utf8')).toBe('not for the store');
+    });
+
+    describe('growing', () => {
+      /** An empty file of imports/ open for appending, as a writer in another process holds it. */
+      const begin = async (name: string) => ({ name, fh: await openFile(join(imports(), name), 'wx', 0o600) });
+      const pieces = (data: Buffer, n: number) => Array.from({ length: n }, (_, i) => data.subarray(Math.floor((i * data.length) / n), Math.floor(((i + 1) * data.length) / n)));
+
+      it('stores a file as its writer appends to it, and takes it over once it holds every byte', async () => {
+        const store = await open();
+        const data = randomBytesOf(21 * 1024 * 1024 + 3);
+        const { name, fh } = await begin('growing-1');
+        const importing = store.importFile!(name, { expected: digestOf(data), total: data.length, labels: { from: 'growing' }, growing: true });
+        let settled = false;
+        void importing.finally(() => (settled = true)).catch(() => undefined);
+        for (const piece of pieces(data, 7)) {
+          await settle();
+          expect(settled).toBe(false);
+          await fh.write(piece);
+        }
+        await fh.close();
+        expect(await importing).toMatchObject({ digest: digestOf(data), size: data.length, labels: { from: 'growing' } });
+        expect((await readBlob(store, digestOf(data))).equals(data)).toBe(true);
+        expect(readdirSync(imports())).toEqual([]);
+      });
+
+      it('fails once its writer removes the file, storing nothing', async () => {
+        const store = await open();
+        const data = randomBytesOf(64 * 1024);
+        const { name, fh } = await begin('given-up');
+        const importing = store.importFile!(name, { expected: digestOf(data), total: data.length, growing: true });
+        await fh.write(data.subarray(0, 1000));
+        await settle();
+        unlinkSync(join(imports(), name));
+        await expectError(importing, 'FailedPrecondition', 'import of given-up failed: its writer removed or cut it after 1000 of 65536 bytes');
+        await fh.close();
+        expect(readdirSync(join(dir.path, 'blobs', 'sha256'))).toEqual([]);
+      });
+
+      it('fails when the file gains no bytes for the stall time, and when it ends up longer or other than expected', async () => {
+        const store = await open(100);
+        // Not a whole number of pages: a reader never sees the size of a longer write stop at exactly this many bytes.
+        const data = randomBytesOf(300 * 1024 + 1);
+        const stalled = await begin('stalled');
+        await stalled.fh.write(data.subarray(0, 4096));
+        await expectError(
+          store.importFile!(stalled.name, { expected: digestOf(data), total: data.length, growing: true }),
+          'Unavailable',
+          `import of stalled failed: it gained no bytes for 100 ms after 4096 of ${data.length}`,
+        );
+        await stalled.fh.close();
+
+        const longer = await begin('longer');
+        const importing = store.importFile!(longer.name, { expected: digestOf(data), total: data.length, growing: true });
+        await longer.fh.write(Buffer.concat([data, Buffer.from('one more')]));
+        await longer.fh.close();
+        await expectError(importing, 'FailedPrecondition', `import of longer failed: it has ${data.length + 8} bytes, expected ${data.length}`);
+
+        const other = await begin('other');
+        const wrong = Buffer.from(data);
+        wrong.writeUInt8(wrong.readUInt8(wrong.length - 1) ^ 1, wrong.length - 1);
+        const importingOther = store.importFile!(other.name, { expected: digestOf(data), total: data.length, growing: true });
+        await other.fh.write(wrong);
+        await other.fh.close();
+        await expectError(importingOther, 'FailedPrecondition', `import of other failed: got digest ${digestOf(wrong)}, expected ${digestOf(data)}`);
+        expect(readdirSync(join(dir.path, 'blobs', 'sha256'))).toEqual([]);
+        expect(readdirSync(imports())).toEqual([]);
+      });
     });
 
     it('removes the import files of processes that are gone at startup, keeps those of live ones', async () => {

@@ -1,10 +1,9 @@
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { chmod, link, lstat, mkdir, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { chmod, link, mkdir, open, readdir, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   alreadyExists,
-  failedPrecondition,
   invalidArgument,
   isNotFound,
   notFound,
@@ -33,6 +32,7 @@ import { createFsMetadataStore } from './fs-metadata-store.js';
 import { BLOB_MODE, DIR_MODE, errnoOf, ioFailure, KeyedMutex, removeStaleTemps, syncDir } from './fs-io.js';
 import { FsWriter, readIngestMeta, type WriterContext } from './fs-writer.js';
 import { holdSharedHashPool } from './hash-pool.js';
+import { verifyImportFile } from './import-file.js';
 import { blobNotFound, readBlobFile, wholeNumber } from './blob-file.js';
 
 /** What createFsStore and createFsContent open. */
@@ -41,6 +41,8 @@ export interface FsStoreOptions {
   root: string;
   /** Narrowed to `component: content-fs`; commits and deletes at debug, broken locks at warn. */
   logger: Logger;
+  /** How long a growing import (ImportOptions.growing) may gain no bytes before it fails; 60 s by default. */
+  importStallMs?: number;
 }
 
 /** Labels of a blob as kept in the MetadataStore under `labels/sha256/<hex>`. */
@@ -128,6 +130,7 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
     (await removeStaleTemps(layout.metadata, 64, logger)) + (await removeStaleTemps(layout.ingest, 1, logger)) + (await removeStaleImports(layout.root, logger));
   if (removed > 0) logger.info({ removed }, 'removed leftover temp files');
 
+  const importStallMs = options.importStallMs ?? 60_000;
   const active = new Map<string, FsWriter | 'opening'>();
   const labelLocks = new KeyedMutex();
   // Held from open to close: the first blob written does not wait for a hashing thread to start.
@@ -177,33 +180,6 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
    * same file, unchanged) and makes it durable, its mtime (the blob's
    * createdAt) now. FailedPrecondition when it is not what was expected.
    */
-  const verifyImport = async (fh: FileHandle, path: string, file: string, expected: Digest, total: number) => {
-    const st = await fh.stat();
-    if (!st.isFile()) throw invalidArgument(`cannot import ${file}: it is not a regular file`, { fields: { name: file } });
-    if (st.size !== total) {
-      throw failedPrecondition(`import of ${file} failed: it has ${st.size} bytes, expected ${total}`, { fields: { name: file, size: st.size } });
-    }
-    const hash = hashes.stream();
-    let size: number;
-    let digest: Digest;
-    try {
-      size = await hash.loadFile(path);
-      digest = await hash.digest();
-    } finally {
-      hash.dispose();
-    }
-    const after = await lstat(path);
-    if (after.ino !== st.ino || after.dev !== st.dev || after.size !== size || size !== total) {
-      throw failedPrecondition(`import of ${file} failed: the file changed while it was hashed`, { fields: { name: file } });
-    }
-    if (digest !== expected) {
-      throw failedPrecondition(`import of ${file} failed: got digest ${digest}, expected ${expected}`, { fields: { name: file, digest } });
-    }
-    const now = new Date();
-    await fh.utimes(now, now);
-    await fh.sync();
-  };
-
   const context: WriterContext = {
     logger,
     hashes,
@@ -362,7 +338,7 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
         throw ioFailure(err, `cannot import ${file}`);
       }
       try {
-        await verifyImport(fh, path, file, expected, total);
+        await verifyImportFile(fh, { file, path, expected, total, growing: options.growing === true, stallMs: importStallMs, hashes });
         return await context.publish(path, expected, labels);
       } finally {
         await fh.close().catch(() => undefined);

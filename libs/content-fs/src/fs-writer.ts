@@ -11,9 +11,9 @@ import { acquireIngestLock, type IngestLock } from './ingest-lock.js';
 /** Bytes gathered in memory before one write(2) to the ingest file. */
 const FLUSH_BYTES = 1 << 20;
 /** Bytes written between background fdatasync calls, so commit's fsync finds little left to do. */
-const SYNC_BYTES = 8 << 20;
+export const SYNC_BYTES = 8 << 20;
 /** Announced totals up to this are hashed on the main thread (manifests, configs): less than a round trip to a worker. */
-const INLINE_HASH_BYTES = 256 << 10;
+export const INLINE_HASH_BYTES = 256 << 10;
 /** Flushed chunks that may wait for the hashing worker before writes wait for it. */
 const HASH_BACKLOG = 8;
 

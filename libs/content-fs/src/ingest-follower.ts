@@ -6,6 +6,7 @@ import { canceled, failedPrecondition, notFound, pause, unavailable } from '@str
 import { parseDigest, type Digest } from '@strata/oci';
 import { validateRef, type FollowedBlob, type IngestFollower } from '@strata/content';
 import { READ_CHUNK, wholeNumber } from './blob-file.js';
+import { describeWait, MAX_POLL_MS, readGrowingFile } from './growing-file.js';
 import { errnoOf, ioFailure } from './fs-io.js';
 
 /** What createFsIngestFollower reads, and how long it waits. */
@@ -15,9 +16,6 @@ export interface FsIngestFollowerOptions {
   /** How long an ingest may make no progress (no new bytes, no commit) before a follower gives up (Unavailable); 60 s by default. */
   stallMs?: number;
 }
-
-/** Longest pause between two looks at an ingest that has no new bytes yet. */
-const MAX_POLL_MS = 20;
 
 /**
  * An IngestFollower over the ingests of a filesystem content store on this
@@ -77,35 +75,25 @@ function followFile(fh: FileHandle, f: Followed): FollowedBlob {
     failedPrecondition(`the ingest ${ref} of blob ${digest} was discarded or rewritten after ${position} bytes: its bytes are not the blob's`, {
       fields: { ref, digest },
     });
-  const aborted = (signal: AbortSignal | undefined) => {
-    if (signal?.aborted === true) throw canceled(`reading the ingest ${ref} of blob ${digest} was canceled`, { fields: { ref, digest } });
-  };
+  const canceledRead = () => canceled(`reading the ingest ${ref} of blob ${digest} was canceled`, { fields: { ref, digest } });
   const stalled = (what: string) =>
-    unavailable(`the ingest ${ref} of blob ${digest} ${what} for ${f.stallMs >= 1000 ? `${Math.round(f.stallMs / 1000)} s` : `${f.stallMs} ms`}; pull it again`, {
+    unavailable(`the ingest ${ref} of blob ${digest} ${what} for ${describeWait(f.stallMs)}; pull it again`, {
       fields: { ref, digest },
     });
 
   async function* chunks(): AsyncGenerator<Uint8Array> {
-    let position = 0;
-    let progressAt = Date.now();
-    let delay = 1;
     try {
-      while (position < size && !closed) {
-        aborted(f.signal);
-        const buffer = Buffer.allocUnsafeSlow(Math.min(READ_CHUNK, size - position));
-        const { bytesRead } = await fh.read(buffer, 0, buffer.length, position);
-        if (bytesRead > 0) {
-          position += bytesRead;
-          progressAt = Date.now();
-          delay = 1;
-          yield bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead);
-          continue;
-        }
-        const st = await fh.stat();
-        if (st.nlink === 0 || st.size < position) throw discarded(position);
-        if (Date.now() - progressAt > f.stallMs) throw stalled(`had no new bytes after ${position} of ${size}`);
-        await pause(delay, f.signal);
-        delay = Math.min(delay * 2, MAX_POLL_MS);
+      for await (const chunk of readGrowingFile(fh, {
+        size,
+        stallMs: f.stallMs,
+        signal: f.signal,
+        buffer: (length) => Buffer.allocUnsafeSlow(Math.min(READ_CHUNK, length)),
+        discarded,
+        stalled: (position) => stalled(`had no new bytes after ${position} of ${size}`),
+        canceled: canceledRead,
+      })) {
+        if (closed) return;
+        yield chunk;
       }
     } catch (err) {
       await close();
@@ -123,7 +111,7 @@ function followFile(fh: FileHandle, f: Followed): FollowedBlob {
         let seen = followed.size;
         let progressAt = Date.now();
         for (let delay = 1; ; delay = Math.min(delay * 2, MAX_POLL_MS)) {
-          aborted(signal);
+          if (signal?.aborted === true) throw canceledRead();
           const blob = await lstat(f.blobPath).catch((err: unknown) => {
             if (errnoOf(err) === 'ENOENT') return undefined;
             throw ioFailure(err, `cannot look at blob ${digest}`);

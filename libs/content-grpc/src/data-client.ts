@@ -161,7 +161,12 @@ export function createDataClient(socketPath: string): DataClient {
     },
     upload: (ref, offset) => new PutUpload(name, socketPath, agent, ref, offset),
     async importFile(file, options) {
-      const body: ImportRequest = { expected: options.expected, total: options.total, ...(options.labels === undefined ? {} : { labels: options.labels }) };
+      const body: ImportRequest = {
+        expected: options.expected,
+        total: options.total,
+        ...(options.labels === undefined ? {} : { labels: options.labels }),
+        ...(options.growing === true ? { growing: true } : {}),
+      };
       const text = JSON.stringify(body);
       const res = await new Promise<IncomingMessage>((resolve, reject) => {
         const req = request(

@@ -61,14 +61,15 @@ async function readImportRequest(req: IncomingMessage): Promise<ImportRequest> {
   } catch {
     throw invalidArgument('import request body is not JSON: expected {"expected": "<digest>", "total": <bytes>, "labels": {…}}');
   }
-  const { expected, total, labels } = (body ?? {}) as Partial<ImportRequest>;
+  const { expected, total, labels, growing } = (body ?? {}) as Partial<ImportRequest>;
   if (typeof expected !== 'string' || typeof total !== 'number') {
     throw invalidArgument('import request body needs "expected" (the digest, a string) and "total" (the size, a number)');
   }
   if (labels !== undefined && (typeof labels !== 'object' || labels === null || Object.values(labels).some((v) => typeof v !== 'string'))) {
     throw invalidArgument('import request "labels" must map names to strings');
   }
-  return { expected, total, ...(labels === undefined ? {} : { labels }) };
+  if (growing !== undefined && typeof growing !== 'boolean') throw invalidArgument('import request "growing" must be true or false');
+  return { expected, total, ...(labels === undefined ? {} : { labels }), ...(growing === true ? { growing } : {}) };
 }
 
 /** Writes of an upload's chunks that may wait in the Writer before reading the body pauses (chunks are up to 64 KiB). */
@@ -126,9 +127,11 @@ async function appendBody(req: IncomingMessage, writer: Writer): Promise<void> {
  *   time per ingest. Answers 200 `{"offset": n}` once every byte is written.
  *   FailedPrecondition when no Write stream holds the ref.
  * - `POST /v1/imports/<name>` with a JSON body `{"expected", "total",
- *   "labels"}`: commits the file name of the store's imports directory
- *   (Store.importFile: hashed, then linked as the blob), answering 200 with
- *   the blob's Info; Unimplemented when the store keeps no files.
+ *   "labels", "growing"}`: commits the file name of the store's imports
+ *   directory (Store.importFile: hashed, then linked as the blob; with
+ *   growing, read as its writer appends to it, so the answer comes once it
+ *   is complete), answering 200 with the blob's Info; Unimplemented when
+ *   the store keeps no files.
  * - `GET /v1/blobs/<digest>` with an optional `Range: bytes=a-b` or
  *   `bytes=a-`: the blob's bytes (206 with Content-Range for a range), the
  *   whole size in `Strata-Size`, streamed with backpressure.
@@ -195,7 +198,12 @@ export function createDataHandler(options: DataHandlerOptions): DataHandler {
     if (req.method !== 'POST') throw unimplemented(`${req.method ?? ''} is not served on ${IMPORTS_PATH}<name>; use POST`);
     if (importer?.importFile === undefined) throw unimplemented('this layer-store keeps no blob files on this host to import into; write the blob through an ingest');
     const request = await readImportRequest(req);
-    const info = await importer.importFile(name, { expected: parseDigest(request.expected), total: request.total, ...(request.labels === undefined ? {} : { labels: request.labels }) });
+    const info = await importer.importFile(name, {
+      expected: parseDigest(request.expected),
+      total: request.total,
+      ...(request.labels === undefined ? {} : { labels: request.labels }),
+      ...(request.growing === true ? { growing: true } : {}),
+    });
     const answer: ImportedBlob = { digest: info.digest, size: info.size, createdAt: info.createdAt.toISOString(), updatedAt: info.updatedAt.toISOString(), labels: info.labels };
     sendJson(res, 200, answer);
   };

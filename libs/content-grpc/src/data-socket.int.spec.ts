@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLeaseManager, type Store } from '@strata/content';
@@ -268,6 +269,19 @@ describe('the layer-store data socket', () => {
     expect(published).toEqual([{ type: 'blob.stored', data: { digest: digestOf(bytes), size: bytes.length, labels: { source: 'upstream' } } }]);
     expect(readdirSync(imports)).toEqual([]);
 
+    // A growing file: the answer comes once its writer has appended every byte.
+    const more = randomBytes(3 * 1024 * 1024 + 1);
+    const growing = await open(join(imports, 'growing'), 'wx', 0o600);
+    const importing = store.importFile!('growing', { expected: digestOf(more), total: more.length, growing: true });
+    await growing.write(more.subarray(0, 1024 * 1024));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await growing.write(more.subarray(1024 * 1024));
+    await growing.close();
+    expect(await importing).toMatchObject({ digest: digestOf(more), size: more.length });
+    expect(readdirSync(imports)).toEqual([]);
+    const badGrowing = await http(dataSocket, 'POST', '/v1/imports/x', { 'content-type': 'application/json' }, Buffer.from(`{"expected": "${digestOf('x')}", "total": 1, "growing": "yes"}`));
+    expect(JSON.parse(badGrowing.body.toString())).toEqual({ kind: 'InvalidArgument', message: 'import request "growing" must be true or false' });
+
     writeFileSync(join(imports, 'corrupt'), 'not the bytes');
     await expectError(store.importFile!('corrupt', { expected: digestOf(bytes), total: 13 }), 'FailedPrecondition', `import of corrupt failed: got digest ${digestOf('not the bytes')}, expected ${digestOf(bytes)}`);
     await expectError(store.importFile!('..%2Fescape', { expected: digestOf(bytes), total: 1 }), 'InvalidArgument', /invalid import file name/);
@@ -275,7 +289,7 @@ describe('the layer-store data socket', () => {
     const bad = await http(dataSocket, 'POST', '/v1/imports/x', { 'content-type': 'application/json' }, Buffer.from('{"total": 1}'));
     expect(bad.status).toBe(400);
     expect(JSON.parse(bad.body.toString())).toEqual({ kind: 'InvalidArgument', message: 'import request body needs "expected" (the digest, a string) and "total" (the size, a number)' });
-    expect(published).toHaveLength(1);
+    expect(published).toHaveLength(2);
   });
 
   it('answers an import Unimplemented when the store keeps no files', async () => {

@@ -25,6 +25,8 @@ export interface ImportRequest {
   expected: string;
   total: number;
   labels?: Record<string, string>;
+  /** See ImportOptions.growing. */
+  growing?: boolean;
 }
 
 /** The answer to an import: the blob's Info, dates as ISO strings. */

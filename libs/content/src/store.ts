@@ -102,6 +102,15 @@ export interface ImportOptions {
   /** The size the file must have. */
   total: number;
   labels?: Labels;
+  /**
+   * Its writer is still appending to it (it may be empty yet): the store
+   * reads it as it grows, hashing as it goes, until it has total bytes,
+   * and fails (FailedPrecondition) once the writer removes it, or
+   * (Unavailable) when it gains no bytes for the store's stall time. The
+   * writer must write each byte once, in order, and remove the file to
+   * give up. Overlaps the store's hashing and syncing with the writing.
+   */
+  growing?: boolean;
 }
 
 /** A content store: all four roles. Implemented by fs, S3 and the gRPC client. */
@@ -114,7 +123,8 @@ export interface Store extends Provider, Ingester, Manager, IngestManager {
    * would (durably, with labels, AlreadyExists when the blob is stored).
    * The store takes the file over: it is gone afterwards, whatever the
    * outcome, and the caller must not change it once this is called (it may
-   * keep reading it through a descriptor it holds). InvalidArgument for a
+   * keep reading it through a descriptor it holds), unless it is growing
+   * (see ImportOptions.growing). InvalidArgument for a
    * name that is not a plain file name of that directory, NotFound when no
    * such file is there, FailedPrecondition when its size or digest is not
    * the expected one (nothing is stored). Optional: only stores that keep

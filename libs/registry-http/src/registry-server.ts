@@ -39,7 +39,13 @@ export async function startRegistryServer(options: RegistryServerOptions): Promi
   const host = options.host ?? '127.0.0.1';
   const server = createServer(
     { maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024, requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 },
-    options.handler,
+    (req, res) => {
+      const started = performance.now();
+      res.once('close', () =>
+        options.logger?.debug({ method: req.method, url: req.url?.slice(0, 300), status: res.statusCode, ms: Math.round(performance.now() - started), finished: res.writableFinished }, 'registry request'),
+      );
+      options.handler(req, res);
+    },
   );
   server.timeout = options.idleTimeoutMs ?? 120_000;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {

@@ -1,6 +1,8 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -12,7 +14,7 @@ import { createFsStore, fsLayout } from '@strata/content-fs';
 import { createMemoryStore, wrapWriters } from '@strata/content/testing';
 import { createRegistryClient, type RegistryClient } from '@strata/distribution-client';
 import { buildImage, pushImage, startDistributionRegistry, type BuiltLayer, type TestDistributionRegistry } from '@strata/image-fixtures';
-import { digestHex } from '@strata/oci';
+import { digestHex, digestOf } from '@strata/oci';
 import { createBlobFetcher, type BlobSource } from './blob-fetcher.js';
 
 const logger = silentLogger();
@@ -396,7 +398,7 @@ describe('createBlobFetcher', () => {
     const over = (fetcher: ReturnType<typeof createBlobFetcher>, source: BlobSource) =>
       waitFor(() => fetcher.inFlightSize(upstream.host, source.digest) === undefined, () => 'the fetch to end');
 
-    it('serves readers, then has the store import the spool: no ingest, no file left, one upstream request', async () => {
+    it('serves readers while the store imports the spool as it is written: no ingest, no file left, one upstream request', async () => {
       const source = await pushLayer(false, 5_000_000);
       const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: local.importsDir });
       const [first, second, range] = await Promise.all([fetcher.open(source), fetcher.open(source), fetcher.open(source, { offset: 1000, length: 5000 })]);
@@ -415,7 +417,7 @@ describe('createBlobFetcher', () => {
       expect(upstream.requestLog().filter((r) => r.method === 'GET' && r.path.includes(`/v2/${source.repository}/blobs/`))).toHaveLength(1);
     });
 
-    it('holds the final byte back until its own hash matched: a corrupted blob fails every reader, and nothing is stored or left', async () => {
+    it('holds the final byte back until the store\'s import verified it: a corrupted blob fails every reader and fetch(), and nothing is stored or left', async () => {
       const source = await pushLayer(true);
       const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: local.importsDir });
       const reader = await fetcher.open(source);
@@ -427,8 +429,74 @@ describe('createBlobFetcher', () => {
       ).rejects.toMatchObject({ kind: 'FailedPrecondition', message: expect.stringContaining(mismatch(source)) });
       expect(Buffer.concat(got).length).toBeLessThan(blob.size);
       await over(fetcher, source);
+      const pulled = await fetcher.fetch(source);
+      await expect(pulled.wait()).rejects.toMatchObject({ kind: 'FailedPrecondition', message: expect.stringContaining(mismatch(source)) });
+      await over(fetcher, source);
       await expect(local.store.info(source.digest)).rejects.toMatchObject({ kind: 'NotFound' });
       expect(readdirSync(local.importsDir)).toEqual([]);
+    });
+
+    it('stores a blob for fetch() through the import of its spool, without an ingest or the fetcher hashing it', async () => {
+      const source = await pushLayer(false, 5_000_000);
+      const fetcher = createBlobFetcher({ store: local.store, logger, spoolDir: scratch.path, importsDir: local.importsDir });
+      const fetch = await fetcher.fetch(source);
+      const progress: number[] = [];
+      expect(await fetch.wait((received) => progress.push(received))).toBe(true);
+      expect(progress.at(-1)).toBe(blob.size);
+      expect(await local.store.info(source.digest)).toMatchObject({ size: blob.size, labels: { 'strata.registry.upstream': upstream.host } });
+      expect((await readAll((await local.store.read(source.digest)).chunks)).equals(Buffer.from(blob.bytes))).toBe(true);
+      expect(local.writers).toEqual([]);
+      expect(readdirSync(local.importsDir)).toEqual([]);
+    });
+
+    it('fails fetch() when the store cannot import its spool: nothing else stores or checks the bytes', async () => {
+      const source = await pushLayer();
+      const failing: Store = { ...local.store, importFile: () => Promise.reject(internal('disk on fire')) };
+      const fetcher = createBlobFetcher({ store: failing, logger, spoolDir: scratch.path, importsDir: local.importsDir });
+      const fetch = await fetcher.fetch(source);
+      await expect(fetch.wait()).rejects.toMatchObject({ kind: 'Unavailable', message: expect.stringContaining('the store did not take it (disk on fire)') });
+      await over(fetcher, source);
+      await expect(local.store.info(source.digest)).rejects.toMatchObject({ kind: 'NotFound' });
+      expect(readdirSync(local.importsDir)).toEqual([]);
+    });
+
+    it('removes the spool when the upstream breaks off, so that the store gives its import up: nothing is stored or left', async () => {
+      const bytes = randomBytes(3_000_000);
+      const digest = digestOf(bytes);
+      // An upstream that announces the whole blob, sends a third of it and hangs up.
+      const server = createServer((req, res) => {
+        if (!req.url?.includes('/blobs/')) return res.writeHead(200, { 'docker-distribution-api-version': 'registry/2.0' }).end('{}');
+        res.writeHead(200, { 'content-length': bytes.length, 'content-type': 'application/octet-stream', 'docker-content-digest': digest });
+        res.write(bytes.subarray(0, 1_000_000), () => setTimeout(() => res.destroy(), 50));
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const host = `127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const breaking = createRegistryClient({ upstreams: [{ host }], logger, fetchTimeoutMs: 5000 });
+      let imports = 0;
+      const counting: Store = {
+        ...local.store,
+        importFile: (name, options) => {
+          imports++;
+          return local.store.importFile!(name, options);
+        },
+      };
+      try {
+        const fetcher = createBlobFetcher({ store: counting, logger, spoolDir: scratch.path, importsDir: local.importsDir });
+        const source: BlobSource = { upstream: breaking.upstream(host), repository: 'team/breaks', digest, size: bytes.length };
+        const reader = await fetcher.open(source);
+        const pulled = await fetcher.fetch(source);
+        await Promise.all([
+          expect(readAll(reader.chunks)).rejects.toMatchObject({ kind: 'Unavailable' }),
+          expect(pulled.wait()).rejects.toMatchObject({ kind: 'Unavailable' }),
+        ]);
+        await over(fetcher, source);
+        expect(imports).toBe(1);
+        await expect(local.store.info(digest)).rejects.toMatchObject({ kind: 'NotFound' });
+        expect(readdirSync(local.importsDir)).toEqual([]);
+      } finally {
+        breaking.close();
+        await new Promise((resolve) => server.close(resolve));
+      }
     });
 
     it('writes an ingest as before when no spool can be made in the imports directory', async () => {

@@ -14,7 +14,7 @@ import {
   unavailable,
   type Logger,
 } from '@strata/kit';
-import type { BlobReader, Labels, Store, Writer } from '@strata/content';
+import type { BlobReader, Info, Labels, Store, Writer } from '@strata/content';
 import { verifyingStream, type Upstream } from '@strata/distribution-client';
 import { Digester, digestHex, type Digest } from '@strata/oci';
 import type { BlobFetch } from '@strata/registry-http';
@@ -101,6 +101,14 @@ async function* sizeChecked(body: AsyncIterable<Uint8Array>, size: number, label
   if (received < size) throw failedPrecondition(`${label}: body ended after ${received} of ${size} bytes`, { fields: { size, received } });
 }
 
+/** How a promise ended, for one awaited later (no unhandled rejection meanwhile). */
+type Settled<T> = { ok: true; value: T } | { ok: false; error: unknown };
+const settle = <T>(promise: Promise<T>): Promise<Settled<T>> =>
+  promise.then(
+    (value): Settled<T> => ({ ok: true, value }),
+    (error: unknown): Settled<T> => ({ ok: false, error }),
+  );
+
 /** The FailedPrecondition of content whose digest is actual, not digest. */
 const digestMismatch = (label: string, digest: Digest, size: number, actual: string) =>
   failedPrecondition(`${label}: content has digest ${actual}, not the expected ${digest}; nothing of it may be kept`, { fields: { digest, size, actual } });
@@ -147,11 +155,12 @@ export interface BlobFetcherOptions {
   spoolDir: string;
   /**
    * The store's imports directory on this host (a filesystem layer-store's
-   * `imports/`), for a store that has importFile. A fetch for readers then
-   * spools there instead, hashes the bytes itself as they stream (the
-   * final byte waits for that check), and has the store import the spool
-   * once it is complete: the bytes are written once, to the spool, rather
-   * than to the spool and through the layer-store to an ingest as well.
+   * `imports/`), for a store that has importFile. Every fetch then spools
+   * there, opens no ingest, and has the store import the spool as it is
+   * written (ImportOptions.growing): the store reads the bytes back from
+   * the page cache, hashes and syncs them while they arrive, and the blob
+   * is committed moments after its final byte; the bytes cross no socket
+   * to the layer-store, and are hashed once, by it.
    */
   importsDir?: string;
 }
@@ -199,11 +208,12 @@ export interface BlobFetcher {
    * Stores the blob without reading it: joins the running fetch of the same
    * upstream and digest, or starts one (the store is not asked first).
    * Resolves, and rejects, as open does; the fetch's wait() then follows it
-   * to its end by its progress alone. A fetch this starts keeps no spool:
-   * the store hashes the bytes, and when it fails to take them (a write or
-   * the commit) the fetch fails (Unavailable; FailedPrecondition for a
-   * mismatch) rather than hashing them itself. A reader that joins such a
-   * fetch gets its bytes once it is over, from the store.
+   * to its end by its progress alone. A fetch this starts has no reader to
+   * serve: the store hashes the bytes, and when it fails to take them (a
+   * write, the commit or the import) the fetch fails (Unavailable;
+   * FailedPrecondition for a mismatch) rather than hashing them itself.
+   * Without importsDir it keeps no spool, and a reader that joins it gets
+   * its bytes once it is over, from the store.
    */
   fetch(source: BlobSource): Promise<BlobFetch>;
 }
@@ -219,10 +229,12 @@ interface Fetch {
   ended: boolean;
   /** Readers iterating plus the fetch itself; the spool closes at 0. */
   refs: number;
+  /** Started by open(): it serves readers even when the store does not take the blob. */
+  readers: boolean;
   closed: boolean;
   /** Undefined for a fetch started by fetch(): its readers read the store once it is over. */
   spool: FileHandle | undefined;
-  /** With an importing spool: its path, which the store imports once the fetch has all the bytes. */
+  /** With an importing spool: its path, which the store imports as the fetch writes it. */
   importPath: string | undefined;
   /** With a spool: the latest pieces written to it, oldest first (at most RECENT_PIECES). */
   recent: Piece[];
@@ -267,15 +279,15 @@ function recentPiece(fetch: Fetch, position: number): Piece | undefined {
  * itself while streaming ({@link verifyingStream}); when a store write or
  * the commit fails, it hashes the spool before releasing the final byte.
  * In those cases the fetch still serves its readers and commits nothing.
- * With importsDir (a store on this host that imports files), a fetch for
- * readers opens no ingest: its spool is a file of that directory, the fetch
- * hashes the bytes as they stream (the final byte waits for that), and the
- * store imports the spool once complete, hashing it again itself.
- * A fetch started by fetch() has no reader to serve and writes no spool (a
- * pull's layers are written once, to the store): it fails when the store
- * does not take the bytes, and readers that join it wait for its end and
- * read the blob from the store. Committed blobs are labelled with
- * {@link UPSTREAM_LABEL} and {@link UPSTREAM_REPOSITORY_LABEL}.
+ * With importsDir (a store on this host that imports files), no fetch
+ * opens an ingest: its spool is a file of that directory, which the store
+ * imports as it grows, the final byte held back until the import
+ * succeeded.
+ * A fetch started by fetch() has no reader to serve: it fails when the
+ * store does not take the bytes; without importsDir it writes no spool (a
+ * pull's layers are written once, to the store), and readers that join it
+ * wait for its end and read the blob from the store. Committed blobs are
+ * labelled with {@link UPSTREAM_LABEL} and {@link UPSTREAM_REPOSITORY_LABEL}.
  */
 export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
   const { store, logger, spoolDir } = options;
@@ -343,33 +355,41 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
   };
 
   /**
-   * Has the store import the fetch's spool, whose bytes the fetch has
-   * verified (readers already have them all): the fetch is committed when
-   * the store took it or holds the blob already. A store that imports no
-   * files (another backend behind the data socket) turns importing off,
-   * and this spool goes into an ingest instead. Any other failure leaves
-   * the blob served but not cached.
+   * Settles the fetch by the outcome of the store's import of its spool
+   * (begun as the spool was created; the store read it as it was written):
+   * committed and verified when the store took it. A store that imports
+   * no files (another backend behind the data socket) turns importing off,
+   * and this spool goes into an ingest instead. AlreadyExists leaves the
+   * spool's bytes unverified: the caller hashes them. A digest mismatch
+   * fails the fetch; for a fetch without readers, so does any other
+   * failure (nothing else checks the bytes or stores them); with readers,
+   * the blob is served but not cached.
    */
-  const importSpool = async (fetch: Fetch, source: BlobSource, label: string, labels: Labels) => {
-    const path = fetch.importPath as string;
+  const importDone = async (fetch: Fetch, source: BlobSource, label: string, labels: Labels, outcome: Settled<Info>) => {
     const { digest } = source;
-    try {
-      await store.importFile!(basename(path), { expected: digest, total: fetch.size, labels });
-      fetch.committed = true;
+    if (outcome.ok) {
+      fetch.committed = fetch.verified = true;
       logger.debug({ digest, size: fetch.size }, 'blob cached');
-    } catch (err) {
-      if (isUnimplemented(err)) {
-        importsDir = undefined;
-        logger.warn({ err }, 'the layer-store imports no files; fetched blobs go through ingests from now on');
-        fetch.committed = await storeSpool(fetch, source, labels);
-        return;
-      }
-      fetch.committed = isAlreadyExists(err);
-      if (!fetch.committed) logger.warn({ err, digest }, `cannot import ${label} into the store; it was served, not cached`);
-    } finally {
-      // Gone already when the store took it.
-      await unlink(path).catch(() => undefined);
+      return;
     }
+    const err = outcome.error;
+    // The store removes the file whatever the outcome; this covers a store that never got to it.
+    await unlink(fetch.importPath as string).catch(() => undefined);
+    if (isAlreadyExists(err)) {
+      fetch.committed = true;
+      return;
+    }
+    if (isUnimplemented(err)) {
+      importsDir = undefined;
+      logger.warn({ err }, 'the layer-store imports no files; fetched blobs go through ingests from now on');
+      fetch.committed = fetch.verified = await storeSpool(fetch, source, labels);
+      if (!fetch.committed && !fetch.readers) throw notStored(label, digest, fetch.size, err);
+      return;
+    }
+    const actual = isFailedPrecondition(err) ? err.fields['digest'] : undefined;
+    if (typeof actual === 'string' && actual !== digest) throw digestMismatch(label, digest, fetch.size, actual);
+    if (!fetch.readers) throw notStored(label, digest, fetch.size, err);
+    logger.warn({ err, digest }, `cannot import ${label} into the store; it was served, not cached`);
   };
 
   const run = async (key: string, fetch: Fetch, source: BlobSource, body: AsyncIterable<Uint8Array>, opening: Promise<Writer | undefined>) => {
@@ -380,9 +400,12 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
       if (writer !== undefined) await discard(writer);
       writer = await openWriter(source, fetch.size);
     }
-    // With an ingest, the store's commit checks the digest (it hashes what it stores anyway); without one (none was
-    // opened, or the spool is imported afterwards), the fetch hashes as it streams.
-    const hashing = writer === undefined;
+    const labels: Labels = { [UPSTREAM_LABEL]: upstream.host, [UPSTREAM_REPOSITORY_LABEL]: repository };
+    // The store checks the digest (it hashes what it stores anyway): by an ingest's commit, or by the import of the
+    // spool, which it reads as the fetch writes it. Without either (no ingest could be opened), the fetch hashes as it streams.
+    const importing =
+      fetch.importPath === undefined ? undefined : settle(store.importFile!(basename(fetch.importPath), { expected: digest, total: fetch.size, labels, growing: true }));
+    const hashing = writer === undefined && importing === undefined;
     const { spool } = fetch;
     try {
       const checked = hashing ? verifyingStream(body, digest, fetch.size, { label }) : sizeChecked(body, fetch.size, label);
@@ -413,8 +436,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
         await discard(writer);
         writer = undefined;
       }
-      const labels: Labels = { [UPSTREAM_LABEL]: upstream.host, [UPSTREAM_REPOSITORY_LABEL]: repository };
-      if (fetch.importPath !== undefined) await importSpool(fetch, source, label, labels);
+      if (importing !== undefined) await importDone(fetch, source, label, labels, await importing);
       if (writer !== undefined) {
         const committing = writer;
         writer = undefined;
@@ -440,7 +462,11 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
       fetch.failure = err;
       logger.warn({ err, upstream: upstream.host, repository, digest }, 'blob fetch failed; nothing was cached');
       if (writer !== undefined) await discard(writer);
-      if (fetch.importPath !== undefined) await unlink(fetch.importPath).catch(() => undefined);
+      if (fetch.importPath !== undefined) {
+        // Removing the file makes the store give its import up.
+        await unlink(fetch.importPath).catch(() => undefined);
+        await importing;
+      }
     } finally {
       fetch.ended = true;
       running.delete(key);
@@ -449,10 +475,14 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     }
   };
 
-  /** Starts the fetch of key; with spooled, its bytes also go to a spool for readers. */
-  const start = (key: string, source: BlobSource, spooled: boolean): Promise<Fetch> => {
+  /**
+   * Starts the fetch of key; with forReaders, its bytes also go to a spool
+   * for readers. With importsDir the spool is made there (for readers or
+   * not), and the store imports it as it is written.
+   */
+  const start = (key: string, source: BlobSource, forReaders: boolean): Promise<Fetch> => {
     const { upstream, repository, digest } = source;
-    const importing = spooled ? importsDir : undefined;
+    const importing = importsDir;
     const starting = (async () => {
       // openWriter settles without raising (undefined when the store takes no ingest). The ingest opens while the upstream
       // answers; an importing fetch opens none (unless its spool cannot be made there).
@@ -487,7 +517,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
             opening = openWriter(source, size);
           }
         }
-        if (spooled && spool === undefined) {
+        if (forReaders && spool === undefined) {
           const path = join(spoolDir, `strata-proxy-${digestHex(digest).slice(0, 16)}-${randomUUID()}`);
           spool = await open(path, 'wx+', 0o600);
           await unlink(path);
@@ -501,6 +531,7 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
           ended: false,
           refs: 1,
           closed: false,
+          readers: forReaders,
           spool,
           importPath,
           recent: [],
@@ -641,10 +672,10 @@ export function createBlobFetcher(options: BlobFetcherOptions): BlobFetcher {
     return fetch.committed;
   };
 
-  /** Joins the running fetch of source or starts one, with a spool when spooled. */
-  const joinOrStart = (source: BlobSource, spooled: boolean): Promise<Fetch> => {
+  /** Joins the running fetch of source or starts one, for readers or not (see start). */
+  const joinOrStart = (source: BlobSource, forReaders: boolean): Promise<Fetch> => {
     const key = keyOf(source.upstream.host, source.digest);
-    return running.get(key) ?? start(key, source, spooled);
+    return running.get(key) ?? start(key, source, forReaders);
   };
 
   return {
