@@ -4,6 +4,7 @@ import { chmod, link, mkdir, open, readdir, rm, stat, unlink, type FileHandle } 
 import { join } from 'node:path';
 import {
   alreadyExists,
+  failedPrecondition,
   invalidArgument,
   isNotFound,
   notFound,
@@ -81,8 +82,16 @@ export function blobPathOf(blobs: string, digest: Digest): string {
 
 const labelsKey = (digest: Digest) => `labels/sha256/${digestHex(digest)}`;
 
+/**
+ * Ref prefix of an import in progress: `imports/<file name>` is listed
+ * with the ingests (status, listStatuses, abort) while the store imports
+ * that file, so that a reader can follow it (createFsIngestFollower) as it
+ * follows an ingest. No writer may take such a ref.
+ */
+export const IMPORT_REF_PREFIX = 'imports/';
+
 /** A file name of the imports directory: letters, digits and `._-`, not starting with a dot, 1..255 characters. */
-function validateImportName(name: unknown): string {
+export function validateImportName(name: unknown): string {
   if (typeof name !== 'string' || !/^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$/.test(name)) {
     throw invalidArgument(`invalid import file name ${JSON.stringify(name)}: a file name of the imports directory (letters, digits, '._-'), not a path`);
   }
@@ -132,6 +141,8 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
 
   const importStallMs = options.importStallMs ?? 60_000;
   const active = new Map<string, FsWriter | 'opening'>();
+  /** Imports in progress by file name, listed as ingests with ref `imports/<name>`. */
+  const importing = new Map<string, { expected: Digest; total: number; startedAt: Date }>();
   const labelLocks = new KeyedMutex();
   // Held from open to close: the first blob written does not wait for a hashing thread to start.
   const hashHold = holdSharedHashPool();
@@ -227,7 +238,23 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
     };
   };
 
+  /** The status of the import of file in progress: its offset is the file's size so far. Undefined when none runs. */
+  const importStatus = async (file: string): Promise<Status | undefined> => {
+    const entry = importing.get(file);
+    if (entry === undefined) return undefined;
+    const st = await stat(join(layout.imports, file)).catch(() => undefined);
+    return {
+      ref: `${IMPORT_REF_PREFIX}${file}`,
+      offset: st?.size ?? 0,
+      total: entry.total,
+      expected: entry.expected,
+      startedAt: entry.startedAt,
+      updatedAt: st === undefined ? entry.startedAt : new Date(Math.round(st.mtimeMs)),
+    };
+  };
+
   const statusOf = async (ref: string, dir: string): Promise<Status | undefined> => {
+    if (ref.startsWith(IMPORT_REF_PREFIX)) return importStatus(ref.slice(IMPORT_REF_PREFIX.length));
     const w = active.get(ref);
     return w instanceof FsWriter ? w.currentStatus() : diskStatus(dir);
   };
@@ -298,6 +325,9 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
 
     async writer(options): Promise<Writer> {
       const ref = validateRef(options.ref);
+      if (ref.startsWith(IMPORT_REF_PREFIX)) {
+        throw invalidArgument(`invalid ref ${ref}: refs starting with ${IMPORT_REF_PREFIX} name files being imported; use another ref`, { fields: { ref } });
+      }
       const expected = options.expected === undefined ? undefined : parseDigest(options.expected);
       const total = wholeNumber(options.total, 'total');
       ensureOpen();
@@ -328,6 +358,7 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
       const labels = validateLabels({ ...(options.labels ?? {}) });
       ensureOpen();
       const path = join(layout.imports, file);
+      if (importing.has(file)) throw failedPrecondition(`${file} is being imported already`, { fields: { name: file } });
       let fh: FileHandle;
       try {
         fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
@@ -337,10 +368,12 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
         if (errnoOf(err) === 'ELOOP') throw invalidArgument(`cannot import ${file}: it is a symbolic link, not a file`, { fields: { name: file } });
         throw ioFailure(err, `cannot import ${file}`);
       }
+      importing.set(file, { expected, total, startedAt: new Date() });
       try {
         await verifyImportFile(fh, { file, path, expected, total, growing: options.growing === true, stallMs: importStallMs, hashes });
         return await context.publish(path, expected, labels);
       } finally {
+        importing.delete(file);
         await fh.close().catch(() => undefined);
         await unlink(path).catch(() => undefined);
       }
@@ -371,12 +404,24 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
         const status = await statusOf(meta.ref, dir);
         if (status !== undefined && match(fieldsOf({ ...status }))) out.push(status);
       }
+      for (const file of [...importing.keys()]) {
+        const status = await importStatus(file);
+        if (status !== undefined && match(fieldsOf({ ...status }))) out.push(status);
+      }
       return out;
     },
 
     async abort(ref) {
       const r = validateRef(ref);
       ensureOpen();
+      if (r.startsWith(IMPORT_REF_PREFIX)) {
+        // Its import then fails, as when the file's writer gives up.
+        const file = r.slice(IMPORT_REF_PREFIX.length);
+        if (!importing.has(file)) throw ingestNotFound(r);
+        await unlink(join(layout.imports, file)).catch(() => undefined);
+        logger.debug({ ref: r }, 'import aborted');
+        return;
+      }
       if (active.has(r)) throw locked(r);
       const dir = ingestDir(r);
       active.set(r, 'opening');

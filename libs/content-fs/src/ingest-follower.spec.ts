@@ -1,3 +1,5 @@
+import { open as openFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { FollowedBlob, Store } from '@strata/content';
 import { expectError } from '@strata/content/testing';
@@ -31,6 +33,47 @@ describe('createFsIngestFollower', () => {
   };
   const data = Buffer.from(Array.from({ length: 3 * READ_CHUNK + 4321 }, (_, i) => (i * 13) % 251));
   const digest = digestOf(data);
+
+  it('follows an import in progress, listed as an ingest, and confirms once the store linked that file as the blob', async () => {
+    const { root, store } = await open();
+    const name = 'proxy-layer.1.abcd.tmp';
+    const fh = await openFile(join(root, 'imports', name), 'wx', 0o600);
+    const importing = store.importFile!(name, { expected: digest, total: data.length, growing: true });
+    await fh.write(data.subarray(0, READ_CHUNK + 10));
+    const [status] = await store.listStatuses([`expected==${digest}`]);
+    expect(status).toMatchObject({ ref: `imports/${name}`, offset: READ_CHUNK + 10, total: data.length, expected: digest });
+    const blob = await createFsIngestFollower({ root }).follow(status!.ref, digest, data.length);
+    const reading = drain(blob);
+    for (let at = READ_CHUNK + 10; at < data.length; at += 700_000) {
+      await sleep(15);
+      await fh.write(data.subarray(at, Math.min(data.length, at + 700_000)));
+    }
+    await fh.close();
+    const bytes = await reading;
+    await blob.confirm();
+    expect(bytes.equals(data)).toBe(true);
+    expect((await importing).digest).toBe(digest);
+    expect(await store.listStatuses()).toEqual([]);
+  });
+
+  it('says an import that its writer gave up was discarded', async () => {
+    const { root, store } = await open();
+    const name = 'given-up';
+    const fh = await openFile(join(root, 'imports', name), 'wx', 0o600);
+    const importing = store.importFile!(name, { expected: digest, total: data.length, growing: true });
+    importing.catch(() => undefined);
+    await fh.write(data.subarray(0, 1000));
+    const blob = await createFsIngestFollower({ root }).follow(`imports/${name}`, digest, data.length);
+    const reading = drain(blob);
+    await sleep(20);
+    await store.abort(`imports/${name}`);
+    await expectError(reading, 'FailedPrecondition', `the ingest imports/${name} of blob ${digest} was discarded or rewritten after 1000 bytes: its bytes are not the blob's`);
+    await expectError(importing, 'FailedPrecondition', `import of ${name} failed: its writer removed or cut it after 1000 of ${data.length} bytes`);
+    await fh.close();
+    await expectError(createFsIngestFollower({ root }).follow(`imports/${name}`, digest, data.length), 'NotFound', `no ingest with ref imports/${name}`);
+    await expectError(store.abort(`imports/${name}`), 'NotFound', `no ingest with ref imports/${name}`);
+    await expectError(store.writer({ ref: 'imports/mine' }), 'InvalidArgument', 'invalid ref imports/mine: refs starting with imports/ name files being imported; use another ref');
+  });
 
   it('yields the bytes as the writer stores them, and confirms once the store committed them', async () => {
     const { root, store } = await open();

@@ -8,6 +8,7 @@ import { validateRef, type FollowedBlob, type IngestFollower } from '@strata/con
 import { READ_CHUNK, wholeNumber } from './blob-file.js';
 import { describeWait, MAX_POLL_MS, readGrowingFile } from './growing-file.js';
 import { errnoOf, ioFailure } from './fs-io.js';
+import { IMPORT_REF_PREFIX, validateImportName } from './fs-store.js';
 
 /** What createFsIngestFollower reads, and how long it waits. */
 export interface FsIngestFollowerOptions {
@@ -33,6 +34,7 @@ export interface FsIngestFollowerOptions {
 export function createFsIngestFollower(options: FsIngestFollowerOptions): IngestFollower {
   const blobs = join(options.root, 'blobs', 'sha256');
   const ingests = join(options.root, 'ingest');
+  const imports = join(options.root, 'imports');
   const stallMs = options.stallMs ?? 60_000;
 
   return {
@@ -40,7 +42,10 @@ export function createFsIngestFollower(options: FsIngestFollowerOptions): Ingest
       const ref = validateRef(refText);
       const digest = parseDigest(digestText);
       const size = wholeNumber(sizeValue, 'size');
-      const dataPath = join(ingests, createHash('sha256').update(ref).digest('hex'), 'data');
+      // An import in progress is followed in the imports directory: the store links that very file as the blob.
+      const dataPath = ref.startsWith(IMPORT_REF_PREFIX)
+        ? join(imports, validateImportName(ref.slice(IMPORT_REF_PREFIX.length)))
+        : join(ingests, createHash('sha256').update(ref).digest('hex'), 'data');
       let fh: FileHandle;
       try {
         fh = await open(dataPath, constants.O_RDONLY | constants.O_NOFOLLOW);

@@ -1,7 +1,7 @@
-import { mkdir, readdir, rm, symlink, writeFile, chmod } from 'node:fs/promises';
+import { mkdir, open, readdir, rm, symlink, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { putBlob, type LeaseManager, type Store, type Writer } from '@strata/content';
+import { putBlob, type IngestFollower, type LeaseManager, type Store, type Writer } from '@strata/content';
 import { createFsContent, createFsIngestFollower } from '@strata/content-fs';
 import { buildImage, multiLayerImage, multiPlatformIndex, MULTI_LAYER_VIEW, type BuiltImage } from '@strata/image-fixtures';
 import { silentLogger, type ErrorKind } from '@strata/kit';
@@ -339,6 +339,8 @@ describe.each([
   let image: BuiltImage;
   const writers: Writer[] = [];
   const mounted: string[] = [];
+  /** The refs the differ's follower was asked to follow. */
+  const followedRefs: string[] = [];
 
   beforeAll(async () => {
     image = await multiLayerImage();
@@ -353,11 +355,18 @@ describe.each([
       content: store,
       leases,
       logger,
-      ...(follows ? { follower: createFsIngestFollower({ root: join(dir.path, 'content') }) } : {}),
+      ...(follows ? { follower: recordingFollower(createFsIngestFollower({ root: join(dir.path, 'content') })) } : {}),
     });
+  });
+  const recordingFollower = (follower: IngestFollower): IngestFollower => ({
+    follow: (ref, ...rest) => {
+      followedRefs.push(ref);
+      return follower.follow(ref, ...rest);
+    },
   });
 
   afterEach(async () => {
+    followedRefs.splice(0);
     try {
       for (const target of mounted.splice(0)) await unmountAll(target, { detach: true });
       for (const w of writers.splice(0)) await w.close().catch(() => undefined);
@@ -452,6 +461,38 @@ describe.each([
     await snapshotter.cleanup();
     expect(await committedNames()).toEqual([chains[0]]);
     expect((await collect(snapshotter.list())).filter((i) => i.kind !== 'committed')).toEqual([]);
+    expect(await leases.list()).toEqual([]);
+  });
+
+  it('unpacks layers that the store imports as the mirror spools them into its imports directory', async () => {
+    const chains = chainIds(image.configDocument.rootfs.diff_ids);
+    await putBlob(store, image.manifest.digest, image.manifest.bytes, {});
+    await putBlob(store, image.config.digest, image.config.bytes, {});
+    const spools = [];
+    for (const [i, layer] of image.layers.entries()) {
+      const name = `proxy-${i}.${process.pid}.abcd.tmp`;
+      const fh = await open(join(dir.path, 'content', 'imports', name), 'wx', 0o600);
+      const imported = store.importFile!(name, { expected: layer.digest, total: layer.size, growing: true });
+      imported.catch(() => undefined);
+      await fh.write(layer.bytes.subarray(0, layer.size >> 1));
+      spools.push({ name, fh, imported });
+    }
+    const events: UnpackProgress[] = [];
+    const unpacking = (async () => {
+      for await (const event of differ.unpack(image.descriptor)) events.push(event);
+      return events;
+    })();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Followed, the bottom layer is read from the half its import has so far (the import is listed as an ingest); otherwise the unpack waits for the blob.
+    if (follows) expect(followedRefs).toContain(`imports/${spools[0]!.name}`);
+    else expect(followedRefs).toEqual([]);
+    for (const [i, { fh, imported }] of spools.entries()) {
+      await fh.write(image.layers[i]!.bytes.subarray(image.layers[i]!.size >> 1));
+      await fh.close();
+      await imported;
+    }
+    expect(statuses(await unpacking)).toEqual(['0:APPLYING', '0:COMMITTED', '1:APPLYING', '1:COMMITTED', '2:APPLYING', '2:COMMITTED']);
+    expect(await committedNames()).toEqual(expect.arrayContaining(chains));
     expect(await leases.list()).toEqual([]);
   });
 
