@@ -232,7 +232,7 @@ interface Fetch {
   /** Started by open(): it serves readers even when the store does not take the blob. */
   readers: boolean;
   closed: boolean;
-  /** Undefined for a fetch started by fetch(): its readers read the store once it is over. */
+  /** Undefined for a fetch started by fetch() without importsDir: its readers read the store once it is over. */
   spool: FileHandle | undefined;
   /** With an importing spool: its path, which the store imports as the fetch writes it. */
   importPath: string | undefined;
