@@ -61,7 +61,10 @@ export async function verifyImportFile(fh: FileHandle, check: ImportCheck): Prom
       canceled: () => canceled(`import of ${file} was canceled`, { fields }),
     });
     for await (const chunk of chunks) {
-      ring[slot]!.hashed = hash.update(chunk);
+      const hashed = hash.update(chunk);
+      // Awaited below or in finally; a failure meanwhile is not an unhandled rejection.
+      hashed.catch(() => undefined);
+      ring[slot]!.hashed = hashed;
       slot = (slot + 1) % RING;
       // The next read goes into this slot's buffer: the worker must be done with it.
       await ring[slot]!.hashed;
@@ -80,6 +83,8 @@ export async function verifyImportFile(fh: FileHandle, check: ImportCheck): Prom
     await Promise.all(ring.map((r) => r.hashed));
     digest = await hash.digest();
   } finally {
+    // Also after a failure: no update is left running (its failure unheard) once the stream is dropped.
+    await Promise.allSettled(ring.map((r) => r.hashed));
     await syncing;
     hash.dispose();
   }
