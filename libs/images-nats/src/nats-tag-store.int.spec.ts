@@ -114,6 +114,21 @@ describe('createNatsTagStore', () => {
     }
   });
 
+  it('makes its bucket again within the operation that found no stream answering (a stream removed, or not served yet)', async () => {
+    const bucket = `remade_${++buckets}`;
+    const store = newStore({ bucket });
+    await store.put(record('library/busybox', 'latest'));
+    const nc = await connect({ servers: server.url });
+    try {
+      // Behind the store's back: its put now reaches no stream, which JetStream reports as not enabled.
+      await (await new Kvm(nc).open(bucket)).destroy();
+      await store.put(record('library/alpine', '3.19'));
+      expect((await store.list()).map((r) => r.repository)).toEqual(['library/alpine']);
+    } finally {
+      await nc.close();
+    }
+  });
+
   it('raises DataLoss from get and skips in list for a value that is not a tag record', async () => {
     const bucket = `corrupt_${++buckets}`;
     const store = newStore({ bucket });

@@ -2,7 +2,7 @@ import { jetstream, JetStreamApiError } from '@nats-io/jetstream';
 import { Kvm, type KV, type KvEntry } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { createNatsConnection, type NatsConnectionHandle } from '@strata/events-nats';
-import { failedPrecondition, invalidArgument, isStrataError, StrataError, unavailable, type Logger } from '@strata/kit';
+import { failedPrecondition, invalidArgument, isStrataError, pause, StrataError, unavailable, type Logger } from '@strata/kit';
 import {
   compareTagRecords,
   tagName,
@@ -57,6 +57,11 @@ interface Session {
 
 // JetStream's "wrong last sequence": the key changed since it was read.
 const WRONG_LAST_SEQUENCE = 10071;
+/** Tries again of an operation that no JetStream server answered (see run). */
+const UNANSWERED_RETRIES = 4;
+/** A request no server answered: JetStream's publish says `jetstream is not enabled`, a plain request `no responders`. */
+const unanswered = (err: unknown): boolean =>
+  (err as Error | undefined)?.name === 'JetStreamNotEnabled' || (err as { isNoResponders?: () => boolean } | undefined)?.isNoResponders?.() === true;
 const BUCKET_NAME = /^[-\w]+$/;
 
 /**
@@ -160,8 +165,27 @@ export function createNatsTagStore(options: NatsTagStoreOptions): TagStore {
   const stopOpening = handle.onChange(openInBackground);
   openInBackground();
 
-  /** Runs op against the bucket; what NATS raises becomes Unavailable, and a dropped connection ends the wait. */
+  /**
+   * Runs op against the bucket; what NATS raises becomes Unavailable, and a
+   * dropped connection ends the wait. A request that no JetStream server
+   * answered (a stream just made whose subjects the server does not serve
+   * yet, a server starting up: nothing was applied) is tried again, up to
+   * UNANSWERED_RETRIES times, 25 ms later and then twice as late each time.
+   */
   async function run<T>(op: (session: Session) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await runOnce(op);
+      } catch (err) {
+        if (attempt >= UNANSWERED_RETRIES || !(isStrataError(err) && unanswered(err.cause))) throw err;
+        log.debug({ attempt }, 'no JetStream server answered; trying again');
+        await pause(25 << attempt);
+      }
+    }
+  }
+
+  /** One try of run. */
+  async function runOnce<T>(op: (session: Session) => Promise<T>): Promise<T> {
     let current: Session | undefined;
     let stopWatching = () => {};
     try {
