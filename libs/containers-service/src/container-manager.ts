@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { chmod, chown, lstat, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
@@ -44,12 +44,10 @@ import {
   type RestartPolicy,
 } from '@strata/containers';
 import {
-  errnoOf,
   failedPrecondition,
   invalidArgument,
   isFailedPrecondition,
   isNotFound,
-  notFound,
   isStrataError,
   parseOciJson,
   stringifyOciJson,
@@ -57,7 +55,7 @@ import {
   type EventSink,
   type Logger,
 } from '@strata/kit';
-import { diffLayer, extractIntoRoot, overlayChanges, resolveRootedPath, statRootedPath, tarRootedPath, type Change, type PathStat } from '@strata/layer-diff';
+import type { Change, PathStat } from '@strata/layer-diff';
 import { chainIds } from '@strata/oci';
 import {
   buildExecProcess,
@@ -79,7 +77,7 @@ import { DEFAULT_ID_RANGE, checkIdRange, mountIdmapped, type IdRange } from './i
 import { KeyedLock } from './keyed-lock.js';
 import { openMonitorCgroup } from './monitor-cgroups.js';
 import { overlayLayers } from './overlay-layers.js';
-import { runningContainerFiles, stoppedContainerFiles, type HostPathOf } from './container-paths.js';
+import { createContainerFiles } from './container-files.js';
 import { createHealthMonitor } from './health-monitor.js';
 import type { ImageInfo, ImageSource, Unpacker } from './ports.js';
 import { RecordStore } from './record-store.js';
@@ -584,6 +582,16 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     if (r === undefined) throw failedPrecondition(`container ${id} was removed`);
     return r;
   };
+  const files = createContainerFiles({
+    logger: log,
+    snapshotter,
+    find,
+    record: (id) => records.get(id),
+    cgroupOf,
+    ensureMounted,
+    readSpec,
+    rootfsOf,
+  });
 
   /** Records a paused or thawed container's status (when it still runs) and publishes container.paused or container.unpaused. */
   async function recordPaused(id: string, paused: boolean): Promise<ContainerRecord> {
@@ -640,73 +648,6 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     const path = join(bundleOf(id), 'config.json');
     await writeFile(`${path}.tmp`, stringifyOciJson(spec), { mode: 0o600 });
     await rename(`${path}.tmp`, path);
-  }
-
-  /**
-   * Freezes a running container for a while (a commit's diff, an export);
-   * resolves with what thaws it. A paused container is frozen already and
-   * stays so, also when it was paused meanwhile; one that is not running
-   * (its cgroup gone) needs nothing.
-   */
-  async function freezeAWhile(id: string): Promise<() => Promise<void>> {
-    if (current(id).state.status === 'paused' || !isRunning(current(id))) return async () => undefined;
-    const cg = await cgroupOf(id);
-    try {
-      await cg.freeze();
-    } catch (err) {
-      if (isNotFound(err)) return async () => undefined;
-      throw err;
-    }
-    return async () => {
-      if (records.get(id)?.state.status !== 'paused') await cg.thaw();
-    };
-  }
-
-  /**
-   * The container's files for a copy, with path resolved in them (see
-   * container-paths.ts): a running (or paused) one's through its mount
-   * namespace, frozen until release; a stopped one's root file system
-   * with the binds of its runtime spec (volumes, binds, /etc files).
-   */
-  async function containerFiles(
-    record: ContainerRecord,
-    path: string,
-    followLast = false,
-  ): Promise<{ files: HostPathOf; resolved: string; release: () => Promise<void>; writable?: (path: string) => boolean }> {
-    const fields = { containerId: record.id, path };
-    if (record.state.status === 'removing' || record.state.status === 'dead') throw failedPrecondition(`container ${record.id} is ${record.state.status}`, { fields });
-    if (record.spec.userNamespace) {
-      throw failedPrecondition(`container ${record.id} has a user namespace: its files are owned by the node's mapped ids, which a copy would carry`, { fields });
-    }
-    let files: HostPathOf;
-    let release = async () => undefined as void;
-    let writable: ((path: string) => boolean) | undefined;
-    if (isRunning(record) && record.state.pid > 0) {
-      release = await freezeAWhile(record.id);
-      files = runningContainerFiles(record.state.pid);
-    } else {
-      await ensureMounted(record);
-      const spec = await readSpec(record.id);
-      const binds = spec.mounts
-        .filter((m) => m.type === 'bind' || (m.options ?? []).includes('bind') || (m.options ?? []).includes('rbind'))
-        .map((m) => ({ source: m.source ?? '', destination: m.destination, readOnly: (m.options ?? []).includes('ro') }));
-      files = stoppedContainerFiles(rootfsOf(record.id), binds);
-      // Nothing enforces a read-only mount on the node's side of a stopped container: say it here, as the kernel would inside.
-      writable = (p) => !(binds.filter((b) => p === b.destination || p.startsWith(`${b.destination}/`)).sort((a, b) => b.destination.length - a.destination.length)[0]?.readOnly ?? spec.root.readonly);
-    }
-    try {
-      return { files, resolved: await resolveRootedPath(files, path, { followLast }), release, ...(writable === undefined ? {} : { writable }) };
-    } catch (err) {
-      await release();
-      if (isNotFound(err)) throw notFound(`Could not find the file ${path} in container ${record.name || record.id}`, { fields, cause: err });
-      throw err;
-    }
-  }
-
-  /** Where the container's runtime spec mounts things (none when its spec cannot be read). */
-  async function mountPointsOf(id: string): Promise<string[]> {
-    const spec = await readSpec(id).catch(() => undefined);
-    return (spec?.mounts ?? []).map((m) => m.destination);
   }
 
   function exitOf(record: ContainerRecord, withError = true): ExitStatus {
@@ -1611,85 +1552,11 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       });
     },
 
-    async exportFiles(ref) {
-      const record = find(ref);
-      const fields = { containerId: record.id };
-      if (record.state.status === 'removing' || record.state.status === 'dead') {
-        throw failedPrecondition(`container ${record.id} is ${record.state.status}`, { fields });
-      }
-      if (record.spec.userNamespace) {
-        throw failedPrecondition(`container ${record.id} has a user namespace: its files are owned by the node's mapped ids, which an export would carry`, { fields });
-      }
-      await ensureMounted(record);
-      // A running container is frozen while its files are read, as Docker's cp pauses one: it cannot swap a
-      // directory for a symbolic link between the walk and a read, which would lead the read out of its files.
-      const thaw = await freezeAWhile(record.id);
-      const { stream, result } = diffLayer({ mode: 'native', upper: rootfsOf(record.id), compress: false });
-      result.catch((err: unknown) => log.warn({ err, containerId: record.id }, 'export failed'));
-      stream.once('close', () => void thaw().catch((err: unknown) => log.error({ err, containerId: record.id }, 'cannot thaw the container after its export')));
-      return stream;
-    },
-
-    async statPath(ref, path) {
-      const { files, resolved, release } = await containerFiles(find(ref), path);
-      try {
-        return await statRootedPath(files, resolved);
-      } finally {
-        await release();
-      }
-    },
-
-    async copyFrom(ref, path) {
-      const record = find(ref);
-      const { files, resolved, release } = await containerFiles(record, path);
-      try {
-        const stat = await statRootedPath(files, resolved);
-        // Docker names the top entry by the base name of the path asked ("." for "DIR/.").
-        const tar = tarRootedPath(files, resolved, path.endsWith('/.') ? '.' : stat.name === '/' ? '.' : stat.name);
-        tar.once('close', () => void release().catch((err: unknown) => log.error({ err, containerId: record.id }, 'cannot thaw the container after a copy')));
-        return { stat, tar };
-      } catch (err) {
-        await release();
-        throw err;
-      }
-    },
-
-    async copyTo(ref, path, source, options) {
-      const record = find(ref);
-      const { files, resolved, release, writable } = await containerFiles(record, path, true);
-      try {
-        if (!(await lstat(files(resolved))).isDirectory()) throw invalidArgument('extraction point is not a directory', { fields: { containerId: record.id, path } });
-        return await extractIntoRoot(files, resolved, source, {
-          noOverwriteDirNonDir: options.noOverwriteDirNonDir,
-          // Docker's default: what is copied in belongs to the container's root; -a keeps the archive's owners.
-          ...(options.copyUidGid ? {} : { owner: { uid: 0, gid: 0 } }),
-          ...(writable === undefined ? {} : { writable }),
-        });
-      } catch (err) {
-        if (errnoOf(err) === 'EROFS') throw failedPrecondition('container rootfs is marked read-only', { fields: { containerId: record.id, path }, cause: err });
-        throw err;
-      } finally {
-        await release();
-      }
-    },
-
-    async changes(ref) {
-      const record = find(ref);
-      const fields = { containerId: record.id };
-      if (record.state.status === 'removing' || record.state.status === 'dead') {
-        throw failedPrecondition(`container ${record.id} is ${record.state.status}`, { fields });
-      }
-      const mounts = await snapshotter.mounts(record.snapshotKey);
-      const layers = overlayLayers(mounts);
-      if (layers === undefined) {
-        throw failedPrecondition(
-          `the snapshotter keeps the files of container ${record.id} as a whole tree (${mounts.map((m) => m.type).join(', ') || 'no mount'}), not as changes over its image: diff needs its overlay driver`,
-          { fields },
-        );
-      }
-      // The mount points runc makes in the container's layer are no changes of its own (Docker keeps them in an init layer).
-      return overlayChanges(layers.upper, layers.lowers, { mountPoints: await mountPointsOf(record.id) });
-    },
+    exportFiles: files.exportFiles,
+    statPath: files.statPath,
+    copyFrom: files.copyFrom,
+    copyTo: files.copyTo,
+    changes: files.changes,
 
     async top(ref, psArgs) {
       const record = find(ref);
@@ -1943,14 +1810,14 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       const record = find(ref);
       if (options.commit === undefined) throw unimplemented('this node-agent cannot commit containers: it has no layer-store configured');
       // The mount points runc made in the container's layer stay out of the image (Docker keeps them in an init layer).
-      const mountPoints = await mountPointsOf(record.id);
+      const mountPoints = await files.mountPointsOf(record.id);
       return commitContainer(
         {
           backend: options.commit,
           record,
           running: isRunning(record),
           mountPoints,
-          freeze: () => freezeAWhile(record.id),
+          freeze: () => files.freezeAWhile(record.id),
           events,
           logger: log,
           node,
