@@ -22,7 +22,6 @@ import {
   listContainers,
   matchesPruneFilters,
   nameConflict,
-  nextRestartDelay,
   NO_RESTART,
   parsePruneFilters,
   parseSecurityOptions,
@@ -81,6 +80,7 @@ import { createContainerFiles } from './container-files.js';
 import { createHealthMonitor } from './health-monitor.js';
 import type { ImageInfo, ImageSource, Unpacker } from './ports.js';
 import { RecordStore } from './record-store.js';
+import { createRestartManager } from './restart-manager.js';
 import { createNetworkSpares } from './network-spares.js';
 import { parseSignal } from './signals.js';
 import { containerTop, type ContainerTop } from './top.js';
@@ -492,16 +492,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   const runEnded = new Map<string, Promise<void>>();
   const pendingAttach = new Map<string, Array<{ connect: () => Promise<void>; fail: (err: Error) => void }>>();
   const cpuSamples = new Map<string, { at: number; usage: number }>();
-  /** Restarts the policy waits for: their timers (the record says restarting meanwhile). */
-  const restartTimers = new Map<string, NodeJS.Timeout>();
-  /** The delay before each container's last restart by its policy (see nextRestartDelay); none after a start by hand. */
-  const restartDelays = new Map<string, number>();
-  /**
-   * Containers whose next exit is not restarted: a stop, a kill by SIGKILL
-   * or the stop signal, or a removal is under way or done (Docker cancels
-   * the restart manager then); cleared by a start by hand.
-   */
-  const noRestart = new Set<string>();
+  const restarts = createRestartManager();
   const reserved = new Set<string>();
   let closed = false;
   /** True while recover() reconciles: the exits it finds are restarted by its own pass, at once, as dockerd's restore does. */
@@ -707,16 +698,8 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         // Told before it is on disk (inspect reads the records in memory): until the runtime's acknowledgement,
         // after the save, a restarted agent takes the exit from the runtime again.
         const run = { exitCode: exit.exitCode, oomKilled, finishedAt: exit.finishedAt };
-        const restart =
-          !closed &&
-          !recovering &&
-          !noRestart.has(id) &&
-          shouldRestart(record.spec.restartPolicy ?? NO_RESTART, { exitCode: exit.exitCode, manuallyStopped: record.manuallyStopped === true, restartCount: record.restartCount });
-        if (restart) {
-          const ranMs = Date.parse(exit.finishedAt) - Date.parse(record.state.startedAt ?? exit.finishedAt);
-          restartIn = nextRestartDelay(restartDelays.get(id) ?? 0, ranMs);
-          restartDelays.set(id, restartIn);
-        }
+        restartIn = closed || recovering ? undefined : restarts.onExit(record, exit);
+        const restart = restartIn !== undefined;
         const exited = restart ? withRestarting(checked.record, run) : withExited(checked.record, run);
         records.set(id, exited);
         if (checked.oom) events.publish('container.oom', id, { id, name: exited.name, node });
@@ -778,12 +761,9 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
 
   /** Starts a restarting container after delayMs (see restartNow). */
   function scheduleRestart(id: string, delayMs: number): void {
-    clearTimeout(restartTimers.get(id));
-    const timer = setTimeout(() => {
-      if (restartTimers.get(id) === timer) restartTimers.delete(id);
+    restarts.schedule(id, delayMs, () => {
       void spares.busy(() => restartNow(id)).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot restart the container'));
-    }, delayMs);
-    restartTimers.set(id, timer);
+    });
   }
 
   /**
@@ -803,9 +783,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
    * with the container exited. The caller holds the container's `ops` lock.
    */
   async function cancelRestart(id: string): Promise<void> {
-    noRestart.add(id);
-    clearTimeout(restartTimers.get(id));
-    restartTimers.delete(id);
+    restarts.cancel(id);
     await lock.run(id, async () => {
       const record = records.get(id);
       if (record === undefined) return;
@@ -1103,9 +1081,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     const id = record.id;
     checkRemovable(record, force);
     // Docker's rm -f kills with the restart manager cancelled: neither a waiting restart nor the exit of the kill restarts it.
-    noRestart.add(id);
-    clearTimeout(restartTimers.get(id));
-    restartTimers.delete(id);
+    restarts.cancel(id);
     if (isRunning(record)) {
       const ended = runEnded.get(id) ?? next('exit', id);
       await rt.kill(id, 'SIGKILL', { all: true }).catch(() => undefined);
@@ -1131,8 +1107,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         throw err;
       }
       records.delete(id);
-      noRestart.delete(id);
-      restartDelays.delete(id);
+      restarts.reset(id);
       for (const pending of pendingAttach.get(id)?.splice(0) ?? []) pending.fail(failedPrecondition(`container ${id} was removed`));
       pendingAttach.delete(id);
       events.publish('container.deleted', id, { id, name: removing.name, node });
@@ -1383,10 +1358,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       return lock.run(id, async () => {
         let record = current(id);
         if (isRunning(record) || (record.state.status === 'restarting') !== byPolicy) return record;
-        if (!byPolicy) {
-          noRestart.delete(id);
-          restartDelays.delete(id);
-        }
+        if (!byPolicy) restarts.reset(id);
         checkStartable(record);
         await ensureMounted(record);
         if (record.state.startedAt !== undefined) await rt.delete(id, { force: true }).catch(() => undefined);
@@ -1906,8 +1878,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
       closed = true;
       healthChecks.close();
       // A restart waiting now is made by the next agent's recover (the record says restarting).
-      for (const timer of restartTimers.values()) clearTimeout(timer);
-      restartTimers.clear();
+      restarts.close();
       clearInterval(oomTimer);
       await spares.close();
       await oomPolling;
