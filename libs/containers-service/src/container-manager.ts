@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import { chmod, chown, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
-import { totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -77,6 +76,7 @@ import { KeyedLock } from './keyed-lock.js';
 import { openMonitorCgroup } from './monitor-cgroups.js';
 import { overlayLayers } from './overlay-layers.js';
 import { createContainerFiles } from './container-files.js';
+import { createStatsSampler, type ContainerStatsSample } from './container-stats.js';
 import { createHealthMonitor } from './health-monitor.js';
 import type { ImageInfo, ImageSource, Unpacker } from './ports.js';
 import { RecordStore } from './record-store.js';
@@ -169,18 +169,6 @@ export interface ContainerAttachment {
   resize(cols: number, rows: number): void;
   ended: Promise<ExitStatus | undefined>;
   detach(): void;
-}
-
-/** One container's resource use. */
-export interface ContainerStatsSample {
-  id: string;
-  name: string;
-  cpuPercent: number;
-  cpuUsageNanos: number;
-  memoryUsageBytes: number;
-  memoryLimitBytes: number;
-  pidsCurrent: number;
-  pidsLimit: number;
 }
 
 /** Totals for the node heartbeat. */
@@ -491,7 +479,6 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
   const watching = new Map<string, AbortController>();
   const runEnded = new Map<string, Promise<void>>();
   const pendingAttach = new Map<string, Array<{ connect: () => Promise<void>; fail: (err: Error) => void }>>();
-  const cpuSamples = new Map<string, { at: number; usage: number }>();
   const restarts = createRestartManager();
   const reserved = new Set<string>();
   let closed = false;
@@ -573,6 +560,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     if (r === undefined) throw failedPrecondition(`container ${id} was removed`);
     return r;
   };
+  const stats = createStatsSampler(cgroupOf);
   const files = createContainerFiles({
     logger: log,
     snapshotter,
@@ -728,7 +716,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
         });
       }
       if (!autoRemove) await rt.acknowledgeExit(id).catch((err: unknown) => log.warn({ err, containerId: id }, 'cannot acknowledge the exit'));
-      cpuSamples.delete(id);
+      stats.forget(id);
       signals.emit(`exit:${id}`);
     });
     if (autoRemove && !closed) {
@@ -1712,42 +1700,7 @@ export function createContainerManager(options: ContainerManagerOptions): Contai
     },
 
     async stats(refs) {
-      const chosen = refs.length === 0 ? [...records.values()].filter(isRunning) : refs.map((r) => find(r));
-      const sample = async (r: ContainerRecord) => {
-        const cg = await cgroupOf(r.id);
-        try {
-          return await cg.stats();
-        } catch (err) {
-          if (isNotFound(err)) return undefined;
-          throw err;
-        }
-      };
-      const first = await Promise.all(chosen.map(async (r) => ({ r, s: await sample(r), at: performance.now() })));
-      if (first.some(({ r, s }) => s !== undefined && !cpuSamples.has(r.id))) {
-        for (const { r, s, at } of first) if (s !== undefined && !cpuSamples.has(r.id)) cpuSamples.set(r.id, { at, usage: s.cpuUsageNs });
-        await sleep(250);
-      }
-      const out: ContainerStatsSample[] = [];
-      for (const r of chosen) {
-        const s = await sample(r);
-        const at = performance.now();
-        const prev = cpuSamples.get(r.id);
-        let cpuPercent = 0;
-        if (s !== undefined && prev !== undefined && at > prev.at) cpuPercent = ((s.cpuUsageNs - prev.usage) / ((at - prev.at) * 1e6)) * 100;
-        if (s !== undefined && isRunning(r)) cpuSamples.set(r.id, { at, usage: s.cpuUsageNs });
-        const limit = s?.memory?.limitBytes;
-        out.push({
-          id: r.id,
-          name: r.name,
-          cpuPercent: Math.max(0, cpuPercent),
-          cpuUsageNanos: s?.cpuUsageNs ?? 0,
-          memoryUsageBytes: s?.memory?.usageBytes ?? 0,
-          memoryLimitBytes: limit === undefined || limit === 'max' ? Math.min(totalmem(), Number.MAX_SAFE_INTEGER) : Math.min(limit, totalmem()),
-          pidsCurrent: s?.pids?.current ?? 0,
-          pidsLimit: s?.pids === undefined || s.pids.limit === 'max' ? -1 : s.pids.limit,
-        });
-      }
-      return out;
+      return stats.sample(refs.length === 0 ? [...records.values()].filter(isRunning) : refs.map((r) => find(r)));
     },
 
     async update(ref, resources, restartPolicy) {

@@ -14,3 +14,4 @@ export * from './idmapped-mounts.js';
 export * from './volumes.js';
 export * from './volumes-service.js';
 export * from './top.js';
+export * from './container-stats.js';
