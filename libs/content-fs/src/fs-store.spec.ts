@@ -395,13 +395,14 @@ describe('fs content store', () => {
         expect(readdirSync(imports())).toEqual([]);
       });
 
-      it('fails once its writer removes the file, storing nothing', async () => {
+      it('fails once its writer removes the file, storing nothing; a second import of the file is refused meanwhile', async () => {
         const store = await open();
         const data = randomBytesOf(64 * 1024);
         const { name, fh } = await begin('given-up');
         const importing = store.importFile!(name, { expected: digestOf(data), total: data.length, growing: true });
         await fh.write(data.subarray(0, 1000));
         await settle();
+        await expectError(store.importFile!(name, { expected: digestOf(data), total: data.length, growing: true }), 'FailedPrecondition', 'given-up is being imported already');
         unlinkSync(join(imports(), name));
         await expectError(importing, 'FailedPrecondition', 'import of given-up failed: its writer removed or cut it after 1000 of 65536 bytes');
         await fh.close();

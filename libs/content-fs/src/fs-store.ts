@@ -185,12 +185,6 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
     };
   };
 
-  /**
-   * Checks that the file open as fh, at path, holds total bytes with the
-   * expected digest (hashed by the pool from path, then checked to be the
-   * same file, unchanged) and makes it durable, its mtime (the blob's
-   * createdAt) now. FailedPrecondition when it is not what was expected.
-   */
   const context: WriterContext = {
     logger,
     hashes,
@@ -359,16 +353,17 @@ export async function openFsStore(options: FsStoreOptions, metadata: MetadataSto
       ensureOpen();
       const path = join(layout.imports, file);
       if (importing.has(file)) throw failedPrecondition(`${file} is being imported already`, { fields: { name: file } });
+      importing.set(file, { expected, total, startedAt: new Date() });
       let fh: FileHandle;
       try {
         fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
       } catch (err) {
+        importing.delete(file);
         if (errnoOf(err) === 'ENOENT') throw notFound(`no file ${file} to import in ${layout.imports}`, { fields: { name: file } });
         await unlink(path).catch(() => undefined);
         if (errnoOf(err) === 'ELOOP') throw invalidArgument(`cannot import ${file}: it is a symbolic link, not a file`, { fields: { name: file } });
         throw ioFailure(err, `cannot import ${file}`);
       }
-      importing.set(file, { expected, total, startedAt: new Date() });
       try {
         await verifyImportFile(fh, { file, path, expected, total, growing: options.growing === true, stallMs: importStallMs, hashes });
         return await context.publish(path, expected, labels);
