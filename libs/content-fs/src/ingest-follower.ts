@@ -28,8 +28,11 @@ export interface FsIngestFollowerOptions {
  * `blobs/sha256/<hex>`; so confirm() holds the bytes read for the blob's
  * exactly when the blob's file is the file followed (same device and
  * inode) with the expected size. A followed file that lost its last link
- * was discarded (a mismatch at commit, an abort, a truncate). It creates
- * and writes nothing.
+ * was discarded (a mismatch at commit, an abort, a truncate). An import
+ * in progress, listed as an ingest with ref `imports/<name>` (see
+ * IMPORT_REF_PREFIX), is followed the same way in the imports directory:
+ * the store links that very file as the blob, and its writer removes it
+ * to give up. It creates and writes nothing.
  */
 export function createFsIngestFollower(options: FsIngestFollowerOptions): IngestFollower {
   const blobs = join(options.root, 'blobs', 'sha256');
