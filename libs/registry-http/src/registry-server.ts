@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Logger } from '@strata/kit';
 import type { RegistryHandler } from './registry-handler.js';
@@ -37,16 +37,19 @@ export interface RegistryServer {
  */
 export async function startRegistryServer(options: RegistryServerOptions): Promise<RegistryServer> {
   const host = options.host ?? '127.0.0.1';
-  const server = createServer(
-    { maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024, requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 },
-    (req, res) => {
-      const started = performance.now();
-      res.once('close', () =>
-        options.logger?.debug({ method: req.method, url: req.url?.slice(0, 300), status: res.statusCode, ms: Math.round(performance.now() - started), finished: res.writableFinished }, 'registry request'),
-      );
-      options.handler(req, res);
-    },
-  );
+  const { logger } = options;
+  // Each request is logged at debug (when it ends, with its time); at other levels the handler serves alone.
+  const handler: RequestListener =
+    logger?.isLevelEnabled('debug') === true
+      ? (req, res) => {
+          const started = performance.now();
+          res.once('close', () =>
+            logger.debug({ method: req.method, url: req.url?.slice(0, 300), status: res.statusCode, ms: Math.round(performance.now() - started), finished: res.writableFinished }, 'registry request'),
+          );
+          options.handler(req, res);
+        }
+      : options.handler;
+  const server = createServer({ maxHeaderSize: options.maxHeaderBytes ?? 16 * 1024, requestTimeout: 0, headersTimeout: 30_000, keepAliveTimeout: 5_000 }, handler);
   server.timeout = options.idleTimeoutMs ?? 120_000;
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     options.logger?.debug({ err: err.message, code: err.code }, 'malformed HTTP request');
